@@ -1,0 +1,130 @@
+//! Shared test support: the GPU context (one per test binary), seeded inputs, the comparison
+//! helper and the golden-file loader. `reference` holds the plain-Rust f64 kernels.
+#![allow(dead_code)]
+
+pub mod reference;
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use lstm_transfer::gpu::{read_buffer, View};
+use lstm_transfer::graph::Op;
+use lstm_transfer::{AdapterChoice, GpuContext};
+use rand::{Rng, SeedableRng};
+
+/// The GPU for this test binary. There is no skipping: without an adapter every GPU test fails,
+/// with the message that says how to get one (LSTM_TRANSFER_REQUIRE_GPU=1 in CI documents that).
+pub fn gpu() -> &'static GpuContext {
+    static CTX: OnceLock<GpuContext> = OnceLock::new();
+    CTX.get_or_init(|| match GpuContext::new(&AdapterChoice::from_env()) {
+        Ok(ctx) => {
+            eprintln!("adapter: {}", ctx.adapter_line());
+            ctx
+        }
+        Err(e) => panic!("GPU test without a GPU adapter (LSTM_TRANSFER_REQUIRE_GPU={:?}): {e}",
+                         std::env::var("LSTM_TRANSFER_REQUIRE_GPU").unwrap_or_default()),
+    })
+}
+
+pub fn rng(seed: u64) -> rand_chacha::ChaCha8Rng {
+    rand_chacha::ChaCha8Rng::seed_from_u64(seed)
+}
+
+/// n values uniform in [-scale, scale].
+pub fn random(rng: &mut impl Rng, n: usize, scale: f32) -> Vec<f32> {
+    (0..n).map(|_| rng.random_range(-scale..=scale)).collect()
+}
+
+pub fn to_f64(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| x as f64).collect()
+}
+
+/// Asserts |a-b| <= atol + rtol·|ref| element-wise; on failure names the worst index, both values and
+/// the max error.
+#[track_caller]
+pub fn assert_close(what: &str, got: &[f32], want: &[f64], atol: f64, rtol: f64) {
+    assert_eq!(got.len(), want.len(), "{what}: length {} vs reference {}", got.len(), want.len());
+    let mut worst: Option<(usize, f64)> = None;
+    let mut max_err = 0.0f64;
+    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let err = (g as f64 - w).abs();
+        max_err = max_err.max(err);
+        let excess = err - (atol + rtol * w.abs());
+        if !(excess <= 0.0) && worst.is_none_or(|(_, e)| excess > e) {
+            worst = Some((i, excess));
+        }
+    }
+    if let Some((i, _)) = worst {
+        panic!("{what}: mismatch at index {i}: got {} want {} (max abs error {max_err:e}, atol {atol:e}, rtol {rtol:e})",
+               got[i], want[i]);
+    }
+}
+
+/// Runs ops in one pass, one submit, and waits.
+pub fn run(ctx: &GpuContext, ops: Vec<Op>) {
+    let schedule = lstm_transfer::graph::Schedule { ops };
+    let mut encoder = ctx.device.create_command_encoder(&Default::default());
+    schedule.record(&mut encoder, "test");
+    ctx.queue.submit([encoder.finish()]);
+    ctx.wait_idle().unwrap();
+}
+
+pub fn buffer_f32(ctx: &GpuContext, data: &[f32]) -> wgpu::Buffer {
+    ctx.storage_buffer_init("test", data).unwrap()
+}
+
+pub fn buffer_u32(ctx: &GpuContext, data: &[u32]) -> wgpu::Buffer {
+    ctx.storage_buffer_init("test", data).unwrap()
+}
+
+pub fn zeros(ctx: &GpuContext, n: usize) -> wgpu::Buffer {
+    ctx.storage_buffer("test", (n * 4) as u64).unwrap()
+}
+
+pub fn read(ctx: &GpuContext, buffer: &wgpu::Buffer, n: usize) -> Vec<f32> {
+    read_buffer(ctx, buffer, 0, n).unwrap()
+}
+
+pub fn whole(buffer: &wgpu::Buffer) -> View<'_> {
+    View::whole(buffer)
+}
+
+/// A golden file from kernels-tests/fixtures/golden (copied from PyTorch's dumps in ../shared/golden).
+pub struct Golden {
+    pub tensors: HashMap<String, (Vec<usize>, Vec<f64>)>,
+}
+
+impl Golden {
+    pub fn load(name: &str) -> Self {
+        let path = format!("{}/kernels-tests/fixtures/golden/{name}.safetensors", env!("CARGO_MANIFEST_DIR"));
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let mut tensors = HashMap::new();
+        for (name, view) in st.tensors() {
+            let data = view.data();
+            let values: Vec<f64> = match view.dtype() {
+                safetensors::Dtype::F32 => data.chunks(4).map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64).collect(),
+                safetensors::Dtype::I64 => data.chunks(8).map(|c| i64::from_le_bytes(c.try_into().unwrap()) as f64).collect(),
+                other => panic!("{path}: tensor {name} has unexpected dtype {other:?}"),
+            };
+            tensors.insert(name.to_string(), (view.shape().to_vec(), values));
+        }
+        Self { tensors }
+    }
+
+    pub fn get(&self, name: &str) -> &[f64] {
+        &self.tensors.get(name).unwrap_or_else(|| panic!("golden tensor {name} missing")).1
+    }
+
+    pub fn shape(&self, name: &str) -> &[usize] {
+        &self.tensors[name].0
+    }
+
+    pub fn f32(&self, name: &str) -> Vec<f32> {
+        self.get(name).iter().map(|&x| x as f32).collect()
+    }
+
+    pub fn u32(&self, name: &str) -> Vec<u32> {
+        self.get(name).iter().map(|&x| x as u32).collect()
+    }
+}

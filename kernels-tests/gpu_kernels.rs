@@ -1,0 +1,300 @@
+//! Every GPU kernel against its f64 reference on seeded random inputs, with sizes that do not divide
+//! the workgroup sizes (64, 256, GEMM tiles of 64).
+
+mod common;
+
+use common::reference::{self as r, LstmShape};
+use common::*;
+use lstm_transfer::gpu::View;
+use lstm_transfer::kernels::embedding::{gather, scatter_add, SegmentViews, TokenSegments};
+use lstm_transfer::kernels::grad_reverse::grad_reverse;
+use lstm_transfer::kernels::loss::{cross_entropy, mse, softmax_rows, IGNORE_LABEL};
+use lstm_transfer::kernels::lstm::{lstm_backward, lstm_forward, LstmBackwardArgs, LstmForwardArgs, LstmParams};
+use lstm_transfer::kernels::matmul::{gemm, Gemm};
+use lstm_transfer::kernels::optimizer::{adam_step, AdamConfig, AdamParams, WeightDecay};
+use lstm_transfer::kernels::pool::{pool_last, pool_last_backward, PoolParams};
+use lstm_transfer::kernels::reduce::{column_sum, sum_squares};
+use lstm_transfer::params::ParamStore;
+
+const ATOL: f64 = 1e-5;
+const RTOL: f64 = 1e-5;
+
+#[test]
+fn matmul_all_transpositions_with_bias_and_accumulate() {
+    let ctx = gpu();
+    let (m, n, k) = (37, 70, 19);
+    let mut g = rng(1);
+    let a = random(&mut g, m * k, 1.0);
+    let b = random(&mut g, k * n, 1.0);
+    let c0 = random(&mut g, m * n, 1.0);
+    let bias0 = random(&mut g, n, 1.0);
+    let bias1 = random(&mut g, n, 1.0);
+    for ta in [false, true] {
+        for tb in [false, true] {
+            // The same values laid out for each transposition.
+            let a_store = if ta { transpose(&a, m, k) } else { a.clone() };
+            let b_store = if tb { transpose(&b, k, n) } else { b.clone() };
+            let (ab, bb, cb) = (buffer_f32(ctx, &a_store), buffer_f32(ctx, &b_store), buffer_f32(ctx, &c0));
+            let (b0, b1) = (buffer_f32(ctx, &bias0), buffer_f32(ctx, &bias1));
+            let mut spec = Gemm::new(m, n, k).accumulate(true);
+            if ta { spec = spec.a_transposed(); }
+            if tb { spec = spec.b_transposed(); }
+            run(ctx, vec![gemm(ctx, spec, whole(&ab), whole(&bb), whole(&cb), &[whole(&b0), whole(&b1)]).unwrap()]);
+            let mut want = r::matmul(&to_f64(&a), &to_f64(&b), m, n, k, false, false);
+            for i in 0..m {
+                for j in 0..n {
+                    want[i * n + j] += c0[i * n + j] as f64 + bias0[j] as f64 + bias1[j] as f64;
+                }
+            }
+            assert_close(&format!("matmul ta={ta} tb={tb}"), &read(ctx, &cb, m * n), &want, ATOL, RTOL);
+        }
+    }
+}
+
+#[test]
+fn matmul_with_element_offsets() {
+    let ctx = gpu();
+    let (m, n, k) = (5, 3, 66);
+    let mut g = rng(2);
+    let a = random(&mut g, 7 + m * k, 1.0);
+    let b = random(&mut g, 3 + k * n, 1.0);
+    let (ab, bb, cb) = (buffer_f32(ctx, &a), buffer_f32(ctx, &b), zeros(ctx, 2 + m * n));
+    let spec = Gemm::new(m, n, k).offsets(7, 3, 2);
+    run(ctx, vec![gemm(ctx, spec, whole(&ab), whole(&bb), whole(&cb), &[]).unwrap()]);
+    let want = r::matmul(&to_f64(&a[7..]), &to_f64(&b[3..]), m, n, k, false, false);
+    assert_close("matmul offsets", &read(ctx, &cb, 2 + m * n)[2..], &want, ATOL, RTOL);
+}
+
+fn transpose(x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut t = vec![0.0; x.len()];
+    for i in 0..rows {
+        for j in 0..cols {
+            t[j * rows + i] = x[i * cols + j];
+        }
+    }
+    t
+}
+
+/// Forward and backward of both directions, H = 70 (threads loop twice over units, the second time
+/// partly), a padded row, a non-zero initial state, and y/dy shared by two directions (stride 2H).
+#[test]
+fn lstm_forward_and_backward_match_reference() {
+    let ctx = gpu();
+    let (bn, tn, h) = (3, 5, 70);
+    let lengths = [5u32, 2, 4];
+    let mut g = rng(3);
+    let y_stride = 2 * h;
+    let dy_all = random(&mut g, tn * bn * y_stride, 1.0);
+    let y_buf = zeros(ctx, tn * bn * y_stride);
+    let dy_buf = buffer_f32(ctx, &dy_all);
+    let len_buf = buffer_u32(ctx, &lengths);
+    for reverse in [false, true] {
+        let sh = LstmShape { b: bn, t: tn, h, reverse };
+        let pre = random(&mut g, tn * bn * 4 * h, 1.0);
+        let w_hh = random(&mut g, 4 * h * h, 0.2);
+        let state0 = random(&mut g, 2 * bn * h, 0.5);
+        let d_state_n = random(&mut g, 2 * bn * h, 1.0);
+        let (pre_b, w_b, s0_b, dsn_b) = (buffer_f32(ctx, &pre), buffer_f32(ctx, &w_hh), buffer_f32(ctx, &state0), buffer_f32(ctx, &d_state_n));
+        let gates = zeros(ctx, tn * bn * 4 * h);
+        let states = zeros(ctx, 2 * (tn + 1) * bn * h);
+        let dgates = zeros(ctx, tn * bn * 4 * h);
+        let ds0 = zeros(ctx, 2 * bn * h);
+        let p = LstmParams::new(bn, tn, h, reverse, y_stride);
+        let fwd = LstmForwardArgs { w_hh: whole(&w_b), lengths: whole(&len_buf), gates: whole(&gates), states: whole(&states),
+                                    pre: whole(&pre_b), state0: whole(&s0_b), y: whole(&y_buf) };
+        let bwd = LstmBackwardArgs { w_hh: whole(&w_b), lengths: whole(&len_buf), gates: whole(&gates), states: whole(&states),
+                                     dy: whole(&dy_buf), d_state_n: whole(&dsn_b), dgates: whole(&dgates), d_state0: whole(&ds0) };
+        run(ctx, vec![lstm_forward(ctx, p, &fwd).unwrap(), lstm_backward(ctx, p, &bwd).unwrap()]);
+
+        let want = r::lstm_forward(&sh, &to_f64(&pre), &to_f64(&w_hh), &lengths, &to_f64(&state0));
+        let col = if reverse { h } else { 0 };
+        let dy: Vec<f64> = (0..tn * bn).flat_map(|row| dy_all[row * y_stride + col..row * y_stride + col + h].iter().map(|&v| v as f64)).collect();
+        let (want_dg, want_ds0) = r::lstm_backward(&sh, &to_f64(&w_hh), &lengths, &want, &dy, &to_f64(&d_state_n));
+        let y_got: Vec<f32> = read(ctx, &y_buf, tn * bn * y_stride).chunks(y_stride).flat_map(|r| r[col..col + h].to_vec()).collect();
+        let tag = |what: &str| format!("lstm {what} reverse={reverse}");
+        // Gates are only defined (and only used) at valid steps.
+        let valid = |i: usize| ((i / (4 * h)) / bn) < lengths[(i / (4 * h)) % bn] as usize;
+        let gates_got: Vec<f32> = read(ctx, &gates, tn * bn * 4 * h).iter().enumerate().map(|(i, &v)| if valid(i) { v } else { 0.0 }).collect();
+        assert_close(&tag("gates"), &gates_got, &want.gates, ATOL, RTOL);
+        assert_close(&tag("states"), &read(ctx, &states, 2 * (tn + 1) * bn * h), &want.states, ATOL, RTOL);
+        assert_close(&tag("y"), &y_got, &want.y, ATOL, RTOL);
+        assert_close(&tag("dgates"), &read(ctx, &dgates, tn * bn * 4 * h), &want_dg, 1e-4, 1e-4);
+        assert_close(&tag("d_state0"), &read(ctx, &ds0, 2 * bn * h), &want_ds0, 1e-4, 1e-4);
+    }
+}
+
+#[test]
+fn embedding_gather_and_deterministic_scatter_add() {
+    let ctx = gpu();
+    let (v, bn, tn, e) = (11, 3, 5, 70);
+    let mut g = rng(4);
+    let ids: Vec<u32> = (0..bn * tn).map(|i| ((i * 7 + 3) % v) as u32).collect();
+    let lengths = [5u32, 1, 3];
+    let table = random(&mut g, v * e, 1.0);
+    let dx = random(&mut g, tn * bn * e, 1.0);
+    let (ids_b, table_b, x_b) = (buffer_u32(ctx, &ids), buffer_f32(ctx, &table), zeros(ctx, tn * bn * e));
+    let seg = TokenSegments::build(&ids, &lengths, bn, tn);
+    let (so, sp, stk) = (buffer_u32(ctx, &seg.offsets), buffer_u32(ctx, &seg.positions), buffer_u32(ctx, &seg.tokens));
+    let dx_b = buffer_f32(ctx, &dx);
+    let views = SegmentViews { offsets: whole(&so), positions: whole(&sp), tokens: whole(&stk) };
+    let mut results = Vec::new();
+    for _ in 0..2 {
+        let d_table = zeros(ctx, v * e);
+        run(ctx, vec![
+            gather(ctx, bn, tn, e, whole(&ids_b), whole(&table_b), whole(&x_b)).unwrap(),
+            scatter_add(ctx, e, seg.segments(), &views, whole(&dx_b), whole(&d_table)).unwrap(),
+        ]);
+        results.push(read(ctx, &d_table, v * e));
+    }
+    assert_close("gather", &read(ctx, &x_b, tn * bn * e), &r::gather(&ids, &to_f64(&table), bn, tn, e), 0.0, 0.0);
+    assert_close("scatter_add", &results[0], &r::scatter_add(&ids, &lengths, &to_f64(&dx), v, bn, tn, e), ATOL, RTOL);
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&results[0]), bits(&results[1]), "scatter-add must give the same bits on every run");
+}
+
+#[test]
+fn pool_last_and_its_backward() {
+    let ctx = gpu();
+    let (bn, tn, h) = (3, 4, 70);
+    let f = 2 * h;
+    let lengths = [4u32, 1, 3];
+    let mut g = rng(5);
+    let y = random(&mut g, tn * bn * f, 1.0);
+    let dfeat = random(&mut g, bn * f, 1.0);
+    let (len_b, y_b, feat_b, dfeat_b, dy_b) = (buffer_u32(ctx, &lengths), buffer_f32(ctx, &y), zeros(ctx, bn * f), buffer_f32(ctx, &dfeat), zeros(ctx, tn * bn * f));
+    let p = PoolParams::new(bn, tn, h, 2);
+    run(ctx, vec![
+        pool_last(ctx, p, whole(&len_b), whole(&y_b), whole(&feat_b)).unwrap(),
+        pool_last_backward(ctx, p, whole(&len_b), whole(&dfeat_b), whole(&dy_b)).unwrap(),
+    ]);
+    let mut want_feat = vec![0.0; bn * f];
+    let mut want_dy = vec![0.0; tn * bn * f];
+    for b in 0..bn {
+        for c in 0..f {
+            let src = r::pool_source(&lengths, b, bn, c, h, f);
+            want_feat[b * f + c] = y[src] as f64;
+            want_dy[src] += dfeat[b * f + c] as f64;
+        }
+    }
+    assert_close("pool_last", &read(ctx, &feat_b, bn * f), &want_feat, 0.0, 0.0);
+    assert_close("pool_last_backward", &read(ctx, &dy_b, tn * bn * f), &want_dy, 0.0, 0.0);
+}
+
+#[test]
+fn cross_entropy_mse_and_softmax() {
+    let ctx = gpu();
+    let (rows, cols) = (300, 5);
+    let mut g = rng(6);
+    let logits = random(&mut g, rows * cols, 3.0);
+    let labels: Vec<u32> = (0..rows).map(|i| if i % 7 == 3 { IGNORE_LABEL } else { (i % cols) as u32 }).collect();
+    let pred = random(&mut g, 1000, 1.0);
+    let target = random(&mut g, 1000, 1.0);
+    let (lg, lb, dl, stats) = (buffer_f32(ctx, &logits), buffer_u32(ctx, &labels), zeros(ctx, rows * cols), zeros(ctx, 8));
+    let (pb, tb, dp, probs) = (buffer_f32(ctx, &pred), buffer_f32(ctx, &target), zeros(ctx, 1000), zeros(ctx, rows * cols));
+    run(ctx, vec![
+        cross_entropy(ctx, rows, cols, 0, 1.0, whole(&lg), whole(&lb), whole(&dl), whole(&stats)).unwrap(),
+        mse(ctx, 1000, 4, 1.0, whole(&pb), whole(&tb), whole(&dp), whole(&stats)).unwrap(),
+        softmax_rows(ctx, rows, cols, whole(&lg), whole(&probs)).unwrap(),
+    ]);
+    let (loss, d, correct) = r::cross_entropy(&to_f64(&logits), &labels, rows, cols);
+    let counted = labels.iter().filter(|&&l| l != IGNORE_LABEL).count() as f64;
+    let (mse_loss, mse_grad) = r::mse(&to_f64(&pred), &to_f64(&target));
+    let s = read(ctx, &stats, 8);
+    assert_close("ce stats", &s[0..3], &[loss, correct as f64, counted], ATOL, RTOL);
+    assert_close("ce d_logits", &read(ctx, &dl, rows * cols), &d, ATOL, RTOL);
+    assert_close("mse loss", &s[4..5], &[mse_loss], ATOL, RTOL);
+    assert_close("mse grad", &read(ctx, &dp, 1000), &mse_grad, ATOL, RTOL);
+    assert_close("softmax", &read(ctx, &probs, rows * cols), &r::softmax(&to_f64(&logits), rows, cols), ATOL, RTOL);
+}
+
+#[test]
+fn column_sum_and_sum_squares() {
+    let ctx = gpu();
+    let (rows, cols) = (33, 300);
+    let x = random(&mut rng(7), rows * cols, 1.0);
+    let base = random(&mut rng(8), cols, 1.0);
+    let (xb, out, stats) = (buffer_f32(ctx, &x), buffer_f32(ctx, &base), zeros(ctx, 4));
+    run(ctx, vec![
+        column_sum(ctx, rows, cols, true, whole(&xb), whole(&out)).unwrap(),
+        sum_squares(ctx, rows * cols, 2, whole(&xb), whole(&stats)).unwrap(),
+    ]);
+    let want: Vec<f64> = r::column_sum(&to_f64(&x), rows, cols).iter().zip(&base).map(|(s, b)| s + *b as f64).collect();
+    assert_close("column_sum", &read(ctx, &out, cols), &want, ATOL, RTOL);
+    let sq: f64 = x.iter().map(|&v| (v as f64) * (v as f64)).sum();
+    assert_close("sum_squares", &read(ctx, &stats, 4)[2..3], &[sq], 1e-3, RTOL);
+}
+
+#[test]
+fn grad_reverse_scales_by_minus_lambda() {
+    let ctx = gpu();
+    let n = 1000;
+    let mut g = rng(9);
+    let (src, dst) = (random(&mut g, n, 1.0), random(&mut g, n, 1.0));
+    let (sb, db) = (buffer_f32(ctx, &src), buffer_f32(ctx, &dst));
+    run(ctx, vec![grad_reverse(ctx, n, 0.3, whole(&sb), whole(&db)).unwrap()]);
+    let want: Vec<f64> = dst.iter().zip(&src).map(|(d, s)| *d as f64 - 0.3 * *s as f64).collect();
+    assert_close("grad_reverse", &read(ctx, &db, n), &want, ATOL, RTOL);
+}
+
+/// Two Adam(W) steps over a store of three tensors: one frozen, one with a per-row freeze mask and a
+/// learning-rate scale, one plain; with global-norm clipping reading the norm from the stats buffer.
+#[test]
+fn adam_and_adamw_with_freeze_masks_lr_scales_and_clipping() {
+    let ctx = gpu();
+    for decay in [WeightDecay::L2, WeightDecay::Decoupled] {
+        let specs = vec![("a".to_string(), vec![3, 70]), ("frozen".to_string(), vec![5]), ("c".to_string(), vec![301])];
+        let mut store = ParamStore::new(ctx, &specs).unwrap();
+        store.set_frozen("frozen", true).unwrap();
+        store.set_row_mask("a", Some(vec![true, false, true])).unwrap();
+        store.set_lr_scale("a", 0.5).unwrap();
+        for name in ["a", "frozen", "c"] {
+            store.set_weight_decay(name, 0.1).unwrap();
+        }
+        store.sync_options(ctx);
+        let mut g = rng(10);
+        let mut host: Vec<Vec<f64>> = Vec::new();
+        for (name, shape) in &specs {
+            let v = random(&mut g, shape.iter().product(), 1.0);
+            store.upload(ctx, name, &v).unwrap();
+            host.push(to_f64(&v));
+        }
+        let cfg = AdamConfig { lr: 0.01, decay, max_grad_norm: 1.5, ..Default::default() };
+        let stats = zeros(ctx, 8);
+        let mut m: Vec<Vec<f64>> = host.iter().map(|v| vec![0.0; v.len()]).collect();
+        let mut v2 = m.clone();
+        for step in 1..=2 {
+            let grads: Vec<Vec<f32>> = specs.iter().map(|(_, s)| random(&mut g, s.iter().product(), 1.0)).collect();
+            for ((name, _), gr) in specs.iter().zip(&grads) {
+                let e = store.entry(name).unwrap();
+                ctx.queue.write_buffer(&store.grads, e.offset as u64 * 4, bytemuck::cast_slice(gr));
+            }
+            let p = AdamParams::new(&cfg, store.total_len(), 3, 6, step, cfg.lr);
+            run(ctx, vec![
+                sum_squares(ctx, store.total_len(), 6, View::whole(&store.grads), whole(&stats)).unwrap(),
+                adam_step(ctx, p, &store.adam_views(whole(&stats))).unwrap(),
+            ]);
+            let norm = grads.iter().flatten().map(|&x| (x as f64).powi(2)).sum::<f64>().sqrt();
+            let clip = (1.5 / (norm + 1e-6)).min(1.0);
+            let mode = if decay == WeightDecay::L2 { 1 } else { 2 };
+            for i in 0..3 {
+                let g64 = to_f64(&grads[i]);
+                let (lr, rows_frozen): (f64, Vec<bool>) = match i {
+                    0 => (0.005, vec![false, true, false]),
+                    1 => (0.01, vec![true]),
+                    _ => (0.01, vec![false]),
+                };
+                let row_len = host[i].len() / rows_frozen.len();
+                for (row, &frozen) in rows_frozen.iter().enumerate() {
+                    if frozen { continue; }
+                    let rng_ = row * row_len..(row + 1) * row_len;
+                    r::adam(&mut host[i][rng_.clone()], &g64[rng_.clone()], &mut m[i][rng_.clone()], &mut v2[i][rng_.clone()],
+                            lr, 0.9, 0.999, 1e-8, 0.1, mode, step as i32, clip);
+                }
+            }
+        }
+        let got = store.download(ctx).unwrap();
+        for (i, (name, _, values)) in got.iter().enumerate() {
+            assert_close(&format!("adam {decay:?} {name}"), values, &host[i], 1e-6, 1e-5);
+        }
+    }
+}

@@ -1,0 +1,234 @@
+//! Parity with PyTorch: the tensors in fixtures/golden (copied from ../shared/golden, see its README)
+//! were written by torch.nn.LSTM / the LSTMClassifier and computed in f64. Everything runs through the
+//! same GPU path training uses (LstmStack, Classifier::train_step). Outputs must match within 1e-5,
+//! gradients and Adam results within 1e-4 (absolute + relative).
+
+mod common;
+
+use std::collections::HashMap;
+
+use common::*;
+use lstm_transfer::gpu::View;
+use lstm_transfer::kernels::optimizer::AdamConfig;
+use lstm_transfer::model::{Batch, Classifier, ClassifierConfig, LstmConfig, LstmStack};
+use lstm_transfer::params::ParamStore;
+
+const OUT_TOL: f64 = 1e-5;
+const GRAD_TOL: f64 = 1e-4;
+
+/// [B,T,X] batch-first → [T,B,X] time-major, and back.
+fn to_time_major<T: Copy>(x: &[T], b: usize, t: usize, w: usize) -> Vec<T> {
+    let mut out = Vec::with_capacity(x.len());
+    for tt in 0..t {
+        for bb in 0..b {
+            out.extend_from_slice(&x[(bb * t + tt) * w..(bb * t + tt + 1) * w]);
+        }
+    }
+    out
+}
+
+fn to_batch_first<T: Copy>(x: &[T], b: usize, t: usize, w: usize) -> Vec<T> {
+    let mut out = Vec::with_capacity(x.len());
+    for bb in 0..b {
+        for tt in 0..t {
+            out.extend_from_slice(&x[(tt * b + bb) * w..(tt * b + bb + 1) * w]);
+        }
+    }
+    out
+}
+
+fn check_lstm_file(file: &str, with_state: bool) {
+    let ctx = gpu();
+    let gold = Golden::load(file);
+    let (b, t, e, h, layers) = (3, 5, 8, 16, 2);
+    let cfg = LstmConfig { input: e, hidden: h, layers, bidirectional: false };
+    let store = ParamStore::new(ctx, &cfg.param_specs("")).unwrap();
+    for entry in store.entries() {
+        store.upload(ctx, &entry.name, &gold.f32(&entry.name)).unwrap();
+    }
+    let stack = LstmStack::new(ctx, cfg, "", b, t).unwrap();
+    let x = buffer_f32(ctx, &to_time_major(&gold.f32("input"), b, t, e));
+    let dx = zeros(ctx, t * b * e);
+    let lengths = buffer_u32(ctx, &[t as u32; 3]);
+    if with_state {
+        let (h0, c0) = (gold.f32("h0"), gold.f32("c0"));
+        for l in 0..layers {
+            let s0: Vec<f32> = [&h0[l * b * h..(l + 1) * b * h], &c0[l * b * h..(l + 1) * b * h]].concat();
+            ctx.queue.write_buffer(stack.initial_state(l, 0), 0, bytemuck::cast_slice(&s0));
+        }
+    }
+    run(ctx, stack.forward(ctx, &store, whole(&x), whole(&lengths), b, t).unwrap().ops);
+
+    let y = read(ctx, stack.output(), t * b * h);
+    assert_close(&format!("{file} output"), &to_batch_first(&y, b, t, h), gold.get("output"), OUT_TOL, OUT_TOL);
+    let mut h_n = Vec::new();
+    let mut c_n = Vec::new();
+    for l in 0..layers {
+        let states = read(ctx, stack.states(l, 0), 2 * (t + 1) * b * h);
+        h_n.extend_from_slice(&states[t * b * h..(t + 1) * b * h]);
+        c_n.extend_from_slice(&states[(2 * t + 1) * b * h..(2 * t + 2) * b * h]);
+    }
+    assert_close(&format!("{file} h_n"), &h_n, gold.get("h_n"), OUT_TOL, OUT_TOL);
+    assert_close(&format!("{file} c_n"), &c_n, gold.get("c_n"), OUT_TOL, OUT_TOL);
+    let sq = |v: &[f32]| v.iter().map(|&x| (x as f64).powi(2)).sum::<f64>();
+    let loss = sq(&y) + if with_state { sq(&h_n) + sq(&c_n) } else { 0.0 };
+    assert_close(&format!("{file} loss"), &[loss as f32], gold.get("loss"), OUT_TOL, OUT_TOL);
+
+    // Backward of loss = Σ output² (+ Σ h_n² + Σ c_n²).
+    let dy: Vec<f32> = y.iter().map(|v| 2.0 * v).collect();
+    ctx.queue.write_buffer(stack.output_grad(), 0, bytemuck::cast_slice(&dy));
+    if with_state {
+        for l in 0..layers {
+            let dsn: Vec<f32> = [&h_n[l * b * h..(l + 1) * b * h], &c_n[l * b * h..(l + 1) * b * h]].concat().iter().map(|v| 2.0 * v).collect();
+            ctx.queue.write_buffer(stack.final_state_grad(l, 0), 0, bytemuck::cast_slice(&dsn));
+        }
+    }
+    run(ctx, stack.backward(ctx, &store, whole(&x), whole(&lengths), Some(whole(&dx)), b, t).unwrap().ops);
+    for (name, _, grad) in store.download_grads(ctx).unwrap() {
+        assert_close(&format!("{file} grad.{name}"), &grad, gold.get(&format!("grad.{name}")), GRAD_TOL, GRAD_TOL);
+    }
+    let dx = to_batch_first(&read(ctx, &dx, t * b * e), b, t, e);
+    assert_close(&format!("{file} grad.input"), &dx, gold.get("grad.input"), GRAD_TOL, GRAD_TOL);
+    if with_state {
+        let (mut dh0, mut dc0) = (Vec::new(), Vec::new());
+        for l in 0..layers {
+            let d = read(ctx, stack.initial_state_grad(l, 0), 2 * b * h);
+            dh0.extend_from_slice(&d[..b * h]);
+            dc0.extend_from_slice(&d[b * h..]);
+        }
+        assert_close(&format!("{file} grad.h0"), &dh0, gold.get("grad.h0"), GRAD_TOL, GRAD_TOL);
+        assert_close(&format!("{file} grad.c0"), &dc0, gold.get("grad.c0"), GRAD_TOL, GRAD_TOL);
+    }
+}
+
+#[test]
+fn lstm_two_layers_zero_state_matches_pytorch() {
+    check_lstm_file("lstm_2layer", false);
+}
+
+#[test]
+fn lstm_two_layers_given_state_matches_pytorch() {
+    check_lstm_file("lstm_2layer_state", true);
+}
+
+struct ClassifierCase {
+    gold: Golden,
+    cfg: ClassifierConfig,
+    batch: Batch,
+}
+
+fn classifier_case(file: &str) -> ClassifierCase {
+    let gold = Golden::load(file);
+    let bidirectional = gold.tensors.contains_key("lstm.weight_ih_l0_reverse");
+    let layers = if bidirectional { 1 } else { 2 };
+    let cfg = ClassifierConfig { vocab: 50, embed: 8, hidden: 16, layers, bidirectional, classes: 4, domains: 0 };
+    let (b, t) = (gold.shape("tokens")[0], gold.shape("tokens")[1]);
+    let batch = Batch {
+        batch: b,
+        steps: t,
+        ids: gold.u32("tokens"),
+        lengths: gold.u32("lengths"),
+        labels: gold.u32("labels"),
+        domain_labels: Some(gold.u32("domain_labels")),
+    };
+    ClassifierCase { gold, cfg, batch }
+}
+
+impl ClassifierCase {
+    fn model(&self, domains: usize) -> Classifier {
+        let ctx = gpu();
+        let cfg = ClassifierConfig { domains, ..self.cfg };
+        let model = Classifier::new(ctx, cfg, self.batch.batch, self.batch.steps, 0).unwrap();
+        let params: HashMap<String, (Vec<usize>, Vec<f32>)> = model
+            .store
+            .entries()
+            .iter()
+            .map(|e| (e.name.clone(), (self.gold.shape(&e.name).to_vec(), self.gold.f32(&e.name))))
+            .collect();
+        model.load_params(ctx, &params).unwrap();
+        model
+    }
+
+    fn batch(&self, dann: bool) -> Batch {
+        Batch { domain_labels: if dann { self.batch.domain_labels.clone() } else { None }, ..self.batch.clone() }
+    }
+}
+
+fn check_classifier_gradients(file: &str) {
+    let ctx = gpu();
+    let case = classifier_case(file);
+    let mut model = case.model(0);
+    let batch = case.batch(false);
+    let logits = model.logits(ctx, &batch).unwrap();
+    assert_close(&format!("{file} logits"), &logits, case.gold.get("logits"), OUT_TOL, OUT_TOL);
+    let stats = model.train_step(ctx, &batch, false, true).unwrap().unwrap();
+    assert_close(&format!("{file} loss"), &[stats.loss_sum], case.gold.get("loss"), OUT_TOL, OUT_TOL);
+    for (name, _, grad) in model.store.download_grads(ctx).unwrap() {
+        assert_close(&format!("{file} grad.{name}"), &grad, case.gold.get(&format!("grad.{name}")), GRAD_TOL, GRAD_TOL);
+    }
+}
+
+fn check_classifier_adam(file: &str, frozen_embedding: bool) {
+    let ctx = gpu();
+    let case = classifier_case(file);
+    let mut model = case.model(0);
+    model.set_optimizer(AdamConfig { lr: 1e-2, ..Default::default() });
+    if frozen_embedding {
+        model.store.set_frozen("embedding.weight", true).unwrap();
+        model.store.sync_options(ctx);
+    }
+    let batch = case.batch(false);
+    for _ in 0..3 {
+        model.train_step(ctx, &batch, true, false).unwrap();
+    }
+    let prefix = if frozen_embedding { "adam3_frozen_embedding" } else { "adam3" };
+    for (name, _, values) in model.store.download(ctx).unwrap() {
+        assert_close(&format!("{file} {prefix}.{name}"), &values, case.gold.get(&format!("{prefix}.{name}")), GRAD_TOL, GRAD_TOL);
+    }
+}
+
+fn check_dann(file: &str) {
+    let ctx = gpu();
+    let case = classifier_case(file);
+    let mut model = case.model(2);
+    model.grl_lambda = 0.3;
+    let stats = model.train_step(ctx, &case.batch(true), false, true).unwrap().unwrap();
+    let loss = stats.loss_sum + stats.domain_loss_sum;
+    assert_close(&format!("{file} dann.loss"), &[loss], case.gold.get("dann.loss"), OUT_TOL, OUT_TOL);
+    for (name, _, grad) in model.store.download_grads(ctx).unwrap() {
+        assert_close(&format!("{file} dann.grad.{name}"), &grad, case.gold.get(&format!("dann.grad.{name}")), GRAD_TOL, GRAD_TOL);
+    }
+}
+
+#[test]
+fn classifier_logits_loss_and_gradients_match_pytorch() {
+    check_classifier_gradients("classifier");
+    check_classifier_gradients("classifier_bidirectional");
+}
+
+#[test]
+fn classifier_three_adam_steps_match_pytorch() {
+    for file in ["classifier", "classifier_bidirectional"] {
+        check_classifier_adam(file, false);
+        check_classifier_adam(file, true);
+    }
+}
+
+#[test]
+fn dann_gradient_reversal_matches_pytorch() {
+    check_dann("classifier");
+    check_dann("classifier_bidirectional");
+}
+
+/// The store's views are what the kernels bind: every tensor starts at an aligned offset.
+#[test]
+fn parameter_views_are_aligned() {
+    let ctx = gpu();
+    let case = classifier_case("classifier");
+    let model = case.model(2);
+    let align = ctx.limits().min_storage_buffer_offset_alignment as u64;
+    for e in model.store.entries() {
+        let v: View = model.store.view(&e.name).unwrap();
+        assert_eq!(v.offset % align, 0, "{} at byte offset {}", e.name, v.offset);
+    }
+}

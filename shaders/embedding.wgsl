@@ -1,0 +1,57 @@
+// embedding.wgsl — embedding lookup and its deterministic gradient.
+//
+// embedding_gather: x[t,b,:] = table[ids[b,t], :]
+//   Bindings: 0 uniform Params | 1 ids [B,T] u32 (batch-first, as the data comes) | 2 table [V,E] |
+//             3 x (rw) [T,B,E] (time-major, as the LSTM reads it)
+//   Grid: grid_1d(T*B*E) of 256-thread workgroups. Ids are validated on the host (< V).
+//
+// embedding_scatter_add: d_table[tok,:] += Σ dx[pos,:] over the positions holding tok.
+//   The host groups the positions by token (a CSR list: segment u covers positions
+//   seg_positions[seg_offsets[u] .. seg_offsets[u+1]] of token seg_tokens[u]), so each output
+//   element has exactly one writer that sums in a fixed order: no atomics, the same bits every run.
+//   Bindings: 0 uniform Params | 1 seg_offsets [U+1] | 2 seg_positions [N] (row t*B+b of dx) |
+//             3 seg_tokens [U] | 4 dx [T*B,E] | 5 d_table (rw) [V,E]
+//   Grid: (ceil(E/64), U, 1), workgroup 64.
+
+struct Params {
+    batch: u32, steps: u32, dim: u32, segments: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+
+// ---- gather ----
+@group(0) @binding(1) var<storage, read> ids: array<u32>;
+@group(0) @binding(2) var<storage, read> table: array<f32>;
+@group(0) @binding(3) var<storage, read_write> x: array<f32>;
+
+@compute @workgroup_size(256, 1, 1)
+fn embedding_gather(@builtin(global_invocation_id) gid: vec3<u32>,
+                    @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = linear_index(gid, nwg, 256u);
+    if (i >= p.steps * p.batch * p.dim) { return; }
+    let e = i % p.dim;
+    let row = i / p.dim;          // t*B + b
+    let t = row / p.batch;
+    let b = row % p.batch;
+    x[i] = table[ids[b * p.steps + t] * p.dim + e];
+}
+
+// ---- scatter-add ----
+@group(0) @binding(1) var<storage, read> seg_offsets: array<u32>;
+@group(0) @binding(2) var<storage, read> seg_positions: array<u32>;
+@group(0) @binding(3) var<storage, read> seg_tokens: array<u32>;
+@group(0) @binding(4) var<storage, read> dx: array<f32>;
+@group(0) @binding(5) var<storage, read_write> d_table: array<f32>;
+
+@compute @workgroup_size(64, 1, 1)
+fn embedding_scatter_add(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let e = gid.x;
+    let u = gid.y;
+    if (e >= p.dim || u >= p.segments) { return; }
+    var acc = 0.0;
+    for (var q = seg_offsets[u]; q < seg_offsets[u + 1u]; q++) {
+        acc += dx[seg_positions[q] * p.dim + e];
+    }
+    let out = seg_tokens[u] * p.dim + e;
+    d_table[out] = d_table[out] + acc;
+}

@@ -1,0 +1,42 @@
+// reduce.wgsl — reductions: column sums (bias gradients) and the sum of squares (global gradient norm).
+//
+// column_sum: out[c] (+)= Σ_r input[r*C + c]. One thread per column walks the rows in order
+//   (deterministic; neighbouring threads read neighbouring columns).
+//   Bindings: 0 uniform Params | 1 input [R,C] | 2 out (rw) [C]. Grid: grid_1d(C), workgroup 256.
+//
+// sum_squares: stats[slot] = Σ input[i]² over N values (the squared global norm when input is the flat
+//   gradient store). One workgroup of 256 threads, strided partial sums, fixed tree.
+//   Bindings: 0 uniform Params | 1 input [N] | 2 stats (rw). Grid: (1,1,1).
+
+struct Params {
+    rows: u32, cols: u32, accumulate: u32, slot: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> input: array<f32>;
+@group(0) @binding(2) var<storage, read_write> out: array<f32>;
+
+@compute @workgroup_size(256, 1, 1)
+fn column_sum(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let c = linear_index(gid, nwg, 256u);
+    if (c >= p.cols) { return; }
+    var acc = 0.0;
+    for (var r = 0u; r < p.rows; r++) { acc += input[r * p.cols + c]; }
+    if (p.accumulate != 0u) { acc += out[c]; }
+    out[c] = acc;
+}
+
+var<workgroup> partial: array<f32, 256>;
+
+@compute @workgroup_size(256, 1, 1)
+fn sum_squares(@builtin(local_invocation_index) li: u32) {
+    let n = p.rows * p.cols;
+    var acc = 0.0;
+    for (var i = li; i < n; i += 256u) { acc = fma(input[i], input[i], acc); }
+    partial[li] = acc;
+    for (var stride = 128u; stride > 0u; stride >>= 1u) {
+        workgroupBarrier();
+        if (li < stride) { partial[li] += partial[li + stride]; }
+    }
+    if (li == 0u) { out[p.slot] = partial[0]; }
+}

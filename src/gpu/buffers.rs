@@ -1,0 +1,137 @@
+//! Buffer helpers: allocation checked against the device limits, views for binding part of a
+//! buffer, blocking readback for tests and tools, and the 1-D dispatch grid.
+
+use std::num::NonZeroU64;
+
+use wgpu::util::DeviceExt;
+
+use super::GpuContext;
+use crate::error::{Error, Result};
+
+/// Every storage buffer may be copied into and out of and bound read-only or read-write.
+const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
+    .union(wgpu::BufferUsages::COPY_SRC)
+    .union(wgpu::BufferUsages::COPY_DST);
+
+/// A byte range of a buffer, bound as one kernel argument.
+#[derive(Clone, Copy, Debug)]
+pub struct View<'a> {
+    pub buffer: &'a wgpu::Buffer,
+    pub offset: u64,
+    pub size: u64,
+}
+
+impl<'a> View<'a> {
+    pub fn whole(buffer: &'a wgpu::Buffer) -> Self {
+        Self { buffer, offset: 0, size: buffer.size() }
+    }
+
+    pub fn binding(&self) -> wgpu::BindingResource<'a> {
+        wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+            buffer: self.buffer,
+            offset: self.offset,
+            size: NonZeroU64::new(self.size),
+        })
+    }
+}
+
+impl GpuContext {
+    /// Checks `bytes` against the device's buffer and binding limits, naming the buffer on failure.
+    pub fn check_buffer_size(&self, name: &str, bytes: u64) -> Result<()> {
+        let limits = self.limits();
+        let checks = [
+            (limits.max_buffer_size, "max_buffer_size"),
+            (limits.max_storage_buffer_binding_size as u64, "max_storage_buffer_binding_size"),
+        ];
+        for (limit, what) in checks {
+            if bytes > limit {
+                return Err(Error::BufferTooLarge { name: name.to_string(), bytes, limit, what });
+            }
+        }
+        Ok(())
+    }
+
+    /// A zero-filled storage buffer of `bytes` (at least 4: wgpu rejects empty bindings).
+    pub fn storage_buffer(&self, name: &str, bytes: u64) -> Result<wgpu::Buffer> {
+        let bytes = bytes.max(4).next_multiple_of(4);
+        self.check_buffer_size(name, bytes)?;
+        Ok(self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(name),
+            size: bytes,
+            usage: STORAGE,
+            mapped_at_creation: false,
+        }))
+    }
+
+    /// A storage buffer holding `data`.
+    pub fn storage_buffer_init<T: bytemuck::Pod>(&self, name: &str, data: &[T]) -> Result<wgpu::Buffer> {
+        if data.is_empty() {
+            return self.storage_buffer(name, 4);
+        }
+        let bytes = bytemuck::cast_slice::<T, u8>(data);
+        self.check_buffer_size(name, bytes.len() as u64)?;
+        Ok(self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(name),
+            contents: bytes,
+            usage: STORAGE,
+        }))
+    }
+
+    /// A uniform buffer holding one parameter block (written again with `queue.write_buffer`).
+    pub fn uniform_buffer<T: bytemuck::Pod>(&self, name: &str, value: &T) -> wgpu::Buffer {
+        self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(name),
+            contents: bytemuck::bytes_of(value),
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        })
+    }
+}
+
+/// Copies `len` values of type `T` starting at byte `offset` of `buffer` back to the host, waiting
+/// for the GPU. Meant for tests, tools and checkpoints, not for the training loop (which reads one
+/// small stats buffer every few steps).
+pub fn read_buffer<T: bytemuck::Pod>(ctx: &GpuContext, buffer: &wgpu::Buffer, offset: u64, len: usize) -> Result<Vec<T>> {
+    let bytes = (len * std::mem::size_of::<T>()) as u64;
+    if len == 0 {
+        return Ok(Vec::new());
+    }
+    let staging = ctx.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("readback staging"),
+        size: bytes.next_multiple_of(4),
+        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    let mut encoder = ctx.device.create_command_encoder(&Default::default());
+    encoder.copy_buffer_to_buffer(buffer, offset, &staging, 0, bytes.next_multiple_of(4));
+    ctx.queue.submit([encoder.finish()]);
+    map_and_wait(ctx, &staging)?;
+    let data = staging.get_mapped_range(..).map_err(|e| Error::Readback(e.to_string()))?;
+    let values = bytemuck::cast_slice::<u8, T>(&data[..bytes as usize]).to_vec();
+    drop(data);
+    staging.unmap();
+    Ok(values)
+}
+
+/// Maps a MAP_READ buffer and blocks until the mapping is ready.
+pub fn map_and_wait(ctx: &GpuContext, staging: &wgpu::Buffer) -> Result<()> {
+    let (sender, receiver) = std::sync::mpsc::channel();
+    staging.map_async(wgpu::MapMode::Read, .., move |r| {
+        let _ = sender.send(r);
+    });
+    ctx.wait_idle()?;
+    receiver
+        .recv()
+        .map_err(|e| Error::Readback(e.to_string()))?
+        .map_err(|e| Error::Readback(e.to_string()))
+}
+
+/// Workgroup counts for `n` invocations of `wg_size` threads, folded into a 2-D grid so that no
+/// dimension exceeds 65535 (the kernels recover the index with the prelude's `linear_index`).
+pub fn grid_1d(n: usize, wg_size: u32) -> [u32; 3] {
+    let groups = (n as u64).div_ceil(wg_size as u64).max(1);
+    if groups <= 65535 {
+        return [groups as u32, 1, 1];
+    }
+    let x = 65535u64;
+    [x as u32, groups.div_ceil(x) as u32, 1]
+}

@@ -1,0 +1,171 @@
+//! GPU acquisition: pick an adapter (or adopt a host application's device), and the shared pieces
+//! every kernel launcher needs — buffers, the shader/pipeline cache, timestamp queries.
+
+mod buffers;
+mod shaders;
+mod timestamps;
+
+pub use buffers::{grid_1d, map_and_wait, read_buffer, View};
+pub use shaders::{ShaderFamily, SHADER_FAMILIES};
+pub use timestamps::GpuTimer;
+
+use crate::error::{Error, Result};
+use shaders::PipelineCache;
+
+/// How to choose an adapter. Empty fields mean "any"; `from_env` reads `LSTM_TRANSFER_BACKEND`
+/// (vulkan, metal, dx12, gl; comma-separated) and `LSTM_TRANSFER_ADAPTER` (part of the adapter name,
+/// case-insensitive).
+#[derive(Clone, Debug, Default)]
+pub struct AdapterChoice {
+    pub backends: Option<wgpu::Backends>,
+    pub name: Option<String>,
+}
+
+impl AdapterChoice {
+    pub fn from_env() -> Self {
+        let backends = std::env::var("LSTM_TRANSFER_BACKEND").ok().filter(|s| !s.is_empty());
+        let name = std::env::var("LSTM_TRANSFER_ADAPTER").ok().filter(|s| !s.is_empty());
+        Self { backends: backends.map(|b| wgpu::Backends::from_comma_list(&b)), name }
+    }
+
+    /// Command-line values override the environment.
+    pub fn with_overrides(mut self, backend: Option<&str>, name: Option<&str>) -> Self {
+        if let Some(b) = backend {
+            self.backends = Some(wgpu::Backends::from_comma_list(b));
+        }
+        if let Some(n) = name {
+            self.name = Some(n.to_string());
+        }
+        self
+    }
+
+    fn accepts(&self, info: &wgpu::AdapterInfo) -> bool {
+        let backend_ok = self.backends.is_none_or(|b| b.contains(wgpu::Backends::from(info.backend)));
+        let name_ok = self
+            .name
+            .as_ref()
+            .is_none_or(|n| info.name.to_lowercase().contains(&n.to_lowercase()));
+        backend_ok && name_ok
+    }
+}
+
+/// What `lstm-transfer info` prints for one adapter.
+#[derive(Clone, Debug)]
+pub struct AdapterSummary {
+    pub info: wgpu::AdapterInfo,
+    pub features: wgpu::Features,
+    pub limits: wgpu::Limits,
+}
+
+/// Every adapter wgpu can see on this machine, best first.
+pub fn list_adapters() -> Vec<AdapterSummary> {
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
+        backends: wgpu::Backends::all(),
+        ..wgpu::InstanceDescriptor::new_without_display_handle()
+    });
+    let mut adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+    adapters.sort_by_key(|a| rank(&a.get_info()));
+    adapters
+        .iter()
+        .map(|a| AdapterSummary { info: a.get_info(), features: a.features(), limits: a.limits() })
+        .collect()
+}
+
+/// Lower is better: real GPUs before software, Vulkan/Metal/DX12 before GL.
+fn rank(info: &wgpu::AdapterInfo) -> (u8, u8) {
+    let device = match info.device_type {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Other => 3,
+        wgpu::DeviceType::Cpu => 4,
+    };
+    let backend = if info.backend == wgpu::Backend::Gl { 1 } else { 0 };
+    (backend, device)
+}
+
+/// The features that matter to lstm-transfer, requested whenever the adapter has them.
+pub const USEFUL_FEATURES: &[(wgpu::Features, &str)] = &[
+    (wgpu::Features::SHADER_F16, "SHADER_F16"),
+    (wgpu::Features::SUBGROUP, "SUBGROUP"),
+    (wgpu::Features::TIMESTAMP_QUERY, "TIMESTAMP_QUERY"),
+    (wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS, "TIMESTAMP_QUERY_INSIDE_ENCODERS"),
+];
+
+/// A device and queue with the pipeline cache built on them. Cheap to share by reference; the
+/// wgpu handles inside are reference-counted, so an embedding application keeps its own clones.
+pub struct GpuContext {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+    pipelines: PipelineCache,
+}
+
+impl GpuContext {
+    /// Opens the best adapter allowed by `choice`: Vulkan, Metal or DX12 first, GL as the fallback.
+    pub fn new(choice: &AdapterChoice) -> Result<Self> {
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
+            backends: wgpu::Backends::all(),
+            ..wgpu::InstanceDescriptor::new_without_display_handle()
+        });
+        let mut adapters: Vec<wgpu::Adapter> =
+            pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
+                .into_iter()
+                .filter(|a| choice.accepts(&a.get_info()))
+                .collect();
+        adapters.sort_by_key(|a| rank(&a.get_info()));
+        let Some(adapter) = adapters.into_iter().next() else {
+            let detail = match (&choice.backends, &choice.name) {
+                (None, None) => String::new(),
+                (b, n) => format!(" matching backend {b:?} and name {n:?}"),
+            };
+            return Err(Error::NoAdapter { detail });
+        };
+        let info = adapter.get_info();
+        let wanted: wgpu::Features = USEFUL_FEATURES.iter().fold(wgpu::Features::empty(), |f, (x, _)| f | *x);
+        let descriptor = wgpu::DeviceDescriptor {
+            label: Some("lstm-transfer"),
+            required_features: adapter.features() & wanted,
+            // Ask for everything the adapter offers: model size is bounded by these limits.
+            required_limits: adapter.limits(),
+            ..Default::default()
+        };
+        let (device, queue) = pollster::block_on(adapter.request_device(&descriptor)).map_err(|e| {
+            Error::RequestDevice { adapter: info.name.clone(), reason: e.to_string() }
+        })?;
+        Ok(Self::from_device(device, queue, info))
+    }
+
+    /// Adopts a device that a host application already owns (e.g. a renderer's). The engine only
+    /// uses the features and limits that device was created with.
+    pub fn from_device(device: wgpu::Device, queue: wgpu::Queue, info: wgpu::AdapterInfo) -> Self {
+        Self { device, queue, info, pipelines: PipelineCache::default() }
+    }
+
+    pub fn features(&self) -> wgpu::Features {
+        self.device.features()
+    }
+
+    pub fn limits(&self) -> wgpu::Limits {
+        self.device.limits()
+    }
+
+    /// One line naming the adapter, for logs and benchmark tables.
+    pub fn adapter_line(&self) -> String {
+        format!("{} ({:?}, {:?}, driver {} {})", self.info.name, self.info.backend,
+                self.info.device_type, self.info.driver, self.info.driver_info)
+    }
+
+    /// The compute pipeline for `entry` in `family`, compiled once and cached.
+    pub fn pipeline(&self, family: ShaderFamily, entry: &'static str) -> Result<wgpu::ComputePipeline> {
+        self.pipelines.get(&self.device, family, entry)
+    }
+
+    /// Blocks until all submitted work is done.
+    pub fn wait_idle(&self) -> Result<()> {
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map(|_| ())
+            .map_err(|e| Error::Readback(e.to_string()))
+    }
+}

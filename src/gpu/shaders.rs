@@ -1,0 +1,136 @@
+//! WGSL sources and the pipeline cache.
+//!
+//! Each kernel family is one file in `shaders/`; the shared prelude (`shaders/prelude.wgsl`) is
+//! prepended here, so helpers such as `sigmoid` are written once. Pipelines use wgpu's automatic
+//! layout (each entry point gets exactly the bindings it uses) and are built once per
+//! (family, entry point).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use crate::error::{Error, Result};
+
+/// A kernel family: one WGSL file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ShaderFamily {
+    Matmul,
+    Lstm,
+    Embedding,
+    Pool,
+    Loss,
+    Reduce,
+    Optimizer,
+    GradReverse,
+}
+
+/// Every family with its file name, for the validation test and `info`.
+pub const SHADER_FAMILIES: &[ShaderFamily] = &[
+    ShaderFamily::Matmul,
+    ShaderFamily::Lstm,
+    ShaderFamily::Embedding,
+    ShaderFamily::Pool,
+    ShaderFamily::Loss,
+    ShaderFamily::Reduce,
+    ShaderFamily::Optimizer,
+    ShaderFamily::GradReverse,
+];
+
+const PRELUDE: &str = include_str!("../../shaders/prelude.wgsl");
+
+impl ShaderFamily {
+    pub fn file_name(self) -> &'static str {
+        match self {
+            Self::Matmul => "matmul.wgsl",
+            Self::Lstm => "lstm.wgsl",
+            Self::Embedding => "embedding.wgsl",
+            Self::Pool => "pool.wgsl",
+            Self::Loss => "loss.wgsl",
+            Self::Reduce => "reduce.wgsl",
+            Self::Optimizer => "optimizer.wgsl",
+            Self::GradReverse => "grad_reverse.wgsl",
+        }
+    }
+
+    fn body(self) -> &'static str {
+        match self {
+            Self::Matmul => include_str!("../../shaders/matmul.wgsl"),
+            Self::Lstm => include_str!("../../shaders/lstm.wgsl"),
+            Self::Embedding => include_str!("../../shaders/embedding.wgsl"),
+            Self::Pool => include_str!("../../shaders/pool.wgsl"),
+            Self::Loss => include_str!("../../shaders/loss.wgsl"),
+            Self::Reduce => include_str!("../../shaders/reduce.wgsl"),
+            Self::Optimizer => include_str!("../../shaders/optimizer.wgsl"),
+            Self::GradReverse => include_str!("../../shaders/grad_reverse.wgsl"),
+        }
+    }
+
+    /// The complete source handed to the compiler: prelude + family.
+    pub fn source(self) -> String {
+        format!("{PRELUDE}\n{}", self.body())
+    }
+
+    /// Parses and validates the source with naga, without a GPU.
+    pub fn validate(self) -> Result<naga::Module> {
+        let source = self.source();
+        let module = naga::front::wgsl::parse_str(&source).map_err(|e| Error::Shader {
+            shader: self.file_name().into(),
+            stage: "parse",
+            message: e.emit_to_string(&source),
+        })?;
+        naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::all())
+            .validate(&module)
+            .map_err(|e| Error::Shader {
+                shader: self.file_name().into(),
+                stage: "validate",
+                message: e.emit_to_string(&source),
+            })?;
+        Ok(module)
+    }
+}
+
+#[derive(Default)]
+pub(super) struct PipelineCache {
+    modules: Mutex<HashMap<ShaderFamily, wgpu::ShaderModule>>,
+    pipelines: Mutex<HashMap<(ShaderFamily, &'static str), wgpu::ComputePipeline>>,
+}
+
+impl PipelineCache {
+    pub(super) fn get(&self, device: &wgpu::Device, family: ShaderFamily, entry: &'static str) -> Result<wgpu::ComputePipeline> {
+        if let Some(p) = self.pipelines.lock().unwrap().get(&(family, entry)) {
+            return Ok(p.clone());
+        }
+        let module = self.module(device, family)?;
+        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(entry),
+            layout: None,
+            module: &module,
+            entry_point: Some(entry),
+            compilation_options: Default::default(),
+            cache: None,
+        });
+        if let Some(err) = pollster::block_on(scope.pop()) {
+            return Err(Error::Shader {
+                shader: format!("{}:{entry}", family.file_name()),
+                stage: "build a pipeline",
+                message: err.to_string(),
+            });
+        }
+        self.pipelines.lock().unwrap().insert((family, entry), pipeline.clone());
+        Ok(pipeline)
+    }
+
+    fn module(&self, device: &wgpu::Device, family: ShaderFamily) -> Result<wgpu::ShaderModule> {
+        if let Some(m) = self.modules.lock().unwrap().get(&family) {
+            return Ok(m.clone());
+        }
+        // Validate with naga first so a broken shader is reported with its source location.
+        family.validate()?;
+        let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(family.file_name()),
+            source: wgpu::ShaderSource::Wgsl(family.source().into()),
+        });
+        self.modules.lock().unwrap().insert(family, module.clone());
+        Ok(module)
+    }
+}

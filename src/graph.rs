@@ -1,0 +1,85 @@
+//! The host-side graph: kernels as data, recorded into as few passes and submits as possible.
+//!
+//! An [`Op`] is one dispatch: a cached pipeline, a bind group built once, a grid and (optionally) its
+//! uniform parameter block. A [`Schedule`] is an ordered list of ops recorded into a single compute
+//! pass; wgpu inserts the barriers between dependent dispatches inside the pass.
+
+use crate::gpu::GpuTimer;
+
+pub struct Op {
+    pub label: &'static str,
+    pub(crate) pipeline: wgpu::ComputePipeline,
+    pub(crate) bind_group: wgpu::BindGroup,
+    pub workgroups: [u32; 3],
+    pub(crate) params: Option<wgpu::Buffer>,
+}
+
+impl Op {
+    /// Rewrites the op's uniform parameters (staged by the queue, applied at the next submit).
+    pub fn write_params<T: bytemuck::Pod>(&self, queue: &wgpu::Queue, value: &T) {
+        if let Some(buffer) = &self.params {
+            queue.write_buffer(buffer, 0, bytemuck::bytes_of(value));
+        }
+    }
+
+    fn record(&self, pass: &mut wgpu::ComputePass<'_>) {
+        pass.set_pipeline(&self.pipeline);
+        pass.set_bind_group(0, &self.bind_group, &[]);
+        let [x, y, z] = self.workgroups;
+        pass.dispatch_workgroups(x, y, z);
+    }
+}
+
+/// Ops in execution order.
+#[derive(Default)]
+pub struct Schedule {
+    pub ops: Vec<Op>,
+}
+
+impl Schedule {
+    pub fn push(&mut self, op: Op) -> usize {
+        self.ops.push(op);
+        self.ops.len() - 1
+    }
+
+    pub fn extend(&mut self, other: Schedule) {
+        self.ops.extend(other.ops);
+    }
+
+    /// Dispatches that actually run (ops with an empty grid are skipped).
+    pub fn dispatch_count(&self) -> usize {
+        self.ops.iter().filter(|op| op.workgroups.iter().all(|&n| n > 0)).count()
+    }
+
+    /// Records every op into one compute pass.
+    pub fn record(&self, encoder: &mut wgpu::CommandEncoder, label: &str) {
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(label), timestamp_writes: None });
+        for op in self.ops.iter().filter(|op| op.workgroups.iter().all(|&n| n > 0)) {
+            op.record(&mut pass);
+        }
+    }
+
+    /// Records each op in its own timed pass (for per-kernel benchmarks): returns the op labels in
+    /// the order the timer will report them.
+    pub fn record_timed(&self, encoder: &mut wgpu::CommandEncoder, timer: &mut GpuTimer) -> Vec<&'static str> {
+        let mut labels = Vec::new();
+        for op in self.ops.iter().filter(|op| op.workgroups.iter().all(|&n| n > 0)) {
+            let writes = timer.next_pass();
+            let timed = writes.is_some();
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(op.label), timestamp_writes: writes });
+            op.record(&mut pass);
+            if timed {
+                labels.push(op.label);
+            }
+        }
+        labels
+    }
+}
+
+/// Work recorded for one training step, as reported by `bench` and the training log.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StepCounts {
+    pub dispatches: usize,
+    pub passes: usize,
+    pub submits: usize,
+}

@@ -1,0 +1,78 @@
+//! Embedding gather and its deterministic scatter-add gradient (shaders/embedding.wgsl).
+
+use super::build_op;
+use crate::error::Result;
+use crate::gpu::{grid_1d, GpuContext, ShaderFamily, View};
+use crate::graph::Op;
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct EmbeddingParams {
+    pub batch: u32,
+    pub steps: u32,
+    pub dim: u32,
+    /// Number of token segments (scatter-add only).
+    pub segments: u32,
+}
+
+/// x[T,B,E] = table[ids[B,T]].
+pub fn gather(ctx: &GpuContext, batch: usize, steps: usize, dim: usize, ids: View, table: View, x: View) -> Result<Op> {
+    let p = EmbeddingParams { batch: batch as u32, steps: steps as u32, dim: dim as u32, segments: 0 };
+    build_op(ctx, ShaderFamily::Embedding, "embedding_gather", &p, &[(1, ids), (2, table), (3, x)], grid_1d(batch * steps * dim, 256))
+}
+
+/// The scatter-add grid for `segments` distinct tokens.
+pub fn scatter_grid(dim: usize, segments: usize) -> [u32; 3] {
+    [(dim as u32).div_ceil(64), segments as u32, 1]
+}
+
+/// Buffers of the token-grouped position list built by [`TokenSegments`].
+pub struct SegmentViews<'a> {
+    pub offsets: View<'a>,
+    pub positions: View<'a>,
+    pub tokens: View<'a>,
+}
+
+/// d_table[tok] += Σ dx[positions of tok]. The number of segments changes per batch: update the
+/// op's params and grid with [`EmbeddingParams`] and [`scatter_grid`] before each step.
+pub fn scatter_add(ctx: &GpuContext, dim: usize, segments: usize, seg: &SegmentViews, dx: View, d_table: View) -> Result<Op> {
+    let p = EmbeddingParams { batch: 0, steps: 0, dim: dim as u32, segments: segments as u32 };
+    let views = [(1, seg.offsets), (2, seg.positions), (3, seg.tokens), (4, dx), (5, d_table)];
+    build_op(ctx, ShaderFamily::Embedding, "embedding_scatter_add", &p, &views, scatter_grid(dim, segments))
+}
+
+/// Positions grouped by token, host-side (CSR): what the scatter-add kernel walks.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TokenSegments {
+    pub offsets: Vec<u32>,
+    pub positions: Vec<u32>,
+    pub tokens: Vec<u32>,
+}
+
+impl TokenSegments {
+    /// Groups the valid positions (t < lengths[b]) of `ids` [B,T] by token. Positions are rows of the
+    /// time-major activations: t*B + b. Sorting is stable, so each token's positions stay in order.
+    pub fn build(ids: &[u32], lengths: &[u32], batch: usize, steps: usize) -> Self {
+        let mut pairs: Vec<(u32, u32)> = Vec::with_capacity(ids.len());
+        for b in 0..batch {
+            for t in 0..(lengths[b] as usize).min(steps) {
+                pairs.push((ids[b * steps + t], (t * batch + b) as u32));
+            }
+        }
+        pairs.sort_by_key(|&(tok, pos)| (tok, pos));
+        let mut seg = Self::default();
+        for (i, &(tok, pos)) in pairs.iter().enumerate() {
+            if i == 0 || pairs[i - 1].0 != tok {
+                seg.offsets.push(i as u32);
+                seg.tokens.push(tok);
+            }
+            seg.positions.push(pos);
+        }
+        seg.offsets.push(pairs.len() as u32);
+        seg
+    }
+
+    pub fn segments(&self) -> usize {
+        self.tokens.len()
+    }
+}

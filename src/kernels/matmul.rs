@@ -1,0 +1,74 @@
+//! GEMM launcher (shaders/matmul.wgsl): C = op(A)·op(B) (+C) (+bias0 +bias1).
+
+use super::build_op;
+use crate::error::Result;
+use crate::gpu::{GpuContext, ShaderFamily, View};
+use crate::graph::Op;
+
+/// Shape and layout of one GEMM; see the shader header for the index formulas.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct Gemm {
+    pub m: u32,
+    pub n: u32,
+    pub k: u32,
+    pub lda: u32,
+    pub ldb: u32,
+    pub ldc: u32,
+    pub a_off: u32,
+    pub b_off: u32,
+    pub c_off: u32,
+    pub trans_a: u32,
+    pub trans_b: u32,
+    pub accumulate: u32,
+    pub bias_count: u32,
+    _pad: [u32; 3],
+}
+
+impl Gemm {
+    /// C[m,n] = A[m,k] · B[k,n], all dense row-major, no offsets.
+    pub fn new(m: usize, n: usize, k: usize) -> Self {
+        Self {
+            m: m as u32, n: n as u32, k: k as u32,
+            lda: k as u32, ldb: n as u32, ldc: n as u32,
+            a_off: 0, b_off: 0, c_off: 0, trans_a: 0, trans_b: 0, accumulate: 0, bias_count: 0,
+            _pad: [0; 3],
+        }
+    }
+    /// A is stored [k, m] (use Aᵀ).
+    pub fn a_transposed(mut self) -> Self {
+        self.trans_a = 1;
+        self.lda = self.m;
+        self
+    }
+    /// B is stored [n, k] (use Bᵀ), e.g. a PyTorch weight [out, in].
+    pub fn b_transposed(mut self) -> Self {
+        self.trans_b = 1;
+        self.ldb = self.k;
+        self
+    }
+    pub fn accumulate(mut self, yes: bool) -> Self {
+        self.accumulate = yes as u32;
+        self
+    }
+    /// Element offsets into the bound A, B and C.
+    pub fn offsets(mut self, a: usize, b: usize, c: usize) -> Self {
+        (self.a_off, self.b_off, self.c_off) = (a as u32, b as u32, c as u32);
+        self
+    }
+    pub fn flops(&self) -> f64 {
+        2.0 * self.m as f64 * self.n as f64 * self.k as f64
+    }
+}
+
+pub const TILE: u32 = 64;
+
+/// One GEMM dispatch; `biases` holds zero, one or two bias vectors of length n.
+pub fn gemm(ctx: &GpuContext, g: Gemm, a: View, b: View, c: View, biases: &[View]) -> Result<Op> {
+    let dummy = ctx.storage_buffer("unused bias", 4)?;
+    let g = Gemm { bias_count: biases.len() as u32, ..g };
+    let bias0 = biases.first().copied().unwrap_or(View::whole(&dummy));
+    let bias1 = biases.get(1).copied().unwrap_or(View::whole(&dummy));
+    let grid = [g.n.div_ceil(TILE), g.m.div_ceil(TILE), 1];
+    build_op(ctx, ShaderFamily::Matmul, "matmul", &g, &[(1, a), (2, b), (3, c), (4, bias0), (5, bias1)], grid)
+}

@@ -1,0 +1,37 @@
+//! Kernel launchers: one module per WGSL family. Each function checks nothing about the data (the
+//! model layer does that) and returns an [`Op`] — pipeline, bind group and grid — for a schedule.
+//! The `*Params` structs mirror the `Params` uniform blocks of the shaders field by field.
+
+pub mod embedding;
+pub mod grad_reverse;
+pub mod loss;
+pub mod lstm;
+pub mod matmul;
+pub mod optimizer;
+pub mod pool;
+pub mod reduce;
+
+use crate::error::Result;
+use crate::gpu::{GpuContext, ShaderFamily, View};
+use crate::graph::Op;
+
+/// Builds an op: binding 0 is the uniform block `params`, then `(binding, view)` pairs.
+pub(crate) fn build_op<P: bytemuck::Pod>(
+    ctx: &GpuContext,
+    family: ShaderFamily,
+    entry: &'static str,
+    params: &P,
+    views: &[(u32, View<'_>)],
+    workgroups: [u32; 3],
+) -> Result<Op> {
+    let pipeline = ctx.pipeline(family, entry)?;
+    let uniform = ctx.uniform_buffer(entry, params);
+    let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: uniform.as_entire_binding() }];
+    entries.extend(views.iter().map(|(binding, view)| wgpu::BindGroupEntry { binding: *binding, resource: view.binding() }));
+    let bind_group = ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some(entry),
+        layout: &pipeline.get_bind_group_layout(0),
+        entries: &entries,
+    });
+    Ok(Op { label: entry, pipeline, bind_group, workgroups, params: Some(uniform) })
+}

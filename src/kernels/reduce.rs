@@ -1,0 +1,27 @@
+//! Reductions (shaders/reduce.wgsl).
+
+use super::build_op;
+use crate::error::Result;
+use crate::gpu::{grid_1d, GpuContext, ShaderFamily, View};
+use crate::graph::Op;
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct ReduceParams {
+    pub rows: u32,
+    pub cols: u32,
+    pub accumulate: u32,
+    pub slot: u32,
+}
+
+/// out[C] (+)= column sums of input[R,C] (bias gradients).
+pub fn column_sum(ctx: &GpuContext, rows: usize, cols: usize, accumulate: bool, input: View, out: View) -> Result<Op> {
+    let p = ReduceParams { rows: rows as u32, cols: cols as u32, accumulate: accumulate as u32, slot: 0 };
+    build_op(ctx, ShaderFamily::Reduce, "column_sum", &p, &[(1, input), (2, out)], grid_1d(cols, 256))
+}
+
+/// stats[slot] = Σ input² over n values.
+pub fn sum_squares(ctx: &GpuContext, n: usize, slot: usize, input: View, stats: View) -> Result<Op> {
+    let p = ReduceParams { rows: 1, cols: n as u32, accumulate: 0, slot: slot as u32 };
+    build_op(ctx, ShaderFamily::Reduce, "sum_squares", &p, &[(1, input), (2, stats)], [1, 1, 1])
+}

@@ -1,0 +1,222 @@
+//! A stack of LSTM layers (optionally bidirectional) on the GPU: its parameter names, its activation
+//! buffers and the ops of its forward and backward passes.
+//!
+//! Per layer l and direction d, with X the layer input [T·B, in] (time-major rows t·B+b):
+//!   forward:  pre = X·W_ihᵀ + b_ih + b_hh   (one GEMM over all timesteps)
+//!             lstm_forward                  (one fused dispatch for the whole sequence)
+//!   backward: lstm_backward                 (one fused dispatch, reverse time) → dgates [T·B, 4H]
+//!             dW_ih += dgatesᵀ·X, dW_hh += dgatesᵀ·H_prev, db_ih = db_hh = Σ_rows dgates,
+//!             dX (+)= dgates·W_ih            (GEMMs over all timesteps)
+//! so a layer costs 2 dispatches forward and 6 backward per direction, independent of T.
+
+use crate::error::Result;
+use crate::gpu::{GpuContext, View};
+use crate::graph::Schedule;
+use crate::kernels::lstm::{lstm_backward, lstm_forward, LstmBackwardArgs, LstmForwardArgs, LstmParams};
+use crate::kernels::matmul::{gemm, Gemm};
+use crate::kernels::reduce::column_sum;
+use crate::params::ParamStore;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LstmConfig {
+    pub input: usize,
+    pub hidden: usize,
+    pub layers: usize,
+    pub bidirectional: bool,
+}
+
+impl LstmConfig {
+    pub fn dirs(&self) -> usize {
+        if self.bidirectional { 2 } else { 1 }
+    }
+
+    /// Width of the stack's output (and of every layer's output): dirs × H.
+    pub fn output_size(&self) -> usize {
+        self.dirs() * self.hidden
+    }
+
+    pub fn layer_input(&self, layer: usize) -> usize {
+        if layer == 0 { self.input } else { self.output_size() }
+    }
+
+    /// PyTorch's parameter name, e.g. `lstm.weight_hh_l1_reverse`.
+    pub fn param_name(prefix: &str, kind: &str, layer: usize, reverse: bool) -> String {
+        format!("{prefix}{kind}_l{layer}{}", if reverse { "_reverse" } else { "" })
+    }
+
+    /// (name, shape) of every parameter, in PyTorch's state_dict order.
+    pub fn param_specs(&self, prefix: &str) -> Vec<(String, Vec<usize>)> {
+        let g = 4 * self.hidden;
+        let mut specs = Vec::new();
+        for l in 0..self.layers {
+            for d in 0..self.dirs() {
+                let r = d == 1;
+                specs.push((Self::param_name(prefix, "weight_ih", l, r), vec![g, self.layer_input(l)]));
+                specs.push((Self::param_name(prefix, "weight_hh", l, r), vec![g, self.hidden]));
+                specs.push((Self::param_name(prefix, "bias_ih", l, r), vec![g]));
+                specs.push((Self::param_name(prefix, "bias_hh", l, r), vec![g]));
+            }
+        }
+        specs
+    }
+}
+
+/// Buffers of one layer direction, sized for the capacity (B, T).
+struct DirectionBuffers {
+    pre: wgpu::Buffer,       // [T,B,4H] input projection + biases
+    gates: wgpu::Buffer,     // [T,B,4H] gate activations i,f,g,o
+    dgates: wgpu::Buffer,    // [T,B,4H] gradient of the gate pre-activations
+    states: wgpu::Buffer,    // [2][T+1][B][H] h and c in every slot
+    state0: wgpu::Buffer,    // [2][B][H] initial h, c
+    d_state_n: wgpu::Buffer, // [2][B][H] incoming dL/dh_n, dL/dc_n
+    d_state0: wgpu::Buffer,  // [2][B][H] outgoing dL/dh0, dL/dc0
+}
+
+/// The stack's activations for batches up to (batch, steps).
+pub struct LstmStack {
+    pub cfg: LstmConfig,
+    prefix: String,
+    pub batch: usize,
+    pub steps: usize,
+    /// Per layer: y [T,B,dirs·H] (layer output) and dy (its gradient).
+    ys: Vec<wgpu::Buffer>,
+    dys: Vec<wgpu::Buffer>,
+    dirs: Vec<DirectionBuffers>, // index l*dirs + d
+}
+
+impl LstmStack {
+    pub fn new(ctx: &GpuContext, cfg: LstmConfig, prefix: &str, batch: usize, steps: usize) -> Result<Self> {
+        let (b, t, h) = (batch as u64, steps as u64, cfg.hidden as u64);
+        let f32s = |n: u64| n * 4;
+        let mut ys = Vec::new();
+        let mut dys = Vec::new();
+        let mut dirs = Vec::new();
+        for l in 0..cfg.layers {
+            ys.push(ctx.storage_buffer(&format!("lstm y l{l}"), f32s(t * b * cfg.output_size() as u64))?);
+            dys.push(ctx.storage_buffer(&format!("lstm dy l{l}"), f32s(t * b * cfg.output_size() as u64))?);
+            for d in 0..cfg.dirs() {
+                let name = |what: &str| format!("lstm {what} l{l}d{d}");
+                dirs.push(DirectionBuffers {
+                    pre: ctx.storage_buffer(&name("pre"), f32s(t * b * 4 * h))?,
+                    gates: ctx.storage_buffer(&name("gates"), f32s(t * b * 4 * h))?,
+                    dgates: ctx.storage_buffer(&name("dgates"), f32s(t * b * 4 * h))?,
+                    states: ctx.storage_buffer(&name("states"), f32s(2 * (t + 1) * b * h))?,
+                    state0: ctx.storage_buffer(&name("state0"), f32s(2 * b * h))?,
+                    d_state_n: ctx.storage_buffer(&name("d_state_n"), f32s(2 * b * h))?,
+                    d_state0: ctx.storage_buffer(&name("d_state0"), f32s(2 * b * h))?,
+                });
+            }
+        }
+        Ok(Self { cfg, prefix: prefix.to_string(), batch, steps, ys, dys, dirs })
+    }
+
+    fn name(&self, kind: &str, layer: usize, dir: usize) -> String {
+        LstmConfig::param_name(&self.prefix, kind, layer, dir == 1)
+    }
+
+    fn dir(&self, layer: usize, dir: usize) -> &DirectionBuffers {
+        &self.dirs[layer * self.cfg.dirs() + dir]
+    }
+
+    /// Output of the top layer, [T,B,dirs·H].
+    pub fn output(&self) -> &wgpu::Buffer {
+        self.ys.last().expect("an LSTM has at least one layer")
+    }
+
+    /// Gradient of the top layer's output, to be filled before the backward ops run.
+    pub fn output_grad(&self) -> &wgpu::Buffer {
+        self.dys.last().expect("an LSTM has at least one layer")
+    }
+
+    /// Buffer of h (part 0) and c (part 1) for every slot of (layer, dir); see shaders/lstm.wgsl.
+    pub fn states(&self, layer: usize, dir: usize) -> &wgpu::Buffer {
+        &self.dir(layer, dir).states
+    }
+
+    /// Initial state [2][B][H] (h0 then c0) of (layer, dir); zero unless written.
+    pub fn initial_state(&self, layer: usize, dir: usize) -> &wgpu::Buffer {
+        &self.dir(layer, dir).state0
+    }
+
+    /// Incoming gradient of the final state [2][B][H]; zero unless written.
+    pub fn final_state_grad(&self, layer: usize, dir: usize) -> &wgpu::Buffer {
+        &self.dir(layer, dir).d_state_n
+    }
+
+    /// Gradient of the initial state [2][B][H] after the backward ops.
+    pub fn initial_state_grad(&self, layer: usize, dir: usize) -> &wgpu::Buffer {
+        &self.dir(layer, dir).d_state0
+    }
+
+    /// Forward ops for a batch of (batch, steps) ≤ capacity; x is [T,B,input].
+    pub fn forward(&self, ctx: &GpuContext, store: &ParamStore, x: View, lengths: View, batch: usize, steps: usize) -> Result<Schedule> {
+        let cfg = self.cfg;
+        let (h, rows) = (cfg.hidden, batch * steps);
+        let mut s = Schedule::default();
+        for l in 0..cfg.layers {
+            let input = if l == 0 { x } else { View::whole(&self.ys[l - 1]) };
+            for d in 0..cfg.dirs() {
+                let buf = self.dir(l, d);
+                let g = Gemm::new(rows, 4 * h, cfg.layer_input(l)).b_transposed();
+                let biases = [store.view(&self.name("bias_ih", l, d))?, store.view(&self.name("bias_hh", l, d))?];
+                s.push(gemm(ctx, g, input, store.view(&self.name("weight_ih", l, d))?, View::whole(&buf.pre), &biases)?);
+                let p = LstmParams::new(batch, steps, h, d == 1, cfg.output_size());
+                let args = LstmForwardArgs {
+                    w_hh: store.view(&self.name("weight_hh", l, d))?,
+                    lengths,
+                    gates: View::whole(&buf.gates),
+                    states: View::whole(&buf.states),
+                    pre: View::whole(&buf.pre),
+                    state0: View::whole(&buf.state0),
+                    y: View::whole(&self.ys[l]),
+                };
+                s.push(lstm_forward(ctx, p, &args)?);
+            }
+        }
+        Ok(s)
+    }
+
+    /// Backward ops: reads `output_grad()`, adds the parameter gradients into the store's gradient
+    /// buffer (which must be cleared per step) and, when `dx` is given, writes dL/dx [T,B,input].
+    pub fn backward(&self, ctx: &GpuContext, store: &ParamStore, x: View, lengths: View, dx: Option<View>,
+                    batch: usize, steps: usize) -> Result<Schedule> {
+        let cfg = self.cfg;
+        let (h, rows) = (cfg.hidden, batch * steps);
+        let mut s = Schedule::default();
+        for l in (0..cfg.layers).rev() {
+            let input = if l == 0 { x } else { View::whole(&self.ys[l - 1]) };
+            let d_input = if l == 0 { dx } else { Some(View::whole(&self.dys[l - 1])) };
+            for d in 0..cfg.dirs() {
+                let buf = self.dir(l, d);
+                let w_ih = store.view(&self.name("weight_ih", l, d))?;
+                let p = LstmParams::new(batch, steps, h, d == 1, cfg.output_size());
+                let args = LstmBackwardArgs {
+                    w_hh: store.view(&self.name("weight_hh", l, d))?,
+                    lengths,
+                    gates: View::whole(&buf.gates),
+                    states: View::whole(&buf.states),
+                    dy: View::whole(&self.dys[l]),
+                    d_state_n: View::whole(&buf.d_state_n),
+                    dgates: View::whole(&buf.dgates),
+                    d_state0: View::whole(&buf.d_state0),
+                };
+                s.push(lstm_backward(ctx, p, &args)?);
+                let dg = View::whole(&buf.dgates);
+                let g = Gemm::new(4 * h, cfg.layer_input(l), rows).a_transposed().accumulate(true);
+                s.push(gemm(ctx, g, dg, input, store.grad_view(&self.name("weight_ih", l, d))?, &[])?);
+                // h_{t-1} rows: slots 0..T for the forward direction, 1..T+1 for the reverse one.
+                let h_prev = if d == 1 { batch * h } else { 0 };
+                let g = Gemm::new(4 * h, h, rows).a_transposed().accumulate(true).offsets(0, h_prev, 0);
+                s.push(gemm(ctx, g, dg, View::whole(&buf.states), store.grad_view(&self.name("weight_hh", l, d))?, &[])?);
+                for bias in ["bias_ih", "bias_hh"] {
+                    s.push(column_sum(ctx, rows, 4 * h, true, dg, store.grad_view(&self.name(bias, l, d))?)?);
+                }
+                if let Some(d_input) = d_input {
+                    let g = Gemm::new(rows, cfg.layer_input(l), 4 * h).accumulate(d > 0);
+                    s.push(gemm(ctx, g, dg, w_ih, d_input, &[])?);
+                }
+            }
+        }
+        Ok(s)
+    }
+}

@@ -1,0 +1,8 @@
+//! Models built from the kernels: the LSTM stack and the text classifier around it.
+
+pub mod classifier;
+pub mod init;
+pub mod lstm;
+
+pub use classifier::{Batch, Classifier, ClassifierConfig, StepStats};
+pub use lstm::{LstmConfig, LstmStack};

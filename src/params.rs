@@ -1,0 +1,246 @@
+//! The flat parameter store: every trainable tensor of a model in one GPU buffer, with gradients and
+//! Adam moments in three more buffers of the same layout, and a table of per-tensor options
+//! (freeze flag, learning-rate scale, weight decay, optional per-row freeze mask) read by the
+//! optimizer kernel.
+//!
+//! Tensors keep PyTorch's names and layouts (`lstm.weight_ih_l0` is [4H, E], gates i,f,g,o), so
+//! import and export are plain copies. Offsets are aligned to the device's storage-offset alignment
+//! so any tensor can be bound on its own.
+
+use std::collections::HashMap;
+
+use crate::error::{Error, Result};
+use crate::gpu::{read_buffer, GpuContext, View};
+use crate::kernels::optimizer::{AdamViews, TensorEntry};
+
+/// One tensor's place and options in the store.
+#[derive(Clone, Debug)]
+pub struct ParamEntry {
+    pub name: String,
+    pub shape: Vec<usize>,
+    /// Offset in elements.
+    pub offset: usize,
+    pub frozen: bool,
+    pub lr_scale: f32,
+    pub weight_decay: f32,
+    /// Per-row trainable flags (rows = shape[0]); `None` means every row follows `frozen`.
+    pub row_mask: Option<Vec<bool>>,
+    /// First row of this tensor in the shared row-mask buffer.
+    mask_base: usize,
+}
+
+impl ParamEntry {
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    fn rows(&self) -> usize {
+        self.shape.first().copied().unwrap_or(1)
+    }
+}
+
+pub struct ParamStore {
+    entries: Vec<ParamEntry>,
+    index: HashMap<String, usize>,
+    total: usize,
+    pub params: wgpu::Buffer,
+    pub grads: wgpu::Buffer,
+    pub m: wgpu::Buffer,
+    pub v: wgpu::Buffer,
+    table: wgpu::Buffer,
+    row_masks: wgpu::Buffer,
+}
+
+impl ParamStore {
+    /// Lays out `specs` (name, shape) and allocates zero-filled buffers.
+    pub fn new(ctx: &GpuContext, specs: &[(String, Vec<usize>)]) -> Result<Self> {
+        let align = (ctx.limits().min_storage_buffer_offset_alignment as usize / 4).max(1);
+        let mut entries = Vec::with_capacity(specs.len());
+        let mut index = HashMap::new();
+        let (mut total, mut rows) = (0usize, 0usize);
+        for (name, shape) in specs {
+            let entry = ParamEntry {
+                name: name.clone(),
+                shape: shape.clone(),
+                offset: total,
+                frozen: false,
+                lr_scale: 1.0,
+                weight_decay: 0.0,
+                row_mask: None,
+                mask_base: rows,
+            };
+            total = (total + entry.len()).next_multiple_of(align);
+            rows += entry.rows();
+            index.insert(name.clone(), entries.len());
+            entries.push(entry);
+        }
+        let bytes = total as u64 * 4;
+        let store = Self {
+            params: ctx.storage_buffer("parameters", bytes)?,
+            grads: ctx.storage_buffer("gradients", bytes)?,
+            m: ctx.storage_buffer("adam m", bytes)?,
+            v: ctx.storage_buffer("adam v", bytes)?,
+            table: ctx.storage_buffer("parameter table", (entries.len() * std::mem::size_of::<TensorEntry>()) as u64)?,
+            row_masks: ctx.storage_buffer("row masks", rows as u64 * 4)?,
+            entries,
+            index,
+            total,
+        };
+        store.sync_options(ctx);
+        Ok(store)
+    }
+
+    pub fn entries(&self) -> &[ParamEntry] {
+        &self.entries
+    }
+
+    /// Elements in the store, padding included.
+    pub fn total_len(&self) -> usize {
+        self.total
+    }
+
+    pub fn entry(&self, name: &str) -> Result<&ParamEntry> {
+        self.index.get(name).map(|&i| &self.entries[i]).ok_or_else(|| Error::MissingTensor {
+            name: name.to_string(),
+            context: " in the model's parameter store".into(),
+        })
+    }
+
+    fn entry_mut(&mut self, name: &str) -> Result<&mut ParamEntry> {
+        let i = *self.index.get(name).ok_or_else(|| Error::MissingTensor {
+            name: name.to_string(),
+            context: " in the model's parameter store".into(),
+        })?;
+        Ok(&mut self.entries[i])
+    }
+
+    fn view_in<'a>(&self, buffer: &'a wgpu::Buffer, name: &str) -> Result<View<'a>> {
+        let e = self.entry(name)?;
+        Ok(View { buffer, offset: e.offset as u64 * 4, size: (e.len().max(1) * 4) as u64 })
+    }
+
+    /// The tensor's values, for binding to a kernel.
+    pub fn view(&self, name: &str) -> Result<View<'_>> {
+        self.view_in(&self.params, name)
+    }
+
+    /// The tensor's gradient.
+    pub fn grad_view(&self, name: &str) -> Result<View<'_>> {
+        self.view_in(&self.grads, name)
+    }
+
+    /// Writes host values into one tensor (shape checked by length, named on failure).
+    pub fn upload(&self, ctx: &GpuContext, name: &str, values: &[f32]) -> Result<()> {
+        let e = self.entry(name)?;
+        if values.len() != e.len() {
+            return Err(Error::ShapeMismatch { name: name.into(), expected: e.shape.clone(), found: vec![values.len()] });
+        }
+        ctx.queue.write_buffer(&self.params, e.offset as u64 * 4, bytemuck::cast_slice(values));
+        Ok(())
+    }
+
+    /// Every tensor's values, by name, in store order.
+    pub fn download(&self, ctx: &GpuContext) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>> {
+        self.download_from(ctx, &self.params)
+    }
+
+    /// Every tensor's gradient, by name, in store order.
+    pub fn download_grads(&self, ctx: &GpuContext) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>> {
+        self.download_from(ctx, &self.grads)
+    }
+
+    fn download_from(&self, ctx: &GpuContext, buffer: &wgpu::Buffer) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>> {
+        let all: Vec<f32> = read_buffer(ctx, buffer, 0, self.total)?;
+        Ok(self
+            .entries
+            .iter()
+            .map(|e| (e.name.clone(), e.shape.clone(), all[e.offset..e.offset + e.len()].to_vec()))
+            .collect())
+    }
+
+    /// Freezes or unfreezes one tensor (frozen: no update, no moment update, no weight decay).
+    pub fn set_frozen(&mut self, name: &str, frozen: bool) -> Result<()> {
+        self.entry_mut(name)?.frozen = frozen;
+        Ok(())
+    }
+
+    pub fn set_lr_scale(&mut self, name: &str, scale: f32) -> Result<()> {
+        self.entry_mut(name)?.lr_scale = scale;
+        Ok(())
+    }
+
+    pub fn set_weight_decay(&mut self, name: &str, decay: f32) -> Result<()> {
+        self.entry_mut(name)?.weight_decay = decay;
+        Ok(())
+    }
+
+    /// Per-row trainable flags for a tensor (e.g. embedding rows known to a source model stay fixed).
+    pub fn set_row_mask(&mut self, name: &str, trainable_rows: Option<Vec<bool>>) -> Result<()> {
+        let e = self.entry_mut(name)?;
+        if let Some(mask) = &trainable_rows
+            && mask.len() != e.rows()
+        {
+            return Err(Error::ShapeMismatch { name: format!("{name} (row mask)"), expected: vec![e.rows()], found: vec![mask.len()] });
+        }
+        e.row_mask = trainable_rows;
+        Ok(())
+    }
+
+    /// Uploads the option table and row masks; call after changing options, before the next step.
+    pub fn sync_options(&self, ctx: &GpuContext) {
+        let mut masks: Vec<u32> = Vec::new();
+        let table: Vec<TensorEntry> = self
+            .entries
+            .iter()
+            .map(|e| {
+                let mask_offset = match &e.row_mask {
+                    Some(rows) => {
+                        masks.resize(e.mask_base, 1);
+                        masks.extend(rows.iter().map(|&r| r as u32));
+                        e.mask_base as u32
+                    }
+                    None => u32::MAX,
+                };
+                TensorEntry {
+                    offset: e.offset as u32,
+                    len: e.len() as u32,
+                    frozen: e.frozen as u32,
+                    lr_scale: e.lr_scale,
+                    weight_decay: e.weight_decay,
+                    row_len: (e.len() / e.rows().max(1)).max(1) as u32,
+                    mask_offset,
+                    _pad: 0,
+                }
+            })
+            .collect();
+        if !table.is_empty() {
+            ctx.queue.write_buffer(&self.table, 0, bytemuck::cast_slice(&table));
+        }
+        if !masks.is_empty() {
+            ctx.queue.write_buffer(&self.row_masks, 0, bytemuck::cast_slice(&masks));
+        }
+    }
+
+    /// Clears the Adam moments (a fresh optimizer).
+    pub fn reset_moments(&self, ctx: &GpuContext) {
+        let mut encoder = ctx.device.create_command_encoder(&Default::default());
+        encoder.clear_buffer(&self.m, 0, None);
+        encoder.clear_buffer(&self.v, 0, None);
+        ctx.queue.submit([encoder.finish()]);
+    }
+
+    /// The buffers the optimizer kernel binds; `stats` holds the squared gradient norm for clipping.
+    pub fn adam_views<'a>(&'a self, stats: View<'a>) -> AdamViews<'a> {
+        AdamViews {
+            tensors: View::whole(&self.table),
+            row_mask: View::whole(&self.row_masks),
+            stats,
+            params: View::whole(&self.params),
+            grads: View::whole(&self.grads),
+            m: View::whole(&self.m),
+            v: View::whole(&self.v),
+        }
+    }
+}
