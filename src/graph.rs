@@ -53,26 +53,19 @@ impl Schedule {
 
     /// Records every op into one compute pass.
     pub fn record(&self, encoder: &mut wgpu::CommandEncoder, label: &str) {
-        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(label), timestamp_writes: None });
-        for op in self.ops.iter().filter(|op| op.workgroups.iter().all(|&n| n > 0)) {
-            op.record(&mut pass);
-        }
+        self.record_pass(encoder, label, None);
     }
 
-    /// Records each op in its own timed pass (for per-kernel benchmarks): returns the op labels in
-    /// the order the timer will report them.
-    pub fn record_timed(&self, encoder: &mut wgpu::CommandEncoder, timer: &mut GpuTimer) -> Vec<&'static str> {
-        let mut labels = Vec::new();
+    /// Records every op into one compute pass with GPU timestamps at its start and end.
+    pub fn record_timed_pass(&self, encoder: &mut wgpu::CommandEncoder, label: &str, timer: &mut GpuTimer) {
+        self.record_pass(encoder, label, timer.next_pass());
+    }
+
+    fn record_pass(&self, encoder: &mut wgpu::CommandEncoder, label: &str, timestamps: Option<wgpu::ComputePassTimestampWrites<'_>>) {
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(label), timestamp_writes: timestamps });
         for op in self.ops.iter().filter(|op| op.workgroups.iter().all(|&n| n > 0)) {
-            let writes = timer.next_pass();
-            let timed = writes.is_some();
-            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(op.label), timestamp_writes: writes });
             op.record(&mut pass);
-            if timed {
-                labels.push(op.label);
-            }
         }
-        labels
     }
 }
 

@@ -14,6 +14,9 @@ pub mod graph;
 pub mod kernels;
 pub mod model;
 pub mod params;
+pub mod data;
+pub mod train;
+pub mod bench;
 
 pub use error::{Error, Result};
 pub use gpu::{AdapterChoice, GpuContext};

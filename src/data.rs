@@ -1,0 +1,165 @@
+//! Text data: the `label<TAB>text` reader, the tokenizer, the vocabulary and length-bucketed batches.
+//! Nothing here touches the GPU.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use unicode_segmentation::UnicodeSegmentation;
+
+use crate::error::{Error, Result};
+use crate::model::Batch;
+
+pub const PAD: u32 = 0;
+pub const UNK: u32 = 1;
+
+/// Lowercase, then Unicode word segmentation (UAX #29), keeping words and numbers.
+pub fn tokenize(text: &str) -> Vec<String> {
+    text.to_lowercase().unicode_words().map(str::to_string).collect()
+}
+
+/// Rows of a headerless `label<TAB>text` file. Errors name the file and line.
+pub fn read_label_tsv(path: &Path) -> Result<Vec<(String, String)>> {
+    let file_err = |message: String| Error::File { path: path.to_path_buf(), message };
+    let text = std::fs::read_to_string(path).map_err(|e| file_err(e.to_string()))?;
+    let mut rows = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let Some((label, body)) = line.split_once('\t') else {
+            return Err(file_err(format!("line {}: expected `label<TAB>text`, found no tab", i + 1)));
+        };
+        if label.trim().is_empty() {
+            return Err(file_err(format!("line {}: empty label", i + 1)));
+        }
+        rows.push((label.trim().to_string(), body.to_string()));
+    }
+    if rows.is_empty() {
+        return Err(file_err("no examples: the file is empty".into()));
+    }
+    Ok(rows)
+}
+
+/// Token ↔ id, with `<pad>` = 0 and `<unk>` = 1.
+#[derive(Clone, Debug)]
+pub struct Vocab {
+    pub tokens: Vec<String>,
+    index: HashMap<String, u32>,
+}
+
+impl Vocab {
+    /// Tokens seen at least `min_freq` times, most frequent first (ties alphabetical), at most
+    /// `max_size` entries including the two specials.
+    pub fn build<'a>(texts: impl IntoIterator<Item = &'a [String]>, min_freq: usize, max_size: usize) -> Self {
+        let mut counts: HashMap<&str, usize> = HashMap::new();
+        for tokens in texts {
+            for t in tokens {
+                *counts.entry(t.as_str()).or_default() += 1;
+            }
+        }
+        let mut ranked: Vec<(&str, usize)> = counts.into_iter().filter(|&(_, c)| c >= min_freq).collect();
+        ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        let mut tokens = vec!["<pad>".to_string(), "<unk>".to_string()];
+        tokens.extend(ranked.into_iter().take(max_size.saturating_sub(2)).map(|(t, _)| t.to_string()));
+        let index = tokens.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
+        Self { tokens, index }
+    }
+
+    pub fn len(&self) -> usize {
+        self.tokens.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tokens.is_empty()
+    }
+
+    pub fn id(&self, token: &str) -> u32 {
+        self.index.get(token).copied().unwrap_or(UNK)
+    }
+}
+
+/// Encoded examples.
+#[derive(Clone, Debug, Default)]
+pub struct Dataset {
+    pub ids: Vec<Vec<u32>>,
+    pub labels: Vec<u32>,
+}
+
+impl Dataset {
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    pub fn subset(&self, indices: &[usize]) -> Self {
+        Self { ids: indices.iter().map(|&i| self.ids[i].clone()).collect(), labels: indices.iter().map(|&i| self.labels[i]).collect() }
+    }
+
+    pub fn tokens(&self) -> usize {
+        self.ids.iter().map(Vec::len).sum()
+    }
+}
+
+/// Sorted label names and each row's index among them.
+pub fn label_ids(labels: &[String]) -> (Vec<String>, Vec<u32>) {
+    let mut names: Vec<String> = labels.to_vec();
+    names.sort();
+    names.dedup();
+    let ids = labels.iter().map(|l| names.binary_search(l).expect("name collected above") as u32).collect();
+    (names, ids)
+}
+
+/// A seeded split: (train indices, valid indices), `valid_fraction` of the rows held out.
+pub fn split(n: usize, valid_fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
+    let mut idx: Vec<usize> = (0..n).collect();
+    idx.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+    let n_valid = ((n as f64) * valid_fraction).round() as usize;
+    let valid = idx.split_off(n - n_valid.min(n));
+    (idx, valid)
+}
+
+/// Batches of up to `batch_size` rows, bucketed by length (rows of similar length together, so
+/// padding is small) and shuffled when `rng` is given. Rows longer than `max_len` are truncated;
+/// the count of truncated rows is returned so the caller can report it. Empty rows become one `<unk>`.
+pub fn make_batches(data: &Dataset, batch_size: usize, max_len: usize, rng: Option<&mut ChaCha8Rng>) -> (Vec<Batch>, usize) {
+    let mut order: Vec<usize> = (0..data.len()).collect();
+    let truncated = data.ids.iter().filter(|ids| ids.len() > max_len).count();
+    let shuffle = rng.is_some();
+    if let Some(rng) = rng {
+        order.shuffle(rng);
+        // Sort within windows of 50 batches: bucketing without losing the shuffle.
+        for window in order.chunks_mut(batch_size * 50) {
+            window.sort_by_key(|&i| data.ids[i].len());
+        }
+    } else {
+        order.sort_by_key(|&i| data.ids[i].len());
+    }
+    let mut batches: Vec<Batch> = order
+        .chunks(batch_size)
+        .map(|rows| {
+            let steps = rows.iter().map(|&i| data.ids[i].len().clamp(1, max_len)).max().unwrap_or(1);
+            let mut b = Batch { batch: rows.len(), steps, ..Default::default() };
+            for &i in rows {
+                let ids = &data.ids[i][..data.ids[i].len().min(max_len)];
+                let ids: &[u32] = if ids.is_empty() { &[UNK] } else { ids };
+                b.ids.extend_from_slice(ids);
+                b.ids.extend(std::iter::repeat_n(PAD, steps - ids.len()));
+                b.lengths.push(ids.len() as u32);
+                b.labels.push(data.labels[i]);
+            }
+            b
+        })
+        .collect();
+    if shuffle {
+        // Batch order shuffled too, deterministically from the row order.
+        let seed = order.first().copied().unwrap_or(0) as u64;
+        batches.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+    }
+    (batches, truncated)
+}
