@@ -298,3 +298,31 @@ fn adam_and_adamw_with_freeze_masks_lr_scales_and_clipping() {
         }
     }
 }
+
+#[test]
+fn oversized_buffer_is_a_clear_error_naming_the_buffer() {
+    let ctx = gpu();
+    let limit = ctx.limits().max_storage_buffer_binding_size as u64;
+    let err = ctx.storage_buffer("lstm gates l0d0", limit + 1024).unwrap_err().to_string();
+    assert!(err.contains("lstm gates l0d0") && err.contains("over by"), "{err}");
+}
+
+#[test]
+fn bad_batches_are_rejected_with_the_reason() {
+    use lstm_transfer::model::{Batch, Classifier, ClassifierConfig};
+    let ctx = gpu();
+    let cfg = ClassifierConfig { vocab: 10, embed: 4, hidden: 5, layers: 1, bidirectional: false, classes: 3, domains: 0 };
+    let mut model = Classifier::new(ctx, cfg, 2, 3, 0).unwrap();
+    let good = Batch { batch: 2, steps: 3, ids: vec![1, 2, 3, 4, 0, 0], lengths: vec![3, 1], labels: vec![0, 2], domain_labels: None };
+    assert!(model.train_step(ctx, &good, true, true).unwrap().is_some());
+    let cases = [
+        (Batch { ids: vec![1, 2, 10, 4, 0, 0], ..good.clone() }, "outside the vocabulary"),
+        (Batch { lengths: vec![0, 1], ..good.clone() }, "length 0"),
+        (Batch { labels: vec![0, 3], ..good.clone() }, "3 classes"),
+        (Batch { batch: 3, steps: 2, ids: vec![1; 6], lengths: vec![1; 3], labels: vec![0; 3], domain_labels: None }, "capacity"),
+    ];
+    for (batch, reason) in cases {
+        let err = model.train_step(ctx, &batch, true, true).unwrap_err().to_string();
+        assert!(err.contains(reason), "expected '{reason}' in: {err}");
+    }
+}

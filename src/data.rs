@@ -163,3 +163,55 @@ pub fn make_batches(data: &Dataset, batch_size: usize, max_len: usize, rng: Opti
     }
     (batches, truncated)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokenizer_lowercases_and_splits_words() {
+        assert_eq!(tokenize("Wow... Loved this place, didn't I? 10/10"), ["wow", "loved", "this", "place", "didn't", "i", "10", "10"]);
+    }
+
+    #[test]
+    fn vocabulary_keeps_specials_and_frequent_tokens() {
+        let texts = [tokenize("a b b c c c"), tokenize("c d")];
+        let v = Vocab::build(texts.iter().map(Vec::as_slice), 2, 10);
+        assert_eq!(v.tokens, ["<pad>", "<unk>", "c", "b"]);
+        assert_eq!((v.id("c"), v.id("a"), v.id("zzz")), (2, UNK, UNK));
+    }
+
+    #[test]
+    fn malformed_and_empty_files_name_the_file_and_line() {
+        let dir = std::env::temp_dir().join(format!("lstm-transfer-data-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let bad = dir.join("bad.tsv");
+        std::fs::write(&bad, "1\tgood\nno tab here\n").unwrap();
+        let err = read_label_tsv(&bad).unwrap_err().to_string();
+        assert!(err.contains("bad.tsv") && err.contains("line 2"), "{err}");
+        let empty = dir.join("empty.tsv");
+        std::fs::write(&empty, "").unwrap();
+        let err = read_label_tsv(&empty).unwrap_err().to_string();
+        assert!(err.contains("empty.tsv") && err.contains("empty"), "{err}");
+    }
+
+    #[test]
+    fn batches_pad_truncate_and_count() {
+        let data = Dataset { ids: vec![vec![5, 6, 7], vec![8], vec![9, 9, 9, 9, 9]], labels: vec![0, 1, 0] };
+        let (batches, truncated) = make_batches(&data, 2, 4, None);
+        assert_eq!(truncated, 1);
+        assert_eq!(batches.len(), 2);
+        assert_eq!((batches[0].steps, &batches[0].ids[..], &batches[0].lengths[..]), (3, &[8, 0, 0, 5, 6, 7][..], &[1, 3][..]));
+        assert_eq!((batches[1].steps, &batches[1].lengths[..]), (4, &[4][..]));
+    }
+
+    #[test]
+    fn split_is_seeded_and_complete() {
+        let (a, b) = split(10, 0.3, 7);
+        assert_eq!((a.len(), b.len()), (7, 3));
+        assert_eq!(split(10, 0.3, 7), (a.clone(), b.clone()));
+        let mut all: Vec<usize> = a.into_iter().chain(b).collect();
+        all.sort();
+        assert_eq!(all, (0..10).collect::<Vec<_>>());
+    }
+}
