@@ -153,8 +153,9 @@ impl Classifier {
         let store = ParamStore::new(ctx, &specs)?;
         let mut r = rng(seed);
         for (name, shape) in &specs {
-            let fan_in = if name.ends_with(".bias") && !name.starts_with("lstm.") { cfg.features() } else { cfg.hidden };
-            store.upload(ctx, name, &init_tensor(name, shape, fan_in, &mut r))?;
+            // LSTM tensors: fan-in H; the heads (fc, domain): their input, the feature width.
+            let fan_in = if name.starts_with("lstm.") { cfg.hidden } else { cfg.features() };
+            store.upload(ctx, name, &init_tensor(name, shape.iter().product(), fan_in, &mut r))?;
         }
         let (b, t) = (batch_cap as u64, steps_cap as u64);
         let f = cfg.features() as u64;
