@@ -49,8 +49,12 @@ fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) li
           @builtin(local_invocation_index) li: u32) {
     let row0 = wg.y * TILE;
     let col0 = wg.x * TILE;
-    var acc: array<f32, 16>;
-    for (var i = 0u; i < 16u; i++) { acc[i] = 0.0; }
+    // acc0..acc3 hold rows row0 + y + 16i (i = 0..3), columns col0 + x + {0,16,32,48}: explicit vec4 registers
+    // (a runtime-indexed array would live in memory on some compilers).
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
 
     for (var k0 = 0u; k0 < p.k; k0 += KT) {
         // 256 threads stage 1024 elements of each tile, 4 each. Pick the walk order that reads
@@ -74,35 +78,36 @@ fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) li
         }
         workgroupBarrier();
         for (var kk = 0u; kk < KT; kk++) {
-            var av: array<f32, 4>;
-            var bv: array<f32, 4>;
-            for (var i = 0u; i < 4u; i++) {
-                av[i] = a_tile[kk * TILE + lid.y + 16u * i];
-                bv[i] = b_tile[kk * TILE + lid.x + 16u * i];
-            }
-            for (var i = 0u; i < 4u; i++) {
-                for (var j = 0u; j < 4u; j++) {
-                    acc[i * 4u + j] = fma(av[i], bv[j], acc[i * 4u + j]);
-                }
-            }
+            let base = kk * TILE;
+            let bv = vec4<f32>(b_tile[base + lid.x], b_tile[base + lid.x + 16u],
+                               b_tile[base + lid.x + 32u], b_tile[base + lid.x + 48u]);
+            acc0 = fma(vec4<f32>(a_tile[base + lid.y]), bv, acc0);
+            acc1 = fma(vec4<f32>(a_tile[base + lid.y + 16u]), bv, acc1);
+            acc2 = fma(vec4<f32>(a_tile[base + lid.y + 32u]), bv, acc2);
+            acc3 = fma(vec4<f32>(a_tile[base + lid.y + 48u]), bv, acc3);
         }
         workgroupBarrier();
     }
 
     // Thread (x,y) owns rows row0 + y + 16i and columns col0 + x + 16j: neighbouring threads write
     // neighbouring columns.
-    for (var i = 0u; i < 4u; i++) {
-        let m = row0 + lid.y + 16u * i;
-        if (m >= p.m) { continue; }
-        for (var j = 0u; j < 4u; j++) {
-            let n = col0 + lid.x + 16u * j;
-            if (n >= p.n) { continue; }
-            var v = acc[i * 4u + j];
-            if (p.bias_count >= 1u) { v += bias0[n]; }
-            if (p.bias_count >= 2u) { v += bias1[n]; }
-            let idx = p.c_off + m * p.ldc + n;
-            if (p.accumulate != 0u) { v += c[idx]; }
-            c[idx] = v;
-        }
+    store_row(row0 + lid.y, col0 + lid.x, acc0);
+    store_row(row0 + lid.y + 16u, col0 + lid.x, acc1);
+    store_row(row0 + lid.y + 32u, col0 + lid.x, acc2);
+    store_row(row0 + lid.y + 48u, col0 + lid.x, acc3);
+}
+
+// Writes acc to C[m, n + 16j] for j = 0..3, with biases and accumulation, skipping the edges.
+fn store_row(m: u32, n0: u32, acc: vec4<f32>) {
+    if (m >= p.m) { return; }
+    for (var j = 0u; j < 4u; j++) {
+        let n = n0 + 16u * j;
+        if (n >= p.n) { return; }
+        var v = acc[j];
+        if (p.bias_count >= 1u) { v += bias0[n]; }
+        if (p.bias_count >= 2u) { v += bias1[n]; }
+        let idx = p.c_off + m * p.ldc + n;
+        if (p.accumulate != 0u) { v += c[idx]; }
+        c[idx] = v;
     }
 }
