@@ -36,6 +36,9 @@ pub enum Error {
     #[error("invalid input: {0}")]
     InvalidInput(String),
 
+    #[error("the training loss became {value} after update {update}; stopped (lower the learning rate or enable --clip)")]
+    NonFiniteLoss { update: u64, value: f32 },
+
     #[error("GPU readback failed: {0}")]
     Readback(String),
 }

@@ -396,7 +396,7 @@ impl Classifier {
         };
         self.steps_since_read = 0;
         if !stats.loss_sum.is_finite() {
-            return Err(Error::InvalidInput(format!("the loss became {} at update {}", stats.loss_sum, self.updates)));
+            return Err(Error::NonFiniteLoss { update: self.updates, value: stats.loss_sum });
         }
         Ok(Some(stats))
     }
