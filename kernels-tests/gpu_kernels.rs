@@ -302,7 +302,7 @@ fn adam_and_adamw_with_freeze_masks_lr_scales_and_clipping() {
 #[test]
 fn oversized_buffer_is_a_clear_error_naming_the_buffer() {
     let ctx = gpu();
-    let limit = ctx.limits().max_storage_buffer_binding_size as u64;
+    let limit = ctx.limits().max_storage_buffer_binding_size;
     let err = ctx.storage_buffer("lstm gates l0d0", limit + 1024).unwrap_err().to_string();
     assert!(err.contains("lstm gates l0d0") && err.contains("over by"), "{err}");
 }

@@ -13,6 +13,9 @@ use crate::error::{Error, Result};
 use crate::gpu::{read_buffer, GpuContext, View};
 use crate::kernels::optimizer::{AdamViews, TensorEntry};
 
+/// A tensor copied to the host: (name, shape, values).
+pub type NamedTensor = (String, Vec<usize>, Vec<f32>);
+
 /// One tensor's place and options in the store.
 #[derive(Clone, Debug)]
 pub struct ParamEntry {
@@ -142,16 +145,16 @@ impl ParamStore {
     }
 
     /// Every tensor's values, by name, in store order.
-    pub fn download(&self, ctx: &GpuContext) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>> {
+    pub fn download(&self, ctx: &GpuContext) -> Result<Vec<NamedTensor>> {
         self.download_from(ctx, &self.params)
     }
 
     /// Every tensor's gradient, by name, in store order.
-    pub fn download_grads(&self, ctx: &GpuContext) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>> {
+    pub fn download_grads(&self, ctx: &GpuContext) -> Result<Vec<NamedTensor>> {
         self.download_from(ctx, &self.grads)
     }
 
-    fn download_from(&self, ctx: &GpuContext, buffer: &wgpu::Buffer) -> Result<Vec<(String, Vec<usize>, Vec<f32>)>> {
+    fn download_from(&self, ctx: &GpuContext, buffer: &wgpu::Buffer) -> Result<Vec<NamedTensor>> {
         let all: Vec<f32> = read_buffer(ctx, buffer, 0, self.total)?;
         Ok(self
             .entries

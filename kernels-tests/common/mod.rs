@@ -50,7 +50,8 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f64], atol: f64, rtol: f64)
         let err = (g as f64 - w).abs();
         max_err = max_err.max(err);
         let excess = err - (atol + rtol * w.abs());
-        if !(excess <= 0.0) && worst.is_none_or(|(_, e)| excess > e) {
+        // NaN counts as a mismatch.
+        if (excess > 0.0 || excess.is_nan()) && worst.is_none_or(|(_, e)| excess > e) {
             worst = Some((i, excess));
         }
     }

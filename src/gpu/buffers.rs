@@ -41,7 +41,7 @@ impl GpuContext {
         let limits = self.limits();
         let checks = [
             (limits.max_buffer_size, "max_buffer_size"),
-            (limits.max_storage_buffer_binding_size as u64, "max_storage_buffer_binding_size"),
+            (limits.max_storage_buffer_binding_size, "max_storage_buffer_binding_size"),
         ];
         for (limit, what) in checks {
             if bytes > limit {
