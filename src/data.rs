@@ -22,8 +22,13 @@ pub fn tokenize(text: &str) -> Vec<String> {
 
 /// Rows of a headerless `label<TAB>text` file. Errors name the file and line.
 pub fn read_label_tsv(path: &Path) -> Result<Vec<(String, String)>> {
-    let file_err = |message: String| Error::File { path: path.to_path_buf(), message };
-    let text = std::fs::read_to_string(path).map_err(|e| file_err(e.to_string()))?;
+    let text = std::fs::read_to_string(path).map_err(|e| Error::File { path: path.to_path_buf(), message: e.to_string() })?;
+    parse_label_tsv(&text, path)
+}
+
+/// Parses `label<TAB>text` lines; `source` names the origin in errors.
+pub fn parse_label_tsv(text: &str, source: &Path) -> Result<Vec<(String, String)>> {
+    let file_err = |message: String| Error::File { path: source.to_path_buf(), message };
     let mut rows = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
@@ -130,15 +135,16 @@ pub fn split(n: usize, valid_fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize
 pub fn make_batches(data: &Dataset, batch_size: usize, max_len: usize, rng: Option<&mut ChaCha8Rng>) -> (Vec<Batch>, usize) {
     let mut order: Vec<usize> = (0..data.len()).collect();
     let truncated = data.ids.iter().filter(|ids| ids.len() > max_len).count();
-    let shuffle = rng.is_some();
-    if let Some(rng) = rng {
-        order.shuffle(rng);
-        // Sort within windows of 50 batches: bucketing without losing the shuffle.
-        for window in order.chunks_mut(batch_size * 50) {
-            window.sort_by_key(|&i| data.ids[i].len());
+    let mut rng = rng;
+    match rng.as_deref_mut() {
+        Some(rng) => {
+            order.shuffle(rng);
+            // Sort within windows of 50 batches: bucketing without losing the shuffle.
+            for window in order.chunks_mut(batch_size * 50) {
+                window.sort_by_key(|&i| data.ids[i].len());
+            }
         }
-    } else {
-        order.sort_by_key(|&i| data.ids[i].len());
+        None => order.sort_by_key(|&i| data.ids[i].len()),
     }
     let mut batches: Vec<Batch> = order
         .chunks(batch_size)
@@ -156,10 +162,8 @@ pub fn make_batches(data: &Dataset, batch_size: usize, max_len: usize, rng: Opti
             b
         })
         .collect();
-    if shuffle {
-        // Batch order shuffled too, deterministically from the row order.
-        let seed = order.first().copied().unwrap_or(0) as u64;
-        batches.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+    if let Some(rng) = rng {
+        batches.shuffle(rng);
     }
     (batches, truncated)
 }

@@ -1,12 +1,12 @@
 //! The `lstm-transfer` command line. Errors from the library are typed; here they become anyhow
 //! reports with context.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 use lstm_transfer::bench::{bench_shape, format_table, Shape, STANDARD_SHAPES};
-use lstm_transfer::data::{label_ids, read_label_tsv, split, tokenize, Dataset, Vocab};
+use lstm_transfer::data::{label_ids, parse_label_tsv, read_label_tsv, split, tokenize, Dataset, Vocab};
 use lstm_transfer::gpu::{list_adapters, USEFUL_FEATURES};
 use lstm_transfer::kernels::optimizer::AdamConfig;
 use lstm_transfer::model::{Classifier, ClassifierConfig};
@@ -140,13 +140,7 @@ fn info() -> Result<()> {
 fn train(gpu: &GpuArgs, a: &TrainArgs) -> Result<()> {
     let rows = match &a.data {
         Some(path) => read_label_tsv(path)?,
-        None => {
-            let tmp = std::env::temp_dir().join(format!("lstm-transfer-embedded-{}.tsv", std::process::id()));
-            std::fs::write(&tmp, EMBEDDED_DATA).context("writing the embedded dataset to a temporary file")?;
-            let rows = read_label_tsv(&tmp);
-            let _ = std::fs::remove_file(&tmp);
-            rows?
-        }
+        None => parse_label_tsv(EMBEDDED_DATA, Path::new("data/uci_yelp.tsv (embedded)"))?,
     };
     let name = a.data.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "embedded UCI Yelp sentences".into());
     let (label_names, labels) = label_ids(&rows.iter().map(|(l, _)| l.clone()).collect::<Vec<_>>());

@@ -95,25 +95,37 @@ pub fn read_buffer<T: bytemuck::Pod>(ctx: &GpuContext, buffer: &wgpu::Buffer, of
     if len == 0 {
         return Ok(Vec::new());
     }
-    let staging = ctx.device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("readback staging"),
-        size: bytes.next_multiple_of(4),
-        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-        mapped_at_creation: false,
-    });
+    let staging = staging_buffer(ctx, "readback staging", bytes);
     let mut encoder = ctx.device.create_command_encoder(&Default::default());
     encoder.copy_buffer_to_buffer(buffer, offset, &staging, 0, bytes.next_multiple_of(4));
     ctx.queue.submit([encoder.finish()]);
-    map_and_wait(ctx, &staging)?;
-    let data = staging.get_mapped_range(..).map_err(|e| Error::Readback(e.to_string()))?;
-    let values = bytemuck::cast_slice::<u8, T>(&data[..bytes as usize]).to_vec();
-    drop(data);
+    read_staging(ctx, &staging, len)
+}
+
+/// A MAP_READ buffer of `bytes` that a command encoder copies results into.
+pub fn staging_buffer(ctx: &GpuContext, name: &str, bytes: u64) -> wgpu::Buffer {
+    ctx.device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(name),
+        size: bytes.max(4).next_multiple_of(4),
+        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    })
+}
+
+/// Waits for the submitted copy into `staging`, then returns its first `len` values.
+pub fn read_staging<T: bytemuck::Pod>(ctx: &GpuContext, staging: &wgpu::Buffer, len: usize) -> Result<Vec<T>> {
+    map_and_wait(ctx, staging)?;
+    let bytes = len * std::mem::size_of::<T>();
+    let values = {
+        let data = staging.get_mapped_range(..).map_err(|e| Error::Readback(e.to_string()))?;
+        bytemuck::cast_slice::<u8, T>(&data[..bytes]).to_vec()
+    };
     staging.unmap();
     Ok(values)
 }
 
 /// Maps a MAP_READ buffer and blocks until the mapping is ready.
-pub fn map_and_wait(ctx: &GpuContext, staging: &wgpu::Buffer) -> Result<()> {
+fn map_and_wait(ctx: &GpuContext, staging: &wgpu::Buffer) -> Result<()> {
     let (sender, receiver) = std::sync::mpsc::channel();
     staging.map_async(wgpu::MapMode::Read, .., move |r| {
         let _ = sender.send(r);

@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 
 use crate::error::{Error, Result};
-use crate::gpu::{read_buffer, GpuContext, View};
+use crate::gpu::{read_staging, staging_buffer, GpuContext, View};
 use crate::graph::{Schedule, StepCounts};
 use crate::kernels::embedding::{gather, scatter_add, scatter_grid, EmbeddingParams, SegmentViews, TokenSegments};
 use crate::kernels::grad_reverse::{grad_reverse, GradReverseParams};
@@ -135,6 +135,7 @@ pub struct Classifier {
     d_domain_features: wgpu::Buffer,
     stats: wgpu::Buffer,
     stats_staging: wgpu::Buffer,
+    logits_staging: wgpu::Buffer,
     plans: HashMap<(usize, usize, PlanKind), Plan>,
     /// Optimizer updates done (Adam's t).
     pub updates: u64,
@@ -179,12 +180,8 @@ impl Classifier {
             d_domain_logits: buf("d domain logits", b * cfg.domains.max(1) as u64)?,
             d_domain_features: buf("d domain features", b * f)?,
             stats: buf("stats", STATS_LEN as u64)?,
-            stats_staging: ctx.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("stats staging"),
-                size: STATS_LEN as u64 * 4,
-                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
-            }),
+            stats_staging: staging_buffer(ctx, "stats staging", STATS_LEN as u64 * 4),
+            logits_staging: staging_buffer(ctx, "logits staging", b * cfg.classes as u64 * 4),
             store,
             optimizer: AdamConfig::default(),
             batch_cap,
@@ -378,12 +375,7 @@ impl Classifier {
         if !read {
             return Ok(None);
         }
-        crate::gpu::map_and_wait(ctx, &self.stats_staging)?;
-        let s: Vec<f32> = {
-            let view = self.stats_staging.get_mapped_range(..).map_err(|e| Error::Readback(e.to_string()))?;
-            bytemuck::cast_slice(&view).to_vec()
-        };
-        self.stats_staging.unmap();
+        let s: Vec<f32> = read_staging(ctx, &self.stats_staging, STATS_LEN)?;
         let stats = StepStats {
             loss_sum: s[SLOT_LOSS],
             correct: s[SLOT_LOSS + 1],
@@ -409,8 +401,10 @@ impl Classifier {
         let plan = &self.plans[&key];
         let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("predict") });
         plan.schedule.record(&mut encoder, "predict");
+        let bytes = (b.batch * self.cfg.classes * 4) as u64;
+        encoder.copy_buffer_to_buffer(&self.logits, 0, &self.logits_staging, 0, bytes);
         ctx.queue.submit([encoder.finish()]);
-        read_buffer(ctx, &self.logits, 0, b.batch * self.cfg.classes)
+        read_staging(ctx, &self.logits_staging, b.batch * self.cfg.classes)
     }
 
     /// The LSTM stack, for inspection in tests and tools.
