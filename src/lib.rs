@@ -15,6 +15,9 @@ pub mod kernels;
 pub mod model;
 pub mod params;
 pub mod data;
+pub mod fsutil;
+pub mod metrics;
+pub mod plot;
 pub mod train;
 pub mod bench;
 

@@ -1,0 +1,1 @@
+//! Classification metrics (written by a helper).

@@ -1,0 +1,1 @@
+//! Charts (written by a helper).
