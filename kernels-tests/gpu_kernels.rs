@@ -12,7 +12,8 @@ use lstm_transfer::kernels::loss::{cross_entropy, mse, softmax_rows, IGNORE_LABE
 use lstm_transfer::kernels::lstm::{lstm_backward, lstm_forward, LstmBackwardArgs, LstmForwardArgs, LstmParams};
 use lstm_transfer::kernels::matmul::{gemm, Gemm};
 use lstm_transfer::kernels::optimizer::{adam_step, AdamConfig, AdamParams, WeightDecay};
-use lstm_transfer::kernels::pool::{pool_last, pool_last_backward, PoolParams};
+use lstm_transfer::kernels::dropout::{dropout, DropoutParams};
+use lstm_transfer::kernels::pool::{pool_backward, pool_forward, PoolParams, Pooling};
 use lstm_transfer::kernels::reduce::{column_sum, sum_squares};
 use lstm_transfer::params::ParamStore;
 
@@ -153,31 +154,48 @@ fn embedding_gather_and_deterministic_scatter_add() {
 }
 
 #[test]
-fn pool_last_and_its_backward() {
+fn every_pooling_and_its_backward() {
+    use r::PoolKind::{Last, Max, Mean};
     let ctx = gpu();
     let (bn, tn, h) = (3, 4, 70);
     let f = 2 * h;
     let lengths = [4u32, 1, 3];
     let mut g = rng(5);
     let y = random(&mut g, tn * bn * f, 1.0);
-    let dfeat = random(&mut g, bn * f, 1.0);
-    let (len_b, y_b, feat_b, dfeat_b, dy_b) = (buffer_u32(ctx, &lengths), buffer_f32(ctx, &y), zeros(ctx, bn * f), buffer_f32(ctx, &dfeat), zeros(ctx, tn * bn * f));
-    let p = PoolParams::new(bn, tn, h, 2);
-    run(ctx, vec![
-        pool_last(ctx, p, whole(&len_b), whole(&y_b), whole(&feat_b)).unwrap(),
-        pool_last_backward(ctx, p, whole(&len_b), whole(&dfeat_b), whole(&dy_b)).unwrap(),
-    ]);
-    let mut want_feat = vec![0.0; bn * f];
-    let mut want_dy = vec![0.0; tn * bn * f];
-    for b in 0..bn {
-        for c in 0..f {
-            let src = r::pool_source(&lengths, b, bn, c, h, f);
-            want_feat[b * f + c] = y[src] as f64;
-            want_dy[src] += dfeat[b * f + c] as f64;
-        }
+    let y64 = to_f64(&y);
+    for (pooling, kinds) in [(Pooling::Last, vec![Last]), (Pooling::Max, vec![Max]), (Pooling::Mean, vec![Mean]), (Pooling::Concat, vec![Last, Max, Mean])] {
+        let w = kinds.len() * f;
+        let dfeat = random(&mut g, bn * w, 1.0);
+        let (len_b, y_b, feat_b, dfeat_b, dy_b) = (buffer_u32(ctx, &lengths), buffer_f32(ctx, &y), zeros(ctx, bn * w), buffer_f32(ctx, &dfeat), zeros(ctx, tn * bn * f));
+        let p = PoolParams::new(bn, tn, h, 2, pooling);
+        run(ctx, vec![
+            pool_forward(ctx, p, whole(&len_b), whole(&y_b), whole(&feat_b)).unwrap(),
+            pool_backward(ctx, p, whole(&len_b), whole(&dfeat_b), whole(&y_b), whole(&dy_b)).unwrap(),
+        ]);
+        let name = pooling.name();
+        assert_close(&format!("pool {name}"), &read(ctx, &feat_b, bn * w), &r::pool(&y64, &lengths, bn, h, f, &kinds), ATOL, RTOL);
+        let want_dy = r::pool_backward(&y64, &lengths, &to_f64(&dfeat), bn, tn, h, f, &kinds);
+        assert_close(&format!("pool {name} backward"), &read(ctx, &dy_b, tn * bn * f), &want_dy, ATOL, RTOL);
     }
-    assert_close("pool_last", &read(ctx, &feat_b, bn * f), &want_feat, 0.0, 0.0);
-    assert_close("pool_last_backward", &read(ctx, &dy_b, tn * bn * f), &want_dy, 0.0, 0.0);
+}
+
+#[test]
+fn dropout_masks_match_the_reference_bit_for_bit() {
+    let ctx = gpu();
+    let n = 1001;
+    let x = random(&mut rng(8), n, 1.0);
+    let (x_b, out_b) = (buffer_f32(ctx, &x), zeros(ctx, n));
+    for (p, counter) in [(0.3f32, 0u32), (0.3, 1), (0.5, 77)] {
+        let params = DropoutParams::new(n, p, 42, counter);
+        run(ctx, vec![dropout(ctx, params, whole(&x_b), whole(&out_b)).unwrap()]);
+        let got = read(ctx, &out_b, n);
+        let want: Vec<f64> = (0..n)
+            .map(|i| if r::dropout_keep(i as u32, counter, 42, params.threshold) { (x[i] * params.scale) as f64 } else { 0.0 })
+            .collect();
+        assert_close(&format!("dropout p={p} counter={counter}"), &got, &want, 0.0, 0.0);
+        let dropped = want.iter().filter(|&&v| v == 0.0).count() as f64 / n as f64;
+        assert!((dropped - p as f64).abs() < 0.05, "dropped fraction {dropped} for p = {p}");
+    }
 }
 
 #[test]
@@ -311,7 +329,7 @@ fn oversized_buffer_is_a_clear_error_naming_the_buffer() {
 fn bad_batches_are_rejected_with_the_reason() {
     use lstm_transfer::model::{Batch, Classifier, ClassifierConfig};
     let ctx = gpu();
-    let cfg = ClassifierConfig { vocab: 10, embed: 4, hidden: 5, layers: 1, bidirectional: false, classes: 3, domains: 0 };
+    let cfg = ClassifierConfig { vocab: 10, embed: 4, hidden: 5, layers: 1, bidirectional: false, classes: 3, domains: 0, pooling: Pooling::Last };
     let mut model = Classifier::new(ctx, cfg, 2, 3, 0).unwrap();
     let good = Batch { batch: 2, steps: 3, ids: vec![1, 2, 3, 4, 0, 0], lengths: vec![3, 1], labels: vec![0, 2], domain_labels: None };
     assert!(model.train_step(ctx, &good, true, true).unwrap().is_some());

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use common::*;
 use lstm_transfer::gpu::View;
 use lstm_transfer::kernels::optimizer::AdamConfig;
+use lstm_transfer::kernels::pool::Pooling;
 use lstm_transfer::model::{Batch, Classifier, ClassifierConfig, LstmConfig, LstmStack};
 use lstm_transfer::params::ParamStore;
 
@@ -121,7 +122,7 @@ fn classifier_case(file: &str) -> ClassifierCase {
     let gold = Golden::load(file);
     let bidirectional = gold.tensors.contains_key("lstm.weight_ih_l0_reverse");
     let layers = if bidirectional { 1 } else { 2 };
-    let cfg = ClassifierConfig { vocab: 50, embed: 8, hidden: 16, layers, bidirectional, classes: 4, domains: 0 };
+    let cfg = ClassifierConfig { vocab: 50, embed: 8, hidden: 16, layers, bidirectional, classes: 4, domains: 0, pooling: Pooling::Last };
     let (b, t) = (gold.shape("tokens")[0], gold.shape("tokens")[1]);
     let batch = Batch {
         batch: b,

@@ -135,3 +135,19 @@ fn softmax_matches_cross_entropy_gradient() {
         assert!((d[i] - (p[i] - onehot) / 2.0).abs() < 1e-12);
     }
 }
+
+/// Every pooling (and their concatenation): L = Σ w·pool(y), with a padded row.
+#[test]
+fn pooling_gradients_match_finite_differences() {
+    use r::PoolKind::{Last, Max, Mean};
+    let (bn, tn, h) = (2, 4, 3);
+    let f = 2 * h;
+    let lengths = [4u32, 2];
+    let mut g = rng(9);
+    let y = to_f64(&random(&mut g, tn * bn * f, 1.0));
+    for kinds in [vec![Last], vec![Max], vec![Mean], vec![Last, Max, Mean]] {
+        let w = to_f64(&random(&mut g, bn * kinds.len() * f, 1.0));
+        let analytic = r::pool_backward(&y, &lengths, &w, bn, tn, h, f, &kinds);
+        assert_grad(&format!("pool {kinds:?}"), &analytic, &numeric_grad(&y, |y| dot(&r::pool(y, &lengths, bn, h, f, &kinds), &w)));
+    }
+}

@@ -9,6 +9,7 @@ use crate::error::Result;
 use crate::gpu::{GpuContext, GpuTimer, View};
 use crate::graph::Schedule;
 use crate::kernels::matmul::{gemm, Gemm};
+use crate::kernels::pool::Pooling;
 use crate::model::{Batch, Classifier, ClassifierConfig, LstmConfig, LstmStack};
 use crate::params::ParamStore;
 
@@ -123,7 +124,7 @@ pub fn bench_shape(ctx: &GpuContext, s: Shape, repeats: usize) -> Result<Vec<Ben
     row("lstm forward+backward", &both, 3.0 * fwd_flops, 3.0 * fwd_bytes)?;
 
     // A whole classifier training step (embedding of 10k tokens, 2 classes).
-    let cfg = ClassifierConfig { vocab: 10_000, embed: s.e, hidden: s.h, layers: 1, bidirectional: false, classes: 2, domains: 0 };
+    let cfg = ClassifierConfig { vocab: 10_000, embed: s.e, hidden: s.h, layers: 1, bidirectional: false, classes: 2, domains: 0, pooling: Pooling::Last };
     let mut model = Classifier::new(ctx, cfg, s.b, s.t, 0)?;
     let batch = Batch {
         batch: s.b,

@@ -156,7 +156,7 @@ fn train(gpu: &GpuArgs, a: &TrainArgs) -> Result<()> {
              rows.len(), train.len(), valid.len(), label_names.len(), label_names, vocab.len());
     let cfg = ClassifierConfig {
         vocab: vocab.len(), embed: a.embed, hidden: a.hidden, layers: a.layers, bidirectional: a.bidirectional,
-        classes: label_names.len(), domains: 0,
+        classes: label_names.len(), domains: 0, pooling: Default::default(),
     };
     let mut model = Classifier::new(&ctx, cfg, a.batch_size, a.max_len, a.seed)?;
     model.set_optimizer(AdamConfig { lr: a.lr, max_grad_norm: a.clip, ..Default::default() });

@@ -153,10 +153,80 @@ pub fn scatter_add(ids: &[u32], lengths: &[u32], dx: &[f64], v: usize, b: usize,
     d
 }
 
-/// Source row of pooled feature column c of row b.
+/// Source row of the `last` pooling for feature column c of row b.
 pub fn pool_source(lengths: &[u32], b: usize, bn: usize, c: usize, h: usize, f: usize) -> usize {
     let t = if c >= h { 0 } else { lengths[b] as usize - 1 };
     (t * bn + b) * f + c
+}
+
+/// A pooling, in the order the concatenation uses.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum PoolKind {
+    Last,
+    Max,
+    Mean,
+}
+
+/// Index into y [T,B,F] that the max pooling of (b, c) picks: the first t holding the maximum.
+fn arg_max(y: &[f64], lengths: &[u32], b: usize, bn: usize, c: usize, f: usize) -> usize {
+    let mut best = 0;
+    for t in 1..lengths[b] as usize {
+        if y[(t * bn + b) * f + c] > y[(best * bn + b) * f + c] {
+            best = t;
+        }
+    }
+    (best * bn + b) * f + c
+}
+
+/// features [B, kinds·F] from y [T,B,F].
+pub fn pool(y: &[f64], lengths: &[u32], bn: usize, h: usize, f: usize, kinds: &[PoolKind]) -> Vec<f64> {
+    let w = kinds.len() * f;
+    let mut out = vec![0.0; bn * w];
+    for b in 0..bn {
+        let len = lengths[b] as usize;
+        for c in 0..f {
+            for (k, kind) in kinds.iter().enumerate() {
+                out[b * w + k * f + c] = match kind {
+                    PoolKind::Last => y[pool_source(lengths, b, bn, c, h, f)],
+                    PoolKind::Max => y[arg_max(y, lengths, b, bn, c, f)],
+                    PoolKind::Mean => (0..len).map(|t| y[(t * bn + b) * f + c]).sum::<f64>() / len as f64,
+                };
+            }
+        }
+    }
+    out
+}
+
+/// dy [T,B,F] of the pooling, given d_features [B, kinds·F].
+pub fn pool_backward(y: &[f64], lengths: &[u32], dfeat: &[f64], bn: usize, tn: usize, h: usize, f: usize, kinds: &[PoolKind]) -> Vec<f64> {
+    let w = kinds.len() * f;
+    let mut dy = vec![0.0; tn * bn * f];
+    for b in 0..bn {
+        let len = lengths[b] as usize;
+        for c in 0..f {
+            for (k, kind) in kinds.iter().enumerate() {
+                let g = dfeat[b * w + k * f + c];
+                match kind {
+                    PoolKind::Last => dy[pool_source(lengths, b, bn, c, h, f)] += g,
+                    PoolKind::Max => dy[arg_max(y, lengths, b, bn, c, f)] += g,
+                    PoolKind::Mean => (0..len).for_each(|t| dy[(t * bn + b) * f + c] += g / len as f64),
+                }
+            }
+        }
+    }
+    dy
+}
+
+/// PCG's output permutation, as in shaders/dropout.wgsl.
+pub fn pcg(v: u32) -> u32 {
+    let state = v.wrapping_mul(747796405).wrapping_add(2891336453);
+    let word = ((state >> ((state >> 28) + 4)) ^ state).wrapping_mul(277803737);
+    (word >> 22) ^ word
+}
+
+/// Whether dropout keeps element i.
+pub fn dropout_keep(i: u32, counter: u32, seed: u32, threshold: u32) -> bool {
+    pcg(i.wrapping_add(pcg(counter.wrapping_add(pcg(seed))))) >= threshold
 }
 
 /// (mean loss, d_logits, correct) of softmax cross-entropy; rows labelled u32::MAX are ignored.

@@ -1,9 +1,10 @@
-//! The LSTM text classifier: embedding → LSTM stack → last-valid-step features → linear head,
-//! with an optional domain head behind a gradient-reversal layer (DANN).
+//! The LSTM text classifier: embedding → LSTM stack → pooling (last / max / mean / concat) → dropout
+//! → linear head, with an optional domain head behind a gradient-reversal layer (DANN).
 //!
 //! One training step is one command buffer with one compute pass:
-//!   gather → LSTM forward → pool → head → cross-entropy [→ domain head → domain cross-entropy]
-//!   → head backward [→ domain head backward → gradient reversal] → pool backward → LSTM backward
+//!   gather → LSTM forward → pool [→ dropout] → head → cross-entropy [→ domain head → domain cross-entropy]
+//!   → head backward [→ domain head backward → gradient reversal] [→ dropout backward] → pool backward
+//!   → LSTM backward
 //!   → embedding scatter-add [→ global norm] → Adam
 //! The loss, accuracy and norm land in a small stats buffer that is copied to a staging buffer only
 //! when the caller asks for a readback.
@@ -18,13 +19,14 @@ use crate::kernels::grad_reverse::{grad_reverse, GradReverseParams};
 use crate::kernels::loss::{cross_entropy, IGNORE_LABEL};
 use crate::kernels::matmul::{gemm, Gemm};
 use crate::kernels::optimizer::{adam_step, AdamConfig, AdamParams};
-use crate::kernels::pool::{pool_last, pool_last_backward, PoolParams};
+use crate::kernels::dropout::{dropout, DropoutParams};
+use crate::kernels::pool::{pool_backward, pool_forward, PoolParams, Pooling};
 use crate::kernels::reduce::{column_sum, sum_squares};
 use crate::model::init::{init_tensor, rng};
 use crate::model::lstm::{LstmConfig, LstmStack};
 use crate::params::ParamStore;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ClassifierConfig {
     pub vocab: usize,
     pub embed: usize,
@@ -33,7 +35,10 @@ pub struct ClassifierConfig {
     pub bidirectional: bool,
     pub classes: usize,
     /// Classes of the DANN domain head (0: no domain head).
+    #[serde(default)]
     pub domains: usize,
+    #[serde(default)]
+    pub pooling: Pooling,
 }
 
 impl ClassifierConfig {
@@ -41,8 +46,9 @@ impl ClassifierConfig {
         LstmConfig { input: self.embed, hidden: self.hidden, layers: self.layers, bidirectional: self.bidirectional }
     }
 
+    /// Width of the heads' input: poolings × dirs × H.
     pub fn features(&self) -> usize {
-        self.lstm().output_size()
+        self.pooling.parts() * self.lstm().output_size()
     }
 
     /// (name, shape) of every parameter with PyTorch state_dict names.
@@ -108,6 +114,8 @@ struct Plan {
     scatter: Option<usize>,
     adam: Option<usize>,
     grl: Option<usize>,
+    /// The dropout forward and backward ops (their counter changes per step).
+    dropout: Vec<usize>,
 }
 
 pub struct Classifier {
@@ -126,8 +134,12 @@ pub struct Classifier {
     seg_tokens: wgpu::Buffer,
     x: wgpu::Buffer,
     dx: wgpu::Buffer,
+    /// Pooled features [B, F] and their gradient.
     features: wgpu::Buffer,
     d_features: wgpu::Buffer,
+    /// The heads' input after dropout, and its gradient (used only when dropout is on).
+    dropped: wgpu::Buffer,
+    d_dropped: wgpu::Buffer,
     logits: wgpu::Buffer,
     d_logits: wgpu::Buffer,
     domain_logits: wgpu::Buffer,
@@ -142,6 +154,10 @@ pub struct Classifier {
     steps_since_read: u32,
     /// λ of the gradient-reversal layer for the next step.
     pub grl_lambda: f32,
+    /// Drop probability on the pooled features while training (0: off).
+    dropout: f32,
+    /// Seeds the dropout masks (with the update count as the counter).
+    seed: u32,
 }
 
 impl Classifier {
@@ -174,6 +190,8 @@ impl Classifier {
             dx: buf("embedded dx", t * b * cfg.embed as u64)?,
             features: buf("features", b * f)?,
             d_features: buf("d features", b * f)?,
+            dropped: buf("dropped features", b * f)?,
+            d_dropped: buf("d dropped features", b * f)?,
             logits: buf("logits", b * cfg.classes as u64)?,
             d_logits: buf("d logits", b * cfg.classes as u64)?,
             domain_logits: buf("domain logits", b * cfg.domains.max(1) as u64)?,
@@ -191,6 +209,8 @@ impl Classifier {
             updates: 0,
             steps_since_read: 0,
             grl_lambda: 0.0,
+            dropout: 0.0,
+            seed: seed as u32,
         })
     }
 
@@ -213,6 +233,20 @@ impl Classifier {
     pub fn set_optimizer(&mut self, cfg: AdamConfig) {
         self.optimizer = cfg;
         self.plans.retain(|(_, _, kind), _| *kind != PlanKind::Train);
+    }
+
+    /// Sets the training dropout probability on the pooled features (the recorded plans are rebuilt).
+    pub fn set_dropout(&mut self, p: f32) -> Result<()> {
+        if !(0.0..1.0).contains(&p) {
+            return Err(Error::InvalidInput(format!("dropout must be in [0, 1), got {p}")));
+        }
+        self.dropout = p;
+        self.plans.retain(|(_, _, kind), _| *kind == PlanKind::Infer);
+        Ok(())
+    }
+
+    pub fn dropout_rate(&self) -> f32 {
+        self.dropout
     }
 
     fn validate(&self, b: &Batch) -> Result<()> {
@@ -254,11 +288,19 @@ impl Classifier {
         let mut s = Schedule::default();
         s.push(gather(ctx, batch, steps, cfg.embed, w(&self.ids), st.view("embedding.weight")?, w(&self.x))?);
         s.extend(self.lstm.forward(ctx, st, w(&self.x), w(&self.lengths), batch, steps)?);
-        let pool = PoolParams::new(batch, steps, cfg.hidden, cfg.lstm().dirs());
-        s.push(pool_last(ctx, pool, w(&self.lengths), w(self.lstm.output()), w(&self.features))?);
+        let pool = PoolParams::new(batch, steps, cfg.hidden, cfg.lstm().dirs(), cfg.pooling);
+        s.push(pool_forward(ctx, pool, w(&self.lengths), w(self.lstm.output()), w(&self.features))?);
+        // Dropout only in training plans; the heads read `head_in` and write their gradient to `d_head_in`.
+        let drop = kind != PlanKind::Infer && self.dropout > 0.0;
+        let (head_in, d_head_in) = if drop { (&self.dropped, &self.d_dropped) } else { (&self.features, &self.d_features) };
+        let drop_params = DropoutParams::new(batch * f, self.dropout, self.seed, 0);
+        let mut dropout_ops = Vec::new();
+        if drop {
+            dropout_ops.push(s.push(dropout(ctx, drop_params, w(&self.features), w(&self.dropped))?));
+        }
         let head = Gemm::new(batch, c, f).b_transposed();
-        s.push(gemm(ctx, head, w(&self.features), st.view("fc.weight")?, w(&self.logits), &[st.view("fc.bias")?])?);
-        let mut plan = Plan { schedule: s, scatter: None, adam: None, grl: None };
+        s.push(gemm(ctx, head, w(head_in), st.view("fc.weight")?, w(&self.logits), &[st.view("fc.bias")?])?);
+        let mut plan = Plan { schedule: s, scatter: None, adam: None, grl: None, dropout: dropout_ops };
         if kind == PlanKind::Infer {
             return Ok(plan);
         }
@@ -267,27 +309,30 @@ impl Classifier {
         let dann = cfg.domains > 0;
         if dann {
             let dom = Gemm::new(batch, cfg.domains, f).b_transposed();
-            s.push(gemm(ctx, dom, w(&self.features), st.view("domain.weight")?, w(&self.domain_logits), &[st.view("domain.bias")?])?);
+            s.push(gemm(ctx, dom, w(head_in), st.view("domain.weight")?, w(&self.domain_logits), &[st.view("domain.bias")?])?);
             s.push(cross_entropy(ctx, batch, cfg.domains, SLOT_DOMAIN, 1.0, w(&self.domain_logits), w(&self.domain_labels),
                                  w(&self.d_domain_logits), w(&self.stats))?);
         }
-        // Head backward: dW = dlogitsᵀ·features, db = Σ rows, d_features = dlogits·W.
+        // Head backward: dW = dlogitsᵀ·input, db = Σ rows, d_input = dlogits·W.
         let heads: &[(&str, &wgpu::Buffer, usize, &wgpu::Buffer)] = if dann {
-            &[("fc", &self.d_logits, c, &self.d_features), ("domain", &self.d_domain_logits, cfg.domains, &self.d_domain_features)]
+            &[("fc", &self.d_logits, c, d_head_in), ("domain", &self.d_domain_logits, cfg.domains, &self.d_domain_features)]
         } else {
-            &[("fc", &self.d_logits, c, &self.d_features)]
+            &[("fc", &self.d_logits, c, d_head_in)]
         };
-        for &(name, d_out, classes, d_feat) in heads {
+        for &(name, d_out, classes, d_in) in heads {
             let dw = Gemm::new(classes, f, batch).a_transposed().accumulate(true);
-            s.push(gemm(ctx, dw, w(d_out), w(&self.features), st.grad_view(&format!("{name}.weight"))?, &[])?);
+            s.push(gemm(ctx, dw, w(d_out), w(head_in), st.grad_view(&format!("{name}.weight"))?, &[])?);
             s.push(column_sum(ctx, batch, classes, true, w(d_out), st.grad_view(&format!("{name}.bias"))?)?);
             let df = Gemm::new(batch, f, classes);
-            s.push(gemm(ctx, df, w(d_out), st.view(&format!("{name}.weight"))?, w(d_feat), &[])?);
+            s.push(gemm(ctx, df, w(d_out), st.view(&format!("{name}.weight"))?, w(d_in), &[])?);
         }
         if dann {
-            plan.grl = Some(s.push(grad_reverse(ctx, batch * f, self.grl_lambda, w(&self.d_domain_features), w(&self.d_features))?));
+            plan.grl = Some(s.push(grad_reverse(ctx, batch * f, self.grl_lambda, w(&self.d_domain_features), w(d_head_in))?));
         }
-        s.push(pool_last_backward(ctx, pool, w(&self.lengths), w(&self.d_features), w(self.lstm.output_grad()))?);
+        if drop {
+            plan.dropout.push(s.push(dropout(ctx, drop_params, w(&self.d_dropped), w(&self.d_features))?));
+        }
+        s.push(pool_backward(ctx, pool, w(&self.lengths), w(&self.d_features), w(self.lstm.output()), w(self.lstm.output_grad()))?);
         s.extend(self.lstm.backward(ctx, st, w(&self.x), w(&self.lengths), Some(w(&self.dx)), batch, steps)?);
         let seg = SegmentViews { offsets: w(&self.seg_offsets), positions: w(&self.seg_positions), tokens: w(&self.seg_tokens) };
         plan.scatter = Some(s.push(scatter_add(ctx, cfg.embed, 0, &seg, w(&self.dx), st.grad_view("embedding.weight")?)?));
@@ -347,6 +392,7 @@ impl Classifier {
         }
         let (updates, lambda, opt, n, tensors) =
             (self.updates, self.grl_lambda, self.optimizer, self.store.total_len(), self.store.entries().len());
+        let (dropout_p, seed) = (self.dropout, self.seed);
         let kind = if update { PlanKind::Train } else { PlanKind::Gradients };
         let embed = self.cfg.embed;
         let features = self.cfg.features();
@@ -357,6 +403,9 @@ impl Classifier {
         scatter.write_params(&ctx.queue, &EmbeddingParams { batch: 0, steps: 0, dim: embed as u32, segments: seg.segments() as u32 });
         if let Some(i) = plan.adam {
             plan.schedule.ops[i].write_params(&ctx.queue, &AdamParams::new(&opt, n, tensors, SLOT_NORM, updates, opt.lr));
+        }
+        for &i in &plan.dropout {
+            plan.schedule.ops[i].write_params(&ctx.queue, &DropoutParams::new(b.batch * features, dropout_p, seed, updates as u32));
         }
         if let Some(i) = plan.grl {
             plan.schedule.ops[i].write_params(&ctx.queue, &GradReverseParams::new(b.batch * features, lambda));
