@@ -18,8 +18,10 @@ pub mod data;
 pub mod fsutil;
 pub mod metrics;
 pub mod plot;
+pub mod schedule;
 pub mod train;
 pub mod bench;
+pub mod checkpoint;
 
 pub use error::{Error, Result};
 pub use gpu::{AdapterChoice, GpuContext};

@@ -154,6 +154,23 @@ impl ParamStore {
         self.download_from(ctx, &self.grads)
     }
 
+    /// Adam's first and second moments, by name, in store order (for the training state).
+    pub fn download_moments(&self, ctx: &GpuContext) -> Result<(Vec<NamedTensor>, Vec<NamedTensor>)> {
+        Ok((self.download_from(ctx, &self.m)?, self.download_from(ctx, &self.v)?))
+    }
+
+    /// Restores Adam's moments of one tensor (shape checked by length, named on failure).
+    pub fn upload_moments(&self, ctx: &GpuContext, name: &str, m: &[f32], v: &[f32]) -> Result<()> {
+        let e = self.entry(name)?;
+        for (buffer, values, what) in [(&self.m, m, "adam.m."), (&self.v, v, "adam.v.")] {
+            if values.len() != e.len() {
+                return Err(Error::ShapeMismatch { name: format!("{what}{name}"), expected: e.shape.clone(), found: vec![values.len()] });
+            }
+            ctx.queue.write_buffer(buffer, e.offset as u64 * 4, bytemuck::cast_slice(values));
+        }
+        Ok(())
+    }
+
     fn download_from(&self, ctx: &GpuContext, buffer: &wgpu::Buffer) -> Result<Vec<NamedTensor>> {
         let all: Vec<f32> = read_buffer(ctx, buffer, 0, self.total)?;
         Ok(self

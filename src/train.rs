@@ -1,4 +1,10 @@
-//! The classifier training loop: epochs over bucketed batches, validation, per-epoch figures.
+//! The classifier training loop: epochs over length-bucketed batches, a learning-rate schedule,
+//! validation metrics, the best model by a monitored metric, early stopping, and a training state
+//! that resumes the same run bit for bit.
+//!
+//! Determinism: epoch e shuffles with a generator seeded from (seed, e), dropout masks are keyed
+//! by (seed, update), and every kernel reduces in a fixed order — so the same seed on the same
+//! adapter gives the same losses, and a run resumed from its state continues exactly.
 
 use std::time::Instant;
 
@@ -6,82 +12,275 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::data::{make_batches, Dataset};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
+use crate::kernels::optimizer::AdamConfig;
+use crate::metrics::Metrics;
 use crate::model::Classifier;
+use crate::schedule::LrSchedule;
 
-#[derive(Clone, Debug)]
+/// The metric that picks the best epoch and drives early stopping.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Monitor {
+    /// Validation loss (lower is better).
+    Loss,
+    #[default]
+    Accuracy,
+    MacroF1,
+}
+
+impl Monitor {
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "loss" => Ok(Self::Loss),
+            "accuracy" | "acc" => Ok(Self::Accuracy),
+            "macro-f1" | "f1" => Ok(Self::MacroF1),
+            _ => Err(Error::InvalidInput(format!("unknown metric '{s}': expected loss, accuracy or macro-f1"))),
+        }
+    }
+
+    /// The score to maximise.
+    fn score(self, log: &EpochLog) -> f64 {
+        match self {
+            Self::Loss => -log.valid_loss,
+            Self::Accuracy => log.valid_accuracy,
+            Self::MacroF1 => log.valid_macro_f1,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TrainConfig {
     pub epochs: usize,
     pub batch_size: usize,
+    /// Longer rows are truncated (and counted).
     pub max_len: usize,
     pub seed: u64,
+    /// Adam / AdamW settings; `lr` is the base rate the schedule scales.
+    pub optimizer: AdamConfig,
+    /// Weight decay of every tensor (L2 or decoupled per `optimizer.decay`).
+    pub weight_decay: f32,
+    pub schedule: LrSchedule,
+    /// Dropout on the pooled features.
+    pub dropout: f32,
+    pub monitor: Monitor,
+    /// Stop after this many epochs without improving the monitored metric (None: never).
+    pub patience: Option<usize>,
     /// Read the loss back every this many steps (and at the end of each epoch).
     pub read_every: usize,
 }
 
-#[derive(Clone, Debug, Default)]
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            epochs: 5,
+            batch_size: 32,
+            max_len: 64,
+            seed: 1,
+            optimizer: AdamConfig { lr: 3e-3, max_grad_norm: 5.0, ..Default::default() },
+            weight_decay: 0.0,
+            schedule: LrSchedule::Constant,
+            dropout: 0.0,
+            monitor: Monitor::Accuracy,
+            patience: None,
+            read_every: 16,
+        }
+    }
+}
+
+/// One line of the per-epoch log (also written as JSONL by the CLI).
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EpochLog {
     pub epoch: usize,
+    pub updates: u64,
+    /// Learning rate of the epoch's last update.
+    pub lr: f64,
     pub train_loss: f64,
     pub train_accuracy: f64,
+    pub valid_loss: f64,
     pub valid_accuracy: f64,
+    pub valid_macro_f1: f64,
     pub tokens_per_second: f64,
     pub seconds: f64,
     pub truncated_rows: usize,
 }
 
-/// Accuracy of the model on `data`.
-pub fn evaluate(ctx: &GpuContext, model: &mut Classifier, data: &Dataset, batch_size: usize, max_len: usize) -> Result<f64> {
-    if data.is_empty() {
-        return Ok(0.0);
-    }
-    let (batches, _) = make_batches(data, batch_size, max_len, None);
-    let mut correct = 0usize;
-    let classes = model.cfg.classes;
-    for b in &batches {
-        let logits = model.logits(ctx, b)?;
-        for (row, &label) in b.labels.iter().enumerate() {
-            let z = &logits[row * classes..(row + 1) * classes];
-            let best = (0..classes).fold(0, |m, c| if z[c] > z[m] { c } else { m });
-            correct += (best == label as usize) as usize;
-        }
-    }
-    Ok(correct as f64 / data.len() as f64)
+/// Where a run stands; saved with the training state so `--resume` continues it.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TrainState {
+    /// Epochs completed.
+    pub epoch: usize,
+    /// Optimizer updates done (Adam's t; also the dropout counter).
+    pub updates: u64,
+    /// Best monitored score so far (higher is better) and its epoch.
+    pub best_score: Option<f64>,
+    pub best_epoch: usize,
+    pub epochs_without_improvement: usize,
+    pub stopped_early: bool,
+    pub logs: Vec<EpochLog>,
 }
 
-/// Trains for `cfg.epochs`, calling `report` after each epoch.
-pub fn train_classifier(ctx: &GpuContext, model: &mut Classifier, train: &Dataset, valid: &Dataset, cfg: &TrainConfig,
-                        mut report: impl FnMut(&EpochLog)) -> Result<Vec<EpochLog>> {
-    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
-    let mut logs = Vec::new();
-    for epoch in 1..=cfg.epochs {
+/// Progress inside an epoch, for progress bars.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StepProgress {
+    pub epoch: usize,
+    pub step: usize,
+    pub steps: usize,
+    /// Running mean loss and accuracy over the epoch's readbacks so far.
+    pub loss: f64,
+    pub accuracy: f64,
+    pub tokens_per_second: f64,
+}
+
+/// Hooks for the caller (progress display, checkpoints, logs). Errors stop training.
+pub trait TrainObserver {
+    fn step(&mut self, _progress: &StepProgress) {}
+    /// After each epoch's validation; `improved` says whether this epoch is the new best.
+    fn epoch_end(&mut self, _model: &Classifier, _state: &TrainState, _improved: bool) -> Result<()> {
+        Ok(())
+    }
+}
+
+impl TrainObserver for () {}
+
+/// Loss and metrics of a model on labelled data.
+#[derive(Clone, Debug)]
+pub struct Evaluation {
+    /// Mean cross-entropy.
+    pub loss: f64,
+    pub metrics: Metrics,
+    /// Predicted class per row, in the data's order.
+    pub predictions: Vec<u32>,
+    /// Rows truncated to the maximum length.
+    pub truncated_rows: usize,
+}
+
+/// Logits [rows, classes] of every row of `data`, in its order (labels are not used).
+pub fn predict_logits(ctx: &GpuContext, model: &mut Classifier, data: &Dataset, batch_size: usize, max_len: usize) -> Result<(Vec<f32>, usize)> {
+    let classes = model.cfg.classes;
+    let plan = make_batches(data, batch_size, max_len, None);
+    let mut out = vec![0.0f32; data.len() * classes];
+    for (b, rows) in plan.batches.iter().zip(&plan.rows) {
+        let logits = model.logits(ctx, b)?;
+        for (i, &row) in rows.iter().enumerate() {
+            out[row * classes..(row + 1) * classes].copy_from_slice(&logits[i * classes..(i + 1) * classes]);
+        }
+    }
+    Ok((out, plan.truncated))
+}
+
+/// Index of the largest logit (the first on ties).
+pub fn argmax(z: &[f32]) -> usize {
+    (0..z.len()).fold(0, |m, c| if z[c] > z[m] { c } else { m })
+}
+
+/// Mean cross-entropy (f64, log-sum-exp) and metrics of the model on `data`.
+pub fn evaluate(ctx: &GpuContext, model: &mut Classifier, data: &Dataset, labels: &[String], batch_size: usize,
+                max_len: usize) -> Result<Evaluation> {
+    if data.is_empty() {
+        return Err(Error::InvalidInput("no examples to evaluate".into()));
+    }
+    let classes = model.cfg.classes;
+    let (logits, truncated_rows) = predict_logits(ctx, model, data, batch_size, max_len)?;
+    let mut loss = 0.0;
+    let mut predictions = Vec::with_capacity(data.len());
+    for (row, &label) in data.labels.iter().enumerate() {
+        let z = &logits[row * classes..(row + 1) * classes];
+        let max = z.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64;
+        let lse = max + z.iter().map(|&v| (v as f64 - max).exp()).sum::<f64>().ln();
+        loss += lse - z[label as usize] as f64;
+        predictions.push(argmax(z) as u32);
+    }
+    let metrics = Metrics::from_predictions(labels, &data.labels, &predictions)?;
+    Ok(Evaluation { loss: loss / data.len() as f64, metrics, predictions, truncated_rows })
+}
+
+/// Applies the run's model-side settings (optimizer, weight decay, dropout); idempotent.
+pub fn configure(ctx: &GpuContext, model: &mut Classifier, cfg: &TrainConfig) -> Result<()> {
+    model.set_optimizer(cfg.optimizer);
+    model.set_dropout(cfg.dropout)?;
+    let names: Vec<String> = model.store.entries().iter().map(|e| e.name.clone()).collect();
+    for name in names {
+        model.store.set_weight_decay(&name, cfg.weight_decay)?;
+    }
+    model.store.sync_options(ctx);
+    Ok(())
+}
+
+/// The generator that shuffles epoch `epoch` (1-based) of a run seeded `seed`.
+fn epoch_rng(seed: u64, epoch: usize) -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(epoch as u64))
+}
+
+/// Trains from `state` (default: a fresh run) until `cfg.epochs` or early stopping.
+pub fn train_classifier(ctx: &GpuContext, model: &mut Classifier, train: &Dataset, valid: &Dataset, labels: &[String],
+                        cfg: &TrainConfig, mut state: TrainState, observer: &mut dyn TrainObserver) -> Result<TrainState> {
+    if train.is_empty() || valid.is_empty() {
+        return Err(Error::InvalidInput(format!("training needs examples: {} train rows, {} valid rows", train.len(), valid.len())));
+    }
+    if cfg.batch_size == 0 || cfg.max_len == 0 {
+        return Err(Error::InvalidInput("batch size and max length must be positive".into()));
+    }
+    configure(ctx, model, cfg)?;
+    model.updates = state.updates;
+    let per_epoch = train.len().div_ceil(cfg.batch_size);
+    let total_updates = (cfg.epochs * per_epoch) as u64;
+    while state.epoch < cfg.epochs && !state.stopped_early {
+        let epoch = state.epoch + 1;
         let start = Instant::now();
-        let (batches, truncated_rows) = make_batches(train, cfg.batch_size, cfg.max_len, Some(&mut rng));
-        let (mut loss, mut correct, mut rows, mut steps) = (0.0f64, 0.0f64, 0.0f64, 0u32);
-        let mut tokens = 0usize;
-        for (i, b) in batches.iter().enumerate() {
-            let read = (i + 1) % cfg.read_every.max(1) == 0 || i + 1 == batches.len();
+        let plan = make_batches(train, cfg.batch_size, cfg.max_len, Some(&mut epoch_rng(cfg.seed, epoch)));
+        let (mut loss, mut correct, mut rows, mut steps, mut tokens) = (0.0f64, 0.0f64, 0.0f64, 0u32, 0usize);
+        let mut lr = 0.0;
+        for (i, b) in plan.batches.iter().enumerate() {
+            lr = cfg.optimizer.lr as f64 * cfg.schedule.factor(model.updates, total_updates);
+            model.set_learning_rate(lr as f32);
+            let read = (i + 1) % cfg.read_every.max(1) == 0 || i + 1 == plan.batches.len();
             tokens += b.lengths.iter().map(|&l| l as usize).sum::<usize>();
             if let Some(s) = model.train_step(ctx, b, true, read)? {
                 loss += s.loss_sum as f64;
                 correct += s.correct as f64;
                 rows += s.rows as f64;
                 steps += s.steps;
+                observer.step(&StepProgress {
+                    epoch,
+                    step: i + 1,
+                    steps: plan.batches.len(),
+                    loss: loss / steps.max(1) as f64,
+                    accuracy: correct / rows.max(1.0),
+                    tokens_per_second: tokens as f64 / start.elapsed().as_secs_f64(),
+                });
             }
         }
         let seconds = start.elapsed().as_secs_f64();
+        let eval = evaluate(ctx, model, valid, labels, cfg.batch_size, cfg.max_len)?;
         let log = EpochLog {
             epoch,
+            updates: model.updates,
+            lr,
             train_loss: loss / steps.max(1) as f64,
             train_accuracy: correct / rows.max(1.0),
-            valid_accuracy: evaluate(ctx, model, valid, cfg.batch_size, cfg.max_len)?,
+            valid_loss: eval.loss,
+            valid_accuracy: eval.metrics.accuracy,
+            valid_macro_f1: eval.metrics.macro_f1,
             tokens_per_second: tokens as f64 / seconds,
             seconds,
-            truncated_rows,
+            truncated_rows: plan.truncated,
         };
-        report(&log);
-        logs.push(log);
+        let score = cfg.monitor.score(&log);
+        let improved = state.best_score.is_none_or(|best| score > best);
+        if improved {
+            state.best_score = Some(score);
+            state.best_epoch = epoch;
+            state.epochs_without_improvement = 0;
+        } else {
+            state.epochs_without_improvement += 1;
+        }
+        state.epoch = epoch;
+        state.updates = model.updates;
+        state.stopped_early = cfg.patience.is_some_and(|p| state.epochs_without_improvement >= p) && epoch < cfg.epochs;
+        state.logs.push(log);
+        observer.epoch_end(model, &state, improved)?;
     }
-    Ok(logs)
+    Ok(state)
 }

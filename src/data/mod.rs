@@ -1,5 +1,5 @@
-//! Text data: the `label<TAB>text` reader, the tokenizer, the vocabulary and length-bucketed batches.
-//! Nothing here touches the GPU.
+//! Text data: table readers (read.rs), the tokenizer, the vocabulary, label sets, seeded splits and
+//! length-bucketed batches. Nothing here touches the GPU.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -11,6 +11,8 @@ use unicode_segmentation::UnicodeSegmentation;
 
 use crate::error::{Error, Result};
 use crate::model::Batch;
+mod read;
+pub use read::*;
 
 pub const PAD: u32 = 0;
 pub const UNK: u32 = 1;
@@ -18,34 +20,6 @@ pub const UNK: u32 = 1;
 /// Lowercase, then Unicode word segmentation (UAX #29), keeping words and numbers.
 pub fn tokenize(text: &str) -> Vec<String> {
     text.to_lowercase().unicode_words().map(str::to_string).collect()
-}
-
-/// Rows of a headerless `label<TAB>text` file. Errors name the file and line.
-pub fn read_label_tsv(path: &Path) -> Result<Vec<(String, String)>> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::File { path: path.to_path_buf(), message: e.to_string() })?;
-    parse_label_tsv(&text, path)
-}
-
-/// Parses `label<TAB>text` lines; `source` names the origin in errors.
-pub fn parse_label_tsv(text: &str, source: &Path) -> Result<Vec<(String, String)>> {
-    let file_err = |message: String| Error::File { path: source.to_path_buf(), message };
-    let mut rows = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let Some((label, body)) = line.split_once('\t') else {
-            return Err(file_err(format!("line {}: expected `label<TAB>text`, found no tab", i + 1)));
-        };
-        if label.trim().is_empty() {
-            return Err(file_err(format!("line {}: empty label", i + 1)));
-        }
-        rows.push((label.trim().to_string(), body.to_string()));
-    }
-    if rows.is_empty() {
-        return Err(file_err("no examples: the file is empty".into()));
-    }
-    Ok(rows)
 }
 
 /// Token ↔ id, with `<pad>` = 0 and `<unk>` = 1.
@@ -84,6 +58,20 @@ impl Vocab {
     pub fn id(&self, token: &str) -> u32 {
         self.index.get(token).copied().unwrap_or(UNK)
     }
+
+    /// Token ids of a text (unknown words → `<unk>`).
+    pub fn encode(&self, text: &str) -> Vec<u32> {
+        tokenize(text).iter().map(|t| self.id(t)).collect()
+    }
+
+    /// A vocabulary from a saved token list (id = position); `<pad>` and `<unk>` must come first.
+    pub fn from_tokens(tokens: Vec<String>) -> Result<Self> {
+        if tokens.len() < 2 || tokens[0] != "<pad>" || tokens[1] != "<unk>" {
+            return Err(Error::InvalidInput("a vocabulary must start with <pad>, <unk>".into()));
+        }
+        let index = tokens.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
+        Ok(Self { tokens, index })
+    }
 }
 
 /// Encoded examples.
@@ -111,13 +99,36 @@ impl Dataset {
     }
 }
 
-/// Sorted label names and each row's index among them.
-pub fn label_ids(labels: &[String]) -> (Vec<String>, Vec<u32>) {
-    let mut names: Vec<String> = labels.to_vec();
+/// Class names in id order: sorted numerically when every label is an integer ("2" before "10"),
+/// otherwise alphabetically.
+pub fn label_names<'a>(labels: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut names: Vec<String> = labels.into_iter().map(str::to_string).collect();
     names.sort();
     names.dedup();
-    let ids = labels.iter().map(|l| names.binary_search(l).expect("name collected above") as u32).collect();
-    (names, ids)
+    if names.iter().all(|n| n.parse::<i64>().is_ok()) {
+        names.sort_by_key(|n| n.parse::<i64>().expect("checked above"));
+    }
+    names
+}
+
+/// Tokenizes and encodes labelled rows with a vocabulary and the model's label names. A label the
+/// model does not know is an error naming the file and line.
+pub fn encode_rows(rows: &[TextRow], vocab: &Vocab, labels: &[String], source: &Path) -> Result<Dataset> {
+    let index: HashMap<&str, u32> = labels.iter().enumerate().map(|(i, l)| (l.as_str(), i as u32)).collect();
+    let mut data = Dataset::default();
+    for row in rows {
+        let label = row.label.as_deref().ok_or_else(|| Error::File {
+            path: source.to_path_buf(),
+            message: format!("line {}: the row has no label", row.line),
+        })?;
+        let id = *index.get(label).ok_or_else(|| Error::File {
+            path: source.to_path_buf(),
+            message: format!("line {}: unknown label '{label}'; the model's labels are {labels:?}", row.line),
+        })?;
+        data.ids.push(vocab.encode(&row.text));
+        data.labels.push(id);
+    }
+    Ok(data)
 }
 
 /// A seeded split: (train indices, valid indices), `valid_fraction` of the rows held out.
@@ -129,10 +140,20 @@ pub fn split(n: usize, valid_fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize
     (idx, valid)
 }
 
+/// Batches and where their rows came from.
+#[derive(Clone, Debug, Default)]
+pub struct BatchPlan {
+    pub batches: Vec<Batch>,
+    /// Row indices (into the dataset) of each batch, in batch order.
+    pub rows: Vec<Vec<usize>>,
+    /// Rows longer than the maximum length (truncated; reported, never silent).
+    pub truncated: usize,
+}
+
 /// Batches of up to `batch_size` rows, bucketed by length (rows of similar length together, so
-/// padding is small) and shuffled when `rng` is given. Rows longer than `max_len` are truncated;
-/// the count of truncated rows is returned so the caller can report it. Empty rows become one `<unk>`.
-pub fn make_batches(data: &Dataset, batch_size: usize, max_len: usize, rng: Option<&mut ChaCha8Rng>) -> (Vec<Batch>, usize) {
+/// padding is small) and shuffled when `rng` is given. Rows longer than `max_len` are truncated and
+/// counted. Empty rows become one `<unk>`.
+pub fn make_batches(data: &Dataset, batch_size: usize, max_len: usize, rng: Option<&mut ChaCha8Rng>) -> BatchPlan {
     let mut order: Vec<usize> = (0..data.len()).collect();
     let truncated = data.ids.iter().filter(|ids| ids.len() > max_len).count();
     let mut rng = rng;
@@ -146,7 +167,7 @@ pub fn make_batches(data: &Dataset, batch_size: usize, max_len: usize, rng: Opti
         }
         None => order.sort_by_key(|&i| data.ids[i].len()),
     }
-    let mut batches: Vec<Batch> = order
+    let mut plan: Vec<(Batch, Vec<usize>)> = order
         .chunks(batch_size)
         .map(|rows| {
             let steps = rows.iter().map(|&i| data.ids[i].len().clamp(1, max_len)).max().unwrap_or(1);
@@ -159,13 +180,14 @@ pub fn make_batches(data: &Dataset, batch_size: usize, max_len: usize, rng: Opti
                 b.lengths.push(ids.len() as u32);
                 b.labels.push(data.labels[i]);
             }
-            b
+            (b, rows.to_vec())
         })
         .collect();
     if let Some(rng) = rng {
-        batches.shuffle(rng);
+        plan.shuffle(rng);
     }
-    (batches, truncated)
+    let (batches, rows) = plan.into_iter().unzip();
+    BatchPlan { batches, rows, truncated }
 }
 
 #[cfg(test)]
@@ -186,24 +208,25 @@ mod tests {
     }
 
     #[test]
-    fn malformed_and_empty_files_name_the_file_and_line() {
-        let dir = std::env::temp_dir().join(format!("lstm-transfer-data-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let bad = dir.join("bad.tsv");
-        std::fs::write(&bad, "1\tgood\nno tab here\n").unwrap();
-        let err = read_label_tsv(&bad).unwrap_err().to_string();
-        assert!(err.contains("bad.tsv") && err.contains("line 2"), "{err}");
-        let empty = dir.join("empty.tsv");
-        std::fs::write(&empty, "").unwrap();
-        let err = read_label_tsv(&empty).unwrap_err().to_string();
-        assert!(err.contains("empty.tsv") && err.contains("empty"), "{err}");
+    fn labels_sort_numerically_and_unknown_labels_name_the_line() {
+        assert_eq!(label_names(["10", "2", "1", "2"]), ["1", "2", "10"]);
+        assert_eq!(label_names(["neg", "pos", "neg"]), ["neg", "pos"]);
+        let vocab = Vocab::build([tokenize("good bad").as_slice()], 1, 10);
+        let rows = vec![
+            TextRow { label: Some("pos".into()), text: "good".into(), line: 1 },
+            TextRow { label: Some("meh".into()), text: "bad".into(), line: 7 },
+        ];
+        let err = encode_rows(&rows, &vocab, &["neg".into(), "pos".into()], Path::new("eval.tsv")).unwrap_err().to_string();
+        assert!(err.contains("eval.tsv") && err.contains("line 7") && err.contains("meh"), "{err}");
     }
 
     #[test]
     fn batches_pad_truncate_and_count() {
         let data = Dataset { ids: vec![vec![5, 6, 7], vec![8], vec![9, 9, 9, 9, 9]], labels: vec![0, 1, 0] };
-        let (batches, truncated) = make_batches(&data, 2, 4, None);
+        let plan = make_batches(&data, 2, 4, None);
+        let (batches, truncated) = (&plan.batches, plan.truncated);
         assert_eq!(truncated, 1);
+        assert_eq!(plan.rows, [vec![1, 0], vec![2]]);
         assert_eq!(batches.len(), 2);
         assert_eq!((batches[0].steps, &batches[0].ids[..], &batches[0].lengths[..]), (3, &[8, 0, 0, 5, 6, 7][..], &[1, 3][..]));
         assert_eq!((batches[1].steps, &batches[1].lengths[..]), (4, &[4][..]));

@@ -137,6 +137,44 @@ fn map_and_wait(ctx: &GpuContext, staging: &wgpu::Buffer) -> Result<()> {
         .map_err(|e| Error::Readback(e.to_string()))
 }
 
+/// A readback in flight: the copy is submitted and the buffer's mapping requested; [`Pending::poll`]
+/// checks without blocking whether the values have arrived. For applications that own the frame loop.
+pub struct Pending<T> {
+    staging: wgpu::Buffer,
+    len: usize,
+    mapped: std::sync::mpsc::Receiver<std::result::Result<(), wgpu::BufferAsyncError>>,
+    _values: std::marker::PhantomData<T>,
+}
+
+impl<T: bytemuck::Pod> Pending<T> {
+    /// Requests the mapping of `staging` (whose copy was just submitted); `len` values of T.
+    pub fn new(staging: wgpu::Buffer, len: usize) -> Self {
+        let (sender, mapped) = std::sync::mpsc::channel();
+        staging.map_async(wgpu::MapMode::Read, .., move |r| {
+            let _ = sender.send(r);
+        });
+        Self { staging, len, mapped, _values: std::marker::PhantomData }
+    }
+
+    /// Makes progress without waiting; `Ok(Some(values))` once the GPU has finished.
+    pub fn poll(&self, ctx: &GpuContext) -> Result<Option<Vec<T>>> {
+        ctx.device.poll(wgpu::PollType::Poll).map_err(|e| Error::Readback(e.to_string()))?;
+        match self.mapped.try_recv() {
+            Err(std::sync::mpsc::TryRecvError::Empty) => Ok(None),
+            Err(e) => Err(Error::Readback(e.to_string())),
+            Ok(Err(e)) => Err(Error::Readback(e.to_string())),
+            Ok(Ok(())) => {
+                let values = {
+                    let data = self.staging.get_mapped_range(..).map_err(|e| Error::Readback(e.to_string()))?;
+                    bytemuck::cast_slice::<u8, T>(&data[..self.len * std::mem::size_of::<T>()]).to_vec()
+                };
+                self.staging.unmap();
+                Ok(Some(values))
+            }
+        }
+    }
+}
+
 /// Workgroup counts for `n` invocations of `wg_size` threads, folded into a 2-D grid so that no
 /// dimension exceeds 65535 (the kernels recover the index with the prelude's `linear_index`).
 pub fn grid_1d(n: usize, wg_size: u32) -> [u32; 3] {

@@ -5,7 +5,7 @@ mod buffers;
 mod shaders;
 mod timestamps;
 
-pub use buffers::{grid_1d, read_buffer, read_staging, staging_buffer, View};
+pub use buffers::{grid_1d, read_buffer, read_staging, staging_buffer, Pending, View};
 pub use shaders::{ShaderFamily, SHADER_FAMILIES};
 pub use timestamps::GpuTimer;
 

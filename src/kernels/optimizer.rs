@@ -6,7 +6,8 @@ use crate::gpu::{grid_1d, GpuContext, ShaderFamily, View};
 use crate::graph::Op;
 
 /// How weight decay is applied.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum WeightDecay {
     #[default]
     None,
@@ -16,7 +17,7 @@ pub enum WeightDecay {
     Decoupled,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AdamConfig {
     pub lr: f32,
     pub beta1: f32,

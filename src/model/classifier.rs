@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 
 use crate::error::{Error, Result};
-use crate::gpu::{read_staging, staging_buffer, GpuContext, View};
+use crate::gpu::{read_staging, staging_buffer, GpuContext, Pending, View};
 use crate::graph::{Schedule, StepCounts};
 use crate::kernels::embedding::{gather, scatter_add, scatter_grid, EmbeddingParams, SegmentViews, TokenSegments};
 use crate::kernels::grad_reverse::{grad_reverse, GradReverseParams};
@@ -235,6 +235,11 @@ impl Classifier {
         self.plans.retain(|(_, _, kind), _| *kind != PlanKind::Train);
     }
 
+    /// Changes only the learning rate of the next updates (schedules call this every step; no plan is rebuilt).
+    pub fn set_learning_rate(&mut self, lr: f32) {
+        self.optimizer.lr = lr;
+    }
+
     /// Sets the training dropout probability on the pooled features (the recorded plans are rebuilt).
     pub fn set_dropout(&mut self, p: f32) -> Result<()> {
         if !(0.0..1.0).contains(&p) {
@@ -442,8 +447,8 @@ impl Classifier {
         Ok(Some(stats))
     }
 
-    /// Logits [batch, classes] for a batch (labels are ignored).
-    pub fn logits(&mut self, ctx: &GpuContext, b: &Batch) -> Result<Vec<f32>> {
+    /// Records and submits the forward pass of `b` with a copy of the logits into `staging`.
+    fn submit_forward(&mut self, ctx: &GpuContext, b: &Batch, staging: &wgpu::Buffer) -> Result<()> {
         self.validate(b)?;
         self.write_inputs(ctx, b);
         let key = self.ensure_plan(ctx, b.batch, b.steps, PlanKind::Infer)?;
@@ -451,9 +456,24 @@ impl Classifier {
         let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("predict") });
         plan.schedule.record(&mut encoder, "predict");
         let bytes = (b.batch * self.cfg.classes * 4) as u64;
-        encoder.copy_buffer_to_buffer(&self.logits, 0, &self.logits_staging, 0, bytes);
+        encoder.copy_buffer_to_buffer(&self.logits, 0, staging, 0, bytes);
         ctx.queue.submit([encoder.finish()]);
-        read_staging(ctx, &self.logits_staging, b.batch * self.cfg.classes)
+        Ok(())
+    }
+
+    /// Logits [batch, classes] for a batch (labels are ignored); blocks until they are back.
+    pub fn logits(&mut self, ctx: &GpuContext, b: &Batch) -> Result<Vec<f32>> {
+        let staging = self.logits_staging.clone();
+        self.submit_forward(ctx, b, &staging)?;
+        read_staging(ctx, &staging, b.batch * self.cfg.classes)
+    }
+
+    /// Submits the forward pass and returns at once; poll the result between frames with
+    /// [`Pending::poll`]. Each call gets its own small staging buffer, so several can be in flight.
+    pub fn submit_logits(&mut self, ctx: &GpuContext, b: &Batch) -> Result<Pending<f32>> {
+        let staging = staging_buffer(ctx, "async logits", (b.batch * self.cfg.classes * 4) as u64);
+        self.submit_forward(ctx, b, &staging)?;
+        Ok(Pending::new(staging, b.batch * self.cfg.classes))
     }
 
     /// The LSTM stack, for inspection in tests and tools.

@@ -1,0 +1,113 @@
+//! The command line's pieces: shared argument groups here, one module per subcommand.
+//! Library errors are typed; here they become anyhow reports with context.
+
+pub mod eval;
+pub mod predict;
+pub mod system;
+pub mod train;
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use lstm_transfer::checkpoint::{self, Checkpoint};
+use lstm_transfer::data::{read_text_table, Column, ReadOptions, TableFormat, TextTable};
+use lstm_transfer::kernels::pool::Pooling;
+use lstm_transfer::{AdapterChoice, GpuContext};
+
+#[derive(Args, Clone)]
+pub struct GpuArgs {
+    /// Backend(s) to use: vulkan, metal, dx12, gl (comma-separated). Default: $LSTM_TRANSFER_BACKEND or any.
+    #[arg(long, global = true)]
+    pub backend: Option<String>,
+    /// Part of the adapter name to select (case-insensitive). Default: $LSTM_TRANSFER_ADAPTER or the best.
+    #[arg(long, global = true)]
+    pub adapter: Option<String>,
+}
+
+impl GpuArgs {
+    pub fn context(&self) -> Result<GpuContext> {
+        let choice = AdapterChoice::from_env().with_overrides(self.backend.as_deref(), self.adapter.as_deref());
+        Ok(GpuContext::new(&choice)?)
+    }
+}
+
+/// How to read a data file (CSV, TSV or JSONL, with column choices).
+#[derive(Args, Clone, Default)]
+pub struct TableArgs {
+    /// Data file format: csv, tsv or jsonl. Default: from the extension (.csv, .jsonl/.json, else TSV).
+    #[arg(long, value_parser = parse_format)]
+    pub input_format: Option<TableFormat>,
+    /// Label column: a header name, a 0-based index, or a JSONL key. Default: column 0 / "label".
+    #[arg(long)]
+    pub label_col: Option<Column>,
+    /// Text column(s), repeatable; several are joined with a space (e.g. --text-col 1 --text-col 2 for
+    /// AG News title + description). Default: every other column / "text".
+    #[arg(long)]
+    pub text_col: Vec<Column>,
+    /// The first row is a header (default: only when a column is given by name).
+    #[arg(long)]
+    pub header: bool,
+    /// Skip malformed rows (counted and reported with their lines) instead of stopping at the first.
+    #[arg(long)]
+    pub skip_bad_rows: bool,
+}
+
+fn parse_format(s: &str) -> std::result::Result<TableFormat, String> {
+    match s {
+        "csv" => Ok(TableFormat::Csv),
+        "tsv" => Ok(TableFormat::Tsv),
+        "jsonl" | "json" => Ok(TableFormat::Jsonl),
+        _ => Err(format!("unknown format '{s}': expected csv, tsv or jsonl")),
+    }
+}
+
+impl TableArgs {
+    pub fn options(&self, unlabeled: bool) -> ReadOptions {
+        ReadOptions {
+            format: self.input_format,
+            label: self.label_col.clone(),
+            text: self.text_col.clone(),
+            header: self.header.then_some(true),
+            unlabeled,
+            skip_bad_rows: self.skip_bad_rows,
+        }
+    }
+
+    /// Reads a table, reporting skipped rows on stderr.
+    pub fn read(&self, path: &Path, unlabeled: bool) -> Result<TextTable> {
+        let table = read_text_table(path, &self.options(unlabeled))?;
+        report_skipped(path, &table);
+        Ok(table)
+    }
+}
+
+pub fn report_skipped(path: &Path, table: &TextTable) {
+    if !table.skipped.is_empty() {
+        eprintln!("{}: skipped {} malformed rows (--skip-bad-rows):", path.display(), table.skipped.len());
+        for reason in table.skipped.iter().take(5) {
+            eprintln!("  {reason}");
+        }
+        if table.skipped.len() > 5 {
+            eprintln!("  … and {} more", table.skipped.len() - 5);
+        }
+    }
+}
+
+/// Loads a checkpoint or PyTorch state_dict, telling what was ignored.
+pub fn load_checkpoint(path: &Path, pooling: Option<Pooling>) -> Result<Checkpoint> {
+    let ckpt = checkpoint::load(path, pooling).with_context(|| format!("loading the model from {}", path.display()))?;
+    if !ckpt.ignored.is_empty() {
+        let shown: Vec<&str> = ckpt.ignored.iter().take(4).map(String::as_str).collect();
+        eprintln!("{}: ignored {} tensors that are not parameters of the model ({}{})", path.display(), ckpt.ignored.len(),
+                  shown.join(", "), if ckpt.ignored.len() > 4 { ", …" } else { "" });
+    }
+    Ok(ckpt)
+}
+
+/// Reports rows truncated to the maximum length (never silent).
+pub fn report_truncated(what: &str, rows: usize, max_len: usize) {
+    if rows > 0 {
+        eprintln!("{what}: {rows} rows longer than {max_len} tokens were truncated to {max_len} (raise --max-len to keep them)");
+    }
+}

@@ -1,0 +1,44 @@
+//! `info` (adapters and limits) and `bench` (kernel timings).
+
+use anyhow::Result;
+use lstm_transfer::bench::{bench_shape, format_table, Shape, STANDARD_SHAPES};
+use lstm_transfer::gpu::{list_adapters, USEFUL_FEATURES};
+
+use super::GpuArgs;
+
+pub fn info() -> Result<()> {
+    let adapters = list_adapters();
+    if adapters.is_empty() {
+        return Err(lstm_transfer::Error::NoAdapter { detail: String::new() }.into());
+    }
+    for (i, a) in adapters.iter().enumerate() {
+        let features: Vec<&str> = USEFUL_FEATURES.iter().filter(|(f, _)| a.features.contains(*f)).map(|(_, n)| *n).collect();
+        let l = &a.limits;
+        println!("[{i}] {} — {:?} backend, {:?}, driver {} {}", a.info.name, a.info.backend, a.info.device_type, a.info.driver, a.info.driver_info);
+        println!("    features: {}", if features.is_empty() { "none of SHADER_F16, SUBGROUP, TIMESTAMP_QUERY".into() } else { features.join(", ") });
+        println!("    max buffer {} MiB, max storage binding {} MiB, {} storage buffers per stage, workgroup {}x{} ({} invocations, {} B shared), {} workgroups per dimension",
+                 l.max_buffer_size >> 20, l.max_storage_buffer_binding_size >> 20, l.max_storage_buffers_per_shader_stage,
+                 l.max_compute_workgroup_size_x, l.max_compute_workgroup_size_y, l.max_compute_invocations_per_workgroup,
+                 l.max_compute_workgroup_storage_size, l.max_compute_workgroups_per_dimension);
+    }
+    Ok(())
+}
+
+pub fn parse_shape(s: &str) -> std::result::Result<Shape, String> {
+    let v: Vec<usize> = s.split(',').map(|x| x.trim().parse::<usize>()).collect::<std::result::Result<_, _>>().map_err(|e| e.to_string())?;
+    match v[..] {
+        [b, t, e, h] if b > 0 && t > 0 && e > 0 && h > 0 => Ok(Shape { b, t, e, h }),
+        _ => Err(format!("expected four positive numbers B,T,E,H, got '{s}'")),
+    }
+}
+
+pub fn bench(gpu: &GpuArgs, shapes: &[Shape], repeats: usize) -> Result<()> {
+    let ctx = gpu.context()?;
+    let shapes = if shapes.is_empty() { STANDARD_SHAPES.to_vec() } else { shapes.to_vec() };
+    let mut rows = Vec::new();
+    for s in shapes {
+        rows.extend(bench_shape(&ctx, s, repeats)?);
+    }
+    print!("{}", format_table(&ctx, &rows));
+    Ok(())
+}

@@ -1,0 +1,319 @@
+//! `train`: read data, build or resume a model, train with progress, checkpoints, a JSONL log and a
+//! learning-curve plot beside the checkpoint, then report the best model's test metrics.
+//!
+//! Files for `--out DIR/NAME.safetensors`:
+//!   NAME.safetensors        the best model by the monitored validation metric (PyTorch state_dict names)
+//!   NAME.state.safetensors  the last epoch's parameters, Adam moments and progress (`--resume`)
+//!   NAME.log.jsonl          one JSON object per epoch
+//!   NAME.curve.svg          loss and accuracy per epoch
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use lstm_transfer::checkpoint::{load_train_state, save_classifier, save_train_state, state_path, ModelInfo, TOKENIZER};
+use lstm_transfer::data::{encode_rows, label_names, parse_text_table, split, tokenize, Dataset, TextRow, Vocab};
+use lstm_transfer::fsutil::write_atomic;
+use lstm_transfer::kernels::optimizer::{AdamConfig, WeightDecay};
+use lstm_transfer::kernels::pool::Pooling;
+use lstm_transfer::model::{Classifier, ClassifierConfig};
+use lstm_transfer::plot::{write_line_chart, Panel, Series};
+use lstm_transfer::schedule::LrSchedule;
+use lstm_transfer::train::{evaluate, train_classifier, Monitor, StepProgress, TrainConfig, TrainObserver, TrainState};
+use lstm_transfer::GpuContext;
+
+use super::{report_skipped, report_truncated, GpuArgs, TableArgs};
+
+/// The dataset used when `train` is given no `--data`: UCI Yelp sentences (CC BY 4.0, see data/README.md).
+const EMBEDDED_DATA: &str = include_str!("../../data/uci_yelp.tsv");
+const EMBEDDED_NAME: &str = "data/uci_yelp.tsv (embedded)";
+
+#[derive(Args)]
+pub struct TrainArgs {
+    /// Training data (CSV, TSV or JSONL; see the column options). Default: the embedded UCI Yelp sentences.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Validation data. Default: --valid-fraction of --data, split by --seed.
+    #[arg(long)]
+    pub valid: Option<PathBuf>,
+    /// Test data, evaluated once with the best model at the end. Default: --test-fraction of --data.
+    #[arg(long)]
+    pub test: Option<PathBuf>,
+    #[command(flatten)]
+    pub table: TableArgs,
+    /// Where the best model goes; the training state, log and plot go beside it.
+    #[arg(long, default_value = "runs/classifier.safetensors")]
+    pub out: PathBuf,
+    /// Continue the run saved beside --out (same data options); settings come from the saved run,
+    /// except --epochs which may extend it.
+    #[arg(long)]
+    pub resume: bool,
+
+    #[arg(long, default_value_t = 64)]
+    pub embed: usize,
+    #[arg(long, default_value_t = 64)]
+    pub hidden: usize,
+    #[arg(long, default_value_t = 1)]
+    pub layers: usize,
+    #[arg(long)]
+    pub bidirectional: bool,
+    /// last, max, mean or concat (all three side by side).
+    #[arg(long, default_value = "last")]
+    pub pooling: Pooling,
+    /// Dropout on the pooled features.
+    #[arg(long, default_value_t = 0.0)]
+    pub dropout: f32,
+    /// Keep tokens seen at least this often in the training data.
+    #[arg(long, default_value_t = 2)]
+    pub min_freq: usize,
+    /// Largest vocabulary, <pad> and <unk> included.
+    #[arg(long, default_value_t = 30_000)]
+    pub max_vocab: usize,
+
+    /// Default 5 (with --resume: the saved run's).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
+    /// Base learning rate.
+    #[arg(long, default_value_t = 3e-3)]
+    pub lr: f32,
+    /// adam (L2 weight decay) or adamw (decoupled).
+    #[arg(long, default_value = "adam")]
+    pub optimizer: String,
+    #[arg(long, default_value_t = 0.0)]
+    pub weight_decay: f32,
+    /// Clip the global gradient norm (0: off).
+    #[arg(long, default_value_t = 5.0)]
+    pub clip: f32,
+    /// constant, warmup-linear or stlr (slanted triangular).
+    #[arg(long, default_value = "constant")]
+    pub schedule: String,
+    /// warmup-linear: fraction of the updates spent warming up.
+    #[arg(long, default_value_t = 0.1)]
+    pub warmup: f64,
+    /// stlr: fraction of the updates spent rising.
+    #[arg(long, default_value_t = 0.1)]
+    pub cut_frac: f64,
+    /// stlr: ratio of the peak rate to the lowest.
+    #[arg(long, default_value_t = 32.0)]
+    pub stlr_ratio: f64,
+    /// Longer rows are truncated (and counted).
+    #[arg(long, default_value_t = 64)]
+    pub max_len: usize,
+    /// Validation metric that picks the best epoch: accuracy, macro-f1 or loss.
+    #[arg(long, default_value = "accuracy")]
+    pub monitor: String,
+    /// Stop after this many epochs without improvement.
+    #[arg(long)]
+    pub patience: Option<usize>,
+    #[arg(long, default_value_t = 0.1)]
+    pub valid_fraction: f64,
+    #[arg(long, default_value_t = 0.1)]
+    pub test_fraction: f64,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+impl TrainArgs {
+    fn train_config(&self) -> Result<TrainConfig> {
+        let decay = match self.optimizer.as_str() {
+            "adam" if self.weight_decay > 0.0 => WeightDecay::L2,
+            "adam" => WeightDecay::None,
+            "adamw" => WeightDecay::Decoupled,
+            other => bail!("unknown optimizer '{other}': expected adam or adamw"),
+        };
+        Ok(TrainConfig {
+            epochs: self.epochs.unwrap_or(5),
+            batch_size: self.batch_size,
+            max_len: self.max_len,
+            seed: self.seed,
+            optimizer: AdamConfig { lr: self.lr, max_grad_norm: self.clip, decay, ..Default::default() },
+            weight_decay: self.weight_decay,
+            schedule: LrSchedule::parse(&self.schedule, self.warmup, self.cut_frac, self.stlr_ratio)?,
+            dropout: self.dropout,
+            monitor: Monitor::parse(&self.monitor)?,
+            patience: self.patience,
+            read_every: 16,
+        })
+    }
+}
+
+/// The labelled rows of train / valid / test.
+struct Splits {
+    train: Vec<TextRow>,
+    valid: Vec<TextRow>,
+    test: Vec<TextRow>,
+    source: String,
+}
+
+fn read_splits(a: &TrainArgs) -> Result<Splits> {
+    let table = match &a.data {
+        Some(path) => a.table.read(path, false)?,
+        None => {
+            let t = parse_text_table(EMBEDDED_DATA, Path::new(EMBEDDED_NAME), &Default::default())?;
+            report_skipped(Path::new(EMBEDDED_NAME), &t);
+            t
+        }
+    };
+    let source = a.data.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| EMBEDDED_NAME.into());
+    let mut rows = table.rows;
+    let mut take = |fraction: f64, seed: u64| -> Vec<TextRow> {
+        let (keep, held) = split(rows.len(), fraction, seed);
+        let held_rows = held.iter().map(|&i| rows[i].clone()).collect();
+        rows = keep.iter().map(|&i| rows[i].clone()).collect();
+        held_rows
+    };
+    let test = match &a.test {
+        Some(path) => a.table.read(path, false)?.rows,
+        None => take(a.test_fraction, a.seed),
+    };
+    let valid = match &a.valid {
+        Some(path) => a.table.read(path, false)?.rows,
+        None => take(a.valid_fraction, a.seed.wrapping_add(1)),
+    };
+    if rows.is_empty() || valid.is_empty() {
+        bail!("{source}: {} training and {} validation rows — too few to train (use more data or --valid)", rows.len(), valid.len());
+    }
+    Ok(Splits { train: rows, valid, test, source })
+}
+
+pub fn run(gpu: &GpuArgs, a: &TrainArgs) -> Result<()> {
+    let splits = read_splits(a)?;
+    let state_file = state_path(&a.out);
+    let resumed = if a.resume {
+        Some(load_train_state(&state_file).with_context(|| format!("resuming from {}", state_file.display()))?)
+    } else {
+        None
+    };
+    // The vocabulary and labels come from the training rows, or from the run being resumed.
+    let (vocab, info, mut config, state) = match &resumed {
+        Some(r) => {
+            let tokens = r.checkpoint.vocab.clone().context("the training state has no vocabulary")?;
+            let mut config = r.config.clone();
+            if let Some(e) = a.epochs {
+                config.epochs = e;
+            }
+            (Vocab::from_tokens(tokens)?, r.checkpoint.info.clone(), config, r.state.clone())
+        }
+        None => {
+            let tokens: Vec<Vec<String>> = splits.train.iter().map(|r| tokenize(&r.text)).collect();
+            let vocab = Vocab::build(tokens.iter().map(Vec::as_slice), a.min_freq, a.max_vocab);
+            let labels = label_names(splits.train.iter().filter_map(|r| r.label.as_deref()));
+            let config = ClassifierConfig {
+                vocab: vocab.len(), embed: a.embed, hidden: a.hidden, layers: a.layers, bidirectional: a.bidirectional,
+                classes: labels.len(), domains: 0, pooling: a.pooling,
+            };
+            let info = ModelInfo { config, labels, max_len: a.max_len, tokenizer: TOKENIZER.into() };
+            (vocab, info, a.train_config()?, TrainState::default())
+        }
+    };
+    if info.labels.len() < 2 {
+        bail!("{}: the training rows have {} distinct label(s); a classifier needs at least 2", splits.source, info.labels.len());
+    }
+    let encode = |rows: &[TextRow], what: &str| -> Result<Dataset> {
+        Ok(encode_rows(rows, &vocab, &info.labels, Path::new(what))?)
+    };
+    let valid_name = a.valid.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| format!("{} (valid split)", splits.source));
+    let test_name = a.test.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| format!("{} (test split)", splits.source));
+    let train = encode(&splits.train, &splits.source)?;
+    let valid = encode(&splits.valid, &valid_name)?;
+    let test = encode(&splits.test, &test_name)?;
+
+    let ctx = gpu.context()?;
+    println!("adapter: {}", ctx.adapter_line());
+    println!("data: {}: {} train, {} valid, {} test rows; {} classes {:?}; vocabulary {} ({} train tokens)",
+             splits.source, train.len(), valid.len(), test.len(), info.labels.len(), info.labels, vocab.len(), train.tokens());
+    let mut model = Classifier::new(&ctx, info.config, config.batch_size, config.max_len, config.seed)?;
+    if let Some(r) = &resumed {
+        r.restore(&ctx, &mut model)?;
+        println!("resuming {} after epoch {} ({} updates)", state_file.display(), r.state.epoch, r.state.updates);
+    }
+    config.read_every = config.read_every.max(1);
+    let counts = model.step_counts(&ctx, config.batch_size, config.max_len)?;
+    println!("model: {} parameters; per training step {} dispatches, {} pass, {} submit",
+             model.store.entries().iter().map(|e| e.len()).sum::<usize>(), counts.dispatches, counts.passes, counts.submits);
+
+    let mut observer = CliObserver {
+        ctx: &ctx, out: &a.out, state_file: &state_file, info: &info, vocab: &vocab.tokens, config: &config, bar: None,
+    };
+    let state = train_classifier(&ctx, &mut model, &train, &valid, &info.labels, &config, state, &mut observer)?;
+    if let Some(bar) = observer.bar.take() {
+        bar.finish_and_clear();
+    }
+    if state.stopped_early {
+        println!("early stop: no {} improvement for {} epochs", a.monitor, state.epochs_without_improvement);
+    }
+    println!("best epoch {} ({} {:.4}); model: {}", state.best_epoch, a.monitor,
+             state.best_score.map(|s| if config.monitor == Monitor::Loss { -s } else { s }).unwrap_or(f64::NAN), a.out.display());
+    if !test.is_empty() {
+        let best = super::load_checkpoint(&a.out, None)?;
+        let mut best_model = best.classifier(&ctx, config.batch_size, config.max_len)?;
+        let eval = evaluate(&ctx, &mut best_model, &test, &info.labels, config.batch_size, config.max_len)?;
+        report_truncated(&test_name, eval.truncated_rows, config.max_len);
+        println!("test ({test_name}, best model): loss {:.4}", eval.loss);
+        print!("{}", eval.metrics.to_text());
+    }
+    Ok(())
+}
+
+/// Progress bar, per-epoch line, checkpoints, log and plot.
+struct CliObserver<'a> {
+    ctx: &'a GpuContext,
+    out: &'a Path,
+    state_file: &'a Path,
+    info: &'a ModelInfo,
+    vocab: &'a [String],
+    config: &'a TrainConfig,
+    bar: Option<ProgressBar>,
+}
+
+fn sibling(out: &Path, suffix: &str) -> PathBuf {
+    let stem = out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
+    out.with_file_name(format!("{stem}{suffix}"))
+}
+
+impl TrainObserver for CliObserver<'_> {
+    fn step(&mut self, p: &StepProgress) {
+        let bar = self.bar.get_or_insert_with(|| {
+            let bar = ProgressBar::new(p.steps as u64);
+            bar.set_style(ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed}<{eta})")
+                .expect("valid template").progress_chars("=> "));
+            bar
+        });
+        bar.set_length(p.steps as u64);
+        bar.set_prefix(p.epoch.to_string());
+        bar.set_position(p.step as u64);
+        bar.set_message(format!("loss {:.4} acc {:.3} {:.0} tok/s", p.loss, p.accuracy, p.tokens_per_second));
+    }
+
+    fn epoch_end(&mut self, model: &Classifier, state: &TrainState, improved: bool) -> lstm_transfer::Result<()> {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        let log = state.logs.last().expect("an epoch just ended");
+        println!("epoch {:>3}  loss {:.4}  acc {:.3} | valid loss {:.4}  acc {:.3}  macro-F1 {:.3} | lr {:.2e}  {:.0} tok/s  {:.1} s{}",
+                 log.epoch, log.train_loss, log.train_accuracy, log.valid_loss, log.valid_accuracy, log.valid_macro_f1, log.lr,
+                 log.tokens_per_second, log.seconds, if improved { "  *best" } else { "" });
+        report_truncated("training data", log.truncated_rows, self.config.max_len);
+        if improved {
+            save_classifier(self.out, self.ctx, model, self.info, Some(self.vocab))?;
+        }
+        save_train_state(self.state_file, self.ctx, model, self.info, Some(self.vocab), state, self.config)?;
+        let jsonl: String = state.logs.iter().map(|l| serde_json::to_string(l).expect("EpochLog serializes") + "\n").collect();
+        write_atomic(&sibling(self.out, ".log.jsonl"), jsonl.as_bytes())?;
+        let series = |name: &str, f: fn(&lstm_transfer::train::EpochLog) -> f64| Series {
+            name: name.into(),
+            points: state.logs.iter().map(|l| (l.epoch as f64, f(l))).collect(),
+        };
+        let panels = [
+            Panel { title: "loss".into(), x_label: "epoch".into(), y_label: "cross-entropy".into(),
+                    series: vec![series("train", |l| l.train_loss), series("valid", |l| l.valid_loss)] },
+            Panel { title: "accuracy".into(), x_label: "epoch".into(), y_label: "fraction".into(),
+                    series: vec![series("train", |l| l.train_accuracy), series("valid", |l| l.valid_accuracy),
+                                 series("valid macro-F1", |l| l.valid_macro_f1)] },
+        ];
+        write_line_chart(&sibling(self.out, ".curve.svg"), "learning curves", &panels)
+    }
+}
