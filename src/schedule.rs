@@ -2,22 +2,17 @@
 
 use crate::error::{Error, Result};
 
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum LrSchedule {
     /// The base rate throughout.
+    #[default]
     Constant,
     /// Linear warm-up from 0 over the first `warmup` fraction of the updates, then linear decay to 0.
     WarmupLinear { warmup: f64 },
     /// Slanted triangular (Howard & Ruder 2018, ULMFiT): a short linear rise over the first `cut_frac` of
     /// the updates, a long linear fall; the rate goes from base/`ratio` up to base and back down.
     SlantedTriangular { cut_frac: f64, ratio: f64 },
-}
-
-impl Default for LrSchedule {
-    fn default() -> Self {
-        Self::Constant
-    }
 }
 
 impl LrSchedule {

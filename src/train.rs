@@ -199,7 +199,7 @@ pub fn evaluate(ctx: &GpuContext, model: &mut Classifier, data: &Dataset, labels
 /// Applies the run's model-side settings (optimizer, weight decay, dropout); idempotent.
 pub fn configure(ctx: &GpuContext, model: &mut Classifier, cfg: &TrainConfig) -> Result<()> {
     model.set_optimizer(cfg.optimizer);
-    model.set_dropout(cfg.dropout)?;
+    model.set_dropout(cfg.dropout, cfg.seed)?;
     let names: Vec<String> = model.store.entries().iter().map(|e| e.name.clone()).collect();
     for name in names {
         model.store.set_weight_decay(&name, cfg.weight_decay)?;

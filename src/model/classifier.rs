@@ -156,7 +156,7 @@ pub struct Classifier {
     pub grl_lambda: f32,
     /// Drop probability on the pooled features while training (0: off).
     dropout: f32,
-    /// Seeds the dropout masks (with the update count as the counter).
+    /// Seeds the dropout masks (with the update count as the counter); set with the dropout rate.
     seed: u32,
 }
 
@@ -210,7 +210,7 @@ impl Classifier {
             steps_since_read: 0,
             grl_lambda: 0.0,
             dropout: 0.0,
-            seed: seed as u32,
+            seed: 0,
         })
     }
 
@@ -240,12 +240,14 @@ impl Classifier {
         self.optimizer.lr = lr;
     }
 
-    /// Sets the training dropout probability on the pooled features (the recorded plans are rebuilt).
-    pub fn set_dropout(&mut self, p: f32) -> Result<()> {
+    /// Sets the training dropout probability on the pooled features and the seed of its masks (the
+    /// mask of update u is keyed by (seed, u)); the recorded training plans are rebuilt.
+    pub fn set_dropout(&mut self, p: f32, seed: u64) -> Result<()> {
         if !(0.0..1.0).contains(&p) {
             return Err(Error::InvalidInput(format!("dropout must be in [0, 1), got {p}")));
         }
         self.dropout = p;
+        self.seed = seed as u32;
         self.plans.retain(|(_, _, kind), _| *kind == PlanKind::Infer);
         Ok(())
     }

@@ -1,0 +1,190 @@
+//! The `lstm-transfer` binary end to end: train → eval → predict on small files, PyTorch parity of
+//! `predict --ids` on the golden state_dicts, and a clear error (file, line, tensor) for each kind of
+//! bad input. Every command runs on the GPU adapter the tests use (lavapipe in CI).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use common::{assert_close, Golden};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_lstm-transfer"))
+}
+
+fn run(args: &[&str]) -> Output {
+    let out = bin().args(args).output().expect("the binary runs");
+    if std::env::var_os("LSTM_TRANSFER_TEST_VERBOSE").is_some() {
+        eprintln!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    }
+    out
+}
+
+/// Runs and expects success; returns stdout.
+#[track_caller]
+fn ok(args: &[&str]) -> String {
+    let out = run(args);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "lstm-transfer {args:?} failed:\n{stderr}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs and expects failure; returns stderr (never a panic).
+#[track_caller]
+fn fails(args: &[&str]) -> String {
+    let out = run(args);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "lstm-transfer {args:?} should fail");
+    assert!(!stderr.contains("panicked"), "lstm-transfer {args:?} panicked:\n{stderr}");
+    stderr
+}
+
+fn dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let d = std::env::temp_dir().join(format!("lstm-transfer-cli-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    })
+}
+
+fn file(name: &str, content: &str) -> String {
+    let path = dir().join(name);
+    std::fs::write(&path, content).unwrap();
+    path.display().to_string()
+}
+
+const GOOD: [&str; 6] = ["great", "lovely", "tasty", "friendly", "superb", "fresh"];
+const BAD: [&str; 6] = ["awful", "cold", "rude", "stale", "bland", "dirty"];
+
+/// A CSV with a header, label names, and title + body columns (one body holds a quoted comma).
+fn review_csv(rows: usize) -> String {
+    let mut s = String::from("label,title,body\n");
+    for i in 0..rows {
+        let (label, word) = if i % 2 == 0 { ("pos", GOOD[i % 6]) } else { ("neg", BAD[i % 6]) };
+        s += &format!("{label},Visit {i},\"the food was {word}, the room {}\"\n", if i % 3 == 0 { "small" } else { "big" });
+    }
+    s
+}
+
+/// A model trained once per test binary on the small CSV: (checkpoint path, data path).
+fn trained() -> &'static (String, String) {
+    static MODEL: OnceLock<(String, String)> = OnceLock::new();
+    MODEL.get_or_init(|| {
+        let data = file("reviews.csv", &review_csv(160));
+        let out = dir().join("model.safetensors").display().to_string();
+        let stdout = ok(&["train", "--data", &data, "--label-col", "label", "--text-col", "title", "--text-col", "body", "--out", &out,
+                          "--epochs", "10", "--patience", "2", "--embed", "16", "--hidden", "16", "--batch-size", "16", "--min-freq", "1", "--lr", "0.02",
+                          "--pooling", "max", "--dropout", "0.1", "--schedule", "stlr"]);
+        assert!(stdout.contains("test (") && stdout.contains("macro-F1"), "train reports test metrics:\n{stdout}");
+        assert!(stdout.contains("early stop"), "the toy task saturates, so --patience 2 stops it:\n{stdout}");
+        let epochs = stdout.lines().filter(|l| l.starts_with("epoch")).count();
+        let log = std::fs::read_to_string(dir().join("model.log.jsonl")).unwrap();
+        assert_eq!(log.lines().count(), epochs, "one JSON line per epoch");
+        (out, data)
+    })
+}
+
+#[test]
+fn train_stops_early_writes_checkpoint_state_log_and_plot_and_eval_reports_json() {
+    let (ckpt, data) = trained();
+    for suffix in [".safetensors", ".state.safetensors", ".log.jsonl", ".curve.svg"] {
+        assert!(dir().join(format!("model{suffix}")).exists(), "model{suffix} missing");
+    }
+    let json = ok(&["eval", "--checkpoint", ckpt, "--data", data, "--label-col", "label", "--text-col", "title", "--text-col", "body",
+                    "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let accuracy = v["accuracy"].as_f64().unwrap();
+    assert!(accuracy > 0.9, "a separable toy task: accuracy {accuracy}");
+    assert!(v["macro_f1"].as_f64().is_some());
+    assert_eq!(v["confusion"].as_array().unwrap().len(), 2);
+    assert_eq!(v["labels"], serde_json::json!(["neg", "pos"]));
+}
+
+#[test]
+fn predict_text_prints_labels_and_probabilities() {
+    let (ckpt, _) = trained();
+    let texts = file("texts.txt", "Visit 1000 the food was great, the room big\nVisit 1001 the food was cold, the room small\n");
+    let out = ok(&["predict", "--checkpoint", ckpt, "--text", &texts]);
+    let lines: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!((lines[0]["label"].as_str(), lines[1]["label"].as_str()), (Some("pos"), Some("neg")));
+    let p: f64 = lines[0]["probs"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).sum();
+    assert!((p - 1.0).abs() < 1e-5);
+    let tsv = ok(&["predict", "--checkpoint", ckpt, "--text", &texts, "--format", "tsv"]);
+    assert!(tsv.lines().next().unwrap().starts_with("pos\t"));
+}
+
+/// `predict --ids` on PyTorch's own state_dicts prints PyTorch's logits.
+#[test]
+fn predict_ids_on_the_golden_pytorch_state_dicts_matches_pytorch() {
+    for name in ["classifier", "classifier_bidirectional"] {
+        let g = Golden::load(name);
+        let (b, t) = (g.shape("tokens")[0], g.shape("tokens")[1]);
+        let (tokens, lengths) = (g.u32("tokens"), g.u32("lengths"));
+        let ids: String = (0..b)
+            .map(|r| tokens[r * t..r * t + lengths[r] as usize].iter().map(|x| x.to_string()).collect::<Vec<_>>().join(" ") + "\n")
+            .collect();
+        let ids_file = file(&format!("{name}.ids"), &ids);
+        let ckpt = format!("{}/kernels-tests/fixtures/golden/{name}.safetensors", env!("CARGO_MANIFEST_DIR"));
+        let out = ok(&["predict", "--checkpoint", &ckpt, "--ids", &ids_file]);
+        let logits: Vec<f32> = out
+            .lines()
+            .flat_map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["logits"].as_array().unwrap().clone())
+            .map(|x| x.as_f64().unwrap() as f32)
+            .collect();
+        assert_close(&format!("{name}: predict --ids logits"), &logits, g.get("logits"), 1e-5, 1e-5);
+    }
+}
+
+#[test]
+fn malformed_rows_name_the_file_and_line_or_are_skipped_and_counted() {
+    let (ckpt, _) = trained();
+    let bad = file("bad.tsv", "pos\tthe food was great\nneg\tthe food was awful\nno tab on this line\npos\tlovely\n");
+    let err = fails(&["eval", "--checkpoint", ckpt, "--data", &bad]);
+    assert!(err.contains("bad.tsv") && err.contains("line 3"), "{err}");
+    let out = run(&["eval", "--checkpoint", ckpt, "--data", &bad, "--skip-bad-rows", "--format", "json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("skipped 1 malformed rows"));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((v["rows"].as_u64(), v["skipped_rows"].as_u64()), (Some(3), Some(1)));
+}
+
+#[test]
+fn empty_files_unknown_labels_and_truncation_are_reported() {
+    let (ckpt, _) = trained();
+    let empty = file("empty.tsv", "");
+    let err = fails(&["eval", "--checkpoint", ckpt, "--data", &empty]);
+    assert!(err.contains("empty.tsv") && err.contains("no examples"), "{err}");
+    let unknown = file("unknown.tsv", "pos\tgreat\nmaybe\tfine I guess\n");
+    let err = fails(&["eval", "--checkpoint", ckpt, "--data", &unknown]);
+    assert!(err.contains("unknown.tsv") && err.contains("line 2") && err.contains("maybe"), "{err}");
+    let long = file("long.tsv", "pos\tthe food was great and the room was big and lovely\nneg\tawful\n");
+    let out = run(&["eval", "--checkpoint", ckpt, "--data", &long, "--max-len", "4"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1 rows longer than 4 tokens were truncated"));
+}
+
+#[test]
+fn bad_checkpoints_and_ids_are_named() {
+    let (ckpt, _) = trained();
+    let not_a_model = file("not_a_model.safetensors", "hello");
+    let err = fails(&["predict", "--checkpoint", &not_a_model, "--ids", &file("one.ids", "1 2\n")]);
+    assert!(err.contains("not_a_model.safetensors") && err.contains("not a safetensors file"), "{err}");
+    let ids = file("bad.ids", "2 3 4\n2 99999 1\n");
+    let err = fails(&["predict", "--checkpoint", ckpt, "--ids", &ids]);
+    assert!(err.contains("bad.ids") && err.contains("line 2") && err.contains("99999"), "{err}");
+    let err = fails(&["predict", "--checkpoint", ckpt, "--ids", &file("words.ids", "2 three\n")]);
+    assert!(err.contains("line 1") && err.contains("'three'"), "{err}");
+}
+
+#[test]
+fn a_model_too_large_for_the_device_is_refused_with_the_buffer_and_excess() {
+    let data = file("small.tsv", &"pos\tgreat food\nneg\tawful food\n".repeat(10));
+    let out = dir().join("huge.safetensors").display().to_string();
+    let err = fails(&["train", "--data", &data, "--out", &out, "--hidden", "20000", "--epochs", "1"]);
+    assert!(err.contains("lstm.weight_hh_l0") || err.contains("parameters"), "{err}");
+    assert!(err.contains("over by"), "{err}");
+}
