@@ -2,9 +2,9 @@
 //! loads in PyTorch (`model.load_state_dict(safetensors.torch.load_file(path))`) and a state_dict
 //! saved from PyTorch with `safetensors.torch.save_file` loads here.
 //!
-//! Tensors: `embedding.weight` [V,E]; `lstm.weight_ih_l{k}[_reverse]` [4H, in], `lstm.weight_hh_l{k}[_reverse]`
-//! [4H,H], `lstm.bias_ih_l{k}[_reverse]`, `lstm.bias_hh_l{k}[_reverse]` [4H] (gates i,f,g,o); `fc.weight`
-//! [C,F], `fc.bias` [C]; `domain.weight`/`domain.bias` for a DANN model. The metadata holds the model
+//! Tensors: `embedding.weight` `[V,E]`; `lstm.weight_ih_l{k}[_reverse]` `[4H, in]`, `lstm.weight_hh_l{k}[_reverse]`
+//! `[4H,H]`, `lstm.bias_ih_l{k}[_reverse]`, `lstm.bias_hh_l{k}[_reverse]` `[4H]` (gates i,f,g,o); `fc.weight`
+//! `[C,F]`, `fc.bias` `[C]`; `domain.weight`/`domain.bias` for a DANN model. The metadata holds the model
 //! description (`lstm_transfer`: config, labels, max length, tokenizer) and the vocabulary (`vocab`,
 //! a JSON array; id = position). A plain state_dict has no metadata: the configuration is inferred
 //! from the shapes.

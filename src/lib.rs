@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! lstm-transfer: train LSTM models on any GPU through wgpu and hand-written WGSL kernels, with
 //! transfer learning as a first-class feature.
 //!

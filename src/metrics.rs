@@ -30,7 +30,7 @@ pub struct Metrics {
     pub macro_f1: f64,
     /// One entry per class, in the order of `labels`.
     pub per_class: Vec<ClassMetrics>,
-    /// [true class][predicted class]
+    /// `[true class]``[predicted class]`
     pub confusion: Vec<Vec<usize>>,
     /// Class names; index `i` names class `i`.
     pub labels: Vec<String>,

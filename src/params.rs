@@ -3,7 +3,7 @@
 //! (freeze flag, learning-rate scale, weight decay, optional per-row freeze mask) read by the
 //! optimizer kernel.
 //!
-//! Tensors keep PyTorch's names and layouts (`lstm.weight_ih_l0` is [4H, E], gates i,f,g,o), so
+//! Tensors keep PyTorch's names and layouts (`lstm.weight_ih_l0` is `[4H, E]`, gates i,f,g,o), so
 //! import and export are plain copies. Offsets are aligned to the device's storage-offset alignment
 //! so any tensor can be bound on its own.
 
@@ -26,7 +26,7 @@ pub struct ParamEntry {
     pub frozen: bool,
     pub lr_scale: f32,
     pub weight_decay: f32,
-    /// Per-row trainable flags (rows = shape[0]); `None` means every row follows `frozen`.
+    /// Per-row trainable flags (rows = `shape[0]`); `None` means every row follows `frozen`.
     pub row_mask: Option<Vec<bool>>,
     /// First row of this tensor in the shared row-mask buffer.
     mask_base: usize,

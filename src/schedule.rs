@@ -1,4 +1,4 @@
-//! Learning-rate schedules: a factor in [0, 1] applied to the base learning rate at each update.
+//! Learning-rate schedules: a factor in `[0, 1]` applied to the base learning rate at each update.
 
 use crate::error::{Error, Result};
 

@@ -156,7 +156,7 @@ pub struct Evaluation {
     pub truncated_rows: usize,
 }
 
-/// Logits [rows, classes] of every row of `data`, in its order (labels are not used).
+/// Logits `[rows, classes]` of every row of `data`, in its order (labels are not used).
 pub fn predict_logits(ctx: &GpuContext, model: &mut Classifier, data: &Dataset, batch_size: usize, max_len: usize) -> Result<(Vec<f32>, usize)> {
     let classes = model.cfg.classes;
     let plan = make_batches(data, batch_size, max_len, None);

@@ -15,7 +15,7 @@ pub struct EmbeddingParams {
     pub segments: u32,
 }
 
-/// x[T,B,E] = table[ids[B,T]].
+/// `x[T,B,E]` = `table[ids[B,T]]`.
 pub fn gather(ctx: &GpuContext, batch: usize, steps: usize, dim: usize, ids: View, table: View, x: View) -> Result<Op> {
     let p = EmbeddingParams { batch: batch as u32, steps: steps as u32, dim: dim as u32, segments: 0 };
     build_op(ctx, ShaderFamily::Embedding, "embedding_gather", &p, &[(1, ids), (2, table), (3, x)], grid_1d(batch * steps * dim, 256))
@@ -33,7 +33,7 @@ pub struct SegmentViews<'a> {
     pub tokens: View<'a>,
 }
 
-/// d_table[tok] += Σ dx[positions of tok]. The number of segments changes per batch: update the
+/// `d_table[tok]` += Σ `dx[positions of tok]`. The number of segments changes per batch: update the
 /// op's params and grid with [`EmbeddingParams`] and [`scatter_grid`] before each step.
 pub fn scatter_add(ctx: &GpuContext, dim: usize, segments: usize, seg: &SegmentViews, dx: View, d_table: View) -> Result<Op> {
     let p = EmbeddingParams { batch: 0, steps: 0, dim: dim as u32, segments: segments as u32 };
@@ -50,7 +50,7 @@ pub struct TokenSegments {
 }
 
 impl TokenSegments {
-    /// Groups the valid positions (t < lengths[b]) of `ids` [B,T] by token. Positions are rows of the
+    /// Groups the valid positions (t < `lengths[b]`) of `ids` `[B,T]` by token. Positions are rows of the
     /// time-major activations: t*B + b. Sorting is stable, so each token's positions stay in order.
     pub fn build(ids: &[u32], lengths: &[u32], batch: usize, steps: usize) -> Self {
         let mut pairs: Vec<(u32, u32)> = Vec::with_capacity(ids.len());

@@ -17,20 +17,20 @@ pub struct LossParams {
 /// Label value that excludes a row from the loss (PyTorch's ignore_index).
 pub const IGNORE_LABEL: u32 = u32::MAX;
 
-/// Mean cross-entropy over rows with a label: stats[slot..slot+3] += (loss, correct, rows counted).
+/// Mean cross-entropy over rows with a label: `stats[slot..slot+3]` += (loss, correct, rows counted).
 pub fn cross_entropy(ctx: &GpuContext, rows: usize, classes: usize, slot: usize, scale: f32,
                      logits: View, labels: View, d_logits: View, stats: View) -> Result<Op> {
     let p = LossParams { rows: rows as u32, cols: classes as u32, slot: slot as u32, scale };
     build_op(ctx, ShaderFamily::Loss, "cross_entropy", &p, &[(1, logits), (2, labels), (3, d_logits), (4, stats)], [1, 1, 1])
 }
 
-/// Mean squared error over n values: stats[slot] += loss.
+/// Mean squared error over n values: `stats[slot]` += loss.
 pub fn mse(ctx: &GpuContext, n: usize, slot: usize, scale: f32, pred: View, target: View, d_pred: View, stats: View) -> Result<Op> {
     let p = LossParams { rows: n as u32, cols: 1, slot: slot as u32, scale };
     build_op(ctx, ShaderFamily::Loss, "mse", &p, &[(1, pred), (2, target), (3, d_pred), (4, stats)], [1, 1, 1])
 }
 
-/// probs[R,C] = softmax over each row of logits.
+/// `probs[R,C]` = softmax over each row of logits.
 pub fn softmax_rows(ctx: &GpuContext, rows: usize, cols: usize, logits: View, probs: View) -> Result<Op> {
     let p = LossParams { rows: rows as u32, cols: cols as u32, slot: 0, scale: 1.0 };
     build_op(ctx, ShaderFamily::Loss, "softmax_rows", &p, &[(1, logits), (3, probs)], grid_1d(rows, 256))

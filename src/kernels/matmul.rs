@@ -26,7 +26,7 @@ pub struct Gemm {
 }
 
 impl Gemm {
-    /// C[m,n] = A[m,k] · B[k,n], all dense row-major, no offsets.
+    /// `C[m,n]` = `A[m,k]` · `B[k,n]`, all dense row-major, no offsets.
     pub fn new(m: usize, n: usize, k: usize) -> Self {
         Self {
             m: m as u32, n: n as u32, k: k as u32,
@@ -35,13 +35,13 @@ impl Gemm {
             _pad: [0; 3],
         }
     }
-    /// A is stored [k, m] (use Aᵀ).
+    /// A is stored `[k, m]` (use Aᵀ).
     pub fn a_transposed(mut self) -> Self {
         self.trans_a = 1;
         self.lda = self.m;
         self
     }
-    /// B is stored [n, k] (use Bᵀ), e.g. a PyTorch weight [out, in].
+    /// B is stored `[n, k]` (use Bᵀ), e.g. a PyTorch weight `[out, in]`.
     pub fn b_transposed(mut self) -> Self {
         self.trans_b = 1;
         self.ldb = self.k;

@@ -16,7 +16,7 @@ pub enum Pooling {
     Max,
     /// Mean over the valid steps.
     Mean,
-    /// [last, max, mean] side by side (ULMFiT's concat pooling): 3× the width.
+    /// `[last, max, mean]` side by side (ULMFiT's concat pooling): 3× the width.
     Concat,
 }
 
@@ -83,7 +83,7 @@ impl PoolParams {
     }
 }
 
-/// features[B, P·F] = the chosen poolings of y [T,B,F] over each row's valid steps.
+/// `features[B, P·F]` = the chosen poolings of y `[T,B,F]` over each row's valid steps.
 pub fn pool_forward(ctx: &GpuContext, p: PoolParams, lengths: View, y: View, features: View) -> Result<Op> {
     let grid = grid_1d((p.batch * p.features) as usize, 256);
     build_op(ctx, ShaderFamily::Pool, "pool_forward", &p, &[(1, lengths), (2, y), (3, features)], grid)

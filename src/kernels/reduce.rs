@@ -14,13 +14,13 @@ pub struct ReduceParams {
     pub slot: u32,
 }
 
-/// out[C] (+)= column sums of input[R,C] (bias gradients).
+/// `out[C]` (+)= column sums of `input[R,C]` (bias gradients).
 pub fn column_sum(ctx: &GpuContext, rows: usize, cols: usize, accumulate: bool, input: View, out: View) -> Result<Op> {
     let p = ReduceParams { rows: rows as u32, cols: cols as u32, accumulate: accumulate as u32, slot: 0 };
     build_op(ctx, ShaderFamily::Reduce, "column_sum", &p, &[(1, input), (2, out)], grid_1d(cols, 256))
 }
 
-/// stats[slot] = Σ input² over n values.
+/// `stats[slot]` = Σ input² over n values.
 pub fn sum_squares(ctx: &GpuContext, n: usize, slot: usize, input: View, stats: View) -> Result<Op> {
     let p = ReduceParams { rows: 1, cols: n as u32, accumulate: 0, slot: slot as u32 };
     build_op(ctx, ShaderFamily::Reduce, "sum_squares", &p, &[(1, input), (2, stats)], [1, 1, 1])

@@ -2,10 +2,10 @@
 //! → linear head, with an optional domain head behind a gradient-reversal layer (DANN).
 //!
 //! One training step is one command buffer with one compute pass:
-//!   gather → LSTM forward → pool [→ dropout] → head → cross-entropy [→ domain head → domain cross-entropy]
-//!   → head backward [→ domain head backward → gradient reversal] [→ dropout backward] → pool backward
+//!   gather → LSTM forward → pool `[→ dropout]` → head → cross-entropy `[→ domain head → domain cross-entropy]`
+//!   → head backward `[→ domain head backward → gradient reversal]` `[→ dropout backward]` → pool backward
 //!   → LSTM backward
-//!   → embedding scatter-add [→ global norm] → Adam
+//!   → embedding scatter-add `[→ global norm]` → Adam
 //! The loss, accuracy and norm land in a small stats buffer that is copied to a staging buffer only
 //! when the caller asks for a readback.
 
@@ -65,7 +65,7 @@ impl ClassifierConfig {
     }
 }
 
-/// One batch, host side. `ids` is [batch, steps] right-padded; `labels` may hold IGNORE_LABEL.
+/// One batch, host side. `ids` is `[batch, steps]` right-padded; `labels` may hold IGNORE_LABEL.
 #[derive(Clone, Debug, Default)]
 pub struct Batch {
     pub batch: usize,
@@ -134,7 +134,7 @@ pub struct Classifier {
     seg_tokens: wgpu::Buffer,
     x: wgpu::Buffer,
     dx: wgpu::Buffer,
-    /// Pooled features [B, F] and their gradient.
+    /// Pooled features `[B, F]` and their gradient.
     features: wgpu::Buffer,
     d_features: wgpu::Buffer,
     /// The heads' input after dropout, and its gradient (used only when dropout is on).
@@ -463,7 +463,7 @@ impl Classifier {
         Ok(())
     }
 
-    /// Logits [batch, classes] for a batch (labels are ignored); blocks until they are back.
+    /// Logits `[batch, classes]` for a batch (labels are ignored); blocks until they are back.
     pub fn logits(&mut self, ctx: &GpuContext, b: &Batch) -> Result<Vec<f32>> {
         let staging = self.logits_staging.clone();
         self.submit_forward(ctx, b, &staging)?;

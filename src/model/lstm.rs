@@ -1,10 +1,10 @@
 //! A stack of LSTM layers (optionally bidirectional) on the GPU: its parameter names, its activation
 //! buffers and the ops of its forward and backward passes.
 //!
-//! Per layer l and direction d, with X the layer input [T·B, in] (time-major rows t·B+b):
+//! Per layer l and direction d, with X the layer input `[T·B, in]` (time-major rows t·B+b):
 //!   forward:  pre = X·W_ihᵀ + b_ih + b_hh   (one GEMM over all timesteps)
 //!             lstm_forward                  (one fused dispatch for the whole sequence)
-//!   backward: lstm_backward                 (one fused dispatch, reverse time) → dgates [T·B, 4H]
+//!   backward: lstm_backward                 (one fused dispatch, reverse time) → dgates `[T·B, 4H]`
 //!             dW_ih += dgatesᵀ·X, dW_hh += dgatesᵀ·H_prev, db_ih = db_hh = Σ_rows dgates,
 //!             dX (+)= dgates·W_ih            (GEMMs over all timesteps)
 //! so a layer costs 2 dispatches forward and 6 backward per direction, independent of T.
@@ -78,7 +78,7 @@ pub struct LstmStack {
     prefix: String,
     pub batch: usize,
     pub steps: usize,
-    /// Per layer: y [T,B,dirs·H] (layer output) and dy (its gradient).
+    /// Per layer: y `[T,B,dirs·H]` (layer output) and dy (its gradient).
     ys: Vec<wgpu::Buffer>,
     dys: Vec<wgpu::Buffer>,
     dirs: Vec<DirectionBuffers>, // index l*dirs + d
@@ -118,7 +118,7 @@ impl LstmStack {
         &self.dirs[layer * self.cfg.dirs() + dir]
     }
 
-    /// Output of the top layer, [T,B,dirs·H].
+    /// Output of the top layer, `[T,B,dirs·H]`.
     pub fn output(&self) -> &wgpu::Buffer {
         self.ys.last().expect("an LSTM has at least one layer")
     }
@@ -133,22 +133,22 @@ impl LstmStack {
         &self.dir(layer, dir).states
     }
 
-    /// Initial state [2][B][H] (h0 then c0) of (layer, dir); zero unless written.
+    /// Initial state `[2]``[B]``[H]` (h0 then c0) of (layer, dir); zero unless written.
     pub fn initial_state(&self, layer: usize, dir: usize) -> &wgpu::Buffer {
         &self.dir(layer, dir).state0
     }
 
-    /// Incoming gradient of the final state [2][B][H]; zero unless written.
+    /// Incoming gradient of the final state `[2]``[B]``[H]`; zero unless written.
     pub fn final_state_grad(&self, layer: usize, dir: usize) -> &wgpu::Buffer {
         &self.dir(layer, dir).d_state_n
     }
 
-    /// Gradient of the initial state [2][B][H] after the backward ops.
+    /// Gradient of the initial state `[2]``[B]``[H]` after the backward ops.
     pub fn initial_state_grad(&self, layer: usize, dir: usize) -> &wgpu::Buffer {
         &self.dir(layer, dir).d_state0
     }
 
-    /// Forward ops for a batch of (batch, steps) ≤ capacity; x is [T,B,input].
+    /// Forward ops for a batch of (batch, steps) ≤ capacity; x is `[T,B,input]`.
     pub fn forward(&self, ctx: &GpuContext, store: &ParamStore, x: View, lengths: View, batch: usize, steps: usize) -> Result<Schedule> {
         let cfg = self.cfg;
         let (h, rows) = (cfg.hidden, batch * steps);
@@ -177,7 +177,7 @@ impl LstmStack {
     }
 
     /// Backward ops: reads `output_grad()`, adds the parameter gradients into the store's gradient
-    /// buffer (which must be cleared per step) and, when `dx` is given, writes dL/dx [T,B,input].
+    /// buffer (which must be cleared per step) and, when `dx` is given, writes dL/dx `[T,B,input]`.
     pub fn backward(&self, ctx: &GpuContext, store: &ParamStore, x: View, lengths: View, dx: Option<View>,
                     batch: usize, steps: usize) -> Result<Schedule> {
         let cfg = self.cfg;
