@@ -49,7 +49,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             (Classifier::new(&ctx, cfg, SENTENCES.len(), 64, 7)?, vec!["0".into(), "1".into()], ids)
         }
     };
-    let data = Dataset { labels: vec![0; ids.len()], ids };
+    let data = Dataset { labels: vec![0; ids.len()], ids, domains: None };
     let plan = make_batches(&data, SENTENCES.len(), 64, None);
 
     // 3. The frame loop: the host's work every frame; the prediction rides along without blocking.

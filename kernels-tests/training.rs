@@ -13,7 +13,7 @@ use lstm_transfer::kernels::optimizer::AdamConfig;
 use lstm_transfer::kernels::pool::Pooling;
 use lstm_transfer::model::{Classifier, ClassifierConfig};
 use lstm_transfer::schedule::LrSchedule;
-use lstm_transfer::train::{evaluate, train_classifier, TrainConfig, TrainObserver, TrainState};
+use lstm_transfer::train::{evaluate, train_classifier, TrainConfig, TrainData, TrainObserver, TrainState};
 use lstm_transfer::{Error, GpuContext};
 use rand::Rng;
 
@@ -55,6 +55,10 @@ fn train_config(epochs: usize) -> TrainConfig {
     }
 }
 
+fn data<'a>(train: &'a Dataset, valid: &'a Dataset, labels: &'a [String]) -> TrainData<'a> {
+    TrainData { train, valid, labels, domain_valid: None }
+}
+
 fn labels() -> Vec<String> {
     vec!["no".into(), "yes".into()]
 }
@@ -93,7 +97,7 @@ fn param_bits(ctx: &GpuContext, model: &Classifier) -> Vec<(String, Vec<u32>)> {
 #[test]
 fn training_lowers_the_validation_loss_and_resumes_bit_identically() {
     let ctx = gpu();
-    let (train, valid) = (toy_data(320, 1), toy_data(64, 2));
+    let (train, valid, labels) = (toy_data(320, 1), toy_data(64, 2), labels());
     let cfg = train_config(6);
     let dir = temp_dir("resume");
     let state_path = dir.join("run.state.safetensors");
@@ -102,7 +106,7 @@ fn training_lowers_the_validation_loss_and_resumes_bit_identically() {
     let mut a = Classifier::new(ctx, config(), cfg.batch_size, cfg.max_len, 11).unwrap();
     let before = evaluate(ctx, &mut a, &valid, &labels(), 16, 12).unwrap().loss;
     let mut observer = SaveAfter { ctx, epoch: 2, path: state_path.clone(), config: cfg.clone() };
-    let state_a = train_classifier(ctx, &mut a, &train, &valid, &labels(), &cfg, TrainState::default(), &mut observer).unwrap();
+    let state_a = train_classifier(ctx, &mut a, data(&train, &valid, &labels), &cfg, TrainState::default(), &mut observer).unwrap();
     let after = state_a.logs.last().unwrap().valid_loss;
     assert!(after < 0.8 * before, "validation loss should fall: {before:.4} before training, {after:.4} after");
 
@@ -111,7 +115,7 @@ fn training_lowers_the_validation_loss_and_resumes_bit_identically() {
     assert_eq!((saved.state.epoch, saved.config.clone()), (2, cfg.clone()));
     let mut b = Classifier::new(ctx, config(), cfg.batch_size, cfg.max_len, 99).unwrap();
     saved.restore(ctx, &mut b).unwrap();
-    let state_b = train_classifier(ctx, &mut b, &train, &valid, &labels(), &saved.config, saved.state.clone(), &mut ()).unwrap();
+    let state_b = train_classifier(ctx, &mut b, data(&train, &valid, &labels), &saved.config, saved.state.clone(), &mut ()).unwrap();
 
     let losses = |s: &TrainState| s.logs.iter().map(|l| (l.epoch, l.train_loss.to_bits(), l.valid_loss.to_bits())).collect::<Vec<_>>();
     assert_eq!(losses(&state_a), losses(&state_b), "the resumed run must log the same losses, bit for bit");
@@ -188,8 +192,8 @@ fn a_nan_loss_stops_training_and_leaves_the_last_checkpoint_intact() {
             save_classifier(&self.1, self.0, model, &info(), None)
         }
     }
-    let (train, valid) = (toy_data(64, 1), toy_data(16, 2));
-    let err = train_classifier(ctx, &mut model, &train, &valid, &labels(), &cfg, TrainState::default(), &mut Saver(ctx, path.clone()))
+    let (train, valid, labels) = (toy_data(64, 1), toy_data(16, 2), labels());
+    let err = train_classifier(ctx, &mut model, data(&train, &valid, &labels), &cfg, TrainState::default(), &mut Saver(ctx, path.clone()))
         .unwrap_err();
     assert!(matches!(err, Error::NonFiniteLoss { update: 4, .. }), "the first readback (update 4) sees the NaN: {err}");
     assert!(err.to_string().contains("update 4"), "{err}");

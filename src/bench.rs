@@ -16,26 +16,40 @@ use crate::params::ParamStore;
 /// Batch, sequence length, embedding (input) size, hidden size.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Shape {
+    /// Batch size B.
     pub b: usize,
+    /// Sequence length T.
     pub t: usize,
+    /// Embedding (LSTM input) size E.
     pub e: usize,
+    /// Hidden size H.
     pub h: usize,
 }
 
+/// The shapes benchmarked by default: a typical batch, a wider model on longer sequences, and a
+/// single sequence (latency).
 pub const STANDARD_SHAPES: [Shape; 3] = [
     Shape { b: 64, t: 64, e: 128, h: 256 },
     Shape { b: 32, t: 128, e: 128, h: 512 },
     Shape { b: 1, t: 256, e: 128, h: 256 },
 ];
 
+/// One measured benchmark at one shape.
 #[derive(Clone, Debug)]
 pub struct BenchRow {
+    /// The shape benchmarked.
     pub shape: Shape,
+    /// Which benchmark, e.g. "lstm forward".
     pub what: &'static str,
+    /// Median wall-clock milliseconds per run: recording, submit and waiting for the GPU.
     pub wall_ms: f64,
+    /// Median GPU milliseconds from timestamp queries, where the adapter supports them.
     pub gpu_ms: Option<f64>,
+    /// Floating-point operations per run (exact for the GEMM, estimated for the others).
     pub flops: f64,
+    /// Estimated bytes moved per run (for GB/s).
     pub bytes: f64,
+    /// Compute dispatches per run.
     pub dispatches: usize,
     /// Tokens (B·T) per second of wall time.
     pub tokens_per_s: f64,
@@ -45,9 +59,11 @@ impl BenchRow {
     fn best_ms(&self) -> f64 {
         self.gpu_ms.unwrap_or(self.wall_ms)
     }
+    /// GFLOP/s, over the GPU time where measured, else the wall time.
     pub fn gflops(&self) -> f64 {
         self.flops / self.best_ms() / 1e6
     }
+    /// GB/s, over the GPU time where measured, else the wall time.
     pub fn gbs(&self) -> f64 {
         self.bytes / self.best_ms() / 1e6
     }

@@ -33,6 +33,7 @@ pub type TensorMap = HashMap<String, (Vec<usize>, Vec<f32>)>;
 /// Everything a classifier checkpoint says about the model besides its tensors.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ModelInfo {
+    /// Architecture: vocabulary, sizes, layers, directions, classes, domains and pooling.
     pub config: ClassifierConfig,
     /// Class names in label-id order.
     pub labels: Vec<String>,
@@ -48,9 +49,11 @@ pub const TOKENIZER: &str = "lowercase + unicode word segmentation (UAX #29)";
 /// A loaded checkpoint.
 #[derive(Clone, Debug)]
 pub struct Checkpoint {
+    /// The model description, read from the metadata or inferred from the shapes.
     pub info: ModelInfo,
     /// The vocabulary (None for a plain PyTorch state_dict, which carries none).
     pub vocab: Option<Vec<String>>,
+    /// The model's parameters only, by PyTorch name, each checked against the configuration's shape.
     pub tensors: TensorMap,
     /// Tensors in the file that are not model parameters (e.g. `adam.*`, or a test file's inputs).
     pub ignored: Vec<String>,
@@ -234,10 +237,15 @@ const V_PREFIX: &str = "adam.v.";
 /// A run's training state: the model as of the last completed epoch, Adam's moments, the progress
 /// and the run's settings.
 pub struct TrainingCheckpoint {
+    /// The model: parameters, description and vocabulary.
     pub checkpoint: Checkpoint,
+    /// Adam's first moments, keyed by parameter name (without the `adam.m.` prefix).
     pub m: TensorMap,
+    /// Adam's second moments, keyed by parameter name (without the `adam.v.` prefix).
     pub v: TensorMap,
+    /// The run's progress: epochs and updates done, best score, per-epoch logs.
     pub state: TrainState,
+    /// The settings the run was started with.
     pub config: TrainConfig,
 }
 

@@ -6,41 +6,98 @@ use std::path::PathBuf;
 /// Everything that can go wrong in lstm-transfer, each variant naming what was expected.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// No adapter matched the [`AdapterChoice`](crate::AdapterChoice), or wgpu found none at all.
     #[error(
         "no GPU adapter found{detail}.\n  On Linux without a GPU install Mesa's software Vulkan driver: \
          `sudo apt-get install mesa-vulkan-drivers` (lavapipe), then run again.\n  \
          Select an adapter with LSTM_TRANSFER_BACKEND=vulkan|metal|dx12|gl and LSTM_TRANSFER_ADAPTER=<name part>; \
          `lstm-transfer info` lists what is available."
     )]
-    NoAdapter { detail: String },
+    NoAdapter {
+        /// The backends and name that were asked for, or empty when any adapter was allowed.
+        detail: String,
+    },
 
+    /// The adapter was found but opening a device on it failed.
     #[error("could not open a device on adapter '{adapter}': {reason}")]
-    RequestDevice { adapter: String, reason: String },
+    RequestDevice {
+        /// The adapter's name.
+        adapter: String,
+        /// wgpu's error message.
+        reason: String,
+    },
 
+    /// A WGSL shader did not parse or validate in naga, or wgpu rejected its pipeline.
     #[error("shader {shader} failed to {stage}: {message}")]
-    Shader { shader: String, stage: &'static str, message: String },
+    Shader {
+        /// The shader file, with `:entry_point` appended when a pipeline failed.
+        shader: String,
+        /// What failed: "parse", "validate" or "build a pipeline".
+        stage: &'static str,
+        /// The compiler's diagnostic, with the source location where naga gives one.
+        message: String,
+    },
 
+    /// A buffer is larger than the device allows.
     #[error("buffer '{name}' needs {bytes} bytes but the device allows at most {limit} ({what}); \
              over by {} bytes — use a smaller batch, sequence length or model", bytes - limit)]
-    BufferTooLarge { name: String, bytes: u64, limit: u64, what: &'static str },
+    BufferTooLarge {
+        /// The buffer's label.
+        name: String,
+        /// Requested size in bytes.
+        bytes: u64,
+        /// The device limit it exceeds, in bytes.
+        limit: u64,
+        /// The name of that limit in `wgpu::Limits`, e.g. "max_storage_buffer_binding_size".
+        what: &'static str,
+    },
 
+    /// A tensor (or its row mask) has a different shape from the one the model expects.
     #[error("tensor '{name}': expected shape {expected:?}, found {found:?}")]
-    ShapeMismatch { name: String, expected: Vec<usize>, found: Vec<usize> },
+    ShapeMismatch {
+        /// The tensor's name.
+        name: String,
+        /// The shape the model expects.
+        expected: Vec<usize>,
+        /// The shape (or, for flat value slices, the length) that was supplied.
+        found: Vec<usize>,
+    },
 
+    /// A named tensor is absent from a parameter store or a checkpoint.
     #[error("tensor '{name}' is missing{context}")]
-    MissingTensor { name: String, context: String },
+    MissingTensor {
+        /// The tensor's name.
+        name: String,
+        /// Where it was looked for, as a phrase starting with a space (may be empty).
+        context: String,
+    },
 
+    /// Reading, writing or parsing a file failed.
     #[error("{path}: {message}")]
-    File { path: PathBuf, message: String },
+    File {
+        /// The file concerned.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
 
+    /// An argument or configuration value is out of range or inconsistent; the message says which.
     #[error("invalid input: {0}")]
     InvalidInput(String),
 
+    /// The training loss read back is NaN or infinite.
     #[error("the training loss became {value} after update {update}; stopped (lower the learning rate or enable --clip)")]
-    NonFiniteLoss { update: u64, value: f32 },
+    NonFiniteLoss {
+        /// Number of optimizer updates made when the loss was read.
+        update: u64,
+        /// The loss sum accumulated since the previous read.
+        value: f32,
+    },
 
+    /// Mapping a buffer or waiting for the GPU failed (often a lost device).
     #[error("GPU readback failed: {0}")]
     Readback(String),
 }
 
+/// `Result` with [`Error`] as the default error type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

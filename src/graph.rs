@@ -6,10 +6,13 @@
 
 use crate::gpu::GpuTimer;
 
+/// One dispatch, ready to record: built by the launchers in [`crate::kernels`].
 pub struct Op {
+    /// The kernel's entry-point name (also the label of its pipeline and bind group).
     pub label: &'static str,
     pub(crate) pipeline: wgpu::ComputePipeline,
     pub(crate) bind_group: wgpu::BindGroup,
+    /// Workgroup counts (x, y, z); may be changed between steps (a zero skips the op).
     pub workgroups: [u32; 3],
     pub(crate) params: Option<wgpu::Buffer>,
 }
@@ -33,15 +36,18 @@ impl Op {
 /// Ops in execution order.
 #[derive(Default)]
 pub struct Schedule {
+    /// The ops, dispatched in this order.
     pub ops: Vec<Op>,
 }
 
 impl Schedule {
+    /// Appends `op` and returns its index, for rewriting its params or grid later.
     pub fn push(&mut self, op: Op) -> usize {
         self.ops.push(op);
         self.ops.len() - 1
     }
 
+    /// Appends all of `other`'s ops, after this schedule's.
     pub fn extend(&mut self, other: Schedule) {
         self.ops.extend(other.ops);
     }
@@ -72,7 +78,10 @@ impl Schedule {
 /// Work recorded for one training step, as reported by `bench` and the training log.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct StepCounts {
+    /// Compute dispatches that run.
     pub dispatches: usize,
+    /// Compute passes recorded.
     pub passes: usize,
+    /// Queue submissions.
     pub submits: usize,
 }

@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod plot;
 pub mod schedule;
 pub mod train;
+pub mod transfer;
 pub mod bench;
 pub mod checkpoint;
 

@@ -9,6 +9,7 @@ use lstm_transfer::bench::Shape;
 use cli::eval::EvalArgs;
 use cli::predict::PredictArgs;
 use cli::train::TrainArgs;
+use cli::transfer::TransferArgs;
 use cli::GpuArgs;
 
 #[derive(Parser)]
@@ -37,6 +38,15 @@ enum Command {
   lstm-transfer eval --checkpoint runs/classifier.safetensors --data test.tsv
   lstm-transfer eval --checkpoint runs/classifier.safetensors --data test.csv --label-col label --text-col text --format json")]
     Eval(EvalArgs),
+    /// Start a model from a source model (init, freeze, hetero, dann), then train it like `train`.
+    #[command(after_help = "Examples:
+  lstm-transfer transfer --from runs/movies.safetensors --method init --data yelp.tsv --lr 1e-3
+  lstm-transfer transfer --from runs/movies.safetensors --method freeze --freeze 'embedding.*' --freeze 'lstm.*_l0' --data yelp.tsv
+  lstm-transfer transfer --from runs/movies.safetensors --method freeze --freeze-known-rows --gradual-unfreezing --discriminative-lr --schedule stlr --data yelp.tsv
+  lstm-transfer transfer --from runs/movies.safetensors --method hetero --hidden 256 --layers 2 --data yelp.tsv
+  lstm-transfer transfer --from state_dict.safetensors --method hetero --hidden 64 --out wide.safetensors      # map only, no training
+  lstm-transfer transfer --from runs/movies.safetensors --method dann --data movies.tsv --target yelp_unlabelled.txt --test yelp.tsv")]
+    Transfer(Box<TransferArgs>),
     /// Predict labels for texts or token-id sequences.
     #[command(after_help = "Examples:
   lstm-transfer predict --checkpoint runs/classifier.safetensors --text sentences.txt
@@ -57,7 +67,9 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     match &cli.command {
         Command::Info => cli::system::info(),
-        Command::Train(args) => cli::train::run(&cli.gpu, args),
+        Command::Train(args) => cli::train::run(&cli.gpu, args, None),
+        Command::Transfer(args) if args.train.data.is_none() => cli::transfer::write_mapped(&cli.gpu, args),
+        Command::Transfer(args) => cli::train::run(&cli.gpu, &args.train, Some(args)),
         Command::Eval(args) => cli::eval::run(&cli.gpu, args),
         Command::Predict(args) => cli::predict::run(&cli.gpu, args),
         Command::Bench { shape, repeats } => cli::system::bench(&cli.gpu, shape, *repeats),

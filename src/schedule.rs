@@ -2,6 +2,7 @@
 
 use crate::error::{Error, Result};
 
+/// How the learning rate changes over a run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum LrSchedule {
@@ -9,10 +10,18 @@ pub enum LrSchedule {
     #[default]
     Constant,
     /// Linear warm-up from 0 over the first `warmup` fraction of the updates, then linear decay to 0.
-    WarmupLinear { warmup: f64 },
+    WarmupLinear {
+        /// Fraction of all updates spent warming up, in `[0, 1)`.
+        warmup: f64,
+    },
     /// Slanted triangular (Howard & Ruder 2018, ULMFiT): a short linear rise over the first `cut_frac` of
     /// the updates, a long linear fall; the rate goes from base/`ratio` up to base and back down.
-    SlantedTriangular { cut_frac: f64, ratio: f64 },
+    SlantedTriangular {
+        /// Fraction of all updates spent rising, in `[0, 1)`.
+        cut_frac: f64,
+        /// Peak rate over lowest rate, at least 1 (ULMFiT uses 32).
+        ratio: f64,
+    },
 }
 
 impl LrSchedule {

@@ -18,6 +18,7 @@ use crate::kernels::optimizer::AdamConfig;
 use crate::metrics::Metrics;
 use crate::model::Classifier;
 use crate::schedule::LrSchedule;
+use crate::transfer::{dann, pattern_matches, ulmfit};
 
 /// The metric that picks the best epoch and drives early stopping.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -69,6 +70,22 @@ pub struct TrainConfig {
     pub patience: Option<usize>,
     /// Read the loss back every this many steps (and at the end of each epoch).
     pub read_every: usize,
+    /// Patterns of tensors kept frozen throughout (no update, no moment update, no weight decay).
+    #[serde(default)]
+    pub freeze: Vec<String>,
+    /// Embedding rows below this id stay frozen while the rows from it on train (the source-known rows
+    /// of an aligned vocabulary).
+    #[serde(default)]
+    pub freeze_embedding_rows_below: Option<usize>,
+    /// ULMFiT gradual unfreezing: epoch e trains the top e layer groups.
+    #[serde(default)]
+    pub gradual_unfreezing: bool,
+    /// ULMFiT discriminative learning rates: layer group g from the top trains at lr / factor^g.
+    #[serde(default)]
+    pub discriminative_lr: Option<f64>,
+    /// DANN: γ of the gradient-reversal schedule λ = 2/(1+exp(−γ·p)) − 1 (None: no domain head training).
+    #[serde(default)]
+    pub dann_gamma: Option<f64>,
 }
 
 impl Default for TrainConfig {
@@ -85,6 +102,11 @@ impl Default for TrainConfig {
             monitor: Monitor::Accuracy,
             patience: None,
             read_every: 16,
+            freeze: Vec::new(),
+            freeze_embedding_rows_below: None,
+            gradual_unfreezing: false,
+            discriminative_lr: None,
+            dann_gamma: None,
         }
     }
 }
@@ -104,6 +126,16 @@ pub struct EpochLog {
     pub tokens_per_second: f64,
     pub seconds: f64,
     pub truncated_rows: usize,
+    /// DANN: λ at the epoch's end, the domain head's training accuracy, its accuracy on held-out rows
+    /// of both domains, and the proxy A-distance 2(1 − 2ε) from that held-out error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lambda: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain_accuracy: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_domain_accuracy: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_a_distance: Option<f64>,
 }
 
 /// Where a run stands; saved with the training state so `--resume` continues it.
@@ -196,14 +228,22 @@ pub fn evaluate(ctx: &GpuContext, model: &mut Classifier, data: &Dataset, labels
     Ok(Evaluation { loss: loss / data.len() as f64, metrics, predictions, truncated_rows })
 }
 
-/// Applies the run's model-side settings (optimizer, weight decay, dropout); idempotent.
-pub fn configure(ctx: &GpuContext, model: &mut Classifier, cfg: &TrainConfig) -> Result<()> {
+/// Applies the run's model-side settings for `epoch` (1-based): optimizer, dropout, weight decay,
+/// frozen tensors and rows, gradual unfreezing and discriminative learning rates. Idempotent.
+pub fn configure(ctx: &GpuContext, model: &mut Classifier, cfg: &TrainConfig, epoch: usize) -> Result<()> {
     model.set_optimizer(cfg.optimizer);
     model.set_dropout(cfg.dropout, cfg.seed)?;
+    let mcfg = model.cfg;
     let names: Vec<String> = model.store.entries().iter().map(|e| e.name.clone()).collect();
-    for name in names {
-        model.store.set_weight_decay(&name, cfg.weight_decay)?;
+    for name in &names {
+        let pinned = cfg.freeze.iter().any(|p| pattern_matches(p, name));
+        let scheduled = cfg.gradual_unfreezing && ulmfit::frozen_by_schedule(&mcfg, name, epoch);
+        model.store.set_frozen(name, pinned || scheduled)?;
+        model.store.set_weight_decay(name, cfg.weight_decay)?;
+        model.store.set_lr_scale(name, cfg.discriminative_lr.map_or(1.0, |f| ulmfit::lr_scale(&mcfg, name, f)))?;
     }
+    let mask = cfg.freeze_embedding_rows_below.map(|n| (0..mcfg.vocab).map(|row| row >= n).collect());
+    model.store.set_row_mask("embedding.weight", mask)?;
     model.store.sync_options(ctx);
     Ok(())
 }
@@ -213,28 +253,62 @@ fn epoch_rng(seed: u64, epoch: usize) -> ChaCha8Rng {
     ChaCha8Rng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(epoch as u64))
 }
 
+/// What a run trains and validates on.
+#[derive(Clone, Copy)]
+pub struct TrainData<'a> {
+    /// Training rows (DANN: source and target rows with domains, target labels ignored).
+    pub train: &'a Dataset,
+    /// Labelled validation rows (they pick the best epoch).
+    pub valid: &'a Dataset,
+    /// Class names in id order.
+    pub labels: &'a [String],
+    /// DANN: held-out rows of both domains (with domains) for the domain head's accuracy.
+    pub domain_valid: Option<&'a Dataset>,
+}
+
+/// Accuracy of the domain head on rows with domains.
+pub fn domain_accuracy(ctx: &GpuContext, model: &mut Classifier, data: &Dataset, batch_size: usize, max_len: usize) -> Result<f64> {
+    let plan = make_batches(data, batch_size, max_len, None);
+    let domains = model.cfg.domains;
+    let mut correct = 0usize;
+    for b in &plan.batches {
+        let (_, z) = model.logits_and_domains(ctx, b)?;
+        let truth = b.domain_labels.as_ref().ok_or_else(|| Error::InvalidInput("domain accuracy needs rows with domains".into()))?;
+        correct += z.chunks(domains).zip(truth).filter(|(z, d)| argmax(z) == **d as usize).count();
+    }
+    Ok(correct as f64 / data.len().max(1) as f64)
+}
+
 /// Trains from `state` (default: a fresh run) until `cfg.epochs` or early stopping.
-pub fn train_classifier(ctx: &GpuContext, model: &mut Classifier, train: &Dataset, valid: &Dataset, labels: &[String],
-                        cfg: &TrainConfig, mut state: TrainState, observer: &mut dyn TrainObserver) -> Result<TrainState> {
+pub fn train_classifier(ctx: &GpuContext, model: &mut Classifier, data: TrainData, cfg: &TrainConfig, mut state: TrainState,
+                        observer: &mut dyn TrainObserver) -> Result<TrainState> {
+    let TrainData { train, valid, labels, domain_valid } = data;
+    if cfg.dann_gamma.is_some() && (model.cfg.domains == 0 || train.domains.is_none()) {
+        return Err(Error::InvalidInput("DANN training needs a model with a domain head and training rows with domains".into()));
+    }
     if train.is_empty() || valid.is_empty() {
         return Err(Error::InvalidInput(format!("training needs examples: {} train rows, {} valid rows", train.len(), valid.len())));
     }
     if cfg.batch_size == 0 || cfg.max_len == 0 {
         return Err(Error::InvalidInput("batch size and max length must be positive".into()));
     }
-    configure(ctx, model, cfg)?;
     model.updates = state.updates;
     let per_epoch = train.len().div_ceil(cfg.batch_size);
     let total_updates = (cfg.epochs * per_epoch) as u64;
     while state.epoch < cfg.epochs && !state.stopped_early {
         let epoch = state.epoch + 1;
+        configure(ctx, model, cfg, epoch)?;
         let start = Instant::now();
         let plan = make_batches(train, cfg.batch_size, cfg.max_len, Some(&mut epoch_rng(cfg.seed, epoch)));
         let (mut loss, mut correct, mut rows, mut steps, mut tokens) = (0.0f64, 0.0f64, 0.0f64, 0u32, 0usize);
+        let (mut domain_correct, mut domain_rows) = (0.0f64, 0.0f64);
         let mut lr = 0.0;
         for (i, b) in plan.batches.iter().enumerate() {
             lr = cfg.optimizer.lr as f64 * cfg.schedule.factor(model.updates, total_updates);
             model.set_learning_rate(lr as f32);
+            if let Some(gamma) = cfg.dann_gamma {
+                model.grl_lambda = dann::lambda(model.updates as f64 / total_updates.max(1) as f64, gamma);
+            }
             let read = (i + 1) % cfg.read_every.max(1) == 0 || i + 1 == plan.batches.len();
             tokens += b.lengths.iter().map(|&l| l as usize).sum::<usize>();
             if let Some(s) = model.train_step(ctx, b, true, read)? {
@@ -242,6 +316,8 @@ pub fn train_classifier(ctx: &GpuContext, model: &mut Classifier, train: &Datase
                 correct += s.correct as f64;
                 rows += s.rows as f64;
                 steps += s.steps;
+                domain_correct += s.domain_correct as f64;
+                domain_rows += s.domain_rows as f64;
                 observer.step(&StepProgress {
                     epoch,
                     step: i + 1,
@@ -266,7 +342,18 @@ pub fn train_classifier(ctx: &GpuContext, model: &mut Classifier, train: &Datase
             tokens_per_second: tokens as f64 / seconds,
             seconds,
             truncated_rows: plan.truncated,
+            ..Default::default()
         };
+        let mut log = log;
+        if cfg.dann_gamma.is_some() {
+            log.lambda = Some(model.grl_lambda as f64);
+            log.domain_accuracy = Some(domain_correct / domain_rows.max(1.0));
+            if let Some(dv) = domain_valid {
+                let acc = domain_accuracy(ctx, model, dv, cfg.batch_size, cfg.max_len)?;
+                log.valid_domain_accuracy = Some(acc);
+                log.proxy_a_distance = Some(dann::proxy_a_distance(1.0 - acc));
+            }
+        }
         let score = cfg.monitor.score(&log);
         let improved = state.best_score.is_none_or(|best| score > best);
         if improved {

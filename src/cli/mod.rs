@@ -4,6 +4,7 @@
 pub mod eval;
 pub mod predict;
 pub mod system;
+pub mod transfer;
 pub mod train;
 
 use std::path::Path;

@@ -93,7 +93,7 @@ pub fn run(gpu: &GpuArgs, a: &PredictArgs) -> Result<()> {
         }
         (None, None) => unreachable!("clap requires --text or --ids"),
     };
-    let data = Dataset { labels: vec![0; ids.len()], ids };
+    let data = Dataset { labels: vec![0; ids.len()], ids, domains: None };
     let max_len = a.max_len.unwrap_or(ckpt.info.max_len);
     let ctx = gpu.context()?;
     let mut model = ckpt.classifier(&ctx, a.batch_size, max_len)?;

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use lstm_transfer::checkpoint::{load_train_state, save_classifier, save_train_state, state_path, ModelInfo, TOKENIZER};
+use lstm_transfer::checkpoint::{load_train_state, save_classifier, save_train_state, state_path, ModelInfo, TrainingCheckpoint, TOKENIZER};
 use lstm_transfer::data::{encode_rows, label_names, parse_text_table, split, tokenize, Dataset, TextRow, Vocab};
 use lstm_transfer::fsutil::write_atomic;
 use lstm_transfer::kernels::optimizer::{AdamConfig, WeightDecay};
@@ -20,9 +20,10 @@ use lstm_transfer::kernels::pool::Pooling;
 use lstm_transfer::model::{Classifier, ClassifierConfig};
 use lstm_transfer::plot::{write_line_chart, Panel, Series};
 use lstm_transfer::schedule::LrSchedule;
-use lstm_transfer::train::{evaluate, train_classifier, Monitor, StepProgress, TrainConfig, TrainObserver, TrainState};
+use lstm_transfer::train::{evaluate, train_classifier, Monitor, StepProgress, TrainConfig, TrainData, TrainObserver, TrainState};
 use lstm_transfer::GpuContext;
 
+use super::transfer::{Transfer, TransferArgs};
 use super::{report_skipped, report_truncated, GpuArgs, TableArgs};
 
 /// The dataset used when `train` is given no `--data`: UCI Yelp sentences (CC BY 4.0, see data/README.md).
@@ -50,17 +51,24 @@ pub struct TrainArgs {
     #[arg(long)]
     pub resume: bool,
 
-    #[arg(long, default_value_t = 64)]
-    pub embed: usize,
-    #[arg(long, default_value_t = 64)]
-    pub hidden: usize,
-    #[arg(long, default_value_t = 1)]
-    pub layers: usize,
+    /// Embedding size [default: 64; transfer: the source's].
     #[arg(long)]
+    pub embed: Option<usize>,
+    /// LSTM hidden size [default: 64; transfer: the source's].
+    #[arg(long)]
+    pub hidden: Option<usize>,
+    /// LSTM layers [default: 1; transfer: the source's].
+    #[arg(long)]
+    pub layers: Option<usize>,
+    /// Bidirectional LSTM [transfer: as the source unless given].
+    #[arg(long, conflicts_with = "unidirectional")]
     pub bidirectional: bool,
-    /// last, max, mean or concat (all three side by side).
-    #[arg(long, default_value = "last")]
-    pub pooling: Pooling,
+    /// Unidirectional LSTM (transfer from a bidirectional source).
+    #[arg(long)]
+    pub unidirectional: bool,
+    /// last, max, mean or concat (all three side by side) [default: last; transfer: the source's].
+    #[arg(long)]
+    pub pooling: Option<Pooling>,
     /// Dropout on the pooled features.
     #[arg(long, default_value_t = 0.0)]
     pub dropout: f32,
@@ -117,7 +125,7 @@ pub struct TrainArgs {
 }
 
 impl TrainArgs {
-    fn train_config(&self) -> Result<TrainConfig> {
+    pub fn train_config(&self) -> Result<TrainConfig> {
         let decay = match self.optimizer.as_str() {
             "adam" if self.weight_decay > 0.0 => WeightDecay::L2,
             "adam" => WeightDecay::None,
@@ -136,7 +144,25 @@ impl TrainArgs {
             monitor: Monitor::parse(&self.monitor)?,
             patience: self.patience,
             read_every: 16,
+            ..Default::default()
         })
+    }
+
+    /// The model shape: `base` (the source's, for transfer) with the options given on the command line.
+    pub fn shape(&self, base: ClassifierConfig) -> ClassifierConfig {
+        ClassifierConfig {
+            embed: self.embed.unwrap_or(base.embed),
+            hidden: self.hidden.unwrap_or(base.hidden),
+            layers: self.layers.unwrap_or(base.layers),
+            bidirectional: if self.bidirectional { true } else if self.unidirectional { false } else { base.bidirectional },
+            pooling: self.pooling.unwrap_or(base.pooling),
+            ..base
+        }
+    }
+
+    /// Whether any shape option was given.
+    pub fn changes_shape(&self) -> bool {
+        self.embed.is_some() || self.hidden.is_some() || self.layers.is_some() || self.bidirectional || self.unidirectional || self.pooling.is_some()
     }
 }
 
@@ -179,36 +205,53 @@ fn read_splits(a: &TrainArgs) -> Result<Splits> {
     Ok(Splits { train: rows, valid, test, source })
 }
 
-pub fn run(gpu: &GpuArgs, a: &TrainArgs) -> Result<()> {
+/// What the run starts from: a fresh model, a run to resume, or a source model to transfer.
+enum Start {
+    Fresh,
+    Resume(Box<TrainingCheckpoint>),
+    Transfer(Box<Transfer>),
+}
+
+/// Everything decided before the GPU work starts.
+struct Prepared {
+    vocab: Vocab,
+    info: ModelInfo,
+    config: TrainConfig,
+    state: TrainState,
+    start: Start,
+}
+
+fn prepare(a: &TrainArgs, splits: &Splits, transfer: Option<&TransferArgs>) -> Result<Prepared> {
+    if let Some(t) = transfer {
+        let (vocab, info, config, tr) = super::transfer::prepare(t, a, &splits.train)?;
+        return Ok(Prepared { vocab, info, config, state: TrainState::default(), start: Start::Transfer(Box::new(tr)) });
+    }
+    if a.resume {
+        let state_file = state_path(&a.out);
+        let r = load_train_state(&state_file).with_context(|| format!("resuming from {}", state_file.display()))?;
+        let tokens = r.checkpoint.vocab.clone().context("the training state has no vocabulary")?;
+        let mut config = r.config.clone();
+        if let Some(e) = a.epochs {
+            config.epochs = e;
+        }
+        let (info, state) = (r.checkpoint.info.clone(), r.state.clone());
+        return Ok(Prepared { vocab: Vocab::from_tokens(tokens)?, info, config, state, start: Start::Resume(Box::new(r)) });
+    }
+    let tokens: Vec<Vec<String>> = splits.train.iter().map(|r| tokenize(&r.text)).collect();
+    let vocab = Vocab::build(tokens.iter().map(Vec::as_slice), a.min_freq, a.max_vocab);
+    let labels = label_names(splits.train.iter().filter_map(|r| r.label.as_deref()));
+    let defaults = ClassifierConfig {
+        vocab: vocab.len(), embed: 64, hidden: 64, layers: 1, bidirectional: false, classes: labels.len(), domains: 0,
+        pooling: Pooling::Last,
+    };
+    let info = ModelInfo { config: a.shape(defaults), labels, max_len: a.max_len, tokenizer: TOKENIZER.into() };
+    Ok(Prepared { vocab, info, config: a.train_config()?, state: TrainState::default(), start: Start::Fresh })
+}
+
+pub fn run(gpu: &GpuArgs, a: &TrainArgs, transfer: Option<&TransferArgs>) -> Result<()> {
     let splits = read_splits(a)?;
     let state_file = state_path(&a.out);
-    let resumed = if a.resume {
-        Some(load_train_state(&state_file).with_context(|| format!("resuming from {}", state_file.display()))?)
-    } else {
-        None
-    };
-    // The vocabulary and labels come from the training rows, or from the run being resumed.
-    let (vocab, info, mut config, state) = match &resumed {
-        Some(r) => {
-            let tokens = r.checkpoint.vocab.clone().context("the training state has no vocabulary")?;
-            let mut config = r.config.clone();
-            if let Some(e) = a.epochs {
-                config.epochs = e;
-            }
-            (Vocab::from_tokens(tokens)?, r.checkpoint.info.clone(), config, r.state.clone())
-        }
-        None => {
-            let tokens: Vec<Vec<String>> = splits.train.iter().map(|r| tokenize(&r.text)).collect();
-            let vocab = Vocab::build(tokens.iter().map(Vec::as_slice), a.min_freq, a.max_vocab);
-            let labels = label_names(splits.train.iter().filter_map(|r| r.label.as_deref()));
-            let config = ClassifierConfig {
-                vocab: vocab.len(), embed: a.embed, hidden: a.hidden, layers: a.layers, bidirectional: a.bidirectional,
-                classes: labels.len(), domains: 0, pooling: a.pooling,
-            };
-            let info = ModelInfo { config, labels, max_len: a.max_len, tokenizer: TOKENIZER.into() };
-            (vocab, info, a.train_config()?, TrainState::default())
-        }
-    };
+    let Prepared { vocab, info, mut config, state, start } = prepare(a, &splits, transfer)?;
     if info.labels.len() < 2 {
         bail!("{}: the training rows have {} distinct label(s); a classifier needs at least 2", splits.source, info.labels.len());
     }
@@ -217,7 +260,7 @@ pub fn run(gpu: &GpuArgs, a: &TrainArgs) -> Result<()> {
     };
     let valid_name = a.valid.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| format!("{} (valid split)", splits.source));
     let test_name = a.test.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| format!("{} (test split)", splits.source));
-    let train = encode(&splits.train, &splits.source)?;
+    let mut train = encode(&splits.train, &splits.source)?;
     let valid = encode(&splits.valid, &valid_name)?;
     let test = encode(&splits.test, &test_name)?;
 
@@ -226,9 +269,22 @@ pub fn run(gpu: &GpuArgs, a: &TrainArgs) -> Result<()> {
     println!("data: {}: {} train, {} valid, {} test rows; {} classes {:?}; vocabulary {} ({} train tokens)",
              splits.source, train.len(), valid.len(), test.len(), info.labels.len(), info.labels, vocab.len(), train.tokens());
     let mut model = Classifier::new(&ctx, info.config, config.batch_size, config.max_len, config.seed)?;
-    if let Some(r) = &resumed {
-        r.restore(&ctx, &mut model)?;
-        println!("resuming {} after epoch {} ({} updates)", state_file.display(), r.state.epoch, r.state.updates);
+    let mut domain_valid = None;
+    match &start {
+        Start::Fresh => {}
+        Start::Resume(r) => {
+            r.restore(&ctx, &mut model)?;
+            println!("resuming {} after epoch {} ({} updates)", state_file.display(), r.state.epoch, r.state.updates);
+        }
+        Start::Transfer(t) => {
+            t.apply(&ctx, &mut model, &valid)?;
+            if let Some(dann) = &t.dann {
+                let (mixed, held_out) = dann.datasets(&vocab, &train, &valid)?;
+                println!("dann: {} labelled + {} unlabelled target rows per epoch, γ = {}", train.len(), mixed.len() - train.len(), dann.gamma);
+                train = mixed;
+                domain_valid = Some(held_out);
+            }
+        }
     }
     config.read_every = config.read_every.max(1);
     let counts = model.step_counts(&ctx, config.batch_size, config.max_len)?;
@@ -238,7 +294,8 @@ pub fn run(gpu: &GpuArgs, a: &TrainArgs) -> Result<()> {
     let mut observer = CliObserver {
         ctx: &ctx, out: &a.out, state_file: &state_file, info: &info, vocab: &vocab.tokens, config: &config, bar: None,
     };
-    let state = train_classifier(&ctx, &mut model, &train, &valid, &info.labels, &config, state, &mut observer)?;
+    let data = TrainData { train: &train, valid: &valid, labels: &info.labels, domain_valid: domain_valid.as_ref() };
+    let state = train_classifier(&ctx, &mut model, data, &config, state, &mut observer)?;
     if let Some(bar) = observer.bar.take() {
         bar.finish_and_clear();
     }

@@ -14,7 +14,9 @@ use crate::model::Batch;
 mod read;
 pub use read::*;
 
+/// Id of `<pad>`, which fills batch rows past their length.
 pub const PAD: u32 = 0;
+/// Id of `<unk>`, which stands for every token outside the vocabulary.
 pub const UNK: u32 = 1;
 
 /// Lowercase, then Unicode word segmentation (UAX #29), keeping words and numbers.
@@ -25,6 +27,7 @@ pub fn tokenize(text: &str) -> Vec<String> {
 /// Token ↔ id, with `<pad>` = 0 and `<unk>` = 1.
 #[derive(Clone, Debug)]
 pub struct Vocab {
+    /// Every token, indexed by id.
     pub tokens: Vec<String>,
     index: HashMap<String, u32>,
 }
@@ -47,14 +50,17 @@ impl Vocab {
         Self { tokens, index }
     }
 
+    /// Number of tokens, the two specials included (the embedding's row count).
     pub fn len(&self) -> usize {
         self.tokens.len()
     }
 
+    /// True only for a vocabulary without tokens (one built by `build` always has the specials).
     pub fn is_empty(&self) -> bool {
         self.tokens.is_empty()
     }
 
+    /// The id of `token`, or [`UNK`] when it is not in the vocabulary.
     pub fn id(&self, token: &str) -> u32 {
         self.index.get(token).copied().unwrap_or(UNK)
     }
@@ -77,23 +83,44 @@ impl Vocab {
 /// Encoded examples.
 #[derive(Clone, Debug, Default)]
 pub struct Dataset {
+    /// Token ids of each row, unpadded and of any length.
     pub ids: Vec<Vec<u32>>,
+    /// Class ids; `IGNORE_LABEL` marks an unlabelled row (DANN target data).
     pub labels: Vec<u32>,
+    /// Domain of each row (DANN: 0 source, 1 target); `None` outside domain-adversarial training.
+    pub domains: Option<Vec<u32>>,
 }
 
 impl Dataset {
+    /// Number of rows.
     pub fn len(&self) -> usize {
         self.labels.len()
     }
 
+    /// True when there are no rows.
     pub fn is_empty(&self) -> bool {
         self.labels.is_empty()
     }
 
+    /// The rows at `indices`, in that order (repeats allowed).
     pub fn subset(&self, indices: &[usize]) -> Self {
-        Self { ids: indices.iter().map(|&i| self.ids[i].clone()).collect(), labels: indices.iter().map(|&i| self.labels[i]).collect() }
+        Self {
+            ids: indices.iter().map(|&i| self.ids[i].clone()).collect(),
+            labels: indices.iter().map(|&i| self.labels[i]).collect(),
+            domains: self.domains.as_ref().map(|d| indices.iter().map(|&i| d[i]).collect()),
+        }
     }
 
+    /// Rows of `self` then rows of `other` (domains: both must have them or neither).
+    pub fn concat(&self, other: &Dataset) -> Self {
+        let domains = match (&self.domains, &other.domains) {
+            (Some(a), Some(b)) => Some(a.iter().chain(b).copied().collect()),
+            _ => None,
+        };
+        Self { ids: self.ids.iter().chain(&other.ids).cloned().collect(), labels: self.labels.iter().chain(&other.labels).copied().collect(), domains }
+    }
+
+    /// Total number of tokens over all rows (before truncation).
     pub fn tokens(&self) -> usize {
         self.ids.iter().map(Vec::len).sum()
     }
@@ -143,6 +170,7 @@ pub fn split(n: usize, valid_fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize
 /// Batches and where their rows came from.
 #[derive(Clone, Debug, Default)]
 pub struct BatchPlan {
+    /// The batches, padded with [`PAD`] to their longest row.
     pub batches: Vec<Batch>,
     /// Row indices (into the dataset) of each batch, in batch order.
     pub rows: Vec<Vec<usize>>,
@@ -179,6 +207,9 @@ pub fn make_batches(data: &Dataset, batch_size: usize, max_len: usize, rng: Opti
                 b.ids.extend(std::iter::repeat_n(PAD, steps - ids.len()));
                 b.lengths.push(ids.len() as u32);
                 b.labels.push(data.labels[i]);
+                if let Some(d) = &data.domains {
+                    b.domain_labels.get_or_insert_with(Vec::new).push(d[i]);
+                }
             }
             (b, rows.to_vec())
         })
@@ -222,7 +253,7 @@ mod tests {
 
     #[test]
     fn batches_pad_truncate_and_count() {
-        let data = Dataset { ids: vec![vec![5, 6, 7], vec![8], vec![9, 9, 9, 9, 9]], labels: vec![0, 1, 0] };
+        let data = Dataset { ids: vec![vec![5, 6, 7], vec![8], vec![9, 9, 9, 9, 9]], labels: vec![0, 1, 0], domains: None };
         let plan = make_batches(&data, 2, 4, None);
         let (batches, truncated) = (&plan.batches, plan.truncated);
         assert_eq!(truncated, 1);

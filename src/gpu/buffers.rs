@@ -16,16 +16,21 @@ const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
 /// A byte range of a buffer, bound as one kernel argument.
 #[derive(Clone, Copy, Debug)]
 pub struct View<'a> {
+    /// The buffer the range lies in.
     pub buffer: &'a wgpu::Buffer,
+    /// Start of the range, in bytes; must be a multiple of the device's storage offset alignment.
     pub offset: u64,
+    /// Length of the range, in bytes.
     pub size: u64,
 }
 
 impl<'a> View<'a> {
+    /// The whole of `buffer`.
     pub fn whole(buffer: &'a wgpu::Buffer) -> Self {
         Self { buffer, offset: 0, size: buffer.size() }
     }
 
+    /// The range as a bind group resource (a size of 0 binds the rest of the buffer).
     pub fn binding(&self) -> wgpu::BindingResource<'a> {
         wgpu::BindingResource::Buffer(wgpu::BufferBinding {
             buffer: self.buffer,

@@ -17,11 +17,14 @@ use shaders::PipelineCache;
 /// case-insensitive).
 #[derive(Clone, Debug, Default)]
 pub struct AdapterChoice {
+    /// Backends to consider; `None` allows all.
     pub backends: Option<wgpu::Backends>,
+    /// Case-insensitive substring the adapter name must contain; `None` allows any.
     pub name: Option<String>,
 }
 
 impl AdapterChoice {
+    /// Reads `LSTM_TRANSFER_BACKEND` and `LSTM_TRANSFER_ADAPTER`; unset or empty variables mean "any".
     pub fn from_env() -> Self {
         let backends = std::env::var("LSTM_TRANSFER_BACKEND").ok().filter(|s| !s.is_empty());
         let name = std::env::var("LSTM_TRANSFER_ADAPTER").ok().filter(|s| !s.is_empty());
@@ -52,8 +55,11 @@ impl AdapterChoice {
 /// What `lstm-transfer info` prints for one adapter.
 #[derive(Clone, Debug)]
 pub struct AdapterSummary {
+    /// Name, vendor, device type, backend and driver.
     pub info: wgpu::AdapterInfo,
+    /// Every feature the adapter supports.
     pub features: wgpu::Features,
+    /// The adapter's best limits.
     pub limits: wgpu::Limits,
 }
 
@@ -95,8 +101,11 @@ pub const USEFUL_FEATURES: &[(wgpu::Features, &str)] = &[
 /// A device and queue with the pipeline cache built on them. Cheap to share by reference; the
 /// wgpu handles inside are reference-counted, so an embedding application keeps its own clones.
 pub struct GpuContext {
+    /// The logical device every buffer and pipeline is created on.
     pub device: wgpu::Device,
+    /// The device's queue, used for submits and buffer writes.
     pub queue: wgpu::Queue,
+    /// The adapter the device was opened on.
     pub info: wgpu::AdapterInfo,
     pipelines: PipelineCache,
 }
@@ -142,10 +151,12 @@ impl GpuContext {
         Self { device, queue, info, pipelines: PipelineCache::default() }
     }
 
+    /// The features the device was created with.
     pub fn features(&self) -> wgpu::Features {
         self.device.features()
     }
 
+    /// The limits the device was created with (buffer sizes are checked against these).
     pub fn limits(&self) -> wgpu::Limits {
         self.device.limits()
     }

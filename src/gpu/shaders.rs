@@ -13,14 +13,23 @@ use crate::error::{Error, Result};
 /// A kernel family: one WGSL file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ShaderFamily {
+    /// `matmul.wgsl`: tiled GEMM with optional transposes, accumulation and up to two bias vectors.
     Matmul,
+    /// `lstm.wgsl`: the fused LSTM recurrence of one layer and direction, forward and backward.
     Lstm,
+    /// `embedding.wgsl`: embedding gather and its deterministic gradient scatter.
     Embedding,
+    /// `pool.wgsl`: last / max / mean pooling of the LSTM output over valid steps, and its gradient.
     Pool,
+    /// `dropout.wgsl`: inverted dropout whose mask is recomputed from a counter-based hash.
     Dropout,
+    /// `loss.wgsl`: cross-entropy and MSE with their gradients, and the row softmax.
     Loss,
+    /// `reduce.wgsl`: column sums (bias gradients) and the sum of squares (gradient norm).
     Reduce,
+    /// `optimizer.wgsl`: Adam / AdamW over the flat parameter store.
     Optimizer,
+    /// `grad_reverse.wgsl`: the gradient reversal layer for domain-adversarial training.
     GradReverse,
 }
 
@@ -40,6 +49,7 @@ pub const SHADER_FAMILIES: &[ShaderFamily] = &[
 const PRELUDE: &str = include_str!("../../shaders/prelude.wgsl");
 
 impl ShaderFamily {
+    /// The family's file name in `shaders/`.
     pub fn file_name(self) -> &'static str {
         match self {
             Self::Matmul => "matmul.wgsl",

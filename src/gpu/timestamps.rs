@@ -13,6 +13,7 @@ pub struct GpuTimer {
 }
 
 impl GpuTimer {
+    /// A timer for up to `capacity` passes, or `None` when the device lacks TIMESTAMP_QUERY.
     pub fn new(ctx: &GpuContext, capacity: u32) -> Option<Self> {
         if !ctx.features().contains(wgpu::Features::TIMESTAMP_QUERY) {
             return None;

@@ -5,13 +5,17 @@ use crate::error::Result;
 use crate::gpu::{grid_1d, GpuContext, ShaderFamily, View};
 use crate::graph::Op;
 
+/// Uniform block of the dropout entry point (the shader's `Params`).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct DropoutParams {
+    /// Number of elements N.
     pub n: u32,
     /// An element is kept when its hash is ≥ this (round(p · 2³²)).
     pub threshold: u32,
+    /// Factor for kept elements, 1 / (1 − p).
     pub scale: f32,
+    /// Mask seed; with `counter` and the element index it keys each element's hash.
     pub seed: u32,
     /// Changes every step, so each step draws a fresh mask.
     pub counter: u32,

@@ -5,11 +5,15 @@ use crate::error::Result;
 use crate::gpu::{grid_1d, GpuContext, ShaderFamily, View};
 use crate::graph::Op;
 
+/// Uniform block of both embedding entry points (the shader's `Params`).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct EmbeddingParams {
+    /// Batch rows B (gather only).
     pub batch: u32,
+    /// Timesteps T, the row length of `ids` (gather only).
     pub steps: u32,
+    /// Embedding width E: the row length of the table, `x` and `dx`.
     pub dim: u32,
     /// Number of token segments (scatter-add only).
     pub segments: u32,
@@ -28,8 +32,11 @@ pub fn scatter_grid(dim: usize, segments: usize) -> [u32; 3] {
 
 /// Buffers of the token-grouped position list built by [`TokenSegments`].
 pub struct SegmentViews<'a> {
+    /// `[U+1]` u32: segment u covers `positions[offsets[u]..offsets[u+1]]`.
     pub offsets: View<'a>,
+    /// `[N]` u32: rows `t·B+b` of `dx`, grouped by token.
     pub positions: View<'a>,
+    /// `[U]` u32: the token id of each segment.
     pub tokens: View<'a>,
 }
 
@@ -44,8 +51,11 @@ pub fn scatter_add(ctx: &GpuContext, dim: usize, segments: usize, seg: &SegmentV
 /// Positions grouped by token, host-side (CSR): what the scatter-add kernel walks.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct TokenSegments {
+    /// Start of each segment in `positions`, plus the total count at the end (length U+1).
     pub offsets: Vec<u32>,
+    /// Time-major row `t·B+b` of every valid position, sorted by (token, row).
     pub positions: Vec<u32>,
+    /// The distinct tokens in ascending order, one per segment (length U).
     pub tokens: Vec<u32>,
 }
 
@@ -72,6 +82,7 @@ impl TokenSegments {
         seg
     }
 
+    /// Number of segments U (distinct tokens among the valid positions).
     pub fn segments(&self) -> usize {
         self.tokens.len()
     }

@@ -5,15 +5,19 @@ use crate::error::Result;
 use crate::gpu::{grid_1d, GpuContext, ShaderFamily, View};
 use crate::graph::Op;
 
+/// Uniform block of the gradient-reversal entry point (the shader's `Params`).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct GradReverseParams {
+    /// Number of feature values N (batch × feature width).
     pub n: u32,
+    /// Reversal strength λ: the domain gradient is added scaled by −λ.
     pub lambda: f32,
     _pad: [u32; 2],
 }
 
 impl GradReverseParams {
+    /// Parameters for `n` values and strength `lambda`.
     pub fn new(n: usize, lambda: f32) -> Self {
         Self { n: n as u32, lambda, _pad: [0; 2] }
     }

@@ -5,12 +5,17 @@ use crate::error::Result;
 use crate::gpu::{grid_1d, GpuContext, ShaderFamily, View};
 use crate::graph::Op;
 
+/// Uniform block of the loss and softmax entry points (the shader's `Params`).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct LossParams {
+    /// Rows R (for `mse`, the value count n).
     pub rows: u32,
+    /// Columns C: classes per row (1 for `mse`).
     pub cols: u32,
+    /// First stats slot the results are added to.
     pub slot: u32,
+    /// Factor applied to the gradient only; the loss added to stats is unscaled.
     pub scale: f32,
 }
 

@@ -5,20 +5,27 @@ use crate::error::Result;
 use crate::gpu::{GpuContext, ShaderFamily, View};
 use crate::graph::Op;
 
+/// Uniform block of both LSTM entry points (the shader's `Params`).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct LstmParams {
+    /// Batch rows B of this dispatch; also the grid size (one workgroup per row).
     pub batch: u32,
+    /// Timesteps T; also sets the state slot layout `[2][T+1][B][H]`.
     pub steps: u32,
+    /// Hidden size H.
     pub hidden: u32,
+    /// 1 for the reverse direction (walks t = T−1 … 0), 0 for the forward one.
     pub reverse: u32,
-    /// Row stride of y / dy (dirs × H) and this direction's first column in it.
+    /// Row stride of y / dy in elements (dirs × H).
     pub y_stride: u32,
+    /// This direction's first column in y / dy: 0 forward, H reverse.
     pub y_col: u32,
     _pad: [u32; 2],
 }
 
 impl LstmParams {
+    /// Parameters for one direction; `y_col` follows from `reverse` (the reverse half starts at H).
     pub fn new(batch: usize, steps: usize, hidden: usize, reverse: bool, y_stride: usize) -> Self {
         Self {
             batch: batch as u32,
@@ -34,31 +41,50 @@ impl LstmParams {
 
 /// Buffers of one layer direction, shapes as in the shader header.
 pub struct LstmForwardArgs<'a> {
+    /// Recurrent weight `W_hh` `[4H,H]`, row-major, gate blocks i,f,g,o.
     pub w_hh: View<'a>,
+    /// Valid steps per row, `[B]` u32; at `t >= lengths[b]` the state is carried unchanged.
     pub lengths: View<'a>,
+    /// Written: gate activations `[T,B,4H]` (i,f,g,o), kept for the backward pass.
     pub gates: View<'a>,
+    /// Written: h (part 0) and c (part 1) of every slot, `[2][T+1][B][H]`.
     pub states: View<'a>,
+    /// Input projection `x·W_ihᵀ + b_ih + b_hh`, `[T,B,4H]`, from the preceding GEMM.
     pub pre: View<'a>,
+    /// Initial state `[2][B][H]`: h0, then c0.
     pub state0: View<'a>,
+    /// Written: layer output `[T,B,y_stride]`, this direction's h in columns `y_col..y_col+H`.
     pub y: View<'a>,
 }
 
+/// The forward recurrence of one layer direction over the whole sequence: one dispatch, grid `(B,1,1)`.
 pub fn lstm_forward(ctx: &GpuContext, p: LstmParams, a: &LstmForwardArgs) -> Result<Op> {
     let views = [(1, a.w_hh), (2, a.lengths), (3, a.gates), (4, a.states), (5, a.pre), (6, a.state0), (7, a.y)];
     build_op(ctx, ShaderFamily::Lstm, "lstm_forward", &p, &views, [p.batch, 1, 1])
 }
 
+/// Buffers of one layer direction for the backward pass, shapes as in the shader header.
 pub struct LstmBackwardArgs<'a> {
+    /// Recurrent weight `W_hh` `[4H,H]`, as in the forward pass.
     pub w_hh: View<'a>,
+    /// Valid steps per row, `[B]` u32; padded steps pass the state gradient through.
     pub lengths: View<'a>,
+    /// Gate activations `[T,B,4H]` saved by the forward pass.
     pub gates: View<'a>,
+    /// States `[2][T+1][B][H]` saved by the forward pass.
     pub states: View<'a>,
+    /// Gradient of the layer output, `[T,B,y_stride]`; this direction reads columns `y_col..y_col+H`.
     pub dy: View<'a>,
+    /// Incoming gradient of the final state `[2][B][H]`: dL/dh_n, then dL/dc_n.
     pub d_state_n: View<'a>,
+    /// Written: gradients of the gate pre-activations `[T,B,4H]` (zero at padded steps).
     pub dgates: View<'a>,
+    /// Written: running dL/dh, dL/dc `[2][B][H]`; ends as the gradient of the initial state.
     pub d_state0: View<'a>,
 }
 
+/// The backward recurrence of one layer direction, walking time in reverse: one dispatch, grid
+/// `(B,1,1)`. The weight and input gradients are left to GEMMs over `dgates`.
 pub fn lstm_backward(ctx: &GpuContext, p: LstmParams, a: &LstmBackwardArgs) -> Result<Op> {
     let views = [
         (1, a.w_hh), (2, a.lengths), (3, a.gates), (4, a.states),

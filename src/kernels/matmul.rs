@@ -9,18 +9,31 @@ use crate::graph::Op;
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct Gemm {
+    /// Rows of C and of op(A).
     pub m: u32,
+    /// Columns of C and of op(B); the length of each bias vector.
     pub n: u32,
+    /// The contracted dimension: columns of op(A), rows of op(B).
     pub k: u32,
+    /// Row stride of A as stored, in elements (k plain, m transposed, for dense A).
     pub lda: u32,
+    /// Row stride of B as stored, in elements (n plain, k transposed, for dense B).
     pub ldb: u32,
+    /// Row stride of C, in elements.
     pub ldc: u32,
+    /// Element offset of A in its binding.
     pub a_off: u32,
+    /// Element offset of B in its binding.
     pub b_off: u32,
+    /// Element offset of C in its binding.
     pub c_off: u32,
+    /// 1: A is stored `[K,M]` and used transposed.
     pub trans_a: u32,
+    /// 1: B is stored `[N,K]` and used transposed.
     pub trans_b: u32,
+    /// 1: add the product to the existing C instead of overwriting it.
     pub accumulate: u32,
+    /// How many bias vectors (0, 1 or 2) are added to every row; set by [`gemm`].
     pub bias_count: u32,
     _pad: [u32; 3],
 }
@@ -47,6 +60,7 @@ impl Gemm {
         self.ldb = self.k;
         self
     }
+    /// With `yes`, C += op(A)·op(B), e.g. a gradient summed over several contributions.
     pub fn accumulate(mut self, yes: bool) -> Self {
         self.accumulate = yes as u32;
         self
@@ -56,11 +70,13 @@ impl Gemm {
         (self.a_off, self.b_off, self.c_off) = (a as u32, b as u32, c as u32);
         self
     }
+    /// Floating-point operations of the product, 2·m·n·k (biases and accumulation not counted).
     pub fn flops(&self) -> f64 {
         2.0 * self.m as f64 * self.n as f64 * self.k as f64
     }
 }
 
+/// Edge of the square tile of C one workgroup computes (16×16 threads, 4×4 values each).
 pub const TILE: u32 = 64;
 
 /// One GEMM dispatch; `biases` holds zero, one or two bias vectors of length n.

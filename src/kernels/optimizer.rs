@@ -9,6 +9,7 @@ use crate::graph::Op;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum WeightDecay {
+    /// No weight decay.
     #[default]
     None,
     /// Adam's L2 penalty: g += wd·p (PyTorch `Adam(weight_decay=…)`).
@@ -17,12 +18,18 @@ pub enum WeightDecay {
     Decoupled,
 }
 
+/// Adam hyper-parameters shared by every tensor (per-tensor options live in the parameter store).
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AdamConfig {
+    /// Learning rate; a schedule scales the configured base rate per update.
     pub lr: f32,
+    /// Decay rate of the first moment (mean of gradients).
     pub beta1: f32,
+    /// Decay rate of the second moment (mean of squared gradients).
     pub beta2: f32,
+    /// Added to the bias-corrected √v in the denominator.
     pub eps: f32,
+    /// How the per-tensor weight decay is applied.
     pub decay: WeightDecay,
     /// Clip the global gradient norm to this value (0 = no clipping).
     pub max_grad_norm: f32,
@@ -34,19 +41,31 @@ impl Default for AdamConfig {
     }
 }
 
+/// Uniform block of `adam_step` (the shader's `Params`).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct AdamParams {
+    /// Length of the flat store in elements, alignment padding included (one thread each).
     pub n_total: u32,
+    /// Rows in the tensor table.
     pub n_tensors: u32,
+    /// 0 none, 1 L2 (Adam), 2 decoupled (AdamW); see [`WeightDecay`].
     pub decay_mode: u32,
+    /// Stats slot holding the squared global gradient norm, read when `max_norm > 0`.
     pub norm_slot: u32,
+    /// Learning rate of this update, before each tensor's `lr_scale`.
     pub lr: f32,
+    /// First-moment decay β1.
     pub beta1: f32,
+    /// Second-moment decay β2.
     pub beta2: f32,
+    /// Denominator epsilon.
     pub eps: f32,
+    /// Bias correction 1 − β1^t.
     pub bc1: f32,
+    /// Bias correction 1 − β2^t.
     pub bc2: f32,
+    /// Global gradient-norm clip (0 = no clipping).
     pub max_norm: f32,
     _pad: u32,
 }
@@ -80,26 +99,43 @@ impl AdamParams {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct TensorEntry {
+    /// Element offset of the tensor in the flat store (the table is sorted by it).
     pub offset: u32,
+    /// Number of elements.
     pub len: u32,
+    /// Nonzero: no update, no moment update, no weight decay.
     pub frozen: u32,
+    /// Factor on the learning rate (discriminative fine-tuning).
     pub lr_scale: f32,
+    /// Decay coefficient, applied as [`AdamParams::decay_mode`] says.
     pub weight_decay: f32,
+    /// Elements per row, for the row mask (`len` / rows).
     pub row_len: u32,
+    /// Index of the tensor's first row in the row-mask buffer, or `u32::MAX` for no row mask.
     pub mask_offset: u32,
+    /// Padding to 32 bytes; always 0.
     pub _pad: u32,
 }
 
+/// Buffers bound by [`adam_step`]; `params`, `grads`, `m` and `v` share the store's layout.
 pub struct AdamViews<'a> {
+    /// The tensor table, `[n_tensors]` [`TensorEntry`].
     pub tensors: View<'a>,
+    /// Per-row trainable flags (u32, nonzero = trainable) of every row-masked tensor.
     pub row_mask: View<'a>,
+    /// Stats buffer whose `norm_slot` holds the squared gradient norm.
     pub stats: View<'a>,
+    /// Parameter values, updated in place.
     pub params: View<'a>,
+    /// Gradients, read only.
     pub grads: View<'a>,
+    /// First moments, updated in place.
     pub m: View<'a>,
+    /// Second moments, updated in place.
     pub v: View<'a>,
 }
 
+/// One Adam / AdamW update of the whole store in a single dispatch, grid `grid_1d(n_total)`.
 pub fn adam_step(ctx: &GpuContext, p: AdamParams, v: &AdamViews) -> Result<Op> {
     let views = [(1, v.tensors), (2, v.row_mask), (3, v.stats), (4, v.params), (5, v.grads), (6, v.m), (7, v.v)];
     build_op(ctx, ShaderFamily::Optimizer, "adam_step", &p, &views, grid_1d(p.n_total as usize, 256))

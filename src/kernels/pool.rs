@@ -36,6 +36,7 @@ impl Pooling {
         self.mode().count_ones() as usize
     }
 
+    /// The lowercase name used on the command line and in configs (inverse of `from_str`).
     pub fn name(self) -> &'static str {
         match self {
             Self::Last => "last",
@@ -59,18 +60,25 @@ impl std::str::FromStr for Pooling {
     }
 }
 
+/// Uniform block of both pooling entry points (the shader's `Params`).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct PoolParams {
+    /// Batch rows B.
     pub batch: u32,
+    /// Timesteps T of y.
     pub steps: u32,
+    /// Hidden size H: columns `c >= H` belong to the reverse direction.
     pub hidden: u32,
+    /// Width F of y: dirs × H.
     pub features: u32,
+    /// Bit mask of poolings: 1 last, 2 max, 4 mean (7 = concat).
     pub mode: u32,
     _pad: [u32; 3],
 }
 
 impl PoolParams {
+    /// Parameters for y `[T,B,dirs·H]` pooled with `pooling`.
     pub fn new(batch: usize, steps: usize, hidden: usize, dirs: usize, pooling: Pooling) -> Self {
         Self {
             batch: batch as u32,

@@ -5,12 +5,17 @@ use crate::error::Result;
 use crate::gpu::{grid_1d, GpuContext, ShaderFamily, View};
 use crate::graph::Op;
 
+/// Uniform block of both reduction entry points (the shader's `Params`).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct ReduceParams {
+    /// Rows R of the input (1 for `sum_squares`).
     pub rows: u32,
+    /// Columns C of the input (for `sum_squares`, the value count n).
     pub cols: u32,
+    /// `column_sum` only: 1 adds to `out`, 0 overwrites it.
     pub accumulate: u32,
+    /// `sum_squares` only: index of the stats slot written.
     pub slot: u32,
 }
 

@@ -199,7 +199,7 @@ impl Classifier {
             d_domain_features: buf("d domain features", b * f)?,
             stats: buf("stats", STATS_LEN as u64)?,
             stats_staging: staging_buffer(ctx, "stats staging", STATS_LEN as u64 * 4),
-            logits_staging: staging_buffer(ctx, "logits staging", b * cfg.classes as u64 * 4),
+            logits_staging: staging_buffer(ctx, "logits staging", b * (cfg.classes + cfg.domains) as u64 * 4),
             store,
             optimizer: AdamConfig::default(),
             batch_cap,
@@ -307,16 +307,18 @@ impl Classifier {
         }
         let head = Gemm::new(batch, c, f).b_transposed();
         s.push(gemm(ctx, head, w(head_in), st.view("fc.weight")?, w(&self.logits), &[st.view("fc.bias")?])?);
+        let dann = cfg.domains > 0;
+        if dann {
+            let dom = Gemm::new(batch, cfg.domains, f).b_transposed();
+            s.push(gemm(ctx, dom, w(head_in), st.view("domain.weight")?, w(&self.domain_logits), &[st.view("domain.bias")?])?);
+        }
         let mut plan = Plan { schedule: s, scatter: None, adam: None, grl: None, dropout: dropout_ops };
         if kind == PlanKind::Infer {
             return Ok(plan);
         }
         let s = &mut plan.schedule;
         s.push(cross_entropy(ctx, batch, c, SLOT_LOSS, 1.0, w(&self.logits), w(&self.labels), w(&self.d_logits), w(&self.stats))?);
-        let dann = cfg.domains > 0;
         if dann {
-            let dom = Gemm::new(batch, cfg.domains, f).b_transposed();
-            s.push(gemm(ctx, dom, w(head_in), st.view("domain.weight")?, w(&self.domain_logits), &[st.view("domain.bias")?])?);
             s.push(cross_entropy(ctx, batch, cfg.domains, SLOT_DOMAIN, 1.0, w(&self.domain_logits), w(&self.domain_labels),
                                  w(&self.d_domain_logits), w(&self.stats))?);
         }
@@ -459,6 +461,10 @@ impl Classifier {
         plan.schedule.record(&mut encoder, "predict");
         let bytes = (b.batch * self.cfg.classes * 4) as u64;
         encoder.copy_buffer_to_buffer(&self.logits, 0, staging, 0, bytes);
+        if self.cfg.domains > 0 {
+            let domain_bytes = (b.batch * self.cfg.domains * 4) as u64;
+            encoder.copy_buffer_to_buffer(&self.domain_logits, 0, staging, bytes, domain_bytes);
+        }
         ctx.queue.submit([encoder.finish()]);
         Ok(())
     }
@@ -468,6 +474,15 @@ impl Classifier {
         let staging = self.logits_staging.clone();
         self.submit_forward(ctx, b, &staging)?;
         read_staging(ctx, &staging, b.batch * self.cfg.classes)
+    }
+
+    /// Class logits `[batch, classes]` and domain logits `[batch, domains]` (DANN models).
+    pub fn logits_and_domains(&mut self, ctx: &GpuContext, b: &Batch) -> Result<(Vec<f32>, Vec<f32>)> {
+        let staging = self.logits_staging.clone();
+        self.submit_forward(ctx, b, &staging)?;
+        let mut all: Vec<f32> = read_staging(ctx, &staging, b.batch * (self.cfg.classes + self.cfg.domains))?;
+        let domains = all.split_off(b.batch * self.cfg.classes);
+        Ok((all, domains))
     }
 
     /// Submits the forward pass and returns at once; poll the result between frames with

@@ -16,6 +16,7 @@ pub fn init_tensor(name: &str, len: usize, fan_in: usize, rng: &mut ChaCha8Rng) 
     (0..len).map(|_| rng.random_range(-bound..=bound)).collect()
 }
 
+/// The seeded generator that [`init_tensor`] draws from.
 pub fn rng(seed: u64) -> ChaCha8Rng {
     ChaCha8Rng::seed_from_u64(seed)
 }

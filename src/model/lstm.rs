@@ -17,15 +17,21 @@ use crate::kernels::matmul::{gemm, Gemm};
 use crate::kernels::reduce::column_sum;
 use crate::params::ParamStore;
 
+/// Sizes of an LSTM stack, as in PyTorch's `nn.LSTM(input, hidden, layers, bidirectional=…)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LstmConfig {
+    /// Width of the first layer's input (the embedding size E).
     pub input: usize,
+    /// Hidden size H of every layer and direction.
     pub hidden: usize,
+    /// Number of stacked layers (at least 1).
     pub layers: usize,
+    /// Whether each layer also runs a reverse direction, doubling its output width.
     pub bidirectional: bool,
 }
 
 impl LstmConfig {
+    /// Directions per layer: 2 when bidirectional, else 1.
     pub fn dirs(&self) -> usize {
         if self.bidirectional { 2 } else { 1 }
     }
@@ -35,6 +41,7 @@ impl LstmConfig {
         self.dirs() * self.hidden
     }
 
+    /// Input width of `layer`: E for layer 0, dirs × H above it.
     pub fn layer_input(&self, layer: usize) -> usize {
         if layer == 0 { self.input } else { self.output_size() }
     }
@@ -74,9 +81,12 @@ struct DirectionBuffers {
 
 /// The stack's activations for batches up to (batch, steps).
 pub struct LstmStack {
+    /// The stack's sizes.
     pub cfg: LstmConfig,
     prefix: String,
+    /// Batch capacity: the largest B the buffers hold.
     pub batch: usize,
+    /// Sequence capacity: the largest T the buffers hold.
     pub steps: usize,
     /// Per layer: y `[T,B,dirs·H]` (layer output) and dy (its gradient).
     ys: Vec<wgpu::Buffer>,
@@ -85,6 +95,8 @@ pub struct LstmStack {
 }
 
 impl LstmStack {
+    /// Allocates the activations for batches up to (`batch`, `steps`); parameter names start with
+    /// `prefix` (e.g. `lstm.`), and the parameters themselves live in a [`ParamStore`].
     pub fn new(ctx: &GpuContext, cfg: LstmConfig, prefix: &str, batch: usize, steps: usize) -> Result<Self> {
         let (b, t, h) = (batch as u64, steps as u64, cfg.hidden as u64);
         let f32s = |n: u64| n * 4;

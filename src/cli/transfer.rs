@@ -1,0 +1,232 @@
+//! `transfer`: start a target model from a source model with one of the four methods, then train as
+//! `train` does (every `train` option applies). Without `--data` it only writes the transferred model.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use lstm_transfer::checkpoint::{save_classifier, Checkpoint, ModelInfo, TOKENIZER};
+use lstm_transfer::data::{label_names, make_batches, split, tokenize, Dataset, TextRow, Vocab, UNK};
+use lstm_transfer::kernels::loss::IGNORE_LABEL;
+use lstm_transfer::kernels::pool::Pooling;
+use lstm_transfer::model::Classifier;
+use lstm_transfer::train::{argmax, TrainConfig};
+use lstm_transfer::transfer::{self, align_vocab, dann, AlignedVocab, Method, TransferOptions};
+use lstm_transfer::GpuContext;
+use rand::{Rng, SeedableRng};
+
+use super::train::TrainArgs;
+use super::{load_checkpoint, GpuArgs};
+
+#[derive(Args)]
+pub struct TransferArgs {
+    /// Source model: a checkpoint from `train` or a PyTorch classifier state_dict (safetensors).
+    #[arg(long)]
+    pub from: PathBuf,
+    /// init (copy all, fine-tune all), freeze (copy and freeze chosen tensors), hetero (another shape:
+    /// --hidden, --layers, --embed, --bidirectional/--unidirectional), dann (domain-adversarial, --target).
+    #[arg(long)]
+    pub method: Method,
+    /// Target tensors that take the source's values (pattern with *, repeatable) [default: *].
+    #[arg(long = "copy")]
+    pub copy: Vec<String>,
+    /// freeze: tensors kept frozen (pattern with *, repeatable) [default: embedding.*].
+    #[arg(long = "freeze")]
+    pub freeze: Vec<String>,
+    /// freeze: freeze only the embedding rows of tokens the source knew; new tokens' rows train.
+    #[arg(long)]
+    pub freeze_known_rows: bool,
+    /// ULMFiT gradual unfreezing: epoch e trains the top e layer groups (head, LSTM layers, embedding).
+    #[arg(long)]
+    pub gradual_unfreezing: bool,
+    /// ULMFiT discriminative learning rates: each layer group down from the head at lr / FACTOR^depth.
+    #[arg(long, num_args = 0..=1, default_missing_value = "2.6", value_name = "FACTOR")]
+    pub discriminative_lr: Option<f64>,
+    /// dann: unlabelled target-domain text (one text per line, or the --data format without labels).
+    #[arg(long)]
+    pub target: Option<PathBuf>,
+    /// dann: γ of the gradient-reversal schedule λ = 2/(1+exp(−γ·p)) − 1.
+    #[arg(long, default_value_t = 10.0)]
+    pub gamma: f64,
+    /// Pooling of a source state_dict (its shapes cannot tell last, max and mean apart).
+    #[arg(long)]
+    pub source_pooling: Option<Pooling>,
+    #[command(flatten)]
+    pub train: TrainArgs,
+}
+
+/// The unlabelled target rows of a DANN run.
+pub struct DannSetup {
+    rows: Vec<TextRow>,
+    pub gamma: f64,
+}
+
+impl DannSetup {
+    /// (training rows: labelled + unlabelled target, held-out rows of both domains for the domain head).
+    pub fn datasets(&self, vocab: &Vocab, train: &Dataset, valid: &Dataset) -> Result<(Dataset, Dataset)> {
+        let all = Dataset {
+            ids: self.rows.iter().map(|r| vocab.encode(&r.text)).collect(),
+            labels: vec![IGNORE_LABEL; self.rows.len()],
+            domains: Some(vec![1; self.rows.len()]),
+        };
+        let (fit, held) = split(all.len(), 0.1, 17);
+        let mixed = dann::mix_domains(train, &all.subset(&fit));
+        let source_valid = Dataset { domains: Some(vec![0; valid.len()]), ..valid.clone() };
+        Ok((mixed, source_valid.concat(&all.subset(&held))))
+    }
+}
+
+/// A prepared transfer: the source, how target rows map to it, and what to copy.
+pub struct Transfer {
+    source: Checkpoint,
+    rows: Vec<Option<usize>>,
+    options: TransferOptions,
+    /// Whether the head is carried over (same labels), so logits can be compared before fine-tuning.
+    head_kept: bool,
+    pub dann: Option<DannSetup>,
+    notes: Vec<String>,
+}
+
+fn check_method(t: &TransferArgs) -> Result<()> {
+    if t.train.changes_shape() && t.method != Method::Hetero {
+        bail!("shape options (--embed, --hidden, --layers, --bidirectional, --unidirectional, --pooling) need --method hetero");
+    }
+    if (!t.freeze.is_empty() || t.freeze_known_rows) && t.method != Method::Freeze {
+        bail!("--freeze and --freeze-known-rows need --method freeze");
+    }
+    if (t.method == Method::Dann) != t.target.is_some() {
+        bail!("--method dann needs --target FILE (unlabelled target text), and --target is only for dann");
+    }
+    Ok(())
+}
+
+/// Decides the target's vocabulary, labels, shape and training settings from the source and the
+/// target's training rows.
+pub fn prepare(t: &TransferArgs, a: &TrainArgs, train_rows: &[TextRow]) -> Result<(Vocab, ModelInfo, TrainConfig, Transfer)> {
+    check_method(t)?;
+    let source = load_checkpoint(&t.from, t.source_pooling)?;
+    let source_vocab = source.vocab.clone().with_context(|| {
+        format!("{} has no vocabulary (a plain state_dict?): transferring to text data needs one; without --data, \
+                 `transfer` maps the model alone", t.from.display())
+    })?;
+    let dann = match &t.target {
+        Some(path) => Some(DannSetup { rows: a.table.read(path, true)?.rows, gamma: t.gamma }),
+        None => None,
+    };
+    // The target vocabulary: the source's tokens (same ids, rows copied), then new target tokens.
+    let mut texts: Vec<Vec<String>> = train_rows.iter().map(|r| tokenize(&r.text)).collect();
+    if let Some(d) = &dann {
+        texts.extend(d.rows.iter().map(|r| tokenize(&r.text)));
+    }
+    let AlignedVocab { vocab, rows, coverage } = align_vocab(&source_vocab, &texts, a.min_freq, a.max_vocab)?;
+    let labels = label_names(train_rows.iter().filter_map(|r| r.label.as_deref()));
+    let head_kept = labels == source.info.labels;
+    let mut notes = vec![format!(
+        "vocabulary: {} source tokens + {} new target tokens; the source covers {:.1}% of the target's token occurrences",
+        coverage.source_tokens, coverage.new_tokens, 100.0 * coverage.covered_occurrences
+    )];
+    let mut copy = if t.copy.is_empty() { vec!["*".to_string()] } else { t.copy.clone() };
+    if !head_kept {
+        notes.push(format!("labels {:?} → {:?}: the head starts fresh", source.info.labels, labels));
+        copy.retain(|p| p != "*");
+        copy.extend(["embedding.*", "lstm.*"].map(String::from));
+    }
+    let base = lstm_transfer::model::ClassifierConfig {
+        vocab: vocab.len(),
+        classes: labels.len(),
+        domains: if dann.is_some() { 2 } else { 0 },
+        ..source.info.config
+    };
+    let info = ModelInfo { config: a.shape(base), labels, max_len: a.max_len, tokenizer: TOKENIZER.into() };
+    let mut config = a.train_config()?;
+    config.freeze = t.freeze.clone();
+    if t.method == Method::Freeze && t.freeze.is_empty() && !t.freeze_known_rows {
+        config.freeze = vec!["embedding.*".into()];
+    }
+    if t.freeze_known_rows {
+        config.freeze.retain(|p| !transfer::pattern_matches(p, "embedding.weight"));
+        config.freeze_embedding_rows_below = Some(source_vocab.len());
+    }
+    config.gradual_unfreezing = t.gradual_unfreezing;
+    config.discriminative_lr = t.discriminative_lr;
+    config.dann_gamma = dann.as_ref().map(|d| d.gamma);
+    let options = TransferOptions { copy, seed: a.seed };
+    Ok((vocab, info, config, Transfer { source, rows, options, head_kept, dann, notes }))
+}
+
+impl Transfer {
+    /// Writes the source into `model`, prints the mapping, and measures how close the target's logits are
+    /// to the source's on `probe` before any fine-tuning.
+    pub fn apply(&self, ctx: &GpuContext, model: &mut Classifier, probe: &Dataset) -> Result<()> {
+        let report = transfer::apply(ctx, model, &self.source, &self.rows, &self.options)?;
+        println!("transfer from {} ({} → {} parameters):", self.source.info.config.param_specs().len(), self.source.info.config.vocab, model.cfg.vocab);
+        for note in self.notes.iter().chain(&report.notes) {
+            println!("  {note}");
+        }
+        println!("  copied: {}", if report.copied.is_empty() { "nothing".into() } else { report.copied.join(", ") });
+        if !report.fresh.is_empty() {
+            println!("  fresh:  {}", report.fresh.join(", "));
+        }
+        if self.head_kept {
+            let (max_diff, agree) = compare_logits(ctx, &self.source, model, probe)?;
+            println!("  before fine-tuning on {} rows: max |Δlogit| = {max_diff:.2e}, predictions agree on {:.1}%", probe.len(), 100.0 * agree);
+        }
+        Ok(())
+    }
+}
+
+/// (max |Δlogit|, share of equal predictions) between the source model and `target` on `probe` (target
+/// ids; tokens the source does not know become `<unk>` for it).
+fn compare_logits(ctx: &GpuContext, source: &Checkpoint, target: &mut Classifier, probe: &Dataset) -> Result<(f64, f64)> {
+    let batch = 32;
+    let max_len = probe.ids.iter().map(Vec::len).max().unwrap_or(1).clamp(1, 512);
+    let mut src_model = source.classifier(ctx, batch, max_len)?;
+    let vocab = source.info.config.vocab as u32;
+    let as_source = Dataset {
+        ids: probe.ids.iter().map(|r| r.iter().map(|&i| if i < vocab { i } else { UNK }).collect()).collect(),
+        labels: vec![0; probe.len()],
+        domains: None,
+    };
+    let target_probe = Dataset { labels: vec![0; probe.len()], domains: None, ids: probe.ids.clone() };
+    let classes = target.cfg.classes;
+    let (mut max_diff, mut agree) = (0.0f64, 0usize);
+    let (ps, pt) = (make_batches(&as_source, batch, max_len, None), make_batches(&target_probe, batch, max_len, None));
+    for (bs, bt) in ps.batches.iter().zip(&pt.batches) {
+        let (zs, zt) = (src_model.logits(ctx, bs)?, target.logits_and_domains(ctx, bt)?.0);
+        for (a, b) in zs.chunks(classes).zip(zt.chunks(classes)) {
+            agree += (argmax(a) == argmax(b)) as usize;
+            max_diff = a.iter().zip(b).fold(max_diff, |m, (x, y)| m.max((x - y).abs() as f64));
+        }
+    }
+    Ok((max_diff, agree as f64 / probe.len().max(1) as f64))
+}
+
+/// `transfer` without `--data`: map the source onto the requested shape and write it (no training).
+pub fn write_mapped(gpu: &GpuArgs, t: &TransferArgs) -> Result<()> {
+    check_method(t)?;
+    if t.method == Method::Dann {
+        bail!("--method dann trains on data: give --data (labelled) and --target (unlabelled)");
+    }
+    let source = load_checkpoint(&t.from, t.source_pooling)?;
+    let cfg = t.train.shape(source.info.config);
+    let rows: Vec<Option<usize>> = (0..cfg.vocab).map(Some).collect();
+    let ctx = gpu.context()?;
+    let mut model = Classifier::new(&ctx, cfg, 32, 64, t.train.seed)?;
+    // Probe: 256 seeded random sequences of 5..=40 source token ids.
+    let mut g = rand_chacha::ChaCha8Rng::seed_from_u64(t.train.seed);
+    let probe = Dataset {
+        ids: (0..256).map(|_| (0..g.random_range(5..=40)).map(|_| g.random_range(2..cfg.vocab as u32)).collect()).collect(),
+        labels: vec![0; 256],
+        domains: None,
+    };
+    let tr = Transfer {
+        options: TransferOptions { copy: if t.copy.is_empty() { vec!["*".into()] } else { t.copy.clone() }, seed: t.train.seed },
+        rows, head_kept: true, dann: None, notes: Vec::new(), source,
+    };
+    tr.apply(&ctx, &mut model, &probe)?;
+    let info = ModelInfo { config: cfg, ..tr.source.info.clone() };
+    save_classifier(&t.train.out, &ctx, &model, &info, tr.source.vocab.as_deref())?;
+    println!("wrote {}", t.train.out.display());
+    Ok(())
+}
+

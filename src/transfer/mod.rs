@@ -1,0 +1,154 @@
+//! The transfer layer: carries a source model's parameters into a target model's parameter store and
+//! sets its freeze mask. Every method goes through [`apply`]:
+//!
+//! 1. **init** — copy every tensor (vocabulary rows aligned, a fresh head when the classes differ),
+//!    then fine-tune everything;
+//! 2. **freeze** — copy the tensors matching `copy` patterns, freeze those matching `freeze` patterns
+//!    (optionally only the embedding rows the source knew), with ULMFiT's gradual unfreezing and
+//!    discriminative learning rates in [`ulmfit`];
+//! 3. **hetero** — a target of another width, depth, embedding size or directionality, mapped by
+//!    [`hetero::map_parameters`] (Net2Net widening is function-preserving);
+//! 4. **dann** — init plus a domain head trained behind the gradient-reversal layer ([`dann`]).
+
+pub mod dann;
+pub mod hetero;
+pub mod ulmfit;
+
+use std::collections::HashMap;
+
+use crate::checkpoint::{Checkpoint, TensorMap};
+use crate::data::Vocab;
+use crate::error::{Error, Result};
+use crate::gpu::GpuContext;
+use crate::model::Classifier;
+
+/// The four methods.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    /// Copy every parameter, fine-tune all.
+    Init,
+    /// Copy chosen tensors, freeze chosen tensors.
+    Freeze,
+    /// Another shape: map the parameters.
+    Hetero,
+    /// Domain-adversarial training on unlabelled target text.
+    Dann,
+}
+
+impl std::str::FromStr for Method {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "init" => Ok(Self::Init),
+            "freeze" => Ok(Self::Freeze),
+            "hetero" => Ok(Self::Hetero),
+            "dann" => Ok(Self::Dann),
+            _ => Err(Error::InvalidInput(format!("unknown transfer method '{s}': expected init, freeze, hetero or dann"))),
+        }
+    }
+}
+
+/// How much of the target's text the source vocabulary covers.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Coverage {
+    /// Tokens carried over from the source vocabulary (specials included).
+    pub source_tokens: usize,
+    /// Target tokens the source did not know (fresh rows).
+    pub new_tokens: usize,
+    /// Share of the target's token occurrences whose token the source knew.
+    pub covered_occurrences: f64,
+}
+
+/// A target vocabulary aligned with the source's: the source's tokens first (same ids, so their rows
+/// copy over), then target tokens the source did not know.
+pub struct AlignedVocab {
+    pub vocab: Vocab,
+    /// Source row of each target row (None: a new token, fresh row).
+    pub rows: Vec<Option<usize>>,
+    pub coverage: Coverage,
+}
+
+/// Aligns a target vocabulary with `source` (new tokens: seen `min_freq` times, up to `max_size` in all).
+pub fn align_vocab(source: &[String], target_texts: &[Vec<String>], min_freq: usize, max_size: usize) -> Result<AlignedVocab> {
+    let base = Vocab::from_tokens(source.to_vec())?;
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    let (mut total, mut known) = (0usize, 0usize);
+    for text in target_texts {
+        for t in text {
+            total += 1;
+            if base.id(t) != crate::data::UNK {
+                known += 1;
+            } else {
+                *counts.entry(t.as_str()).or_default() += 1;
+            }
+        }
+    }
+    let mut new: Vec<(&str, usize)> = counts.into_iter().filter(|&(_, c)| c >= min_freq).collect();
+    new.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    new.truncate(max_size.saturating_sub(source.len()));
+    let mut tokens = source.to_vec();
+    tokens.extend(new.iter().map(|(t, _)| t.to_string()));
+    let rows = (0..tokens.len()).map(|i| (i < source.len()).then_some(i)).collect();
+    let coverage = Coverage {
+        source_tokens: source.len(),
+        new_tokens: new.len(),
+        covered_occurrences: if total == 0 { 0.0 } else { known as f64 / total as f64 },
+    };
+    Ok(AlignedVocab { vocab: Vocab::from_tokens(tokens)?, rows, coverage })
+}
+
+/// `*` matches any run of characters; everything else literally.
+pub fn pattern_matches(pattern: &str, name: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == name,
+        Some((head, rest)) => {
+            let Some(tail) = name.strip_prefix(head) else { return false };
+            (0..=tail.len()).filter(|&i| tail.is_char_boundary(i)).any(|i| pattern_matches(rest, &tail[i..]))
+        }
+    }
+}
+
+/// Which tensors to copy and freeze.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TransferOptions {
+    /// Patterns of target tensors that take the source's values (default: all).
+    pub copy: Vec<String>,
+    /// Seeds the random choices of heterogeneous mapping (copied units, split shares).
+    pub seed: u64,
+}
+
+impl Default for TransferOptions {
+    fn default() -> Self {
+        Self { copy: vec!["*".into()], seed: 0 }
+    }
+}
+
+/// What [`apply`] did.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct TransferReport {
+    /// One line per mapping decision.
+    pub notes: Vec<String>,
+    /// Tensors that took source values.
+    pub copied: Vec<String>,
+    /// Tensors left at the target's fresh initialisation.
+    pub fresh: Vec<String>,
+}
+
+/// Writes the source's parameters into `target` (whose configuration may differ, see [`hetero`]);
+/// `rows` maps target vocabulary rows to source rows.
+pub fn apply(ctx: &GpuContext, target: &Classifier, source: &Checkpoint, rows: &[Option<usize>], opts: &TransferOptions) -> Result<TransferReport> {
+    let fresh: TensorMap = target.store.download(ctx)?.into_iter().map(|(n, s, v)| (n, (s, v))).collect();
+    let (mapped, notes, from_source) = hetero::map_parameters(&source.info.config, &target.cfg, &source.tensors, &fresh, rows, opts.seed)?;
+    let mut report = TransferReport { notes, ..Default::default() };
+    for entry in target.store.entries() {
+        let wanted = opts.copy.iter().any(|p| pattern_matches(p, &entry.name));
+        if wanted && from_source.contains(&entry.name) {
+            target.store.upload(ctx, &entry.name, &mapped[&entry.name].1)?;
+            report.copied.push(entry.name.clone());
+        } else {
+            report.fresh.push(entry.name.clone());
+        }
+    }
+    Ok(report)
+}
