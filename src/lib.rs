@@ -10,6 +10,7 @@
 //! - [`model`]: the LSTM stack and the text classifier.
 
 pub mod error;
+pub mod experiment;
 pub mod gpu;
 pub mod graph;
 pub mod kernels;

@@ -47,6 +47,11 @@ enum Command {
   lstm-transfer transfer --from state_dict.safetensors --method hetero --hidden 64 --out wide.safetensors      # map only, no training
   lstm-transfer transfer --from runs/movies.safetensors --method dann --data movies.tsv --target yelp_unlabelled.txt --test yelp.tsv")]
     Transfer(Box<TransferArgs>),
+    /// Compare training from scratch with every transfer method over label budgets and seeds.
+    #[command(after_help = "Examples:
+  lstm-transfer experiment                                   # the demo on the embedded datasets (a few minutes on lavapipe)
+  lstm-transfer experiment --config examples/experiment.toml --out runs/sentiment")]
+    Experiment(cli::experiment::ExperimentArgs),
     /// Predict labels for texts or token-id sequences.
     #[command(after_help = "Examples:
   lstm-transfer predict --checkpoint runs/classifier.safetensors --text sentences.txt
@@ -71,6 +76,7 @@ fn main() -> Result<()> {
         Command::Transfer(args) if args.train.data.is_none() => cli::transfer::write_mapped(&cli.gpu, args),
         Command::Transfer(args) => cli::train::run(&cli.gpu, &args.train, Some(args)),
         Command::Eval(args) => cli::eval::run(&cli.gpu, args),
+        Command::Experiment(args) => cli::experiment::run(&cli.gpu, args),
         Command::Predict(args) => cli::predict::run(&cli.gpu, args),
         Command::Bench { shape, repeats } => cli::system::bench(&cli.gpu, shape, *repeats),
     }

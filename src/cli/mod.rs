@@ -2,6 +2,7 @@
 //! Library errors are typed; here they become anyhow reports with context.
 
 pub mod eval;
+pub mod experiment;
 pub mod predict;
 pub mod system;
 pub mod transfer;
@@ -12,7 +13,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use clap::Args;
 use lstm_transfer::checkpoint::{self, Checkpoint};
-use lstm_transfer::data::{read_text_table, Column, ReadOptions, TableFormat, TextTable};
+use lstm_transfer::data::{read_table, Column, ReadOptions, TableFormat, TextTable};
 use lstm_transfer::kernels::pool::Pooling;
 use lstm_transfer::{AdapterChoice, GpuContext};
 
@@ -75,9 +76,9 @@ impl TableArgs {
         }
     }
 
-    /// Reads a table, reporting skipped rows on stderr.
+    /// Reads a table (or an `embedded:NAME` dataset), reporting skipped rows on stderr.
     pub fn read(&self, path: &Path, unlabeled: bool) -> Result<TextTable> {
-        let table = read_text_table(path, &self.options(unlabeled))?;
+        let table = read_table(path, &self.options(unlabeled))?;
         report_skipped(path, &table);
         Ok(table)
     }

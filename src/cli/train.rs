@@ -13,7 +13,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use lstm_transfer::checkpoint::{load_train_state, save_classifier, save_train_state, state_path, ModelInfo, TrainingCheckpoint, TOKENIZER};
-use lstm_transfer::data::{encode_rows, label_names, parse_text_table, split, tokenize, Dataset, TextRow, Vocab};
+use lstm_transfer::data::{embedded, encode_rows, label_names, parse_text_table, split, tokenize, Dataset, TextRow, Vocab};
 use lstm_transfer::fsutil::write_atomic;
 use lstm_transfer::kernels::optimizer::{AdamConfig, WeightDecay};
 use lstm_transfer::kernels::pool::Pooling;
@@ -27,8 +27,7 @@ use super::transfer::{Transfer, TransferArgs};
 use super::{report_skipped, report_truncated, GpuArgs, TableArgs};
 
 /// The dataset used when `train` is given no `--data`: UCI Yelp sentences (CC BY 4.0, see data/README.md).
-const EMBEDDED_DATA: &str = include_str!("../../data/uci_yelp.tsv");
-const EMBEDDED_NAME: &str = "data/uci_yelp.tsv (embedded)";
+const EMBEDDED_NAME: &str = "embedded:uci_yelp";
 
 #[derive(Args)]
 pub struct TrainArgs {
@@ -178,7 +177,8 @@ fn read_splits(a: &TrainArgs) -> Result<Splits> {
     let table = match &a.data {
         Some(path) => a.table.read(path, false)?,
         None => {
-            let t = parse_text_table(EMBEDDED_DATA, Path::new(EMBEDDED_NAME), &Default::default())?;
+            let text = embedded(EMBEDDED_NAME).expect("compiled in");
+            let t = parse_text_table(text, Path::new(EMBEDDED_NAME), &Default::default())?;
             report_skipped(Path::new(EMBEDDED_NAME), &t);
             t
         }

@@ -11,7 +11,9 @@ use unicode_segmentation::UnicodeSegmentation;
 
 use crate::error::{Error, Result};
 use crate::model::Batch;
+mod embedded;
 mod read;
+pub use embedded::{embedded, read_table, EMBEDDED};
 pub use read::*;
 
 /// Id of `<pad>`, which fills batch rows past their length.

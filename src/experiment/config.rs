@@ -1,0 +1,178 @@
+//! The experiment's TOML configuration. Paths are relative to the config file; `embedded:NAME` names
+//! a dataset compiled into the binary.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::kernels::pool::Pooling;
+
+/// The source domain: labelled data to pretrain on, or a checkpoint already trained.
+#[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSpec {
+    /// `label<TAB>text` files (concatenated).
+    #[serde(default)]
+    pub data: Vec<PathBuf>,
+    /// A trained source model instead of `data`.
+    pub checkpoint: Option<PathBuf>,
+    #[serde(default = "defaults::source_epochs")]
+    pub epochs: usize,
+    #[serde(default = "defaults::lr")]
+    pub lr: f32,
+    #[serde(default = "defaults::min_freq")]
+    pub min_freq: usize,
+}
+
+/// The shape of the source model (and of every target except `hetero`).
+#[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    #[serde(default = "defaults::width")]
+    pub embed: usize,
+    #[serde(default = "defaults::width")]
+    pub hidden: usize,
+    #[serde(default = "defaults::one")]
+    pub layers: usize,
+    #[serde(default)]
+    pub bidirectional: bool,
+    #[serde(default)]
+    pub pooling: Pooling,
+    #[serde(default)]
+    pub dropout: f32,
+    /// Target hidden size of the `hetero` method (Net2Net widening) [default: 2 × hidden].
+    pub hetero_hidden: Option<usize>,
+}
+
+/// Target-side training.
+#[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct FinetuneSpec {
+    #[serde(default = "defaults::finetune_epochs")]
+    pub epochs: usize,
+    #[serde(default = "defaults::batch")]
+    pub batch_size: usize,
+    /// Learning rate from scratch.
+    #[serde(default = "defaults::lr")]
+    pub lr: f32,
+    /// Learning rate of transferred models (init, freeze, hetero, dann).
+    #[serde(default = "defaults::transfer_lr")]
+    pub transfer_lr: f32,
+    #[serde(default = "defaults::max_len")]
+    pub max_len: usize,
+    /// Share of the n labels held out to pick the epoch (stratified).
+    #[serde(default = "defaults::valid_fraction")]
+    pub valid_fraction: f64,
+    /// DANN: epochs (each sees the source rows below and as many target rows).
+    #[serde(default = "defaults::dann_epochs")]
+    pub dann_epochs: usize,
+    /// DANN: labelled source rows per run (a seeded sample).
+    #[serde(default = "defaults::dann_source_rows")]
+    pub dann_source_rows: usize,
+}
+
+/// One target domain.
+#[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetSpec {
+    pub name: String,
+    pub data: PathBuf,
+    /// Fixed, class-balanced test rows; the label budgets are drawn from the rest.
+    #[serde(default = "defaults::test_size")]
+    pub test_size: usize,
+}
+
+/// The whole experiment.
+#[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentConfig {
+    pub source: SourceSpec,
+    #[serde(default = "defaults::model")]
+    pub model: ModelSpec,
+    #[serde(default = "defaults::finetune")]
+    pub finetune: FinetuneSpec,
+    #[serde(rename = "target")]
+    pub targets: Vec<TargetSpec>,
+    /// Labelled target rows per run; 0 means all of the pool.
+    pub budgets: Vec<usize>,
+    pub seeds: Vec<u64>,
+    /// Any of scratch, source-only, init, freeze, ulmfit, hetero, dann.
+    pub methods: Vec<String>,
+}
+
+/// Every method name the experiment knows.
+pub const METHODS: [&str; 7] = ["scratch", "source-only", "init", "freeze", "ulmfit", "hetero", "dann"];
+
+mod defaults {
+    use super::*;
+    pub fn source_epochs() -> usize { 6 }
+    pub fn finetune_epochs() -> usize { 15 }
+    pub fn dann_epochs() -> usize { 4 }
+    pub fn dann_source_rows() -> usize { 1000 }
+    pub fn lr() -> f32 { 3e-3 }
+    pub fn transfer_lr() -> f32 { 1e-3 }
+    pub fn min_freq() -> usize { 1 }
+    pub fn width() -> usize { 64 }
+    pub fn one() -> usize { 1 }
+    pub fn batch() -> usize { 16 }
+    pub fn max_len() -> usize { 64 }
+    pub fn valid_fraction() -> f64 { 0.2 }
+    pub fn test_size() -> usize { 500 }
+    pub fn model() -> ModelSpec {
+        ModelSpec { embed: 64, hidden: 64, layers: 1, bidirectional: false, pooling: Pooling::Last, dropout: 0.0, hetero_hidden: None }
+    }
+    pub fn finetune() -> FinetuneSpec {
+        FinetuneSpec {
+            epochs: finetune_epochs(), batch_size: batch(), lr: lr(), transfer_lr: transfer_lr(), max_len: max_len(),
+            valid_fraction: valid_fraction(), dann_epochs: dann_epochs(), dann_source_rows: dann_source_rows(),
+        }
+    }
+}
+
+impl ExperimentConfig {
+    /// Reads and checks a TOML file; relative paths become relative to its directory.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::File { path: path.into(), message: e.to_string() })?;
+        let mut cfg: Self = toml::from_str(&text).map_err(|e| Error::File { path: path.into(), message: e.to_string() })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let resolve = |p: &mut PathBuf| {
+            if p.is_relative() && !p.to_string_lossy().starts_with("embedded:") {
+                *p = base.join(&*p);
+            }
+        };
+        cfg.source.data.iter_mut().for_each(resolve);
+        cfg.source.checkpoint.iter_mut().for_each(resolve);
+        cfg.targets.iter_mut().for_each(|t| resolve(&mut t.data));
+        cfg.check().map_err(|e| Error::File { path: path.into(), message: e.to_string() })?;
+        Ok(cfg)
+    }
+
+    /// The demo on the embedded datasets: source = UCI IMDb + Amazon sentences, target = UCI Yelp.
+    pub fn demo() -> Self {
+        Self {
+            source: SourceSpec {
+                data: vec!["embedded:uci_imdb".into(), "embedded:uci_amazon".into()],
+                checkpoint: None, epochs: 8, lr: 3e-3, min_freq: 1,
+            },
+            model: ModelSpec { pooling: Pooling::Max, ..defaults::model() },
+            finetune: FinetuneSpec { epochs: 12, dann_source_rows: 400, dann_epochs: 3, ..defaults::finetune() },
+            targets: vec![TargetSpec { name: "uci_yelp".into(), data: "embedded:uci_yelp".into(), test_size: 500 }],
+            budgets: vec![50, 200],
+            seeds: vec![1, 2],
+            methods: METHODS.map(String::from).to_vec(),
+        }
+    }
+
+    fn check(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::InvalidInput(m));
+        if self.source.data.is_empty() == self.source.checkpoint.is_none() {
+            return bad("[source] needs either `data` (files to pretrain on) or `checkpoint`".into());
+        }
+        if let Some(m) = self.methods.iter().find(|m| !METHODS.contains(&m.as_str())) {
+            return bad(format!("unknown method '{m}': expected {}", METHODS.join(", ")));
+        }
+        if self.targets.is_empty() || self.seeds.is_empty() || self.budgets.is_empty() || self.methods.is_empty() {
+            return bad("targets, budgets, seeds and methods must each have at least one entry".into());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,206 @@
+//! The experiment's outputs: `results.json` (every run), `report.md` (mean ± std per cell, the
+//! difference to scratch with a paired 95% interval over seeds, flags for significant gains `*` and
+//! negative transfer `!`), `accuracy_vs_budget.svg` and `learning_curves.svg`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::{mean_curves, RunResult};
+use crate::error::Result;
+use crate::fsutil::write_atomic;
+use crate::plot::{write_line_chart, Panel, Series};
+
+/// Two-sided 95% quantiles of Student's t for 1..=30 degrees of freedom (1.96 beyond).
+const T975: [f64; 30] = [
+    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110,
+    2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+];
+
+fn mean_std(v: &[f64]) -> (f64, f64) {
+    let n = v.len() as f64;
+    let mean = v.iter().sum::<f64>() / n.max(1.0);
+    let var = if v.len() > 1 { v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0) } else { 0.0 };
+    (mean, var.sqrt())
+}
+
+/// Mean and 95% half-width of paired differences (None with fewer than two pairs).
+pub fn paired_interval(diffs: &[f64]) -> (f64, Option<f64>) {
+    let (mean, sd) = mean_std(diffs);
+    let k = diffs.len();
+    if k < 2 {
+        return (mean, None);
+    }
+    let t = T975.get(k - 2).copied().unwrap_or(1.96);
+    (mean, Some(t * sd / (k as f64).sqrt()))
+}
+
+/// Summary of one (target, budget, method) cell.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Cell {
+    pub target: String,
+    pub budget: usize,
+    pub method: String,
+    pub runs: usize,
+    pub mean: f64,
+    pub std: f64,
+    /// Mean paired difference to scratch (accuracy points) and the 95% half-width.
+    pub delta: Option<f64>,
+    pub delta_half_width: Option<f64>,
+    /// The interval lies above 0 (a clear gain) / below 0 (negative transfer).
+    pub significant_gain: bool,
+    pub negative_transfer: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proxy_a_distance: Option<f64>,
+}
+
+/// Cells in (target, budget, method-order) order.
+pub fn summarize(results: &[RunResult]) -> Vec<Cell> {
+    let mut methods: Vec<String> = Vec::new();
+    for r in results {
+        if !methods.contains(&r.method) {
+            methods.push(r.method.clone());
+        }
+    }
+    let mut groups: BTreeMap<(String, usize), Vec<&RunResult>> = BTreeMap::new();
+    for r in results {
+        groups.entry((r.target.clone(), r.budget)).or_default().push(r);
+    }
+    let mut cells = Vec::new();
+    for ((target, budget), runs) in groups {
+        let scratch: BTreeMap<u64, f64> = runs.iter().filter(|r| r.method == "scratch").map(|r| (r.seed, r.test_accuracy)).collect();
+        for m in &methods {
+            let mine: Vec<&&RunResult> = runs.iter().filter(|r| &r.method == m).collect();
+            if mine.is_empty() {
+                continue;
+            }
+            let acc: Vec<f64> = mine.iter().map(|r| r.test_accuracy).collect();
+            let (mean, std) = mean_std(&acc);
+            let diffs: Vec<f64> = mine.iter().filter_map(|r| scratch.get(&r.seed).map(|s| r.test_accuracy - s)).collect();
+            let (delta, half) = if m != "scratch" && !diffs.is_empty() { let (d, h) = paired_interval(&diffs); (Some(d), h) } else { (None, None) };
+            let pads: Vec<f64> = mine.iter().filter_map(|r| r.proxy_a_distance).collect();
+            cells.push(Cell {
+                target: target.clone(), budget, method: m.clone(), runs: mine.len(), mean, std, delta, delta_half_width: half,
+                significant_gain: matches!((delta, half), (Some(d), Some(h)) if d - h > 0.0),
+                negative_transfer: matches!((delta, half), (Some(d), Some(h)) if d + h < 0.0),
+                proxy_a_distance: (!pads.is_empty()).then(|| mean_std(&pads).0),
+            });
+        }
+    }
+    cells
+}
+
+/// The markdown table: one row per (target, budget), one column per method.
+pub fn markdown(cells: &[Cell], title: &str, adapter: &str) -> String {
+    let mut methods: Vec<&str> = Vec::new();
+    for c in cells {
+        if !methods.contains(&c.method.as_str()) {
+            methods.push(&c.method);
+        }
+    }
+    let mut s = format!("# {title}\n\nTest accuracy (%) mean ± std over seeds; [Δ vs scratch ± 95% half-width, paired by seed]; \
+                         `*` the interval lies above 0, `!` below 0 (negative transfer). Adapter: {adapter}.\n\n");
+    s += &format!("| target | n | {} |\n|---|---:|{}\n", methods.join(" | "), "---|".repeat(methods.len()));
+    let mut rows: Vec<(&str, usize)> = Vec::new();
+    for c in cells {
+        if !rows.contains(&(c.target.as_str(), c.budget)) {
+            rows.push((&c.target, c.budget));
+        }
+    }
+    for (target, budget) in rows {
+        s += &format!("| {target} | {budget} |");
+        for m in &methods {
+            match cells.iter().find(|c| c.target == target && c.budget == budget && c.method == *m) {
+                Some(c) => {
+                    s += &format!(" {:.1} ± {:.1}", 100.0 * c.mean, 100.0 * c.std);
+                    if let Some(d) = c.delta {
+                        let flag = if c.significant_gain { "*" } else if c.negative_transfer { "!" } else { "" };
+                        match c.delta_half_width {
+                            Some(h) => s += &format!(" [{:+.1} ± {:.1}{flag}]", 100.0 * d, 100.0 * h),
+                            None => s += &format!(" [{:+.1}]", 100.0 * d),
+                        }
+                    }
+                    if let Some(p) = c.proxy_a_distance {
+                        s += &format!(" (PAD {p:.2})");
+                    }
+                    s += " |";
+                }
+                None => s += " – |",
+            }
+        }
+        s += "\n";
+    }
+    let negatives: Vec<String> = cells.iter().filter(|c| c.negative_transfer).map(|c| format!("{} at n={} on {}", c.method, c.budget, c.target)).collect();
+    s += &format!("\nNegative transfer: {}.\n", if negatives.is_empty() { "none significant".into() } else { negatives.join("; ") });
+    s
+}
+
+/// Writes `results.json` (the runs) atomically.
+pub fn write_results(out: &Path, results: &[RunResult]) -> Result<()> {
+    write_atomic(&out.join("results.json"), serde_json::to_string_pretty(results).expect("results serialize").as_bytes())
+}
+
+/// Writes every output; returns the markdown table.
+pub fn write_report(out: &Path, results: &[RunResult], adapter: &str) -> Result<String> {
+    write_results(out, results)?;
+    let cells = summarize(results);
+    let md = markdown(&cells, "Transfer experiment", adapter);
+    write_atomic(&out.join("report.md"), md.as_bytes())?;
+    write_atomic(&out.join("summary.json"), serde_json::to_string_pretty(&cells).expect("cells serialize").as_bytes())?;
+    let mut targets: Vec<&str> = cells.iter().map(|c| c.target.as_str()).collect();
+    targets.dedup();
+    let panels: Vec<Panel> = targets
+        .iter()
+        .map(|t| {
+            let mut series: Vec<Series> = Vec::new();
+            for c in cells.iter().filter(|c| c.target == *t) {
+                match series.iter_mut().find(|s| s.name == c.method) {
+                    Some(s) => s.points.push((c.budget as f64, 100.0 * c.mean)),
+                    None => series.push(Series { name: c.method.clone(), points: vec![(c.budget as f64, 100.0 * c.mean)] }),
+                }
+            }
+            Panel { title: t.to_string(), x_label: "labelled target rows".into(), y_label: "test accuracy (%)".into(), series }
+        })
+        .collect();
+    write_line_chart(&out.join("accuracy_vs_budget.svg"), "accuracy vs label budget", &panels)?;
+    let smallest = results.iter().map(|r| r.budget).min().unwrap_or(0);
+    let curves = mean_curves(&results.iter().filter(|r| r.budget == smallest).cloned().collect::<Vec<_>>());
+    let mut series: Vec<Series> = curves
+        .into_iter()
+        .filter(|(_, c)| !c.is_empty())
+        .map(|(m, c)| Series { name: m, points: c.iter().enumerate().map(|(i, v)| ((i + 1) as f64, 100.0 * v)).collect() })
+        .collect();
+    series.sort_by(|a, b| a.name.cmp(&b.name));
+    let panel = Panel { title: format!("n = {smallest}, mean over targets and seeds"), x_label: "epoch".into(), y_label: "validation accuracy (%)".into(), series };
+    write_line_chart(&out.join("learning_curves.svg"), "learning curves", &[panel])?;
+    Ok(md)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(method: &str, seed: u64, acc: f64) -> RunResult {
+        RunResult { target: "t".into(), budget: 50, seed, method: method.into(), test_accuracy: acc, test_macro_f1: acc, best_epoch: 1,
+                    curve: vec![acc], seconds: 0.0, proxy_a_distance: None }
+    }
+
+    #[test]
+    fn paired_intervals_flag_gains_and_negative_transfer() {
+        let results = vec![
+            run("scratch", 1, 0.60), run("scratch", 2, 0.62), run("scratch", 3, 0.58),
+            run("init", 1, 0.70), run("init", 2, 0.71), run("init", 3, 0.69),
+            run("bad", 1, 0.50), run("bad", 2, 0.53), run("bad", 3, 0.49),
+            run("same", 1, 0.61), run("same", 2, 0.60), run("same", 3, 0.59),
+        ];
+        let cells = summarize(&results);
+        let get = |m: &str| cells.iter().find(|c| c.method == m).unwrap();
+        assert!(get("init").significant_gain && !get("init").negative_transfer);
+        assert!(get("bad").negative_transfer);
+        assert!(!get("same").significant_gain && !get("same").negative_transfer);
+        // init: diffs 0.10, 0.09, 0.11 → mean 0.10, sd 0.01, half-width 4.303 · 0.01 / √3.
+        assert!((get("init").delta.unwrap() - 0.10).abs() < 1e-12);
+        assert!((get("init").delta_half_width.unwrap() - 4.303 * 0.01 / 3f64.sqrt()).abs() < 1e-9);
+        let md = markdown(&cells, "x", "test");
+        assert!(md.contains("| t | 50 |") && md.contains("Negative transfer: bad at n=50 on t."), "{md}");
+    }
+}
