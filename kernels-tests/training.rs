@@ -104,7 +104,7 @@ fn training_lowers_the_validation_loss_and_resumes_bit_identically() {
 
     // Run A: six epochs straight, saving the state after epoch 2.
     let mut a = Classifier::new(ctx, config(), cfg.batch_size, cfg.max_len, 11).unwrap();
-    let before = evaluate(ctx, &mut a, &valid, &labels(), 16, 12).unwrap().loss;
+    let before = evaluate(ctx, &mut a, &valid, &labels, 16, 12).unwrap().loss;
     let mut observer = SaveAfter { ctx, epoch: 2, path: state_path.clone(), config: cfg.clone() };
     let state_a = train_classifier(ctx, &mut a, data(&train, &valid, &labels), &cfg, TrainState::default(), &mut observer).unwrap();
     let after = state_a.logs.last().unwrap().valid_loss;

@@ -19,12 +19,17 @@ pub type NamedTensor = (String, Vec<usize>, Vec<f32>);
 /// One tensor's place and options in the store.
 #[derive(Clone, Debug)]
 pub struct ParamEntry {
+    /// PyTorch state_dict name (e.g. `lstm.weight_ih_l0`).
     pub name: String,
+    /// Tensor shape, PyTorch layout (row-major).
     pub shape: Vec<usize>,
     /// Offset in elements.
     pub offset: usize,
+    /// Skipped by the optimizer: no update, no moment update, no weight decay.
     pub frozen: bool,
+    /// Multiplies the step's learning rate for this tensor (discriminative learning rates).
     pub lr_scale: f32,
+    /// Weight decay of this tensor, applied as L2 or decoupled per `AdamConfig::decay`.
     pub weight_decay: f32,
     /// Per-row trainable flags (rows = `shape[0]`); `None` means every row follows `frozen`.
     pub row_mask: Option<Vec<bool>>,
@@ -33,9 +38,11 @@ pub struct ParamEntry {
 }
 
 impl ParamEntry {
+    /// Elements in the tensor (product of `shape`, padding excluded).
     pub fn len(&self) -> usize {
         self.shape.iter().product()
     }
+    /// Whether the tensor has no elements.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -44,13 +51,19 @@ impl ParamEntry {
     }
 }
 
+/// Every trainable tensor of a model in one flat f32 GPU buffer, with gradient and Adam moment
+/// buffers of the same layout and the per-tensor option table the optimizer kernel reads.
 pub struct ParamStore {
     entries: Vec<ParamEntry>,
     index: HashMap<String, usize>,
     total: usize,
+    /// Parameter values, `total_len()` f32s.
     pub params: wgpu::Buffer,
+    /// Gradients, same layout as `params`.
     pub grads: wgpu::Buffer,
+    /// Adam's first moments, same layout as `params`.
     pub m: wgpu::Buffer,
+    /// Adam's second moments, same layout as `params`.
     pub v: wgpu::Buffer,
     table: wgpu::Buffer,
     row_masks: wgpu::Buffer,
@@ -95,6 +108,7 @@ impl ParamStore {
         Ok(store)
     }
 
+    /// Every tensor's entry, in store (layout) order.
     pub fn entries(&self) -> &[ParamEntry] {
         &self.entries
     }
@@ -104,6 +118,7 @@ impl ParamStore {
         self.total
     }
 
+    /// The entry of the tensor `name` (`Error::MissingTensor` if the store has none).
     pub fn entry(&self, name: &str) -> Result<&ParamEntry> {
         self.index.get(name).map(|&i| &self.entries[i]).ok_or_else(|| Error::MissingTensor {
             name: name.to_string(),
@@ -186,11 +201,13 @@ impl ParamStore {
         Ok(())
     }
 
+    /// Sets one tensor's learning-rate multiplier (takes effect after `sync_options`).
     pub fn set_lr_scale(&mut self, name: &str, scale: f32) -> Result<()> {
         self.entry_mut(name)?.lr_scale = scale;
         Ok(())
     }
 
+    /// Sets one tensor's weight decay (takes effect after `sync_options`).
     pub fn set_weight_decay(&mut self, name: &str, decay: f32) -> Result<()> {
         self.entry_mut(name)?.weight_decay = decay;
         Ok(())

@@ -26,12 +26,15 @@ use crate::transfer::{dann, pattern_matches, ulmfit};
 pub enum Monitor {
     /// Validation loss (lower is better).
     Loss,
+    /// Validation accuracy.
     #[default]
     Accuracy,
+    /// Validation macro-averaged F1.
     MacroF1,
 }
 
 impl Monitor {
+    /// Parses `loss`, `accuracy` (or `acc`) and `macro-f1` (or `f1`).
     pub fn parse(s: &str) -> Result<Self> {
         match s {
             "loss" => Ok(Self::Loss),
@@ -51,20 +54,26 @@ impl Monitor {
     }
 }
 
+/// Settings of one training run (see [`train_classifier`]).
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TrainConfig {
+    /// Epochs in all; a resumed run continues up to the same total.
     pub epochs: usize,
+    /// Rows per batch (batches are length-bucketed).
     pub batch_size: usize,
     /// Longer rows are truncated (and counted).
     pub max_len: usize,
+    /// Seeds the epoch shuffles and the dropout masks (not the model's initialisation).
     pub seed: u64,
     /// Adam / AdamW settings; `lr` is the base rate the schedule scales.
     pub optimizer: AdamConfig,
     /// Weight decay of every tensor (L2 or decoupled per `optimizer.decay`).
     pub weight_decay: f32,
+    /// Factor on `optimizer.lr` per update, over all `epochs` of updates.
     pub schedule: LrSchedule,
     /// Dropout on the pooled features.
     pub dropout: f32,
+    /// Validation metric that picks the best epoch and drives early stopping.
     pub monitor: Monitor,
     /// Stop after this many epochs without improving the monitored metric (None: never).
     pub patience: Option<usize>,
@@ -114,26 +123,38 @@ impl Default for TrainConfig {
 /// One line of the per-epoch log (also written as JSONL by the CLI).
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EpochLog {
+    /// The epoch (1-based).
     pub epoch: usize,
+    /// Optimizer updates done at the epoch's end (counted over the whole run).
     pub updates: u64,
     /// Learning rate of the epoch's last update.
     pub lr: f64,
+    /// Mean over the epoch's steps of each batch's mean cross-entropy.
     pub train_loss: f64,
+    /// Share of the epoch's labelled training rows predicted right (while training).
     pub train_accuracy: f64,
+    /// Mean cross-entropy on the validation rows after the epoch.
     pub valid_loss: f64,
+    /// Validation accuracy after the epoch.
     pub valid_accuracy: f64,
+    /// Validation macro-averaged F1 after the epoch.
     pub valid_macro_f1: f64,
+    /// Training tokens (after truncation) per second of `seconds`.
     pub tokens_per_second: f64,
+    /// Wall-clock seconds of the epoch's training steps (validation excluded).
     pub seconds: f64,
+    /// Training rows truncated to `max_len`.
     pub truncated_rows: usize,
-    /// DANN: λ at the epoch's end, the domain head's training accuracy, its accuracy on held-out rows
-    /// of both domains, and the proxy A-distance 2(1 − 2ε) from that held-out error.
+    /// DANN: λ of the gradient-reversal layer at the epoch's end.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lambda: Option<f64>,
+    /// DANN: the domain head's accuracy on the epoch's training rows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub domain_accuracy: Option<f64>,
+    /// DANN: the domain head's accuracy on held-out rows of both domains (when given).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub valid_domain_accuracy: Option<f64>,
+    /// DANN: proxy A-distance 2(1 − 2ε) from that held-out domain error ε.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy_a_distance: Option<f64>,
 }
@@ -147,26 +168,36 @@ pub struct TrainState {
     pub updates: u64,
     /// Best monitored score so far (higher is better) and its epoch.
     pub best_score: Option<f64>,
+    /// Epoch (1-based) of `best_score`; 0 before the first epoch.
     pub best_epoch: usize,
+    /// Epochs since the last improvement (compared with `patience`).
     pub epochs_without_improvement: usize,
+    /// Early stopping ended the run before `epochs`.
     pub stopped_early: bool,
+    /// One log per completed epoch.
     pub logs: Vec<EpochLog>,
 }
 
 /// Progress inside an epoch, for progress bars.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct StepProgress {
+    /// The epoch (1-based).
     pub epoch: usize,
+    /// Batches done in this epoch (1-based).
     pub step: usize,
+    /// Batches in this epoch.
     pub steps: usize,
-    /// Running mean loss and accuracy over the epoch's readbacks so far.
+    /// Running mean of the steps' cross-entropy over the epoch's readbacks so far.
     pub loss: f64,
+    /// Running accuracy over the epoch's labelled rows read back so far.
     pub accuracy: f64,
+    /// Training tokens per second since the epoch started.
     pub tokens_per_second: f64,
 }
 
 /// Hooks for the caller (progress display, checkpoints, logs). Errors stop training.
 pub trait TrainObserver {
+    /// After each step whose stats were read back (every `read_every` steps and at the epoch's end).
     fn step(&mut self, _progress: &StepProgress) {}
     /// After each epoch's validation; `improved` says whether this epoch is the new best.
     fn epoch_end(&mut self, _model: &Classifier, _state: &TrainState, _improved: bool) -> Result<()> {
@@ -181,6 +212,7 @@ impl TrainObserver for () {}
 pub struct Evaluation {
     /// Mean cross-entropy.
     pub loss: f64,
+    /// Accuracy, macro-F1, per-class scores and confusion matrix of the predictions.
     pub metrics: Metrics,
     /// Predicted class per row, in the data's order.
     pub predictions: Vec<u32>,

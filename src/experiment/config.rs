@@ -15,10 +15,13 @@ pub struct SourceSpec {
     pub data: Vec<PathBuf>,
     /// A trained source model instead of `data`.
     pub checkpoint: Option<PathBuf>,
+    /// Pretraining epochs (the best by validation accuracy is kept) [default: 6].
     #[serde(default = "defaults::source_epochs")]
     pub epochs: usize,
+    /// Pretraining learning rate [default: 3e-3].
     #[serde(default = "defaults::lr")]
     pub lr: f32,
+    /// Occurrences a token needs in the source training text to enter the vocabulary [default: 1].
     #[serde(default = "defaults::min_freq")]
     pub min_freq: usize,
 }
@@ -27,16 +30,22 @@ pub struct SourceSpec {
 #[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelSpec {
+    /// Embedding width [default: 64].
     #[serde(default = "defaults::width")]
     pub embed: usize,
+    /// LSTM hidden size per direction [default: 64].
     #[serde(default = "defaults::width")]
     pub hidden: usize,
+    /// Stacked LSTM layers [default: 1].
     #[serde(default = "defaults::one")]
     pub layers: usize,
+    /// Bidirectional LSTM layers [default: false].
     #[serde(default)]
     pub bidirectional: bool,
+    /// Pooling of the LSTM outputs over time [default: last].
     #[serde(default)]
     pub pooling: Pooling,
+    /// Dropout on the pooled features, in pretraining and fine-tuning [default: 0].
     #[serde(default)]
     pub dropout: f32,
     /// Target hidden size of the `hetero` method (Net2Net widening) [default: 2 × hidden].
@@ -47,8 +56,10 @@ pub struct ModelSpec {
 #[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct FinetuneSpec {
+    /// Fine-tuning epochs of every method except `dann` [default: 15].
     #[serde(default = "defaults::finetune_epochs")]
     pub epochs: usize,
+    /// Rows per fine-tuning batch [default: 16].
     #[serde(default = "defaults::batch")]
     pub batch_size: usize,
     /// Learning rate from scratch.
@@ -57,6 +68,7 @@ pub struct FinetuneSpec {
     /// Learning rate of transferred models (init, freeze, hetero, dann).
     #[serde(default = "defaults::transfer_lr")]
     pub transfer_lr: f32,
+    /// Tokens kept per row, in pretraining and fine-tuning [default: 64].
     #[serde(default = "defaults::max_len")]
     pub max_len: usize,
     /// Share of the n labels held out to pick the epoch (stratified).
@@ -74,7 +86,9 @@ pub struct FinetuneSpec {
 #[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TargetSpec {
+    /// Name of the target in logs, results and the report.
     pub name: String,
+    /// A `label<TAB>text` file (or `embedded:NAME`).
     pub data: PathBuf,
     /// Fixed, class-balanced test rows; the label budgets are drawn from the rest.
     #[serde(default = "defaults::test_size")]
@@ -85,15 +99,21 @@ pub struct TargetSpec {
 #[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExperimentConfig {
+    /// The `[source]` table.
     pub source: SourceSpec,
+    /// The `[model]` table.
     #[serde(default = "defaults::model")]
     pub model: ModelSpec,
+    /// The `[finetune]` table.
     #[serde(default = "defaults::finetune")]
     pub finetune: FinetuneSpec,
+    /// The `[[target]]` tables.
     #[serde(rename = "target")]
     pub targets: Vec<TargetSpec>,
     /// Labelled target rows per run; 0 means all of the pool.
     pub budgets: Vec<usize>,
+    /// One run per seed and (target, budget, method); a seed fixes the label sample, the
+    /// validation split, the initialisation and the shuffles.
     pub seeds: Vec<u64>,
     /// Any of scratch, source-only, init, freeze, ulmfit, hetero, dann.
     pub methods: Vec<String>,

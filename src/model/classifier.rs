@@ -26,22 +26,31 @@ use crate::model::init::{init_tensor, rng};
 use crate::model::lstm::{LstmConfig, LstmStack};
 use crate::params::ParamStore;
 
+/// Sizes and options of a [`Classifier`]; saved with checkpoints.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ClassifierConfig {
+    /// Vocabulary size V (rows of `embedding.weight`, `[V, E]`).
     pub vocab: usize,
+    /// Embedding width E (the LSTM's input size).
     pub embed: usize,
+    /// LSTM hidden size H per layer and direction.
     pub hidden: usize,
+    /// Stacked LSTM layers.
     pub layers: usize,
+    /// Whether every LSTM layer also runs a reverse direction (doubles the output width).
     pub bidirectional: bool,
+    /// Output classes C of the label head (`fc.weight` is `[C, features]`).
     pub classes: usize,
     /// Classes of the DANN domain head (0: no domain head).
     #[serde(default)]
     pub domains: usize,
+    /// How the LSTM outputs over time become the heads' features.
     #[serde(default)]
     pub pooling: Pooling,
 }
 
 impl ClassifierConfig {
+    /// The LSTM stack's sizes (input = `embed`).
     pub fn lstm(&self) -> LstmConfig {
         LstmConfig { input: self.embed, hidden: self.hidden, layers: self.layers, bidirectional: self.bidirectional }
     }
@@ -68,10 +77,15 @@ impl ClassifierConfig {
 /// One batch, host side. `ids` is `[batch, steps]` right-padded; `labels` may hold IGNORE_LABEL.
 #[derive(Clone, Debug, Default)]
 pub struct Batch {
+    /// Rows B.
     pub batch: usize,
+    /// Time steps T of the padded rows.
     pub steps: usize,
+    /// Token ids, `[B, T]` row-major, right-padded.
     pub ids: Vec<u32>,
+    /// Valid tokens per row, `[B]`, each in `1..=steps`.
     pub lengths: Vec<u32>,
+    /// Class of each row, `[B]` (IGNORE_LABEL: no loss, not counted).
     pub labels: Vec<u32>,
     /// Domain of each row (DANN only).
     pub domain_labels: Option<Vec<u32>>,
@@ -82,13 +96,19 @@ pub struct Batch {
 pub struct StepStats {
     /// Sum over steps of the mean cross-entropy of each step.
     pub loss_sum: f32,
+    /// Labelled rows whose largest logit is the label.
     pub correct: f32,
+    /// Labelled rows (label not IGNORE_LABEL) counted in the loss and accuracy.
     pub rows: f32,
+    /// Domain head: sum over steps of the mean domain cross-entropy (DANN only).
     pub domain_loss_sum: f32,
+    /// Domain head: rows whose predicted domain is right.
     pub domain_correct: f32,
+    /// Domain head: rows counted.
     pub domain_rows: f32,
     /// Squared global gradient norm of the last step (when clipping is on).
     pub grad_norm_sq: f32,
+    /// Training steps submitted since the last readback (this one included).
     pub steps: u32,
 }
 
@@ -118,9 +138,15 @@ struct Plan {
     dropout: Vec<usize>,
 }
 
+/// The classifier on the GPU: its parameters, activation buffers for batches up to a fixed capacity,
+/// and the recorded step plans, cached per (batch, steps, kind).
 pub struct Classifier {
+    /// The model's sizes (fixed at construction).
     pub cfg: ClassifierConfig,
+    /// Parameters, gradients, Adam moments and per-tensor optimizer options.
     pub store: ParamStore,
+    /// Adam settings read at every update; change them with `set_optimizer`, since turning gradient
+    /// clipping on or off changes the recorded plans.
     pub optimizer: AdamConfig,
     lstm: LstmStack,
     batch_cap: usize,
@@ -252,6 +278,7 @@ impl Classifier {
         Ok(())
     }
 
+    /// The training dropout probability on the pooled features (0: off).
     pub fn dropout_rate(&self) -> f32 {
         self.dropout
     }

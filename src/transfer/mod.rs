@@ -63,9 +63,11 @@ pub struct Coverage {
 /// A target vocabulary aligned with the source's: the source's tokens first (same ids, so their rows
 /// copy over), then target tokens the source did not know.
 pub struct AlignedVocab {
+    /// The target vocabulary: the source tokens, then the new target tokens, most frequent first.
     pub vocab: Vocab,
     /// Source row of each target row (None: a new token, fresh row).
     pub rows: Vec<Option<usize>>,
+    /// How much of the target text the source tokens cover.
     pub coverage: Coverage,
 }
 
