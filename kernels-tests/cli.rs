@@ -139,6 +139,50 @@ fn predict_ids_on_the_golden_pytorch_state_dicts_matches_pytorch() {
     }
 }
 
+/// `transfer --method hetero` on PyTorch's state_dict writes a wider model whose `predict --ids` still
+/// prints PyTorch's logits (Net2Net widening is function-preserving).
+#[test]
+fn hetero_transfer_of_a_pytorch_state_dict_keeps_its_logits() {
+    let g = Golden::load("classifier");
+    let (b, t) = (g.shape("tokens")[0], g.shape("tokens")[1]);
+    let (tokens, lengths) = (g.u32("tokens"), g.u32("lengths"));
+    let ids: String = (0..b)
+        .map(|r| tokens[r * t..r * t + lengths[r] as usize].iter().map(|x| x.to_string()).collect::<Vec<_>>().join(" ") + "\n")
+        .collect();
+    let ids_file = file("hetero.ids", &ids);
+    let source = format!("{}/kernels-tests/fixtures/golden/classifier.safetensors", env!("CARGO_MANIFEST_DIR"));
+    let wide = dir().join("wide.safetensors").display().to_string();
+    let printed = ok(&["transfer", "--from", &source, "--method", "hetero", "--hidden", "24", "--out", &wide]);
+    assert!(printed.contains("Net2Net") && printed.contains("predictions agree on 100.0%"), "{printed}");
+    let out = ok(&["predict", "--checkpoint", &wide, "--ids", &ids_file]);
+    let logits: Vec<f32> = out
+        .lines()
+        .flat_map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["logits"].as_array().unwrap().clone())
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect();
+    assert_close("widened PyTorch classifier: predict --ids logits", &logits, g.get("logits"), 1e-5, 1e-5);
+    let err = fails(&["transfer", "--from", &source, "--method", "init", "--hidden", "24", "--out", &wide]);
+    assert!(err.contains("need --method hetero"), "{err}");
+}
+
+/// `transfer --method init` then fine-tuning, from the model `train` wrote, onto other labels.
+#[test]
+fn transfer_with_data_fine_tunes_and_reports_the_mapping() {
+    let (ckpt, _) = trained();
+    let mut tsv = String::new();
+    for i in 0..60 {
+        let (label, word) = if i % 2 == 0 { ("good", GOOD[i % 6]) } else { ("bad", BAD[i % 6]) };
+        tsv += &format!("{label}\tthe hotel was {word} and the bed {}\n", if i % 3 == 0 { "soft" } else { "hard" });
+    }
+    let data = file("hotels.tsv", &tsv);
+    let out = dir().join("hotels.safetensors").display().to_string();
+    let printed = ok(&["transfer", "--from", ckpt, "--method", "freeze", "--freeze-known-rows", "--gradual-unfreezing", "--discriminative-lr",
+                       "--data", &data, "--out", &out, "--epochs", "3", "--batch-size", "16", "--min-freq", "1"]);
+    assert!(printed.contains("new target tokens") && printed.contains("the head starts fresh"), "{printed}");
+    assert!(printed.contains("copied: embedding.weight") && printed.contains("fresh:  fc.weight, fc.bias"), "{printed}");
+    assert!(printed.contains("test ("), "{printed}");
+}
+
 #[test]
 fn malformed_rows_name_the_file_and_line_or_are_skipped_and_counted() {
     let (ckpt, _) = trained();

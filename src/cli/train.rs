@@ -234,7 +234,9 @@ fn prepare(a: &TrainArgs, splits: &Splits, transfer: Option<&TransferArgs>) -> R
         if let Some(e) = a.epochs {
             config.epochs = e;
         }
-        let (info, state) = (r.checkpoint.info.clone(), r.state.clone());
+        let (info, mut state) = (r.checkpoint.info.clone(), r.state.clone());
+        // An explicit --epochs continues even a run that stopped early.
+        state.stopped_early &= a.epochs.is_none();
         return Ok(Prepared { vocab: Vocab::from_tokens(tokens)?, info, config, state, start: Start::Resume(Box::new(r)) });
     }
     let tokens: Vec<Vec<String>> = splits.train.iter().map(|r| tokenize(&r.text)).collect();
@@ -286,6 +288,11 @@ pub fn run(gpu: &GpuArgs, a: &TrainArgs, transfer: Option<&TransferArgs>) -> Res
             }
         }
     }
+    if state.epoch >= config.epochs || state.stopped_early {
+        println!("the run already ended after epoch {} of {}{}; pass a larger --epochs to continue it", state.epoch, config.epochs,
+                 if state.stopped_early { " (early stop)" } else { "" });
+        return Ok(());
+    }
     config.read_every = config.read_every.max(1);
     let counts = model.step_counts(&ctx, config.batch_size, config.max_len)?;
     println!("model: {} parameters; per training step {} dispatches, {} pass, {} submit",
@@ -299,10 +306,11 @@ pub fn run(gpu: &GpuArgs, a: &TrainArgs, transfer: Option<&TransferArgs>) -> Res
     if let Some(bar) = observer.bar.take() {
         bar.finish_and_clear();
     }
+    let monitor = serde_json::to_value(config.monitor)?.as_str().unwrap_or_default().to_string();
     if state.stopped_early {
-        println!("early stop: no {} improvement for {} epochs", a.monitor, state.epochs_without_improvement);
+        println!("early stop: no {monitor} improvement for {} epochs", state.epochs_without_improvement);
     }
-    println!("best epoch {} ({} {:.4}); model: {}", state.best_epoch, a.monitor,
+    println!("best epoch {} ({monitor} {:.4}); model: {}", state.best_epoch,
              state.best_score.map(|s| if config.monitor == Monitor::Loss { -s } else { s }).unwrap_or(f64::NAN), a.out.display());
     if !test.is_empty() {
         let best = super::load_checkpoint(&a.out, None)?;

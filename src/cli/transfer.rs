@@ -11,7 +11,7 @@ use lstm_transfer::kernels::loss::IGNORE_LABEL;
 use lstm_transfer::kernels::pool::Pooling;
 use lstm_transfer::model::Classifier;
 use lstm_transfer::train::{argmax, TrainConfig};
-use lstm_transfer::transfer::{self, align_vocab, dann, AlignedVocab, Method, TransferOptions};
+use lstm_transfer::transfer::{self, dann, Method, TransferOptions};
 use lstm_transfer::GpuContext;
 use rand::{Rng, SeedableRng};
 
@@ -105,38 +105,21 @@ fn check_method(t: &TransferArgs) -> Result<()> {
 pub fn prepare(t: &TransferArgs, a: &TrainArgs, train_rows: &[TextRow]) -> Result<(Vocab, ModelInfo, TrainConfig, Transfer)> {
     check_method(t)?;
     let source = load_checkpoint(&t.from, t.source_pooling)?;
-    let source_vocab = source.vocab.clone().with_context(|| {
-        format!("{} has no vocabulary (a plain state_dict?): transferring to text data needs one; without --data, \
-                 `transfer` maps the model alone", t.from.display())
-    })?;
     let dann = match &t.target {
         Some(path) => Some(DannSetup { rows: a.table.read(path, true)?.rows, gamma: t.gamma }),
         None => None,
     };
-    // The target vocabulary: the source's tokens (same ids, rows copied), then new target tokens.
+    // The target vocabulary: the source's tokens (same ids, rows copied), then new target tokens
+    // (from the unlabelled target text too, for dann).
     let mut texts: Vec<Vec<String>> = train_rows.iter().map(|r| tokenize(&r.text)).collect();
     if let Some(d) = &dann {
         texts.extend(d.rows.iter().map(|r| tokenize(&r.text)));
     }
-    let AlignedVocab { vocab, rows, coverage } = align_vocab(&source_vocab, &texts, a.min_freq, a.max_vocab)?;
     let labels = label_names(train_rows.iter().filter_map(|r| r.label.as_deref()));
-    let head_kept = labels == source.info.labels;
-    let mut notes = vec![format!(
-        "vocabulary: {} source tokens + {} new target tokens; the source covers {:.1}% of the target's token occurrences",
-        coverage.source_tokens, coverage.new_tokens, 100.0 * coverage.covered_occurrences
-    )];
-    let mut copy = if t.copy.is_empty() { vec!["*".to_string()] } else { t.copy.clone() };
-    if !head_kept {
-        notes.push(format!("labels {:?} → {:?}: the head starts fresh", source.info.labels, labels));
-        copy.retain(|p| p != "*");
-        copy.extend(["embedding.*", "lstm.*"].map(String::from));
-    }
-    let base = lstm_transfer::model::ClassifierConfig {
-        vocab: vocab.len(),
-        classes: labels.len(),
-        domains: if dann.is_some() { 2 } else { 0 },
-        ..source.info.config
-    };
+    let plan = transfer::plan_target(&source, &texts, &labels, a.min_freq, a.max_vocab)
+        .with_context(|| format!("transferring from {}", t.from.display()))?;
+    let source_vocab_len = plan.aligned.coverage.source_tokens;
+    let base = lstm_transfer::model::ClassifierConfig { domains: if dann.is_some() { 2 } else { 0 }, ..plan.config };
     let info = ModelInfo { config: a.shape(base), labels, max_len: a.max_len, tokenizer: TOKENIZER.into() };
     let mut config = a.train_config()?;
     config.freeze = t.freeze.clone();
@@ -145,13 +128,15 @@ pub fn prepare(t: &TransferArgs, a: &TrainArgs, train_rows: &[TextRow]) -> Resul
     }
     if t.freeze_known_rows {
         config.freeze.retain(|p| !transfer::pattern_matches(p, "embedding.weight"));
-        config.freeze_embedding_rows_below = Some(source_vocab.len());
+        config.freeze_embedding_rows_below = Some(source_vocab_len);
     }
     config.gradual_unfreezing = t.gradual_unfreezing;
     config.discriminative_lr = t.discriminative_lr;
     config.dann_gamma = dann.as_ref().map(|d| d.gamma);
-    let options = TransferOptions { copy, seed: a.seed };
-    Ok((vocab, info, config, Transfer { source, rows, options, head_kept, dann, notes }))
+    let copy = if t.copy.is_empty() { vec!["*".to_string()] } else { t.copy.clone() };
+    let options = TransferOptions { copy, exclude: plan.exclude, seed: a.seed };
+    let (vocab, rows) = (plan.aligned.vocab, plan.aligned.rows);
+    Ok((vocab, info, config, Transfer { source, rows, options, head_kept: plan.head_kept, dann, notes: plan.notes }))
 }
 
 impl Transfer {
@@ -159,7 +144,10 @@ impl Transfer {
     /// to the source's on `probe` before any fine-tuning.
     pub fn apply(&self, ctx: &GpuContext, model: &mut Classifier, probe: &Dataset) -> Result<()> {
         let report = transfer::apply(ctx, model, &self.source, &self.rows, &self.options)?;
-        println!("transfer from {} ({} → {} parameters):", self.source.info.config.param_specs().len(), self.source.info.config.vocab, model.cfg.vocab);
+        let (s, t) = (&self.source.info.config, &model.cfg);
+        println!("transfer: source E={} H={} layers={} {} → target E={} H={} layers={} {}; vocabulary {} → {}",
+                 s.embed, s.hidden, s.layers, if s.bidirectional { "bi" } else { "uni" },
+                 t.embed, t.hidden, t.layers, if t.bidirectional { "bi" } else { "uni" }, s.vocab, t.vocab);
         for note in self.notes.iter().chain(&report.notes) {
             println!("  {note}");
         }
@@ -220,7 +208,7 @@ pub fn write_mapped(gpu: &GpuArgs, t: &TransferArgs) -> Result<()> {
         domains: None,
     };
     let tr = Transfer {
-        options: TransferOptions { copy: if t.copy.is_empty() { vec!["*".into()] } else { t.copy.clone() }, seed: t.train.seed },
+        options: TransferOptions { copy: if t.copy.is_empty() { vec!["*".into()] } else { t.copy.clone() }, exclude: Vec::new(), seed: t.train.seed },
         rows, head_kept: true, dann: None, notes: Vec::new(), source,
     };
     tr.apply(&ctx, &mut model, &probe)?;

@@ -90,7 +90,8 @@ pub struct TargetSpec {
     pub name: String,
     /// A `label<TAB>text` file (or `embedded:NAME`).
     pub data: PathBuf,
-    /// Fixed, class-balanced test rows; the label budgets are drawn from the rest.
+    /// Fixed test rows, a stratified sample (the data's class proportions; the UCI sets are balanced); the
+    /// label budgets are drawn from the rest.
     #[serde(default = "defaults::test_size")]
     pub test_size: usize,
 }

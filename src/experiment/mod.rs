@@ -3,7 +3,7 @@
 //! [`report`] turns the runs into `report.md`, `results.json` and plots.
 //!
 //! Protocol (as in the PyTorch baseline of ../shared/data/transfer_baseline.md): per target a fixed
-//! class-balanced test set; the n labels are a seeded stratified sample of the remaining pool; the
+//! stratified test set (class proportions of the data); the n labels are a seeded stratified sample of the remaining pool; the
 //! epoch is chosen on a stratified `valid_fraction` of the n labels (validation loss); every method
 //! sees the same n labels for a given seed.
 
@@ -29,22 +29,28 @@ use crate::kernels::optimizer::AdamConfig;
 use crate::model::{Classifier, ClassifierConfig};
 use crate::schedule::LrSchedule;
 use crate::train::{evaluate, train_classifier, Monitor, TrainConfig, TrainData, TrainObserver, TrainState};
-use crate::transfer::{self, align_vocab, ulmfit, TransferOptions};
+use crate::transfer::{self, ulmfit, TransferOptions};
 
 /// One fine-tuning run.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct RunResult {
+    /// Name of the target (`TargetSpec::name`).
     pub target: String,
     /// Labelled target rows used (train + validation).
     pub budget: usize,
+    /// The run's seed (label sample, split, initialisation, shuffles).
     pub seed: u64,
+    /// One of `config::METHODS`.
     pub method: String,
+    /// Accuracy on the target's fixed test rows (the model at its best epoch).
     pub test_accuracy: f64,
+    /// Macro-averaged F1 on the same test rows.
     pub test_macro_f1: f64,
     /// Epoch picked on the validation labels (0 for source-only).
     pub best_epoch: usize,
     /// Validation accuracy per epoch (the learning curve).
     pub curve: Vec<f64>,
+    /// Wall-clock seconds of the run: training and test evaluation.
     pub seconds: f64,
     /// DANN: proxy A-distance of the last epoch (held-out source vs target rows).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -217,11 +223,12 @@ fn run_method(ctx: &GpuContext, cfg: &ExperimentConfig, source: &Checkpoint, sou
     let texts: Vec<Vec<String>> = s.train.iter().map(|r| tokenize(&r.text)).collect();
     let source_vocab = source.vocab.clone().ok_or_else(|| Error::InvalidInput("the source model has no vocabulary".into()))?;
     // Vocabulary and model configuration per method.
-    let (vocab, rows, mut mcfg): (Vocab, Option<Vec<Option<usize>>>, ClassifierConfig) = match method {
+    let mut exclude = Vec::new();
+    let (vocab, rows, mcfg): (Vocab, Option<Vec<Option<usize>>>, ClassifierConfig) = match method {
         "scratch" => {
             let v = Vocab::build(texts.iter().map(Vec::as_slice), 1, 30_000);
             tc.optimizer.lr = ft.lr;
-            let c = ClassifierConfig { vocab: v.len(), classes: s.labels.len(), ..src_cfg };
+            let c = ClassifierConfig { vocab: v.len(), classes: s.labels.len(), domains: 0, ..src_cfg };
             (v, None, c)
         }
         "source-only" => {
@@ -238,8 +245,8 @@ fn run_method(ctx: &GpuContext, cfg: &ExperimentConfig, source: &Checkpoint, sou
             if method == "dann" {
                 all_texts.extend(s.pool.iter().map(|r| tokenize(&r.text)));
             }
-            let aligned = align_vocab(&source_vocab, &all_texts, 1, 30_000)?;
-            let mut c = ClassifierConfig { vocab: aligned.vocab.len(), classes: s.labels.len(), ..src_cfg };
+            let plan = transfer::plan_target(source, &all_texts, s.labels, 1, 30_000)?;
+            let mut c = plan.config;
             match method {
                 "freeze" => tc.freeze_embedding_rows_below = Some(source_vocab.len()),
                 "ulmfit" => {
@@ -256,16 +263,13 @@ fn run_method(ctx: &GpuContext, cfg: &ExperimentConfig, source: &Checkpoint, sou
                 }
                 _ => {}
             }
-            (aligned.vocab, Some(aligned.rows), c)
+            exclude = plan.exclude;
+            (plan.aligned.vocab, Some(plan.aligned.rows), c)
         }
     };
-    if method != "dann" {
-        mcfg.domains = 0;
-    }
     let mut model = Classifier::new(ctx, mcfg, tc.batch_size, tc.max_len, seed)?;
     if let Some(rows) = &rows {
-        let copy = if same_labels { vec!["*".to_string()] } else { vec!["embedding.*".into(), "lstm.*".into()] };
-        transfer::apply(ctx, &model, source, rows, &TransferOptions { copy, seed })?;
+        transfer::apply(ctx, &model, source, rows, &TransferOptions { copy: vec!["*".into()], exclude, seed })?;
     }
     let (mut train, valid, test) = (encode(&s.train, &vocab, s.labels)?, encode(&s.valid, &vocab, s.labels)?, encode(s.test, &vocab, s.labels)?);
     let mut domain_valid = None;

@@ -37,18 +37,28 @@ pub fn paired_interval(diffs: &[f64]) -> (f64, Option<f64>) {
 /// Summary of one (target, budget, method) cell.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Cell {
+    /// Target name.
     pub target: String,
+    /// Labelled target rows per run.
     pub budget: usize,
+    /// Transfer method.
     pub method: String,
+    /// Runs (seeds) in the cell.
     pub runs: usize,
+    /// Mean test accuracy over the runs (a fraction).
     pub mean: f64,
+    /// Sample standard deviation of the test accuracy (0 with one run).
     pub std: f64,
-    /// Mean paired difference to scratch (accuracy points) and the 95% half-width.
+    /// Mean difference in test accuracy to scratch, paired by seed (a fraction; None for scratch
+    /// itself or without scratch runs).
     pub delta: Option<f64>,
+    /// 95% half-width of `delta` (Student's t; None with fewer than two pairs).
     pub delta_half_width: Option<f64>,
-    /// The interval lies above 0 (a clear gain) / below 0 (negative transfer).
+    /// The interval lies above 0 (a clear gain).
     pub significant_gain: bool,
+    /// The interval lies below 0 (negative transfer).
     pub negative_transfer: bool,
+    /// DANN: mean proxy A-distance over the runs that report one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub proxy_a_distance: Option<f64>,
 }

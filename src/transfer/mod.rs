@@ -20,7 +20,7 @@ use crate::checkpoint::{Checkpoint, TensorMap};
 use crate::data::Vocab;
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
-use crate::model::Classifier;
+use crate::model::{Classifier, ClassifierConfig};
 
 /// The four methods.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -116,13 +116,15 @@ pub fn pattern_matches(pattern: &str, name: &str) -> bool {
 pub struct TransferOptions {
     /// Patterns of target tensors that take the source's values (default: all).
     pub copy: Vec<String>,
+    /// Patterns of target tensors that never do (e.g. `fc.*` when the labels differ).
+    pub exclude: Vec<String>,
     /// Seeds the random choices of heterogeneous mapping (copied units, split shares).
     pub seed: u64,
 }
 
 impl Default for TransferOptions {
     fn default() -> Self {
-        Self { copy: vec!["*".into()], seed: 0 }
+        Self { copy: vec!["*".into()], exclude: Vec::new(), seed: 0 }
     }
 }
 
@@ -137,6 +139,41 @@ pub struct TransferReport {
     pub fresh: Vec<String>,
 }
 
+/// The target side of a transfer, decided before any GPU work.
+pub struct TargetPlan {
+    /// The target vocabulary (source tokens first) and the source row of each target row.
+    pub aligned: AlignedVocab,
+    /// The source's shape with the target's vocabulary and classes (no domain head); callers change
+    /// the shape for `hetero` and add the domain head for `dann`.
+    pub config: ClassifierConfig,
+    /// Patterns never copied: the head when the labels differ.
+    pub exclude: Vec<String>,
+    /// Whether the head carries over (same labels in the same order).
+    pub head_kept: bool,
+    /// What was decided, one line each (coverage, a fresh head).
+    pub notes: Vec<String>,
+}
+
+/// Plans a target for `source` from the target's token lists and label names.
+pub fn plan_target(source: &Checkpoint, texts: &[Vec<String>], labels: &[String], min_freq: usize, max_vocab: usize) -> Result<TargetPlan> {
+    let source_vocab = source.vocab.as_ref().ok_or_else(|| Error::InvalidInput(
+        "the source model has no vocabulary (a plain state_dict?): a transfer to text data needs one".into()))?;
+    let aligned = align_vocab(source_vocab, texts, min_freq, max_vocab)?;
+    let c = &aligned.coverage;
+    let mut notes = vec![format!(
+        "vocabulary: {} source tokens + {} new target tokens; the source covers {:.1}% of the target's token occurrences",
+        c.source_tokens, c.new_tokens, 100.0 * c.covered_occurrences
+    )];
+    let head_kept = labels == source.info.labels;
+    let mut exclude = Vec::new();
+    if !head_kept {
+        notes.push(format!("labels {:?} → {:?}: the head starts fresh", source.info.labels, labels));
+        exclude.push("fc.*".to_string());
+    }
+    let config = ClassifierConfig { vocab: aligned.vocab.len(), classes: labels.len(), domains: 0, ..source.info.config };
+    Ok(TargetPlan { aligned, config, exclude, head_kept, notes })
+}
+
 /// Writes the source's parameters into `target` (whose configuration may differ, see [`hetero`]);
 /// `rows` maps target vocabulary rows to source rows.
 pub fn apply(ctx: &GpuContext, target: &Classifier, source: &Checkpoint, rows: &[Option<usize>], opts: &TransferOptions) -> Result<TransferReport> {
@@ -144,7 +181,8 @@ pub fn apply(ctx: &GpuContext, target: &Classifier, source: &Checkpoint, rows: &
     let (mapped, notes, from_source) = hetero::map_parameters(&source.info.config, &target.cfg, &source.tensors, &fresh, rows, opts.seed)?;
     let mut report = TransferReport { notes, ..Default::default() };
     for entry in target.store.entries() {
-        let wanted = opts.copy.iter().any(|p| pattern_matches(p, &entry.name));
+        let matches = |patterns: &[String]| patterns.iter().any(|p| pattern_matches(p, &entry.name));
+        let wanted = matches(&opts.copy) && !matches(&opts.exclude);
         if wanted && from_source.contains(&entry.name) {
             target.store.upload(ctx, &entry.name, &mapped[&entry.name].1)?;
             report.copied.push(entry.name.clone());
