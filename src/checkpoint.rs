@@ -27,8 +27,7 @@ use crate::model::{Classifier, ClassifierConfig};
 use crate::params::NamedTensor;
 use crate::train::{TrainConfig, TrainState};
 
-/// Host tensors by name: (shape, values).
-pub type TensorMap = HashMap<String, (Vec<usize>, Vec<f32>)>;
+pub use crate::params::TensorMap;
 
 /// Everything a classifier checkpoint says about the model besides its tensors.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -70,7 +69,7 @@ pub fn state_path(model_path: &Path) -> PathBuf {
     model_path.with_file_name(format!("{stem}.state.safetensors"))
 }
 
-/// Writes tensors and metadata to `path` atomically.
+/// Writes a classifier's tensors with its description, vocabulary and extra metadata, atomically.
 pub fn save(path: &Path, tensors: &[(String, Vec<usize>, Vec<f32>)], info: &ModelInfo, vocab: Option<&[String]>,
             extra: &[(&str, String)]) -> Result<()> {
     let mut metadata = HashMap::new();
@@ -81,6 +80,11 @@ pub fn save(path: &Path, tensors: &[(String, Vec<usize>, Vec<f32>)], info: &Mode
     for (k, v) in extra {
         metadata.insert(k.to_string(), v.clone());
     }
+    save_tensors(path, tensors, metadata)
+}
+
+/// Writes f32 tensors and string metadata as safetensors, atomically.
+pub fn save_tensors(path: &Path, tensors: &[NamedTensor], metadata: HashMap<String, String>) -> Result<()> {
     let views: Vec<(String, TensorView<'_>)> = tensors
         .iter()
         .map(|(name, shape, values)| {

@@ -21,6 +21,7 @@ pub mod fsutil;
 pub mod metrics;
 pub mod plot;
 pub mod schedule;
+pub mod timeseries;
 pub mod train;
 pub mod transfer;
 pub mod bench;

@@ -52,6 +52,12 @@ enum Command {
   lstm-transfer experiment                                   # the demo on the embedded datasets (a few minutes on lavapipe)
   lstm-transfer experiment --config examples/experiment.toml --out runs/sentiment")]
     Experiment(cli::experiment::ExperimentArgs),
+    /// Forecast a time series with an LSTM (optionally starting from a model of another series).
+    #[command(after_help = "Examples:
+  lstm-transfer forecast --data ts/AirPassengers.csv --window 24 --horizon 12 --season 12 --test-len 24 --valid-len 12
+  lstm-transfer forecast --data ts/EPF_FR_BE.csv --series-col unique_id --series FR --out runs/fr.safetensors
+  lstm-transfer forecast --data ts/EPF_FR_BE.csv --series-col unique_id --series BE --train-len 1440 --from runs/fr.safetensors")]
+    Forecast(Box<cli::forecast::ForecastArgs>),
     /// Predict labels for texts or token-id sequences.
     #[command(after_help = "Examples:
   lstm-transfer predict --checkpoint runs/classifier.safetensors --text sentences.txt
@@ -77,6 +83,7 @@ fn main() -> Result<()> {
         Command::Transfer(args) => cli::train::run(&cli.gpu, &args.train, Some(args)),
         Command::Eval(args) => cli::eval::run(&cli.gpu, args),
         Command::Experiment(args) => cli::experiment::run(&cli.gpu, args),
+        Command::Forecast(args) => cli::forecast::run(&cli.gpu, args),
         Command::Predict(args) => cli::predict::run(&cli.gpu, args),
         Command::Bench { shape, repeats } => cli::system::bench(&cli.gpu, shape, *repeats),
     }

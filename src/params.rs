@@ -16,6 +16,9 @@ use crate::kernels::optimizer::{AdamViews, TensorEntry};
 /// A tensor copied to the host: (name, shape, values).
 pub type NamedTensor = (String, Vec<usize>, Vec<f32>);
 
+/// Host tensors by name: (shape, values).
+pub type TensorMap = HashMap<String, (Vec<usize>, Vec<f32>)>;
+
 /// One tensor's place and options in the store.
 #[derive(Clone, Debug)]
 pub struct ParamEntry {
@@ -156,6 +159,21 @@ impl ParamStore {
             return Err(Error::ShapeMismatch { name: name.into(), expected: e.shape.clone(), found: vec![values.len()] });
         }
         ctx.queue.write_buffer(&self.params, e.offset as u64 * 4, bytemuck::cast_slice(values));
+        Ok(())
+    }
+
+    /// Replaces every tensor from `tensors` (names and shapes checked; extra tensors are ignored).
+    pub fn upload_all(&self, ctx: &GpuContext, tensors: &TensorMap) -> Result<()> {
+        for entry in &self.entries {
+            let (shape, values) = tensors.get(&entry.name).ok_or_else(|| Error::MissingTensor {
+                name: entry.name.clone(),
+                context: " in the loaded parameters".into(),
+            })?;
+            if *shape != entry.shape {
+                return Err(Error::ShapeMismatch { name: entry.name.clone(), expected: entry.shape.clone(), found: shape.clone() });
+            }
+            self.upload(ctx, &entry.name, values)?;
+        }
         Ok(())
     }
 

@@ -3,6 +3,7 @@
 
 pub mod eval;
 pub mod experiment;
+pub mod forecast;
 pub mod predict;
 pub mod system;
 pub mod transfer;

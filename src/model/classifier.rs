@@ -241,18 +241,8 @@ impl Classifier {
     }
 
     /// Replaces parameters by name (e.g. from a checkpoint or a PyTorch state_dict).
-    pub fn load_params(&self, ctx: &GpuContext, tensors: &HashMap<String, (Vec<usize>, Vec<f32>)>) -> Result<()> {
-        for entry in self.store.entries() {
-            let (shape, values) = tensors.get(&entry.name).ok_or_else(|| Error::MissingTensor {
-                name: entry.name.clone(),
-                context: " in the loaded parameters".into(),
-            })?;
-            if *shape != entry.shape {
-                return Err(Error::ShapeMismatch { name: entry.name.clone(), expected: entry.shape.clone(), found: shape.clone() });
-            }
-            self.store.upload(ctx, &entry.name, values)?;
-        }
-        Ok(())
+    pub fn load_params(&self, ctx: &GpuContext, tensors: &crate::params::TensorMap) -> Result<()> {
+        self.store.upload_all(ctx, tensors)
     }
 
     /// Changes the optimizer settings (the recorded plans are rebuilt).

@@ -1,8 +1,10 @@
 //! Models built from the kernels: the LSTM stack and the text classifier around it.
 
 pub mod classifier;
+pub mod forecaster;
 pub mod init;
 pub mod lstm;
 
 pub use classifier::{Batch, Classifier, ClassifierConfig, StepStats};
+pub use forecaster::{Forecaster, ForecasterConfig, Windows};
 pub use lstm::{LstmConfig, LstmStack};

@@ -1,0 +1,216 @@
+//! Time-series input: a CSV with a header, a timestamp column and value columns (optionally several
+//! series in one file, picked by an id column), checked for non-numeric cells and gaps; z-score
+//! scaling; sliding windows.
+
+use std::path::Path;
+
+use chrono::NaiveDateTime;
+
+use crate::error::{Error, Result};
+use crate::model::Windows;
+
+/// Which columns of the CSV to read.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SeriesSpec {
+    /// Timestamp column (dates, date-times or plain numbers such as years).
+    pub time_col: String,
+    /// The series to forecast.
+    pub target_col: String,
+    /// Further input series (covariates) read beside the target.
+    pub input_cols: Vec<String>,
+    /// Column that names the series of each row, when a file holds several (e.g. `unique_id`)…
+    pub series_col: Option<String>,
+    /// …and the series to keep.
+    pub series: Option<String>,
+}
+
+/// A regular series: `values[c][t]`, column 0 the target.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Series {
+    /// Timestamps as written in the file.
+    pub times: Vec<String>,
+    /// Column names, the target first.
+    pub columns: Vec<String>,
+    /// Values per column.
+    pub values: Vec<Vec<f64>>,
+}
+
+impl Series {
+    /// Time steps.
+    pub fn len(&self) -> usize {
+        self.times.len()
+    }
+
+    /// Whether there are no steps.
+    pub fn is_empty(&self) -> bool {
+        self.times.is_empty()
+    }
+}
+
+/// Seconds since the epoch of a timestamp: `YYYY-MM-DD[ HH:MM[:SS]]` or a plain number.
+fn timestamp(s: &str) -> Option<f64> {
+    let s = s.trim();
+    if let Ok(v) = s.parse::<f64>() {
+        return Some(v);
+    }
+    for fmt in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, fmt) {
+            return Some(t.and_utc().timestamp() as f64);
+        }
+    }
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().map(|d| d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc().timestamp() as f64)
+}
+
+/// Reads a series. Errors name the file, the line and the column: a missing column, a cell that is
+/// not a number, a timestamp that cannot be read or goes backwards, a gap (a step over 1.5× the
+/// median step, so months of 28–31 days are regular), no rows.
+pub fn read_series(path: &Path, spec: &SeriesSpec) -> Result<Series> {
+    let err = |message: String| Error::File { path: path.to_path_buf(), message };
+    let mut reader = csv::ReaderBuilder::new().has_headers(true).from_path(path).map_err(|e| err(e.to_string()))?;
+    let header = reader.headers().map_err(|e| err(e.to_string()))?.clone();
+    let find = |name: &str| {
+        header.iter().position(|h| h.trim() == name).ok_or_else(|| {
+            err(format!("line 1: no column named '{name}'; the header has {}", header.iter().collect::<Vec<_>>().join(", ")))
+        })
+    };
+    let time = find(&spec.time_col)?;
+    let mut columns = vec![spec.target_col.clone()];
+    columns.extend(spec.input_cols.iter().filter(|c| **c != spec.target_col).cloned());
+    let cols: Vec<usize> = columns.iter().map(|c| find(c)).collect::<Result<_>>()?;
+    let id_col = spec.series_col.as_deref().map(find).transpose()?;
+    let mut series = Series { times: Vec::new(), columns, values: vec![Vec::new(); cols.len()] };
+    let mut stamps = Vec::new();
+    let mut lines = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| err(e.to_string()))?;
+        let line = record.position().map_or(0, |p| p.line() as usize);
+        if let (Some(c), Some(want)) = (id_col, &spec.series) {
+            if record.get(c).map(str::trim) != Some(want.as_str()) {
+                continue;
+            }
+        }
+        let cell = |c: usize| record.get(c).unwrap_or("").trim();
+        let t = timestamp(cell(time)).ok_or_else(|| err(format!("line {line}: '{}' in column '{}' is not a timestamp", cell(time), spec.time_col)))?;
+        for (k, &c) in cols.iter().enumerate() {
+            let v: f64 = cell(c).parse().ok().filter(|v: &f64| v.is_finite()).ok_or_else(|| {
+                err(format!("line {line}: '{}' in column '{}' is not a number{}", cell(c), series.columns[k],
+                            if cell(c).is_empty() { " (a missing value: fill or drop the gap first)" } else { "" }))
+            })?;
+            series.values[k].push(v);
+        }
+        series.times.push(cell(time).to_string());
+        stamps.push(t);
+        lines.push(line);
+    }
+    if series.is_empty() {
+        let which = spec.series.as_ref().map(|s| format!(" for series '{s}'")).unwrap_or_default();
+        return Err(err(format!("no rows{which}")));
+    }
+    let mut steps: Vec<f64> = stamps.windows(2).map(|w| w[1] - w[0]).collect();
+    if let Some(i) = steps.iter().position(|&d| d <= 0.0) {
+        return Err(err(format!("line {}: timestamp '{}' does not come after '{}'", lines[i + 1], series.times[i + 1], series.times[i])));
+    }
+    steps.sort_by(f64::total_cmp);
+    if let Some(&median) = steps.get(steps.len() / 2) {
+        if let Some(i) = stamps.windows(2).position(|w| w[1] - w[0] > 1.5 * median) {
+            return Err(err(format!("line {}: a gap between '{}' and '{}' (the usual step is {median} s); fill it first",
+                                   lines[i + 1], series.times[i], series.times[i + 1])));
+        }
+    }
+    Ok(series)
+}
+
+/// Per-column mean and standard deviation (fitted on the training part; stored with the model).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Scaler {
+    /// Mean per column.
+    pub mean: Vec<f64>,
+    /// Standard deviation per column (1 for a constant column).
+    pub std: Vec<f64>,
+}
+
+impl Scaler {
+    /// Fits on steps `start..end`.
+    pub fn fit(series: &Series, start: usize, end: usize) -> Self {
+        let (mean, std) = series
+            .values
+            .iter()
+            .map(|v| {
+                let v = &v[start.min(v.len())..end.min(v.len())];
+                let m = v.iter().sum::<f64>() / v.len().max(1) as f64;
+                let s = (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / v.len().max(1) as f64).sqrt();
+                (m, if s > 0.0 { s } else { 1.0 })
+            })
+            .unzip();
+        Self { mean, std }
+    }
+
+    /// Scaled copy of every column.
+    pub fn scale(&self, series: &Series) -> Vec<Vec<f64>> {
+        series.values.iter().enumerate().map(|(c, v)| v.iter().map(|x| (x - self.mean[c]) / self.std[c]).collect()).collect()
+    }
+
+    /// A target-column value back in the series' units.
+    pub fn unscale_target(&self, v: f64) -> f64 {
+        v * self.std[0] + self.mean[0]
+    }
+}
+
+/// Windows whose inputs are steps `o-window..o` and targets `o..o+horizon` (column 0), for each
+/// origin `o` in `origins`, as one batch.
+pub fn windows(scaled: &[Vec<f64>], origins: &[usize], window: usize, horizon: usize) -> Windows {
+    let (b, f) = (origins.len(), scaled.len());
+    let mut w = Windows { batch: b, steps: window, x: vec![0.0; window * b * f], y: Vec::with_capacity(b * horizon) };
+    for (i, &o) in origins.iter().enumerate() {
+        for t in 0..window {
+            for (c, col) in scaled.iter().enumerate() {
+                w.x[(t * b + i) * f + c] = col[o - window + t] as f32;
+            }
+        }
+        w.y.extend(scaled[0][o..o + horizon].iter().map(|&v| v as f32));
+    }
+    w
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(name: &str, text: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("lstm-transfer-ts-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    fn spec() -> SeriesSpec {
+        SeriesSpec { time_col: "ds".into(), target_col: "y".into(), series_col: Some("id".into()), series: Some("B".into()), ..Default::default() }
+    }
+
+    #[test]
+    fn reads_one_series_of_several_and_reports_bad_cells_and_gaps() {
+        let ok = write("ok.csv", "id,ds,y\nA,2020-01-01,1\nB,2020-01-01,5\nB,2020-02-01,6\nB,2020-03-01,7\n");
+        let s = read_series(&ok, &spec()).unwrap();
+        assert_eq!((s.values[0].clone(), s.len()), (vec![5.0, 6.0, 7.0], 3));
+        let bad = write("bad.csv", "id,ds,y\nB,2020-01-01,5\nB,2020-02-01,n/a\n");
+        let e = read_series(&bad, &spec()).unwrap_err().to_string();
+        assert!(e.contains("bad.csv") && e.contains("line 3") && e.contains("'n/a'") && e.contains("'y'"), "{e}");
+        let gap = write("gap.csv", "id,ds,y\nB,2020-01-01 00:00:00,5\nB,2020-01-01 01:00:00,5\nB,2020-01-01 02:00:00,5\nB,2020-01-01 05:00:00,6\n");
+        let e = read_series(&gap, &spec()).unwrap_err().to_string();
+        assert!(e.contains("line 5") && e.contains("gap"), "{e}");
+        let e = read_series(&ok, &SeriesSpec { target_col: "price".into(), ..spec() }).unwrap_err().to_string();
+        assert!(e.contains("no column named 'price'") && e.contains("id, ds, y"), "{e}");
+        let e = read_series(&ok, &SeriesSpec { series: Some("C".into()), ..spec() }).unwrap_err().to_string();
+        assert!(e.contains("no rows for series 'C'"), "{e}");
+    }
+
+    #[test]
+    fn windows_are_time_major_with_targets_after_the_origin() {
+        let scaled = vec![vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0], vec![10.0, 11.0, 12.0, 13.0, 14.0, 15.0]];
+        let w = windows(&scaled, &[2, 3], 2, 2);
+        // x[t][b][f]: origin 2 reads steps 0,1; origin 3 reads 1,2.
+        assert_eq!(w.x, [0.0, 10.0, 1.0, 11.0, 1.0, 11.0, 2.0, 12.0]);
+        assert_eq!(w.y, [2.0, 3.0, 3.0, 4.0]);
+    }
+}
