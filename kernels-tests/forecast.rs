@@ -47,7 +47,7 @@ fn the_forecaster_learns_and_beats_a_wrong_seasonal_naive() {
     let (points, m) = timeseries::evaluate(ctx, &mut model, &s, &scaler, &cfg).unwrap();
     assert_eq!(points.len(), 60);
     let y = &s.values[0];
-    let mae = points.iter().map(|p| (p.1 - y[p.0]).abs()).sum::<f64>() / 60.0;
+    let mae = points.iter().map(|p| (p.forecast - y[p.step]).abs()).sum::<f64>() / 60.0;
     assert!((mae - m.mae).abs() < 1e-9 && m.rmse >= m.mae);
     assert!(m.mae < m.naive_mae, "LSTM MAE {:.3} should beat the 24-step seasonal naive {:.3}", m.mae, m.naive_mae);
 }

@@ -13,7 +13,7 @@ use lstm_transfer::fsutil::write_atomic;
 use lstm_transfer::kernels::optimizer::AdamConfig;
 use lstm_transfer::model::{Forecaster, ForecasterConfig};
 use lstm_transfer::plot::{write_line_chart, Panel, Series as PlotSeries};
-use lstm_transfer::timeseries::{self, boundaries, read_series, ForecastConfig, ForecasterInfo, Scaler, SeriesSpec};
+use lstm_transfer::timeseries::{self, boundaries, read_series, ForecastConfig, ForecastPoint, ForecasterInfo, Scaler, SeriesSpec};
 
 use super::GpuArgs;
 
@@ -137,10 +137,10 @@ pub fn run(gpu: &GpuArgs, a: &ForecastArgs) -> Result<()> {
     timeseries::save_forecaster(&a.out, &ctx, &model, &info)?;
     let stem = a.out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "forecaster".into());
     let y = &series.values[0];
-    let line = |name: &str, f: &dyn Fn(&(usize, f64, f64)) -> f64| PlotSeries { name: name.into(), points: points.iter().map(|p| (p.0 as f64, f(p))).collect() };
+    let line = |name: &str, f: &dyn Fn(&ForecastPoint) -> f64| PlotSeries { name: name.into(), points: points.iter().map(|p| (p.step as f64, f(p))).collect() };
     let panel = Panel {
         title: format!("{} — held-out tail", a.target_col), x_label: "step".into(), y_label: a.target_col.clone(),
-        series: vec![line("actual", &|p| y[p.0]), line("LSTM forecast", &|p| p.1), line("seasonal naive", &|p| p.2)],
+        series: vec![line("actual", &|p| y[p.step]), line("LSTM forecast", &|p| p.forecast), line("seasonal naive", &|p| p.naive)],
     };
     write_line_chart(&a.out.with_file_name(format!("{stem}.forecast.svg")), "forecast vs actual", &[panel])?;
     let json = serde_json::json!({

@@ -84,10 +84,10 @@ pub fn read_series(path: &Path, spec: &SeriesSpec) -> Result<Series> {
     for record in reader.records() {
         let record = record.map_err(|e| err(e.to_string()))?;
         let line = record.position().map_or(0, |p| p.line() as usize);
-        if let (Some(c), Some(want)) = (id_col, &spec.series) {
-            if record.get(c).map(str::trim) != Some(want.as_str()) {
-                continue;
-            }
+        if let (Some(c), Some(want)) = (id_col, &spec.series)
+            && record.get(c).map(str::trim) != Some(want.as_str())
+        {
+            continue;
         }
         let cell = |c: usize| record.get(c).unwrap_or("").trim();
         let t = timestamp(cell(time)).ok_or_else(|| err(format!("line {line}: '{}' in column '{}' is not a timestamp", cell(time), spec.time_col)))?;
@@ -111,11 +111,11 @@ pub fn read_series(path: &Path, spec: &SeriesSpec) -> Result<Series> {
         return Err(err(format!("line {}: timestamp '{}' does not come after '{}'", lines[i + 1], series.times[i + 1], series.times[i])));
     }
     steps.sort_by(f64::total_cmp);
-    if let Some(&median) = steps.get(steps.len() / 2) {
-        if let Some(i) = stamps.windows(2).position(|w| w[1] - w[0] > 1.5 * median) {
-            return Err(err(format!("line {}: a gap between '{}' and '{}' (the usual step is {median} s); fill it first",
-                                   lines[i + 1], series.times[i], series.times[i + 1])));
-        }
+    if let Some(&median) = steps.get(steps.len() / 2)
+        && let Some(i) = stamps.windows(2).position(|w| w[1] - w[0] > 1.5 * median)
+    {
+        return Err(err(format!("line {}: a gap between '{}' and '{}' (the usual step is {median} s); fill it first",
+                               lines[i + 1], series.times[i], series.times[i + 1])));
     }
     Ok(series)
 }

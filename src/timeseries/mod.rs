@@ -160,10 +160,20 @@ pub fn fit(ctx: &GpuContext, model: &mut Forecaster, scaled: &[Vec<f64>], cfg: &
     Ok(logs)
 }
 
-/// Rolling forecasts over the tail (origins every `horizon` steps from the tail's start), in the
-/// series' units: (time index, forecast, seasonal-naive forecast) per point, and the metrics.
+/// One forecast point of the held-out tail, in the series' units.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct ForecastPoint {
+    /// Time index in the series.
+    pub step: usize,
+    /// The model's forecast.
+    pub forecast: f64,
+    /// The seasonal-naive forecast.
+    pub naive: f64,
+}
+
+/// Rolling forecasts over the tail (origins every `horizon` steps from the tail's start) and their metrics.
 pub fn evaluate(ctx: &GpuContext, model: &mut Forecaster, series: &Series, scaler: &Scaler, cfg: &ForecastConfig)
-                -> Result<(Vec<(usize, f64, f64)>, ForecastMetrics)> {
+                -> Result<(Vec<ForecastPoint>, ForecastMetrics)> {
     let n = series.len();
     let (train_end, test_start) = boundaries(n, cfg)?;
     let scaled = scaler.scale(series);
@@ -177,17 +187,18 @@ pub fn evaluate(ctx: &GpuContext, model: &mut Forecaster, series: &Series, scale
             for h in 0..cfg.horizon {
                 // Seasonal naive from origin o: the last observed value at the same phase of the season.
                 let naive = y[o - m + (h % m)];
-                points.push((o + h, scaler.unscale_target(pred[i * cfg.horizon + h] as f64), naive));
+                points.push(ForecastPoint { step: o + h, forecast: scaler.unscale_target(pred[i * cfg.horizon + h] as f64), naive });
             }
         }
     }
     let scale = (m..train_end).map(|t| (y[t] - y[t - m]).abs()).sum::<f64>() / (train_end.saturating_sub(m)).max(1) as f64;
-    let err = |f: &dyn Fn(&(usize, f64, f64)) -> f64| -> (f64, f64) {
+    let err = |f: fn(&ForecastPoint) -> f64| -> (f64, f64) {
         let k = points.len().max(1) as f64;
-        (points.iter().map(|p| (f(p) - y[p.0]).abs()).sum::<f64>() / k, (points.iter().map(|p| (f(p) - y[p.0]).powi(2)).sum::<f64>() / k).sqrt())
+        let mae = points.iter().map(|p| (f(p) - y[p.step]).abs()).sum::<f64>() / k;
+        (mae, (points.iter().map(|p| (f(p) - y[p.step]).powi(2)).sum::<f64>() / k).sqrt())
     };
-    let (mae, rmse) = err(&|p| p.1);
-    let (naive_mae, naive_rmse) = err(&|p| p.2);
+    let (mae, rmse) = err(|p| p.forecast);
+    let (naive_mae, naive_rmse) = err(|p| p.naive);
     let metrics = ForecastMetrics {
         points: points.len(), mae, rmse, mase: mae / scale.max(f64::MIN_POSITIVE), naive_mae, naive_rmse,
         naive_mase: naive_mae / scale.max(f64::MIN_POSITIVE),
