@@ -13,7 +13,7 @@ pub struct SourceSpec {
     /// `label<TAB>text` files (concatenated).
     #[serde(default)]
     pub data: Vec<PathBuf>,
-    /// A trained source model instead of `data`.
+    /// A trained source model: used instead of training on `data` (which, if given, still feeds DANN).
     pub checkpoint: Option<PathBuf>,
     /// Pretraining epochs (the best by validation accuracy is kept) [default: 6].
     #[serde(default = "defaults::source_epochs")]
@@ -185,8 +185,11 @@ impl ExperimentConfig {
 
     fn check(&self) -> Result<()> {
         let bad = |m: String| Err(Error::InvalidInput(m));
-        if self.source.data.is_empty() == self.source.checkpoint.is_none() {
-            return bad("[source] needs either `data` (files to pretrain on) or `checkpoint`".into());
+        if self.source.data.is_empty() && self.source.checkpoint.is_none() {
+            return bad("[source] needs `data` (files to pretrain on), `checkpoint` (a trained source), or both".into());
+        }
+        if self.source.data.is_empty() && self.methods.iter().any(|m| m == "dann") {
+            return bad("the dann method trains on labelled source rows: give [source] `data` (with `checkpoint` it is not retrained)".into());
         }
         if let Some(m) = self.methods.iter().find(|m| !METHODS.contains(&m.as_str())) {
             return bad(format!("unknown method '{m}': expected {}", METHODS.join(", ")));
