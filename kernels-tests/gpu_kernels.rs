@@ -8,7 +8,7 @@ use common::*;
 use lstm_transfer::gpu::View;
 use lstm_transfer::kernels::embedding::{gather, scatter_add, SegmentViews, TokenSegments};
 use lstm_transfer::kernels::grad_reverse::grad_reverse;
-use lstm_transfer::kernels::loss::{cross_entropy, mse, softmax_rows, IGNORE_LABEL};
+use lstm_transfer::kernels::loss::{cross_entropy, cross_entropy_rows, mse, softmax_rows, IGNORE_LABEL};
 use lstm_transfer::kernels::lstm::{lstm_backward, lstm_forward, LstmBackwardArgs, LstmForwardArgs, LstmParams};
 use lstm_transfer::kernels::matmul::{gemm, Gemm};
 use lstm_transfer::kernels::optimizer::{adam_step, AdamConfig, AdamParams, WeightDecay};
@@ -223,6 +223,26 @@ fn cross_entropy_mse_and_softmax() {
     assert_close("mse loss", &s[4..5], &[mse_loss], ATOL, RTOL);
     assert_close("mse grad", &read(ctx, &dp, 1000), &mse_grad, ATOL, RTOL);
     assert_close("softmax", &read(ctx, &probs, rows * cols), &r::softmax(&to_f64(&logits), rows, cols), ATOL, RTOL);
+}
+
+/// The in-place, one-workgroup-per-row cross-entropy for large vocabularies (1000 columns: not a
+/// multiple of the 256 threads), with an ignored row.
+#[test]
+fn cross_entropy_rows_in_place_over_a_large_vocabulary() {
+    let ctx = gpu();
+    let (rows, cols) = (37, 1000);
+    let mut g = rng(16);
+    let logits = random(&mut g, rows * cols, 4.0);
+    let labels: Vec<u32> = (0..rows).map(|i| if i == 5 { IGNORE_LABEL } else { ((i * 131) % cols) as u32 }).collect();
+    let counted = labels.iter().filter(|&&l| l != IGNORE_LABEL).count();
+    let (lg, lb, loss_b) = (buffer_f32(ctx, &logits), buffer_u32(ctx, &labels), zeros(ctx, rows));
+    run(ctx, vec![cross_entropy_rows(ctx, rows, cols, 1.0 / counted as f32, whole(&lb), whole(&lg), whole(&loss_b)).unwrap()]);
+    let (_, d, _) = r::cross_entropy(&to_f64(&logits), &labels, rows, cols);
+    let row_losses: Vec<f64> = (0..rows)
+        .map(|i| if labels[i] == IGNORE_LABEL { 0.0 } else { r::cross_entropy(&to_f64(&logits[i * cols..(i + 1) * cols]), &labels[i..=i], 1, cols).0 })
+        .collect();
+    assert_close("row losses", &read(ctx, &loss_b, rows), &row_losses, ATOL, RTOL);
+    assert_close("in-place d_logits", &read(ctx, &lg, rows * cols), &d, ATOL, RTOL);
 }
 
 #[test]

@@ -14,6 +14,13 @@
 // mse: mean squared error over N values: stats[slot] += mean((pred-target)²), d_pred = scale*2(pred-target)/N.
 //   Bindings: 0 uniform Params | 1 pred [N] | 2 target [N] | 3 d_pred (rw) [N] | 4 stats (rw). Grid (1,1,1).
 //
+// cross_entropy_rows: softmax cross-entropy for many rows over a large vocabulary, in place: one
+//   workgroup per row reduces max and Σexp over the columns, writes the row's loss (0 for an ignored
+//   row) to row_loss[r], and overwrites the logits with scale * (softmax - onehot) — no second
+//   [R,C] buffer. The host sums row_loss (column_sum) and passes scale = 1 / counted rows.
+//   Bindings: 0 uniform Params | 2 labels [R] u32 | 3 logits → d_logits (rw) [R,C] | 5 row_loss (rw) [R]
+//   Grid: one workgroup per row, rows folded into (x, y) ≤ 65535 each; workgroup 256.
+//
 // softmax_rows: probs[r,:] = softmax(logits[r,:]).
 //   Bindings: 0 uniform Params | 1 logits [R,C] | 3 probs (rw) [R,C]. Grid: grid_1d(R), workgroup 256.
 
@@ -129,5 +136,44 @@ fn softmax_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
     let s = row_exp_sum(r, m);
     for (var c = 0u; c < p.cols; c++) {
         grad[r * p.cols + c] = exp(input[r * p.cols + c] - m) / s;
+    }
+}
+
+// ---- cross-entropy over many rows, in place ----
+@group(0) @binding(5) var<storage, read_write> row_loss: array<f32>;
+
+@compute @workgroup_size(256, 1, 1)
+fn cross_entropy_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                      @builtin(local_invocation_index) li: u32) {
+    let r = wid.x + wid.y * nwg.x;
+    if (r >= p.rows) { return; } // uniform across the workgroup
+    let base = r * p.cols;
+    var m = -3.0e38;
+    for (var c = li; c < p.cols; c += 256u) { m = max(m, grad[base + c]); }
+    red_a[li] = m;
+    for (var stride = 128u; stride > 0u; stride >>= 1u) {
+        workgroupBarrier();
+        if (li < stride) { red_a[li] = max(red_a[li], red_a[li + stride]); }
+    }
+    workgroupBarrier();
+    let row_max_value = red_a[0];
+    workgroupBarrier();
+    var s = 0.0;
+    for (var c = li; c < p.cols; c += 256u) { s += exp(grad[base + c] - row_max_value); }
+    red_a[li] = s;
+    red_b[li] = 0.0;
+    reduce_pair(li);
+    let total = red_a[0];
+    let label = labels[r];
+    let counted = label != NONE;
+    if (li == 0u) {
+        row_loss[r] = select(0.0, log(total) + row_max_value - grad[base + min(label, p.cols - 1u)], counted);
+    }
+    // Every thread has read what it needs (the label's logit was read above by thread 0 before the barrier below).
+    workgroupBarrier();
+    for (var c = li; c < p.cols; c += 256u) {
+        let prob = exp(grad[base + c] - row_max_value) / total;
+        let onehot = select(0.0, 1.0, counted && c == label);
+        grad[base + c] = select(0.0, p.scale * (prob - onehot), counted);
     }
 }

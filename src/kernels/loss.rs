@@ -35,6 +35,14 @@ pub fn mse(ctx: &GpuContext, n: usize, slot: usize, scale: f32, pred: View, targ
     build_op(ctx, ShaderFamily::Loss, "mse", &p, &[(1, pred), (2, target), (3, d_pred), (4, stats)], [1, 1, 1])
 }
 
+/// Cross-entropy of many rows over a large vocabulary, in place: `logits` becomes
+/// `scale · (softmax − onehot)` and `row_loss[r]` the row's loss (0 for an ignored row).
+pub fn cross_entropy_rows(ctx: &GpuContext, rows: usize, cols: usize, scale: f32, labels: View, logits: View, row_loss: View) -> Result<Op> {
+    let p = LossParams { rows: rows as u32, cols: cols as u32, slot: 0, scale };
+    let grid = [rows.min(65535) as u32, rows.div_ceil(65535) as u32, 1];
+    build_op(ctx, ShaderFamily::Loss, "cross_entropy_rows", &p, &[(2, labels), (3, logits), (5, row_loss)], grid)
+}
+
 /// `probs[R,C]` = softmax over each row of logits.
 pub fn softmax_rows(ctx: &GpuContext, rows: usize, cols: usize, logits: View, probs: View) -> Result<Op> {
     let p = LossParams { rows: rows as u32, cols: cols as u32, slot: 0, scale: 1.0 };
