@@ -183,6 +183,28 @@ fn transfer_with_data_fine_tunes_and_reports_the_mapping() {
     assert!(printed.contains("test ("), "{printed}");
 }
 
+/// ULMFiT end to end: a language model on unlabelled text, then its embedding and LSTM carried into a
+/// classifier with gradual unfreezing, discriminative rates and the slanted triangular schedule.
+#[test]
+fn a_language_model_transfers_into_a_classifier() {
+    let corpus = file("corpus.txt", &(0..80).map(|i| format!("the food was {} and the room {}\n", GOOD[i % 6], BAD[(i + 1) % 6])).collect::<String>());
+    let lm = dir().join("lm.safetensors").display().to_string();
+    let printed = ok(&["lm", "--train", &corpus, "--valid", &corpus, "--test", &corpus, "--tokenizer", "words", "--embed", "16", "--hidden", "16",
+                       "--layers", "1", "--bptt", "8", "--batch-size", "4", "--epochs", "2", "--out", &lm]);
+    assert!(printed.contains("valid ppl") && printed.contains("test perplexity"), "{printed}");
+    let mut tsv = String::new();
+    for i in 0..60 {
+        let (label, word) = if i % 2 == 0 { ("pos", GOOD[i % 6]) } else { ("neg", BAD[i % 6]) };
+        tsv += &format!("{label}\tthe food was {word}\n");
+    }
+    let data = file("ulmfit.tsv", &tsv);
+    let out = dir().join("ulmfit.safetensors").display().to_string();
+    let printed = ok(&["transfer", "--from", &lm, "--method", "freeze", "--freeze-known-rows", "--gradual-unfreezing", "--discriminative-lr",
+                       "--schedule", "stlr", "--data", &data, "--out", &out, "--epochs", "3", "--batch-size", "16", "--min-freq", "1"]);
+    assert!(printed.contains("copied: embedding.weight, lstm.weight_ih_l0") && printed.contains("fresh:  fc.weight, fc.bias"), "{printed}");
+    assert!(!printed.contains("warning"), "the LM used the classifier's tokenizer: {printed}");
+}
+
 #[test]
 fn malformed_rows_name_the_file_and_line_or_are_skipped_and_counted() {
     let (ckpt, _) = trained();

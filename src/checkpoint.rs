@@ -124,9 +124,42 @@ pub fn read_tensors(path: &Path) -> Result<(TensorMap, HashMap<String, String>)>
 
 /// Loads a classifier checkpoint or a plain PyTorch state_dict. `pooling` resolves what the shapes
 /// cannot tell for a state_dict (last, max and mean pooling all give the head the same width).
+///
+/// A language-model checkpoint (`lm`) loads as a source without a head (0 classes): its embedding and
+/// LSTM transfer into a classifier (ULMFiT); the decoder is ignored.
 pub fn load(path: &Path, pooling: Option<Pooling>) -> Result<Checkpoint> {
     let (tensors, metadata) = read_tensors(path)?;
+    if let Some(lm) = metadata.get(crate::lm::META_LM) {
+        return lm_source(path, tensors, &metadata, lm);
+    }
     from_tensors(path, tensors, metadata, pooling)
+}
+
+/// A language model as a transfer source.
+fn lm_source(path: &Path, mut tensors: TensorMap, metadata: &HashMap<String, String>, lm: &str) -> Result<Checkpoint> {
+    let file_err = |message: String| Error::File { path: path.to_path_buf(), message };
+    let info: crate::lm::LmInfo = serde_json::from_str(lm).map_err(|e| file_err(format!("metadata '{}': {e}", crate::lm::META_LM)))?;
+    let vocab: Vec<String> = match metadata.get(META_VOCAB) {
+        Some(v) => serde_json::from_str(v).map_err(|e| file_err(format!("metadata '{META_VOCAB}': {e}")))?,
+        None => return Err(file_err("a language-model checkpoint without its vocabulary".into())),
+    };
+    let c = info.config;
+    let config = ClassifierConfig { vocab: c.vocab, embed: c.embed, hidden: c.hidden, layers: c.layers, bidirectional: false, classes: 0, domains: 0, pooling: Pooling::Last };
+    let ignored: Vec<String> = tensors.keys().filter(|k| k.starts_with("decoder.")).cloned().collect();
+    tensors.retain(|k, _| !k.starts_with("decoder."));
+    for (name, shape) in config.lstm().param_specs("lstm.").into_iter().chain([("embedding.weight".to_string(), vec![c.vocab, c.embed])]) {
+        match tensors.get(&name) {
+            None => return Err(file_err(Error::MissingTensor { name, context: String::new() }.to_string())),
+            Some((found, _)) if *found != shape => return Err(file_err(Error::ShapeMismatch { name, expected: shape, found: found.clone() }.to_string())),
+            _ => {}
+        }
+    }
+    let tokenizer = match info.tokenizer {
+        crate::lm::Tokenizer::Words => TOKENIZER.to_string(),
+        crate::lm::Tokenizer::Whitespace => "whitespace".to_string(),
+    };
+    let model = ModelInfo { config, labels: Vec::new(), max_len: 512, tokenizer };
+    Ok(Checkpoint { info: model, vocab: Some(vocab), tensors, ignored, metadata: HashMap::new() })
 }
 
 fn from_tensors(path: &Path, mut tensors: TensorMap, metadata: HashMap<String, String>, pooling: Option<Pooling>) -> Result<Checkpoint> {

@@ -14,6 +14,7 @@ pub mod experiment;
 pub mod gpu;
 pub mod graph;
 pub mod kernels;
+pub mod lm;
 pub mod model;
 pub mod params;
 pub mod data;

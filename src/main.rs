@@ -58,6 +58,13 @@ enum Command {
   lstm-transfer forecast --data ts/EPF_FR_BE.csv --series-col unique_id --series FR --out runs/fr.safetensors
   lstm-transfer forecast --data ts/EPF_FR_BE.csv --series-col unique_id --series BE --train-len 1440 --from runs/fr.safetensors")]
     Forecast(Box<cli::forecast::ForecastArgs>),
+    /// Train an LSTM language model (truncated BPTT) and report perplexity; it transfers into a classifier.
+    #[command(after_help = "Examples:
+  lstm-transfer lm --train ptb.train.txt --valid ptb.valid.txt --test ptb.test.txt --embed 200 --hidden 200 --layers 2
+  lstm-transfer lm --train movies.tsv --tokenizer words --embed 64 --hidden 64 --layers 1 --out runs/movies_lm.safetensors
+  lstm-transfer transfer --from runs/movies_lm.safetensors --method freeze --freeze-known-rows --gradual-unfreezing \\
+      --discriminative-lr --schedule stlr --data yelp.tsv        # ULMFiT")]
+    Lm(Box<cli::lm::LmArgs>),
     /// Predict labels for texts or token-id sequences.
     #[command(after_help = "Examples:
   lstm-transfer predict --checkpoint runs/classifier.safetensors --text sentences.txt
@@ -84,6 +91,7 @@ fn main() -> Result<()> {
         Command::Eval(args) => cli::eval::run(&cli.gpu, args),
         Command::Experiment(args) => cli::experiment::run(&cli.gpu, args),
         Command::Forecast(args) => cli::forecast::run(&cli.gpu, args),
+        Command::Lm(args) => cli::lm::run(&cli.gpu, args),
         Command::Predict(args) => cli::predict::run(&cli.gpu, args),
         Command::Bench { shape, repeats } => cli::system::bench(&cli.gpu, shape, *repeats),
     }

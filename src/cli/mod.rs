@@ -4,6 +4,7 @@
 pub mod eval;
 pub mod experiment;
 pub mod forecast;
+pub mod lm;
 pub mod predict;
 pub mod system;
 pub mod transfer;

@@ -94,11 +94,13 @@ fn unit_importance(src: &ClassifierConfig, tensors: &TensorMap) -> Result<Vec<f3
             }
         }
     }
-    let fc = get(tensors, "fc.weight")?;
-    let f = src.features();
-    for part in 0..f / h {
-        for (u, v) in imp.iter_mut().enumerate() {
-            *v += column_norm(fc, f, part * h + u);
+    // A source without a head (a language model) ranks by its recurrent weights alone.
+    if let Some((_, fc)) = tensors.get("fc.weight") {
+        let f = src.features();
+        for part in 0..f / h {
+            for (u, v) in imp.iter_mut().enumerate() {
+                *v += column_norm(fc, f, part * h + u);
+            }
         }
     }
     Ok(imp)

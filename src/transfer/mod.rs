@@ -164,6 +164,10 @@ pub fn plan_target(source: &Checkpoint, texts: &[Vec<String>], labels: &[String]
         "vocabulary: {} source tokens + {} new target tokens; the source covers {:.1}% of the target's token occurrences",
         c.source_tokens, c.new_tokens, 100.0 * c.covered_occurrences
     )];
+    if source.info.tokenizer != crate::checkpoint::TOKENIZER {
+        notes.push(format!("warning: the source tokenized text as '{}', the target uses '{}': few tokens will match",
+                           source.info.tokenizer, crate::checkpoint::TOKENIZER));
+    }
     let head_kept = labels == source.info.labels;
     let mut exclude = Vec::new();
     if !head_kept {
