@@ -86,7 +86,14 @@ pub struct LanguageModel {
     row_loss: wgpu::Buffer,
     stats: wgpu::Buffer,
     stats_staging: wgpu::Buffer,
-    plans: std::collections::HashMap<(usize, bool), (Schedule, Option<usize>, Option<usize>)>,
+    plans: std::collections::HashMap<(usize, bool), LmPlan>,
+}
+
+/// A recorded chunk for one (steps, training) and the ops whose parameters change per step.
+struct LmPlan {
+    schedule: Schedule,
+    scatter: Option<usize>,
+    adam: Option<usize>,
 }
 
 impl LanguageModel {
@@ -141,7 +148,7 @@ impl LanguageModel {
         self.plans.retain(|(_, train), _| !*train);
     }
 
-    fn build_plan(&self, ctx: &GpuContext, steps: usize, train: bool) -> Result<(Schedule, Option<usize>, Option<usize>)> {
+    fn build_plan(&self, ctx: &GpuContext, steps: usize, train: bool) -> Result<LmPlan> {
         let (cfg, st, w, b) = (self.cfg, &self.store, View::whole, self.batch);
         let rows = steps * b;
         let mut s = Schedule::default();
@@ -153,7 +160,7 @@ impl LanguageModel {
         let stats_loss = View { buffer: &self.stats, offset: (SLOT_LOSS * 4) as u64, size: 4 };
         s.push(column_sum(ctx, rows, 1, true, w(&self.row_loss), stats_loss)?);
         if !train {
-            return Ok((s, None, None));
+            return Ok(LmPlan { schedule: s, scatter: None, adam: None });
         }
         // Decoder backward: dW += dlogitsᵀ·y, db = Σ rows, dy = dlogits·W.
         let dw = Gemm::new(cfg.vocab, cfg.hidden, rows).a_transposed().accumulate(true);
@@ -169,7 +176,7 @@ impl LanguageModel {
         }
         let p = AdamParams::new(&self.optimizer, total, st.entries().len(), SLOT_NORM, 1, self.optimizer.lr);
         let adam = s.push(adam_step(ctx, p, &st.adam_views(w(&self.stats)))?);
-        Ok((s, Some(scatter), Some(adam)))
+        Ok(LmPlan { schedule: s, scatter: Some(scatter), adam: Some(adam) })
     }
 
     /// Zeroes the carried state (the start of a stream).
@@ -211,13 +218,13 @@ impl LanguageModel {
             q.write_buffer(&self.seg[1], 0, bytemuck::cast_slice(&seg.positions));
             q.write_buffer(&self.seg[2], 0, bytemuck::cast_slice(&seg.tokens));
             let (opt, n, tensors, updates, embed) = (self.optimizer, self.store.total_len(), self.store.entries().len(), self.updates, self.cfg.embed);
-            let (schedule, scatter, adam) = self.plans.get_mut(&key).expect("built above");
-            let op = &mut schedule.ops[scatter.expect("training plan")];
+            let plan = self.plans.get_mut(&key).expect("built above");
+            let op = &mut plan.schedule.ops[plan.scatter.expect("training plan")];
             op.workgroups = scatter_grid(embed, seg.segments());
             op.write_params(q, &EmbeddingParams { batch: 0, steps: 0, dim: embed as u32, segments: seg.segments() as u32 });
-            schedule.ops[adam.expect("training plan")].write_params(q, &AdamParams::new(&opt, n, tensors, SLOT_NORM, updates, opt.lr));
+            plan.schedule.ops[plan.adam.expect("training plan")].write_params(q, &AdamParams::new(&opt, n, tensors, SLOT_NORM, updates, opt.lr));
         }
-        let (schedule, _, _) = &self.plans[&key];
+        let schedule = &self.plans[&key].schedule;
         let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("lm chunk") });
         encoder.clear_buffer(&self.stats, 0, None);
         if train {
