@@ -31,6 +31,7 @@ fn config() -> ForecastConfig {
     ForecastConfig {
         window: 30, horizon: 6, season: 24, stride: 3, test_len: 60, valid_len: 60, train_len: None, epochs: 25, batch_size: 32,
         optimizer: AdamConfig { lr: 1e-2, max_grad_norm: 1.0, ..Default::default() }, patience: 25, seed: 1,
+        seasonal_residual: false,
     }
 }
 
@@ -50,6 +51,13 @@ fn the_forecaster_learns_and_beats_a_wrong_seasonal_naive() {
     let mae = points.iter().map(|p| (p.forecast - y[p.step]).abs()).sum::<f64>() / 60.0;
     assert!((mae - m.mae).abs() < 1e-9 && m.rmse >= m.mae);
     assert!(m.mae < m.naive_mae, "LSTM MAE {:.3} should beat the 24-step seasonal naive {:.3}", m.mae, m.naive_mae);
+
+    // Learning the residual to the seasonal naive forecast: starts at the baseline, improves on it.
+    let cfg = ForecastConfig { seasonal_residual: true, epochs: 15, ..config() };
+    let mut model = Forecaster::new(ctx, ForecasterConfig { inputs: 1, hidden: 16, layers: 1, horizon: 6 }, 32, 30, 3).unwrap();
+    timeseries::fit(ctx, &mut model, &scaler.scale(&s), &cfg, |_| {}).unwrap();
+    let (_, r) = timeseries::evaluate(ctx, &mut model, &s, &scaler, &cfg).unwrap();
+    assert!(r.mae < 0.8 * r.naive_mae, "residual LSTM MAE {:.3} vs seasonal naive {:.3}", r.mae, r.naive_mae);
 }
 
 fn bin() -> Command {

@@ -57,6 +57,9 @@ pub struct ForecastArgs {
     /// Train on only the last N steps before validation (little data).
     #[arg(long)]
     pub train_len: Option<usize>,
+    /// Learn the difference to the seasonal-naive forecast (an all-zero output is that baseline).
+    #[arg(long)]
+    pub seasonal_residual: bool,
     /// Start from a forecaster trained on another series (same inputs and horizon), then fine-tune.
     #[arg(long)]
     pub from: Option<PathBuf>,
@@ -95,7 +98,7 @@ pub fn run(gpu: &GpuArgs, a: &ForecastArgs) -> Result<()> {
         window: a.window, horizon: a.horizon, season: a.season, stride: a.stride.unwrap_or(a.horizon),
         test_len: a.test_len.unwrap_or(n / 10), valid_len: a.valid_len.unwrap_or(n / 10), train_len: a.train_len,
         epochs: a.epochs, batch_size: a.batch_size, optimizer: AdamConfig { lr: a.lr, max_grad_norm: 1.0, ..Default::default() },
-        patience: a.patience, seed: a.seed,
+        patience: a.patience, seed: a.seed, seasonal_residual: a.seasonal_residual,
     };
     let (train_end, test_start) = boundaries(n, &cfg)?;
     let train_start = cfg.train_len.map_or(0, |l| train_end.saturating_sub(l));

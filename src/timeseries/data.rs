@@ -157,8 +157,10 @@ impl Scaler {
 }
 
 /// Windows whose inputs are steps `o-window..o` and targets `o..o+horizon` (column 0), for each
-/// origin `o` in `origins`, as one batch.
-pub fn windows(scaled: &[Vec<f64>], origins: &[usize], window: usize, horizon: usize) -> Windows {
+/// origin `o` in `origins`, as one batch. With `residual_season = Some(m)` the targets are the
+/// differences to the seasonal-naive forecast from `o` (the value one season back, repeated), so an
+/// all-zero output reproduces that baseline and the model learns only corrections.
+pub fn windows(scaled: &[Vec<f64>], origins: &[usize], window: usize, horizon: usize, residual_season: Option<usize>) -> Windows {
     let (b, f) = (origins.len(), scaled.len());
     let mut w = Windows { batch: b, steps: window, x: vec![0.0; window * b * f], y: Vec::with_capacity(b * horizon) };
     for (i, &o) in origins.iter().enumerate() {
@@ -167,9 +169,18 @@ pub fn windows(scaled: &[Vec<f64>], origins: &[usize], window: usize, horizon: u
                 w.x[(t * b + i) * f + c] = col[o - window + t] as f32;
             }
         }
-        w.y.extend(scaled[0][o..o + horizon].iter().map(|&v| v as f32));
+        for h in 0..horizon {
+            let base = residual_season.map_or(0.0, |m| seasonal_naive(&scaled[0], o, h, m));
+            w.y.push((scaled[0][o + h] - base) as f32);
+        }
     }
     w
+}
+
+/// The seasonal-naive forecast from origin `o` for step `o + h`: the last observed value at the same
+/// phase of a season of `m` steps (needs `o ≥ m`).
+pub fn seasonal_naive(y: &[f64], o: usize, h: usize, m: usize) -> f64 {
+    y[o - m + (h % m)]
 }
 
 #[cfg(test)]
@@ -208,9 +219,12 @@ mod tests {
     #[test]
     fn windows_are_time_major_with_targets_after_the_origin() {
         let scaled = vec![vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0], vec![10.0, 11.0, 12.0, 13.0, 14.0, 15.0]];
-        let w = windows(&scaled, &[2, 3], 2, 2);
+        let w = windows(&scaled, &[2, 3], 2, 2, None);
         // x[t][b][f]: origin 2 reads steps 0,1; origin 3 reads 1,2.
         assert_eq!(w.x, [0.0, 10.0, 1.0, 11.0, 1.0, 11.0, 2.0, 12.0]);
         assert_eq!(w.y, [2.0, 3.0, 3.0, 4.0]);
+        // Residual to a season of 2: targets minus the values two steps back.
+        let w = windows(&scaled, &[2, 3], 2, 2, Some(2));
+        assert_eq!(w.y, [2.0, 2.0, 2.0, 2.0]);
     }
 }

@@ -47,6 +47,20 @@ pub struct ForecastConfig {
     pub patience: usize,
     /// Seeds the window order.
     pub seed: u64,
+    /// Learn the difference to the seasonal-naive forecast instead of the values themselves.
+    #[serde(default)]
+    pub seasonal_residual: bool,
+}
+
+impl ForecastConfig {
+    /// Steps of history a forecast needs before its origin.
+    fn history(&self) -> usize {
+        if self.seasonal_residual { self.window.max(self.season) } else { self.window }
+    }
+
+    fn residual(&self) -> Option<usize> {
+        self.seasonal_residual.then_some(self.season.max(1))
+    }
 }
 
 /// Forecast errors in the series' units over the held-out tail, beside the seasonal-naive forecast's.
@@ -70,7 +84,7 @@ pub struct ForecastMetrics {
 
 /// Index boundaries (train_end, test_start) of a series of length `n`.
 pub fn boundaries(n: usize, cfg: &ForecastConfig) -> Result<(usize, usize)> {
-    let need = cfg.window + cfg.horizon;
+    let need = cfg.history() + cfg.horizon;
     let test_start = n.checked_sub(cfg.test_len).filter(|&s| s >= need).ok_or_else(|| {
         Error::InvalidInput(format!("the series has {n} steps: too short for a {}-step test tail after a {}-step window and {}-step horizon",
                                     cfg.test_len, cfg.window, cfg.horizon))
@@ -84,7 +98,7 @@ pub fn boundaries(n: usize, cfg: &ForecastConfig) -> Result<(usize, usize)> {
 
 /// Origins `o` with targets `o..o+horizon` inside `start..end`, inputs available, every `step`.
 fn origins(start: usize, end: usize, cfg: &ForecastConfig, step: usize) -> Vec<usize> {
-    (start.max(cfg.window)..=end.saturating_sub(cfg.horizon)).step_by(step.max(1)).collect()
+    (start.max(cfg.history())..=end.saturating_sub(cfg.horizon)).step_by(step.max(1)).collect()
 }
 
 /// The training window origins.
@@ -103,7 +117,7 @@ pub fn train_origins(n: usize, cfg: &ForecastConfig) -> Result<Vec<usize>> {
 fn scaled_mse(ctx: &GpuContext, model: &mut Forecaster, scaled: &[Vec<f64>], origins: &[usize], cfg: &ForecastConfig) -> Result<f64> {
     let (mut sum, mut n) = (0.0, 0usize);
     for chunk in origins.chunks(cfg.batch_size) {
-        let w = windows(scaled, chunk, cfg.window, cfg.horizon);
+        let w = windows(scaled, chunk, cfg.window, cfg.horizon, cfg.residual());
         let pred = model.predict(ctx, &w)?;
         sum += pred.iter().zip(&w.y).map(|(p, y)| ((p - y) as f64).powi(2)).sum::<f64>();
         n += pred.len();
@@ -135,7 +149,7 @@ pub fn fit(ctx: &GpuContext, model: &mut Forecaster, scaled: &[Vec<f64>], cfg: &
         train.shuffle(&mut ChaCha8Rng::seed_from_u64(cfg.seed.wrapping_mul(31).wrapping_add(epoch as u64)));
         let (mut sum, mut count) = (0.0, 0);
         for chunk in train.chunks(cfg.batch_size) {
-            if let Some(loss) = model.train_step(ctx, &windows(scaled, chunk, cfg.window, cfg.horizon), true)? {
+            if let Some(loss) = model.train_step(ctx, &windows(scaled, chunk, cfg.window, cfg.horizon, cfg.residual()), true)? {
                 sum += loss as f64;
                 count += 1;
             }
@@ -182,12 +196,13 @@ pub fn evaluate(ctx: &GpuContext, model: &mut Forecaster, series: &Series, scale
     let m = cfg.season.max(1);
     let mut points = Vec::new();
     for chunk in tail.chunks(cfg.batch_size) {
-        let pred = model.predict(ctx, &windows(&scaled, chunk, cfg.window, cfg.horizon))?;
+        let pred = model.predict(ctx, &windows(&scaled, chunk, cfg.window, cfg.horizon, cfg.residual()))?;
         for (i, &o) in chunk.iter().enumerate() {
             for h in 0..cfg.horizon {
-                // Seasonal naive from origin o: the last observed value at the same phase of the season.
-                let naive = y[o - m + (h % m)];
-                points.push(ForecastPoint { step: o + h, forecast: scaler.unscale_target(pred[i * cfg.horizon + h] as f64), naive });
+                let naive = data::seasonal_naive(y, o, h, m);
+                let base = cfg.residual().map_or(0.0, |m| data::seasonal_naive(&scaled[0], o, h, m));
+                let forecast = scaler.unscale_target(pred[i * cfg.horizon + h] as f64 + base);
+                points.push(ForecastPoint { step: o + h, forecast, naive });
             }
         }
     }
