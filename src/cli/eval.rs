@@ -6,16 +6,14 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 use lstm_transfer::data::{encode_rows, Vocab};
-use lstm_transfer::kernels::pool::Pooling;
 use lstm_transfer::train::evaluate;
 
-use super::{load_checkpoint, report_truncated, GpuArgs, TableArgs};
+use super::{report_truncated, GpuArgs, InferenceArgs, TableArgs};
 
 #[derive(Args)]
 pub struct EvalArgs {
-    /// A checkpoint written by `train` (it carries the vocabulary).
-    #[arg(long)]
-    pub checkpoint: PathBuf,
+    #[command(flatten)]
+    pub model: InferenceArgs,
     /// Labelled data (CSV, TSV or JSONL; see the column options).
     #[arg(long)]
     pub data: PathBuf,
@@ -24,37 +22,29 @@ pub struct EvalArgs {
     /// text or json.
     #[arg(long, default_value = "text")]
     pub format: String,
-    #[arg(long, default_value_t = 64)]
-    pub batch_size: usize,
-    /// Default: the length the model was trained with.
-    #[arg(long)]
-    pub max_len: Option<usize>,
-    /// Pooling of a plain state_dict (its shapes cannot tell last, max and mean apart).
-    #[arg(long)]
-    pub pooling: Option<Pooling>,
 }
 
 pub fn run(gpu: &GpuArgs, a: &EvalArgs) -> Result<()> {
     if a.format != "text" && a.format != "json" {
         anyhow::bail!("unknown --format '{}': expected text or json", a.format);
     }
-    let ckpt = load_checkpoint(&a.checkpoint, a.pooling)?;
+    let (ckpt, max_len) = a.model.load()?;
+    let checkpoint = &a.model.checkpoint;
     let tokens = ckpt.vocab.clone().with_context(|| {
-        format!("{} has no vocabulary (a plain state_dict?): evaluate token ids with `predict --ids`", a.checkpoint.display())
+        format!("{} has no vocabulary (a plain state_dict?): evaluate token ids with `predict --ids`", checkpoint.display())
     })?;
     let vocab = Vocab::from_tokens(tokens)?;
     let table = a.table.read(&a.data, false)?;
     let data = encode_rows(&table.rows, &vocab, &ckpt.info.labels, &a.data)?;
-    let max_len = a.max_len.unwrap_or(ckpt.info.max_len);
     let ctx = gpu.context()?;
-    let mut model = ckpt.classifier(&ctx, a.batch_size, max_len)?;
-    let eval = evaluate(&ctx, &mut model, &data, &ckpt.info.labels, a.batch_size, max_len)?;
+    let mut model = ckpt.classifier(&ctx, a.model.batch_size, max_len)?;
+    let eval = evaluate(&ctx, &mut model, &data, &ckpt.info.labels, a.model.batch_size, max_len)?;
     report_truncated(&a.data.display().to_string(), eval.truncated_rows, max_len);
     if a.format == "json" {
         let m = &eval.metrics;
         let json = serde_json::json!({
             "data": a.data.display().to_string(),
-            "checkpoint": a.checkpoint.display().to_string(),
+            "checkpoint": checkpoint.display().to_string(),
             "adapter": ctx.adapter_line(),
             "rows": m.rows,
             "skipped_rows": table.skipped.len(),
@@ -68,7 +58,7 @@ pub fn run(gpu: &GpuArgs, a: &EvalArgs) -> Result<()> {
         });
         println!("{}", serde_json::to_string_pretty(&json)?);
     } else {
-        println!("{} on {} (adapter: {})", a.checkpoint.display(), a.data.display(), ctx.adapter_line());
+        println!("{} on {} (adapter: {})", checkpoint.display(), a.data.display(), ctx.adapter_line());
         println!("loss:     {:.4}", eval.loss);
         print!("{}", eval.metrics.to_text());
     }

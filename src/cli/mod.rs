@@ -98,6 +98,32 @@ pub fn report_skipped(path: &Path, table: &TextTable) {
     }
 }
 
+/// How `eval` and `predict` run a saved model.
+#[derive(Args, Clone)]
+pub struct InferenceArgs {
+    /// A checkpoint written by `train`/`transfer`, or a PyTorch classifier state_dict (safetensors).
+    #[arg(long)]
+    pub checkpoint: std::path::PathBuf,
+    /// Rows per forward pass.
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+    /// Longer rows are truncated (and counted) [default: the length the model was trained with; 512 for a state_dict].
+    #[arg(long)]
+    pub max_len: Option<usize>,
+    /// Pooling of a plain state_dict (its shapes cannot tell last, max and mean apart) [default: last].
+    #[arg(long)]
+    pub pooling: Option<Pooling>,
+}
+
+impl InferenceArgs {
+    /// The checkpoint and the maximum length to use with it.
+    pub fn load(&self) -> Result<(Checkpoint, usize)> {
+        let ckpt = load_checkpoint(&self.checkpoint, self.pooling)?;
+        let max_len = self.max_len.unwrap_or(ckpt.info.max_len);
+        Ok((ckpt, max_len))
+    }
+}
+
 /// Loads a checkpoint or PyTorch state_dict, telling what was ignored.
 pub fn load_checkpoint(path: &Path, pooling: Option<Pooling>) -> Result<Checkpoint> {
     let ckpt = checkpoint::load(path, pooling).with_context(|| format!("loading the model from {}", path.display()))?;

@@ -6,16 +6,14 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use lstm_transfer::data::{parse_text_table, Dataset, ReadOptions, TableFormat, Vocab};
-use lstm_transfer::kernels::pool::Pooling;
 use lstm_transfer::train::{argmax, predict_logits};
 
-use super::{load_checkpoint, report_truncated, GpuArgs};
+use super::{report_truncated, GpuArgs, InferenceArgs};
 
 #[derive(Args)]
 pub struct PredictArgs {
-    /// A checkpoint written by `train`, or a PyTorch classifier state_dict saved as safetensors.
-    #[arg(long)]
-    pub checkpoint: PathBuf,
+    #[command(flatten)]
+    pub model: InferenceArgs,
     /// One text per line.
     #[arg(long, conflicts_with = "ids", required_unless_present = "ids")]
     pub text: Option<PathBuf>,
@@ -25,14 +23,6 @@ pub struct PredictArgs {
     /// json (one object per line: logits, probs, label) or tsv (label, probability, logits).
     #[arg(long, default_value = "json")]
     pub format: String,
-    #[arg(long, default_value_t = 64)]
-    pub batch_size: usize,
-    /// Default: the length the model was trained with (512 for a state_dict).
-    #[arg(long)]
-    pub max_len: Option<usize>,
-    /// Pooling of a plain state_dict (its shapes cannot tell last, max and mean apart). Default: last.
-    #[arg(long)]
-    pub pooling: Option<Pooling>,
 }
 
 /// Parses `--ids` lines: every id must be a number below the vocabulary size.
@@ -79,12 +69,12 @@ pub fn run(gpu: &GpuArgs, a: &PredictArgs) -> Result<()> {
     if a.format != "json" && a.format != "tsv" {
         bail!("unknown --format '{}': expected json or tsv", a.format);
     }
-    let ckpt = load_checkpoint(&a.checkpoint, a.pooling)?;
+    let (ckpt, max_len) = a.model.load()?;
     let ids = match (&a.ids, &a.text) {
         (Some(path), _) => read_ids(path, ckpt.info.config.vocab)?,
         (None, Some(path)) => {
             let tokens = ckpt.vocab.clone().with_context(|| {
-                format!("{} has no vocabulary (a plain state_dict?): give token ids with --ids", a.checkpoint.display())
+                format!("{} has no vocabulary (a plain state_dict?): give token ids with --ids", a.model.checkpoint.display())
             })?;
             let vocab = Vocab::from_tokens(tokens)?;
             let content = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
@@ -94,10 +84,9 @@ pub fn run(gpu: &GpuArgs, a: &PredictArgs) -> Result<()> {
         (None, None) => unreachable!("clap requires --text or --ids"),
     };
     let data = Dataset { labels: vec![0; ids.len()], ids, domains: None };
-    let max_len = a.max_len.unwrap_or(ckpt.info.max_len);
     let ctx = gpu.context()?;
-    let mut model = ckpt.classifier(&ctx, a.batch_size, max_len)?;
-    let (logits, truncated) = predict_logits(&ctx, &mut model, &data, a.batch_size, max_len)?;
+    let mut model = ckpt.classifier(&ctx, a.model.batch_size, max_len)?;
+    let (logits, truncated) = predict_logits(&ctx, &mut model, &data, a.model.batch_size, max_len)?;
     report_truncated("input", truncated, max_len);
     let classes = ckpt.info.config.classes;
     for z in logits.chunks(classes) {
