@@ -50,9 +50,10 @@ pub fn read_corpus(path: &Path, tokenizer: Tokenizer) -> Result<Vec<String>> {
     Ok(tokens)
 }
 
-/// The vocabulary of a training corpus (every token; `<pad>`, `<unk>` first).
-pub fn corpus_vocab(tokens: &[String]) -> Vocab {
-    Vocab::build([tokens], 1, usize::MAX)
+/// The vocabulary of a training corpus: tokens seen `min_freq` times, the `max_size` most frequent
+/// (`<pad>`, `<unk>` first); the rest read as `<unk>`.
+pub fn corpus_vocab(tokens: &[String], min_freq: usize, max_size: usize) -> Vocab {
+    Vocab::build([tokens], min_freq, max_size)
 }
 
 /// `batch` streams of equal length (the tail that does not fill a stream is dropped, and counted).

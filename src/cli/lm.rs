@@ -46,6 +46,12 @@ pub struct LmArgs {
     pub lr: f32,
     #[arg(long, default_value_t = 5.0)]
     pub clip: f32,
+    /// Keep tokens seen at least this often (the others read as <unk>).
+    #[arg(long, default_value_t = 1)]
+    pub min_freq: usize,
+    /// Largest vocabulary (the decoder's width), <pad> and <unk> included.
+    #[arg(long, default_value_t = 50_000)]
+    pub max_vocab: usize,
     /// Use only the first N training tokens (quick runs on slow adapters).
     #[arg(long)]
     pub max_tokens: Option<usize>,
@@ -65,7 +71,7 @@ pub fn run(gpu: &GpuArgs, a: &LmArgs) -> Result<()> {
     if let Some(n) = a.max_tokens {
         train_tokens.truncate(n);
     }
-    let vocab = corpus_vocab(&train_tokens);
+    let vocab = corpus_vocab(&train_tokens, a.min_freq, a.max_vocab);
     let encode = |tokens: &[String]| -> Vec<u32> { tokens.iter().map(|t| vocab.id(t)).collect() };
     let (train, dropped) = batchify(&encode(&train_tokens), a.batch_size);
     let cfg = LanguageModelConfig { vocab: vocab.len(), embed: a.embed, hidden: a.hidden, layers: a.layers, tie_weights: a.tie };

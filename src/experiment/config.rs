@@ -15,6 +15,8 @@ pub struct SourceSpec {
     pub data: Vec<PathBuf>,
     /// A trained source model: used instead of training on `data` (which, if given, still feeds DANN).
     pub checkpoint: Option<PathBuf>,
+    /// A language model (from `lm`, with the classifier's `words` tokenizer) for the `lm-ulmfit` method.
+    pub lm_checkpoint: Option<PathBuf>,
     /// Pretraining epochs (the best by validation accuracy is kept) [default: 6].
     #[serde(default = "defaults::source_epochs")]
     pub epochs: usize,
@@ -120,8 +122,8 @@ pub struct ExperimentConfig {
     pub methods: Vec<String>,
 }
 
-/// Every method name the experiment knows.
-pub const METHODS: [&str; 7] = ["scratch", "source-only", "init", "freeze", "ulmfit", "hetero", "dann"];
+/// Every method name the experiment knows (`lm-ulmfit`: ULMFiT from `source.lm_checkpoint`).
+pub const METHODS: [&str; 8] = ["scratch", "source-only", "init", "freeze", "ulmfit", "hetero", "dann", "lm-ulmfit"];
 
 mod defaults {
     use super::*;
@@ -162,6 +164,7 @@ impl ExperimentConfig {
         };
         cfg.source.data.iter_mut().for_each(resolve);
         cfg.source.checkpoint.iter_mut().for_each(resolve);
+        cfg.source.lm_checkpoint.iter_mut().for_each(resolve);
         cfg.targets.iter_mut().for_each(|t| resolve(&mut t.data));
         cfg.check().map_err(|e| Error::File { path: path.into(), message: e.to_string() })?;
         Ok(cfg)
@@ -172,14 +175,14 @@ impl ExperimentConfig {
         Self {
             source: SourceSpec {
                 data: vec!["embedded:uci_imdb".into(), "embedded:uci_amazon".into()],
-                checkpoint: None, epochs: 8, lr: 3e-3, min_freq: 1,
+                checkpoint: None, lm_checkpoint: None, epochs: 8, lr: 3e-3, min_freq: 1,
             },
             model: ModelSpec { pooling: Pooling::Max, ..defaults::model() },
             finetune: FinetuneSpec { epochs: 12, dann_source_rows: 400, dann_epochs: 3, ..defaults::finetune() },
             targets: vec![TargetSpec { name: "uci_yelp".into(), data: "embedded:uci_yelp".into(), test_size: 500 }],
             budgets: vec![50, 200],
             seeds: vec![1, 2],
-            methods: METHODS.map(String::from).to_vec(),
+            methods: METHODS.iter().filter(|m| **m != "lm-ulmfit").map(|m| m.to_string()).collect(),
         }
     }
 
@@ -190,6 +193,9 @@ impl ExperimentConfig {
         }
         if self.source.data.is_empty() && self.methods.iter().any(|m| m == "dann") {
             return bad("the dann method trains on labelled source rows: give [source] `data` (with `checkpoint` it is not retrained)".into());
+        }
+        if self.methods.iter().any(|m| m == "lm-ulmfit") && self.source.lm_checkpoint.is_none() {
+            return bad("the lm-ulmfit method needs [source] `lm_checkpoint` (a model from `lm --tokenizer words`)".into());
         }
         if let Some(m) = self.methods.iter().find(|m| !METHODS.contains(&m.as_str())) {
             return bad(format!("unknown method '{m}': expected {}", METHODS.join(", ")));

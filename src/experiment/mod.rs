@@ -175,6 +175,7 @@ pub fn run(ctx: &GpuContext, cfg: &ExperimentConfig, out: &Path, log: &mut dyn F
     std::fs::create_dir_all(out).map_err(|e| Error::File { path: out.into(), message: e.to_string() })?;
     let source = source_model(ctx, cfg, out, log)?;
     let source_rows = if cfg.source.data.is_empty() { Vec::new() } else { read_labelled(&cfg.source.data)? };
+    let lm_source = cfg.source.lm_checkpoint.as_ref().map(|p| crate::checkpoint::load(p, None)).transpose()?;
     let mut results = Vec::new();
     for target in &cfg.targets {
         let rows = read_labelled(std::slice::from_ref(&target.data))?;
@@ -192,7 +193,7 @@ pub fn run(ctx: &GpuContext, cfg: &ExperimentConfig, out: &Path, log: &mut dyn F
                 let split = TargetSplit { train, valid, pool: &pool, test: &test, labels: &labels };
                 for method in &cfg.methods {
                     let start = Instant::now();
-                    let mut r = run_method(ctx, cfg, &source, &source_rows, &split, method, seed)?;
+                    let mut r = run_method(ctx, cfg, &source, lm_source.as_ref(), &source_rows, &split, method, seed)?;
                     (r.target, r.budget, r.seed, r.seconds) = (target.name.clone(), n, seed, start.elapsed().as_secs_f64());
                     log(&format!("{} n={n} seed={seed} {method:<11} test accuracy {:.3}  macro-F1 {:.3}  (best epoch {}, {:.1} s)",
                                  r.target, r.test_accuracy, r.test_macro_f1, r.best_epoch, r.seconds));
@@ -210,8 +211,8 @@ fn encode(rows: &[TextRow], vocab: &Vocab, labels: &[String]) -> Result<Dataset>
 }
 
 /// One method on one split.
-fn run_method(ctx: &GpuContext, cfg: &ExperimentConfig, source: &Checkpoint, source_rows: &[TextRow], s: &TargetSplit, method: &str,
-              seed: u64) -> Result<RunResult> {
+fn run_method(ctx: &GpuContext, cfg: &ExperimentConfig, source: &Checkpoint, lm_source: Option<&Checkpoint>, source_rows: &[TextRow],
+              s: &TargetSplit, method: &str, seed: u64) -> Result<RunResult> {
     let ft = &cfg.finetune;
     let src_cfg = source.info.config;
     let same_labels = source.info.labels == s.labels;
@@ -224,6 +225,7 @@ fn run_method(ctx: &GpuContext, cfg: &ExperimentConfig, source: &Checkpoint, sou
     let source_vocab = source.vocab.clone().ok_or_else(|| Error::InvalidInput("the source model has no vocabulary".into()))?;
     // Vocabulary and model configuration per method.
     let mut exclude = Vec::new();
+    let mut lm_from: Option<&Checkpoint> = None;
     let (vocab, rows, mcfg): (Vocab, Option<Vec<Option<usize>>>, ClassifierConfig) = match method {
         "scratch" => {
             let v = Vocab::build(texts.iter().map(Vec::as_slice), 1, 30_000);
@@ -245,11 +247,12 @@ fn run_method(ctx: &GpuContext, cfg: &ExperimentConfig, source: &Checkpoint, sou
             if method == "dann" {
                 all_texts.extend(s.pool.iter().map(|r| tokenize(&r.text)));
             }
-            let plan = transfer::plan_target(source, &all_texts, s.labels, 1, 30_000)?;
+            let from = if method == "lm-ulmfit" { lm_source.ok_or_else(|| Error::InvalidInput("lm-ulmfit needs [source] lm_checkpoint".into()))? } else { source };
+            let plan = transfer::plan_target(from, &all_texts, s.labels, 1, 30_000)?;
             let mut c = plan.config;
             match method {
                 "freeze" => tc.freeze_embedding_rows_below = Some(source_vocab.len()),
-                "ulmfit" => {
+                "ulmfit" | "lm-ulmfit" => {
                     tc.gradual_unfreezing = true;
                     tc.discriminative_lr = Some(ulmfit::DEFAULT_FACTOR);
                     tc.schedule = LrSchedule::SlantedTriangular { cut_frac: 0.1, ratio: 32.0 };
@@ -264,12 +267,13 @@ fn run_method(ctx: &GpuContext, cfg: &ExperimentConfig, source: &Checkpoint, sou
                 _ => {}
             }
             exclude = plan.exclude;
+            lm_from = (method == "lm-ulmfit").then_some(from);
             (plan.aligned.vocab, Some(plan.aligned.rows), c)
         }
     };
     let mut model = Classifier::new(ctx, mcfg, tc.batch_size, tc.max_len, seed)?;
     if let Some(rows) = &rows {
-        transfer::apply(ctx, &model, source, rows, &TransferOptions { copy: vec!["*".into()], exclude, seed })?;
+        transfer::apply(ctx, &model, lm_from.unwrap_or(source), rows, &TransferOptions { copy: vec!["*".into()], exclude, seed })?;
     }
     let (mut train, valid, test) = (encode(&s.train, &vocab, s.labels)?, encode(&s.valid, &vocab, s.labels)?, encode(s.test, &vocab, s.labels)?);
     let mut domain_valid = None;
