@@ -361,6 +361,13 @@ impl TrainObserver for CliObserver<'_> {
         println!("epoch {:>3}  loss {:.4}  acc {:.3} | valid loss {:.4}  acc {:.3}  macro-F1 {:.3} | lr {:.2e}  {:.0} tok/s  {:.1} s{}",
                  log.epoch, log.train_loss, log.train_accuracy, log.valid_loss, log.valid_accuracy, log.valid_macro_f1, log.lr,
                  log.tokens_per_second, log.seconds, if improved { "  *best" } else { "" });
+        if let (Some(lambda), Some(train_acc)) = (log.lambda, log.domain_accuracy) {
+            println!("           domain head: λ {lambda:.3}  train accuracy {train_acc:.3}{}",
+                     match (log.valid_domain_accuracy, log.proxy_a_distance) {
+                         (Some(acc), Some(pad)) => format!("  held-out accuracy {acc:.3}  proxy A-distance {pad:.3}"),
+                         _ => String::new(),
+                     });
+        }
         report_truncated("training data", log.truncated_rows, self.config.max_len);
         if improved {
             save_classifier(self.out, self.ctx, model, self.info, Some(self.vocab))?;
