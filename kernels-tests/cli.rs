@@ -183,6 +183,19 @@ fn transfer_with_data_fine_tunes_and_reports_the_mapping() {
     assert!(printed.contains("test ("), "{printed}");
 }
 
+/// DANN through the CLI: labelled source rows, unlabelled target text, the domain head's figures per epoch.
+#[test]
+fn dann_transfer_reports_the_domain_head() {
+    let (ckpt, data) = trained();
+    let target = file("hotel_texts.txt", &(0..40).map(|i| format!("the hotel bed was {}\n", if i % 2 == 0 { GOOD[i % 6] } else { BAD[i % 6] })).collect::<String>());
+    let out = dir().join("dann.safetensors").display().to_string();
+    let printed = ok(&["transfer", "--from", ckpt, "--method", "dann", "--data", data, "--label-col", "label", "--text-col", "title",
+                       "--text-col", "body", "--target", &target, "--out", &out, "--epochs", "2", "--batch-size", "16", "--min-freq", "1"]);
+    assert!(printed.contains("dann: ") && printed.contains("domain head: λ") && printed.contains("proxy A-distance"), "{printed}");
+    let err = fails(&["transfer", "--from", ckpt, "--method", "dann", "--data", data, "--out", &out]);
+    assert!(err.contains("--target"), "{err}");
+}
+
 /// ULMFiT end to end: a language model on unlabelled text, then its embedding and LSTM carried into a
 /// classifier with gradual unfreezing, discriminative rates and the slanted triangular schedule.
 #[test]

@@ -42,7 +42,8 @@ pub struct TransferArgs {
     /// ULMFiT discriminative learning rates: each layer group down from the head at lr / FACTOR^depth.
     #[arg(long, num_args = 0..=1, default_missing_value = "2.6", value_name = "FACTOR")]
     pub discriminative_lr: Option<f64>,
-    /// dann: unlabelled target-domain text (one text per line, or the --data format without labels).
+    /// dann: unlabelled target-domain text: a .txt file has one text per line; any other file is read
+    /// with the --data column options (its labels, if any, are not used).
     #[arg(long)]
     pub target: Option<PathBuf>,
     /// dann: γ of the gradient-reversal schedule λ = 2/(1+exp(−γ·p)) − 1.
@@ -76,6 +77,18 @@ impl DannSetup {
     }
 }
 
+/// The unlabelled target rows of a DANN run (see `--target`).
+fn read_target(path: &std::path::Path, a: &TrainArgs) -> Result<Vec<TextRow>> {
+    let plain = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("txt"));
+    let table = if plain {
+        let opts = lstm_transfer::data::ReadOptions { format: Some(lstm_transfer::data::TableFormat::Tsv), unlabeled: true, ..Default::default() };
+        lstm_transfer::data::read_table(path, &opts)?
+    } else {
+        a.table.read(path, true)?
+    };
+    Ok(table.rows)
+}
+
 /// A prepared transfer: the source, how target rows map to it, and what to copy.
 pub struct Transfer {
     source: Checkpoint,
@@ -106,7 +119,7 @@ pub fn prepare(t: &TransferArgs, a: &TrainArgs, train_rows: &[TextRow]) -> Resul
     check_method(t)?;
     let source = load_checkpoint(&t.from, t.source_pooling)?;
     let dann = match &t.target {
-        Some(path) => Some(DannSetup { rows: a.table.read(path, true)?.rows, gamma: t.gamma }),
+        Some(path) => Some(DannSetup { rows: read_target(path, a)?, gamma: t.gamma }),
         None => None,
     };
     // The target vocabulary: the source's tokens (same ids, rows copied), then new target tokens
