@@ -192,6 +192,11 @@ fn dann_transfer_reports_the_domain_head() {
     let printed = ok(&["transfer", "--from", ckpt, "--method", "dann", "--data", data, "--label-col", "label", "--text-col", "title",
                        "--text-col", "body", "--target", &target, "--out", &out, "--epochs", "2", "--batch-size", "16", "--min-freq", "1"]);
     assert!(printed.contains("dann: ") && printed.contains("domain head: λ") && printed.contains("proxy A-distance"), "{printed}");
+    // The same command with --resume continues the DANN run (target rows and all).
+    let resumed = ok(&["transfer", "--from", ckpt, "--method", "dann", "--data", data, "--label-col", "label", "--text-col", "title",
+                       "--text-col", "body", "--target", &target, "--out", &out, "--epochs", "3", "--batch-size", "16", "--min-freq", "1",
+                       "--resume"]);
+    assert!(resumed.contains("resuming") && resumed.contains("epoch   3") && resumed.contains("domain head: λ"), "{resumed}");
     let err = fails(&["transfer", "--from", ckpt, "--method", "dann", "--data", data, "--out", &out]);
     assert!(err.contains("--target"), "{err}");
 }

@@ -23,7 +23,7 @@ use lstm_transfer::schedule::LrSchedule;
 use lstm_transfer::train::{evaluate, train_classifier, Monitor, StepProgress, TrainConfig, TrainData, TrainObserver, TrainState};
 use lstm_transfer::GpuContext;
 
-use super::transfer::{Transfer, TransferArgs};
+use super::transfer::{DannSetup, Transfer, TransferArgs};
 use super::{report_skipped, report_truncated, GpuArgs, TableArgs};
 
 /// The dataset used when `train` is given no `--data`: UCI Yelp sentences (CC BY 4.0, see data/README.md).
@@ -219,13 +219,12 @@ struct Prepared {
     config: TrainConfig,
     state: TrainState,
     start: Start,
+    /// DANN's unlabelled target rows.
+    dann: Option<DannSetup>,
 }
 
 fn prepare(a: &TrainArgs, splits: &Splits, transfer: Option<&TransferArgs>) -> Result<Prepared> {
-    if let Some(t) = transfer {
-        let (vocab, info, config, tr) = super::transfer::prepare(t, a, &splits.train)?;
-        return Ok(Prepared { vocab, info, config, state: TrainState::default(), start: Start::Transfer(Box::new(tr)) });
-    }
+    // A resumed run continues from its state, whatever it started from (a transfer included).
     if a.resume {
         let state_file = state_path(&a.out);
         let r = load_train_state(&state_file).with_context(|| format!("resuming from {}", state_file.display()))?;
@@ -237,7 +236,15 @@ fn prepare(a: &TrainArgs, splits: &Splits, transfer: Option<&TransferArgs>) -> R
         let (info, mut state) = (r.checkpoint.info.clone(), r.state.clone());
         // An explicit --epochs continues even a run that stopped early.
         state.stopped_early &= a.epochs.is_none();
-        return Ok(Prepared { vocab: Vocab::from_tokens(tokens)?, info, config, state, start: Start::Resume(Box::new(r)) });
+        if config.dann_gamma.is_some() && transfer.is_none_or(|t| t.target.is_none()) {
+            bail!("this run trains DANN: resume it with the same `transfer --method dann --target FILE` command plus --resume");
+        }
+        let dann = transfer.map(DannSetup::from_args).transpose()?.flatten();
+        return Ok(Prepared { vocab: Vocab::from_tokens(tokens)?, info, config, state, start: Start::Resume(Box::new(r)), dann });
+    }
+    if let Some(t) = transfer {
+        let (vocab, info, config, tr, dann) = super::transfer::prepare(t, a, &splits.train)?;
+        return Ok(Prepared { vocab, info, config, state: TrainState::default(), start: Start::Transfer(Box::new(tr)), dann });
     }
     let tokens: Vec<Vec<String>> = splits.train.iter().map(|r| tokenize(&r.text)).collect();
     let vocab = Vocab::build(tokens.iter().map(Vec::as_slice), a.min_freq, a.max_vocab);
@@ -247,13 +254,13 @@ fn prepare(a: &TrainArgs, splits: &Splits, transfer: Option<&TransferArgs>) -> R
         pooling: Pooling::Last,
     };
     let info = ModelInfo { config: a.shape(defaults), labels, max_len: a.max_len, tokenizer: TOKENIZER.into() };
-    Ok(Prepared { vocab, info, config: a.train_config()?, state: TrainState::default(), start: Start::Fresh })
+    Ok(Prepared { vocab, info, config: a.train_config()?, state: TrainState::default(), start: Start::Fresh, dann: None })
 }
 
 pub fn run(gpu: &GpuArgs, a: &TrainArgs, transfer: Option<&TransferArgs>) -> Result<()> {
     let splits = read_splits(a)?;
     let state_file = state_path(&a.out);
-    let Prepared { vocab, info, mut config, state, start } = prepare(a, &splits, transfer)?;
+    let Prepared { vocab, info, mut config, state, start, dann } = prepare(a, &splits, transfer)?;
     if info.labels.len() < 2 {
         bail!("{}: the training rows have {} distinct label(s); a classifier needs at least 2", splits.source, info.labels.len());
     }
@@ -278,15 +285,13 @@ pub fn run(gpu: &GpuArgs, a: &TrainArgs, transfer: Option<&TransferArgs>) -> Res
             r.restore(&ctx, &mut model)?;
             println!("resuming {} after epoch {} ({} updates)", state_file.display(), r.state.epoch, r.state.updates);
         }
-        Start::Transfer(t) => {
-            t.apply(&ctx, &mut model, &valid)?;
-            if let Some(dann) = &t.dann {
-                let (mixed, held_out) = dann.datasets(&vocab, &train, &valid)?;
-                println!("dann: {} labelled + {} unlabelled target rows per epoch, γ = {}", train.len(), mixed.len() - train.len(), dann.gamma);
-                train = mixed;
-                domain_valid = Some(held_out);
-            }
-        }
+        Start::Transfer(t) => t.apply(&ctx, &mut model, &valid)?,
+    }
+    if let Some(dann) = &dann {
+        let (mixed, held_out) = dann.datasets(&vocab, &train, &valid)?;
+        println!("dann: {} labelled + {} unlabelled target rows per epoch, γ = {}", train.len(), mixed.len() - train.len(), dann.gamma);
+        train = mixed;
+        domain_valid = Some(held_out);
     }
     if state.epoch >= config.epochs || state.stopped_early {
         println!("the run already ended after epoch {} of {}{}; pass a larger --epochs to continue it", state.epoch, config.epochs,

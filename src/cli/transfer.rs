@@ -59,7 +59,18 @@ pub struct TransferArgs {
 /// The unlabelled target rows of a DANN run.
 pub struct DannSetup {
     rows: Vec<TextRow>,
+    /// γ of the λ schedule.
     pub gamma: f64,
+}
+
+impl DannSetup {
+    /// The target rows of `--target` for a DANN transfer (None for the other methods).
+    pub fn from_args(t: &TransferArgs) -> Result<Option<Self>> {
+        match &t.target {
+            Some(path) => Ok(Some(Self { rows: read_target(path, &t.train)?, gamma: t.gamma })),
+            None => Ok(None),
+        }
+    }
 }
 
 impl DannSetup {
@@ -78,7 +89,7 @@ impl DannSetup {
 }
 
 /// The unlabelled target rows of a DANN run (see `--target`).
-fn read_target(path: &std::path::Path, a: &TrainArgs) -> Result<Vec<TextRow>> {
+pub fn read_target(path: &std::path::Path, a: &TrainArgs) -> Result<Vec<TextRow>> {
     let plain = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("txt"));
     let table = if plain {
         let opts = lstm_transfer::data::ReadOptions { format: Some(lstm_transfer::data::TableFormat::Tsv), unlabeled: true, ..Default::default() };
@@ -96,7 +107,6 @@ pub struct Transfer {
     options: TransferOptions,
     /// Whether the head is carried over (same labels), so logits can be compared before fine-tuning.
     head_kept: bool,
-    pub dann: Option<DannSetup>,
     notes: Vec<String>,
 }
 
@@ -115,13 +125,10 @@ fn check_method(t: &TransferArgs) -> Result<()> {
 
 /// Decides the target's vocabulary, labels, shape and training settings from the source and the
 /// target's training rows.
-pub fn prepare(t: &TransferArgs, a: &TrainArgs, train_rows: &[TextRow]) -> Result<(Vocab, ModelInfo, TrainConfig, Transfer)> {
+pub fn prepare(t: &TransferArgs, a: &TrainArgs, train_rows: &[TextRow]) -> Result<(Vocab, ModelInfo, TrainConfig, Transfer, Option<DannSetup>)> {
     check_method(t)?;
     let source = load_checkpoint(&t.from, t.source_pooling)?;
-    let dann = match &t.target {
-        Some(path) => Some(DannSetup { rows: read_target(path, a)?, gamma: t.gamma }),
-        None => None,
-    };
+    let dann = DannSetup::from_args(t)?;
     // The target vocabulary: the source's tokens (same ids, rows copied), then new target tokens
     // (from the unlabelled target text too, for dann).
     let mut texts: Vec<Vec<String>> = train_rows.iter().map(|r| tokenize(&r.text)).collect();
@@ -149,7 +156,7 @@ pub fn prepare(t: &TransferArgs, a: &TrainArgs, train_rows: &[TextRow]) -> Resul
     let copy = if t.copy.is_empty() { vec!["*".to_string()] } else { t.copy.clone() };
     let options = TransferOptions { copy, exclude: plan.exclude, seed: a.seed };
     let (vocab, rows) = (plan.aligned.vocab, plan.aligned.rows);
-    Ok((vocab, info, config, Transfer { source, rows, options, head_kept: plan.head_kept, dann, notes: plan.notes }))
+    Ok((vocab, info, config, Transfer { source, rows, options, head_kept: plan.head_kept, notes: plan.notes }, dann))
 }
 
 impl Transfer {
@@ -222,7 +229,7 @@ pub fn write_mapped(gpu: &GpuArgs, t: &TransferArgs) -> Result<()> {
     };
     let tr = Transfer {
         options: TransferOptions { copy: if t.copy.is_empty() { vec!["*".into()] } else { t.copy.clone() }, exclude: Vec::new(), seed: t.train.seed },
-        rows, head_kept: true, dann: None, notes: Vec::new(), source,
+        rows, head_kept: true, notes: Vec::new(), source,
     };
     tr.apply(&ctx, &mut model, &probe)?;
     let info = ModelInfo { config: cfg, ..tr.source.info.clone() };
