@@ -179,7 +179,9 @@ pub fn write_report(out: &Path, results: &[RunResult], adapter: &str) -> Result<
         .filter(|(_, c)| !c.is_empty())
         .map(|(m, c)| Series { name: m, points: c.iter().enumerate().map(|(i, v)| ((i + 1) as f64, 100.0 * v)).collect() })
         .collect();
-    series.sort_by(|a, b| a.name.cmp(&b.name));
+    // The same method order (and so the same colours) as the accuracy plot: the order of first appearance.
+    let order = |name: &str| results.iter().position(|r| r.method == name).unwrap_or(usize::MAX);
+    series.sort_by_key(|s| order(&s.name));
     let panel = Panel { title: format!("n = {smallest}, mean over targets and seeds"), x_label: "epoch".into(), y_label: "validation accuracy (%)".into(), series };
     write_line_chart(&out.join("learning_curves.svg"), "learning curves", &[panel])?;
     Ok(md)
