@@ -117,6 +117,11 @@ fn draw_panel<DB: DrawingBackend>(
         .draw()?;
 
     for (i, series) in panel.series.iter().enumerate() {
+        // An empty series draws nothing but keeps its colour slot, so the same series index has the
+        // same colour in every chart built from one list of names.
+        if series.points.is_empty() {
+            continue;
+        }
         let colour = COLOURS[i % COLOURS.len()];
         // Markers on a dense series (a long forecast) merge into a band that hides the line.
         let marker = if series.points.len() <= 60 { 3 } else { 1 };

@@ -176,7 +176,6 @@ pub fn write_report(out: &Path, results: &[RunResult], adapter: &str) -> Result<
     let curves = mean_curves(&results.iter().filter(|r| r.budget == smallest).cloned().collect::<Vec<_>>());
     let mut series: Vec<Series> = curves
         .into_iter()
-        .filter(|(_, c)| !c.is_empty())
         .map(|(m, c)| Series { name: m, points: c.iter().enumerate().map(|(i, v)| ((i + 1) as f64, 100.0 * v)).collect() })
         .collect();
     // The same method order (and so the same colours) as the accuracy plot: the order of first appearance.
