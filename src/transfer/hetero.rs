@@ -311,7 +311,7 @@ pub fn map_parameters(src_cfg: &ClassifierConfig, tgt_cfg: &ClassifierConfig, sr
         mapped.extend([wname, bname]);
     }
     if units.is_identity() && es == et && ls == lt && ds == dt {
-        notes.push("same shapes: every tensor copied".into());
+        notes.push("same shapes: mapped tensors copied as they are".into());
     }
     Ok((out, notes, mapped))
 }
