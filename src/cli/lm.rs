@@ -52,7 +52,7 @@ pub struct LmArgs {
     /// Largest vocabulary (the decoder's width), <pad> and <unk> included.
     #[arg(long, default_value_t = 50_000)]
     pub max_vocab: usize,
-    /// Use only the first N training tokens (quick runs on slow adapters).
+    /// Train on only the first N tokens (quick runs on slow adapters; the vocabulary still comes from all).
     #[arg(long)]
     pub max_tokens: Option<usize>,
     #[arg(long, default_value_t = 1)]
@@ -68,10 +68,12 @@ pub fn run(gpu: &GpuArgs, a: &LmArgs) -> Result<()> {
         other => bail!("unknown --tokenizer '{other}': expected whitespace or words"),
     };
     let mut train_tokens = read_corpus(&a.train, tokenizer)?;
+    // The vocabulary comes from the whole training corpus, so a --max-tokens run predicts over the same
+    // vocabulary (and its perplexities compare) as a full one.
+    let vocab = corpus_vocab(&train_tokens, a.min_freq, a.max_vocab);
     if let Some(n) = a.max_tokens {
         train_tokens.truncate(n);
     }
-    let vocab = corpus_vocab(&train_tokens, a.min_freq, a.max_vocab);
     let encode = |tokens: &[String]| -> Vec<u32> { tokens.iter().map(|t| vocab.id(t)).collect() };
     let (train, dropped) = batchify(&encode(&train_tokens), a.batch_size);
     let cfg = LanguageModelConfig { vocab: vocab.len(), embed: a.embed, hidden: a.hidden, layers: a.layers, tie_weights: a.tie };
