@@ -210,6 +210,10 @@ fn a_language_model_transfers_into_a_classifier() {
     let printed = ok(&["lm", "--train", &corpus, "--valid", &corpus, "--test", &corpus, "--tokenizer", "words", "--embed", "16", "--hidden", "16",
                        "--layers", "1", "--bptt", "8", "--batch-size", "4", "--epochs", "2", "--out", &lm]);
     assert!(printed.contains("valid ppl") && printed.contains("test perplexity"), "{printed}");
+    // Training continues from the checkpoint with its own vocabulary, shape and tokenizer.
+    let lm2 = dir().join("lm2.safetensors").display().to_string();
+    let printed = ok(&["lm", "--train", &corpus, "--from", &lm, "--bptt", "8", "--batch-size", "4", "--epochs", "1", "--out", &lm2]);
+    assert!(printed.contains("continuing from") && printed.contains("epoch   1"), "{printed}");
     let mut tsv = String::new();
     for i in 0..60 {
         let (label, word) = if i % 2 == 0 { ("pos", GOOD[i % 6]) } else { ("neg", BAD[i % 6]) };

@@ -108,3 +108,14 @@ pub fn save_lm(path: &Path, ctx: &GpuContext, model: &LanguageModel, info: &LmIn
     .into();
     crate::checkpoint::save_tensors(path, &model.store.download(ctx)?, metadata)
 }
+
+/// Reads an LM checkpoint: its description, vocabulary and tensors.
+pub fn load_lm(path: &Path) -> Result<(LmInfo, Vec<String>, crate::params::TensorMap)> {
+    let (tensors, metadata) = crate::checkpoint::read_tensors(path)?;
+    let err = |message: String| Error::File { path: path.to_path_buf(), message };
+    let info = metadata.get(META_LM).ok_or_else(|| err(format!("no '{META_LM}' metadata: not a language-model checkpoint")))?;
+    let info: LmInfo = serde_json::from_str(info).map_err(|e| err(format!("metadata '{META_LM}': {e}")))?;
+    let vocab = metadata.get("vocab").ok_or_else(|| err("no vocabulary in the metadata".into()))?;
+    let vocab: Vec<String> = serde_json::from_str(vocab).map_err(|e| err(format!("metadata 'vocab': {e}")))?;
+    Ok((info, vocab, tensors))
+}

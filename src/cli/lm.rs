@@ -8,7 +8,7 @@ use anyhow::{bail, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use lstm_transfer::kernels::optimizer::AdamConfig;
-use lstm_transfer::lm::{batchify, corpus_vocab, perplexity, read_corpus, run_epoch, save_lm, LmInfo, Tokenizer};
+use lstm_transfer::lm::{batchify, corpus_vocab, load_lm, perplexity, read_corpus, run_epoch, save_lm, LmInfo, Tokenizer};
 use lstm_transfer::model::{LanguageModel, LanguageModelConfig};
 
 use super::GpuArgs;
@@ -57,6 +57,9 @@ pub struct LmArgs {
     pub max_tokens: Option<usize>,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Continue from a language-model checkpoint (its vocabulary and shape replace the options above).
+    #[arg(long)]
+    pub from: Option<PathBuf>,
     #[arg(long, default_value = "runs/lm.safetensors")]
     pub out: PathBuf,
 }
@@ -67,22 +70,35 @@ pub fn run(gpu: &GpuArgs, a: &LmArgs) -> Result<()> {
         "words" => Tokenizer::Words,
         other => bail!("unknown --tokenizer '{other}': expected whitespace or words"),
     };
+    let start_from = a.from.as_ref().map(|p| load_lm(p)).transpose()?;
+    // A continued model keeps the tokenizer its vocabulary was built with.
+    let tokenizer = start_from.as_ref().map_or(tokenizer, |(info, _, _)| info.tokenizer);
     let mut train_tokens = read_corpus(&a.train, tokenizer)?;
     // The vocabulary comes from the whole training corpus, so a --max-tokens run predicts over the same
     // vocabulary (and its perplexities compare) as a full one.
-    let vocab = corpus_vocab(&train_tokens, a.min_freq, a.max_vocab);
+    let vocab = match &start_from {
+        Some((_, tokens, _)) => lstm_transfer::data::Vocab::from_tokens(tokens.clone())?,
+        None => corpus_vocab(&train_tokens, a.min_freq, a.max_vocab),
+    };
     if let Some(n) = a.max_tokens {
         train_tokens.truncate(n);
     }
     let encode = |tokens: &[String]| -> Vec<u32> { tokens.iter().map(|t| vocab.id(t)).collect() };
     let (train, dropped) = batchify(&encode(&train_tokens), a.batch_size);
-    let cfg = LanguageModelConfig { vocab: vocab.len(), embed: a.embed, hidden: a.hidden, layers: a.layers, tie_weights: a.tie };
+    let cfg = match &start_from {
+        Some((info, _, _)) => info.config,
+        None => LanguageModelConfig { vocab: vocab.len(), embed: a.embed, hidden: a.hidden, layers: a.layers, tie_weights: a.tie },
+    };
     let ctx = gpu.context()?;
     println!("adapter: {}", ctx.adapter_line());
     println!("corpus: {} training tokens ({} in {} streams, {dropped} dropped at the end), vocabulary {}",
              train_tokens.len(), train[0].len() * a.batch_size, a.batch_size, vocab.len());
     let mut model = LanguageModel::new(&ctx, cfg, a.batch_size, a.bptt, a.seed)?;
     model.set_optimizer(AdamConfig { lr: a.lr, max_grad_norm: a.clip, ..Default::default() });
+    if let Some((_, _, tensors)) = &start_from {
+        model.store.upload_all(&ctx, tensors)?;
+        println!("continuing from {}", a.from.as_ref().expect("given").display());
+    }
     let eval_set = |path: &Option<PathBuf>| -> Result<Option<Vec<Vec<u32>>>> {
         Ok(match path {
             Some(p) => Some(batchify(&encode(&read_corpus(p, tokenizer)?), a.batch_size).0),
