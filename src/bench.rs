@@ -14,7 +14,7 @@ use crate::model::{Batch, Classifier, ClassifierConfig, LstmConfig, LstmStack};
 use crate::params::ParamStore;
 
 /// Batch, sequence length, embedding (input) size, hidden size.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Shape {
     /// Batch size B.
     pub b: usize,
@@ -35,7 +35,7 @@ pub const STANDARD_SHAPES: [Shape; 3] = [
 ];
 
 /// One measured benchmark at one shape.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize)]
 pub struct BenchRow {
     /// The shape benchmarked.
     pub shape: Shape,

@@ -78,6 +78,9 @@ enum Command {
         shape: Vec<Shape>,
         #[arg(long, default_value_t = 3)]
         repeats: usize,
+        /// Print JSON (adapter and one object per row) instead of the table.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -93,6 +96,6 @@ fn main() -> Result<()> {
         Command::Forecast(args) => cli::forecast::run(&cli.gpu, args),
         Command::Lm(args) => cli::lm::run(&cli.gpu, args),
         Command::Predict(args) => cli::predict::run(&cli.gpu, args),
-        Command::Bench { shape, repeats } => cli::system::bench(&cli.gpu, shape, *repeats),
+        Command::Bench { shape, repeats, json } => cli::system::bench(&cli.gpu, shape, *repeats, *json),
     }
 }

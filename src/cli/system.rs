@@ -32,13 +32,18 @@ pub fn parse_shape(s: &str) -> std::result::Result<Shape, String> {
     }
 }
 
-pub fn bench(gpu: &GpuArgs, shapes: &[Shape], repeats: usize) -> Result<()> {
+pub fn bench(gpu: &GpuArgs, shapes: &[Shape], repeats: usize, json: bool) -> Result<()> {
     let ctx = gpu.context()?;
     let shapes = if shapes.is_empty() { STANDARD_SHAPES.to_vec() } else { shapes.to_vec() };
     let mut rows = Vec::new();
     for s in shapes {
         rows.extend(bench_shape(&ctx, s, repeats)?);
     }
-    print!("{}", format_table(&ctx, &rows));
+    if json {
+        let out = serde_json::json!({ "adapter": ctx.adapter_line(), "repeats": repeats, "rows": rows });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        print!("{}", format_table(&ctx, &rows));
+    }
     Ok(())
 }
