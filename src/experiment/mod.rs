@@ -253,6 +253,10 @@ fn run_method(ctx: &GpuContext, cfg: &ExperimentConfig, source: &Checkpoint, lm_
             match method {
                 "freeze" => tc.freeze_embedding_rows_below = Some(source_vocab.len()),
                 "ulmfit" | "lm-ulmfit" => {
+                    if method == "lm-ulmfit" {
+                        // A language model has no head to keep: the classifier pools as configured.
+                        c.pooling = cfg.model.pooling;
+                    }
                     tc.gradual_unfreezing = true;
                     tc.discriminative_lr = Some(ulmfit::DEFAULT_FACTOR);
                     tc.schedule = LrSchedule::SlantedTriangular { cut_frac: 0.1, ratio: 32.0 };
