@@ -245,10 +245,15 @@ impl Classifier {
         self.store.upload_all(ctx, tensors)
     }
 
-    /// Changes the optimizer settings (the recorded plans are rebuilt).
+    /// Changes the optimizer settings (the training plans are rebuilt only when clipping is switched).
     pub fn set_optimizer(&mut self, cfg: AdamConfig) {
+        // The recorded plans hold only whether clipping runs (the norm kernel); every other setting
+        // reaches the GPU through the optimizer's parameters, written each step.
+        let clipping_changed = (cfg.max_grad_norm > 0.0) != (self.optimizer.max_grad_norm > 0.0);
         self.optimizer = cfg;
-        self.plans.retain(|(_, _, kind), _| *kind != PlanKind::Train);
+        if clipping_changed {
+            self.plans.retain(|(_, _, kind), _| *kind != PlanKind::Train);
+        }
     }
 
     /// Changes only the learning rate of the next updates (schedules call this every step; no plan is rebuilt).
@@ -257,14 +262,18 @@ impl Classifier {
     }
 
     /// Sets the training dropout probability on the pooled features and the seed of its masks (the
-    /// mask of update u is keyed by (seed, u)); the recorded training plans are rebuilt.
+    /// mask of update u is keyed by (seed, u)); training plans are rebuilt only when dropout is switched on or off.
     pub fn set_dropout(&mut self, p: f32, seed: u64) -> Result<()> {
         if !(0.0..1.0).contains(&p) {
             return Err(Error::InvalidInput(format!("dropout must be in [0, 1), got {p}")));
         }
+        // The plans hold only whether dropout runs; its rate and seed are written each step.
+        let switched = (p > 0.0) != (self.dropout > 0.0);
         self.dropout = p;
         self.seed = seed as u32;
-        self.plans.retain(|(_, _, kind), _| *kind == PlanKind::Infer);
+        if switched {
+            self.plans.retain(|(_, _, kind), _| *kind == PlanKind::Infer);
+        }
         Ok(())
     }
 

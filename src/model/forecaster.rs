@@ -130,10 +130,15 @@ impl Forecaster {
         })
     }
 
-    /// Changes the optimizer settings (training plans are rebuilt).
+    /// Changes the optimizer settings (training plans are rebuilt only when clipping is switched).
     pub fn set_optimizer(&mut self, cfg: AdamConfig) {
+        // The recorded plans hold only whether clipping runs (the norm kernel); every other setting
+        // reaches the GPU through the optimizer's parameters, written each step.
+        let clipping_changed = (cfg.max_grad_norm > 0.0) != (self.optimizer.max_grad_norm > 0.0);
         self.optimizer = cfg;
-        self.plans.retain(|(_, _, train), _| !*train);
+        if clipping_changed {
+            self.plans.retain(|(_, _, train), _| !*train);
+        }
     }
 
     fn build_plan(&self, ctx: &GpuContext, batch: usize, steps: usize, train: bool) -> Result<(Schedule, Option<usize>)> {
