@@ -10,6 +10,9 @@ use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
 use crate::model::LanguageModel;
 
+/// Chunks between loss readbacks.
+const READ_EVERY: usize = 16;
+
 /// The end-of-sentence token appended to every line.
 pub const EOS: &str = "<eos>";
 
@@ -75,9 +78,15 @@ pub fn run_epoch(ctx: &GpuContext, model: &mut LanguageModel, streams: &[Vec<u32
         let t = bptt.min(len - 1 - t0);
         let ids: Vec<u32> = streams.iter().flat_map(|s| s[t0..t0 + t].iter().copied()).collect();
         let targets: Vec<u32> = streams.iter().flat_map(|s| s[t0 + 1..t0 + 1 + t].iter().copied()).collect();
-        loss += model.step(ctx, &ids, &targets, train)?;
+        // Read the loss back every READ_EVERY chunks and after the last: the GPU runs ahead in between.
+        let read = (k + 1) % READ_EVERY == 0 || k + 1 == chunks;
+        if let Some(sum) = model.step(ctx, &ids, &targets, train, read)? {
+            loss += sum;
+        }
         count += ids.len();
-        progress(k + 1, chunks, count as f64 / start.elapsed().as_secs_f64());
+        if read {
+            progress(k + 1, chunks, count as f64 / start.elapsed().as_secs_f64());
+        }
     }
     Ok((loss, count))
 }

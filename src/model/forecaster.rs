@@ -193,7 +193,8 @@ impl Forecaster {
         Ok(key)
     }
 
-    /// One training step; with `read`, returns the mean squared error of this step.
+    /// One training step. Each step's mean squared error is added up on the GPU; with `read`, the sum
+    /// over the steps since the last read comes back (the only wait on the GPU).
     pub fn train_step(&mut self, ctx: &GpuContext, b: &Windows, read: bool) -> Result<Option<f32>> {
         let key = self.write_inputs(ctx, b, true)?;
         self.updates += 1;
@@ -203,10 +204,10 @@ impl Forecaster {
         let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("forecaster step") });
         encoder.clear_buffer(&self.store.grads, 0, None);
         encoder.clear_buffer(self.lstm.output_grad(), 0, None);
-        encoder.clear_buffer(&self.stats, 0, None);
         schedule.record(&mut encoder, "forecaster step");
         if read {
             encoder.copy_buffer_to_buffer(&self.stats, 0, &self.stats_staging, 0, STATS_LEN as u64 * 4);
+            encoder.clear_buffer(&self.stats, 0, None);
         }
         ctx.queue.submit([encoder.finish()]);
         if !read {

@@ -194,9 +194,10 @@ impl LanguageModel {
     }
 
     /// Runs one chunk: `ids` and `targets` are `[B,T]` (stream-major, targets = the next tokens).
-    /// With `train`, updates the parameters. Returns the summed cross-entropy of the chunk's B·T
-    /// predictions. The final state is carried into the next call either way.
-    pub fn step(&mut self, ctx: &GpuContext, ids: &[u32], targets: &[u32], train: bool) -> Result<f64> {
+    /// With `train`, updates the parameters. The chunk's summed cross-entropy stays on the GPU; with
+    /// `read`, the sum over the chunks since the last read comes back (the only wait on the GPU).
+    /// The final state is carried into the next call either way.
+    pub fn step(&mut self, ctx: &GpuContext, ids: &[u32], targets: &[u32], train: bool, read: bool) -> Result<Option<f64>> {
         let b = self.batch;
         let steps = ids.len() / b;
         if steps == 0 || steps > self.steps_cap || ids.len() != b * steps || targets.len() != ids.len() {
@@ -231,7 +232,6 @@ impl LanguageModel {
         }
         let schedule = &self.plans[&key].schedule;
         let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("lm chunk") });
-        encoder.clear_buffer(&self.stats, 0, None);
         if train {
             encoder.clear_buffer(&self.store.grads, 0, None);
         }
@@ -243,12 +243,18 @@ impl LanguageModel {
             encoder.copy_buffer_to_buffer(states, steps as u64 * bh, state0, 0, bh);
             encoder.copy_buffer_to_buffer(states, (2 * steps as u64 + 1) * bh, state0, bh, bh);
         }
-        encoder.copy_buffer_to_buffer(&self.stats, 0, &self.stats_staging, 0, STATS_LEN as u64 * 4);
+        if read {
+            encoder.copy_buffer_to_buffer(&self.stats, 0, &self.stats_staging, 0, STATS_LEN as u64 * 4);
+            encoder.clear_buffer(&self.stats, 0, None);
+        }
         ctx.queue.submit([encoder.finish()]);
+        if !read {
+            return Ok(None);
+        }
         let loss = read_staging::<f32>(ctx, &self.stats_staging, STATS_LEN)?[SLOT_LOSS] as f64;
         if !loss.is_finite() {
             return Err(Error::NonFiniteLoss { update: self.updates, value: loss as f32 });
         }
-        Ok(loss)
+        Ok(Some(loss))
     }
 }

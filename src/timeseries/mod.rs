@@ -148,11 +148,14 @@ pub fn fit(ctx: &GpuContext, model: &mut Forecaster, scaled: &[Vec<f64>], cfg: &
     for epoch in 1..=cfg.epochs {
         train.shuffle(&mut ChaCha8Rng::seed_from_u64(cfg.seed.wrapping_mul(31).wrapping_add(epoch as u64)));
         let (mut sum, mut count) = (0.0, 0);
-        for chunk in train.chunks(cfg.batch_size) {
-            if let Some(loss) = model.train_step(ctx, &windows(scaled, chunk, cfg.window, cfg.horizon, cfg.residual()), true)? {
-                sum += loss as f64;
-                count += 1;
+        let steps = train.len().div_ceil(cfg.batch_size);
+        for (i, chunk) in train.chunks(cfg.batch_size).enumerate() {
+            // The summed loss comes back every 16 steps and after the last; the GPU runs ahead in between.
+            let read = (i + 1) % 16 == 0 || i + 1 == steps;
+            if let Some(loss_sum) = model.train_step(ctx, &windows(scaled, chunk, cfg.window, cfg.horizon, cfg.residual()), read)? {
+                sum += loss_sum as f64;
             }
+            count += 1;
         }
         let valid_mse = if valid.is_empty() { sum / count.max(1) as f64 } else { scaled_mse(ctx, model, scaled, &valid, cfg)? };
         let log = ForecastEpoch { epoch, train_mse: sum / count.max(1) as f64, valid_mse };
