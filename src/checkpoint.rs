@@ -135,6 +135,20 @@ pub fn load(path: &Path, pooling: Option<Pooling>) -> Result<Checkpoint> {
     from_tensors(path, tensors, metadata, pooling)
 }
 
+/// Checks that every (name, shape) of `specs` is in `tensors` with that shape, naming the file and the
+/// first tensor that is missing or has another shape.
+fn check_shapes(path: &Path, tensors: &TensorMap, specs: &[(String, Vec<usize>)]) -> Result<()> {
+    for (name, shape) in specs {
+        let problem = match tensors.get(name) {
+            None => Error::MissingTensor { name: name.clone(), context: String::new() },
+            Some((found, _)) if found != shape => Error::ShapeMismatch { name: name.clone(), expected: shape.clone(), found: found.clone() },
+            _ => continue,
+        };
+        return Err(Error::File { path: path.to_path_buf(), message: problem.to_string() });
+    }
+    Ok(())
+}
+
 /// A language model as a transfer source.
 fn lm_source(path: &Path, mut tensors: TensorMap, metadata: &HashMap<String, String>, lm: &str) -> Result<Checkpoint> {
     let file_err = |message: String| Error::File { path: path.to_path_buf(), message };
@@ -147,13 +161,8 @@ fn lm_source(path: &Path, mut tensors: TensorMap, metadata: &HashMap<String, Str
     let config = ClassifierConfig { vocab: c.vocab, embed: c.embed, hidden: c.hidden, layers: c.layers, bidirectional: false, classes: 0, domains: 0, pooling: Pooling::Last };
     let ignored: Vec<String> = tensors.keys().filter(|k| k.starts_with("decoder.")).cloned().collect();
     tensors.retain(|k, _| !k.starts_with("decoder."));
-    for (name, shape) in config.lstm().param_specs("lstm.").into_iter().chain([("embedding.weight".to_string(), vec![c.vocab, c.embed])]) {
-        match tensors.get(&name) {
-            None => return Err(file_err(Error::MissingTensor { name, context: String::new() }.to_string())),
-            Some((found, _)) if *found != shape => return Err(file_err(Error::ShapeMismatch { name, expected: shape, found: found.clone() }.to_string())),
-            _ => {}
-        }
-    }
+    let specs: Vec<(String, Vec<usize>)> = config.lstm().param_specs("lstm.").into_iter().chain([("embedding.weight".to_string(), vec![c.vocab, c.embed])]).collect();
+    check_shapes(path, &tensors, &specs)?;
     let tokenizer = match info.tokenizer {
         crate::lm::Tokenizer::Words => TOKENIZER.to_string(),
         crate::lm::Tokenizer::Whitespace => "whitespace".to_string(),
@@ -183,17 +192,8 @@ fn from_tensors(path: &Path, mut tensors: TensorMap, metadata: HashMap<String, S
     if info.labels.len() != info.config.classes {
         return Err(file_err(format!("{} label names for {} classes", info.labels.len(), info.config.classes)));
     }
-    // Check every parameter (names and shapes), naming the first problem.
     let specs = info.config.param_specs();
-    for (name, shape) in &specs {
-        match tensors.get(name) {
-            None => return Err(file_err(Error::MissingTensor { name: name.clone(), context: String::new() }.to_string())),
-            Some((found, _)) if found != shape => {
-                return Err(file_err(Error::ShapeMismatch { name: name.clone(), expected: shape.clone(), found: found.clone() }.to_string()));
-            }
-            _ => {}
-        }
-    }
+    check_shapes(path, &tensors, &specs)?;
     let wanted: std::collections::HashSet<&str> = specs.iter().map(|(n, _)| n.as_str()).collect();
     let mut ignored: Vec<String> = tensors.keys().filter(|k| !wanted.contains(k.as_str())).cloned().collect();
     ignored.sort();
