@@ -9,8 +9,8 @@ use lstm_transfer::gpu::View;
 use lstm_transfer::kernels::embedding::{gather, scatter_add, SegmentViews, TokenSegments};
 use lstm_transfer::kernels::grad_reverse::grad_reverse;
 use lstm_transfer::kernels::loss::{cross_entropy, cross_entropy_rows, mse, softmax_rows, IGNORE_LABEL};
-use lstm_transfer::kernels::lstm::{lstm_backward, lstm_forward, LstmBackwardArgs, LstmForwardArgs, LstmParams};
-use lstm_transfer::kernels::matmul::{gemm, Gemm};
+use lstm_transfer::kernels::lstm::{lstm_backward_with, lstm_forward_with, LstmBackwardArgs, LstmForwardArgs, LstmKernel, LstmParams};
+use lstm_transfer::kernels::matmul::{gemm_with, Gemm, GemmKernel};
 use lstm_transfer::kernels::optimizer::{adam_step, AdamConfig, AdamParams, WeightDecay};
 use lstm_transfer::kernels::dropout::{dropout, DropoutParams};
 use lstm_transfer::kernels::pool::{pool_backward, pool_forward, PoolParams, Pooling};
@@ -20,50 +20,73 @@ use lstm_transfer::params::ParamStore;
 const ATOL: f64 = 1e-5;
 const RTOL: f64 = 1e-5;
 
+/// Both GEMM kernels, every transposition, biases and accumulation. (37, 70, 19) runs the tiled kernel
+/// (nothing is a multiple of 4); (44, 84, 20) also runs the blocked one (M, N and K multiples of 4, not
+/// of its 8×8 blocks or 64 tiles), and (44, 84, 19) the blocked one where K is not read as vec4 (Aᵀ·B).
 #[test]
 fn matmul_all_transpositions_with_bias_and_accumulate() {
+    for (m, n, k) in [(37, 70, 19), (44, 84, 20), (44, 84, 19)] {
+        for kernel in [GemmKernel::Tiled, GemmKernel::Blocked] {
+            for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
+                check_gemm(kernel, m, n, k, ta, tb);
+            }
+        }
+    }
+}
+
+fn check_gemm(kernel: GemmKernel, m: usize, n: usize, k: usize, ta: bool, tb: bool) {
     let ctx = gpu();
-    let (m, n, k) = (37, 70, 19);
     let mut g = rng(1);
     let a = random(&mut g, m * k, 1.0);
     let b = random(&mut g, k * n, 1.0);
     let c0 = random(&mut g, m * n, 1.0);
     let bias0 = random(&mut g, n, 1.0);
     let bias1 = random(&mut g, n, 1.0);
-    for ta in [false, true] {
-        for tb in [false, true] {
-            // The same values laid out for each transposition.
-            let a_store = if ta { transpose(&a, m, k) } else { a.clone() };
-            let b_store = if tb { transpose(&b, k, n) } else { b.clone() };
-            let (ab, bb, cb) = (buffer_f32(ctx, &a_store), buffer_f32(ctx, &b_store), buffer_f32(ctx, &c0));
-            let (b0, b1) = (buffer_f32(ctx, &bias0), buffer_f32(ctx, &bias1));
-            let mut spec = Gemm::new(m, n, k).accumulate(true);
-            if ta { spec = spec.a_transposed(); }
-            if tb { spec = spec.b_transposed(); }
-            run(ctx, vec![gemm(ctx, spec, whole(&ab), whole(&bb), whole(&cb), &[whole(&b0), whole(&b1)]).unwrap()]);
-            let mut want = r::matmul(&to_f64(&a), &to_f64(&b), m, n, k, false, false);
-            for i in 0..m {
-                for j in 0..n {
-                    want[i * n + j] += c0[i * n + j] as f64 + bias0[j] as f64 + bias1[j] as f64;
-                }
-            }
-            assert_close(&format!("matmul ta={ta} tb={tb}"), &read(ctx, &cb, m * n), &want, ATOL, RTOL);
+    // The same values laid out for each transposition.
+    let a_store = if ta { transpose(&a, m, k) } else { a.clone() };
+    let b_store = if tb { transpose(&b, k, n) } else { b.clone() };
+    let (ab, bb, cb) = (buffer_f32(ctx, &a_store), buffer_f32(ctx, &b_store), buffer_f32(ctx, &c0));
+    let (b0, b1) = (buffer_f32(ctx, &bias0), buffer_f32(ctx, &bias1));
+    let mut spec = Gemm::new(m, n, k).accumulate(true);
+    if ta { spec = spec.a_transposed(); }
+    if tb { spec = spec.b_transposed(); }
+    run(ctx, vec![gemm_with(ctx, kernel, spec, whole(&ab), whole(&bb), whole(&cb), &[whole(&b0), whole(&b1)]).unwrap()]);
+    let mut want = r::matmul(&to_f64(&a), &to_f64(&b), m, n, k, false, false);
+    for i in 0..m {
+        for j in 0..n {
+            want[i * n + j] += c0[i * n + j] as f64 + bias0[j] as f64 + bias1[j] as f64;
         }
     }
+    let runs = if kernel == GemmKernel::Blocked && spec.blocked_ok() { "blocked" } else { "tiled" };
+    assert_close(&format!("matmul ({m},{n},{k}) ta={ta} tb={tb} {runs}"), &read(ctx, &cb, m * n), &want, ATOL, RTOL);
+}
+
+#[test]
+fn blocked_gemm_runs_where_its_alignment_holds() {
+    assert!(Gemm::new(44, 84, 20).blocked_ok());
+    assert!(Gemm::new(44, 84, 20).a_transposed().b_transposed().blocked_ok());
+    assert!(Gemm::new(44, 84, 19).a_transposed().blocked_ok());
+    assert!(!Gemm::new(44, 84, 19).blocked_ok(), "K read as vec4 must be a multiple of 4");
+    assert!(!Gemm::new(44, 84, 20).offsets(2, 0, 0).blocked_ok(), "offsets must be multiples of 4");
+    assert!(!Gemm::new(4, 84, 20).blocked_ok(), "C must hold one 8×8 block");
 }
 
 #[test]
 fn matmul_with_element_offsets() {
     let ctx = gpu();
-    let (m, n, k) = (5, 3, 66);
-    let mut g = rng(2);
-    let a = random(&mut g, 7 + m * k, 1.0);
-    let b = random(&mut g, 3 + k * n, 1.0);
-    let (ab, bb, cb) = (buffer_f32(ctx, &a), buffer_f32(ctx, &b), zeros(ctx, 2 + m * n));
-    let spec = Gemm::new(m, n, k).offsets(7, 3, 2);
-    run(ctx, vec![gemm(ctx, spec, whole(&ab), whole(&bb), whole(&cb), &[]).unwrap()]);
-    let want = r::matmul(&to_f64(&a[7..]), &to_f64(&b[3..]), m, n, k, false, false);
-    assert_close("matmul offsets", &read(ctx, &cb, 2 + m * n)[2..], &want, ATOL, RTOL);
+    // (5, 3, 66) at offsets (7, 3, 2): tiled; (12, 16, 8) at (8, 4, 2): blocked.
+    for ((m, n, k), (ao, bo, co)) in [((5, 3, 66), (7, 3, 2)), ((12, 16, 8), (8, 4, 2))] {
+        for kernel in [GemmKernel::Tiled, GemmKernel::Blocked] {
+            let mut g = rng(2);
+            let a = random(&mut g, ao + m * k, 1.0);
+            let b = random(&mut g, bo + k * n, 1.0);
+            let (ab, bb, cb) = (buffer_f32(ctx, &a), buffer_f32(ctx, &b), zeros(ctx, co + m * n));
+            let spec = Gemm::new(m, n, k).offsets(ao, bo, co);
+            run(ctx, vec![gemm_with(ctx, kernel, spec, whole(&ab), whole(&bb), whole(&cb), &[]).unwrap()]);
+            let want = r::matmul(&to_f64(&a[ao..]), &to_f64(&b[bo..]), m, n, k, false, false);
+            assert_close(&format!("matmul offsets {kernel:?}"), &read(ctx, &cb, co + m * n)[co..], &want, ATOL, RTOL);
+        }
+    }
 }
 
 fn transpose(x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
@@ -80,15 +103,21 @@ fn transpose(x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
 /// partly), a padded row, a non-zero initial state, and y/dy shared by two directions (stride 2H).
 #[test]
 fn lstm_forward_and_backward_match_reference() {
+    check_lstm(LstmKernel::PerRow, 5, 70, &[5, 2, 4]);
+    // The slice kernel: 11 rows (a full slice of 8 and a partial one of 3), H = 68 (17 vec4 chunks,
+    // threads loop twice over units), padded rows in both slices.
+    check_lstm(LstmKernel::Slices, 5, 68, &[5, 2, 4, 5, 1, 3, 5, 4, 2, 5, 3]);
+}
+
+fn check_lstm(kernel: LstmKernel, tn: usize, h: usize, lengths: &[u32]) {
     let ctx = gpu();
-    let (bn, tn, h) = (3, 5, 70);
-    let lengths = [5u32, 2, 4];
+    let bn = lengths.len();
     let mut g = rng(3);
     let y_stride = 2 * h;
     let dy_all = random(&mut g, tn * bn * y_stride, 1.0);
     let y_buf = zeros(ctx, tn * bn * y_stride);
     let dy_buf = buffer_f32(ctx, &dy_all);
-    let len_buf = buffer_u32(ctx, &lengths);
+    let len_buf = buffer_u32(ctx, lengths);
     for reverse in [false, true] {
         let sh = LstmShape { b: bn, t: tn, h, reverse };
         let pre = random(&mut g, tn * bn * 4 * h, 1.0);
@@ -105,14 +134,14 @@ fn lstm_forward_and_backward_match_reference() {
                                     pre: whole(&pre_b), state0: whole(&s0_b), y: whole(&y_buf) };
         let bwd = LstmBackwardArgs { w_hh: whole(&w_b), lengths: whole(&len_buf), gates: whole(&gates), states: whole(&states),
                                      dy: whole(&dy_buf), d_state_n: whole(&dsn_b), dgates: whole(&dgates), d_state0: whole(&ds0) };
-        run(ctx, vec![lstm_forward(ctx, p, &fwd).unwrap(), lstm_backward(ctx, p, &bwd).unwrap()]);
+        run(ctx, vec![lstm_forward_with(kernel, ctx, p, &fwd).unwrap(), lstm_backward_with(kernel, ctx, p, &bwd).unwrap()]);
 
-        let want = r::lstm_forward(&sh, &to_f64(&pre), &to_f64(&w_hh), &lengths, &to_f64(&state0));
+        let want = r::lstm_forward(&sh, &to_f64(&pre), &to_f64(&w_hh), lengths, &to_f64(&state0));
         let col = if reverse { h } else { 0 };
         let dy: Vec<f64> = (0..tn * bn).flat_map(|row| dy_all[row * y_stride + col..row * y_stride + col + h].iter().map(|&v| v as f64)).collect();
-        let (want_dg, want_ds0) = r::lstm_backward(&sh, &to_f64(&w_hh), &lengths, &want, &dy, &to_f64(&d_state_n));
+        let (want_dg, want_ds0) = r::lstm_backward(&sh, &to_f64(&w_hh), lengths, &want, &dy, &to_f64(&d_state_n));
         let y_got: Vec<f32> = read(ctx, &y_buf, tn * bn * y_stride).chunks(y_stride).flat_map(|r| r[col..col + h].to_vec()).collect();
-        let tag = |what: &str| format!("lstm {what} reverse={reverse}");
+        let tag = |what: &str| format!("lstm {kernel:?} {what} reverse={reverse}");
         // Gates are only defined (and only used) at valid steps.
         let valid = |i: usize| ((i / (4 * h)) / bn) < lengths[(i / (4 * h)) % bn] as usize;
         let gates_got: Vec<f32> = read(ctx, &gates, tn * bn * 4 * h).iter().enumerate().map(|(i, &v)| if valid(i) { v } else { 0.0 }).collect();

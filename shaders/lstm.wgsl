@@ -161,3 +161,210 @@ fn lstm_backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
         storageBarrier();
     }
 }
+
+// ---- batch-slice variants: one workgroup per ROWS batch rows, vec4 reads (H a multiple of 4) ----
+// Same bindings, shapes and state layout as above; W_hh, the states, dgates and d_state0 are read as
+// vec4 (the same buffers, viewed as arrays of vec4). Each workgroup owns rows b0 .. b0+ROWS of the
+// batch, so every W_hh element it loads feeds ROWS rows instead of one: the recurrent product of a
+// step is a [ROWS,H]·[H,4H] block product, kept in registers as mat4x4 (columns = rows).
+// Grid: (ceil(B/ROWS), 1, 1), workgroup 64. Rows past B are read clamped and never written.
+
+const ROWS: u32 = 8u;
+
+@group(0) @binding(1) var<storage, read> w_hh4: array<vec4<f32>>;            // [4H][H/4]
+@group(0) @binding(4) var<storage, read_write> states_out4: array<vec4<f32>>; // [2][T+1][B][H/4]
+
+// Where h (part 0) of slot s starts for rows b0 .. b0+4 (clamped to the batch), in vec4 units.
+fn h_rows(s: u32, b0: u32) -> vec4<u32> {
+    let b = min(vec4<u32>(b0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(p.batch - 1u));
+    return ((vec4<u32>(s * p.batch) + b) * p.hidden) / 4u;
+}
+
+fn set_state(part: u32, s: u32, b: u32, j: u32, v: f32) {
+    let i = state_index(part, s, b, j);
+    states_out4[i / 4u][i % 4u] = v;
+}
+
+fn get_state(part: u32, s: u32, b: u32, j: u32) -> f32 {
+    let i = state_index(part, s, b, j);
+    return states_out4[i / 4u][i % 4u];
+}
+
+// Gates and state update of unit j, row b (skipped past the batch), given the recurrent part z of its
+// four gate pre-activations (i, f, g, o).
+fn finish_unit(src: u32, dst: u32, t: u32, b: u32, j: u32, z: vec4<f32>) {
+    if (b >= p.batch) { return; }
+    let h = p.hidden;
+    let row = t * p.batch + b;
+    let h_prev = get_state(0u, src, b, j);
+    let c_prev = get_state(1u, src, b, j);
+    var h_new = h_prev;
+    var c_new = c_prev;
+    if (t < lengths[b]) {
+        let base = row * 4u * h + j;
+        let i_g = sigmoid(z.x + pre[base]);
+        let f_g = sigmoid(z.y + pre[base + h]);
+        let g_g = tanh_stable(z.z + pre[base + 2u * h]);
+        let o_g = sigmoid(z.w + pre[base + 3u * h]);
+        c_new = f_g * c_prev + i_g * g_g;
+        h_new = o_g * tanh_stable(c_new);
+        gates_out[base] = i_g;
+        gates_out[base + h] = f_g;
+        gates_out[base + 2u * h] = g_g;
+        gates_out[base + 3u * h] = o_g;
+    }
+    set_state(0u, dst, b, j, h_new);
+    set_state(1u, dst, b, j, c_new);
+    y[row * p.y_stride + p.y_col + j] = h_new;
+}
+
+@compute @workgroup_size(64, 1, 1)
+fn lstm_forward_slices(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    let b0 = wg.x * ROWS;
+    let h = p.hidden;
+    let q = h / 4u;
+    let first = select(0u, p.steps, p.reverse != 0u);
+    let rows = min(ROWS, p.batch - b0);
+    for (var r = 0u; r < rows; r++) {
+        for (var j = li; j < h; j += WG) {
+            set_state(0u, first, b0 + r, j, state0[(b0 + r) * h + j]);
+            set_state(1u, first, b0 + r, j, state0[(p.batch + b0 + r) * h + j]);
+        }
+    }
+    storageBarrier();
+    for (var s = 0u; s < p.steps; s++) {
+        let t = time_at(s);
+        let src = slot_before(t);
+        let dst = slot_after(t);
+        for (var j = li; j < h; j += WG) {
+            // Recurrent part of the pre-activations of unit j: gate g, rows b0..b0+4 (z_g.lo) and
+            // b0+4..b0+8 (z_g.hi).
+            var z_i = mat2x4<f32>();
+            var z_f = mat2x4<f32>();
+            var z_g = mat2x4<f32>();
+            var z_o = mat2x4<f32>();
+            let hl = h_rows(src, b0);
+            let hh = h_rows(src, b0 + 4u);
+            let w_row = vec4<u32>(j, h + j, 2u * h + j, 3u * h + j) * q;
+            for (var kc = 0u; kc < q; kc++) {
+                let h_lo = mat4x4<f32>(states_out4[hl.x + kc], states_out4[hl.y + kc], states_out4[hl.z + kc], states_out4[hl.w + kc]);
+                let h_hi = mat4x4<f32>(states_out4[hh.x + kc], states_out4[hh.y + kc], states_out4[hh.z + kc], states_out4[hh.w + kc]);
+                let w_i = w_hh4[w_row.x + kc];
+                let w_f = w_hh4[w_row.y + kc];
+                let w_g = w_hh4[w_row.z + kc];
+                let w_o = w_hh4[w_row.w + kc];
+                z_i += mat2x4<f32>(w_i * h_lo, w_i * h_hi);
+                z_f += mat2x4<f32>(w_f * h_lo, w_f * h_hi);
+                z_g += mat2x4<f32>(w_g * h_lo, w_g * h_hi);
+                z_o += mat2x4<f32>(w_o * h_lo, w_o * h_hi);
+            }
+            // Constant indices only: a runtime index would push the accumulators out of registers.
+            finish_unit(src, dst, t, b0, j, vec4(z_i[0].x, z_f[0].x, z_g[0].x, z_o[0].x));
+            finish_unit(src, dst, t, b0 + 1u, j, vec4(z_i[0].y, z_f[0].y, z_g[0].y, z_o[0].y));
+            finish_unit(src, dst, t, b0 + 2u, j, vec4(z_i[0].z, z_f[0].z, z_g[0].z, z_o[0].z));
+            finish_unit(src, dst, t, b0 + 3u, j, vec4(z_i[0].w, z_f[0].w, z_g[0].w, z_o[0].w));
+            finish_unit(src, dst, t, b0 + 4u, j, vec4(z_i[1].x, z_f[1].x, z_g[1].x, z_o[1].x));
+            finish_unit(src, dst, t, b0 + 5u, j, vec4(z_i[1].y, z_f[1].y, z_g[1].y, z_o[1].y));
+            finish_unit(src, dst, t, b0 + 6u, j, vec4(z_i[1].z, z_f[1].z, z_g[1].z, z_o[1].z));
+            finish_unit(src, dst, t, b0 + 7u, j, vec4(z_i[1].w, z_f[1].w, z_g[1].w, z_o[1].w));
+        }
+        storageBarrier();
+    }
+}
+
+@group(0) @binding(7) var<storage, read_write> dgates4: array<vec4<f32>>;  // [T,B,4H/4]
+@group(0) @binding(8) var<storage, read_write> d_state4: array<vec4<f32>>; // [2][B][H/4]
+
+fn d_state_at(part: u32, b: u32, j: u32) -> f32 {
+    let i = (part * p.batch + b) * p.hidden + j;
+    return d_state4[i / 4u][i % 4u];
+}
+
+fn set_d_state(part: u32, b: u32, j: u32, v: f32) {
+    let i = (part * p.batch + b) * p.hidden + j;
+    d_state4[i / 4u][i % 4u] = v;
+}
+
+fn set_dgate(row: u32, col: u32, v: f32) {
+    let i = row * 4u * p.hidden + col;
+    dgates4[i / 4u][i % 4u] = v;
+}
+
+// dL/dh_{t-1} of row b at units 4kc..4kc+4, where the row is in the batch and t is a valid step
+// (at padded steps phase 1 already carried dL/dh through).
+fn set_dh_prev(t: u32, b: u32, kc: u32, v: vec4<f32>) {
+    if (b < p.batch && t < lengths[b]) {
+        d_state4[(b * p.hidden) / 4u + kc] = v;
+    }
+}
+
+@compute @workgroup_size(64, 1, 1)
+fn lstm_backward_slices(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    let b0 = wg.x * ROWS;
+    let h = p.hidden;
+    let q = h / 4u;
+    let rows = min(ROWS, p.batch - b0);
+    let last = p.batch - 1u;
+    for (var r = 0u; r < rows; r++) {
+        for (var j = li; j < h; j += WG) {
+            set_d_state(0u, b0 + r, j, d_state_n[(b0 + r) * h + j]);
+            set_d_state(1u, b0 + r, j, d_state_n[(p.batch + b0 + r) * h + j]);
+        }
+    }
+    storageBarrier();
+    for (var s = 0u; s < p.steps; s++) {
+        let t = time_at(p.steps - 1u - s);
+        // Phase 1: element-wise gate gradients of this step, per row and unit.
+        for (var r = 0u; r < rows; r++) {
+            let b = b0 + r;
+            let row = t * p.batch + b;
+            for (var j = li; j < h; j += WG) {
+                let dh = d_state_at(0u, b, j) + dy[row * p.y_stride + p.y_col + j];
+                if (t >= lengths[b]) {
+                    // Carried state: the gradient passes through untouched; the gates had no part.
+                    set_d_state(0u, b, j, dh);
+                    for (var g = 0u; g < 4u; g++) { set_dgate(row, g * h + j, 0.0); }
+                    continue;
+                }
+                let c_prev = states_in[state_index(1u, slot_before(t), b, j)];
+                let c_t = states_in[state_index(1u, slot_after(t), b, j)];
+                let base = row * 4u * h + j;
+                let i_g = gates_in[base];
+                let f_g = gates_in[base + h];
+                let g_g = gates_in[base + 2u * h];
+                let o_g = gates_in[base + 3u * h];
+                let tc = tanh_stable(c_t);
+                let dc = d_state_at(1u, b, j) + dh * o_g * (1.0 - tc * tc);
+                set_dgate(row, j, dc * g_g * i_g * (1.0 - i_g));
+                set_dgate(row, h + j, dc * c_prev * f_g * (1.0 - f_g));
+                set_dgate(row, 2u * h + j, dc * i_g * (1.0 - g_g * g_g));
+                set_dgate(row, 3u * h + j, dh * tc * o_g * (1.0 - o_g));
+                set_d_state(1u, b, j, dc * f_g);
+            }
+        }
+        storageBarrier();
+        // Phase 2: dL/dh_{t-1}[r, 4kc..4kc+4] = Σ_q dgates_t[r, q] · W_hh[q, 4kc..4kc+4], q over 4H in
+        // chunks of 4: wm's columns are W_hh rows q..q+4 at those units, d_r the row's 4 gate gradients.
+        // The slice's rows of dgates_t (clamped to the batch), in vec4 units.
+        let row_lo = (vec4<u32>(t * p.batch) + min(vec4<u32>(b0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(last))) * h;
+        let row_hi = (vec4<u32>(t * p.batch) + min(vec4<u32>(b0) + vec4<u32>(4u, 5u, 6u, 7u), vec4<u32>(last))) * h;
+        for (var kc = li; kc < q; kc += WG) {
+            var acc_lo = mat4x4<f32>(); // column r: row b0+r
+            var acc_hi = mat4x4<f32>(); // column r: row b0+4+r
+            for (var qc = 0u; qc < h; qc++) {
+                let wm = mat4x4<f32>(w_hh4[(4u * qc) * q + kc], w_hh4[(4u * qc + 1u) * q + kc],
+                                     w_hh4[(4u * qc + 2u) * q + kc], w_hh4[(4u * qc + 3u) * q + kc]);
+                acc_lo += wm * mat4x4<f32>(dgates4[row_lo.x + qc], dgates4[row_lo.y + qc],
+                                           dgates4[row_lo.z + qc], dgates4[row_lo.w + qc]);
+                acc_hi += wm * mat4x4<f32>(dgates4[row_hi.x + qc], dgates4[row_hi.y + qc],
+                                           dgates4[row_hi.z + qc], dgates4[row_hi.w + qc]);
+            }
+            // Constant indices only (see the forward pass).
+            set_dh_prev(t, b0, kc, acc_lo[0]); set_dh_prev(t, b0 + 1u, kc, acc_lo[1]);
+            set_dh_prev(t, b0 + 2u, kc, acc_lo[2]); set_dh_prev(t, b0 + 3u, kc, acc_lo[3]);
+            set_dh_prev(t, b0 + 4u, kc, acc_hi[0]); set_dh_prev(t, b0 + 5u, kc, acc_hi[1]);
+            set_dh_prev(t, b0 + 6u, kc, acc_hi[2]); set_dh_prev(t, b0 + 7u, kc, acc_hi[3]);
+        }
+        storageBarrier();
+    }
+}

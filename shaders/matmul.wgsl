@@ -1,4 +1,4 @@
-// matmul.wgsl — tiled GEMM: C[M,N] = op(A)[M,K] · op(B)[K,N] (+ C if accumulate) (+ bias0[N] + bias1[N])
+// matmul.wgsl — GEMM: C[M,N] = op(A)[M,K] · op(B)[K,N] (+ C if accumulate) (+ bias0[N] + bias1[N])
 //
 // All matrices are row-major f32 in storage buffers; element offsets and leading dimensions come in
 // the uniform block, so one buffer can hold several matrices (e.g. the LSTM state sequence shifted by
@@ -10,8 +10,15 @@
 //
 // Bindings: 0 uniform Params | 1 a (read) | 2 b (read) | 3 c (read_write) | 4 bias0 (read) | 5 bias1 (read)
 //   bias_count = 0, 1 or 2 says how many of bias0/bias1 are added (unused ones are bound to a dummy).
-// Workgroup: 16×16 threads, each computes a 4×4 block of a 64×64 tile of C; K is walked in slices of 16
-// staged in workgroup memory. Grid: (ceil(N/64), ceil(M/64), 1).
+// Two variants, same bindings and the same 64×64 tile of C per workgroup, grid (ceil(N/64), ceil(M/64), 1):
+//   matmul         — workgroup-memory tiling for GPUs: 16×16 threads, each a 4×4 block (strided by 16);
+//                    K is walked in slices of 16 staged in workgroup memory. Any shape and layout.
+//   matmul_blocked — register blocking for CPU drivers (lavapipe): 8×8 threads, each an 8×8 block of
+//                    contiguous rows and columns, read straight from storage as vec4 (a CPU driver runs a
+//                    workgroup as SIMD lanes with per-lane loads: every load must feed many FMAs, and a
+//                    barrier costs more than the caches it would save). Needs M, N >= 8 and every
+//                    vec4-read dimension, leading dimension and offset a multiple of 4 (see
+//                    `Gemm::blocked_ok`).
 
 struct Params {
     m: u32, n: u32, k: u32, lda: u32,
@@ -97,17 +104,114 @@ fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) li
     store_row(row0 + lid.y + 48u, col0 + lid.x, acc3);
 }
 
-// Writes acc to C[m, n + 16j] for j = 0..3, with biases and accumulation, skipping the edges.
+// Writes acc to C[m, n + 16j] for j = 0..3.
 fn store_row(m: u32, n0: u32, acc: vec4<f32>) {
-    if (m >= p.m) { return; }
     for (var j = 0u; j < 4u; j++) {
-        let n = n0 + 16u * j;
-        if (n >= p.n) { return; }
-        var v = acc[j];
-        if (p.bias_count >= 1u) { v += bias0[n]; }
-        if (p.bias_count >= 2u) { v += bias1[n]; }
-        let idx = p.c_off + m * p.ldc + n;
-        if (p.accumulate != 0u) { v += c[idx]; }
-        c[idx] = v;
+        store_one(m, n0 + 16u * j, acc[j]);
     }
+}
+
+// C[m, n] = v (+ biases) (+ C[m, n] when accumulating); nothing outside C.
+fn store_one(m: u32, n: u32, v: f32) {
+    if (m >= p.m || n >= p.n) { return; }
+    var x = v;
+    if (p.bias_count >= 1u) { x += bias0[n]; }
+    if (p.bias_count >= 2u) { x += bias1[n]; }
+    let idx = p.c_off + m * p.ldc + n;
+    if (p.accumulate != 0u) { x += c[idx]; }
+    c[idx] = x;
+}
+
+// ---- register-blocked variant ----
+@group(0) @binding(1) var<storage, read> a4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> b4: array<vec4<f32>>;
+
+// The thread's 8×8 block: lo_i = row i, columns 0-3; hi_i = row i, columns 4-7. Private variables that
+// the compiler keeps in registers (an indexed array would live in memory on some compilers).
+var<private> lo0: vec4<f32>; var<private> lo1: vec4<f32>; var<private> lo2: vec4<f32>; var<private> lo3: vec4<f32>;
+var<private> lo4: vec4<f32>; var<private> lo5: vec4<f32>; var<private> lo6: vec4<f32>; var<private> lo7: vec4<f32>;
+var<private> hi0: vec4<f32>; var<private> hi1: vec4<f32>; var<private> hi2: vec4<f32>; var<private> hi3: vec4<f32>;
+var<private> hi4: vec4<f32>; var<private> hi5: vec4<f32>; var<private> hi6: vec4<f32>; var<private> hi7: vec4<f32>;
+
+// One k of the block: the outer product of 8 values of op(A)'s column (r_lo = rows 0-3, r_hi = rows 4-7)
+// and 8 values of op(B)'s row (c_lo, c_hi).
+fn rank1(r_lo: vec4<f32>, r_hi: vec4<f32>, c_lo: vec4<f32>, c_hi: vec4<f32>) {
+    lo0 = fma(vec4(r_lo.x), c_lo, lo0); hi0 = fma(vec4(r_lo.x), c_hi, hi0);
+    lo1 = fma(vec4(r_lo.y), c_lo, lo1); hi1 = fma(vec4(r_lo.y), c_hi, hi1);
+    lo2 = fma(vec4(r_lo.z), c_lo, lo2); hi2 = fma(vec4(r_lo.z), c_hi, hi2);
+    lo3 = fma(vec4(r_lo.w), c_lo, lo3); hi3 = fma(vec4(r_lo.w), c_hi, hi3);
+    lo4 = fma(vec4(r_hi.x), c_lo, lo4); hi4 = fma(vec4(r_hi.x), c_hi, hi4);
+    lo5 = fma(vec4(r_hi.y), c_lo, lo5); hi5 = fma(vec4(r_hi.y), c_hi, hi5);
+    lo6 = fma(vec4(r_hi.z), c_lo, lo6); hi6 = fma(vec4(r_hi.z), c_hi, hi6);
+    lo7 = fma(vec4(r_hi.w), c_lo, lo7); hi7 = fma(vec4(r_hi.w), c_hi, hi7);
+}
+
+// The four elements of A (or B) as stored at [row, col..col+4].
+fn a_vec(row: u32, col: u32) -> vec4<f32> { return a4[(p.a_off + row * p.lda + col) / 4u]; }
+fn b_vec(row: u32, col: u32) -> vec4<f32> { return b4[(p.b_off + row * p.ldb + col) / 4u]; }
+
+// Columns kk = 0..3 of the result: slice kk of op(A) rows (m..m+4) or op(B) columns (n..n+4) at k + kk.
+// Stored along k (A plain, B transposed): four vec4 along k, transposed (free: vec4 components are
+// registers). Stored along m / n: one vec4 per k; k past K reads row K−1 and is zeroed.
+fn along_k_a(m: u32, k: u32) -> mat4x4<f32> {
+    return transpose(mat4x4<f32>(a_vec(m, k), a_vec(m + 1u, k), a_vec(m + 2u, k), a_vec(m + 3u, k)));
+}
+fn along_k_b(n: u32, k: u32) -> mat4x4<f32> {
+    return transpose(mat4x4<f32>(b_vec(n, k), b_vec(n + 1u, k), b_vec(n + 2u, k), b_vec(n + 3u, k)));
+}
+fn k_mask(k: u32) -> vec4<f32> {
+    return select(vec4(0.0), vec4(1.0), vec4<u32>(k, k + 1u, k + 2u, k + 3u) < vec4(p.k));
+}
+fn across_k_a(m: u32, k: u32) -> mat4x4<f32> {
+    let last = p.k - 1u;
+    let w = k_mask(k);
+    return mat4x4<f32>(a_vec(k, m) * w.x, a_vec(min(k + 1u, last), m) * w.y,
+                       a_vec(min(k + 2u, last), m) * w.z, a_vec(min(k + 3u, last), m) * w.w);
+}
+fn across_k_b(n: u32, k: u32) -> mat4x4<f32> {
+    let last = p.k - 1u;
+    return mat4x4<f32>(b_vec(k, n), b_vec(min(k + 1u, last), n), b_vec(min(k + 2u, last), n), b_vec(min(k + 3u, last), n));
+}
+
+// Writes row i of the block (from its start ms, ns) where this thread owns it: a block shifted back
+// to stay inside C (see below) skips the rows and columns before (m0, n0) that another thread writes.
+fn store_block_row(ms: u32, m0: u32, ns: u32, n0: u32, i: u32, l: vec4<f32>, h: vec4<f32>) {
+    if (ms + i < m0) { return; }
+    for (var j = 0u; j < 4u; j++) {
+        if (ns + j >= n0) { store_one(ms + i, ns + j, l[j]); }
+        if (ns + 4u + j >= n0) { store_one(ms + i, ns + 4u + j, h[j]); }
+    }
+}
+
+@compute @workgroup_size(8, 8, 1)
+fn matmul_blocked(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let m0 = (wg.y * 8u + lid.y) * 8u;
+    let n0 = (wg.x * 8u + lid.x) * 8u;
+    // A block past the edge of C is shifted back inside it, so every load is in range without checks.
+    let ms = min(m0, p.m - 8u);
+    let ns = min(n0, p.n - 8u);
+    for (var k = 0u; k < p.k; k += 4u) {
+        var r_lo: mat4x4<f32>;
+        var r_hi: mat4x4<f32>;
+        var c_lo: mat4x4<f32>;
+        var c_hi: mat4x4<f32>;
+        if (p.trans_a == 0u) {
+            r_lo = along_k_a(ms, k); r_hi = along_k_a(ms + 4u, k);
+        } else {
+            r_lo = across_k_a(ms, k); r_hi = across_k_a(ms + 4u, k);
+        }
+        if (p.trans_b == 1u) {
+            c_lo = along_k_b(ns, k); c_hi = along_k_b(ns + 4u, k);
+        } else {
+            c_lo = across_k_b(ns, k); c_hi = across_k_b(ns + 4u, k);
+        }
+        rank1(r_lo[0], r_hi[0], c_lo[0], c_hi[0]);
+        rank1(r_lo[1], r_hi[1], c_lo[1], c_hi[1]);
+        rank1(r_lo[2], r_hi[2], c_lo[2], c_hi[2]);
+        rank1(r_lo[3], r_hi[3], c_lo[3], c_hi[3]);
+    }
+    store_block_row(ms, m0, ns, n0, 0u, lo0, hi0); store_block_row(ms, m0, ns, n0, 1u, lo1, hi1);
+    store_block_row(ms, m0, ns, n0, 2u, lo2, hi2); store_block_row(ms, m0, ns, n0, 3u, lo3, hi3);
+    store_block_row(ms, m0, ns, n0, 4u, lo4, hi4); store_block_row(ms, m0, ns, n0, 5u, lo5, hi5);
+    store_block_row(ms, m0, ns, n0, 6u, lo6, hi6); store_block_row(ms, m0, ns, n0, 7u, lo7, hi7);
 }

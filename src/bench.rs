@@ -1,14 +1,18 @@
-//! Benchmarks shared by `lstm-transfer bench` and `cargo bench`: GEMM, LSTM forward and
-//! forward+backward, and a full classifier training step, per shape, timed by wall clock around
-//! submit + wait (median of the repeats after one warm-up) and, where the adapter has timestamp
-//! queries, by GPU timestamps around the pass.
+//! Benchmarks shared by `lstm-transfer bench` and `cargo bench`: the adapter's ceilings (an
+//! FMA-bound and a streaming kernel), then per shape GEMM, LSTM forward and forward+backward and a
+//! full classifier training step, timed by wall clock around submit + wait (median of the repeats
+//! after one warm-up) and, where the adapter has timestamp queries, by GPU timestamps around the
+//! pass; every row is also given as a share of the FMA ceiling (a roofline). A per-kernel profile of
+//! forward+backward times each dispatch in a pass of its own.
 
 use std::time::Instant;
 
 use crate::error::Result;
 use crate::gpu::{GpuContext, GpuTimer, View};
 use crate::graph::Schedule;
-use crate::kernels::matmul::{gemm, Gemm};
+use crate::kernels::ceiling::{fma_peak, stream_triad, CeilingParams};
+use crate::kernels::lstm::LstmKernel;
+use crate::kernels::matmul::{gemm, Gemm, GemmKernel};
 use crate::kernels::pool::Pooling;
 use crate::model::{Batch, Classifier, ClassifierConfig, LstmConfig, LstmStack};
 use crate::params::ParamStore;
@@ -51,8 +55,17 @@ pub struct BenchRow {
     pub bytes: f64,
     /// Compute dispatches per run.
     pub dispatches: usize,
+    /// Compute passes per run.
+    pub passes: usize,
+    /// Queue submissions per run.
+    pub submits: usize,
     /// Tokens (B·T) per second of wall time.
     pub tokens_per_s: f64,
+    /// GFLOP/s as a percentage of the adapter's measured FMA ceiling.
+    pub pct_of_fma_ceiling: f64,
+    /// Storage bytes the benchmark allocated on the GPU for this row's buffers (model, gradients,
+    /// optimizer state and activations for the training step).
+    pub gpu_bytes: u64,
 }
 
 impl BenchRow {
@@ -67,6 +80,105 @@ impl BenchRow {
     pub fn gbs(&self) -> f64 {
         self.bytes / self.best_ms() / 1e6
     }
+}
+
+/// The adapter's measured ceilings.
+#[derive(Clone, Copy, Debug, serde::Serialize)]
+pub struct Ceilings {
+    /// GFLOP/s of `fma_peak` (independent vec4 FMA chains, no memory traffic).
+    pub fma_gflops: f64,
+    /// GB/s of `stream_triad` (two vec4 streams read, one written).
+    pub stream_gbs: f64,
+}
+
+/// Which kernel variants run at one shape (see `kernels::matmul` and `kernels::lstm`).
+#[derive(Clone, Copy, Debug, serde::Serialize)]
+pub struct KernelChoice {
+    /// The GEMM kernel of the adapter (the blocked one falls back to tiled where alignment fails).
+    pub gemm: GemmKernel,
+    /// The LSTM recurrence kernel at this batch and hidden size.
+    pub lstm: LstmKernel,
+}
+
+/// Time of one kernel (entry point) in the per-kernel profile of LSTM forward+backward.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct KernelTime {
+    /// The shape profiled.
+    pub shape: Shape,
+    /// Entry point name.
+    pub kernel: &'static str,
+    /// Dispatches of this kernel per run.
+    pub calls: usize,
+    /// GPU milliseconds, all its dispatches together.
+    pub ms: f64,
+}
+
+/// Everything one shape's benchmark measured.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ShapeBench {
+    /// The kernels chosen at this shape.
+    pub kernels: KernelChoice,
+    /// One row per benchmark.
+    pub rows: Vec<BenchRow>,
+    /// Per-kernel GPU time of LSTM forward+backward (empty without timestamp queries).
+    pub profile: Vec<KernelTime>,
+}
+
+/// Measures the FMA and streaming ceilings, growing the work until a run takes at least 20 ms.
+pub fn measure_ceilings(ctx: &GpuContext, repeats: usize) -> Result<Ceilings> {
+    let mut timer = GpuTimer::new(ctx, 1);
+    let ms_of = |schedule: &Schedule, timer: &mut Option<GpuTimer>| -> Result<f64> {
+        let (wall, gpu) = time_schedule(ctx, schedule, repeats, timer)?;
+        Ok(gpu.unwrap_or(wall))
+    };
+    let mut threads = 1usize << 14;
+    let fma_gflops = loop {
+        let p = CeilingParams::new(threads, 1024);
+        let dst = ctx.storage_buffer("ceiling dst", (threads * 16) as u64)?;
+        let schedule = Schedule { ops: vec![fma_peak(ctx, p, View::whole(&dst))?] };
+        let ms = ms_of(&schedule, &mut timer)?;
+        if ms >= 20.0 || threads >= 1 << 22 {
+            break p.fma_flops() / ms / 1e6;
+        }
+        threads *= 8;
+    };
+    // 4 Mi vec4 per stream (64 MiB each, within every adapter's binding limit), 8 passes over them.
+    let n = 1usize << 22;
+    let (src, dst) = (ctx.storage_buffer("ceiling src", (n * 16) as u64)?, ctx.storage_buffer("ceiling dst", (n * 16) as u64)?);
+    let p = CeilingParams::new(n, 0);
+    let ops = (0..8).map(|_| stream_triad(ctx, p, View::whole(&src), View::whole(&dst))).collect::<Result<Vec<_>>>()?;
+    let ms = ms_of(&Schedule { ops }, &mut timer)?;
+    Ok(Ceilings { fma_gflops, stream_gbs: 8.0 * p.triad_bytes() / ms / 1e6 })
+}
+
+/// GPU time per kernel of `schedule`, each dispatch timed in a pass of its own (one run after a
+/// warm-up). Empty where the adapter has no timestamp queries.
+fn profile_kernels(ctx: &GpuContext, shape: Shape, schedule: &Schedule) -> Result<Vec<KernelTime>> {
+    let Some(mut timer) = GpuTimer::new(ctx, schedule.dispatch_count() as u32) else {
+        return Ok(Vec::new());
+    };
+    let mut out: Vec<KernelTime> = Vec::new();
+    for run in 0..2 {
+        let mut encoder = ctx.device.create_command_encoder(&Default::default());
+        let labels = schedule.record_profiled(&mut encoder, &mut timer);
+        timer.resolve(&mut encoder);
+        ctx.queue.submit([encoder.finish()]);
+        let times = timer.read_ms(ctx)?;
+        if run == 0 {
+            continue;
+        }
+        for (kernel, ms) in labels.into_iter().zip(times) {
+            match out.iter_mut().find(|k| k.kernel == kernel) {
+                Some(k) => {
+                    k.calls += 1;
+                    k.ms += ms;
+                }
+                None => out.push(KernelTime { shape, kernel, calls: 1, ms }),
+            }
+        }
+    }
+    out.sort_by(|a, b| b.ms.total_cmp(&a.ms));
+    Ok(out)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -103,15 +215,23 @@ fn time_schedule(ctx: &GpuContext, schedule: &Schedule, repeats: usize, timer: &
     Ok((median(wall), (!gpu.is_empty()).then(|| median(gpu))))
 }
 
-/// Runs every benchmark at `shape`.
-pub fn bench_shape(ctx: &GpuContext, s: Shape, repeats: usize) -> Result<Vec<BenchRow>> {
+/// Runs every benchmark at `shape`; `ceilings` turn GFLOP/s into a share of the FMA roof.
+pub fn bench_shape(ctx: &GpuContext, s: Shape, repeats: usize, ceilings: &Ceilings) -> Result<ShapeBench> {
     let mut timer = GpuTimer::new(ctx, 1);
     let (rows, g4) = (s.b * s.t, 4 * s.h);
     let tokens = (s.b * s.t) as f64;
     let mut out = Vec::new();
+    let start_bytes = ctx.storage_bytes_allocated();
     let mut row = |what, schedule: &Schedule, flops: f64, bytes: f64| -> Result<()> {
         let (wall_ms, gpu_ms) = time_schedule(ctx, schedule, repeats, &mut timer)?;
-        out.push(BenchRow { shape: s, what, wall_ms, gpu_ms, flops, bytes, dispatches: schedule.dispatch_count(), tokens_per_s: tokens / wall_ms * 1e3 });
+        let gflops = flops / gpu_ms.unwrap_or(wall_ms) / 1e6;
+        out.push(BenchRow {
+            shape: s, what, wall_ms, gpu_ms, flops, bytes,
+            dispatches: schedule.dispatch_count(), passes: 1, submits: 1,
+            tokens_per_s: tokens / wall_ms * 1e3,
+            pct_of_fma_ceiling: 100.0 * gflops / ceilings.fma_gflops,
+            gpu_bytes: ctx.storage_bytes_allocated() - start_bytes,
+        });
         Ok(())
     };
 
@@ -138,8 +258,10 @@ pub fn bench_shape(ctx: &GpuContext, s: Shape, repeats: usize) -> Result<Vec<Ben
     let mut both = stack.forward(ctx, &store, View::whole(&a), View::whole(&lengths), s.b, s.t)?;
     both.extend(stack.backward(ctx, &store, View::whole(&a), View::whole(&lengths), Some(View::whole(&dx)), s.b, s.t)?);
     row("lstm forward+backward", &both, 3.0 * fwd_flops, 3.0 * fwd_bytes)?;
+    let profile = profile_kernels(ctx, s, &both)?;
 
     // A whole classifier training step (embedding of 10k tokens, 2 classes).
+    let model_start = ctx.storage_bytes_allocated();
     let cfg = ClassifierConfig { vocab: 10_000, embed: s.e, hidden: s.h, layers: 1, bidirectional: false, classes: 2, domains: 0, pooling: Pooling::Last };
     let mut model = Classifier::new(ctx, cfg, s.b, s.t, 0)?;
     let batch = Batch {
@@ -161,30 +283,53 @@ pub fn bench_shape(ctx: &GpuContext, s: Shape, repeats: usize) -> Result<Vec<Ben
     }
     let wall_ms = median(times);
     let params = model.store.total_len() as f64;
+    let flops = 3.0 * fwd_flops;
     out.push(BenchRow {
         shape: s,
         what: "classifier train step",
         wall_ms,
         gpu_ms: None,
-        flops: 3.0 * fwd_flops,
+        flops,
         bytes: 3.0 * fwd_bytes + 4.0 * 4.0 * params,
         dispatches: counts.dispatches,
+        passes: counts.passes,
+        submits: counts.submits,
         tokens_per_s: tokens / wall_ms * 1e3,
+        pct_of_fma_ceiling: 100.0 * flops / wall_ms / 1e6 / ceilings.fma_gflops,
+        gpu_bytes: ctx.storage_bytes_allocated() - model_start,
     });
-    Ok(out)
+    let kernels = KernelChoice { gemm: ctx.gemm_kernel, lstm: LstmKernel::choose(s.b as u32, s.h as u32) };
+    Ok(ShapeBench { kernels, rows: out, profile })
 }
 
-/// The table printed by `lstm-transfer bench` and `cargo bench`.
-pub fn format_table(ctx: &GpuContext, rows: &[BenchRow]) -> String {
+/// The tables printed by `lstm-transfer bench` and `cargo bench`.
+pub fn format_report(ctx: &GpuContext, ceilings: &Ceilings, shapes: &[ShapeBench]) -> String {
     let mut s = format!("adapter: {}\n", ctx.adapter_line());
-    s += "| B | T | E | H | what | wall ms | GPU ms | GFLOP/s | GB/s | dispatches | tokens/s |\n";
-    s += "|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|\n";
-    for r in rows {
-        let gpu = r.gpu_ms.map(|v| format!("{v:.3}")).unwrap_or_else(|| "-".into());
-        s += &format!(
-            "| {} | {} | {} | {} | {} | {:.3} | {} | {:.2} | {:.2} | {} | {:.0} |\n",
-            r.shape.b, r.shape.t, r.shape.e, r.shape.h, r.what, r.wall_ms, gpu, r.gflops(), r.gbs(), r.dispatches, r.tokens_per_s
-        );
+    s += &format!("ceilings: FMA {:.1} GFLOP/s (fma_peak), memory {:.1} GB/s (stream_triad)\n\n", ceilings.fma_gflops, ceilings.stream_gbs);
+    s += "| B | T | E | H | what | kernels | wall ms | GPU ms | GFLOP/s | % FMA roof | GB/s | dispatches / passes / submits | tokens/s | GPU MiB |\n";
+    s += "|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---|---:|---:|\n";
+    for sb in shapes {
+        let kernels = format!("gemm {:?}, lstm {:?}", sb.kernels.gemm, sb.kernels.lstm).to_lowercase();
+        for r in &sb.rows {
+            let gpu = r.gpu_ms.map(|v| format!("{v:.3}")).unwrap_or_else(|| "-".into());
+            s += &format!(
+                "| {} | {} | {} | {} | {} | {} | {:.3} | {} | {:.2} | {:.1}% | {:.2} | {} / {} / {} | {:.0} | {:.1} |\n",
+                r.shape.b, r.shape.t, r.shape.e, r.shape.h, r.what, kernels, r.wall_ms, gpu, r.gflops(), r.pct_of_fma_ceiling,
+                r.gbs(), r.dispatches, r.passes, r.submits, r.tokens_per_s, r.gpu_bytes as f64 / (1 << 20) as f64
+            );
+        }
+    }
+    let profiled: Vec<&ShapeBench> = shapes.iter().filter(|sb| !sb.profile.is_empty()).collect();
+    if !profiled.is_empty() {
+        s += "\nper-kernel GPU time of LSTM forward+backward (each dispatch in a pass of its own):\n\n";
+        s += "| B | T | E | H | kernel | dispatches | ms | share |\n|---:|---:|---:|---:|---|---:|---:|---:|\n";
+        for sb in profiled {
+            let total: f64 = sb.profile.iter().map(|k| k.ms).sum();
+            for k in &sb.profile {
+                s += &format!("| {} | {} | {} | {} | {} | {} | {:.3} | {:.1}% |\n", k.shape.b, k.shape.t, k.shape.e, k.shape.h,
+                              k.kernel, k.calls, k.ms, 100.0 * k.ms / total);
+            }
+        }
     }
     s
 }

@@ -67,6 +67,20 @@ impl Schedule {
         self.record_pass(encoder, label, timer.next_pass());
     }
 
+    /// Records every op in a pass of its own with timestamps around it (for a per-kernel profile:
+    /// the extra passes cost time, so the total is not the schedule's time). Returns the labels of the
+    /// timed ops in order; the timer needs one slot per op.
+    pub fn record_profiled(&self, encoder: &mut wgpu::CommandEncoder, timer: &mut GpuTimer) -> Vec<&'static str> {
+        let running = self.ops.iter().filter(|op| op.workgroups.iter().all(|&n| n > 0));
+        running
+            .map(|op| {
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(op.label), timestamp_writes: timer.next_pass() });
+                op.record(&mut pass);
+                op.label
+            })
+            .collect()
+    }
+
     fn record_pass(&self, encoder: &mut wgpu::CommandEncoder, label: &str, timestamps: Option<wgpu::ComputePassTimestampWrites<'_>>) {
         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(label), timestamp_writes: timestamps });
         for op in self.ops.iter().filter(|op| op.workgroups.iter().all(|&n| n > 0)) {

@@ -1,7 +1,7 @@
 //! `info` (adapters and limits) and `bench` (kernel timings).
 
 use anyhow::Result;
-use lstm_transfer::bench::{bench_shape, format_table, Shape, STANDARD_SHAPES};
+use lstm_transfer::bench::{bench_shape, format_report, measure_ceilings, Shape, STANDARD_SHAPES};
 use lstm_transfer::gpu::{list_adapters, USEFUL_FEATURES};
 
 use super::GpuArgs;
@@ -35,15 +35,13 @@ pub fn parse_shape(s: &str) -> std::result::Result<Shape, String> {
 pub fn bench(gpu: &GpuArgs, shapes: &[Shape], repeats: usize, json: bool) -> Result<()> {
     let ctx = gpu.context()?;
     let shapes = if shapes.is_empty() { STANDARD_SHAPES.to_vec() } else { shapes.to_vec() };
-    let mut rows = Vec::new();
-    for s in shapes {
-        rows.extend(bench_shape(&ctx, s, repeats)?);
-    }
+    let ceilings = measure_ceilings(&ctx, repeats)?;
+    let results = shapes.into_iter().map(|s| bench_shape(&ctx, s, repeats, &ceilings)).collect::<lstm_transfer::Result<Vec<_>>>()?;
     if json {
-        let out = serde_json::json!({ "adapter": ctx.adapter_line(), "repeats": repeats, "rows": rows });
+        let out = serde_json::json!({ "adapter": ctx.adapter_line(), "repeats": repeats, "ceilings": ceilings, "shapes": results });
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
-        print!("{}", format_table(&ctx, &rows));
+        print!("{}", format_report(&ctx, &ceilings, &results));
     }
     Ok(())
 }

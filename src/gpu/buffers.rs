@@ -56,10 +56,21 @@ impl GpuContext {
         Ok(())
     }
 
+    fn count_allocation(&self, bytes: u64) {
+        self.storage_bytes.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Bytes of every storage buffer created through this context so far (the engine frees nothing
+    /// while a model lives, so the growth across building and running a model is its GPU memory).
+    pub fn storage_bytes_allocated(&self) -> u64 {
+        self.storage_bytes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// A zero-filled storage buffer of `bytes` (at least 4: wgpu rejects empty bindings).
     pub fn storage_buffer(&self, name: &str, bytes: u64) -> Result<wgpu::Buffer> {
         let bytes = bytes.max(4).next_multiple_of(4);
         self.check_buffer_size(name, bytes)?;
+        self.count_allocation(bytes);
         Ok(self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some(name),
             size: bytes,
@@ -75,6 +86,7 @@ impl GpuContext {
         }
         let bytes = bytemuck::cast_slice::<T, u8>(data);
         self.check_buffer_size(name, bytes.len() as u64)?;
+        self.count_allocation(bytes.len() as u64);
         Ok(self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some(name),
             contents: bytes,

@@ -10,6 +10,7 @@ pub use shaders::{ShaderFamily, SHADER_FAMILIES};
 pub use timestamps::GpuTimer;
 
 use crate::error::{Error, Result};
+use crate::kernels::matmul::GemmKernel;
 use shaders::PipelineCache;
 
 /// How to choose an adapter. Empty fields mean "any"; `from_env` reads `LSTM_TRANSFER_BACKEND`
@@ -107,7 +108,10 @@ pub struct GpuContext {
     pub queue: wgpu::Queue,
     /// The adapter the device was opened on.
     pub info: wgpu::AdapterInfo,
+    /// The GEMM kernel this adapter runs; public so a kernel benchmark can switch it.
+    pub gemm_kernel: GemmKernel,
     pipelines: PipelineCache,
+    storage_bytes: std::sync::atomic::AtomicU64,
 }
 
 impl GpuContext {
@@ -148,7 +152,8 @@ impl GpuContext {
     /// Adopts a device that a host application already owns (e.g. a renderer's). The engine only
     /// uses the features and limits that device was created with.
     pub fn from_device(device: wgpu::Device, queue: wgpu::Queue, info: wgpu::AdapterInfo) -> Self {
-        Self { device, queue, info, pipelines: PipelineCache::default() }
+        let gemm_kernel = GemmKernel::for_adapter(&info);
+        Self { device, queue, info, gemm_kernel, pipelines: PipelineCache::default(), storage_bytes: Default::default() }
     }
 
     /// The features the device was created with.

@@ -31,6 +31,8 @@ pub enum ShaderFamily {
     Optimizer,
     /// `grad_reverse.wgsl`: the gradient reversal layer for domain-adversarial training.
     GradReverse,
+    /// `ceiling.wgsl`: the adapter's FMA and streaming ceilings, for the benchmark's roofline.
+    Ceiling,
 }
 
 /// Every family with its file name, for the validation test and `info`.
@@ -44,6 +46,7 @@ pub const SHADER_FAMILIES: &[ShaderFamily] = &[
     ShaderFamily::Reduce,
     ShaderFamily::Optimizer,
     ShaderFamily::GradReverse,
+    ShaderFamily::Ceiling,
 ];
 
 const PRELUDE: &str = include_str!("../../shaders/prelude.wgsl");
@@ -61,6 +64,7 @@ impl ShaderFamily {
             Self::Reduce => "reduce.wgsl",
             Self::Optimizer => "optimizer.wgsl",
             Self::GradReverse => "grad_reverse.wgsl",
+            Self::Ceiling => "ceiling.wgsl",
         }
     }
 
@@ -75,6 +79,7 @@ impl ShaderFamily {
             Self::Reduce => include_str!("../../shaders/reduce.wgsl"),
             Self::Optimizer => include_str!("../../shaders/optimizer.wgsl"),
             Self::GradReverse => include_str!("../../shaders/grad_reverse.wgsl"),
+            Self::Ceiling => include_str!("../../shaders/ceiling.wgsl"),
         }
     }
 

@@ -1,4 +1,5 @@
-//! Fused LSTM layer launchers (shaders/lstm.wgsl): one dispatch per direction per sequence.
+//! Fused LSTM layer launchers (shaders/lstm.wgsl): one dispatch per direction per sequence, in one
+//! of two variants ([`LstmKernel`]).
 
 use super::build_op;
 use crate::error::Result;
@@ -57,10 +58,53 @@ pub struct LstmForwardArgs<'a> {
     pub y: View<'a>,
 }
 
-/// The forward recurrence of one layer direction over the whole sequence: one dispatch, grid `(B,1,1)`.
+/// Which recurrence kernel runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum LstmKernel {
+    /// One workgroup per batch row, scalar loads: any hidden size. Grid `(B,1,1)`.
+    PerRow,
+    /// One workgroup per 8 batch rows, vec4 loads: each W_hh load feeds 8 rows. Needs H % 4 == 0.
+    /// Grid `(ceil(B/8),1,1)`.
+    Slices,
+}
+
+/// Batch rows per workgroup of the slice kernels (the shader's `ROWS`).
+pub const SLICE_ROWS: u32 = 8;
+
+impl LstmKernel {
+    /// Slices where H is a multiple of 4 and the batch fills a slice (with fewer rows a slice would
+    /// compute the clamped rows for nothing: at B = 1 the per-row kernel is 4.5× faster on lavapipe);
+    /// `LSTM_TRANSFER_LSTM=rows|slices` overrides the choice where the shape allows (for benchmarks).
+    pub fn choose(batch: u32, hidden: u32) -> Self {
+        let slices_ok = hidden % 4 == 0;
+        match std::env::var("LSTM_TRANSFER_LSTM").as_deref() {
+            Ok("rows") => Self::PerRow,
+            Ok("slices") if slices_ok => Self::Slices,
+            _ if slices_ok && batch >= SLICE_ROWS => Self::Slices,
+            _ => Self::PerRow,
+        }
+    }
+
+    fn entry_and_grid(self, pass: &str, p: &LstmParams) -> (&'static str, [u32; 3]) {
+        match (self, pass) {
+            (Self::PerRow, "forward") => ("lstm_forward", [p.batch, 1, 1]),
+            (Self::PerRow, _) => ("lstm_backward", [p.batch, 1, 1]),
+            (Self::Slices, "forward") => ("lstm_forward_slices", [p.batch.div_ceil(SLICE_ROWS), 1, 1]),
+            (Self::Slices, _) => ("lstm_backward_slices", [p.batch.div_ceil(SLICE_ROWS), 1, 1]),
+        }
+    }
+}
+
+/// The forward recurrence of one layer direction over the whole sequence: one dispatch.
 pub fn lstm_forward(ctx: &GpuContext, p: LstmParams, a: &LstmForwardArgs) -> Result<Op> {
+    lstm_forward_with(LstmKernel::choose(p.batch, p.hidden), ctx, p, a)
+}
+
+/// [`lstm_forward`] with the kernel named (the slice kernel needs H % 4 == 0).
+pub fn lstm_forward_with(kernel: LstmKernel, ctx: &GpuContext, p: LstmParams, a: &LstmForwardArgs) -> Result<Op> {
     let views = [(1, a.w_hh), (2, a.lengths), (3, a.gates), (4, a.states), (5, a.pre), (6, a.state0), (7, a.y)];
-    build_op(ctx, ShaderFamily::Lstm, "lstm_forward", &p, &views, [p.batch, 1, 1])
+    let (entry, grid) = kernel.entry_and_grid("forward", &p);
+    build_op(ctx, ShaderFamily::Lstm, entry, &p, &views, grid)
 }
 
 /// Buffers of one layer direction for the backward pass, shapes as in the shader header.
@@ -83,12 +127,18 @@ pub struct LstmBackwardArgs<'a> {
     pub d_state0: View<'a>,
 }
 
-/// The backward recurrence of one layer direction, walking time in reverse: one dispatch, grid
-/// `(B,1,1)`. The weight and input gradients are left to GEMMs over `dgates`.
+/// The backward recurrence of one layer direction, walking time in reverse: one dispatch. The
+/// weight and input gradients are left to GEMMs over `dgates`.
 pub fn lstm_backward(ctx: &GpuContext, p: LstmParams, a: &LstmBackwardArgs) -> Result<Op> {
+    lstm_backward_with(LstmKernel::choose(p.batch, p.hidden), ctx, p, a)
+}
+
+/// [`lstm_backward`] with the kernel named (the slice kernel needs H % 4 == 0).
+pub fn lstm_backward_with(kernel: LstmKernel, ctx: &GpuContext, p: LstmParams, a: &LstmBackwardArgs) -> Result<Op> {
     let views = [
         (1, a.w_hh), (2, a.lengths), (3, a.gates), (4, a.states),
         (5, a.dy), (6, a.d_state_n), (7, a.dgates), (8, a.d_state0),
     ];
-    build_op(ctx, ShaderFamily::Lstm, "lstm_backward", &p, &views, [p.batch, 1, 1])
+    let (entry, grid) = kernel.entry_and_grid("backward", &p);
+    build_op(ctx, ShaderFamily::Lstm, entry, &p, &views, grid)
 }

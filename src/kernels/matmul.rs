@@ -76,15 +76,60 @@ impl Gemm {
     }
 }
 
-/// Edge of the square tile of C one workgroup computes (16×16 threads, 4×4 values each).
+impl Gemm {
+    /// Whether the register-blocked kernel can run this product: it reads whole 8×8 blocks as vec4,
+    /// so C must be at least 8×8 and every dimension read along a vec4 (K for A plain or B
+    /// transposed, M for A transposed, N for B plain), leading dimension and offset a multiple of 4.
+    pub fn blocked_ok(&self) -> bool {
+        let a_vec_dim = if self.trans_a == 0 { self.k } else { self.m };
+        let b_vec_dim = if self.trans_b == 1 { self.k } else { self.n };
+        self.m >= 8 && self.n >= 8
+            && [a_vec_dim, b_vec_dim, self.lda, self.ldb, self.a_off, self.b_off].iter().all(|v| v % 4 == 0)
+    }
+}
+
+/// Which GEMM kernel runs (shaders/matmul.wgsl's two entry points).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum GemmKernel {
+    /// Workgroup-memory tiling: the classic GPU kernel, any shape.
+    Tiled,
+    /// Register blocking with vec4 loads straight from storage: ~7× faster on lavapipe; used where
+    /// [`Gemm::blocked_ok`] holds, the tiled kernel elsewhere.
+    Blocked,
+}
+
+impl GemmKernel {
+    /// Register blocking on CPU drivers (lavapipe, llvmpipe GL, SwiftShader), tiling on GPUs;
+    /// `LSTM_TRANSFER_GEMM=tiled|blocked` overrides the choice (for kernel benchmarks).
+    pub fn for_adapter(info: &wgpu::AdapterInfo) -> Self {
+        match std::env::var("LSTM_TRANSFER_GEMM").as_deref() {
+            Ok("tiled") => Self::Tiled,
+            Ok("blocked") => Self::Blocked,
+            _ if info.device_type == wgpu::DeviceType::Cpu => Self::Blocked,
+            _ => Self::Tiled,
+        }
+    }
+}
+
+/// Edge of the square tile of C one workgroup computes, in both kernels.
 pub const TILE: u32 = 64;
 
-/// One GEMM dispatch; `biases` holds zero, one or two bias vectors of length n.
+/// One GEMM dispatch with the adapter's kernel ([`GpuContext::gemm_kernel`]); `biases` holds zero,
+/// one or two bias vectors of length n.
 pub fn gemm(ctx: &GpuContext, g: Gemm, a: View, b: View, c: View, biases: &[View]) -> Result<Op> {
+    gemm_with(ctx, ctx.gemm_kernel, g, a, b, c, biases)
+}
+
+/// [`gemm`] with the kernel named: the blocked one where [`Gemm::blocked_ok`] holds, else tiled.
+pub fn gemm_with(ctx: &GpuContext, kernel: GemmKernel, g: Gemm, a: View, b: View, c: View, biases: &[View]) -> Result<Op> {
     let dummy = ctx.storage_buffer("unused bias", 4)?;
     let g = Gemm { bias_count: biases.len() as u32, ..g };
     let bias0 = biases.first().copied().unwrap_or(View::whole(&dummy));
     let bias1 = biases.get(1).copied().unwrap_or(View::whole(&dummy));
     let grid = [g.n.div_ceil(TILE), g.m.div_ceil(TILE), 1];
-    build_op(ctx, ShaderFamily::Matmul, "matmul", &g, &[(1, a), (2, b), (3, c), (4, bias0), (5, bias1)], grid)
+    let entry = match kernel {
+        GemmKernel::Blocked if g.blocked_ok() => "matmul_blocked",
+        _ => "matmul",
+    };
+    build_op(ctx, ShaderFamily::Matmul, entry, &g, &[(1, a), (2, b), (3, c), (4, bias0), (5, bias1)], grid)
 }

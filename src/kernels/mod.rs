@@ -2,6 +2,7 @@
 //! model layer does that) and returns an [`Op`] — pipeline, bind group and grid — for a schedule.
 //! The `*Params` structs mirror the `Params` uniform blocks of the shaders field by field.
 
+pub mod ceiling;
 pub mod dropout;
 pub mod embedding;
 pub mod grad_reverse;
