@@ -14,18 +14,18 @@ use lstm_transfer::kernels::matmul::{gemm_with, Gemm, GemmKernel};
 use lstm_transfer::kernels::optimizer::{adam_step, AdamConfig, AdamParams, WeightDecay};
 use lstm_transfer::kernels::dropout::{dropout, DropoutParams};
 use lstm_transfer::kernels::pool::{pool_backward, pool_forward, PoolParams, Pooling};
-use lstm_transfer::kernels::reduce::{column_sum, sum_squares};
+use lstm_transfer::kernels::reduce::{column_sum, column_sum_strided, sum_squares};
 use lstm_transfer::params::ParamStore;
 
 const ATOL: f64 = 1e-5;
 const RTOL: f64 = 1e-5;
 
-/// Both GEMM kernels, every transposition, biases and accumulation. (37, 70, 19) runs the tiled kernel
-/// (nothing is a multiple of 4); (44, 84, 20) also runs the blocked one (M, N and K multiples of 4, not
-/// of its 8×8 blocks or 64 tiles), and (44, 84, 19) the blocked one where K is not read as vec4 (Aᵀ·B).
+/// Both GEMM kernels, every transposition, biases and accumulation, at sizes that are not multiples
+/// of the 64 tiles or the 8×8 blocks: (44, 84, 20) lets the blocked kernel read every operand as
+/// vec4; (44, 84, 19) and (37, 70, 19) make it read some or all operands as scalars, with a K tail.
 #[test]
 fn matmul_all_transpositions_with_bias_and_accumulate() {
-    for (m, n, k) in [(37, 70, 19), (44, 84, 20), (44, 84, 19)] {
+    for (m, n, k) in [(44, 84, 20), (44, 84, 19), (37, 70, 19)] {
         for kernel in [GemmKernel::Tiled, GemmKernel::Blocked] {
             for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
                 check_gemm(kernel, m, n, k, ta, tb);
@@ -57,25 +57,57 @@ fn check_gemm(kernel: GemmKernel, m: usize, n: usize, k: usize, ta: bool, tb: bo
             want[i * n + j] += c0[i * n + j] as f64 + bias0[j] as f64 + bias1[j] as f64;
         }
     }
-    let runs = if kernel == GemmKernel::Blocked && spec.blocked_ok() { "blocked" } else { "tiled" };
+    let runs = match kernel {
+        GemmKernel::Blocked => format!("blocked, vec4 reads of A {} B {}", spec.a_vec4_ok(), spec.b_vec4_ok()),
+        GemmKernel::Tiled => "tiled".into(),
+    };
     assert_close(&format!("matmul ({m},{n},{k}) ta={ta} tb={tb} {runs}"), &read(ctx, &cb, m * n), &want, ATOL, RTOL);
 }
 
+/// Rows padded past M, N and K (as the language model's logits are, to a multiple of 4), the padding
+/// filled with NaN: the blocked kernel reads some of it (vec4 reads stay aligned) but never lets it
+/// into C. A is [K, M] transposed with M = 42, B is [K, N] with N = 30, K = 19.
 #[test]
-fn blocked_gemm_runs_where_its_alignment_holds() {
-    assert!(Gemm::new(44, 84, 20).blocked_ok());
-    assert!(Gemm::new(44, 84, 20).a_transposed().b_transposed().blocked_ok());
-    assert!(Gemm::new(44, 84, 19).a_transposed().blocked_ok());
-    assert!(!Gemm::new(44, 84, 19).blocked_ok(), "K read as vec4 must be a multiple of 4");
-    assert!(!Gemm::new(44, 84, 20).offsets(2, 0, 0).blocked_ok(), "offsets must be multiples of 4");
+fn blocked_gemm_over_padded_rows() {
+    let ctx = gpu();
+    let (m, n, k, lda, ldb, ldc) = (42, 30, 19, 44, 32, 32);
+    let mut g = rng(4);
+    let a = random(&mut g, m * k, 1.0);
+    let b = random(&mut g, k * n, 1.0);
+    let pad = |x: &[f32], rows: usize, cols: usize, ld: usize| -> Vec<f32> {
+        (0..rows).flat_map(|r| (0..ld).map(move |c| if c < cols { x[r * cols + c] } else { f32::NAN })).collect()
+    };
+    let a_store = pad(&transpose(&a, m, k), k, m, lda);
+    let b_store = pad(&b, k, n, ldb);
+    let (ab, bb, cb) = (buffer_f32(ctx, &a_store), buffer_f32(ctx, &b_store), zeros(ctx, m * ldc));
+    let spec = Gemm::new(m, n, k).a_transposed().strides(lda, ldb, ldc);
+    assert!(spec.a_vec4_ok() && spec.b_vec4_ok(), "padded rows are read as vec4");
+    run(ctx, vec![gemm_with(ctx, GemmKernel::Blocked, spec, whole(&ab), whole(&bb), whole(&cb), &[]).unwrap()]);
+    let want = r::matmul(&to_f64(&a), &to_f64(&b), m, n, k, false, false);
+    let got: Vec<f32> = read(ctx, &cb, m * ldc).chunks(ldc).flat_map(|r| r[..n].to_vec()).collect();
+    assert_close("padded blocked matmul", &got, &want, ATOL, RTOL);
+}
+
+/// Which reads the blocked kernel vectorises: the cases above cover both paths of both operands.
+#[test]
+fn blocked_gemm_reads_vec4_where_the_layout_allows() {
+    let all = |g: Gemm| (g.blocked_ok(), g.a_vec4_ok(), g.b_vec4_ok());
+    assert_eq!(all(Gemm::new(44, 84, 20)), (true, true, true));
+    assert_eq!(all(Gemm::new(44, 84, 20).a_transposed().b_transposed()), (true, true, true));
+    assert_eq!(all(Gemm::new(44, 84, 19).a_transposed()), (true, true, true), "a K tail read across rows");
+    assert_eq!(all(Gemm::new(44, 84, 19)), (true, false, true), "rows of 19 are not vec4-aligned");
+    assert_eq!(all(Gemm::new(37, 70, 19).a_transposed()), (true, false, false), "M and N read along rows of 37 and 70");
+    assert_eq!(all(Gemm::new(37, 70, 19).a_transposed().strides(40, 72, 70)), (true, true, true), "rows padded to 40 and 72");
+    assert_eq!(all(Gemm::new(44, 84, 20).offsets(2, 0, 0)), (true, false, true), "offsets must be multiples of 4");
     assert!(!Gemm::new(4, 84, 20).blocked_ok(), "C must hold one 8×8 block");
 }
 
 #[test]
 fn matmul_with_element_offsets() {
     let ctx = gpu();
-    // (5, 3, 66) at offsets (7, 3, 2): tiled; (12, 16, 8) at (8, 4, 2): blocked.
-    for ((m, n, k), (ao, bo, co)) in [((5, 3, 66), (7, 3, 2)), ((12, 16, 8), (8, 4, 2))] {
+    // (5, 3, 66) at offsets (7, 3, 2): tiled only; (12, 16, 8) at (8, 4, 2): blocked with vec4 reads;
+    // (12, 16, 9) at (7, 3, 2): blocked with scalar reads.
+    for ((m, n, k), (ao, bo, co)) in [((5, 3, 66), (7, 3, 2)), ((12, 16, 8), (8, 4, 2)), ((12, 16, 9), (7, 3, 2))] {
         for kernel in [GemmKernel::Tiled, GemmKernel::Blocked] {
             let mut g = rng(2);
             let a = random(&mut g, ao + m * k, 1.0);
@@ -259,19 +291,26 @@ fn cross_entropy_mse_and_softmax() {
 #[test]
 fn cross_entropy_rows_in_place_over_a_large_vocabulary() {
     let ctx = gpu();
-    let (rows, cols) = (37, 1000);
+    // Rows padded from 1000 to 1003 elements (as the language model pads its logits); the padding
+    // holds 7.0 and must come back untouched.
+    let (rows, cols, stride) = (37, 1000, 1003);
     let mut g = rng(16);
     let logits = random(&mut g, rows * cols, 4.0);
+    let padded: Vec<f32> = (0..rows).flat_map(|r| (0..stride).map(move |c| (r, c))).map(|(r, c)| if c < cols { logits[r * cols + c] } else { 7.0 }).collect();
     let labels: Vec<u32> = (0..rows).map(|i| if i == 5 { IGNORE_LABEL } else { ((i * 131) % cols) as u32 }).collect();
     let counted = labels.iter().filter(|&&l| l != IGNORE_LABEL).count();
-    let (lg, lb, loss_b) = (buffer_f32(ctx, &logits), buffer_u32(ctx, &labels), zeros(ctx, rows));
-    run(ctx, vec![cross_entropy_rows(ctx, rows, cols, 1.0 / counted as f32, whole(&lb), whole(&lg), whole(&loss_b)).unwrap()]);
+    let (lg, lb, loss_b) = (buffer_f32(ctx, &padded), buffer_u32(ctx, &labels), zeros(ctx, rows));
+    run(ctx, vec![cross_entropy_rows(ctx, rows, cols, stride, 1.0 / counted as f32, whole(&lb), whole(&lg), whole(&loss_b)).unwrap()]);
     let (_, d, _) = r::cross_entropy(&to_f64(&logits), &labels, rows, cols);
     let row_losses: Vec<f64> = (0..rows)
         .map(|i| if labels[i] == IGNORE_LABEL { 0.0 } else { r::cross_entropy(&to_f64(&logits[i * cols..(i + 1) * cols]), &labels[i..=i], 1, cols).0 })
         .collect();
     assert_close("row losses", &read(ctx, &loss_b, rows), &row_losses, ATOL, RTOL);
-    assert_close("in-place d_logits", &read(ctx, &lg, rows * cols), &d, ATOL, RTOL);
+    let got = read(ctx, &lg, rows * stride);
+    let d_got: Vec<f32> = got.chunks(stride).flat_map(|r| r[..cols].to_vec()).collect();
+    assert_close("in-place d_logits", &d_got, &d, ATOL, RTOL);
+    let pads: Vec<f32> = got.chunks(stride).flat_map(|r| r[cols..].to_vec()).collect();
+    assert!(pads.iter().all(|&v| v == 7.0), "the padding of each row is left untouched");
 }
 
 #[test]
@@ -280,13 +319,18 @@ fn column_sum_and_sum_squares() {
     let (rows, cols) = (33, 300);
     let x = random(&mut rng(7), rows * cols, 1.0);
     let base = random(&mut rng(8), cols, 1.0);
-    let (xb, out, stats) = (buffer_f32(ctx, &x), buffer_f32(ctx, &base), zeros(ctx, 4));
+    // The same values with rows padded to 303 (NaN padding: it must not be read).
+    let padded: Vec<f32> = x.chunks(cols).flat_map(|r| r.iter().copied().chain([f32::NAN; 3])).collect();
+    let (xb, pb) = (buffer_f32(ctx, &x), buffer_f32(ctx, &padded));
+    let (out, out_strided, stats) = (buffer_f32(ctx, &base), buffer_f32(ctx, &base), zeros(ctx, 4));
     run(ctx, vec![
         column_sum(ctx, rows, cols, true, whole(&xb), whole(&out)).unwrap(),
+        column_sum_strided(ctx, rows, cols, cols + 3, true, whole(&pb), whole(&out_strided)).unwrap(),
         sum_squares(ctx, rows * cols, 2, whole(&xb), whole(&stats)).unwrap(),
     ]);
     let want: Vec<f64> = r::column_sum(&to_f64(&x), rows, cols).iter().zip(&base).map(|(s, b)| s + *b as f64).collect();
     assert_close("column_sum", &read(ctx, &out, cols), &want, ATOL, RTOL);
+    assert_close("column_sum strided", &read(ctx, &out_strided, cols), &want, ATOL, RTOL);
     let sq: f64 = x.iter().map(|&v| (v as f64) * (v as f64)).sum();
     assert_close("sum_squares", &read(ctx, &stats, 4)[2..3], &[sq], 1e-3, RTOL);
 }

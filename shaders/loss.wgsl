@@ -18,7 +18,8 @@
 //   workgroup per row reduces max and Σexp over the columns, writes the row's loss (0 for an ignored
 //   row) to row_loss[r], and overwrites the logits with scale * (softmax - onehot) — no second
 //   [R,C] buffer. The host sums row_loss (column_sum) and passes scale = 1 / counted rows.
-//   Bindings: 0 uniform Params | 2 labels [R] u32 | 3 logits → d_logits (rw) [R,C] | 5 row_loss (rw) [R]
+//   Rows are `stride` elements apart (a padded row keeps its padding untouched).
+//   Bindings: 0 uniform Params | 2 labels [R] u32 | 3 logits → d_logits (rw) [R,stride] | 5 row_loss (rw) [R]
 //   Grid: one workgroup per row, rows folded into (x, y) ≤ 65535 each; workgroup 256.
 //
 // softmax_rows: probs[r,:] = softmax(logits[r,:]).
@@ -26,6 +27,7 @@
 
 struct Params {
     rows: u32, cols: u32, slot: u32, scale: f32,
+    stride: u32, _p0: u32, _p1: u32, _p2: u32,  // stride: cross_entropy_rows only
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -147,7 +149,7 @@ fn cross_entropy_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgr
                       @builtin(local_invocation_index) li: u32) {
     let r = wid.x + wid.y * nwg.x;
     if (r >= p.rows) { return; } // uniform across the workgroup
-    let base = r * p.cols;
+    let base = r * p.stride;
     var m = -3.0e38;
     for (var c = li; c < p.cols; c += 256u) { m = max(m, grad[base + c]); }
     red_a[li] = m;

@@ -16,9 +16,12 @@
 //   matmul_blocked — register blocking for CPU drivers (lavapipe): 8×8 threads, each an 8×8 block of
 //                    contiguous rows and columns, read straight from storage as vec4 (a CPU driver runs a
 //                    workgroup as SIMD lanes with per-lane loads: every load must feed many FMAs, and a
-//                    barrier costs more than the caches it would save). Needs M, N >= 8 and every
-//                    vec4-read dimension, leading dimension and offset a multiple of 4 (see
-//                    `Gemm::blocked_ok`).
+//                    barrier costs more than the caches it would save). Needs M, N >= 8. An operand whose
+//                    layout forbids vec4 reads (leading dimension or offset not a multiple of 4) is read as
+//                    four scalars per vec4 through bindings 6 / 7 (the same buffers as 1 / 2): entry
+//                    points matmul_blocked_sa (A scalar), _sb (B scalar), _sab (both). The choice is a
+//                    constant argument, folded away by the compiler (a runtime flag, even a uniform
+//                    one, cost 2.5× on lavapipe).
 
 struct Params {
     m: u32, n: u32, k: u32, lda: u32,
@@ -146,31 +149,80 @@ fn rank1(r_lo: vec4<f32>, r_hi: vec4<f32>, c_lo: vec4<f32>, c_hi: vec4<f32>) {
     lo7 = fma(vec4(r_hi.w), c_lo, lo7); hi7 = fma(vec4(r_hi.w), c_hi, hi7);
 }
 
-// The four elements of A (or B) as stored at [row, col..col+4].
-fn a_vec(row: u32, col: u32) -> vec4<f32> { return a4[(p.a_off + row * p.lda + col) / 4u]; }
-fn b_vec(row: u32, col: u32) -> vec4<f32> { return b4[(p.b_off + row * p.ldb + col) / 4u]; }
+@group(0) @binding(6) var<storage, read> a_s: array<f32>;
+@group(0) @binding(7) var<storage, read> b_s: array<f32>;
+
+// The four elements of A (or B) as stored at [row, col..col+4]: one vec4 load where aligned, else four
+// scalar loads (clamped to the buffer: what lies past a row's end is masked or never stored).
+fn a_vec(row: u32, col: u32, scalar: bool) -> vec4<f32> {
+    let i = p.a_off + row * p.lda + col;
+    if (!scalar) { return a4[i / 4u]; }
+    let last = arrayLength(&a_s) - 1u;
+    return vec4<f32>(a_s[min(i, last)], a_s[min(i + 1u, last)], a_s[min(i + 2u, last)], a_s[min(i + 3u, last)]);
+}
+fn b_vec(row: u32, col: u32, scalar: bool) -> vec4<f32> {
+    let i = p.b_off + row * p.ldb + col;
+    if (!scalar) { return b4[i / 4u]; }
+    let last = arrayLength(&b_s) - 1u;
+    return vec4<f32>(b_s[min(i, last)], b_s[min(i + 1u, last)], b_s[min(i + 2u, last)], b_s[min(i + 3u, last)]);
+}
 
 // Columns kk = 0..3 of the result: slice kk of op(A) rows (m..m+4) or op(B) columns (n..n+4) at k + kk.
 // Stored along k (A plain, B transposed): four vec4 along k, transposed (free: vec4 components are
-// registers). Stored along m / n: one vec4 per k; k past K reads row K−1 and is zeroed.
-fn along_k_a(m: u32, k: u32) -> mat4x4<f32> {
-    return transpose(mat4x4<f32>(a_vec(m, k), a_vec(m + 1u, k), a_vec(m + 2u, k), a_vec(m + 3u, k)));
+// registers). Stored along m / n: one vec4 per k, rows past K clamped to row K−1. In the last step
+// of a K that is not a multiple of 4 (tail = true) the values past K are zeroed in both operands.
+// Which of k .. k+4 lie inside K.
+fn k_mask(k: u32) -> vec4<bool> {
+    return vec4<u32>(k, k + 1u, k + 2u, k + 3u) < vec4(p.k);
 }
-fn along_k_b(n: u32, k: u32) -> mat4x4<f32> {
-    return transpose(mat4x4<f32>(b_vec(n, k), b_vec(n + 1u, k), b_vec(n + 2u, k), b_vec(n + 3u, k)));
+// Column c of m where keep, else zero (select, not a product: padding may hold anything, NaN too).
+fn keep_columns(m: mat4x4<f32>, keep: vec4<bool>) -> mat4x4<f32> {
+    let z = vec4(0.0);
+    return mat4x4<f32>(select(z, m[0], keep.x), select(z, m[1], keep.y), select(z, m[2], keep.z), select(z, m[3], keep.w));
 }
-fn k_mask(k: u32) -> vec4<f32> {
-    return select(vec4(0.0), vec4(1.0), vec4<u32>(k, k + 1u, k + 2u, k + 3u) < vec4(p.k));
+fn along_k_a(m: u32, k: u32, s: bool) -> mat4x4<f32> {
+    return transpose(mat4x4<f32>(a_vec(m, k, s), a_vec(m + 1u, k, s), a_vec(m + 2u, k, s), a_vec(m + 3u, k, s)));
 }
-fn across_k_a(m: u32, k: u32) -> mat4x4<f32> {
+fn along_k_b(n: u32, k: u32, s: bool) -> mat4x4<f32> {
+    return transpose(mat4x4<f32>(b_vec(n, k, s), b_vec(n + 1u, k, s), b_vec(n + 2u, k, s), b_vec(n + 3u, k, s)));
+}
+fn across_k_a(m: u32, k: u32, s: bool) -> mat4x4<f32> {
     let last = p.k - 1u;
-    let w = k_mask(k);
-    return mat4x4<f32>(a_vec(k, m) * w.x, a_vec(min(k + 1u, last), m) * w.y,
-                       a_vec(min(k + 2u, last), m) * w.z, a_vec(min(k + 3u, last), m) * w.w);
+    return mat4x4<f32>(a_vec(k, m, s), a_vec(min(k + 1u, last), m, s), a_vec(min(k + 2u, last), m, s), a_vec(min(k + 3u, last), m, s));
 }
-fn across_k_b(n: u32, k: u32) -> mat4x4<f32> {
+fn across_k_b(n: u32, k: u32, s: bool) -> mat4x4<f32> {
     let last = p.k - 1u;
-    return mat4x4<f32>(b_vec(k, n), b_vec(min(k + 1u, last), n), b_vec(min(k + 2u, last), n), b_vec(min(k + 3u, last), n));
+    return mat4x4<f32>(b_vec(k, n, s), b_vec(min(k + 1u, last), n, s), b_vec(min(k + 2u, last), n, s), b_vec(min(k + 3u, last), n, s));
+}
+
+// Four k of the block starting at (ms, ns). a_scalar, b_scalar and tail are constants at every call.
+fn k_step(ms: u32, ns: u32, k: u32, a_scalar: bool, b_scalar: bool, tail: bool) {
+    var r_lo: mat4x4<f32>;
+    var r_hi: mat4x4<f32>;
+    var c_lo: mat4x4<f32>;
+    var c_hi: mat4x4<f32>;
+    if (p.trans_a == 0u) {
+        r_lo = along_k_a(ms, k, a_scalar); r_hi = along_k_a(ms + 4u, k, a_scalar);
+    } else {
+        r_lo = across_k_a(ms, k, a_scalar); r_hi = across_k_a(ms + 4u, k, a_scalar);
+    }
+    if (p.trans_b == 1u) {
+        c_lo = along_k_b(ns, k, b_scalar); c_hi = along_k_b(ns + 4u, k, b_scalar);
+    } else {
+        c_lo = across_k_b(ns, k, b_scalar); c_hi = across_k_b(ns + 4u, k, b_scalar);
+    }
+    if (tail) {
+        // Zero both operands past K: what was read there is another row's data (or a clamped copy).
+        let keep = k_mask(k);
+        r_lo = keep_columns(r_lo, keep);
+        r_hi = keep_columns(r_hi, keep);
+        c_lo = keep_columns(c_lo, keep);
+        c_hi = keep_columns(c_hi, keep);
+    }
+    rank1(r_lo[0], r_hi[0], c_lo[0], c_hi[0]);
+    rank1(r_lo[1], r_hi[1], c_lo[1], c_hi[1]);
+    rank1(r_lo[2], r_hi[2], c_lo[2], c_hi[2]);
+    rank1(r_lo[3], r_hi[3], c_lo[3], c_hi[3]);
 }
 
 // Writes row i of the block (from its start ms, ns) where this thread owns it: a block shifted back
@@ -185,30 +237,38 @@ fn store_block_row(ms: u32, m0: u32, ns: u32, n0: u32, i: u32, l: vec4<f32>, h: 
 
 @compute @workgroup_size(8, 8, 1)
 fn matmul_blocked(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    blocked(wg, lid, false, false);
+}
+@compute @workgroup_size(8, 8, 1)
+fn matmul_blocked_sa(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    blocked(wg, lid, true, false);
+}
+@compute @workgroup_size(8, 8, 1)
+fn matmul_blocked_sb(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    blocked(wg, lid, false, true);
+}
+@compute @workgroup_size(8, 8, 1)
+fn matmul_blocked_sab(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    blocked(wg, lid, true, true);
+}
+
+// The blocked product; a_scalar / b_scalar are constants at every call site.
+fn blocked(wg: vec3<u32>, lid: vec3<u32>, a_scalar: bool, b_scalar: bool) {
     let m0 = (wg.y * 8u + lid.y) * 8u;
     let n0 = (wg.x * 8u + lid.x) * 8u;
-    // A block past the edge of C is shifted back inside it, so every load is in range without checks.
-    let ms = min(m0, p.m - 8u);
-    let ns = min(n0, p.n - 8u);
-    for (var k = 0u; k < p.k; k += 4u) {
-        var r_lo: mat4x4<f32>;
-        var r_hi: mat4x4<f32>;
-        var c_lo: mat4x4<f32>;
-        var c_hi: mat4x4<f32>;
-        if (p.trans_a == 0u) {
-            r_lo = along_k_a(ms, k); r_hi = along_k_a(ms + 4u, k);
-        } else {
-            r_lo = across_k_a(ms, k); r_hi = across_k_a(ms + 4u, k);
-        }
-        if (p.trans_b == 1u) {
-            c_lo = along_k_b(ns, k); c_hi = along_k_b(ns + 4u, k);
-        } else {
-            c_lo = across_k_b(ns, k); c_hi = across_k_b(ns + 4u, k);
-        }
-        rank1(r_lo[0], r_hi[0], c_lo[0], c_hi[0]);
-        rank1(r_lo[1], r_hi[1], c_lo[1], c_hi[1]);
-        rank1(r_lo[2], r_hi[2], c_lo[2], c_hi[2]);
-        rank1(r_lo[3], r_hi[3], c_lo[3], c_hi[3]);
+    // A block past the edge of C is shifted back inside it, so every load is in range without checks;
+    // where an operand is read as vec4 along M or N, back to end at M or N rounded up to 4 (its rows
+    // are padded that far), which keeps the vec4 reads aligned.
+    let m_end = select(p.m, (p.m + 3u) & ~3u, p.trans_a == 1u && !a_scalar);
+    let n_end = select(p.n, (p.n + 3u) & ~3u, p.trans_b == 0u && !b_scalar);
+    let ms = min(m0, m_end - 8u);
+    let ns = min(n0, n_end - 8u);
+    let k_full = p.k & ~3u;
+    for (var k = 0u; k < k_full; k += 4u) {
+        k_step(ms, ns, k, a_scalar, b_scalar, false);
+    }
+    if (k_full < p.k) {
+        k_step(ms, ns, k_full, a_scalar, b_scalar, true);
     }
     store_block_row(ms, m0, ns, n0, 0u, lo0, hi0); store_block_row(ms, m0, ns, n0, 1u, lo1, hi1);
     store_block_row(ms, m0, ns, n0, 2u, lo2, hi2); store_block_row(ms, m0, ns, n0, 3u, lo3, hi3);

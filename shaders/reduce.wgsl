@@ -1,6 +1,6 @@
 // reduce.wgsl — reductions: column sums (bias gradients) and the sum of squares (global gradient norm).
 //
-// column_sum: out[c] (+)= Σ_r input[r*C + c]. One thread per column walks the rows in order
+// column_sum: out[c] (+)= Σ_r input[r*stride + c] (stride = C for a dense input). One thread per column walks the rows in order
 //   (deterministic; neighbouring threads read neighbouring columns).
 //   Bindings: 0 uniform Params | 1 input [R,C] | 2 out (rw) [C]. Grid: grid_1d(C), workgroup 256.
 //
@@ -10,6 +10,7 @@
 
 struct Params {
     rows: u32, cols: u32, accumulate: u32, slot: u32,
+    stride: u32, _p0: u32, _p1: u32, _p2: u32,  // stride: column_sum only
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -21,7 +22,7 @@ fn column_sum(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
     let c = linear_index(gid, nwg, 256u);
     if (c >= p.cols) { return; }
     var acc = 0.0;
-    for (var r = 0u; r < p.rows; r++) { acc += input[r * p.cols + c]; }
+    for (var r = 0u; r < p.rows; r++) { acc += input[r * p.stride + c]; }
     if (p.accumulate != 0u) { acc += out[c]; }
     out[c] = acc;
 }

@@ -3,7 +3,7 @@
 //! full classifier training step, timed by wall clock around submit + wait (median of the repeats
 //! after one warm-up) and, where the adapter has timestamp queries, by GPU timestamps around the
 //! pass; every row is also given as a share of the FMA ceiling (a roofline). A per-kernel profile of
-//! forward+backward times each dispatch in a pass of its own.
+//! the training step times each dispatch in a pass of its own.
 
 use std::time::Instant;
 
@@ -100,7 +100,7 @@ pub struct KernelChoice {
     pub lstm: LstmKernel,
 }
 
-/// Time of one kernel (entry point) in the per-kernel profile of LSTM forward+backward.
+/// Time of one kernel (entry point) in the per-kernel profile of the classifier training step.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct KernelTime {
     /// The shape profiled.
@@ -120,7 +120,7 @@ pub struct ShapeBench {
     pub kernels: KernelChoice,
     /// One row per benchmark.
     pub rows: Vec<BenchRow>,
-    /// Per-kernel GPU time of LSTM forward+backward (empty without timestamp queries).
+    /// Per-kernel GPU time of the classifier training step (empty without timestamp queries).
     pub profile: Vec<KernelTime>,
 }
 
@@ -153,7 +153,7 @@ pub fn measure_ceilings(ctx: &GpuContext, repeats: usize) -> Result<Ceilings> {
 
 /// GPU time per kernel of `schedule`, each dispatch timed in a pass of its own (one run after a
 /// warm-up). Empty where the adapter has no timestamp queries.
-fn profile_kernels(ctx: &GpuContext, shape: Shape, schedule: &Schedule) -> Result<Vec<KernelTime>> {
+pub fn profile_kernels(ctx: &GpuContext, shape: Shape, schedule: &Schedule) -> Result<Vec<KernelTime>> {
     let Some(mut timer) = GpuTimer::new(ctx, schedule.dispatch_count() as u32) else {
         return Ok(Vec::new());
     };
@@ -258,7 +258,6 @@ pub fn bench_shape(ctx: &GpuContext, s: Shape, repeats: usize, ceilings: &Ceilin
     let mut both = stack.forward(ctx, &store, View::whole(&a), View::whole(&lengths), s.b, s.t)?;
     both.extend(stack.backward(ctx, &store, View::whole(&a), View::whole(&lengths), Some(View::whole(&dx)), s.b, s.t)?);
     row("lstm forward+backward", &both, 3.0 * fwd_flops, 3.0 * fwd_bytes)?;
-    let profile = profile_kernels(ctx, s, &both)?;
 
     // A whole classifier training step (embedding of 10k tokens, 2 classes).
     let model_start = ctx.storage_bytes_allocated();
@@ -282,6 +281,7 @@ pub fn bench_shape(ctx: &GpuContext, s: Shape, repeats: usize, ceilings: &Ceilin
         }
     }
     let wall_ms = median(times);
+    let profile = profile_kernels(ctx, s, model.train_schedule(ctx, s.b, s.t)?)?;
     let params = model.store.total_len() as f64;
     let flops = 3.0 * fwd_flops;
     out.push(BenchRow {
@@ -321,7 +321,7 @@ pub fn format_report(ctx: &GpuContext, ceilings: &Ceilings, shapes: &[ShapeBench
     }
     let profiled: Vec<&ShapeBench> = shapes.iter().filter(|sb| !sb.profile.is_empty()).collect();
     if !profiled.is_empty() {
-        s += "\nper-kernel GPU time of LSTM forward+backward (each dispatch in a pass of its own):\n\n";
+        s += "\nper-kernel GPU time of the classifier training step (each dispatch in a pass of its own):\n\n";
         s += "| B | T | E | H | kernel | dispatches | ms | share |\n|---:|---:|---:|---:|---|---:|---:|---:|\n";
         for sb in profiled {
             let total: f64 = sb.profile.iter().map(|k| k.ms).sum();

@@ -65,6 +65,11 @@ impl Gemm {
         self.accumulate = yes as u32;
         self
     }
+    /// Row strides of A, B and C as stored (e.g. a buffer whose rows are padded to a multiple of 4).
+    pub fn strides(mut self, lda: usize, ldb: usize, ldc: usize) -> Self {
+        (self.lda, self.ldb, self.ldc) = (lda as u32, ldb as u32, ldc as u32);
+        self
+    }
     /// Element offsets into the bound A, B and C.
     pub fn offsets(mut self, a: usize, b: usize, c: usize) -> Self {
         (self.a_off, self.b_off, self.c_off) = (a as u32, b as u32, c as u32);
@@ -77,14 +82,22 @@ impl Gemm {
 }
 
 impl Gemm {
-    /// Whether the register-blocked kernel can run this product: it reads whole 8×8 blocks as vec4,
-    /// so C must be at least 8×8 and every dimension read along a vec4 (K for A plain or B
-    /// transposed, M for A transposed, N for B plain), leading dimension and offset a multiple of 4.
+    /// Whether the register-blocked kernel can run this product: it computes whole 8×8 blocks, so C
+    /// must be at least 8×8.
     pub fn blocked_ok(&self) -> bool {
-        let a_vec_dim = if self.trans_a == 0 { self.k } else { self.m };
-        let b_vec_dim = if self.trans_b == 1 { self.k } else { self.n };
         self.m >= 8 && self.n >= 8
-            && [a_vec_dim, b_vec_dim, self.lda, self.ldb, self.a_off, self.b_off].iter().all(|v| v % 4 == 0)
+    }
+
+    /// Whether the blocked kernel reads A as vec4: its leading dimension and offset are multiples of
+    /// 4 and, read along M (A transposed), the rows hold M rounded up to 4 (the last block may read
+    /// into that padding). Else it reads four scalars per vec4 (slower, as correct).
+    pub fn a_vec4_ok(&self) -> bool {
+        self.lda % 4 == 0 && self.a_off % 4 == 0 && (self.trans_a == 0 || self.lda >= self.m.next_multiple_of(4))
+    }
+
+    /// As [`Gemm::a_vec4_ok`] for B (read along N when B is not transposed).
+    pub fn b_vec4_ok(&self) -> bool {
+        self.ldb % 4 == 0 && self.b_off % 4 == 0 && (self.trans_b == 1 || self.ldb >= self.n.next_multiple_of(4))
     }
 }
 
@@ -93,7 +106,7 @@ impl Gemm {
 pub enum GemmKernel {
     /// Workgroup-memory tiling: the classic GPU kernel, any shape.
     Tiled,
-    /// Register blocking with vec4 loads straight from storage: ~7× faster on lavapipe; used where
+    /// Register blocking with vec4 loads straight from storage: ~6× faster on lavapipe; used where
     /// [`Gemm::blocked_ok`] holds, the tiled kernel elsewhere.
     Blocked,
 }
@@ -127,9 +140,16 @@ pub fn gemm_with(ctx: &GpuContext, kernel: GemmKernel, g: Gemm, a: View, b: View
     let bias0 = biases.first().copied().unwrap_or(View::whole(&dummy));
     let bias1 = biases.get(1).copied().unwrap_or(View::whole(&dummy));
     let grid = [g.n.div_ceil(TILE), g.m.div_ceil(TILE), 1];
-    let entry = match kernel {
-        GemmKernel::Blocked if g.blocked_ok() => "matmul_blocked",
-        _ => "matmul",
-    };
-    build_op(ctx, ShaderFamily::Matmul, entry, &g, &[(1, a), (2, b), (3, c), (4, bias0), (5, bias1)], grid)
+    if kernel == GemmKernel::Blocked && g.blocked_ok() {
+        let entry = match (g.a_vec4_ok(), g.b_vec4_ok()) {
+            (true, true) => "matmul_blocked",
+            (false, true) => "matmul_blocked_sa",
+            (true, false) => "matmul_blocked_sb",
+            (false, false) => "matmul_blocked_sab",
+        };
+        // Every entry point binds both views of A and B (they share one function body).
+        let views = [(1, a), (2, b), (3, c), (4, bias0), (5, bias1), (6, a), (7, b)];
+        return build_op(ctx, ShaderFamily::Matmul, entry, &g, &views, grid);
+    }
+    build_op(ctx, ShaderFamily::Matmul, "matmul", &g, &[(1, a), (2, b), (3, c), (4, bias0), (5, bias1)], grid)
 }

@@ -17,16 +17,24 @@ pub struct ReduceParams {
     pub accumulate: u32,
     /// `sum_squares` only: index of the stats slot written.
     pub slot: u32,
+    /// `column_sum` only: elements between row starts of the input (≥ cols).
+    pub stride: u32,
+    _pad: [u32; 3],
 }
 
 /// `out[C]` (+)= column sums of `input[R,C]` (bias gradients).
 pub fn column_sum(ctx: &GpuContext, rows: usize, cols: usize, accumulate: bool, input: View, out: View) -> Result<Op> {
-    let p = ReduceParams { rows: rows as u32, cols: cols as u32, accumulate: accumulate as u32, slot: 0 };
+    column_sum_strided(ctx, rows, cols, cols, accumulate, input, out)
+}
+
+/// [`column_sum`] of an input whose rows are `stride` elements apart.
+pub fn column_sum_strided(ctx: &GpuContext, rows: usize, cols: usize, stride: usize, accumulate: bool, input: View, out: View) -> Result<Op> {
+    let p = ReduceParams { rows: rows as u32, cols: cols as u32, accumulate: accumulate as u32, slot: 0, stride: stride as u32, _pad: [0; 3] };
     build_op(ctx, ShaderFamily::Reduce, "column_sum", &p, &[(1, input), (2, out)], grid_1d(cols, 256))
 }
 
 /// `stats[slot]` = Σ input² over n values.
 pub fn sum_squares(ctx: &GpuContext, n: usize, slot: usize, input: View, stats: View) -> Result<Op> {
-    let p = ReduceParams { rows: 1, cols: n as u32, accumulate: 0, slot: slot as u32 };
+    let p = ReduceParams { rows: 1, cols: n as u32, accumulate: 0, slot: slot as u32, stride: n as u32, _pad: [0; 3] };
     build_op(ctx, ShaderFamily::Reduce, "sum_squares", &p, &[(1, input), (2, stats)], [1, 1, 1])
 }

@@ -404,9 +404,15 @@ impl Classifier {
 
     /// Work recorded per training step at this shape (dispatches, passes, submits).
     pub fn step_counts(&mut self, ctx: &GpuContext, batch: usize, steps: usize) -> Result<StepCounts> {
+        let dispatches = self.train_schedule(ctx, batch, steps)?.dispatch_count();
+        Ok(StepCounts { dispatches, passes: 1, submits: 1 })
+    }
+
+    /// The recorded training step at this shape (for profiling: `train_step` runs it with the
+    /// batch's inputs written first).
+    pub fn train_schedule(&mut self, ctx: &GpuContext, batch: usize, steps: usize) -> Result<&Schedule> {
         let key = self.ensure_plan(ctx, batch, steps, PlanKind::Train)?;
-        let plan = &self.plans[&key];
-        Ok(StepCounts { dispatches: plan.schedule.dispatch_count(), passes: 1, submits: 1 })
+        Ok(&self.plans[&key].schedule)
     }
 
     /// One training step (or, with `update = false`, forward + backward only, leaving the gradients in

@@ -6,7 +6,8 @@
 //! A training step is one command buffer with one compute pass:
 //!   gather → LSTM forward → decoder GEMM → in-place cross-entropy rows (`logits` becomes `d_logits`)
 //!   → Σ row losses → decoder backward → LSTM backward → embedding scatter-add [→ norm] → Adam,
-//!   then the state copies. The logits `[T·B, V]` are the only vocabulary-sized buffer.
+//!   then the state copies. The logits `[T·B, V]` are the only vocabulary-sized buffer; their rows are
+//!   padded to a multiple of 4 (`logits_stride`) so every decoder GEMM reads them as vec4.
 //! Names follow PyTorch's word_language_model: `encoder.weight` is here `embedding.weight`,
 //! `decoder.weight` `[V, H]` (absent when tied), `decoder.bias` `[V]`.
 
@@ -17,7 +18,7 @@ use crate::kernels::embedding::{gather, scatter_add, scatter_grid, EmbeddingPara
 use crate::kernels::loss::cross_entropy_rows;
 use crate::kernels::matmul::{gemm, Gemm};
 use crate::kernels::optimizer::{adam_step, AdamConfig, AdamParams};
-use crate::kernels::reduce::{column_sum, sum_squares};
+use crate::kernels::reduce::{column_sum, column_sum_strided, sum_squares};
 use crate::model::init::{init_tensor, rng};
 use crate::model::lstm::{LstmConfig, LstmStack};
 use crate::params::ParamStore;
@@ -62,6 +63,12 @@ impl LanguageModelConfig {
 const STATS_LEN: usize = 8;
 const SLOT_LOSS: usize = 0;
 const SLOT_NORM: usize = 6;
+
+/// Row stride of the logits: the vocabulary rounded up to a multiple of 4, so the decoder GEMMs read
+/// them as vec4 (the padding columns are never written and stay zero).
+fn logits_stride(vocab: usize) -> usize {
+    vocab.next_multiple_of(4)
+}
 
 /// The language model on the GPU.
 pub struct LanguageModel {
@@ -117,7 +124,7 @@ impl LanguageModel {
             };
             store.upload(ctx, name, &values)?;
         }
-        let (b, t, v) = (batch as u64, steps_cap as u64, cfg.vocab as u64);
+        let (b, t) = (batch as u64, steps_cap as u64);
         let buf = |name: &str, n: u64| ctx.storage_buffer(name, n * 4);
         let lengths = buf("lengths", b)?;
         Ok(Self {
@@ -127,7 +134,7 @@ impl LanguageModel {
             seg: [buf("segment offsets", b * t + 1)?, buf("segment positions", b * t)?, buf("segment tokens", b * t)?],
             x: buf("embedded x", t * b * cfg.embed as u64)?,
             dx: buf("embedded dx", t * b * cfg.embed as u64)?,
-            logits: buf("logits", t * b * v)?,
+            logits: buf("logits", t * b * logits_stride(cfg.vocab) as u64)?,
             row_loss: buf("row losses", t * b)?,
             stats: buf("stats", STATS_LEN as u64)?,
             stats_staging: staging_buffer(ctx, "stats staging", STATS_LEN as u64 * 4),
@@ -159,19 +166,21 @@ impl LanguageModel {
         let mut s = Schedule::default();
         s.push(gather(ctx, b, steps, cfg.embed, w(&self.ids), st.view("embedding.weight")?, w(&self.x))?);
         s.extend(self.lstm.forward(ctx, st, w(&self.x), w(&self.lengths), b, steps)?);
-        let dec = Gemm::new(rows, cfg.vocab, cfg.hidden).b_transposed();
+        let (v, h, ld) = (cfg.vocab, cfg.hidden, logits_stride(cfg.vocab));
+        let dec = Gemm::new(rows, v, h).b_transposed().strides(h, h, ld);
         s.push(gemm(ctx, dec, w(self.lstm.output()), st.view(cfg.decoder_weight())?, w(&self.logits), &[st.view("decoder.bias")?])?);
-        s.push(cross_entropy_rows(ctx, rows, cfg.vocab, 1.0 / rows as f32, w(&self.targets), w(&self.logits), w(&self.row_loss))?);
+        s.push(cross_entropy_rows(ctx, rows, v, ld, 1.0 / rows as f32, w(&self.targets), w(&self.logits), w(&self.row_loss))?);
         let stats_loss = View { buffer: &self.stats, offset: (SLOT_LOSS * 4) as u64, size: 4 };
         s.push(column_sum(ctx, rows, 1, true, w(&self.row_loss), stats_loss)?);
         if !train {
             return Ok(LmPlan { schedule: s, scatter: None, adam: None });
         }
         // Decoder backward: dW += dlogitsᵀ·y, db = Σ rows, dy = dlogits·W.
-        let dw = Gemm::new(cfg.vocab, cfg.hidden, rows).a_transposed().accumulate(true);
+        let dw = Gemm::new(v, h, rows).a_transposed().strides(ld, h, h).accumulate(true);
         s.push(gemm(ctx, dw, w(&self.logits), w(self.lstm.output()), st.grad_view(cfg.decoder_weight())?, &[])?);
-        s.push(column_sum(ctx, rows, cfg.vocab, true, w(&self.logits), st.grad_view("decoder.bias")?)?);
-        s.push(gemm(ctx, Gemm::new(rows, cfg.hidden, cfg.vocab), w(&self.logits), st.view(cfg.decoder_weight())?, w(self.lstm.output_grad()), &[])?);
+        s.push(column_sum_strided(ctx, rows, v, ld, true, w(&self.logits), st.grad_view("decoder.bias")?)?);
+        let dy = Gemm::new(rows, h, v).strides(ld, h, h);
+        s.push(gemm(ctx, dy, w(&self.logits), st.view(cfg.decoder_weight())?, w(self.lstm.output_grad()), &[])?);
         s.extend(self.lstm.backward(ctx, st, w(&self.x), w(&self.lengths), Some(w(&self.dx)), b, steps)?);
         let seg = SegmentViews { offsets: w(&self.seg[0]), positions: w(&self.seg[1]), tokens: w(&self.seg[2]) };
         let scatter = s.push(scatter_add(ctx, cfg.embed, 0, &seg, w(&self.dx), st.grad_view("embedding.weight")?)?);
@@ -182,6 +191,15 @@ impl LanguageModel {
         let p = AdamParams::new(&self.optimizer, total, st.entries().len(), SLOT_NORM, 1, self.optimizer.lr);
         let adam = s.push(adam_step(ctx, p, &st.adam_views(w(&self.stats)))?);
         Ok(LmPlan { schedule: s, scatter: Some(scatter), adam: Some(adam) })
+    }
+
+    /// The recorded training chunk of `steps` timesteps (for profiling; `step` runs it with its inputs).
+    pub fn train_schedule(&mut self, ctx: &GpuContext, steps: usize) -> Result<&Schedule> {
+        if !self.plans.contains_key(&(steps, true)) {
+            let plan = self.build_plan(ctx, steps, true)?;
+            self.plans.insert((steps, true), plan);
+        }
+        Ok(&self.plans[&(steps, true)].schedule)
     }
 
     /// Zeroes the carried state (the start of a stream).
