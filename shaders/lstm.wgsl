@@ -5,8 +5,9 @@
 // these kernels do the sequential part: the recurrent product h_{t-1}·W_hhᵀ, the gate non-linearities
 // and the state update, fused, looping over time inside the dispatch.
 //
-// Each workgroup owns one batch row b (rows are independent, so no grid-wide sync is needed) and its
-// 64 threads stride over the H units. Between timesteps the threads exchange h (forward) or the gate
+// lstm_forward / lstm_backward: each workgroup owns one batch row b (rows are independent, so no
+// grid-wide sync is needed) and its 64 threads stride over the H units (the `_slices` variants at the
+// end own 8 rows per workgroup). Between timesteps the threads exchange h (forward) or the gate
 // gradients (backward) through storage memory, made visible by storageBarrier().
 //
 // State slots: states = [2][T+1][B][H]: part 0 holds h, part 1 holds c. The forward direction reads
@@ -166,7 +167,9 @@ fn lstm_backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
 // Same bindings, shapes and state layout as above; W_hh, the states, dgates and d_state0 are read as
 // vec4 (the same buffers, viewed as arrays of vec4). Each workgroup owns rows b0 .. b0+ROWS of the
 // batch, so every W_hh element it loads feeds ROWS rows instead of one: the recurrent product of a
-// step is a [ROWS,H]·[H,4H] block product, kept in registers as mat4x4 (columns = rows).
+// step is a [ROWS,H]·[H,4H] block product, accumulated in registers as matrices whose columns are the
+// rows (indexed by constants only: a runtime index would move them to memory). Threads write single
+// components of vec4 elements (scalar stores); no two threads write the same component.
 // Grid: (ceil(B/ROWS), 1, 1), workgroup 64. Rows past B are read clamped and never written.
 
 const ROWS: u32 = 8u;

@@ -230,7 +230,10 @@ fn run_method(ctx: &GpuContext, cfg: &ExperimentConfig, source: &Checkpoint, lm_
         "scratch" => {
             let v = Vocab::build(texts.iter().map(Vec::as_slice), 1, 30_000);
             tc.optimizer.lr = ft.lr;
-            let c = ClassifierConfig { vocab: v.len(), classes: s.labels.len(), domains: 0, ..src_cfg };
+            // The source's architecture; a language-model source has no pooling of its own, so the
+            // classifier pools as configured (as lm-ulmfit does).
+            let pooling = if src_cfg.classes == 0 { cfg.model.pooling } else { src_cfg.pooling };
+            let c = ClassifierConfig { vocab: v.len(), classes: s.labels.len(), domains: 0, pooling, ..src_cfg };
             (v, None, c)
         }
         "source-only" => {

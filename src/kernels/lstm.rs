@@ -76,7 +76,7 @@ impl LstmKernel {
     /// compute the clamped rows for nothing: at B = 1 the per-row kernel is 4.5× faster on lavapipe);
     /// `LSTM_TRANSFER_LSTM=rows|slices` overrides the choice where the shape allows (for benchmarks).
     pub fn choose(batch: u32, hidden: u32) -> Self {
-        let slices_ok = hidden % 4 == 0;
+        let slices_ok = hidden.is_multiple_of(4);
         match std::env::var("LSTM_TRANSFER_LSTM").as_deref() {
             Ok("rows") => Self::PerRow,
             Ok("slices") if slices_ok => Self::Slices,

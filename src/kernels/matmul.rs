@@ -92,12 +92,12 @@ impl Gemm {
     /// 4 and, read along M (A transposed), the rows hold M rounded up to 4 (the last block may read
     /// into that padding). Else it reads four scalars per vec4 (slower, as correct).
     pub fn a_vec4_ok(&self) -> bool {
-        self.lda % 4 == 0 && self.a_off % 4 == 0 && (self.trans_a == 0 || self.lda >= self.m.next_multiple_of(4))
+        self.lda.is_multiple_of(4) && self.a_off.is_multiple_of(4) && (self.trans_a == 0 || self.lda >= self.m.next_multiple_of(4))
     }
 
     /// As [`Gemm::a_vec4_ok`] for B (read along N when B is not transposed).
     pub fn b_vec4_ok(&self) -> bool {
-        self.ldb % 4 == 0 && self.b_off % 4 == 0 && (self.trans_b == 1 || self.ldb >= self.n.next_multiple_of(4))
+        self.ldb.is_multiple_of(4) && self.b_off.is_multiple_of(4) && (self.trans_b == 1 || self.ldb >= self.n.next_multiple_of(4))
     }
 }
 
