@@ -45,6 +45,30 @@ fn state_index(part: u32, s: u32, b: u32, j: u32) -> u32 {
     return ((part * (p.steps + 1u) + s) * p.batch + b) * p.hidden + j;
 }
 
+// The cell, shared by both variants. Forward: gate activations (i, f, g, o) from the pre-activations z.
+fn gate_activations(z: vec4<f32>) -> vec4<f32> {
+    return vec4<f32>(sigmoid(z.x), sigmoid(z.y), tanh_stable(z.z), sigmoid(z.w));
+}
+
+// Backward of one unit at one valid step, from its gates, c_{t-1}, c_t, dL/dh_t and the dL/dc_t carried
+// from the step after.
+struct CellGrad {
+    dgates: vec4<f32>, // dL/d pre-activations of i, f, g, o
+    dc_prev: f32,      // dL/dc_{t-1}
+}
+
+fn cell_backward(gates: vec4<f32>, c_prev: f32, c_t: f32, dh: f32, dc_next: f32) -> CellGrad {
+    let i_g = gates.x;
+    let f_g = gates.y;
+    let g_g = gates.z;
+    let o_g = gates.w;
+    let tc = tanh_stable(c_t);
+    let dc = dc_next + dh * o_g * (1.0 - tc * tc);
+    let dgates = vec4<f32>(dc * g_g * i_g * (1.0 - i_g), dc * c_prev * f_g * (1.0 - f_g),
+                           dc * i_g * (1.0 - g_g * g_g), dh * tc * o_g * (1.0 - o_g));
+    return CellGrad(dgates, dc * f_g);
+}
+
 // ---- forward ----
 @group(0) @binding(3) var<storage, read_write> gates_out: array<f32>;
 @group(0) @binding(4) var<storage, read_write> states_out: array<f32>;
@@ -82,16 +106,13 @@ fn lstm_forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
                     z += hk * vec4<f32>(w_hh[j * h + k], w_hh[(h + j) * h + k],
                                         w_hh[(2u * h + j) * h + k], w_hh[(3u * h + j) * h + k]);
                 }
-                let i_g = sigmoid(z.x);
-                let f_g = sigmoid(z.y);
-                let g_g = tanh_stable(z.z);
-                let o_g = sigmoid(z.w);
-                c_new = f_g * c_prev + i_g * g_g;
-                h_new = o_g * tanh_stable(c_new);
-                gates_out[row * 4u * h + j] = i_g;
-                gates_out[row * 4u * h + h + j] = f_g;
-                gates_out[row * 4u * h + 2u * h + j] = g_g;
-                gates_out[row * 4u * h + 3u * h + j] = o_g;
+                let a = gate_activations(z);
+                c_new = a.y * c_prev + a.x * a.z;
+                h_new = a.w * tanh_stable(c_new);
+                gates_out[row * 4u * h + j] = a.x;
+                gates_out[row * 4u * h + h + j] = a.y;
+                gates_out[row * 4u * h + 2u * h + j] = a.z;
+                gates_out[row * 4u * h + 3u * h + j] = a.w;
             }
             states_out[state_index(0u, dst, b, j)] = h_new;
             states_out[state_index(1u, dst, b, j)] = c_new;
@@ -136,17 +157,14 @@ fn lstm_backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
             }
             let c_prev = states_in[state_index(1u, slot_before(t), b, j)];
             let c_t = states_in[state_index(1u, slot_after(t), b, j)];
-            let i_g = gates_in[row * 4u * h + j];
-            let f_g = gates_in[row * 4u * h + h + j];
-            let g_g = gates_in[row * 4u * h + 2u * h + j];
-            let o_g = gates_in[row * 4u * h + 3u * h + j];
-            let tc = tanh_stable(c_t);
-            let dc = d_state0[(p.batch + b) * h + j] + dh * o_g * (1.0 - tc * tc);
-            dgates[row * 4u * h + j] = dc * g_g * i_g * (1.0 - i_g);
-            dgates[row * 4u * h + h + j] = dc * c_prev * f_g * (1.0 - f_g);
-            dgates[row * 4u * h + 2u * h + j] = dc * i_g * (1.0 - g_g * g_g);
-            dgates[row * 4u * h + 3u * h + j] = dh * tc * o_g * (1.0 - o_g);
-            d_state0[(p.batch + b) * h + j] = dc * f_g;
+            let base = row * 4u * h + j;
+            let gates = vec4<f32>(gates_in[base], gates_in[base + h], gates_in[base + 2u * h], gates_in[base + 3u * h]);
+            let g = cell_backward(gates, c_prev, c_t, dh, d_state0[(p.batch + b) * h + j]);
+            dgates[base] = g.dgates.x;
+            dgates[base + h] = g.dgates.y;
+            dgates[base + 2u * h] = g.dgates.z;
+            dgates[base + 3u * h] = g.dgates.w;
+            d_state0[(p.batch + b) * h + j] = g.dc_prev;
         }
         storageBarrier();
         // Phase 2: dL/dh_{t-1} = W_hhᵀ · dgates_t (thread k reads column k: neighbours read neighbours).
@@ -205,16 +223,13 @@ fn finish_unit(src: u32, dst: u32, t: u32, b: u32, j: u32, z: vec4<f32>) {
     var c_new = c_prev;
     if (t < lengths[b]) {
         let base = row * 4u * h + j;
-        let i_g = sigmoid(z.x + pre[base]);
-        let f_g = sigmoid(z.y + pre[base + h]);
-        let g_g = tanh_stable(z.z + pre[base + 2u * h]);
-        let o_g = sigmoid(z.w + pre[base + 3u * h]);
-        c_new = f_g * c_prev + i_g * g_g;
-        h_new = o_g * tanh_stable(c_new);
-        gates_out[base] = i_g;
-        gates_out[base + h] = f_g;
-        gates_out[base + 2u * h] = g_g;
-        gates_out[base + 3u * h] = o_g;
+        let a = gate_activations(z + vec4<f32>(pre[base], pre[base + h], pre[base + 2u * h], pre[base + 3u * h]));
+        c_new = a.y * c_prev + a.x * a.z;
+        h_new = a.w * tanh_stable(c_new);
+        gates_out[base] = a.x;
+        gates_out[base + h] = a.y;
+        gates_out[base + 2u * h] = a.z;
+        gates_out[base + 3u * h] = a.w;
     }
     set_state(0u, dst, b, j, h_new);
     set_state(1u, dst, b, j, c_new);
@@ -332,17 +347,13 @@ fn lstm_backward_slices(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_inv
                 let c_prev = states_in[state_index(1u, slot_before(t), b, j)];
                 let c_t = states_in[state_index(1u, slot_after(t), b, j)];
                 let base = row * 4u * h + j;
-                let i_g = gates_in[base];
-                let f_g = gates_in[base + h];
-                let g_g = gates_in[base + 2u * h];
-                let o_g = gates_in[base + 3u * h];
-                let tc = tanh_stable(c_t);
-                let dc = d_state_at(1u, b, j) + dh * o_g * (1.0 - tc * tc);
-                set_dgate(row, j, dc * g_g * i_g * (1.0 - i_g));
-                set_dgate(row, h + j, dc * c_prev * f_g * (1.0 - f_g));
-                set_dgate(row, 2u * h + j, dc * i_g * (1.0 - g_g * g_g));
-                set_dgate(row, 3u * h + j, dh * tc * o_g * (1.0 - o_g));
-                set_d_state(1u, b, j, dc * f_g);
+                let gates = vec4<f32>(gates_in[base], gates_in[base + h], gates_in[base + 2u * h], gates_in[base + 3u * h]);
+                let g = cell_backward(gates, c_prev, c_t, dh, d_state_at(1u, b, j));
+                set_dgate(row, j, g.dgates.x);
+                set_dgate(row, h + j, g.dgates.y);
+                set_dgate(row, 2u * h + j, g.dgates.z);
+                set_dgate(row, 3u * h + j, g.dgates.w);
+                set_d_state(1u, b, j, g.dc_prev);
             }
         }
         storageBarrier();

@@ -153,7 +153,7 @@ pub fn measure_ceilings(ctx: &GpuContext, repeats: usize) -> Result<Ceilings> {
 
 /// GPU time per kernel of `schedule`, each dispatch timed in a pass of its own (one run after a
 /// warm-up). Empty where the adapter has no timestamp queries.
-pub fn profile_kernels(ctx: &GpuContext, shape: Shape, schedule: &Schedule) -> Result<Vec<KernelTime>> {
+fn profile_kernels(ctx: &GpuContext, shape: Shape, schedule: &Schedule) -> Result<Vec<KernelTime>> {
     let Some(mut timer) = GpuTimer::new(ctx, schedule.dispatch_count() as u32) else {
         return Ok(Vec::new());
     };

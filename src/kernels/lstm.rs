@@ -85,12 +85,13 @@ impl LstmKernel {
         }
     }
 
-    fn entry_and_grid(self, pass: &str, p: &LstmParams) -> (&'static str, [u32; 3]) {
-        match (self, pass) {
-            (Self::PerRow, "forward") => ("lstm_forward", [p.batch, 1, 1]),
-            (Self::PerRow, _) => ("lstm_backward", [p.batch, 1, 1]),
-            (Self::Slices, "forward") => ("lstm_forward_slices", [p.batch.div_ceil(SLICE_ROWS), 1, 1]),
-            (Self::Slices, _) => ("lstm_backward_slices", [p.batch.div_ceil(SLICE_ROWS), 1, 1]),
+    /// The entry point (forward or backward) and grid of this kernel.
+    fn entry_and_grid(self, forward: bool, p: &LstmParams) -> (&'static str, [u32; 3]) {
+        match (self, forward) {
+            (Self::PerRow, true) => ("lstm_forward", [p.batch, 1, 1]),
+            (Self::PerRow, false) => ("lstm_backward", [p.batch, 1, 1]),
+            (Self::Slices, true) => ("lstm_forward_slices", [p.batch.div_ceil(SLICE_ROWS), 1, 1]),
+            (Self::Slices, false) => ("lstm_backward_slices", [p.batch.div_ceil(SLICE_ROWS), 1, 1]),
         }
     }
 }
@@ -103,7 +104,7 @@ pub fn lstm_forward(ctx: &GpuContext, p: LstmParams, a: &LstmForwardArgs) -> Res
 /// [`lstm_forward`] with the kernel named (the slice kernel needs H % 4 == 0).
 pub fn lstm_forward_with(kernel: LstmKernel, ctx: &GpuContext, p: LstmParams, a: &LstmForwardArgs) -> Result<Op> {
     let views = [(1, a.w_hh), (2, a.lengths), (3, a.gates), (4, a.states), (5, a.pre), (6, a.state0), (7, a.y)];
-    let (entry, grid) = kernel.entry_and_grid("forward", &p);
+    let (entry, grid) = kernel.entry_and_grid(true, &p);
     build_op(ctx, ShaderFamily::Lstm, entry, &p, &views, grid)
 }
 
@@ -139,6 +140,6 @@ pub fn lstm_backward_with(kernel: LstmKernel, ctx: &GpuContext, p: LstmParams, a
         (1, a.w_hh), (2, a.lengths), (3, a.gates), (4, a.states),
         (5, a.dy), (6, a.d_state_n), (7, a.dgates), (8, a.d_state0),
     ];
-    let (entry, grid) = kernel.entry_and_grid("backward", &p);
+    let (entry, grid) = kernel.entry_and_grid(false, &p);
     build_op(ctx, ShaderFamily::Lstm, entry, &p, &views, grid)
 }

@@ -193,15 +193,6 @@ impl LanguageModel {
         Ok(LmPlan { schedule: s, scatter: Some(scatter), adam: Some(adam) })
     }
 
-    /// The recorded training chunk of `steps` timesteps (for profiling; `step` runs it with its inputs).
-    pub fn train_schedule(&mut self, ctx: &GpuContext, steps: usize) -> Result<&Schedule> {
-        if !self.plans.contains_key(&(steps, true)) {
-            let plan = self.build_plan(ctx, steps, true)?;
-            self.plans.insert((steps, true), plan);
-        }
-        Ok(&self.plans[&(steps, true)].schedule)
-    }
-
     /// Zeroes the carried state (the start of a stream).
     pub fn reset_state(&self, ctx: &GpuContext) {
         let mut encoder = ctx.device.create_command_encoder(&Default::default());
