@@ -163,6 +163,9 @@ fn hetero_transfer_of_a_pytorch_state_dict_keeps_its_logits() {
     assert_close("widened PyTorch classifier: predict --ids logits", &logits, g.get("logits"), 1e-5, 1e-5);
     let err = fails(&["transfer", "--from", &source, "--method", "init", "--hidden", "24", "--out", &wide]);
     assert!(err.contains("need --method hetero"), "{err}");
+    // A classifier's head was trained on its pooling: another one is a change of shape too.
+    let err = fails(&["transfer", "--from", &source, "--method", "init", "--pooling", "mean", "--out", &wide]);
+    assert!(err.contains("need --method hetero"), "{err}");
 }
 
 /// `transfer --method init` then fine-tuning, from the model `train` wrote, onto other labels.
@@ -221,10 +224,12 @@ fn a_language_model_transfers_into_a_classifier() {
     }
     let data = file("ulmfit.tsv", &tsv);
     let out = dir().join("ulmfit.safetensors").display().to_string();
+    // A language model has no pooling of its own: --pooling goes with any method (not only hetero).
     let printed = ok(&["transfer", "--from", &lm, "--method", "freeze", "--freeze-known-rows", "--gradual-unfreezing", "--discriminative-lr",
-                       "--schedule", "stlr", "--data", &data, "--out", &out, "--epochs", "3", "--batch-size", "16", "--min-freq", "1"]);
+                       "--schedule", "stlr", "--pooling", "max", "--data", &data, "--out", &out, "--epochs", "3", "--batch-size", "16", "--min-freq", "1"]);
     assert!(printed.contains("copied: embedding.weight, lstm.weight_ih_l0") && printed.contains("fresh:  fc.weight, fc.bias"), "{printed}");
     assert!(!printed.contains("warning"), "the LM used the classifier's tokenizer: {printed}");
+    assert_eq!(lstm_transfer::checkpoint::load(Path::new(&out), None).unwrap().info.config.pooling, lstm_transfer::kernels::pool::Pooling::Max);
 }
 
 #[test]

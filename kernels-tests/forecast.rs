@@ -31,7 +31,7 @@ fn config() -> ForecastConfig {
     ForecastConfig {
         window: 30, horizon: 6, season: 24, stride: 3, test_len: 60, valid_len: 60, train_len: None, epochs: 25, batch_size: 32,
         optimizer: AdamConfig { lr: 1e-2, max_grad_norm: 1.0, ..Default::default() }, patience: 25, seed: 1,
-        seasonal_residual: false,
+        seasonal_residual: false, future_cols: 0,
     }
 }
 
@@ -58,6 +58,34 @@ fn the_forecaster_learns_and_beats_a_wrong_seasonal_naive() {
     timeseries::fit(ctx, &mut model, &scaler.scale(&s), &cfg, |_| {}).unwrap();
     let (_, r) = timeseries::evaluate(ctx, &mut model, &s, &scaler, &cfg).unwrap();
     assert!(r.mae < 0.8 * r.naive_mae, "residual LSTM MAE {:.3} vs seasonal naive {:.3}", r.mae, r.naive_mae);
+}
+
+/// `c` is noise and `y` equals `c` one to three steps later is only predictable from `c`'s values at the
+/// forecast steps: read as a covariate known in advance, the forecaster gets them; read as a past input,
+/// it cannot.
+#[test]
+fn a_covariate_known_in_advance_is_read_at_the_forecast_steps() {
+    let ctx = gpu();
+    let n = 600;
+    let mut state = 777u64;
+    let c: Vec<f64> = (0..n).map(|_| {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (state >> 33) as f64 / (1u64 << 31) as f64
+    }).collect();
+    let s = Series { times: (0..n).map(|t| t.to_string()).collect(), columns: vec!["y".into(), "c".into()], values: vec![c.clone(), c] };
+    let base = ForecastConfig { window: 12, horizon: 3, stride: 1, test_len: 60, valid_len: 60, epochs: 20, patience: 20, ..config() };
+    let mae = |future_cols: usize| {
+        let cfg = ForecastConfig { future_cols, ..base.clone() };
+        let (train_end, _) = timeseries::boundaries(n, &cfg).unwrap();
+        let scaler = Scaler::fit(&s, 0, train_end);
+        let mut model = Forecaster::new(ctx, ForecasterConfig { inputs: 2, hidden: 16, layers: 1, horizon: 3 }, 32, 12, 5).unwrap();
+        timeseries::fit(ctx, &mut model, &scaler.scale(&s), &cfg, |_| {}).unwrap();
+        timeseries::evaluate(ctx, &mut model, &s, &scaler, &cfg).unwrap().1.mae
+    };
+    let (known, past) = (mae(1), mae(0));
+    // Uniform noise on [0, 1): a forecast with no information has an MAE of about 0.25.
+    assert!(past > 0.2, "without the future values the MAE cannot fall far below 0.25: {past:.3}");
+    assert!(known < 0.5 * past, "known in advance: MAE {known:.3}; as a past input: {past:.3}");
 }
 
 fn bin() -> Command {

@@ -56,6 +56,8 @@ enum Command {
     #[command(after_help = "Examples:
   lstm-transfer forecast --data ts/AirPassengers.csv --window 24 --horizon 12 --season 12 --test-len 24 --valid-len 12
   lstm-transfer forecast --data ts/EPF_FR_BE.csv --series-col unique_id --series FR --out runs/fr.safetensors
+  lstm-transfer forecast --data ts/EPF_FR_BE.csv --series-col unique_id --series FR --future-col system_load \
+      --future-col gen_forecast --out runs/fr_cov.safetensors                # the day-ahead forecasts are known in advance
   lstm-transfer forecast --data ts/EPF_FR_BE.csv --series-col unique_id --series BE --train-len 1440 --from runs/fr.safetensors")]
     Forecast(Box<cli::forecast::ForecastArgs>),
     /// Train an LSTM language model (truncated BPTT) and report perplexity; it transfers into a classifier.

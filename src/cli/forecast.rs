@@ -30,6 +30,10 @@ pub struct ForecastArgs {
     /// Further input series (covariates), repeatable.
     #[arg(long = "input-col")]
     pub input_cols: Vec<String>,
+    /// Covariates known --horizon steps in advance (e.g. day-ahead load forecasts), repeatable: the
+    /// window's last --horizon steps read their values for the steps being forecast.
+    #[arg(long = "future-col")]
+    pub future_cols: Vec<String>,
     /// Column naming the series of each row (several series in one file)…
     #[arg(long)]
     pub series_col: Option<String>,
@@ -90,7 +94,7 @@ pub fn run(gpu: &GpuArgs, a: &ForecastArgs) -> Result<()> {
     }
     let spec = SeriesSpec {
         time_col: a.time_col.clone(), target_col: a.target_col.clone(), input_cols: a.input_cols.clone(),
-        series_col: a.series_col.clone(), series: a.series.clone(),
+        future_cols: a.future_cols.clone(), series_col: a.series_col.clone(), series: a.series.clone(),
     };
     let series = read_series(&a.data, &spec)?;
     let n = series.len();
@@ -98,7 +102,7 @@ pub fn run(gpu: &GpuArgs, a: &ForecastArgs) -> Result<()> {
         window: a.window, horizon: a.horizon, season: a.season, stride: a.stride.unwrap_or(a.horizon),
         test_len: a.test_len.unwrap_or(n / 10), valid_len: a.valid_len.unwrap_or(n / 10), train_len: a.train_len,
         epochs: a.epochs, batch_size: a.batch_size, optimizer: AdamConfig { lr: a.lr, max_grad_norm: 1.0, ..Default::default() },
-        patience: a.patience, seed: a.seed, seasonal_residual: a.seasonal_residual,
+        patience: a.patience, seed: a.seed, seasonal_residual: a.seasonal_residual, future_cols: a.future_cols.len(),
     };
     let (train_end, test_start) = boundaries(n, &cfg)?;
     let train_start = cfg.train_len.map_or(0, |l| train_end.saturating_sub(l));
@@ -107,10 +111,10 @@ pub fn run(gpu: &GpuArgs, a: &ForecastArgs) -> Result<()> {
     let source = a.from.as_ref().map(|p| timeseries::load_forecaster(p).with_context(|| format!("loading {}", p.display()))).transpose()?;
     let model_cfg = match &source {
         Some((info, _)) => {
-            if info.config.inputs != series.columns.len() || info.config.horizon != a.horizon {
-                bail!("{} reads {} series and forecasts {} steps; this run has {} series ({}) and --horizon {}",
-                      a.from.as_ref().expect("source given").display(), info.config.inputs, info.config.horizon,
-                      series.columns.len(), series.columns.join(", "), a.horizon);
+            if info.config.inputs != series.columns.len() || info.config.horizon != a.horizon || info.forecast.future_cols != cfg.future_cols {
+                bail!("{} reads {} series ({} known in advance) and forecasts {} steps; this run has {} series ({}; {} known in advance) \
+                       and --horizon {}", a.from.as_ref().expect("source given").display(), info.config.inputs, info.forecast.future_cols,
+                      info.config.horizon, series.columns.len(), series.columns.join(", "), cfg.future_cols, a.horizon);
             }
             info.config
         }

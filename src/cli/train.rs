@@ -159,9 +159,10 @@ impl TrainArgs {
         }
     }
 
-    /// Whether any shape option was given.
+    /// Whether an option that changes the parameters' shapes was given (--pooling aside: it changes the
+    /// head, which a language-model source does not have).
     pub fn changes_shape(&self) -> bool {
-        self.embed.is_some() || self.hidden.is_some() || self.layers.is_some() || self.bidirectional || self.unidirectional || self.pooling.is_some()
+        self.embed.is_some() || self.hidden.is_some() || self.layers.is_some() || self.bidirectional || self.unidirectional
     }
 }
 

@@ -110,9 +110,12 @@ pub struct Transfer {
     notes: Vec<String>,
 }
 
-fn check_method(t: &TransferArgs) -> Result<()> {
-    if t.train.changes_shape() && t.method != Method::Hetero {
-        bail!("shape options (--embed, --hidden, --layers, --bidirectional, --unidirectional, --pooling) need --method hetero");
+/// `source_is_lm`: a language model has no pooling of its own, so any method may choose one.
+fn check_method(t: &TransferArgs, source_is_lm: bool) -> Result<()> {
+    let reshapes = t.train.changes_shape() || (t.train.pooling.is_some() && !source_is_lm);
+    if reshapes && t.method != Method::Hetero {
+        bail!("shape options (--embed, --hidden, --layers, --bidirectional, --unidirectional, --pooling) need --method hetero \
+               (from a language model, which has no pooling of its own, --pooling goes with any method)");
     }
     if (!t.freeze.is_empty() || t.freeze_known_rows) && t.method != Method::Freeze {
         bail!("--freeze and --freeze-known-rows need --method freeze");
@@ -126,8 +129,8 @@ fn check_method(t: &TransferArgs) -> Result<()> {
 /// Decides the target's vocabulary, labels, shape and training settings from the source and the
 /// target's training rows.
 pub fn prepare(t: &TransferArgs, a: &TrainArgs, train_rows: &[TextRow]) -> Result<(Vocab, ModelInfo, TrainConfig, Transfer, Option<DannSetup>)> {
-    check_method(t)?;
     let source = load_checkpoint(&t.from, t.source_pooling)?;
+    check_method(t, source.info.config.classes == 0)?;
     let dann = DannSetup::from_args(t)?;
     // The target vocabulary: the source's tokens (same ids, rows copied), then new target tokens
     // (from the unlabelled target text too, for dann).
@@ -211,7 +214,7 @@ fn compare_logits(ctx: &GpuContext, source: &Checkpoint, target: &mut Classifier
 
 /// `transfer` without `--data`: map the source onto the requested shape and write it (no training).
 pub fn write_mapped(gpu: &GpuArgs, t: &TransferArgs) -> Result<()> {
-    check_method(t)?;
+    check_method(t, false)?;
     if t.method == Method::Dann {
         bail!("--method dann trains on data: give --data (labelled) and --target (unlabelled)");
     }

@@ -18,6 +18,10 @@ pub struct SeriesSpec {
     pub target_col: String,
     /// Further input series (covariates) read beside the target.
     pub input_cols: Vec<String>,
+    /// Covariates known `horizon` steps in advance (day-ahead load and generation forecasts, calendars):
+    /// read after `input_cols`; a window's step t reads them at t + horizon (see [`windows`]).
+    #[serde(default)]
+    pub future_cols: Vec<String>,
     /// Column that names the series of each row, when a file holds several (e.g. `unique_id`)…
     pub series_col: Option<String>,
     /// …and the series to keep.
@@ -76,6 +80,10 @@ pub fn read_series(path: &Path, spec: &SeriesSpec) -> Result<Series> {
     let time = find(&spec.time_col)?;
     let mut columns = vec![spec.target_col.clone()];
     columns.extend(spec.input_cols.iter().filter(|c| **c != spec.target_col).cloned());
+    if spec.future_cols.contains(&spec.target_col) {
+        return Err(err(format!("'{}' is the series to forecast: it cannot also be a covariate known in advance", spec.target_col)));
+    }
+    columns.extend(spec.future_cols.iter().cloned());
     let cols: Vec<usize> = columns.iter().map(|c| find(c)).collect::<Result<_>>()?;
     let id_col = spec.series_col.as_deref().map(find).transpose()?;
     let mut series = Series { times: Vec::new(), columns, values: vec![Vec::new(); cols.len()] };
@@ -157,16 +165,20 @@ impl Scaler {
 }
 
 /// Windows whose inputs are steps `o-window..o` and targets `o..o+horizon` (column 0), for each
-/// origin `o` in `origins`, as one batch. With `residual_season = Some(m)` the targets are the
-/// differences to the seasonal-naive forecast from `o` (the value one season back, repeated), so an
+/// origin `o` in `origins`, as one batch. Columns from `known_from` on are known in advance: input step
+/// `s` reads them at `s + horizon`, so the window's last `horizon` steps carry their values for the
+/// steps being forecast (never past `o + horizon - 1`). With `residual_season = Some(m)` the targets are
+/// the differences to the seasonal-naive forecast from `o` (the value one season back, repeated), so an
 /// all-zero output reproduces that baseline and the model learns only corrections.
-pub fn windows(scaled: &[Vec<f64>], origins: &[usize], window: usize, horizon: usize, residual_season: Option<usize>) -> Windows {
+pub fn windows(scaled: &[Vec<f64>], origins: &[usize], window: usize, horizon: usize, residual_season: Option<usize>,
+               known_from: usize) -> Windows {
     let (b, f) = (origins.len(), scaled.len());
     let mut w = Windows { batch: b, steps: window, x: vec![0.0; window * b * f], y: Vec::with_capacity(b * horizon) };
     for (i, &o) in origins.iter().enumerate() {
         for t in 0..window {
             for (c, col) in scaled.iter().enumerate() {
-                w.x[(t * b + i) * f + c] = col[o - window + t] as f32;
+                let lead = if c >= known_from { horizon } else { 0 };
+                w.x[(t * b + i) * f + c] = col[o - window + t + lead] as f32;
             }
         }
         for h in 0..horizon {
@@ -219,12 +231,16 @@ mod tests {
     #[test]
     fn windows_are_time_major_with_targets_after_the_origin() {
         let scaled = vec![vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0], vec![10.0, 11.0, 12.0, 13.0, 14.0, 15.0]];
-        let w = windows(&scaled, &[2, 3], 2, 2, None);
+        let w = windows(&scaled, &[2, 3], 2, 2, None, 2);
         // x[t][b][f]: origin 2 reads steps 0,1; origin 3 reads 1,2.
         assert_eq!(w.x, [0.0, 10.0, 1.0, 11.0, 1.0, 11.0, 2.0, 12.0]);
         assert_eq!(w.y, [2.0, 3.0, 3.0, 4.0]);
         // Residual to a season of 2: targets minus the values two steps back.
-        let w = windows(&scaled, &[2, 3], 2, 2, Some(2));
+        let w = windows(&scaled, &[2, 3], 2, 2, Some(2), 2);
         assert_eq!(w.y, [2.0, 2.0, 2.0, 2.0]);
+        // Column 1 known 2 steps ahead: origin 2 reads it at steps 2,3 (its targets' steps), origin 4 at 4,5.
+        let w = windows(&scaled, &[2, 4], 2, 2, None, 1);
+        assert_eq!(w.x, [0.0, 12.0, 2.0, 14.0, 1.0, 13.0, 3.0, 15.0]);
+        assert_eq!(w.y, [2.0, 3.0, 4.0, 5.0]);
     }
 }

@@ -50,6 +50,9 @@ pub struct ForecastConfig {
     /// Learn the difference to the seasonal-naive forecast instead of the values themselves.
     #[serde(default)]
     pub seasonal_residual: bool,
+    /// The last this many input columns are known `horizon` steps in advance ([`SeriesSpec::future_cols`]).
+    #[serde(default)]
+    pub future_cols: usize,
 }
 
 impl ForecastConfig {
@@ -60,6 +63,11 @@ impl ForecastConfig {
 
     fn residual(&self) -> Option<usize> {
         self.seasonal_residual.then_some(self.season.max(1))
+    }
+
+    /// The windows at `origins` of a scaled series.
+    fn cut(&self, scaled: &[Vec<f64>], origins: &[usize]) -> crate::model::Windows {
+        windows(scaled, origins, self.window, self.horizon, self.residual(), scaled.len() - self.future_cols)
     }
 }
 
@@ -117,7 +125,7 @@ pub fn train_origins(n: usize, cfg: &ForecastConfig) -> Result<Vec<usize>> {
 fn scaled_mse(ctx: &GpuContext, model: &mut Forecaster, scaled: &[Vec<f64>], origins: &[usize], cfg: &ForecastConfig) -> Result<f64> {
     let (mut sum, mut n) = (0.0, 0usize);
     for chunk in origins.chunks(cfg.batch_size) {
-        let w = windows(scaled, chunk, cfg.window, cfg.horizon, cfg.residual());
+        let w = cfg.cut(scaled, chunk);
         let pred = model.predict(ctx, &w)?;
         sum += pred.iter().zip(&w.y).map(|(p, y)| ((p - y) as f64).powi(2)).sum::<f64>();
         n += pred.len();
@@ -152,7 +160,7 @@ pub fn fit(ctx: &GpuContext, model: &mut Forecaster, scaled: &[Vec<f64>], cfg: &
         for (i, chunk) in train.chunks(cfg.batch_size).enumerate() {
             // The summed loss comes back every 16 steps and after the last; the GPU runs ahead in between.
             let read = (i + 1) % 16 == 0 || i + 1 == steps;
-            if let Some(loss_sum) = model.train_step(ctx, &windows(scaled, chunk, cfg.window, cfg.horizon, cfg.residual()), read)? {
+            if let Some(loss_sum) = model.train_step(ctx, &cfg.cut(scaled, chunk), read)? {
                 sum += loss_sum as f64;
             }
             count += 1;
@@ -199,7 +207,7 @@ pub fn evaluate(ctx: &GpuContext, model: &mut Forecaster, series: &Series, scale
     let m = cfg.season.max(1);
     let mut points = Vec::new();
     for chunk in tail.chunks(cfg.batch_size) {
-        let pred = model.predict(ctx, &windows(&scaled, chunk, cfg.window, cfg.horizon, cfg.residual()))?;
+        let pred = model.predict(ctx, &cfg.cut(&scaled, chunk))?;
         for (i, &o) in chunk.iter().enumerate() {
             for h in 0..cfg.horizon {
                 let naive = data::seasonal_naive(y, o, h, m);
