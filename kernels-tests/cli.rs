@@ -217,6 +217,8 @@ fn a_language_model_transfers_into_a_classifier() {
     let lm2 = dir().join("lm2.safetensors").display().to_string();
     let printed = ok(&["lm", "--train", &corpus, "--from", &lm, "--bptt", "8", "--batch-size", "4", "--epochs", "1", "--out", &lm2]);
     assert!(printed.contains("continuing from") && printed.contains("epoch   1"), "{printed}");
+    // Without --valid nothing is called a validation perplexity.
+    assert!(!printed.contains("valid ppl") && printed.contains("best training (no --valid) perplexity"), "{printed}");
     let mut tsv = String::new();
     for i in 0..60 {
         let (label, word) = if i % 2 == 0 { ("pos", GOOD[i % 6]) } else { ("neg", BAD[i % 6]) };

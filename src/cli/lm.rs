@@ -121,18 +121,20 @@ pub fn run(gpu: &GpuArgs, a: &LmArgs) -> Result<()> {
         })?;
         bar.finish_and_clear();
         let seconds = t0.elapsed().as_secs_f64();
-        let valid_ppl = match &valid {
-            Some(v) => { let (l, n) = run_epoch(&ctx, &mut model, v, a.bptt, false, |_, _, _| {})?; perplexity(l, n) }
-            None => perplexity(loss, n),
-        };
-        println!("epoch {epoch:>3}  train ppl {:.2}  valid ppl {valid_ppl:.2}  {:.0} tokens/s  {seconds:.0} s",
-                 perplexity(loss, n), n as f64 / seconds);
-        if valid_ppl < best {
-            best = valid_ppl;
+        // Without --valid the model is kept by its (running) training perplexity.
+        let (train_ppl, valid_ppl) = (perplexity(loss, n), match &valid {
+            Some(v) => { let (l, n) = run_epoch(&ctx, &mut model, v, a.bptt, false, |_, _, _| {})?; Some(perplexity(l, n)) }
+            None => None,
+        });
+        let shown = valid_ppl.map(|v| format!("  valid ppl {v:.2}")).unwrap_or_default();
+        println!("epoch {epoch:>3}  train ppl {train_ppl:.2}{shown}  {:.0} tokens/s  {seconds:.0} s", n as f64 / seconds);
+        if valid_ppl.unwrap_or(train_ppl) < best {
+            best = valid_ppl.unwrap_or(train_ppl);
             save_lm(&a.out, &ctx, &model, &info, &vocab.tokens)?;
         }
     }
-    println!("best valid perplexity {best:.2}; model: {} ({:.0} s)", a.out.display(), start.elapsed().as_secs_f64());
+    let kept_by = if valid.is_some() { "valid" } else { "training (no --valid)" };
+    println!("best {kept_by} perplexity {best:.2}; model: {} ({:.0} s)", a.out.display(), start.elapsed().as_secs_f64());
     if let Some(t) = &test {
         let (tensors, _) = lstm_transfer::checkpoint::read_tensors(&a.out)?;
         model.store.upload_all(&ctx, &tensors)?;
