@@ -213,12 +213,17 @@ fn a_language_model_transfers_into_a_classifier() {
     let printed = ok(&["lm", "--train", &corpus, "--valid", &corpus, "--test", &corpus, "--tokenizer", "words", "--embed", "16", "--hidden", "16",
                        "--layers", "1", "--bptt", "8", "--batch-size", "4", "--epochs", "2", "--out", &lm]);
     assert!(printed.contains("valid ppl") && printed.contains("test perplexity"), "{printed}");
-    // Training continues from the checkpoint with its own vocabulary, shape and tokenizer.
+    assert!(dir().join("lm.curve.svg").exists() && dir().join("lm.metrics.json").exists());
+    // Training continues from the checkpoint with its own vocabulary, shape and tokenizer. Without --valid
+    // nothing is called a validation perplexity; --format json puts only the metrics on stdout.
     let lm2 = dir().join("lm2.safetensors").display().to_string();
-    let printed = ok(&["lm", "--train", &corpus, "--from", &lm, "--bptt", "8", "--batch-size", "4", "--epochs", "1", "--out", &lm2]);
-    assert!(printed.contains("continuing from") && printed.contains("epoch   1"), "{printed}");
-    // Without --valid nothing is called a validation perplexity.
-    assert!(!printed.contains("valid ppl") && printed.contains("best training (no --valid) perplexity"), "{printed}");
+    let out = run(&["lm", "--train", &corpus, "--from", &lm, "--bptt", "8", "--batch-size", "4", "--epochs", "1", "--out", &lm2, "--format", "json"]);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && stderr.contains("continuing from") && stderr.contains("epoch   1"), "{stderr}");
+    assert!(!stderr.contains("valid ppl") && stderr.contains("best training (no --valid) perplexity"), "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!((v["epochs"].as_array().map(Vec::len), v["kept_by"].as_str()), (Some(1), Some("training (no --valid)")));
+    assert!(v["epochs"][0]["valid_ppl"].is_null() && v["best_perplexity"].as_f64().unwrap() > 1.0, "{v}");
     let mut tsv = String::new();
     for i in 0..60 {
         let (label, word) = if i % 2 == 0 { ("pos", GOOD[i % 6]) } else { ("neg", BAD[i % 6]) };

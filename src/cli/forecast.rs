@@ -9,13 +9,14 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
 use lstm_transfer::fsutil::write_atomic;
 use lstm_transfer::kernels::optimizer::AdamConfig;
 use lstm_transfer::model::{Forecaster, ForecasterConfig};
 use lstm_transfer::plot::{write_line_chart, Panel, Series as PlotSeries};
-use lstm_transfer::timeseries::{self, boundaries, read_series, ForecastConfig, ForecastPoint, ForecasterInfo, Scaler, SeriesSpec};
+use lstm_transfer::timeseries::{self, boundaries, FitProgress, read_series, ForecastConfig, ForecastPoint, ForecasterInfo, Scaler, SeriesSpec};
 
-use super::GpuArgs;
+use super::{sibling, GpuArgs};
 
 #[derive(Args)]
 pub struct ForecastArgs {
@@ -135,27 +136,37 @@ pub fn run(gpu: &GpuArgs, a: &ForecastArgs) -> Result<()> {
                     info.spec.series.as_ref().map(|s| format!(" of series {s}")).unwrap_or_default()));
     }
     let start = std::time::Instant::now();
-    let logs = timeseries::fit(&ctx, &mut model, &scaler.scale(&series), &cfg, |e| {
-        say(format!("epoch {:>3}  train MSE {:.4}  valid MSE {:.4} (scaled)", e.epoch, e.train_mse, e.valid_mse));
+    let bar = ProgressBar::new(0);
+    bar.set_style(ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} steps ({elapsed})").expect("valid template").progress_chars("=> "));
+    bar.set_prefix("1");
+    let logs = timeseries::fit(&ctx, &mut model, &scaler.scale(&series), &cfg, |p| match p {
+        FitProgress::Step { done, total } => {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        }
+        FitProgress::Epoch(e) => {
+            bar.set_prefix((e.epoch + 1).to_string());
+            bar.suspend(|| say(format!("epoch {:>3}  train MSE {:.4}  valid MSE {:.4} (scaled)", e.epoch, e.train_mse, e.valid_mse)));
+        }
     })?;
+    bar.finish_and_clear();
     let seconds = start.elapsed().as_secs_f64();
     let (points, m) = timeseries::evaluate(&ctx, &mut model, &series, &scaler, &cfg)?;
     let info = ForecasterInfo { config: model_cfg, spec, scaler, forecast: cfg.clone() };
     timeseries::save_forecaster(&a.out, &ctx, &model, &info)?;
-    let stem = a.out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "forecaster".into());
     let y = &series.values[0];
     let line = |name: &str, f: &dyn Fn(&ForecastPoint) -> f64| PlotSeries { name: name.into(), points: points.iter().map(|p| (p.step as f64, f(p))).collect() };
     let panel = Panel {
         title: format!("{} — held-out tail", a.target_col), x_label: "step".into(), y_label: a.target_col.clone(),
         series: vec![line("actual", &|p| y[p.step]), line("LSTM forecast", &|p| p.forecast), line("seasonal naive", &|p| p.naive)],
     };
-    write_line_chart(&a.out.with_file_name(format!("{stem}.forecast.svg")), "forecast vs actual", &[panel])?;
+    write_line_chart(&sibling(&a.out, ".forecast.svg"), "forecast vs actual", &[panel])?;
     let json = serde_json::json!({
         "data": a.data.display().to_string(), "series": a.series, "target": a.target_col, "adapter": ctx.adapter_line(),
         "window": cfg.window, "horizon": cfg.horizon, "season": cfg.season, "train_steps": train_end - train_start,
         "epochs": logs.len(), "seconds": seconds, "from": a.from.as_ref().map(|p| p.display().to_string()), "metrics": m,
     });
-    write_atomic(&a.out.with_file_name(format!("{stem}.metrics.json")), serde_json::to_string_pretty(&json)?.as_bytes())?;
+    write_atomic(&sibling(&a.out, ".metrics.json"), serde_json::to_string_pretty(&json)?.as_bytes())?;
     if json_out {
         println!("{}", serde_json::to_string_pretty(&json)?);
     } else {

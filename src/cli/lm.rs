@@ -9,9 +9,11 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use lstm_transfer::kernels::optimizer::AdamConfig;
 use lstm_transfer::lm::{batchify, corpus_vocab, load_lm, perplexity, read_corpus, run_epoch, save_lm, LmInfo, Tokenizer};
+use lstm_transfer::fsutil::write_atomic;
 use lstm_transfer::model::{LanguageModel, LanguageModelConfig};
+use lstm_transfer::plot::{write_line_chart, Panel, Series as PlotSeries};
 
-use super::GpuArgs;
+use super::{sibling, GpuArgs};
 
 #[derive(Args)]
 pub struct LmArgs {
@@ -60,11 +62,32 @@ pub struct LmArgs {
     /// Continue from a language-model checkpoint (its vocabulary and shape replace the options above).
     #[arg(long)]
     pub from: Option<PathBuf>,
+    /// The best model; `NAME.curve.svg` (perplexity per epoch) and `NAME.metrics.json` go beside it.
     #[arg(long, default_value = "runs/lm.safetensors")]
     pub out: PathBuf,
+    /// text or json (the metrics, on stdout).
+    #[arg(long, default_value = "text")]
+    pub format: String,
+}
+
+/// One epoch's figures, as `NAME.metrics.json` lists them.
+#[derive(serde::Serialize)]
+struct LmEpoch {
+    epoch: usize,
+    /// Running perplexity over the epoch's training chunks.
+    train_ppl: f64,
+    valid_ppl: Option<f64>,
+    tokens_per_s: f64,
+    seconds: f64,
 }
 
 pub fn run(gpu: &GpuArgs, a: &LmArgs) -> Result<()> {
+    if a.format != "text" && a.format != "json" {
+        bail!("unknown --format '{}': expected text or json", a.format);
+    }
+    if a.epochs == 0 {
+        bail!("--epochs must be at least 1");
+    }
     let tokenizer = match a.tokenizer.as_str() {
         "whitespace" => Tokenizer::Whitespace,
         "words" => Tokenizer::Words,
@@ -89,15 +112,18 @@ pub fn run(gpu: &GpuArgs, a: &LmArgs) -> Result<()> {
         Some((info, _, _)) => info.config,
         None => LanguageModelConfig { vocab: vocab.len(), embed: a.embed, hidden: a.hidden, layers: a.layers, tie_weights: a.tie },
     };
+    // With --format json, stdout carries only the JSON; progress goes to stderr.
+    let json_out = a.format == "json";
+    let say = |line: String| if json_out { eprintln!("{line}") } else { println!("{line}") };
     let ctx = gpu.context()?;
-    println!("adapter: {}", ctx.adapter_line());
-    println!("corpus: {} training tokens ({} in {} streams, {dropped} dropped at the end), vocabulary {}",
-             train_tokens.len(), train[0].len() * a.batch_size, a.batch_size, vocab.len());
+    say(format!("adapter: {}", ctx.adapter_line()));
+    say(format!("corpus: {} training tokens ({} in {} streams, {dropped} dropped at the end), vocabulary {}",
+                train_tokens.len(), train[0].len() * a.batch_size, a.batch_size, vocab.len()));
     let mut model = LanguageModel::new(&ctx, cfg, a.batch_size, a.bptt, a.seed)?;
     model.set_optimizer(AdamConfig { lr: a.lr, max_grad_norm: a.clip, ..Default::default() });
     if let Some((_, _, tensors)) = &start_from {
         model.store.upload_all(&ctx, tensors)?;
-        println!("continuing from {}", a.from.as_ref().expect("given").display());
+        say(format!("continuing from {}", a.from.as_ref().expect("given").display()));
     }
     let eval_set = |path: &Option<PathBuf>| -> Result<Option<Vec<Vec<u32>>>> {
         Ok(match path {
@@ -108,6 +134,7 @@ pub fn run(gpu: &GpuArgs, a: &LmArgs) -> Result<()> {
     let (valid, test) = (eval_set(&a.valid)?, eval_set(&a.test)?);
     let info = LmInfo { config: cfg, tokenizer };
     let mut best = f64::INFINITY;
+    let mut logs: Vec<LmEpoch> = Vec::new();
     let start = Instant::now();
     for epoch in 1..=a.epochs {
         let bar = ProgressBar::new(0);
@@ -122,24 +149,51 @@ pub fn run(gpu: &GpuArgs, a: &LmArgs) -> Result<()> {
         bar.finish_and_clear();
         let seconds = t0.elapsed().as_secs_f64();
         // Without --valid the model is kept by its (running) training perplexity.
-        let (train_ppl, valid_ppl) = (perplexity(loss, n), match &valid {
-            Some(v) => { let (l, n) = run_epoch(&ctx, &mut model, v, a.bptt, false, |_, _, _| {})?; Some(perplexity(l, n)) }
-            None => None,
-        });
-        let shown = valid_ppl.map(|v| format!("  valid ppl {v:.2}")).unwrap_or_default();
-        println!("epoch {epoch:>3}  train ppl {train_ppl:.2}{shown}  {:.0} tokens/s  {seconds:.0} s", n as f64 / seconds);
-        if valid_ppl.unwrap_or(train_ppl) < best {
-            best = valid_ppl.unwrap_or(train_ppl);
+        let log = LmEpoch {
+            epoch, train_ppl: perplexity(loss, n), tokens_per_s: n as f64 / seconds, seconds,
+            valid_ppl: match &valid {
+                Some(v) => { let (l, n) = run_epoch(&ctx, &mut model, v, a.bptt, false, |_, _, _| {})?; Some(perplexity(l, n)) }
+                None => None,
+            },
+        };
+        let shown = log.valid_ppl.map(|v| format!("  valid ppl {v:.2}")).unwrap_or_default();
+        say(format!("epoch {epoch:>3}  train ppl {:.2}{shown}  {:.0} tokens/s  {seconds:.0} s", log.train_ppl, log.tokens_per_s));
+        let score = log.valid_ppl.unwrap_or(log.train_ppl);
+        logs.push(log);
+        if score < best {
+            best = score;
             save_lm(&a.out, &ctx, &model, &info, &vocab.tokens)?;
         }
     }
     let kept_by = if valid.is_some() { "valid" } else { "training (no --valid)" };
-    println!("best {kept_by} perplexity {best:.2}; model: {} ({:.0} s)", a.out.display(), start.elapsed().as_secs_f64());
+    say(format!("best {kept_by} perplexity {best:.2}; model: {} ({:.0} s)", a.out.display(), start.elapsed().as_secs_f64()));
+    let mut test_ppl = None;
     if let Some(t) = &test {
         let (tensors, _) = lstm_transfer::checkpoint::read_tensors(&a.out)?;
         model.store.upload_all(&ctx, &tensors)?;
         let (l, n) = run_epoch(&ctx, &mut model, t, a.bptt, false, |_, _, _| {})?;
-        println!("test perplexity {:.2} (best model, {n} predictions)", perplexity(l, n));
+        test_ppl = Some(perplexity(l, n));
+        say(format!("test perplexity {:.2} (best model, {n} predictions)", perplexity(l, n)));
+    }
+    let line = |name: &str, f: fn(&LmEpoch) -> Option<f64>| PlotSeries {
+        name: name.into(), points: logs.iter().filter_map(|l| f(l).map(|v| (l.epoch as f64, v))).collect(),
+    };
+    let panel = Panel {
+        title: "perplexity".into(), x_label: "epoch".into(), y_label: "perplexity".into(),
+        series: vec![line("train (running)", |l| Some(l.train_ppl)), line("valid", |l| l.valid_ppl)],
+    };
+    write_line_chart(&sibling(&a.out, ".curve.svg"), "language model", &[panel])?;
+    let json = serde_json::json!({
+        "train": a.train.display().to_string(), "adapter": ctx.adapter_line(), "config": cfg, "tokenizer": a.tokenizer,
+        "from": a.from.as_ref().map(|p| p.display().to_string()), "bptt": a.bptt, "batch_size": a.batch_size, "lr": a.lr,
+        "training_tokens": train_tokens.len(), "epochs": logs, "best_perplexity": best, "kept_by": kept_by, "test_perplexity": test_ppl,
+        "seconds": start.elapsed().as_secs_f64(),
+    });
+    write_atomic(&sibling(&a.out, ".metrics.json"), serde_json::to_string_pretty(&json)?.as_bytes())?;
+    if json_out {
+        println!("{}", serde_json::to_string_pretty(&json)?);
+    } else {
+        println!("wrote {} (+ .curve.svg, .metrics.json)", a.out.display());
     }
     Ok(())
 }

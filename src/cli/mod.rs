@@ -19,6 +19,12 @@ use lstm_transfer::data::{read_table, Column, ReadOptions, TableFormat, TextTabl
 use lstm_transfer::kernels::pool::Pooling;
 use lstm_transfer::{AdapterChoice, GpuContext};
 
+/// A file written beside a model: `DIR/NAME.safetensors` → `DIR/NAME{suffix}`.
+pub fn sibling(out: &Path, suffix: &str) -> std::path::PathBuf {
+    let stem = out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
+    out.with_file_name(format!("{stem}{suffix}"))
+}
+
 #[derive(Args, Clone)]
 pub struct GpuArgs {
     /// Backend(s) to use: vulkan, metal, dx12, gl (comma-separated). Default: $LSTM_TRANSFER_BACKEND or any.

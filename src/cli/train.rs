@@ -24,7 +24,7 @@ use lstm_transfer::train::{evaluate, train_classifier, Monitor, StepProgress, Tr
 use lstm_transfer::GpuContext;
 
 use super::transfer::{DannSetup, Transfer, TransferArgs};
-use super::{report_skipped, report_truncated, GpuArgs, TableArgs};
+use super::{report_skipped, report_truncated, sibling, GpuArgs, TableArgs};
 
 /// The dataset used when `train` is given no `--data`: UCI Yelp sentences (CC BY 4.0, see data/README.md).
 const EMBEDDED_NAME: &str = "embedded:uci_yelp";
@@ -338,11 +338,6 @@ struct CliObserver<'a> {
     vocab: &'a [String],
     config: &'a TrainConfig,
     bar: Option<ProgressBar>,
-}
-
-fn sibling(out: &Path, suffix: &str) -> PathBuf {
-    let stem = out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
-    out.with_file_name(format!("{stem}{suffix}"))
 }
 
 impl TrainObserver for CliObserver<'_> {

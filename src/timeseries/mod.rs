@@ -144,9 +144,22 @@ pub struct ForecastEpoch {
     pub valid_mse: f64,
 }
 
+/// What [`fit`] reports as it goes.
+pub enum FitProgress<'a> {
+    /// A training step of the current epoch ended.
+    Step {
+        /// Steps done in this epoch.
+        done: usize,
+        /// Steps per epoch.
+        total: usize,
+    },
+    /// An epoch ended.
+    Epoch(&'a ForecastEpoch),
+}
+
 /// Trains with early stopping on the validation windows and leaves the model at its best epoch.
 pub fn fit(ctx: &GpuContext, model: &mut Forecaster, scaled: &[Vec<f64>], cfg: &ForecastConfig,
-           mut report: impl FnMut(&ForecastEpoch)) -> Result<Vec<ForecastEpoch>> {
+           mut report: impl FnMut(FitProgress)) -> Result<Vec<ForecastEpoch>> {
     let n = scaled[0].len();
     let (train_end, test_start) = boundaries(n, cfg)?;
     let mut train = train_origins(n, cfg)?;
@@ -164,10 +177,11 @@ pub fn fit(ctx: &GpuContext, model: &mut Forecaster, scaled: &[Vec<f64>], cfg: &
                 sum += loss_sum as f64;
             }
             count += 1;
+            report(FitProgress::Step { done: i + 1, total: steps });
         }
         let valid_mse = if valid.is_empty() { sum / count.max(1) as f64 } else { scaled_mse(ctx, model, scaled, &valid, cfg)? };
         let log = ForecastEpoch { epoch, train_mse: sum / count.max(1) as f64, valid_mse };
-        report(&log);
+        report(FitProgress::Epoch(&log));
         logs.push(log);
         if valid_mse < best {
             (best, bad) = (valid_mse, 0);
