@@ -226,6 +226,8 @@ mod tests {
         assert!(e.contains("no column named 'price'") && e.contains("id, ds, y"), "{e}");
         let e = read_series(&ok, &SeriesSpec { series: Some("C".into()), ..spec() }).unwrap_err().to_string();
         assert!(e.contains("no rows for series 'C'"), "{e}");
+        let e = read_series(&ok, &SeriesSpec { future_cols: vec!["y".into()], ..spec() }).unwrap_err().to_string();
+        assert!(e.contains("'y' is the series to forecast"), "{e}");
     }
 
     #[test]
