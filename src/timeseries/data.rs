@@ -125,6 +125,11 @@ pub fn read_series(path: &Path, spec: &SeriesSpec) -> Result<Series> {
         return Err(err(format!("line {}: a gap between '{}' and '{}' (the usual step is {median} s); fill it first",
                                lines[i + 1], series.times[i], series.times[i + 1])));
     }
+    // A column may be read both ways: the names say which is which.
+    let first_future = series.columns.len() - spec.future_cols.len();
+    for name in &mut series.columns[first_future..] {
+        name.push_str(" (known ahead)");
+    }
     Ok(series)
 }
 
