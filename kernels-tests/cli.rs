@@ -214,6 +214,7 @@ fn a_language_model_transfers_into_a_classifier() {
                        "--layers", "1", "--bptt", "8", "--batch-size", "4", "--epochs", "2", "--out", &lm]);
     assert!(printed.contains("valid ppl") && printed.contains("test perplexity"), "{printed}");
     assert!(dir().join("lm.curve.svg").exists() && dir().join("lm.metrics.json").exists());
+    let test_ppl = printed.split("test perplexity ").nth(1).and_then(|r| r.split_whitespace().next()).unwrap().to_string();
     // Training continues from the checkpoint with its own vocabulary, shape and tokenizer. Without --valid
     // nothing is called a validation perplexity; --format json puts only the metrics on stdout.
     let lm2 = dir().join("lm2.safetensors").display().to_string();
@@ -224,6 +225,10 @@ fn a_language_model_transfers_into_a_classifier() {
     let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!((v["epochs"].as_array().map(Vec::len), v["kept_by"].as_str()), (Some(1), Some("training (no --valid)")));
     assert!(v["epochs"][0]["valid_ppl"].is_null() && v["best_perplexity"].as_f64().unwrap() > 1.0, "{v}");
+    // --epochs 0 only evaluates: the same model scores the same test perplexity as at the end of its training.
+    let printed = ok(&["lm", "--train", &corpus, "--from", &lm, "--test", &corpus, "--bptt", "8", "--batch-size", "4", "--epochs", "0"]);
+    assert!(printed.contains(&format!("test perplexity {test_ppl}")) && !printed.contains("epoch"), "{printed}");
+    assert!(fails(&["lm", "--train", &corpus, "--from", &lm, "--epochs", "0"]).contains("--epochs 0 only evaluates"));
     let mut tsv = String::new();
     for i in 0..60 {
         let (label, word) = if i % 2 == 0 { ("pos", GOOD[i % 6]) } else { ("neg", BAD[i % 6]) };

@@ -42,6 +42,7 @@ pub struct LmArgs {
     /// Parallel streams.
     #[arg(long, default_value_t = 20)]
     pub batch_size: usize,
+    /// Epochs over the training corpus (0 with --from: only evaluate that model on --valid / --test).
     #[arg(long, default_value_t = 6)]
     pub epochs: usize,
     #[arg(long, default_value_t = 2e-3)]
@@ -85,8 +86,8 @@ pub fn run(gpu: &GpuArgs, a: &LmArgs) -> Result<()> {
     if a.format != "text" && a.format != "json" {
         bail!("unknown --format '{}': expected text or json", a.format);
     }
-    if a.epochs == 0 {
-        bail!("--epochs must be at least 1");
+    if a.epochs == 0 && (a.from.is_none() || (a.valid.is_none() && a.test.is_none())) {
+        bail!("--epochs 0 only evaluates a model: give --from and --valid and/or --test");
     }
     let tokenizer = match a.tokenizer.as_str() {
         "whitespace" => Tokenizer::Whitespace,
@@ -132,6 +133,26 @@ pub fn run(gpu: &GpuArgs, a: &LmArgs) -> Result<()> {
         })
     };
     let (valid, test) = (eval_set(&a.valid)?, eval_set(&a.test)?);
+    if a.epochs == 0 {
+        let mut ppl = |set: &Option<Vec<Vec<u32>>>| -> Result<Option<f64>> {
+            Ok(match set {
+                Some(s) => { let (l, n) = run_epoch(&ctx, &mut model, s, a.bptt, false, |_, _, _| {})?; Some(perplexity(l, n)) }
+                None => None,
+            })
+        };
+        let (valid_ppl, test_ppl) = (ppl(&valid)?, ppl(&test)?);
+        for (name, p) in [("valid", valid_ppl), ("test", test_ppl)] {
+            if let Some(p) = p {
+                say(format!("{name} perplexity {p:.2}"));
+            }
+        }
+        if json_out {
+            let json = serde_json::json!({ "from": a.from.as_ref().map(|p| p.display().to_string()), "adapter": ctx.adapter_line(),
+                                           "valid_perplexity": valid_ppl, "test_perplexity": test_ppl });
+            println!("{}", serde_json::to_string_pretty(&json)?);
+        }
+        return Ok(());
+    }
     let info = LmInfo { config: cfg, tokenizer };
     let mut best = f64::INFINITY;
     let mut logs: Vec<LmEpoch> = Vec::new();
