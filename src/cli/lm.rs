@@ -12,6 +12,7 @@ use lstm_transfer::lm::{batchify, corpus_vocab, load_lm, perplexity, read_corpus
 use lstm_transfer::fsutil::write_atomic;
 use lstm_transfer::model::{LanguageModel, LanguageModelConfig};
 use lstm_transfer::plot::{write_line_chart, Panel, Series as PlotSeries};
+use lstm_transfer::GpuContext;
 
 use super::{sibling, GpuArgs};
 
@@ -69,6 +70,12 @@ pub struct LmArgs {
     /// text or json (the metrics, on stdout).
     #[arg(long, default_value = "text")]
     pub format: String,
+}
+
+/// Perplexity of `model` over `streams`, without training.
+fn score(ctx: &GpuContext, model: &mut LanguageModel, streams: &[Vec<u32>], bptt: usize) -> Result<f64> {
+    let (loss, count) = run_epoch(ctx, model, streams, bptt, false, |_, _, _| {})?;
+    Ok(perplexity(loss, count))
 }
 
 /// One epoch's figures, as `NAME.metrics.json` lists them.
@@ -134,13 +141,8 @@ pub fn run(gpu: &GpuArgs, a: &LmArgs) -> Result<()> {
     };
     let (valid, test) = (eval_set(&a.valid)?, eval_set(&a.test)?);
     if a.epochs == 0 {
-        let mut ppl = |set: &Option<Vec<Vec<u32>>>| -> Result<Option<f64>> {
-            Ok(match set {
-                Some(s) => { let (l, n) = run_epoch(&ctx, &mut model, s, a.bptt, false, |_, _, _| {})?; Some(perplexity(l, n)) }
-                None => None,
-            })
-        };
-        let (valid_ppl, test_ppl) = (ppl(&valid)?, ppl(&test)?);
+        let valid_ppl = valid.as_ref().map(|v| score(&ctx, &mut model, v, a.bptt)).transpose()?;
+        let test_ppl = test.as_ref().map(|t| score(&ctx, &mut model, t, a.bptt)).transpose()?;
         for (name, p) in [("valid", valid_ppl), ("test", test_ppl)] {
             if let Some(p) = p {
                 say(format!("{name} perplexity {p:.2}"));
@@ -172,10 +174,7 @@ pub fn run(gpu: &GpuArgs, a: &LmArgs) -> Result<()> {
         // Without --valid the model is kept by its (running) training perplexity.
         let log = LmEpoch {
             epoch, train_ppl: perplexity(loss, n), tokens_per_s: n as f64 / seconds, seconds,
-            valid_ppl: match &valid {
-                Some(v) => { let (l, n) = run_epoch(&ctx, &mut model, v, a.bptt, false, |_, _, _| {})?; Some(perplexity(l, n)) }
-                None => None,
-            },
+            valid_ppl: valid.as_ref().map(|v| score(&ctx, &mut model, v, a.bptt)).transpose()?,
         };
         let shown = log.valid_ppl.map(|v| format!("  valid ppl {v:.2}")).unwrap_or_default();
         say(format!("epoch {epoch:>3}  train ppl {:.2}{shown}  {:.0} tokens/s  {seconds:.0} s", log.train_ppl, log.tokens_per_s));
