@@ -60,9 +60,8 @@ fn the_forecaster_learns_and_beats_a_wrong_seasonal_naive() {
     assert!(r.mae < 0.8 * r.naive_mae, "residual LSTM MAE {:.3} vs seasonal naive {:.3}", r.mae, r.naive_mae);
 }
 
-/// `c` is noise and `y` equals `c` one to three steps later is only predictable from `c`'s values at the
-/// forecast steps: read as a covariate known in advance, the forecaster gets them; read as a past input,
-/// it cannot.
+/// `y` is a copy of the noise `c`, so its value at a forecast step is predictable only from `c` at that
+/// step: read as a covariate known in advance, the forecaster sees it; read as a past input, it cannot.
 #[test]
 fn a_covariate_known_in_advance_is_read_at_the_forecast_steps() {
     let ctx = gpu();

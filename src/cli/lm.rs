@@ -8,8 +8,8 @@ use anyhow::{bail, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use lstm_transfer::kernels::optimizer::AdamConfig;
-use lstm_transfer::lm::{batchify, corpus_vocab, load_lm, perplexity, read_corpus, run_epoch, save_lm, LmInfo, Tokenizer};
 use lstm_transfer::fsutil::write_atomic;
+use lstm_transfer::lm::{batchify, corpus_vocab, load_lm, perplexity, read_corpus, run_epoch, save_lm, LmInfo, Tokenizer};
 use lstm_transfer::model::{LanguageModel, LanguageModelConfig};
 use lstm_transfer::plot::{write_line_chart, Panel, Series as PlotSeries};
 use lstm_transfer::GpuContext;
@@ -178,10 +178,10 @@ pub fn run(gpu: &GpuArgs, a: &LmArgs) -> Result<()> {
         };
         let shown = log.valid_ppl.map(|v| format!("  valid ppl {v:.2}")).unwrap_or_default();
         say(format!("epoch {epoch:>3}  train ppl {:.2}{shown}  {:.0} tokens/s  {seconds:.0} s", log.train_ppl, log.tokens_per_s));
-        let score = log.valid_ppl.unwrap_or(log.train_ppl);
+        let monitored = log.valid_ppl.unwrap_or(log.train_ppl);
         logs.push(log);
-        if score < best {
-            best = score;
+        if monitored < best {
+            best = monitored;
             save_lm(&a.out, &ctx, &model, &info, &vocab.tokens)?;
         }
     }
@@ -204,7 +204,7 @@ pub fn run(gpu: &GpuArgs, a: &LmArgs) -> Result<()> {
     };
     write_line_chart(&sibling(&a.out, ".curve.svg"), "language model", &[panel])?;
     let json = serde_json::json!({
-        "train": a.train.display().to_string(), "adapter": ctx.adapter_line(), "config": cfg, "tokenizer": a.tokenizer,
+        "train": a.train.display().to_string(), "adapter": ctx.adapter_line(), "config": cfg, "tokenizer": tokenizer,
         "from": a.from.as_ref().map(|p| p.display().to_string()), "bptt": a.bptt, "batch_size": a.batch_size, "lr": a.lr,
         "training_tokens": train_tokens.len(), "epochs": logs, "best_perplexity": best, "kept_by": kept_by, "test_perplexity": test_ppl,
         "seconds": start.elapsed().as_secs_f64(),
