@@ -7,10 +7,10 @@
 
 use std::time::{Duration, Instant};
 
-use lstm_transfer::checkpoint;
+use lstm_transfer::tasks::classify::checkpoint;
 use lstm_transfer::data::{make_batches, Dataset, Vocab};
-use lstm_transfer::kernels::pool::Pooling;
-use lstm_transfer::model::{Classifier, ClassifierConfig};
+use lstm_transfer::config::Pooling;
+use lstm_transfer::tasks::classify::{Classifier, ClassifierConfig};
 use lstm_transfer::GpuContext;
 
 const SENTENCES: [&str; 4] = [

@@ -7,8 +7,7 @@ use std::path::PathBuf;
 
 use common::gpu;
 use lstm_transfer::experiment::{self, report, ExperimentConfig};
-use lstm_transfer::lm::{corpus_vocab, save_lm, LmInfo, Tokenizer};
-use lstm_transfer::model::{LanguageModel, LanguageModelConfig};
+use lstm_transfer::tasks::lm::{corpus_vocab, save_lm, LanguageModel, LanguageModelConfig, LmInfo, Tokenizer};
 
 const WORDS: [&str; 8] = ["great", "superb", "lovely", "tasty", "awful", "rude", "stale", "cold"];
 

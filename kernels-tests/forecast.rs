@@ -9,9 +9,8 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use common::gpu;
-use lstm_transfer::kernels::optimizer::AdamConfig;
-use lstm_transfer::model::{Forecaster, ForecasterConfig};
-use lstm_transfer::timeseries::{self, ForecastConfig, Scaler, Series};
+use lstm_transfer::config::OptimConfig;
+use lstm_transfer::tasks::forecast::{self as timeseries, ForecastConfig, Forecaster, ForecasterConfig, Scaler, Series};
 
 /// Two cycles (24 and 7 steps) and a little noise: a 24-step seasonal naive misses the 7-step cycle.
 fn series(n: usize, phase: f64) -> Series {
@@ -30,7 +29,7 @@ fn series(n: usize, phase: f64) -> Series {
 fn config() -> ForecastConfig {
     ForecastConfig {
         window: 30, horizon: 6, season: 24, stride: 3, test_len: 60, valid_len: 60, train_len: None, epochs: 25, batch_size: 32,
-        optimizer: AdamConfig { lr: 1e-2, max_grad_norm: 1.0, ..Default::default() }, patience: 25, seed: 1,
+        optim: OptimConfig::adam(1e-2, 1.0), patience: 25, seed: 1,
         seasonal_residual: false, future_cols: 0,
     }
 }
@@ -42,7 +41,7 @@ fn the_forecaster_learns_and_beats_a_wrong_seasonal_naive() {
     let (train_end, _) = timeseries::boundaries(s.len(), &cfg).unwrap();
     let scaler = Scaler::fit(&s, 0, train_end);
     let mut model = Forecaster::new(ctx, ForecasterConfig { inputs: 1, hidden: 16, layers: 1, horizon: 6 }, 32, 30, 3).unwrap();
-    let logs = timeseries::fit(ctx, &mut model, &scaler.scale(&s), &cfg, |_| {}).unwrap();
+    let logs = timeseries::fit(ctx, &mut model, &scaler.scale(&s), &cfg, &mut ()).unwrap();
     let (first, best) = (logs[0].valid_mse, logs.iter().map(|l| l.valid_mse).fold(f64::INFINITY, f64::min));
     assert!(best < 0.3 * first, "validation MSE should fall: {first:.4} → {best:.4}");
     let (points, m) = timeseries::evaluate(ctx, &mut model, &s, &scaler, &cfg).unwrap();
@@ -55,7 +54,7 @@ fn the_forecaster_learns_and_beats_a_wrong_seasonal_naive() {
     // Learning the residual to the seasonal naive forecast: starts at the baseline, improves on it.
     let cfg = ForecastConfig { seasonal_residual: true, epochs: 15, ..config() };
     let mut model = Forecaster::new(ctx, ForecasterConfig { inputs: 1, hidden: 16, layers: 1, horizon: 6 }, 32, 30, 3).unwrap();
-    timeseries::fit(ctx, &mut model, &scaler.scale(&s), &cfg, |_| {}).unwrap();
+    timeseries::fit(ctx, &mut model, &scaler.scale(&s), &cfg, &mut ()).unwrap();
     let (_, r) = timeseries::evaluate(ctx, &mut model, &s, &scaler, &cfg).unwrap();
     assert!(r.mae < 0.8 * r.naive_mae, "residual LSTM MAE {:.3} vs seasonal naive {:.3}", r.mae, r.naive_mae);
 }
@@ -78,7 +77,7 @@ fn a_covariate_known_in_advance_is_read_at_the_forecast_steps() {
         let (train_end, _) = timeseries::boundaries(n, &cfg).unwrap();
         let scaler = Scaler::fit(&s, 0, train_end);
         let mut model = Forecaster::new(ctx, ForecasterConfig { inputs: 2, hidden: 16, layers: 1, horizon: 3 }, 32, 12, 5).unwrap();
-        timeseries::fit(ctx, &mut model, &scaler.scale(&s), &cfg, |_| {}).unwrap();
+        timeseries::fit(ctx, &mut model, &scaler.scale(&s), &cfg, &mut ()).unwrap();
         timeseries::evaluate(ctx, &mut model, &s, &scaler, &cfg).unwrap().1.mae
     };
     let (known, past) = (mae(1), mae(0));

@@ -10,10 +10,12 @@ use lstm_transfer::kernels::embedding::{gather, scatter_add, SegmentViews, Token
 use lstm_transfer::kernels::grad_reverse::grad_reverse;
 use lstm_transfer::kernels::loss::{cross_entropy, cross_entropy_rows, mse, softmax_rows, IGNORE_LABEL};
 use lstm_transfer::kernels::lstm::{lstm_backward_with, lstm_forward_with, LstmBackwardArgs, LstmForwardArgs, LstmKernel, LstmParams};
-use lstm_transfer::kernels::matmul::{gemm_with, Gemm, GemmKernel};
-use lstm_transfer::kernels::optimizer::{adam_step, AdamConfig, AdamParams, WeightDecay};
+use lstm_transfer::gpu::GemmKernel;
+use lstm_transfer::kernels::matmul::{gemm_with, Gemm};
+use lstm_transfer::config::{AdamConfig, Pooling, WeightDecay};
+use lstm_transfer::kernels::optimizer::{adam_step, AdamParams};
 use lstm_transfer::kernels::dropout::{dropout, DropoutParams};
-use lstm_transfer::kernels::pool::{pool_backward, pool_forward, PoolParams, Pooling};
+use lstm_transfer::kernels::pool::{pool_backward, pool_forward, PoolParams};
 use lstm_transfer::kernels::reduce::{column_sum, column_sum_strided, sum_squares};
 use lstm_transfer::params::ParamStore;
 
@@ -420,7 +422,8 @@ fn oversized_buffer_is_a_clear_error_naming_the_buffer() {
 
 #[test]
 fn bad_batches_are_rejected_with_the_reason() {
-    use lstm_transfer::model::{Batch, Classifier, ClassifierConfig};
+    use lstm_transfer::data::Batch;
+use lstm_transfer::tasks::classify::{Classifier, ClassifierConfig};
     let ctx = gpu();
     let cfg = ClassifierConfig { vocab: 10, embed: 4, hidden: 5, layers: 1, bidirectional: false, classes: 3, domains: 0, pooling: Pooling::Last };
     let mut model = Classifier::new(ctx, cfg, 2, 3, 0).unwrap();

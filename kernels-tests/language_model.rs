@@ -4,9 +4,9 @@
 mod common;
 
 use common::gpu;
-use lstm_transfer::kernels::optimizer::AdamConfig;
-use lstm_transfer::lm::{batchify, perplexity, run_epoch};
-use lstm_transfer::model::{LanguageModel, LanguageModelConfig};
+use lstm_transfer::config::OptimConfig;
+use lstm_transfer::tasks::lm::train::{run_streams, Pass};
+use lstm_transfer::tasks::lm::{batchify, score, train_lm, LanguageModel, LanguageModelConfig, LmTrainConfig};
 
 fn config(tie: bool) -> LanguageModelConfig {
     LanguageModelConfig { vocab: 9, embed: 12, hidden: if tie { 12 } else { 10 }, layers: 2, tie_weights: tie }
@@ -22,9 +22,11 @@ fn the_carried_state_makes_two_chunks_equal_one() {
     let ctx = gpu();
     let mut model = LanguageModel::new(ctx, config(false), 2, 10, 1).unwrap();
     let (streams, _) = batchify(&corpus(20), 2);
-    let (long, n_long) = run_epoch(ctx, &mut model, &[streams[0][..11].to_vec(), streams[1][..11].to_vec()], 10, false, |_, _, _| {}).unwrap();
-    let (short, n_short) = run_epoch(ctx, &mut model, &[streams[0][..11].to_vec(), streams[1][..11].to_vec()], 5, false, |_, _, _| {}).unwrap();
-    assert_eq!((n_long, n_short), (20, 20));
+    let head = [streams[0][..11].to_vec(), streams[1][..11].to_vec()];
+    let long = run_streams(ctx, &mut model, &head, 10, Pass::Score, &mut |_| {}).unwrap();
+    let short = run_streams(ctx, &mut model, &head, 5, Pass::Score, &mut |_| {}).unwrap();
+    assert_eq!((long.items, short.items), (20, 20));
+    let (long, short) = (long.loss, short.loss);
     assert!((long - short).abs() <= 1e-4 * long.abs(), "one chunk of 10: {long}, two chunks of 5: {short}");
 }
 
@@ -33,19 +35,13 @@ fn the_language_model_learns_a_small_corpus_tied_or_not() {
     let ctx = gpu();
     for tie in [false, true] {
         let mut model = LanguageModel::new(ctx, config(tie), 4, 8, 2).unwrap();
-        model.set_optimizer(AdamConfig { lr: 1e-2, max_grad_norm: 5.0, ..Default::default() });
         let (streams, _) = batchify(&corpus(120), 4);
-        let before = perplexity_of(ctx, &mut model, &streams);
-        for _ in 0..12 {
-            run_epoch(ctx, &mut model, &streams, 8, true, |_, _, _| {}).unwrap();
-        }
-        let after = perplexity_of(ctx, &mut model, &streams);
+        let before = score(ctx, &mut model, &streams, 8).unwrap();
+        let cfg = LmTrainConfig { epochs: 12, bptt: 8, optim: OptimConfig::adam(1e-2, 5.0) };
+        let state = train_lm(ctx, &mut model, &streams, None, &cfg, &mut ()).unwrap();
+        assert_eq!(state.logs.len(), 12);
+        let after = score(ctx, &mut model, &streams, 8).unwrap();
         // Within a sentence the next token is certain; after <eos> it is 2 or 6 (2:1): the floor is ≈1.1.
         assert!(before > 5.0 && after < 1.5, "tie = {tie}: perplexity {before:.2} → {after:.2}");
     }
-}
-
-fn perplexity_of(ctx: &lstm_transfer::GpuContext, model: &mut LanguageModel, streams: &[Vec<u32>]) -> f64 {
-    let (loss, n) = run_epoch(ctx, model, streams, 8, false, |_, _, _| {}).unwrap();
-    perplexity(loss, n)
 }

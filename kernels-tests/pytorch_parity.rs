@@ -9,9 +9,10 @@ use std::collections::HashMap;
 
 use common::*;
 use lstm_transfer::gpu::View;
-use lstm_transfer::kernels::optimizer::AdamConfig;
-use lstm_transfer::kernels::pool::Pooling;
-use lstm_transfer::model::{Batch, Classifier, ClassifierConfig, LstmConfig, LstmStack};
+use lstm_transfer::config::{AdamConfig, Pooling};
+use lstm_transfer::data::Batch;
+use lstm_transfer::nn::{LstmConfig, LstmStack};
+use lstm_transfer::tasks::classify::{Classifier, ClassifierConfig};
 use lstm_transfer::params::ParamStore;
 
 const OUT_TOL: f64 = 1e-5;
@@ -173,7 +174,7 @@ fn check_classifier_adam(file: &str, frozen_embedding: bool) {
     let ctx = gpu();
     let case = classifier_case(file);
     let mut model = case.model(0);
-    model.set_optimizer(AdamConfig { lr: 1e-2, ..Default::default() });
+    model.step.set_optimizer(AdamConfig { lr: 1e-2, ..Default::default() });
     if frozen_embedding {
         model.store.set_frozen("embedding.weight", true).unwrap();
         model.store.sync_options(ctx);

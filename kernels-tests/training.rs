@@ -7,13 +7,11 @@ mod common;
 use std::path::PathBuf;
 
 use common::{gpu, rng};
-use lstm_transfer::checkpoint::{self, load_train_state, save_classifier, save_train_state, ModelInfo, TOKENIZER};
+use lstm_transfer::tasks::classify::checkpoint::{self, load_train_state, save_classifier, save_train_state, ModelInfo, TOKENIZER};
 use lstm_transfer::data::Dataset;
-use lstm_transfer::kernels::optimizer::AdamConfig;
-use lstm_transfer::kernels::pool::Pooling;
-use lstm_transfer::model::{Classifier, ClassifierConfig};
-use lstm_transfer::schedule::LrSchedule;
-use lstm_transfer::train::{evaluate, train_classifier, TrainConfig, TrainData, TrainObserver, TrainState};
+use lstm_transfer::config::{LrSchedule, OptimConfig, Pooling};
+use lstm_transfer::core::fit::FitObserver;
+use lstm_transfer::tasks::classify::{evaluate, train_classifier, Classifier, ClassifierConfig, ClassifierRun, TrainConfig, TrainData, TrainState};
 use lstm_transfer::{Error, GpuContext};
 use rand::Rng;
 
@@ -48,9 +46,8 @@ fn train_config(epochs: usize) -> TrainConfig {
         max_len: 12,
         seed: 3,
         dropout: 0.2,
-        schedule: LrSchedule::WarmupLinear { warmup: 0.2 },
         read_every: 4,
-        optimizer: AdamConfig { lr: 1e-2, max_grad_norm: 5.0, ..Default::default() },
+        optim: OptimConfig { schedule: LrSchedule::WarmupLinear { warmup: 0.2 }, ..OptimConfig::adam(1e-2, 5.0) },
         ..Default::default()
     }
 }
@@ -81,10 +78,10 @@ struct SaveAfter<'a> {
     config: TrainConfig,
 }
 
-impl TrainObserver for SaveAfter<'_> {
-    fn epoch_end(&mut self, model: &Classifier, state: &TrainState, _improved: bool) -> lstm_transfer::Result<()> {
+impl<'r> FitObserver<ClassifierRun<'r>> for SaveAfter<'_> {
+    fn epoch_end(&mut self, run: &ClassifierRun<'r>, state: &TrainState, _improved: bool) -> lstm_transfer::Result<()> {
         if state.epoch == self.epoch {
-            save_train_state(&self.path, self.ctx, model, &info(), None, state, &self.config)?;
+            save_train_state(&self.path, self.ctx, run.model, &info(), None, state, &self.config)?;
         }
         Ok(())
     }
@@ -125,7 +122,7 @@ fn training_lowers_the_validation_loss_and_resumes_bit_identically() {
 }
 
 /// Writes tensors the way `safetensors.torch.save_file(model.state_dict())` does: f32, no metadata.
-fn write_plain_state_dict(path: &std::path::Path, tensors: &checkpoint::TensorMap) {
+fn write_plain_state_dict(path: &std::path::Path, tensors: &lstm_transfer::params::TensorMap) {
     let views: Vec<(String, safetensors::tensor::TensorView)> = tensors
         .iter()
         .map(|(n, (s, v))| (n.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), bytemuck::cast_slice(v)).unwrap()))
@@ -149,7 +146,7 @@ fn a_checkpoint_round_trips_and_loads_as_a_plain_state_dict() {
 
     // Without metadata (as PyTorch's save_file writes it) the configuration comes from the shapes.
     let plain = dir.join("plain.safetensors");
-    write_plain_state_dict(&plain, &checkpoint::read_tensors(&path).unwrap().0);
+    write_plain_state_dict(&plain, &lstm_transfer::core::checkpoint::read_tensors(&path).unwrap().0);
     let inferred = checkpoint::load(&plain, None).unwrap();
     assert_eq!(inferred.info.config, config(), "concat pooling is inferred from fc.weight's width");
     assert!(inferred.vocab.is_none());
@@ -187,9 +184,9 @@ fn a_nan_loss_stops_training_and_leaves_the_last_checkpoint_intact() {
     model.store.upload(ctx, "fc.bias", &[f32::NAN, 0.0]).unwrap();
 
     struct Saver<'a>(&'a GpuContext, PathBuf);
-    impl TrainObserver for Saver<'_> {
-        fn epoch_end(&mut self, model: &Classifier, _: &TrainState, _: bool) -> lstm_transfer::Result<()> {
-            save_classifier(&self.1, self.0, model, &info(), None)
+    impl<'r> FitObserver<ClassifierRun<'r>> for Saver<'_> {
+        fn epoch_end(&mut self, run: &ClassifierRun<'r>, _: &TrainState, _: bool) -> lstm_transfer::Result<()> {
+            save_classifier(&self.1, self.0, run.model, &info(), None)
         }
     }
     let (train, valid, labels) = (toy_data(64, 1), toy_data(16, 2), labels());

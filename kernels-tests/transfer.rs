@@ -7,13 +7,12 @@
 mod common;
 
 use common::{assert_close, gpu, rng, to_f64};
-use lstm_transfer::checkpoint::{Checkpoint, ModelInfo, TensorMap, TOKENIZER};
-use lstm_transfer::data::{make_batches, Dataset};
+use lstm_transfer::config::{OptimConfig, Pooling};
+use lstm_transfer::data::{make_batches, Batch, Dataset};
 use lstm_transfer::kernels::loss::IGNORE_LABEL;
-use lstm_transfer::kernels::optimizer::AdamConfig;
-use lstm_transfer::kernels::pool::Pooling;
-use lstm_transfer::model::{Batch, Classifier, ClassifierConfig};
-use lstm_transfer::train::{train_classifier, TrainConfig, TrainData, TrainState};
+use lstm_transfer::params::TensorMap;
+use lstm_transfer::tasks::classify::checkpoint::{Checkpoint, ModelInfo, TOKENIZER};
+use lstm_transfer::tasks::classify::{train_classifier, Classifier, ClassifierConfig, TrainConfig, TrainData, TrainState};
 use lstm_transfer::transfer::{self, align_vocab, dann, TransferOptions};
 use lstm_transfer::GpuContext;
 use rand::Rng;
@@ -137,7 +136,7 @@ fn toy(n: usize, seed: u64, classes: u32) -> Dataset {
 }
 
 fn train_config(epochs: usize) -> TrainConfig {
-    TrainConfig { epochs, batch_size: 16, max_len: 9, read_every: 2, optimizer: AdamConfig { lr: 1e-2, ..Default::default() }, ..Default::default() }
+    TrainConfig { epochs, batch_size: 16, max_len: 9, read_every: 2, optim: OptimConfig::adam(1e-2, 0.0), ..Default::default() }
 }
 
 fn download(ctx: &GpuContext, model: &Classifier) -> std::collections::HashMap<String, Vec<f32>> {
@@ -193,12 +192,10 @@ fn dann_trains_a_domain_head_and_reports_the_proxy_a_distance() {
     // Target domain: other ids (shifted up), unlabelled.
     let mut target_rows = toy(32, 3, 2);
     target_rows.ids.iter_mut().flatten().for_each(|id| *id = (*id + 7).min(VOCAB as u32 - 1));
-    let train = dann::mix_domains(&source_rows, &target_rows);
-    assert!(train.labels.iter().filter(|&&l| l == IGNORE_LABEL).count() >= 32);
     let valid = toy(16, 2, 2);
-    let held = Dataset { domains: Some(vec![0; 16]), ..valid.clone() }
-        .concat(&Dataset { domains: Some(vec![1; 32]), labels: vec![IGNORE_LABEL; 32], ..target_rows.clone() });
-    let data = TrainData { train: &train, valid: &valid, labels: &labels, domain_valid: Some(&held) };
+    let rows = dann::dann_data(&source_rows, &Dataset::default(), &target_rows, &valid, &target_rows);
+    assert_eq!(rows.train.labels.iter().filter(|&&l| l == IGNORE_LABEL).count(), 64, "as many target rows as source rows");
+    let data = TrainData { train: &rows.train, valid: &valid, labels: &labels, domain_valid: Some(&rows.domain_valid) };
     let mut model = Classifier::new(ctx, cfg, 16, 9, 1).unwrap();
     let tc = TrainConfig { dann_gamma: Some(10.0), ..train_config(2) };
     let state = train_classifier(ctx, &mut model, data, &tc, TrainState::default(), &mut ()).unwrap();

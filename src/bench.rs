@@ -8,13 +8,15 @@
 use std::time::Instant;
 
 use crate::error::Result;
-use crate::gpu::{GpuContext, GpuTimer, View};
+use crate::config::Pooling;
+use crate::data::Batch;
+use crate::gpu::{GemmKernel, GpuContext, GpuTimer, View};
 use crate::graph::Schedule;
 use crate::kernels::ceiling::{fma_peak, stream_triad, CeilingParams};
 use crate::kernels::lstm::LstmKernel;
-use crate::kernels::matmul::{gemm, Gemm, GemmKernel};
-use crate::kernels::pool::Pooling;
-use crate::model::{Batch, Classifier, ClassifierConfig, LstmConfig, LstmStack};
+use crate::kernels::matmul::{gemm, Gemm};
+use crate::nn::{LstmConfig, LstmStack};
+use crate::tasks::classify::{Classifier, ClassifierConfig};
 use crate::params::ParamStore;
 
 /// Batch, sequence length, embedding (input) size, hidden size.

@@ -85,6 +85,18 @@ pub enum Error {
     #[error("invalid input: {0}")]
     InvalidInput(String),
 
+    /// A setting is outside its allowed range (zero, negative, NaN, too large); `option` is its name
+    /// as the command line and the configuration files spell it.
+    #[error("invalid {option}: expected {expected}, got {found}")]
+    InvalidOption {
+        /// The option or field, e.g. `batch-size`.
+        option: String,
+        /// The allowed range, in words.
+        expected: String,
+        /// The value given.
+        found: String,
+    },
+
     /// The training loss read back is NaN or infinite.
     #[error("the training loss became {value} after update {update}; stopped (lower the learning rate or enable --clip)")]
     NonFiniteLoss {
@@ -97,6 +109,13 @@ pub enum Error {
     /// Mapping a buffer or waiting for the GPU failed (often a lost device).
     #[error("GPU readback failed: {0}")]
     Readback(String),
+}
+
+impl Error {
+    /// An [`Error::InvalidOption`] naming the option, the allowed range and the value given.
+    pub fn invalid_option(option: &str, expected: &str, found: impl std::fmt::Display) -> Self {
+        Self::InvalidOption { option: option.to_string(), expected: expected.to_string(), found: found.to_string() }
+    }
 }
 
 /// `Result` with [`Error`] as the default error type.

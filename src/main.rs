@@ -38,7 +38,7 @@ enum Command {
   lstm-transfer eval --checkpoint runs/classifier.safetensors --data test.tsv
   lstm-transfer eval --checkpoint runs/classifier.safetensors --data test.csv --label-col label --text-col text --format json")]
     Eval(EvalArgs),
-    /// Start a model from a source model (init, freeze, hetero, dann), then train it like `train`.
+    /// Start a model from a source model (init, freeze, ulmfit, hetero, dann), then train it like `train`.
     #[command(after_help = "Examples:
   lstm-transfer transfer --from runs/movies.safetensors --method init --data yelp.tsv --lr 1e-3
   lstm-transfer transfer --from runs/movies.safetensors --method freeze --freeze 'embedding.*' --freeze 'lstm.*_l0' --data yelp.tsv
@@ -90,9 +90,9 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     match &cli.command {
         Command::Info => cli::system::info(),
-        Command::Train(args) => cli::train::run(&cli.gpu, args, None),
+        Command::Train(args) => cli::train::run(&cli.gpu, args),
         Command::Transfer(args) if args.train.data.is_none() => cli::transfer::write_mapped(&cli.gpu, args),
-        Command::Transfer(args) => cli::train::run(&cli.gpu, &args.train, Some(args)),
+        Command::Transfer(args) => cli::transfer::run(&cli.gpu, args),
         Command::Eval(args) => cli::eval::run(&cli.gpu, args),
         Command::Experiment(args) => cli::experiment::run(&cli.gpu, args),
         Command::Forecast(args) => cli::forecast::run(&cli.gpu, args),

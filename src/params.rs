@@ -182,6 +182,11 @@ impl ParamStore {
         self.download_from(ctx, &self.params)
     }
 
+    /// Every tensor's values as a map by name (what [`ParamStore::upload_all`] takes back).
+    pub fn download_map(&self, ctx: &GpuContext) -> Result<TensorMap> {
+        Ok(self.download(ctx)?.into_iter().map(|(name, shape, values)| (name, (shape, values))).collect())
+    }
+
     /// Every tensor's gradient, by name, in store order.
     pub fn download_grads(&self, ctx: &GpuContext) -> Result<Vec<NamedTensor>> {
         self.download_from(ctx, &self.grads)
@@ -229,6 +234,11 @@ impl ParamStore {
     pub fn set_weight_decay(&mut self, name: &str, decay: f32) -> Result<()> {
         self.entry_mut(name)?.weight_decay = decay;
         Ok(())
+    }
+
+    /// Sets every tensor's weight decay (takes effect after `sync_options`).
+    pub fn set_weight_decay_all(&mut self, decay: f32) {
+        self.entries.iter_mut().for_each(|e| e.weight_decay = decay);
     }
 
     /// Per-row trainable flags for a tensor (e.g. embedding rows known to a source model stay fixed).
@@ -296,6 +306,18 @@ impl ParamStore {
             grads: View::whole(&self.grads),
             m: View::whole(&self.m),
             v: View::whole(&self.v),
+        }
+    }
+}
+
+/// Whether a tensor-name pattern matches `name`: `*` matches any run of characters, everything else
+/// itself (as in `--freeze 'lstm.*_l0'`).
+pub fn pattern_matches(pattern: &str, name: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == name,
+        Some((head, rest)) => {
+            let Some(tail) = name.strip_prefix(head) else { return false };
+            (0..=tail.len()).filter(|&i| tail.is_char_boundary(i)).any(|i| pattern_matches(rest, &tail[i..]))
         }
     }
 }

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 use lstm_transfer::data::{encode_rows, Vocab};
-use lstm_transfer::train::evaluate;
+use lstm_transfer::tasks::classify::evaluate;
 
-use super::{report_truncated, GpuArgs, InferenceArgs, TableArgs};
+use super::{report_truncated, GpuArgs, InferenceArgs, OutputFormat, TableArgs};
 
 #[derive(Args)]
 pub struct EvalArgs {
@@ -19,15 +19,12 @@ pub struct EvalArgs {
     pub data: PathBuf,
     #[command(flatten)]
     pub table: TableArgs,
-    /// text or json.
-    #[arg(long, default_value = "text")]
-    pub format: String,
+    /// Result format.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: OutputFormat,
 }
 
 pub fn run(gpu: &GpuArgs, a: &EvalArgs) -> Result<()> {
-    if a.format != "text" && a.format != "json" {
-        anyhow::bail!("unknown --format '{}': expected text or json", a.format);
-    }
     let (ckpt, max_len) = a.model.load()?;
     let checkpoint = &a.model.checkpoint;
     let tokens = ckpt.vocab.clone().with_context(|| {
@@ -40,7 +37,7 @@ pub fn run(gpu: &GpuArgs, a: &EvalArgs) -> Result<()> {
     let mut model = ckpt.classifier(&ctx, a.model.batch_size, max_len)?;
     let eval = evaluate(&ctx, &mut model, &data, &ckpt.info.labels, a.model.batch_size, max_len)?;
     report_truncated(&a.data.display().to_string(), eval.truncated_rows, max_len);
-    if a.format == "json" {
+    if a.format == OutputFormat::Json {
         let m = &eval.metrics;
         let json = serde_json::json!({
             "data": a.data.display().to_string(),

@@ -27,7 +27,7 @@ pub fn run(gpu: &GpuArgs, a: &ExperimentArgs) -> Result<()> {
     let ctx = gpu.context()?;
     let adapter = ctx.adapter_line();
     println!("adapter: {adapter}");
-    println!("{} target(s) × budgets {:?} × seeds {:?} × methods {}", cfg.targets.len(), cfg.budgets, cfg.seeds, cfg.methods.join(", "));
+    println!("{} target(s) × budgets {:?} × seeds {:?} × methods {}", cfg.targets.len(), cfg.budgets, cfg.seeds, cfg.methods.iter().map(|m| m.name()).collect::<Vec<_>>().join(", "));
     let start = std::time::Instant::now();
     let results = experiment::run(&ctx, &cfg, &a.out, &mut |line| println!("{line}"))?;
     let md = report::write_report(&a.out, &results, &adapter)?;

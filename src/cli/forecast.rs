@@ -9,14 +9,16 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
+use lstm_transfer::core::fit::{FitObserver, FitState, StepProgress};
 use lstm_transfer::fsutil::write_atomic;
-use lstm_transfer::kernels::optimizer::AdamConfig;
-use lstm_transfer::model::{Forecaster, ForecasterConfig};
 use lstm_transfer::plot::{write_line_chart, Panel, Series as PlotSeries};
-use lstm_transfer::timeseries::{self, boundaries, FitProgress, read_series, ForecastConfig, ForecastPoint, ForecasterInfo, Scaler, SeriesSpec};
+use lstm_transfer::tasks::forecast::{
+    self as timeseries, boundaries, read_series, ForecastConfig, ForecastEpoch, ForecastPoint, ForecastRun, Forecaster, ForecasterConfig,
+    ForecasterInfo, Scaler, Series, SeriesSpec,
+};
 
-use super::{sibling, GpuArgs};
+use super::{epoch_bar, sibling, GpuArgs, OptimArgs, OutputFormat};
 
 #[derive(Args)]
 pub struct ForecastArgs {
@@ -76,54 +78,66 @@ pub struct ForecastArgs {
     pub epochs: usize,
     #[arg(long, default_value_t = 32)]
     pub batch_size: usize,
-    #[arg(long, default_value_t = 3e-3)]
-    pub lr: f32,
+    #[command(flatten)]
+    pub optim: OptimArgs,
+    /// Stop after this many epochs without a lower validation MSE.
     #[arg(long, default_value_t = 5)]
     pub patience: usize,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     #[arg(long, default_value = "runs/forecaster.safetensors")]
     pub out: PathBuf,
-    /// text or json (the metrics).
-    #[arg(long, default_value = "text")]
-    pub format: String,
+    /// Result format (json: the metrics on stdout).
+    #[arg(long, value_enum, default_value_t)]
+    pub format: OutputFormat,
+}
+
+impl ForecastArgs {
+    fn spec(&self) -> SeriesSpec {
+        SeriesSpec {
+            time_col: self.time_col.clone(), target_col: self.target_col.clone(), input_cols: self.input_cols.clone(),
+            future_cols: self.future_cols.clone(), series_col: self.series_col.clone(), series: self.series.clone(),
+        }
+    }
+
+    /// The run's settings for a series of `n` steps (checked).
+    fn config(&self, n: usize) -> Result<ForecastConfig> {
+        let cfg = ForecastConfig {
+            window: self.window, horizon: self.horizon, season: self.season, stride: self.stride.unwrap_or(self.horizon),
+            test_len: self.test_len.unwrap_or(n / 10), valid_len: self.valid_len.unwrap_or(n / 10), train_len: self.train_len,
+            epochs: self.epochs, batch_size: self.batch_size, optim: self.optim.config(3e-3, 1.0)?, patience: self.patience,
+            seed: self.seed, seasonal_residual: self.seasonal_residual, future_cols: self.future_cols.len(),
+        };
+        cfg.validate()?;
+        Ok(cfg)
+    }
+}
+
+/// The model's shape: the source's (which must read the same columns and horizon), or the options'.
+fn model_config(a: &ForecastArgs, series: &Series, cfg: &ForecastConfig, source: Option<&ForecasterInfo>) -> Result<ForecasterConfig> {
+    let Some(info) = source else {
+        return Ok(ForecasterConfig { inputs: series.columns.len(), hidden: a.hidden, layers: a.layers, horizon: a.horizon });
+    };
+    if info.config.inputs != series.columns.len() || info.config.horizon != a.horizon || info.forecast.future_cols != cfg.future_cols {
+        bail!("{} reads {} series ({} known in advance) and forecasts {} steps; this run has {} series ({}; {} known in advance) \
+               and --horizon {}", a.from.as_ref().expect("source given").display(), info.config.inputs, info.forecast.future_cols,
+              info.config.horizon, series.columns.len(), series.columns.join(", "), cfg.future_cols, a.horizon);
+    }
+    Ok(info.config)
 }
 
 pub fn run(gpu: &GpuArgs, a: &ForecastArgs) -> Result<()> {
-    if a.format != "text" && a.format != "json" {
-        bail!("unknown --format '{}': expected text or json", a.format);
-    }
-    let spec = SeriesSpec {
-        time_col: a.time_col.clone(), target_col: a.target_col.clone(), input_cols: a.input_cols.clone(),
-        future_cols: a.future_cols.clone(), series_col: a.series_col.clone(), series: a.series.clone(),
-    };
+    let spec = a.spec();
     let series = read_series(&a.data, &spec)?;
     let n = series.len();
-    let cfg = ForecastConfig {
-        window: a.window, horizon: a.horizon, season: a.season, stride: a.stride.unwrap_or(a.horizon),
-        test_len: a.test_len.unwrap_or(n / 10), valid_len: a.valid_len.unwrap_or(n / 10), train_len: a.train_len,
-        epochs: a.epochs, batch_size: a.batch_size, optimizer: AdamConfig { lr: a.lr, max_grad_norm: 1.0, ..Default::default() },
-        patience: a.patience, seed: a.seed, seasonal_residual: a.seasonal_residual, future_cols: a.future_cols.len(),
-    };
+    let cfg = a.config(n)?;
     let (train_end, test_start) = boundaries(n, &cfg)?;
     let train_start = cfg.train_len.map_or(0, |l| train_end.saturating_sub(l));
     // Scaling statistics from the steps the model trains on.
     let scaler = Scaler::fit(&series, train_start, train_end);
     let source = a.from.as_ref().map(|p| timeseries::load_forecaster(p).with_context(|| format!("loading {}", p.display()))).transpose()?;
-    let model_cfg = match &source {
-        Some((info, _)) => {
-            if info.config.inputs != series.columns.len() || info.config.horizon != a.horizon || info.forecast.future_cols != cfg.future_cols {
-                bail!("{} reads {} series ({} known in advance) and forecasts {} steps; this run has {} series ({}; {} known in advance) \
-                       and --horizon {}", a.from.as_ref().expect("source given").display(), info.config.inputs, info.forecast.future_cols,
-                      info.config.horizon, series.columns.len(), series.columns.join(", "), cfg.future_cols, a.horizon);
-            }
-            info.config
-        }
-        None => ForecasterConfig { inputs: series.columns.len(), hidden: a.hidden, layers: a.layers, horizon: a.horizon },
-    };
-    // With --format json, stdout carries only the JSON; progress goes to stderr.
-    let json_out = a.format == "json";
-    let say = |line: String| if json_out { eprintln!("{line}") } else { println!("{line}") };
+    let model_cfg = model_config(a, &series, &cfg, source.as_ref().map(|(info, _)| info))?;
+    let say = |line: String| a.format.say(line);
     let ctx = gpu.context()?;
     say(format!("adapter: {}", ctx.adapter_line()));
     say(format!("series: {} ({}), {} steps {} … {}; train {}..{}, valid {}..{}, test {}..{}; {} training windows",
@@ -136,20 +150,12 @@ pub fn run(gpu: &GpuArgs, a: &ForecastArgs) -> Result<()> {
                     info.spec.series.as_ref().map(|s| format!(" of series {s}")).unwrap_or_default()));
     }
     let start = std::time::Instant::now();
-    let bar = ProgressBar::new(0);
-    bar.set_style(ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} steps ({elapsed})").expect("valid template").progress_chars("=> "));
-    bar.set_prefix("1");
-    let logs = timeseries::fit(&ctx, &mut model, &scaler.scale(&series), &cfg, |p| match p {
-        FitProgress::Step { done, total } => {
-            bar.set_length(total as u64);
-            bar.set_position(done as u64);
-        }
-        FitProgress::Epoch(e) => {
-            bar.set_prefix((e.epoch + 1).to_string());
-            bar.suspend(|| say(format!("epoch {:>3}  train MSE {:.4}  valid MSE {:.4} (scaled)", e.epoch, e.train_mse, e.valid_mse)));
-        }
-    })?;
-    bar.finish_and_clear();
+    let scaled = scaler.scale(&series);
+    let mut observer = ForecastObserver { format: a.format, bar: None };
+    let logs = timeseries::fit(&ctx, &mut model, &scaled, &cfg, &mut observer)?;
+    if let Some(bar) = observer.bar.take() {
+        bar.finish_and_clear();
+    }
     let seconds = start.elapsed().as_secs_f64();
     let (points, m) = timeseries::evaluate(&ctx, &mut model, &series, &scaler, &cfg)?;
     let info = ForecasterInfo { config: model_cfg, spec, scaler, forecast: cfg.clone() };
@@ -167,7 +173,7 @@ pub fn run(gpu: &GpuArgs, a: &ForecastArgs) -> Result<()> {
         "epochs": logs.len(), "seconds": seconds, "from": a.from.as_ref().map(|p| p.display().to_string()), "metrics": m,
     });
     write_atomic(&sibling(&a.out, ".metrics.json"), serde_json::to_string_pretty(&json)?.as_bytes())?;
-    if json_out {
+    if a.format == OutputFormat::Json {
         println!("{}", serde_json::to_string_pretty(&json)?);
     } else {
         println!("held-out tail: {} points, {}-step rolling forecasts ({} epochs, {seconds:.0} s)", m.points, cfg.horizon, logs.len());
@@ -177,4 +183,27 @@ pub fn run(gpu: &GpuArgs, a: &ForecastArgs) -> Result<()> {
         println!("wrote {} (+ .forecast.svg, .metrics.json)", a.out.display());
     }
     Ok(())
+}
+
+/// A progress bar over each epoch's steps and a line per epoch.
+struct ForecastObserver {
+    format: OutputFormat,
+    bar: Option<ProgressBar>,
+}
+
+impl<'r> FitObserver<ForecastRun<'r>> for ForecastObserver {
+    fn step(&mut self, p: &StepProgress) {
+        let bar = self.bar.get_or_insert_with(|| epoch_bar(p.epoch, "steps"));
+        bar.set_length(p.steps as u64);
+        bar.set_position(p.step as u64);
+    }
+
+    fn epoch_end(&mut self, _: &ForecastRun<'r>, state: &FitState<ForecastEpoch>, _: bool) -> lstm_transfer::Result<()> {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        let e = state.logs.last().expect("an epoch just ended");
+        self.format.say(format!("epoch {:>3}  train MSE {:.4}  valid MSE {:.4} (scaled)", e.epoch, e.train_mse, e.valid_mse));
+        Ok(())
+    }
 }

@@ -1,20 +1,23 @@
 //! `lm`: train an LSTM language model with truncated BPTT and report validation and test perplexity.
 //! The checkpoint transfers into a classifier with `transfer --from` (ULMFiT: embedding + LSTM).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Result};
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
-use lstm_transfer::kernels::optimizer::AdamConfig;
+use indicatif::ProgressBar;
+use lstm_transfer::core::fit::{FitObserver, FitState, StepProgress};
+use lstm_transfer::data::Vocab;
 use lstm_transfer::fsutil::write_atomic;
-use lstm_transfer::lm::{batchify, corpus_vocab, load_lm, perplexity, read_corpus, run_epoch, save_lm, LmInfo, Tokenizer};
-use lstm_transfer::model::{LanguageModel, LanguageModelConfig};
 use lstm_transfer::plot::{write_line_chart, Panel, Series as PlotSeries};
+use lstm_transfer::tasks::lm::{
+    batchify, corpus_vocab, load_lm, read_corpus, save_lm, score, score_with, train_lm, LanguageModel, LanguageModelConfig, LmEpoch,
+    LmInfo, LmRun, LmTrainConfig, Tokenizer,
+};
 use lstm_transfer::GpuContext;
 
-use super::{sibling, GpuArgs};
+use super::{epoch_bar, sibling, GpuArgs, OptimArgs, OutputFormat};
 
 #[derive(Args)]
 pub struct LmArgs {
@@ -26,8 +29,8 @@ pub struct LmArgs {
     #[arg(long)]
     pub test: Option<PathBuf>,
     /// whitespace (pre-tokenized corpora such as PTB) or words (the classifier's tokenizer, for ULMFiT).
-    #[arg(long, default_value = "whitespace")]
-    pub tokenizer: String,
+    #[arg(long, value_enum, default_value_t = Tokenizer::Whitespace)]
+    pub tokenizer: Tokenizer,
     #[arg(long, default_value_t = 200)]
     pub embed: usize,
     #[arg(long, default_value_t = 200)]
@@ -46,10 +49,8 @@ pub struct LmArgs {
     /// Epochs over the training corpus (0 with --from: only evaluate that model on --valid / --test).
     #[arg(long, default_value_t = 6)]
     pub epochs: usize,
-    #[arg(long, default_value_t = 2e-3)]
-    pub lr: f32,
-    #[arg(long, default_value_t = 5.0)]
-    pub clip: f32,
+    #[command(flatten)]
+    pub optim: OptimArgs,
     /// Keep tokens seen at least this often (the others read as <unk>).
     #[arg(long, default_value_t = 1)]
     pub min_freq: usize,
@@ -67,153 +68,166 @@ pub struct LmArgs {
     /// The best model; `NAME.curve.svg` (perplexity per epoch) and `NAME.metrics.json` go beside it.
     #[arg(long, default_value = "runs/lm.safetensors")]
     pub out: PathBuf,
-    /// text or json (the metrics, on stdout).
-    #[arg(long, default_value = "text")]
-    pub format: String,
+    /// Result format (json: the metrics on stdout).
+    #[arg(long, value_enum, default_value_t)]
+    pub format: OutputFormat,
 }
 
-/// Perplexity of `model` over `streams`, without training.
-fn score(ctx: &GpuContext, model: &mut LanguageModel, streams: &[Vec<u32>], bptt: usize) -> Result<f64> {
-    let (loss, count) = run_epoch(ctx, model, streams, bptt, false, |_, _, _| {})?;
-    Ok(perplexity(loss, count))
+/// The corpora as streams of ids over one vocabulary.
+struct Corpus {
+    vocab: Vocab,
+    tokenizer: Tokenizer,
+    train: Vec<Vec<u32>>,
+    train_tokens: usize,
+    dropped: usize,
+    valid: Option<Vec<Vec<u32>>>,
+    test: Option<Vec<Vec<u32>>>,
 }
 
-/// One epoch's figures, as `NAME.metrics.json` lists them.
-#[derive(serde::Serialize)]
-struct LmEpoch {
-    epoch: usize,
-    /// Running perplexity over the epoch's training chunks.
-    train_ppl: f64,
-    valid_ppl: Option<f64>,
-    tokens_per_s: f64,
-    seconds: f64,
-}
-
-pub fn run(gpu: &GpuArgs, a: &LmArgs) -> Result<()> {
-    if a.format != "text" && a.format != "json" {
-        bail!("unknown --format '{}': expected text or json", a.format);
-    }
-    if a.epochs == 0 && (a.from.is_none() || (a.valid.is_none() && a.test.is_none())) {
-        bail!("--epochs 0 only evaluates a model: give --from and --valid and/or --test");
-    }
-    let tokenizer = match a.tokenizer.as_str() {
-        "whitespace" => Tokenizer::Whitespace,
-        "words" => Tokenizer::Words,
-        other => bail!("unknown --tokenizer '{other}': expected whitespace or words"),
-    };
-    let start_from = a.from.as_ref().map(|p| load_lm(p)).transpose()?;
-    // A continued model keeps the tokenizer its vocabulary was built with.
-    let tokenizer = start_from.as_ref().map_or(tokenizer, |(info, _, _)| info.tokenizer);
+/// Reads the corpora. A continued model keeps the tokenizer and vocabulary it was built with; a new
+/// vocabulary comes from the whole training corpus, so a `--max-tokens` run predicts over the same
+/// vocabulary (and its perplexities compare) as a full one.
+fn read_corpora(a: &LmArgs, from: Option<(&LmInfo, &[String])>) -> Result<Corpus> {
+    let tokenizer = from.map_or(a.tokenizer, |(info, _)| info.tokenizer);
     let mut train_tokens = read_corpus(&a.train, tokenizer)?;
-    // The vocabulary comes from the whole training corpus, so a --max-tokens run predicts over the same
-    // vocabulary (and its perplexities compare) as a full one.
-    let vocab = match &start_from {
-        Some((_, tokens, _)) => lstm_transfer::data::Vocab::from_tokens(tokens.clone())?,
+    let vocab = match from {
+        Some((_, tokens)) => Vocab::from_tokens(tokens.to_vec())?,
         None => corpus_vocab(&train_tokens, a.min_freq, a.max_vocab),
     };
     if let Some(n) = a.max_tokens {
         train_tokens.truncate(n);
     }
-    let encode = |tokens: &[String]| -> Vec<u32> { tokens.iter().map(|t| vocab.id(t)).collect() };
-    let (train, dropped) = batchify(&encode(&train_tokens), a.batch_size);
+    let streams = |tokens: &[String]| batchify(&tokens.iter().map(|t| vocab.id(t)).collect::<Vec<u32>>(), a.batch_size);
+    let (train, dropped) = streams(&train_tokens);
+    let read = |path: &Option<PathBuf>| -> Result<Option<Vec<Vec<u32>>>> {
+        path.as_ref().map(|p| Ok(streams(&read_corpus(p, tokenizer)?).0)).transpose()
+    };
+    let (valid, test) = (read(&a.valid)?, read(&a.test)?);
+    Ok(Corpus { train_tokens: train_tokens.len(), vocab, tokenizer, train, dropped, valid, test })
+}
+
+pub fn run(gpu: &GpuArgs, a: &LmArgs) -> Result<()> {
+    if a.epochs == 0 && (a.from.is_none() || (a.valid.is_none() && a.test.is_none())) {
+        bail!("--epochs 0 only evaluates a model: give --from and --valid and/or --test");
+    }
+    // Checked before any reading or GPU work (an evaluation-only run trains nothing).
+    let train_cfg = LmTrainConfig { epochs: a.epochs, bptt: a.bptt, optim: a.optim.config(2e-3, 5.0)? };
+    if a.epochs > 0 {
+        train_cfg.validate()?;
+    }
+    let start_from = a.from.as_ref().map(|p| load_lm(p)).transpose()?;
+    let corpus = read_corpora(a, start_from.as_ref().map(|(info, vocab, _)| (info, vocab.as_slice())))?;
     let cfg = match &start_from {
         Some((info, _, _)) => info.config,
-        None => LanguageModelConfig { vocab: vocab.len(), embed: a.embed, hidden: a.hidden, layers: a.layers, tie_weights: a.tie },
+        None => LanguageModelConfig { vocab: corpus.vocab.len(), embed: a.embed, hidden: a.hidden, layers: a.layers, tie_weights: a.tie },
     };
-    // With --format json, stdout carries only the JSON; progress goes to stderr.
-    let json_out = a.format == "json";
-    let say = |line: String| if json_out { eprintln!("{line}") } else { println!("{line}") };
+    let say = |line: String| a.format.say(line);
     let ctx = gpu.context()?;
     say(format!("adapter: {}", ctx.adapter_line()));
-    say(format!("corpus: {} training tokens ({} in {} streams, {dropped} dropped at the end), vocabulary {}",
-                train_tokens.len(), train[0].len() * a.batch_size, a.batch_size, vocab.len()));
+    say(format!("corpus: {} training tokens ({} in {} streams, {} dropped at the end), vocabulary {}", corpus.train_tokens,
+                corpus.train[0].len() * a.batch_size, a.batch_size, corpus.dropped, corpus.vocab.len()));
     let mut model = LanguageModel::new(&ctx, cfg, a.batch_size, a.bptt, a.seed)?;
-    model.set_optimizer(AdamConfig { lr: a.lr, max_grad_norm: a.clip, ..Default::default() });
     if let Some((_, _, tensors)) = &start_from {
         model.store.upload_all(&ctx, tensors)?;
         say(format!("continuing from {}", a.from.as_ref().expect("given").display()));
     }
-    let eval_set = |path: &Option<PathBuf>| -> Result<Option<Vec<Vec<u32>>>> {
-        Ok(match path {
-            Some(p) => Some(batchify(&encode(&read_corpus(p, tokenizer)?), a.batch_size).0),
-            None => None,
-        })
-    };
-    let (valid, test) = (eval_set(&a.valid)?, eval_set(&a.test)?);
     if a.epochs == 0 {
-        let valid_ppl = valid.as_ref().map(|v| score(&ctx, &mut model, v, a.bptt)).transpose()?;
-        let test_ppl = test.as_ref().map(|t| score(&ctx, &mut model, t, a.bptt)).transpose()?;
-        for (name, p) in [("valid", valid_ppl), ("test", test_ppl)] {
-            if let Some(p) = p {
-                say(format!("{name} perplexity {p:.2}"));
-            }
-        }
-        if json_out {
-            let json = serde_json::json!({ "from": a.from.as_ref().map(|p| p.display().to_string()), "adapter": ctx.adapter_line(),
-                                           "valid_perplexity": valid_ppl, "test_perplexity": test_ppl });
-            println!("{}", serde_json::to_string_pretty(&json)?);
-        }
-        return Ok(());
+        return evaluate_only(&ctx, &mut model, a, &corpus);
     }
-    let info = LmInfo { config: cfg, tokenizer };
-    let mut best = f64::INFINITY;
-    let mut logs: Vec<LmEpoch> = Vec::new();
+    let info = LmInfo { config: cfg, tokenizer: corpus.tokenizer };
     let start = Instant::now();
-    for epoch in 1..=a.epochs {
-        let bar = ProgressBar::new(0);
-        bar.set_style(ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg}").expect("valid template").progress_chars("=> "));
-        bar.set_prefix(epoch.to_string());
-        let t0 = Instant::now();
-        let (loss, n) = run_epoch(&ctx, &mut model, &train, a.bptt, true, |k, total, tps| {
-            bar.set_length(total as u64);
-            bar.set_position(k as u64);
-            bar.set_message(format!("{tps:.0} tokens/s"));
-        })?;
-        bar.finish_and_clear();
-        let seconds = t0.elapsed().as_secs_f64();
-        // Without --valid the model is kept by its (running) training perplexity.
-        let log = LmEpoch {
-            epoch, train_ppl: perplexity(loss, n), tokens_per_s: n as f64 / seconds, seconds,
-            valid_ppl: valid.as_ref().map(|v| score(&ctx, &mut model, v, a.bptt)).transpose()?,
-        };
-        let shown = log.valid_ppl.map(|v| format!("  valid ppl {v:.2}")).unwrap_or_default();
-        say(format!("epoch {epoch:>3}  train ppl {:.2}{shown}  {:.0} tokens/s  {seconds:.0} s", log.train_ppl, log.tokens_per_s));
-        let monitored = log.valid_ppl.unwrap_or(log.train_ppl);
-        logs.push(log);
-        if monitored < best {
-            best = monitored;
-            save_lm(&a.out, &ctx, &model, &info, &vocab.tokens)?;
-        }
-    }
-    let kept_by = if valid.is_some() { "valid" } else { "training (no --valid)" };
+    let mut observer = LmObserver { ctx: &ctx, out: &a.out, info: &info, vocab: &corpus.vocab.tokens, format: a.format, bar: None };
+    let state = train_lm(&ctx, &mut model, &corpus.train, corpus.valid.as_deref(), &train_cfg, &mut observer)?;
+    let best = -state.best_score.unwrap_or(f64::NEG_INFINITY);
+    let kept_by = if corpus.valid.is_some() { "valid" } else { "training (no --valid)" };
     say(format!("best {kept_by} perplexity {best:.2}; model: {} ({:.0} s)", a.out.display(), start.elapsed().as_secs_f64()));
     let mut test_ppl = None;
-    if let Some(t) = &test {
-        let (tensors, _) = lstm_transfer::checkpoint::read_tensors(&a.out)?;
+    if let Some(t) = &corpus.test {
+        let (_, _, tensors) = load_lm(&a.out)?;
         model.store.upload_all(&ctx, &tensors)?;
-        let (l, n) = run_epoch(&ctx, &mut model, t, a.bptt, false, |_, _, _| {})?;
-        test_ppl = Some(perplexity(l, n));
-        say(format!("test perplexity {:.2} (best model, {n} predictions)", perplexity(l, n)));
+        let p = score(&ctx, &mut model, t, a.bptt)?;
+        test_ppl = Some(p);
+        say(format!("test perplexity {p:.2} (best model)"));
     }
+    write_curve(&a.out, &state)?;
+    let json = serde_json::json!({
+        "train": a.train.display().to_string(), "adapter": ctx.adapter_line(), "config": cfg, "tokenizer": corpus.tokenizer,
+        "from": a.from.as_ref().map(|p| p.display().to_string()), "bptt": a.bptt, "batch_size": a.batch_size, "optim": train_cfg.optim,
+        "training_tokens": corpus.train_tokens, "epochs": state.logs, "best_perplexity": best, "kept_by": kept_by, "test_perplexity": test_ppl,
+        "seconds": start.elapsed().as_secs_f64(),
+    });
+    write_atomic(&sibling(&a.out, ".metrics.json"), serde_json::to_string_pretty(&json)?.as_bytes())?;
+    match a.format {
+        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&json)?),
+        OutputFormat::Text => println!("wrote {} (+ .curve.svg, .metrics.json)", a.out.display()),
+    }
+    Ok(())
+}
+
+/// `--epochs 0`: the perplexities of the `--from` model, with a bar over the chunks.
+fn evaluate_only(ctx: &GpuContext, model: &mut LanguageModel, a: &LmArgs, corpus: &Corpus) -> Result<()> {
+    let mut ppl = |streams: &Option<Vec<Vec<u32>>>, name: &str| -> Result<Option<f64>> {
+        let Some(streams) = streams else { return Ok(None) };
+        let bar = epoch_bar(0, "chunks");
+        bar.set_prefix(name.to_string());
+        let p = score_with(ctx, model, streams, a.bptt, &mut |p| {
+            bar.set_length(p.steps as u64);
+            bar.set_position(p.step as u64);
+        })?;
+        bar.finish_and_clear();
+        a.format.say(format!("{name} perplexity {p:.2}"));
+        Ok(Some(p))
+    };
+    let (valid_ppl, test_ppl) = (ppl(&corpus.valid, "valid")?, ppl(&corpus.test, "test")?);
+    if a.format == OutputFormat::Json {
+        let json = serde_json::json!({ "from": a.from.as_ref().map(|p| p.display().to_string()), "adapter": ctx.adapter_line(),
+                                       "valid_perplexity": valid_ppl, "test_perplexity": test_ppl });
+        println!("{}", serde_json::to_string_pretty(&json)?);
+    }
+    Ok(())
+}
+
+/// `NAME.curve.svg`: training and validation perplexity per epoch.
+fn write_curve(out: &Path, state: &FitState<LmEpoch>) -> Result<()> {
     let line = |name: &str, f: fn(&LmEpoch) -> Option<f64>| PlotSeries {
-        name: name.into(), points: logs.iter().filter_map(|l| f(l).map(|v| (l.epoch as f64, v))).collect(),
+        name: name.into(), points: state.logs.iter().filter_map(|l| f(l).map(|v| (l.epoch as f64, v))).collect(),
     };
     let panel = Panel {
         title: "perplexity".into(), x_label: "epoch".into(), y_label: "perplexity".into(),
         series: vec![line("train (running)", |l| Some(l.train_ppl)), line("valid", |l| l.valid_ppl)],
     };
-    write_line_chart(&sibling(&a.out, ".curve.svg"), "language model", &[panel])?;
-    let json = serde_json::json!({
-        "train": a.train.display().to_string(), "adapter": ctx.adapter_line(), "config": cfg, "tokenizer": tokenizer,
-        "from": a.from.as_ref().map(|p| p.display().to_string()), "bptt": a.bptt, "batch_size": a.batch_size, "lr": a.lr,
-        "training_tokens": train_tokens.len(), "epochs": logs, "best_perplexity": best, "kept_by": kept_by, "test_perplexity": test_ppl,
-        "seconds": start.elapsed().as_secs_f64(),
-    });
-    write_atomic(&sibling(&a.out, ".metrics.json"), serde_json::to_string_pretty(&json)?.as_bytes())?;
-    if json_out {
-        println!("{}", serde_json::to_string_pretty(&json)?);
-    } else {
-        println!("wrote {} (+ .curve.svg, .metrics.json)", a.out.display());
+    Ok(write_line_chart(&sibling(out, ".curve.svg"), "language model", &[panel])?)
+}
+
+/// Progress bar, per-epoch line, and the best model saved.
+struct LmObserver<'a> {
+    ctx: &'a GpuContext,
+    out: &'a Path,
+    info: &'a LmInfo,
+    vocab: &'a [String],
+    format: OutputFormat,
+    bar: Option<ProgressBar>,
+}
+
+impl<'r> FitObserver<LmRun<'r>> for LmObserver<'_> {
+    fn step(&mut self, p: &StepProgress) {
+        let bar = self.bar.get_or_insert_with(|| epoch_bar(p.epoch, "chunks"));
+        bar.set_length(p.steps as u64);
+        bar.set_position(p.step as u64);
+        bar.set_message(format!("{:.0} tokens/s", p.sums.items_per_second()));
     }
-    Ok(())
+
+    fn epoch_end(&mut self, run: &LmRun<'r>, state: &FitState<LmEpoch>, improved: bool) -> lstm_transfer::Result<()> {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+        let log = state.logs.last().expect("an epoch just ended");
+        let shown = log.valid_ppl.map(|v| format!("  valid ppl {v:.2}")).unwrap_or_default();
+        self.format.say(format!("epoch {:>3}  train ppl {:.2}{shown}  {:.0} tokens/s  {:.0} s{}", log.epoch, log.train_ppl, log.tokens_per_s,
+                                log.seconds, if improved { "  *best" } else { "" }));
+        if improved {
+            save_lm(self.out, self.ctx, run.model, self.info, self.vocab)?;
+        }
+        Ok(())
+    }
 }

@@ -13,10 +13,11 @@ pub mod train;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use clap::Args;
-use lstm_transfer::checkpoint::{self, Checkpoint};
+use clap::{Args, ValueEnum};
+use lstm_transfer::config::{AdamConfig, LrSchedule, OptimConfig, Pooling, ScheduleKind, WeightDecay};
 use lstm_transfer::data::{read_table, Column, ReadOptions, TableFormat, TextTable};
-use lstm_transfer::kernels::pool::Pooling;
+use lstm_transfer::gpu::Backend;
+use lstm_transfer::tasks::classify::checkpoint::{self, Checkpoint};
 use lstm_transfer::{AdapterChoice, GpuContext};
 
 /// A file written beside a model: `DIR/NAME.safetensors` → `DIR/NAME{suffix}`.
@@ -27,9 +28,9 @@ pub fn sibling(out: &Path, suffix: &str) -> std::path::PathBuf {
 
 #[derive(Args, Clone)]
 pub struct GpuArgs {
-    /// Backend(s) to use: vulkan, metal, dx12, gl (comma-separated). Default: $LSTM_TRANSFER_BACKEND or any.
-    #[arg(long, global = true)]
-    pub backend: Option<String>,
+    /// Backend(s) to use, comma-separated. Default: $LSTM_TRANSFER_BACKEND or any.
+    #[arg(long, global = true, value_enum, value_delimiter = ',')]
+    pub backend: Vec<Backend>,
     /// Part of the adapter name to select (case-insensitive). Default: $LSTM_TRANSFER_ADAPTER or the best.
     #[arg(long, global = true)]
     pub adapter: Option<String>,
@@ -37,7 +38,7 @@ pub struct GpuArgs {
 
 impl GpuArgs {
     pub fn context(&self) -> Result<GpuContext> {
-        let choice = AdapterChoice::from_env().with_overrides(self.backend.as_deref(), self.adapter.as_deref());
+        let choice = AdapterChoice::from_env().with_overrides(&self.backend, self.adapter.as_deref());
         Ok(GpuContext::new(&choice)?)
     }
 }
@@ -45,8 +46,8 @@ impl GpuArgs {
 /// How to read a data file (CSV, TSV or JSONL, with column choices).
 #[derive(Args, Clone, Default)]
 pub struct TableArgs {
-    /// Data file format: csv, tsv or jsonl. Default: from the extension (.csv, .jsonl/.json, else TSV).
-    #[arg(long, value_parser = parse_format)]
+    /// Data file format. Default: from the extension (.csv, .jsonl/.json, else TSV).
+    #[arg(long, value_enum)]
     pub input_format: Option<TableFormat>,
     /// Label column: a header name, a 0-based index, or a JSONL key. Default: column 0 / "label".
     #[arg(long)]
@@ -61,15 +62,6 @@ pub struct TableArgs {
     /// Skip malformed rows (counted and reported with their lines) instead of stopping at the first.
     #[arg(long)]
     pub skip_bad_rows: bool,
-}
-
-fn parse_format(s: &str) -> std::result::Result<TableFormat, String> {
-    match s {
-        "csv" => Ok(TableFormat::Csv),
-        "tsv" => Ok(TableFormat::Tsv),
-        "jsonl" | "json" => Ok(TableFormat::Jsonl),
-        _ => Err(format!("unknown format '{s}': expected csv, tsv or jsonl")),
-    }
 }
 
 impl TableArgs {
@@ -104,6 +96,92 @@ pub fn report_skipped(path: &Path, table: &TextTable) {
     }
 }
 
+/// How results are printed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Lines for a person.
+    #[default]
+    Text,
+    /// One JSON document on stdout (progress goes to stderr).
+    Json,
+}
+
+impl OutputFormat {
+    /// Prints a progress or result line: on stdout for text, on stderr with `--format json` (so stdout
+    /// carries only the JSON).
+    pub fn say(self, line: impl std::fmt::Display) {
+        match self {
+            Self::Text => println!("{line}"),
+            Self::Json => eprintln!("{line}"),
+        }
+    }
+}
+
+/// A progress bar over one epoch's steps, 80 columns wide.
+pub fn epoch_bar(epoch: usize, unit: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(0);
+    let template = format!("epoch {{prefix}} [{{bar:30}}] {{pos}}/{{len}} {unit} {{msg}} ({{elapsed}})");
+    bar.set_style(indicatif::ProgressStyle::with_template(&template).expect("valid template").progress_chars("=> "));
+    bar.set_prefix(epoch.to_string());
+    bar
+}
+
+/// The optimizer's update rule.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum OptimizerKind {
+    /// Adam, with --weight-decay as an L2 penalty (PyTorch's `Adam(weight_decay=…)`).
+    #[default]
+    Adam,
+    /// AdamW: decoupled weight decay.
+    Adamw,
+}
+
+/// The optimizer, gradient clip and learning-rate schedule: one group for `train`, `transfer`, `lm`
+/// and `forecast`. The learning rate and the clip default per command (see [`OptimArgs::config`]).
+#[derive(Args, Clone, Default)]
+pub struct OptimArgs {
+    /// Base learning rate [default: 3e-3; lm: 2e-3].
+    #[arg(long)]
+    pub lr: Option<f32>,
+    /// Update rule.
+    #[arg(long, value_enum, default_value_t)]
+    pub optimizer: OptimizerKind,
+    /// Weight decay of every tensor (an L2 penalty with adam, decoupled with adamw).
+    #[arg(long, default_value_t = 0.0)]
+    pub weight_decay: f32,
+    /// Clip the global gradient norm (0: off) [default: 5; forecast: 1].
+    #[arg(long)]
+    pub clip: Option<f32>,
+    /// Learning-rate schedule [default: constant; transfer --method ulmfit: stlr].
+    #[arg(long, value_enum)]
+    pub schedule: Option<ScheduleKind>,
+    /// warmup-linear: fraction of the updates spent warming up.
+    #[arg(long, default_value_t = 0.1)]
+    pub warmup: f64,
+    /// stlr: fraction of the updates spent rising.
+    #[arg(long, default_value_t = 0.1)]
+    pub cut_frac: f64,
+    /// stlr: ratio of the peak rate to the lowest.
+    #[arg(long, default_value_t = 32.0)]
+    pub stlr_ratio: f64,
+}
+
+impl OptimArgs {
+    /// The settings, with the command's `lr` and `clip` where the options were not given (checked).
+    pub fn config(&self, lr: f32, clip: f32) -> Result<OptimConfig> {
+        let decay = match self.optimizer {
+            OptimizerKind::Adam if self.weight_decay > 0.0 => WeightDecay::L2,
+            OptimizerKind::Adam => WeightDecay::None,
+            OptimizerKind::Adamw => WeightDecay::Decoupled,
+        };
+        let optimizer = AdamConfig { lr: self.lr.unwrap_or(lr), max_grad_norm: self.clip.unwrap_or(clip), decay, ..Default::default() };
+        let schedule = LrSchedule::new(self.schedule.unwrap_or_default(), self.warmup, self.cut_frac, self.stlr_ratio)?;
+        let config = OptimConfig { optimizer, weight_decay: self.weight_decay, schedule };
+        config.validate()?;
+        Ok(config)
+    }
+}
+
 /// How `eval` and `predict` run a saved model.
 #[derive(Args, Clone)]
 pub struct InferenceArgs {
@@ -130,15 +208,26 @@ impl InferenceArgs {
     }
 }
 
-/// Loads a checkpoint or PyTorch state_dict, telling what was ignored.
+/// Loads a classifier checkpoint or PyTorch state_dict, telling what was ignored.
 pub fn load_checkpoint(path: &Path, pooling: Option<Pooling>) -> Result<Checkpoint> {
     let ckpt = checkpoint::load(path, pooling).with_context(|| format!("loading the model from {}", path.display()))?;
+    report_ignored(path, &ckpt);
+    Ok(ckpt)
+}
+
+/// Loads a transfer source (a classifier, a state_dict or a language model), telling what was ignored.
+pub fn load_source(path: &Path, pooling: Option<Pooling>) -> Result<Checkpoint> {
+    let ckpt = lstm_transfer::transfer::load_source(path, pooling).with_context(|| format!("loading the source model from {}", path.display()))?;
+    report_ignored(path, &ckpt);
+    Ok(ckpt)
+}
+
+fn report_ignored(path: &Path, ckpt: &Checkpoint) {
     if !ckpt.ignored.is_empty() {
         let shown: Vec<&str> = ckpt.ignored.iter().take(4).map(String::as_str).collect();
         eprintln!("{}: ignored {} tensors that are not parameters of the model ({}{})", path.display(), ckpt.ignored.len(),
                   shown.join(", "), if ckpt.ignored.len() > 4 { ", …" } else { "" });
     }
-    Ok(ckpt)
 }
 
 /// Reports rows truncated to the maximum length (never silent).

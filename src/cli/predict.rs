@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use lstm_transfer::data::{parse_text_table, Dataset, ReadOptions, TableFormat, Vocab};
-use lstm_transfer::train::{argmax, predict_logits};
+use lstm_transfer::tasks::classify::train::{argmax, predict_logits};
 
 use super::{report_truncated, GpuArgs, InferenceArgs};
 
@@ -20,9 +20,19 @@ pub struct PredictArgs {
     /// One sequence of space-separated token ids per line.
     #[arg(long)]
     pub ids: Option<PathBuf>,
-    /// json (one object per line: logits, probs, label) or tsv (label, probability, logits).
-    #[arg(long, default_value = "json")]
-    pub format: String,
+    /// json: one object per line (logits, probs, label); tsv: label, probability, logits.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: PredictFormat,
+}
+
+/// How predictions are printed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum PredictFormat {
+    /// One JSON object per line.
+    #[default]
+    Json,
+    /// Tab-separated: label, probability, logits.
+    Tsv,
 }
 
 /// Parses `--ids` lines: every id must be a number below the vocabulary size.
@@ -66,9 +76,6 @@ fn softmax(z: &[f32]) -> Vec<f32> {
 }
 
 pub fn run(gpu: &GpuArgs, a: &PredictArgs) -> Result<()> {
-    if a.format != "json" && a.format != "tsv" {
-        bail!("unknown --format '{}': expected json or tsv", a.format);
-    }
     let (ckpt, max_len) = a.model.load()?;
     let ids = match (&a.ids, &a.text) {
         (Some(path), _) => read_ids(path, ckpt.info.config.vocab)?,
@@ -93,7 +100,7 @@ pub fn run(gpu: &GpuArgs, a: &PredictArgs) -> Result<()> {
         let probs = softmax(z);
         let best = argmax(z);
         let label = &ckpt.info.labels[best];
-        if a.format == "json" {
+        if a.format == PredictFormat::Json {
             let line = Prediction { label, label_id: best, probs: &probs, logits: z };
             println!("{}", serde_json::to_string(&line)?);
         } else {

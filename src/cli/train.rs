@@ -1,5 +1,6 @@
 //! `train`: read data, build or resume a model, train with progress, checkpoints, a JSONL log and a
-//! learning-curve plot beside the checkpoint, then report the best model's test metrics.
+//! learning-curve plot beside the checkpoint, then report the best model's test metrics. `transfer`
+//! runs through here too ([`execute`]), with its own start and, for DANN, its own training rows.
 //!
 //! Files for `--out DIR/NAME.safetensors`:
 //!   NAME.safetensors        the best model by the monitored validation metric (PyTorch state_dict names)
@@ -12,19 +13,17 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use lstm_transfer::checkpoint::{load_train_state, save_classifier, save_train_state, state_path, ModelInfo, TrainingCheckpoint, TOKENIZER};
+use lstm_transfer::config::Pooling;
+use lstm_transfer::core::fit::{FitObserver, StepProgress};
 use lstm_transfer::data::{embedded, encode_rows, label_names, parse_text_table, split, tokenize, Dataset, TextRow, Vocab};
 use lstm_transfer::fsutil::write_atomic;
-use lstm_transfer::kernels::optimizer::{AdamConfig, WeightDecay};
-use lstm_transfer::kernels::pool::Pooling;
-use lstm_transfer::model::{Classifier, ClassifierConfig};
 use lstm_transfer::plot::{write_line_chart, Panel, Series};
-use lstm_transfer::schedule::LrSchedule;
-use lstm_transfer::train::{evaluate, train_classifier, Monitor, StepProgress, TrainConfig, TrainData, TrainObserver, TrainState};
+use lstm_transfer::tasks::classify::checkpoint::{load_train_state, save_classifier, save_train_state, state_path, ModelInfo, TrainingCheckpoint, TOKENIZER};
+use lstm_transfer::tasks::classify::{evaluate, train_classifier, Classifier, ClassifierConfig, ClassifierRun, EpochLog, Monitor, TrainConfig, TrainData, TrainState};
+use lstm_transfer::transfer::dann::DannData;
 use lstm_transfer::GpuContext;
 
-use super::transfer::{DannSetup, Transfer, TransferArgs};
-use super::{report_skipped, report_truncated, sibling, GpuArgs, TableArgs};
+use super::{report_skipped, report_truncated, sibling, GpuArgs, OptimArgs, TableArgs};
 
 /// The dataset used when `train` is given no `--data`: UCI Yelp sentences (CC BY 4.0, see data/README.md).
 const EMBEDDED_NAME: &str = "embedded:uci_yelp";
@@ -65,8 +64,9 @@ pub struct TrainArgs {
     /// Unidirectional LSTM (transfer from a bidirectional source).
     #[arg(long)]
     pub unidirectional: bool,
-    /// last, max, mean or concat (all three side by side) [default: last; transfer: the source's].
-    #[arg(long)]
+    /// How the LSTM outputs become the head's features (concat: last, max and mean side by side)
+    /// [default: last; transfer: the source's].
+    #[arg(long, value_enum)]
     pub pooling: Option<Pooling>,
     /// Dropout on the pooled features.
     #[arg(long, default_value_t = 0.0)]
@@ -83,35 +83,14 @@ pub struct TrainArgs {
     pub epochs: Option<usize>,
     #[arg(long, default_value_t = 32)]
     pub batch_size: usize,
-    /// Base learning rate.
-    #[arg(long, default_value_t = 3e-3)]
-    pub lr: f32,
-    /// adam (L2 weight decay) or adamw (decoupled).
-    #[arg(long, default_value = "adam")]
-    pub optimizer: String,
-    #[arg(long, default_value_t = 0.0)]
-    pub weight_decay: f32,
-    /// Clip the global gradient norm (0: off).
-    #[arg(long, default_value_t = 5.0)]
-    pub clip: f32,
-    /// constant, warmup-linear or stlr (slanted triangular).
-    #[arg(long, default_value = "constant")]
-    pub schedule: String,
-    /// warmup-linear: fraction of the updates spent warming up.
-    #[arg(long, default_value_t = 0.1)]
-    pub warmup: f64,
-    /// stlr: fraction of the updates spent rising.
-    #[arg(long, default_value_t = 0.1)]
-    pub cut_frac: f64,
-    /// stlr: ratio of the peak rate to the lowest.
-    #[arg(long, default_value_t = 32.0)]
-    pub stlr_ratio: f64,
+    #[command(flatten)]
+    pub optim: OptimArgs,
     /// Longer rows are truncated (and counted).
     #[arg(long, default_value_t = 64)]
     pub max_len: usize,
-    /// Validation metric that picks the best epoch: accuracy, macro-f1 or loss.
-    #[arg(long, default_value = "accuracy")]
-    pub monitor: String,
+    /// Validation metric that picks the best epoch.
+    #[arg(long, value_enum, default_value_t)]
+    pub monitor: Monitor,
     /// Stop after this many epochs without improvement.
     #[arg(long)]
     pub patience: Option<usize>,
@@ -124,27 +103,21 @@ pub struct TrainArgs {
 }
 
 impl TrainArgs {
+    /// The run's settings from the command line (checked).
     pub fn train_config(&self) -> Result<TrainConfig> {
-        let decay = match self.optimizer.as_str() {
-            "adam" if self.weight_decay > 0.0 => WeightDecay::L2,
-            "adam" => WeightDecay::None,
-            "adamw" => WeightDecay::Decoupled,
-            other => bail!("unknown optimizer '{other}': expected adam or adamw"),
-        };
-        Ok(TrainConfig {
+        let config = TrainConfig {
             epochs: self.epochs.unwrap_or(5),
             batch_size: self.batch_size,
             max_len: self.max_len,
             seed: self.seed,
-            optimizer: AdamConfig { lr: self.lr, max_grad_norm: self.clip, decay, ..Default::default() },
-            weight_decay: self.weight_decay,
-            schedule: LrSchedule::parse(&self.schedule, self.warmup, self.cut_frac, self.stlr_ratio)?,
+            optim: self.optim.config(3e-3, 5.0)?,
             dropout: self.dropout,
-            monitor: Monitor::parse(&self.monitor)?,
+            monitor: self.monitor,
             patience: self.patience,
-            read_every: 16,
             ..Default::default()
-        })
+        };
+        config.validate()?;
+        Ok(config)
     }
 
     /// The model shape: `base` (the source's, for transfer) with the options given on the command line.
@@ -167,14 +140,14 @@ impl TrainArgs {
 }
 
 /// The labelled rows of train / valid / test.
-struct Splits {
-    train: Vec<TextRow>,
-    valid: Vec<TextRow>,
-    test: Vec<TextRow>,
-    source: String,
+pub struct Splits {
+    pub train: Vec<TextRow>,
+    pub valid: Vec<TextRow>,
+    pub test: Vec<TextRow>,
+    pub source: String,
 }
 
-fn read_splits(a: &TrainArgs) -> Result<Splits> {
+pub fn read_splits(a: &TrainArgs) -> Result<Splits> {
     let table = match &a.data {
         Some(path) => a.table.read(path, false)?,
         None => {
@@ -206,47 +179,51 @@ fn read_splits(a: &TrainArgs) -> Result<Splits> {
     Ok(Splits { train: rows, valid, test, source })
 }
 
-/// What the run starts from: a fresh model, a run to resume, or a source model to transfer.
-enum Start {
+/// Writes a source model into a new classifier before training (and prints what it did); gets the
+/// validation rows to compare the model with its source.
+pub type StartFrom = Box<dyn FnOnce(&GpuContext, &mut Classifier, &Dataset) -> Result<()>>;
+
+/// Builds a run's own training rows from the vocabulary and the labelled train / valid rows (DANN).
+pub type TrainRows = Box<dyn FnOnce(&Vocab, &Dataset, &Dataset) -> Result<DannData>>;
+
+/// What the run starts from.
+pub enum Start {
+    /// A fresh model.
     Fresh,
+    /// The run saved beside `--out`.
     Resume(Box<TrainingCheckpoint>),
-    Transfer(Box<Transfer>),
+    /// A model written by the caller (a transfer).
+    From(StartFrom),
 }
 
 /// Everything decided before the GPU work starts.
-struct Prepared {
-    vocab: Vocab,
-    info: ModelInfo,
-    config: TrainConfig,
-    state: TrainState,
-    start: Start,
-    /// DANN's unlabelled target rows.
-    dann: Option<DannSetup>,
+pub struct Prepared {
+    pub vocab: Vocab,
+    pub info: ModelInfo,
+    pub config: TrainConfig,
+    pub state: TrainState,
+    pub start: Start,
+    /// Training rows other than the labelled ones (DANN: with the unlabelled target text).
+    pub rows: Option<TrainRows>,
 }
 
-fn prepare(a: &TrainArgs, splits: &Splits, transfer: Option<&TransferArgs>) -> Result<Prepared> {
-    // A resumed run continues from its state, whatever it started from (a transfer included).
-    if a.resume {
-        let state_file = state_path(&a.out);
-        let r = load_train_state(&state_file).with_context(|| format!("resuming from {}", state_file.display()))?;
-        let tokens = r.checkpoint.vocab.clone().context("the training state has no vocabulary")?;
-        let mut config = r.config.clone();
-        if let Some(e) = a.epochs {
-            config.epochs = e;
-        }
-        let (info, mut state) = (r.checkpoint.info.clone(), r.state.clone());
-        // An explicit --epochs continues even a run that stopped early.
-        state.stopped_early &= a.epochs.is_none();
-        if config.dann_gamma.is_some() && transfer.is_none_or(|t| t.target.is_none()) {
-            bail!("this run trains DANN: resume it with the same `transfer --method dann --target FILE` command plus --resume");
-        }
-        let dann = transfer.map(DannSetup::from_args).transpose()?.flatten();
-        return Ok(Prepared { vocab: Vocab::from_tokens(tokens)?, info, config, state, start: Start::Resume(Box::new(r)), dann });
+/// The run saved beside `--out`, continued: its settings, except `--epochs` which may extend it.
+pub fn resume(a: &TrainArgs) -> Result<Prepared> {
+    let state_file = state_path(&a.out);
+    let r = load_train_state(&state_file).with_context(|| format!("resuming from {}", state_file.display()))?;
+    let tokens = r.checkpoint.vocab.clone().context("the training state has no vocabulary")?;
+    let mut config = r.config.clone();
+    if let Some(e) = a.epochs {
+        config.epochs = e;
     }
-    if let Some(t) = transfer {
-        let (vocab, info, config, tr, dann) = super::transfer::prepare(t, a, &splits.train)?;
-        return Ok(Prepared { vocab, info, config, state: TrainState::default(), start: Start::Transfer(Box::new(tr)), dann });
-    }
+    let (info, mut state) = (r.checkpoint.info.clone(), r.state.clone());
+    // An explicit --epochs continues even a run that stopped early.
+    state.stopped_early &= a.epochs.is_none();
+    Ok(Prepared { vocab: Vocab::from_tokens(tokens)?, info, config, state, start: Start::Resume(Box::new(r)), rows: None })
+}
+
+/// A fresh model with the vocabulary and labels of the training rows.
+fn fresh(a: &TrainArgs, splits: &Splits) -> Result<Prepared> {
     let tokens: Vec<Vec<String>> = splits.train.iter().map(|r| tokenize(&r.text)).collect();
     let vocab = Vocab::build(tokens.iter().map(Vec::as_slice), a.min_freq, a.max_vocab);
     let labels = label_names(splits.train.iter().filter_map(|r| r.label.as_deref()));
@@ -255,16 +232,29 @@ fn prepare(a: &TrainArgs, splits: &Splits, transfer: Option<&TransferArgs>) -> R
         pooling: Pooling::Last,
     };
     let info = ModelInfo { config: a.shape(defaults), labels, max_len: a.max_len, tokenizer: TOKENIZER.into() };
-    Ok(Prepared { vocab, info, config: a.train_config()?, state: TrainState::default(), start: Start::Fresh, dann: None })
+    Ok(Prepared { vocab, info, config: a.train_config()?, state: TrainState::default(), start: Start::Fresh, rows: None })
 }
 
-pub fn run(gpu: &GpuArgs, a: &TrainArgs, transfer: Option<&TransferArgs>) -> Result<()> {
+/// `train`: a fresh run, or the saved one with `--resume`.
+pub fn run(gpu: &GpuArgs, a: &TrainArgs) -> Result<()> {
     let splits = read_splits(a)?;
+    let prepared = if a.resume { resume(a)? } else { fresh(a, &splits)? };
+    if a.resume && prepared.config.dann_gamma.is_some() {
+        bail!("this run trains DANN: resume it with the same `transfer --method dann --target FILE` command plus --resume");
+    }
+    execute(gpu, a, &splits, prepared)
+}
+
+/// Trains a prepared run: encodes the rows, starts the model, trains with the CLI's observer and tests
+/// the best model.
+pub fn execute(gpu: &GpuArgs, a: &TrainArgs, splits: &Splits, prepared: Prepared) -> Result<()> {
     let state_file = state_path(&a.out);
-    let Prepared { vocab, info, mut config, state, start, dann } = prepare(a, &splits, transfer)?;
+    let Prepared { vocab, info, config, state, start, rows } = prepared;
     if info.labels.len() < 2 {
         bail!("{}: the training rows have {} distinct label(s); a classifier needs at least 2", splits.source, info.labels.len());
     }
+    info.validate()?;
+    config.validate()?;
     let encode = |rows: &[TextRow], what: &str| -> Result<Dataset> {
         Ok(encode_rows(rows, &vocab, &info.labels, Path::new(what))?)
     };
@@ -279,34 +269,32 @@ pub fn run(gpu: &GpuArgs, a: &TrainArgs, transfer: Option<&TransferArgs>) -> Res
     println!("data: {}: {} train, {} valid, {} test rows; {} classes {:?}; vocabulary {} ({} train tokens)",
              splits.source, train.len(), valid.len(), test.len(), info.labels.len(), info.labels, vocab.len(), train.tokens());
     let mut model = Classifier::new(&ctx, info.config, config.batch_size, config.max_len, config.seed)?;
-    let mut domain_valid = None;
-    match &start {
+    match start {
         Start::Fresh => {}
         Start::Resume(r) => {
             r.restore(&ctx, &mut model)?;
             println!("resuming {} after epoch {} ({} updates)", state_file.display(), r.state.epoch, r.state.updates);
         }
-        Start::Transfer(t) => t.apply(&ctx, &mut model, &valid)?,
+        Start::From(write) => write(&ctx, &mut model, &valid)?,
     }
-    if let Some(dann) = &dann {
-        let (mixed, held_out) = dann.datasets(&vocab, &train, &valid)?;
-        println!("dann: {} labelled + {} unlabelled target rows per epoch, γ = {}", train.len(), mixed.len() - train.len(), dann.gamma);
-        train = mixed;
-        domain_valid = Some(held_out);
+    let mut domain_valid = None;
+    if let Some(rows) = rows {
+        let labelled = train.len();
+        let d = rows(&vocab, &train, &valid)?;
+        println!("dann: {labelled} labelled + {} unlabelled target rows per epoch, γ = {}", d.train.len() - labelled,
+                 config.dann_gamma.unwrap_or_default());
+        (train, domain_valid) = (d.train, Some(d.domain_valid));
     }
-    if state.epoch >= config.epochs || state.stopped_early {
+    if state.finished(config.limits()) {
         println!("the run already ended after epoch {} of {}{}; pass a larger --epochs to continue it", state.epoch, config.epochs,
                  if state.stopped_early { " (early stop)" } else { "" });
         return Ok(());
     }
-    config.read_every = config.read_every.max(1);
     let counts = model.step_counts(&ctx, config.batch_size, config.max_len)?;
     println!("model: {} parameters; per training step {} dispatches, {} pass, {} submit",
              model.store.entries().iter().map(|e| e.len()).sum::<usize>(), counts.dispatches, counts.passes, counts.submits);
 
-    let mut observer = CliObserver {
-        ctx: &ctx, out: &a.out, state_file: &state_file, info: &info, vocab: &vocab.tokens, config: &config, bar: None,
-    };
+    let mut observer = CliObserver { ctx: &ctx, out: &a.out, state_file: &state_file, info: &info, vocab: &vocab.tokens, config: &config, bar: None };
     let data = TrainData { train: &train, valid: &valid, labels: &info.labels, domain_valid: domain_valid.as_ref() };
     let state = train_classifier(&ctx, &mut model, data, &config, state, &mut observer)?;
     if let Some(bar) = observer.bar.take() {
@@ -340,7 +328,7 @@ struct CliObserver<'a> {
     bar: Option<ProgressBar>,
 }
 
-impl TrainObserver for CliObserver<'_> {
+impl<'a> FitObserver<ClassifierRun<'a>> for CliObserver<'_> {
     fn step(&mut self, p: &StepProgress) {
         let bar = self.bar.get_or_insert_with(|| {
             let bar = ProgressBar::new(p.steps as u64);
@@ -351,10 +339,11 @@ impl TrainObserver for CliObserver<'_> {
         bar.set_length(p.steps as u64);
         bar.set_prefix(p.epoch.to_string());
         bar.set_position(p.step as u64);
-        bar.set_message(format!("loss {:.4} acc {:.3} {:.0} tok/s", p.loss, p.accuracy, p.tokens_per_second));
+        bar.set_message(format!("loss {:.4} acc {:.3} {:.0} tok/s", p.sums.mean_loss(), p.sums.accuracy(), p.sums.items_per_second()));
     }
 
-    fn epoch_end(&mut self, model: &Classifier, state: &TrainState, improved: bool) -> lstm_transfer::Result<()> {
+    fn epoch_end(&mut self, run: &ClassifierRun<'a>, state: &TrainState, improved: bool) -> lstm_transfer::Result<()> {
+        let model = &*run.model;
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
@@ -376,7 +365,7 @@ impl TrainObserver for CliObserver<'_> {
         save_train_state(self.state_file, self.ctx, model, self.info, Some(self.vocab), state, self.config)?;
         let jsonl: String = state.logs.iter().map(|l| serde_json::to_string(l).expect("EpochLog serializes") + "\n").collect();
         write_atomic(&sibling(self.out, ".log.jsonl"), jsonl.as_bytes())?;
-        let series = |name: &str, f: fn(&lstm_transfer::train::EpochLog) -> f64| Series {
+        let series = |name: &str, f: fn(&EpochLog) -> f64| Series {
             name: name.into(),
             points: state.logs.iter().map(|l| (l.epoch as f64, f(l))).collect(),
         };

@@ -1,95 +1,111 @@
-//! `transfer`: start a target model from a source model with one of the four methods, then train as
-//! `train` does (every `train` option applies). Without `--data` it only writes the transferred model.
+//! `transfer`: start a target model from a source model with one of the methods of the library's
+//! recipe, then train as `train` does (every `train` option applies). Without `--data` it only
+//! writes the transferred model.
 
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use lstm_transfer::checkpoint::{save_classifier, Checkpoint, ModelInfo, TOKENIZER};
+use lstm_transfer::config::Pooling;
 use lstm_transfer::data::{label_names, make_batches, split, tokenize, Dataset, TextRow, Vocab, UNK};
-use lstm_transfer::kernels::loss::IGNORE_LABEL;
-use lstm_transfer::kernels::pool::Pooling;
-use lstm_transfer::model::Classifier;
-use lstm_transfer::train::{argmax, TrainConfig};
-use lstm_transfer::transfer::{self, dann, Method, TransferOptions};
+use lstm_transfer::tasks::classify::checkpoint::{save_classifier, Checkpoint, ModelInfo, TOKENIZER};
+use lstm_transfer::tasks::classify::train::argmax;
+use lstm_transfer::tasks::classify::{Classifier, ClassifierConfig};
+use lstm_transfer::transfer::dann::dann_data;
+use lstm_transfer::transfer::{self, Method, Recipe, TransferOptions};
 use lstm_transfer::GpuContext;
 use rand::{Rng, SeedableRng};
 
-use super::train::TrainArgs;
-use super::{load_checkpoint, GpuArgs};
+use super::train::{self as train_cmd, read_splits, Prepared, Splits, Start, TrainArgs, TrainRows};
+use super::GpuArgs;
 
 #[derive(Args)]
 pub struct TransferArgs {
-    /// Source model: a checkpoint from `train` or a PyTorch classifier state_dict (safetensors).
+    /// Source model: a checkpoint from `train` or `lm`, or a PyTorch classifier state_dict (safetensors).
     #[arg(long)]
     pub from: PathBuf,
-    /// init (copy all, fine-tune all), freeze (copy and freeze chosen tensors), hetero (another shape:
-    /// --hidden, --layers, --embed, --bidirectional/--unidirectional), dann (domain-adversarial, --target).
-    #[arg(long)]
+    /// init: copy all, fine-tune all; freeze: copy all, freeze the embedding rows the source knew (or
+    /// the --freeze tensors); ulmfit: gradual unfreezing, discriminative rates, stlr schedule; hetero:
+    /// another shape (--hidden, --layers, --embed, --bidirectional/--unidirectional); dann:
+    /// domain-adversarial on unlabelled --target text.
+    #[arg(long, value_enum)]
     pub method: Method,
     /// Target tensors that take the source's values (pattern with *, repeatable) [default: *].
     #[arg(long = "copy")]
     pub copy: Vec<String>,
-    /// freeze: tensors kept frozen (pattern with *, repeatable) [default: embedding.*].
+    /// freeze, ulmfit: tensors kept frozen (pattern with *, repeatable) [freeze's default: the
+    /// embedding rows the source knew].
     #[arg(long = "freeze")]
     pub freeze: Vec<String>,
-    /// freeze: freeze only the embedding rows of tokens the source knew; new tokens' rows train.
+    /// freeze, ulmfit: freeze only the embedding rows of tokens the source knew; new tokens' rows train.
     #[arg(long)]
     pub freeze_known_rows: bool,
-    /// ULMFiT gradual unfreezing: epoch e trains the top e layer groups (head, LSTM layers, embedding).
+    /// Gradual unfreezing: epoch e trains the top e layer groups (head, LSTM layers, embedding) [ulmfit: on].
     #[arg(long)]
     pub gradual_unfreezing: bool,
-    /// ULMFiT discriminative learning rates: each layer group down from the head at lr / FACTOR^depth.
+    /// Discriminative learning rates: each layer group down from the head at lr / FACTOR^depth [ulmfit: 2.6].
     #[arg(long, num_args = 0..=1, default_missing_value = "2.6", value_name = "FACTOR")]
     pub discriminative_lr: Option<f64>,
     /// dann: unlabelled target-domain text: a .txt file has one text per line; any other file is read
     /// with the --data column options (its labels, if any, are not used).
     #[arg(long)]
     pub target: Option<PathBuf>,
-    /// dann: γ of the gradient-reversal schedule λ = 2/(1+exp(−γ·p)) − 1.
-    #[arg(long, default_value_t = 10.0)]
-    pub gamma: f64,
-    /// Pooling of a source state_dict (its shapes cannot tell last, max and mean apart).
+    /// dann: γ of the gradient-reversal schedule λ = 2/(1+exp(−γ·p)) − 1 [default: 10].
     #[arg(long)]
+    pub gamma: Option<f64>,
+    /// Pooling of a source state_dict (its shapes cannot tell last, max and mean apart).
+    #[arg(long, value_enum)]
     pub source_pooling: Option<Pooling>,
     #[command(flatten)]
     pub train: TrainArgs,
 }
 
-/// The unlabelled target rows of a DANN run.
-pub struct DannSetup {
-    rows: Vec<TextRow>,
-    /// γ of the λ schedule.
-    pub gamma: f64,
-}
-
-impl DannSetup {
-    /// The target rows of `--target` for a DANN transfer (None for the other methods).
-    pub fn from_args(t: &TransferArgs) -> Result<Option<Self>> {
-        match &t.target {
-            Some(path) => Ok(Some(Self { rows: read_target(path, &t.train)?, gamma: t.gamma })),
-            None => Ok(None),
+impl TransferArgs {
+    /// The method's recipe with the options given on the command line.
+    fn recipe(&self) -> Recipe {
+        let mut r = Recipe::new(self.method);
+        if !self.freeze.is_empty() {
+            (r.freeze, r.freeze_known_rows) = (self.freeze.clone(), self.freeze_known_rows);
         }
+        r.freeze_known_rows |= self.freeze_known_rows;
+        r.gradual_unfreezing |= self.gradual_unfreezing;
+        r.discriminative_lr = self.discriminative_lr.or(r.discriminative_lr);
+        if self.train.optim.schedule.is_some() {
+            // An explicit --schedule wins over the method's.
+            r.schedule = None;
+        }
+        if let (Some(g), Method::Dann) = (self.gamma, self.method) {
+            r.dann_gamma = Some(g);
+        }
+        r
+    }
+
+    fn copy_patterns(&self) -> Vec<String> {
+        if self.copy.is_empty() { vec!["*".to_string()] } else { self.copy.clone() }
     }
 }
 
-impl DannSetup {
-    /// (training rows: labelled + unlabelled target, held-out rows of both domains for the domain head).
-    pub fn datasets(&self, vocab: &Vocab, train: &Dataset, valid: &Dataset) -> Result<(Dataset, Dataset)> {
-        let all = Dataset {
-            ids: self.rows.iter().map(|r| vocab.encode(&r.text)).collect(),
-            labels: vec![IGNORE_LABEL; self.rows.len()],
-            domains: Some(vec![1; self.rows.len()]),
-        };
-        let (fit, held) = split(all.len(), 0.1, 17);
-        let mixed = dann::mix_domains(train, &all.subset(&fit));
-        let source_valid = Dataset { domains: Some(vec![0; valid.len()]), ..valid.clone() };
-        Ok((mixed, source_valid.concat(&all.subset(&held))))
+/// `source_is_lm`: a language model has no pooling of its own, so any method may choose one.
+fn check_method(t: &TransferArgs, source_is_lm: bool) -> Result<()> {
+    let reshapes = t.train.changes_shape() || (t.train.pooling.is_some() && !source_is_lm);
+    if reshapes && t.method != Method::Hetero {
+        bail!("shape options (--embed, --hidden, --layers, --bidirectional, --unidirectional, --pooling) need --method hetero \
+               (from a language model, which has no pooling of its own, --pooling goes with any method)");
     }
+    if (!t.freeze.is_empty() || t.freeze_known_rows) && !matches!(t.method, Method::Freeze | Method::Ulmfit) {
+        bail!("--freeze and --freeze-known-rows need --method freeze or ulmfit");
+    }
+    if (t.method == Method::Dann) != t.target.is_some() {
+        bail!("--method dann needs --target FILE (unlabelled target text), and --target is only for dann");
+    }
+    if t.gamma.is_some() && t.method != Method::Dann {
+        bail!("--gamma is only for --method dann");
+    }
+    Ok(())
 }
 
 /// The unlabelled target rows of a DANN run (see `--target`).
-pub fn read_target(path: &std::path::Path, a: &TrainArgs) -> Result<Vec<TextRow>> {
+fn read_target(path: &std::path::Path, a: &TrainArgs) -> Result<Vec<TextRow>> {
     let plain = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("txt"));
     let table = if plain {
         let opts = lstm_transfer::data::ReadOptions { format: Some(lstm_transfer::data::TableFormat::Tsv), unlabeled: true, ..Default::default() };
@@ -100,8 +116,34 @@ pub fn read_target(path: &std::path::Path, a: &TrainArgs) -> Result<Vec<TextRow>
     Ok(table.rows)
 }
 
+/// DANN's training rows: the labelled rows (domain 0) and 90% of the unlabelled target text
+/// (domain 1); the validation rows and the other 10% measure the domain head.
+fn dann_rows(target: Vec<TextRow>) -> TrainRows {
+    Box::new(move |vocab: &Vocab, train: &Dataset, valid: &Dataset| {
+        let all = Dataset::unlabelled(target.iter().map(|r| vocab.encode(&r.text)).collect());
+        let (fit, held) = split(all.len(), 0.1, 17);
+        Ok(dann_data(train, &Dataset::default(), &all.subset(&fit), valid, &all.subset(&held)))
+    })
+}
+
+/// `transfer` with `--data`: a transfer run, or (`--resume`) the one saved beside `--out`.
+pub fn run(gpu: &GpuArgs, t: &TransferArgs) -> Result<()> {
+    let splits = read_splits(&t.train)?;
+    let prepared = if t.train.resume {
+        let mut p = train_cmd::resume(&t.train)?;
+        if p.config.dann_gamma.is_some() {
+            let path = t.target.as_ref().context("this run trains DANN: resume it with the same --target FILE")?;
+            p.rows = Some(dann_rows(read_target(path, &t.train)?));
+        }
+        p
+    } else {
+        prepare(t, &splits)?
+    };
+    train_cmd::execute(gpu, &t.train, &splits, prepared)
+}
+
 /// A prepared transfer: the source, how target rows map to it, and what to copy.
-pub struct Transfer {
+struct Transfer {
     source: Checkpoint,
     rows: Vec<Option<usize>>,
     options: TransferOptions,
@@ -110,56 +152,32 @@ pub struct Transfer {
     notes: Vec<String>,
 }
 
-/// `source_is_lm`: a language model has no pooling of its own, so any method may choose one.
-fn check_method(t: &TransferArgs, source_is_lm: bool) -> Result<()> {
-    let reshapes = t.train.changes_shape() || (t.train.pooling.is_some() && !source_is_lm);
-    if reshapes && t.method != Method::Hetero {
-        bail!("shape options (--embed, --hidden, --layers, --bidirectional, --unidirectional, --pooling) need --method hetero \
-               (from a language model, which has no pooling of its own, --pooling goes with any method)");
-    }
-    if (!t.freeze.is_empty() || t.freeze_known_rows) && t.method != Method::Freeze {
-        bail!("--freeze and --freeze-known-rows need --method freeze");
-    }
-    if (t.method == Method::Dann) != t.target.is_some() {
-        bail!("--method dann needs --target FILE (unlabelled target text), and --target is only for dann");
-    }
-    Ok(())
-}
-
 /// Decides the target's vocabulary, labels, shape and training settings from the source and the
 /// target's training rows.
-pub fn prepare(t: &TransferArgs, a: &TrainArgs, train_rows: &[TextRow]) -> Result<(Vocab, ModelInfo, TrainConfig, Transfer, Option<DannSetup>)> {
-    let source = load_checkpoint(&t.from, t.source_pooling)?;
+fn prepare(t: &TransferArgs, splits: &Splits) -> Result<Prepared> {
+    let a = &t.train;
+    let source = super::load_source(&t.from, t.source_pooling)?;
     check_method(t, source.info.config.classes == 0)?;
-    let dann = DannSetup::from_args(t)?;
+    let target = t.target.as_ref().map(|p| read_target(p, a)).transpose()?;
     // The target vocabulary: the source's tokens (same ids, rows copied), then new target tokens
     // (from the unlabelled target text too, for dann).
-    let mut texts: Vec<Vec<String>> = train_rows.iter().map(|r| tokenize(&r.text)).collect();
-    if let Some(d) = &dann {
-        texts.extend(d.rows.iter().map(|r| tokenize(&r.text)));
+    let mut texts: Vec<Vec<String>> = splits.train.iter().map(|r| tokenize(&r.text)).collect();
+    if let Some(rows) = &target {
+        texts.extend(rows.iter().map(|r| tokenize(&r.text)));
     }
-    let labels = label_names(train_rows.iter().filter_map(|r| r.label.as_deref()));
+    let labels = label_names(splits.train.iter().filter_map(|r| r.label.as_deref()));
     let plan = transfer::plan_target(&source, &texts, &labels, a.min_freq, a.max_vocab)
         .with_context(|| format!("transferring from {}", t.from.display()))?;
-    let source_vocab_len = plan.aligned.coverage.source_tokens;
-    let base = lstm_transfer::model::ClassifierConfig { domains: if dann.is_some() { 2 } else { 0 }, ..plan.config };
+    let recipe = t.recipe();
+    let base = ClassifierConfig { domains: recipe.domains(), ..plan.config };
     let info = ModelInfo { config: a.shape(base), labels, max_len: a.max_len, tokenizer: TOKENIZER.into() };
     let mut config = a.train_config()?;
-    config.freeze = t.freeze.clone();
-    if t.method == Method::Freeze && t.freeze.is_empty() && !t.freeze_known_rows {
-        config.freeze = vec!["embedding.*".into()];
-    }
-    if t.freeze_known_rows {
-        config.freeze.retain(|p| !transfer::pattern_matches(p, "embedding.weight"));
-        config.freeze_embedding_rows_below = Some(source_vocab_len);
-    }
-    config.gradual_unfreezing = t.gradual_unfreezing;
-    config.discriminative_lr = t.discriminative_lr;
-    config.dann_gamma = dann.as_ref().map(|d| d.gamma);
-    let copy = if t.copy.is_empty() { vec!["*".to_string()] } else { t.copy.clone() };
-    let options = TransferOptions { copy, exclude: plan.exclude, seed: a.seed };
-    let (vocab, rows) = (plan.aligned.vocab, plan.aligned.rows);
-    Ok((vocab, info, config, Transfer { source, rows, options, head_kept: plan.head_kept, notes: plan.notes }, dann))
+    recipe.apply(&mut config, plan.aligned.coverage.source_tokens);
+    let options = TransferOptions { copy: t.copy_patterns(), exclude: plan.exclude, seed: a.seed };
+    let tr = Transfer { source, rows: plan.aligned.rows, options, head_kept: plan.head_kept, notes: plan.notes };
+    let start = Start::From(Box::new(move |ctx, model, probe| tr.apply(ctx, model, probe)));
+    let rows = target.map(dann_rows);
+    Ok(Prepared { vocab: plan.aligned.vocab, info, config, state: Default::default(), start, rows })
 }
 
 impl Transfer {
@@ -218,7 +236,7 @@ pub fn write_mapped(gpu: &GpuArgs, t: &TransferArgs) -> Result<()> {
     if t.method == Method::Dann {
         bail!("--method dann trains on data: give --data (labelled) and --target (unlabelled)");
     }
-    let source = load_checkpoint(&t.from, t.source_pooling)?;
+    let source = super::load_source(&t.from, t.source_pooling)?;
     let cfg = t.train.shape(source.info.config);
     let rows: Vec<Option<usize>> = (0..cfg.vocab).map(Some).collect();
     let ctx = gpu.context()?;
@@ -231,7 +249,7 @@ pub fn write_mapped(gpu: &GpuArgs, t: &TransferArgs) -> Result<()> {
         domains: None,
     };
     let tr = Transfer {
-        options: TransferOptions { copy: if t.copy.is_empty() { vec!["*".into()] } else { t.copy.clone() }, exclude: Vec::new(), seed: t.train.seed },
+        options: TransferOptions { copy: t.copy_patterns(), exclude: Vec::new(), seed: t.train.seed },
         rows, head_kept: true, notes: Vec::new(), source,
     };
     tr.apply(&ctx, &mut model, &probe)?;

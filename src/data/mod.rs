@@ -10,11 +10,27 @@ use rand_chacha::ChaCha8Rng;
 use unicode_segmentation::UnicodeSegmentation;
 
 use crate::error::{Error, Result};
-use crate::model::Batch;
 mod embedded;
 mod read;
 pub use embedded::{embedded, read_table, EMBEDDED};
 pub use read::*;
+
+/// One batch, host side. `ids` is `[batch, steps]` right-padded; `labels` may hold IGNORE_LABEL.
+#[derive(Clone, Debug, Default)]
+pub struct Batch {
+    /// Rows B.
+    pub batch: usize,
+    /// Time steps T of the padded rows.
+    pub steps: usize,
+    /// Token ids, `[B, T]` row-major, right-padded.
+    pub ids: Vec<u32>,
+    /// Valid tokens per row, `[B]`, each in `1..=steps`.
+    pub lengths: Vec<u32>,
+    /// Class of each row, `[B]` (IGNORE_LABEL: no loss, not counted).
+    pub labels: Vec<u32>,
+    /// Domain of each row (DANN only).
+    pub domain_labels: Option<Vec<u32>>,
+}
 
 /// Id of `<pad>`, which fills batch rows past their length.
 pub const PAD: u32 = 0;
@@ -102,6 +118,11 @@ impl Dataset {
     /// True when there are no rows.
     pub fn is_empty(&self) -> bool {
         self.labels.is_empty()
+    }
+
+    /// Rows without labels (each `IGNORE_LABEL`) and without domains.
+    pub fn unlabelled(ids: Vec<Vec<u32>>) -> Self {
+        Self { labels: vec![crate::kernels::loss::IGNORE_LABEL; ids.len()], ids, domains: None }
     }
 
     /// The rows at `indices`, in that order (repeats allowed).

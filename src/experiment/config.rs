@@ -4,7 +4,24 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::kernels::pool::Pooling;
+use crate::config::validate::{check_finite_range, check_positive_f32, check_size, MAX_SIZE};
+use crate::config::Pooling;
+use crate::transfer::Method;
+
+impl TryFrom<String> for Arm {
+    type Error = String;
+    fn try_from(name: String) -> std::result::Result<Self, String> {
+        Arm::ALL.into_iter().find(|a| a.name() == name).ok_or_else(|| {
+            format!("unknown method '{name}': expected one of {}", Arm::ALL.map(Arm::name).join(", "))
+        })
+    }
+}
+
+impl From<Arm> for String {
+    fn from(arm: Arm) -> String {
+        arm.name().to_string()
+    }
+}
 
 /// The source domain: labelled data to pretrain on, or a checkpoint already trained.
 #[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
@@ -118,12 +135,45 @@ pub struct ExperimentConfig {
     /// One run per seed and (target, budget, method); a seed fixes the label sample, the
     /// validation split, the initialisation and the shuffles.
     pub seeds: Vec<u64>,
-    /// Any of scratch, source-only, init, freeze, ulmfit, hetero, dann.
-    pub methods: Vec<String>,
+    /// Any of scratch, source-only, init, freeze, ulmfit, hetero, dann, lm-ulmfit.
+    pub methods: Vec<Arm>,
 }
 
-/// Every method name the experiment knows (`lm-ulmfit`: ULMFiT from `source.lm_checkpoint`).
-pub const METHODS: [&str; 8] = ["scratch", "source-only", "init", "freeze", "ulmfit", "hetero", "dann", "lm-ulmfit"];
+/// What one run of the experiment does with the source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum Arm {
+    /// No source: the baseline every other arm is compared with.
+    Scratch,
+    /// The source model as it is, on the target's test rows (same labels needed).
+    SourceOnly,
+    /// Transfer from the source classifier with a method of the shared recipe.
+    Transfer(Method),
+    /// ULMFiT from `source.lm_checkpoint` (a language model).
+    LmUlmfit,
+}
+
+impl Arm {
+    /// Every arm, in the report's order.
+    pub const ALL: [Arm; 8] = [
+        Arm::Scratch, Arm::SourceOnly, Arm::Transfer(Method::Init), Arm::Transfer(Method::Freeze), Arm::Transfer(Method::Ulmfit),
+        Arm::Transfer(Method::Hetero), Arm::Transfer(Method::Dann), Arm::LmUlmfit,
+    ];
+
+    /// The name used in configs, logs and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Arm::Scratch => "scratch",
+            Arm::SourceOnly => "source-only",
+            Arm::Transfer(Method::Init) => "init",
+            Arm::Transfer(Method::Freeze) => "freeze",
+            Arm::Transfer(Method::Ulmfit) => "ulmfit",
+            Arm::Transfer(Method::Hetero) => "hetero",
+            Arm::Transfer(Method::Dann) => "dann",
+            Arm::LmUlmfit => "lm-ulmfit",
+        }
+    }
+}
 
 mod defaults {
     use super::*;
@@ -166,7 +216,7 @@ impl ExperimentConfig {
         cfg.source.checkpoint.iter_mut().for_each(resolve);
         cfg.source.lm_checkpoint.iter_mut().for_each(resolve);
         cfg.targets.iter_mut().for_each(|t| resolve(&mut t.data));
-        cfg.check().map_err(|e| Error::File { path: path.into(), message: e.to_string() })?;
+        cfg.validate().map_err(|e| Error::File { path: path.into(), message: e.to_string() })?;
         Ok(cfg)
     }
 
@@ -182,26 +232,47 @@ impl ExperimentConfig {
             targets: vec![TargetSpec { name: "uci_yelp".into(), data: "embedded:uci_yelp".into(), test_size: 500 }],
             budgets: vec![50, 200],
             seeds: vec![1, 2],
-            methods: METHODS.iter().filter(|m| **m != "lm-ulmfit").map(|m| m.to_string()).collect(),
+            methods: Arm::ALL.into_iter().filter(|&m| m != Arm::LmUlmfit).collect(),
         }
     }
 
-    fn check(&self) -> Result<()> {
+    /// Refuses missing pieces, methods without what they need, and zero, negative, NaN or
+    /// oversized sizes and rates (naming the key).
+    pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::InvalidInput(m));
         if self.source.data.is_empty() && self.source.checkpoint.is_none() {
             return bad("[source] needs `data` (files to pretrain on), `checkpoint` (a trained source), or both".into());
         }
-        if self.source.data.is_empty() && self.methods.iter().any(|m| m == "dann") {
+        if self.source.data.is_empty() && self.methods.contains(&Arm::Transfer(Method::Dann)) {
             return bad("the dann method trains on labelled source rows: give [source] `data` (with `checkpoint` it is not retrained)".into());
         }
-        if self.methods.iter().any(|m| m == "lm-ulmfit") && self.source.lm_checkpoint.is_none() {
+        if self.methods.contains(&Arm::LmUlmfit) && self.source.lm_checkpoint.is_none() {
             return bad("the lm-ulmfit method needs [source] `lm_checkpoint` (a model from `lm --tokenizer words`)".into());
-        }
-        if let Some(m) = self.methods.iter().find(|m| !METHODS.contains(&m.as_str())) {
-            return bad(format!("unknown method '{m}': expected {}", METHODS.join(", ")));
         }
         if self.targets.is_empty() || self.seeds.is_empty() || self.budgets.is_empty() || self.methods.is_empty() {
             return bad("targets, budgets, seeds and methods must each have at least one entry".into());
+        }
+        check_size("source.epochs", self.source.epochs, MAX_SIZE)?;
+        check_positive_f32("source.lr", self.source.lr)?;
+        check_size("source.min_freq", self.source.min_freq, MAX_SIZE)?;
+        let m = &self.model;
+        for (key, value) in [("model.embed", m.embed), ("model.hidden", m.hidden), ("model.layers", m.layers)] {
+            check_size(key, value, MAX_SIZE)?;
+        }
+        if let Some(h) = m.hetero_hidden {
+            check_size("model.hetero_hidden", h, MAX_SIZE)?;
+        }
+        check_finite_range("model.dropout", m.dropout as f64, 0.0, 1.0)?;
+        let f = &self.finetune;
+        for (key, value) in [("finetune.epochs", f.epochs), ("finetune.batch_size", f.batch_size), ("finetune.max_len", f.max_len),
+                             ("finetune.dann_epochs", f.dann_epochs), ("finetune.dann_source_rows", f.dann_source_rows)] {
+            check_size(key, value, MAX_SIZE)?;
+        }
+        check_positive_f32("finetune.lr", f.lr)?;
+        check_positive_f32("finetune.transfer_lr", f.transfer_lr)?;
+        check_finite_range("finetune.valid_fraction", f.valid_fraction, 0.0, 1.0)?;
+        for t in &self.targets {
+            check_size(&format!("target '{}' test_size", t.name), t.test_size, MAX_SIZE)?;
         }
         Ok(())
     }

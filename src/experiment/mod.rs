@@ -18,18 +18,18 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-pub use config::ExperimentConfig;
+pub use config::{Arm, ExperimentConfig};
 
-use crate::checkpoint::{save_classifier, Checkpoint, ModelInfo, TensorMap, TOKENIZER};
+use crate::config::OptimConfig;
+use crate::core::fit::KeepBest;
 use crate::data::{encode_rows, label_names, read_table, split, tokenize, Dataset, ReadOptions, TextRow, Vocab};
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
-use crate::kernels::loss::IGNORE_LABEL;
-use crate::kernels::optimizer::AdamConfig;
-use crate::model::{Classifier, ClassifierConfig};
-use crate::schedule::LrSchedule;
-use crate::train::{evaluate, train_classifier, Monitor, TrainConfig, TrainData, TrainObserver, TrainState};
-use crate::transfer::{self, ulmfit, TransferOptions};
+use crate::tasks::classify::checkpoint::{save_classifier, Checkpoint, ModelInfo, TOKENIZER};
+use crate::tasks::classify::train::Evaluation;
+use crate::tasks::classify::{evaluate, train_classifier, Classifier, ClassifierConfig, Monitor, TrainConfig, TrainData, TrainState};
+use crate::transfer::dann::{dann_data, DannData};
+use crate::transfer::{self, load_source, Method, Recipe, TransferOptions};
 
 /// One fine-tuning run.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
@@ -40,7 +40,7 @@ pub struct RunResult {
     pub budget: usize,
     /// The run's seed (label sample, split, initialisation, shuffles).
     pub seed: u64,
-    /// One of `config::METHODS`.
+    /// The arm's name ([`Arm::name`]).
     pub method: String,
     /// Accuracy on the target's fixed test rows (the model at its best epoch).
     pub test_accuracy: f64,
@@ -57,29 +57,11 @@ pub struct RunResult {
     pub proxy_a_distance: Option<f64>,
 }
 
-/// Keeps the parameters of the best epoch in host memory.
-struct KeepBest<'a> {
-    ctx: &'a GpuContext,
-    best: Option<TensorMap>,
-}
-
-impl TrainObserver for KeepBest<'_> {
-    fn epoch_end(&mut self, model: &Classifier, _: &TrainState, improved: bool) -> Result<()> {
-        if improved {
-            let ctx = self.ctx;
-            self.best = Some(model.store.download(ctx)?.into_iter().map(|(n, s, v)| (n, (s, v))).collect());
-        }
-        Ok(())
-    }
-}
-
 /// Trains `model` and leaves it at its best epoch; returns the run's log.
 fn fit(ctx: &GpuContext, model: &mut Classifier, data: TrainData, cfg: &TrainConfig) -> Result<TrainState> {
-    let mut keep = KeepBest { ctx, best: None };
+    let mut keep = KeepBest::new(ctx);
     let state = train_classifier(ctx, model, data, cfg, TrainState::default(), &mut keep)?;
-    if let Some(best) = keep.best {
-        model.load_params(ctx, &best)?;
-    }
+    keep.restore(&model.store)?;
     Ok(state)
 }
 
@@ -127,7 +109,7 @@ fn stratified(rows: &[TextRow], n: usize, seed: u64) -> (Vec<TextRow>, Vec<TextR
 /// The source model: trained on the configured data, or loaded.
 fn source_model(ctx: &GpuContext, cfg: &ExperimentConfig, out: &Path, log: &mut dyn FnMut(&str)) -> Result<Checkpoint> {
     if let Some(path) = &cfg.source.checkpoint {
-        return crate::checkpoint::load(path, None);
+        return load_source(path, None);
     }
     let rows = read_labelled(&cfg.source.data)?;
     let labels = label_names(rows.iter().filter_map(|r| r.label.as_deref()));
@@ -145,7 +127,7 @@ fn source_model(ctx: &GpuContext, cfg: &ExperimentConfig, out: &Path, log: &mut 
     let (train, valid) = (encode_rows(&train_rows, &vocab, &labels, source_path)?, encode_rows(&valid_rows, &vocab, &labels, source_path)?);
     let tc = TrainConfig {
         epochs: cfg.source.epochs, batch_size: 32, max_len: cfg.finetune.max_len, seed: 0, dropout: m.dropout,
-        optimizer: AdamConfig { lr: cfg.source.lr, max_grad_norm: 5.0, ..Default::default() }, ..Default::default()
+        optim: OptimConfig::adam(cfg.source.lr, 5.0), ..Default::default()
     };
     let start = Instant::now();
     let mut model = Classifier::new(ctx, mcfg, tc.batch_size, tc.max_len, 0)?;
@@ -157,7 +139,7 @@ fn source_model(ctx: &GpuContext, cfg: &ExperimentConfig, out: &Path, log: &mut 
     let info = ModelInfo { config: mcfg, labels, max_len: tc.max_len, tokenizer: TOKENIZER.into() };
     let path = out.join("source.safetensors");
     save_classifier(&path, ctx, &model, &info, Some(&vocab.tokens))?;
-    crate::checkpoint::load(&path, None)
+    load_source(&path, None)
 }
 
 /// The target rows of one (target, budget, seed): train / valid labelled rows, the unlabelled pool
@@ -175,7 +157,7 @@ pub fn run(ctx: &GpuContext, cfg: &ExperimentConfig, out: &Path, log: &mut dyn F
     std::fs::create_dir_all(out).map_err(|e| Error::File { path: out.into(), message: e.to_string() })?;
     let source = source_model(ctx, cfg, out, log)?;
     let source_rows = if cfg.source.data.is_empty() { Vec::new() } else { read_labelled(&cfg.source.data)? };
-    let lm_source = cfg.source.lm_checkpoint.as_ref().map(|p| crate::checkpoint::load(p, None)).transpose()?;
+    let lm_source = cfg.source.lm_checkpoint.as_ref().map(|p| load_source(p, None)).transpose()?;
     let mut results = Vec::new();
     for target in &cfg.targets {
         let rows = read_labelled(std::slice::from_ref(&target.data))?;
@@ -191,12 +173,13 @@ pub fn run(ctx: &GpuContext, cfg: &ExperimentConfig, out: &Path, log: &mut dyn F
                 let n_valid = ((n as f64) * cfg.finetune.valid_fraction).round().max(1.0) as usize;
                 let (valid, train) = stratified(&labelled, n_valid, seed.wrapping_add(1000));
                 let split = TargetSplit { train, valid, pool: &pool, test: &test, labels: &labels };
-                for method in &cfg.methods {
+                for &arm in &cfg.methods {
                     let start = Instant::now();
-                    let mut r = run_method(ctx, cfg, &source, lm_source.as_ref(), &source_rows, &split, method, seed)?;
+                    let sources = Sources { classifier: &source, lm: lm_source.as_ref(), rows: &source_rows };
+                    let mut r = run_arm(ctx, cfg, &sources, &split, arm, seed)?;
                     (r.target, r.budget, r.seed, r.seconds) = (target.name.clone(), n, seed, start.elapsed().as_secs_f64());
-                    log(&format!("{} n={n} seed={seed} {method:<11} test accuracy {:.3}  macro-F1 {:.3}  (best epoch {}, {:.1} s)",
-                                 r.target, r.test_accuracy, r.test_macro_f1, r.best_epoch, r.seconds));
+                    log(&format!("{} n={n} seed={seed} {:<11} test accuracy {:.3}  macro-F1 {:.3}  (best epoch {}, {:.1} s)",
+                                 r.target, arm.name(), r.test_accuracy, r.test_macro_f1, r.best_epoch, r.seconds));
                     results.push(r);
                 }
             }
@@ -210,114 +193,114 @@ fn encode(rows: &[TextRow], vocab: &Vocab, labels: &[String]) -> Result<Dataset>
     encode_rows(rows, vocab, labels, Path::new("target"))
 }
 
-/// One method on one split.
-fn run_method(ctx: &GpuContext, cfg: &ExperimentConfig, source: &Checkpoint, lm_source: Option<&Checkpoint>, source_rows: &[TextRow],
-              s: &TargetSplit, method: &str, seed: u64) -> Result<RunResult> {
+/// What the arms transfer from.
+struct Sources<'a> {
+    /// The source classifier.
+    classifier: &'a Checkpoint,
+    /// The language model of `lm-ulmfit`.
+    lm: Option<&'a Checkpoint>,
+    /// The labelled source rows (DANN trains on a sample).
+    rows: &'a [TextRow],
+}
+
+/// One arm on one split.
+fn run_arm(ctx: &GpuContext, cfg: &ExperimentConfig, sources: &Sources, s: &TargetSplit, arm: Arm, seed: u64) -> Result<RunResult> {
     let ft = &cfg.finetune;
-    let src_cfg = source.info.config;
-    let same_labels = source.info.labels == s.labels;
     let mut tc = TrainConfig {
         epochs: ft.epochs, batch_size: ft.batch_size, max_len: ft.max_len, seed, dropout: cfg.model.dropout,
-        optimizer: AdamConfig { lr: ft.transfer_lr, max_grad_norm: 5.0, ..Default::default() }, monitor: Monitor::Loss, read_every: 8,
-        ..Default::default()
+        optim: OptimConfig::adam(ft.transfer_lr, 5.0), monitor: Monitor::Loss, read_every: 8, ..Default::default()
     };
-    let texts: Vec<Vec<String>> = s.train.iter().map(|r| tokenize(&r.text)).collect();
-    let source_vocab = source.vocab.clone().ok_or_else(|| Error::InvalidInput("the source model has no vocabulary".into()))?;
-    // Vocabulary and model configuration per method.
-    let mut exclude = Vec::new();
-    let mut lm_from: Option<&Checkpoint> = None;
-    let (vocab, rows, mcfg): (Vocab, Option<Vec<Option<usize>>>, ClassifierConfig) = match method {
-        "scratch" => {
-            let v = Vocab::build(texts.iter().map(Vec::as_slice), 1, 30_000);
-            tc.optimizer.lr = ft.lr;
-            // The source's architecture; a language-model source has no pooling of its own, so the
-            // classifier pools as configured (as lm-ulmfit does).
-            let pooling = if src_cfg.classes == 0 { cfg.model.pooling } else { src_cfg.pooling };
-            let c = ClassifierConfig { vocab: v.len(), classes: s.labels.len(), domains: 0, pooling, ..src_cfg };
-            (v, None, c)
-        }
-        "source-only" => {
-            if !same_labels {
-                return Err(Error::InvalidInput(format!("source-only needs the source's labels {:?}, the target has {:?}", source.info.labels, s.labels)));
-            }
-            let v = Vocab::from_tokens(source_vocab.clone())?;
-            let mut model = source.classifier(ctx, ft.batch_size, ft.max_len)?;
-            let eval = evaluate(ctx, &mut model, &encode(s.test, &v, s.labels)?, s.labels, ft.batch_size, ft.max_len)?;
-            return Ok(result(method, &eval, 0, Vec::new()));
-        }
-        _ => {
-            let mut all_texts = texts.clone();
-            if method == "dann" {
-                all_texts.extend(s.pool.iter().map(|r| tokenize(&r.text)));
-            }
-            let from = if method == "lm-ulmfit" { lm_source.ok_or_else(|| Error::InvalidInput("lm-ulmfit needs [source] lm_checkpoint".into()))? } else { source };
-            let plan = transfer::plan_target(from, &all_texts, s.labels, 1, 30_000)?;
-            let mut c = plan.config;
-            match method {
-                "freeze" => tc.freeze_embedding_rows_below = Some(source_vocab.len()),
-                "ulmfit" | "lm-ulmfit" => {
-                    if method == "lm-ulmfit" {
-                        // A language model has no head to keep: the classifier pools as configured.
-                        c.pooling = cfg.model.pooling;
-                    }
-                    tc.gradual_unfreezing = true;
-                    tc.discriminative_lr = Some(ulmfit::DEFAULT_FACTOR);
-                    tc.schedule = LrSchedule::SlantedTriangular { cut_frac: 0.1, ratio: 32.0 };
-                    tc.optimizer.lr = ft.lr;
-                }
-                "hetero" => c.hidden = cfg.model.hetero_hidden.unwrap_or(2 * src_cfg.hidden),
-                "dann" => {
-                    c.domains = 2;
-                    tc.epochs = ft.dann_epochs;
-                    tc.dann_gamma = Some(10.0);
-                }
-                _ => {}
-            }
-            exclude = plan.exclude;
-            lm_from = (method == "lm-ulmfit").then_some(from);
-            (plan.aligned.vocab, Some(plan.aligned.rows), c)
-        }
+    let (method, from) = match arm {
+        Arm::Scratch => return run_scratch(ctx, cfg, sources.classifier, s, tc),
+        Arm::SourceOnly => return run_source_only(ctx, cfg, sources.classifier, s),
+        Arm::Transfer(method) => (method, sources.classifier),
+        Arm::LmUlmfit => (Method::Ulmfit, sources.lm.ok_or_else(|| Error::InvalidInput("lm-ulmfit needs [source] lm_checkpoint".into()))?),
     };
+    let recipe = Recipe::new(method);
+    let mut texts: Vec<Vec<String>> = s.train.iter().map(|r| tokenize(&r.text)).collect();
+    if method == Method::Dann {
+        texts.extend(s.pool.iter().map(|r| tokenize(&r.text)));
+    }
+    let plan = transfer::plan_target(from, &texts, s.labels, 1, 30_000)?;
+    let mut mcfg = ClassifierConfig { domains: recipe.domains(), ..plan.config };
+    if from.info.config.classes == 0 {
+        // A language model has no head, so no pooling of its own: the classifier pools as configured.
+        mcfg.pooling = cfg.model.pooling;
+    }
+    if method == Method::Hetero {
+        mcfg.hidden = cfg.model.hetero_hidden.unwrap_or(2 * from.info.config.hidden);
+    }
+    recipe.apply(&mut tc, plan.aligned.coverage.source_tokens);
+    if method == Method::Ulmfit {
+        // The slanted triangular schedule peaks at the from-scratch rate.
+        tc.optim.optimizer.lr = ft.lr;
+    }
+    if method == Method::Dann {
+        tc.epochs = ft.dann_epochs;
+    }
     let mut model = Classifier::new(ctx, mcfg, tc.batch_size, tc.max_len, seed)?;
-    if let Some(rows) = &rows {
-        transfer::apply(ctx, &model, lm_from.unwrap_or(source), rows, &TransferOptions { copy: vec!["*".into()], exclude, seed })?;
+    let options = TransferOptions { copy: vec!["*".into()], exclude: plan.exclude, seed };
+    transfer::apply(ctx, &model, from, &plan.aligned.rows, &options)?;
+    let vocab = &plan.aligned.vocab;
+    let (train, valid, test) = (encode(&s.train, vocab, s.labels)?, encode(&s.valid, vocab, s.labels)?, encode(s.test, vocab, s.labels)?);
+    let dann = (method == Method::Dann).then(|| dann_rows(sources.rows, s, vocab, &train, ft.dann_source_rows, seed)).transpose()?;
+    let data = match &dann {
+        Some(d) => TrainData { train: &d.train, valid: &valid, labels: s.labels, domain_valid: Some(&d.domain_valid) },
+        None => TrainData { train: &train, valid: &valid, labels: s.labels, domain_valid: None },
+    };
+    finish(ctx, &mut model, data, &tc, &test, arm)
+}
+
+/// DANN's rows: a sample of labelled source rows (90% to train, 10% held out), the n target labels,
+/// the unlabelled pool (its tail held out for the domain head).
+fn dann_rows(source_rows: &[TextRow], s: &TargetSplit, vocab: &Vocab, target_labelled: &Dataset, sample: usize, seed: u64) -> Result<DannData> {
+    let (sample, _) = stratified(source_rows, sample, seed);
+    let (src_fit, src_held) = sample.split_at(sample.len() * 9 / 10);
+    let unlabelled = |rows: &[TextRow]| Dataset::unlabelled(rows.iter().map(|r| vocab.encode(&r.text)).collect());
+    let held_target = &s.pool[s.pool.len().saturating_sub(src_held.len())..];
+    Ok(dann_data(&encode(src_fit, vocab, s.labels)?, target_labelled, &unlabelled(s.pool), &encode(src_held, vocab, s.labels)?,
+                 &unlabelled(held_target)))
+}
+
+/// Scratch: the source's architecture on the target's own vocabulary, at the from-scratch rate.
+fn run_scratch(ctx: &GpuContext, cfg: &ExperimentConfig, source: &Checkpoint, s: &TargetSplit, mut tc: TrainConfig) -> Result<RunResult> {
+    let texts: Vec<Vec<String>> = s.train.iter().map(|r| tokenize(&r.text)).collect();
+    let vocab = Vocab::build(texts.iter().map(Vec::as_slice), 1, 30_000);
+    tc.optim.optimizer.lr = cfg.finetune.lr;
+    let src = source.info.config;
+    // A language-model source has no pooling of its own: the classifier pools as configured.
+    let pooling = if src.classes == 0 { cfg.model.pooling } else { src.pooling };
+    let mcfg = ClassifierConfig { vocab: vocab.len(), classes: s.labels.len(), domains: 0, pooling, ..src };
+    let mut model = Classifier::new(ctx, mcfg, tc.batch_size, tc.max_len, tc.seed)?;
+    let (train, valid, test) = (encode(&s.train, &vocab, s.labels)?, encode(&s.valid, &vocab, s.labels)?, encode(s.test, &vocab, s.labels)?);
+    finish(ctx, &mut model, TrainData { train: &train, valid: &valid, labels: s.labels, domain_valid: None }, &tc, &test, Arm::Scratch)
+}
+
+/// The source model as it is on the target's test rows.
+fn run_source_only(ctx: &GpuContext, cfg: &ExperimentConfig, source: &Checkpoint, s: &TargetSplit) -> Result<RunResult> {
+    if source.info.labels != s.labels {
+        return Err(Error::InvalidInput(format!("source-only needs the source's labels {:?}, the target has {:?}", source.info.labels, s.labels)));
     }
-    let (mut train, valid, test) = (encode(&s.train, &vocab, s.labels)?, encode(&s.valid, &vocab, s.labels)?, encode(s.test, &vocab, s.labels)?);
-    let mut domain_valid = None;
-    if method == "dann" {
-        // Labelled source rows (domain 0) + the n target labels and the unlabelled pool (domain 1).
-        let (sample, _) = stratified(source_rows, ft.dann_source_rows, seed);
-        let (src_fit, src_held) = sample.split_at(sample.len() * 9 / 10);
-        let src = Dataset { domains: Some(vec![0; src_fit.len()]), ..encode(src_fit, &vocab, s.labels)? };
-        let labelled = Dataset { domains: Some(vec![1; train.len()]), ..train.clone() };
-        let unlabelled_rows: Vec<&TextRow> = s.pool.iter().cycle().take(src_fit.len()).collect();
-        let unlabelled = Dataset {
-            ids: unlabelled_rows.iter().map(|r| vocab.encode(&r.text)).collect(),
-            labels: vec![IGNORE_LABEL; unlabelled_rows.len()],
-            domains: Some(vec![1; unlabelled_rows.len()]),
-        };
-        train = src.concat(&labelled).concat(&unlabelled);
-        let held_src = Dataset { domains: Some(vec![0; src_held.len()]), ..encode(src_held, &vocab, s.labels)? };
-        let held_tgt_rows = &s.pool[s.pool.len().saturating_sub(src_held.len())..];
-        let held_tgt = Dataset {
-            ids: held_tgt_rows.iter().map(|r| vocab.encode(&r.text)).collect(),
-            labels: vec![IGNORE_LABEL; held_tgt_rows.len()],
-            domains: Some(vec![1; held_tgt_rows.len()]),
-        };
-        domain_valid = Some(held_src.concat(&held_tgt));
-    }
-    let data = TrainData { train: &train, valid: &valid, labels: s.labels, domain_valid: domain_valid.as_ref() };
-    let state = fit(ctx, &mut model, data, &tc)?;
-    let eval = evaluate(ctx, &mut model, &test, s.labels, ft.batch_size, ft.max_len)?;
+    let ft = &cfg.finetune;
+    let vocab = Vocab::from_tokens(source.vocab.clone().ok_or_else(|| Error::InvalidInput("the source model has no vocabulary".into()))?)?;
+    let mut model = source.classifier(ctx, ft.batch_size, ft.max_len)?;
+    let eval = evaluate(ctx, &mut model, &encode(s.test, &vocab, s.labels)?, s.labels, ft.batch_size, ft.max_len)?;
+    Ok(result(Arm::SourceOnly, &eval, 0, Vec::new()))
+}
+
+/// Trains, tests the best epoch's model and records the run.
+fn finish(ctx: &GpuContext, model: &mut Classifier, data: TrainData, tc: &TrainConfig, test: &Dataset, arm: Arm) -> Result<RunResult> {
+    let state = fit(ctx, model, data, tc)?;
+    let eval = evaluate(ctx, model, test, data.labels, tc.batch_size, tc.max_len)?;
     let curve = state.logs.iter().map(|l| l.valid_accuracy).collect();
-    let mut r = result(method, &eval, state.best_epoch, curve);
+    let mut r = result(arm, &eval, state.best_epoch, curve);
     r.proxy_a_distance = state.logs.last().and_then(|l| l.proxy_a_distance);
     Ok(r)
 }
 
-fn result(method: &str, eval: &crate::train::Evaluation, best_epoch: usize, curve: Vec<f64>) -> RunResult {
+fn result(arm: Arm, eval: &Evaluation, best_epoch: usize, curve: Vec<f64>) -> RunResult {
     RunResult {
-        target: String::new(), budget: 0, seed: 0, method: method.into(), test_accuracy: eval.metrics.accuracy,
+        target: String::new(), budget: 0, seed: 0, method: arm.name().into(), test_accuracy: eval.metrics.accuracy,
         test_macro_f1: eval.metrics.macro_f1, best_epoch, curve, seconds: 0.0, proxy_a_distance: None,
     }
 }

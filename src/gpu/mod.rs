@@ -10,8 +10,32 @@ pub use shaders::{ShaderFamily, SHADER_FAMILIES};
 pub use timestamps::GpuTimer;
 
 use crate::error::{Error, Result};
-use crate::kernels::matmul::GemmKernel;
 use shaders::PipelineCache;
+
+/// A graphics API wgpu can run on, as the command line names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    /// Vulkan (Linux, Windows, Android; lavapipe without a GPU).
+    Vulkan,
+    /// Metal (macOS, iOS).
+    Metal,
+    /// Direct3D 12 (Windows).
+    Dx12,
+    /// OpenGL / OpenGL ES (the fallback).
+    Gl,
+}
+
+impl Backend {
+    /// wgpu's flag for this backend.
+    pub fn flag(self) -> wgpu::Backends {
+        match self {
+            Self::Vulkan => wgpu::Backends::VULKAN,
+            Self::Metal => wgpu::Backends::METAL,
+            Self::Dx12 => wgpu::Backends::DX12,
+            Self::Gl => wgpu::Backends::GL,
+        }
+    }
+}
 
 /// How to choose an adapter. Empty fields mean "any"; `from_env` reads `LSTM_TRANSFER_BACKEND`
 /// (vulkan, metal, dx12, gl; comma-separated) and `LSTM_TRANSFER_ADAPTER` (part of the adapter name,
@@ -32,10 +56,10 @@ impl AdapterChoice {
         Self { backends: backends.map(|b| wgpu::Backends::from_comma_list(&b)), name }
     }
 
-    /// Command-line values override the environment.
-    pub fn with_overrides(mut self, backend: Option<&str>, name: Option<&str>) -> Self {
-        if let Some(b) = backend {
-            self.backends = Some(wgpu::Backends::from_comma_list(b));
+    /// Command-line values override the environment (an empty `backends` keeps it).
+    pub fn with_overrides(mut self, backends: &[Backend], name: Option<&str>) -> Self {
+        if !backends.is_empty() {
+            self.backends = Some(backends.iter().fold(wgpu::Backends::empty(), |all, b| all | b.flag()));
         }
         if let Some(n) = name {
             self.name = Some(n.to_string());
@@ -183,5 +207,28 @@ impl GpuContext {
             .poll(wgpu::PollType::wait_indefinitely())
             .map(|_| ())
             .map_err(|e| Error::Readback(e.to_string()))
+    }
+}
+
+/// Which GEMM kernel runs (shaders/matmul.wgsl's two entry points).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub enum GemmKernel {
+    /// Workgroup-memory tiling: the classic GPU kernel, any shape.
+    Tiled,
+    /// Register blocking with vec4 loads straight from storage: ~6× faster on lavapipe; used where
+    /// `Gemm::blocked_ok` holds, the tiled kernel elsewhere.
+    Blocked,
+}
+
+impl GemmKernel {
+    /// Register blocking on CPU drivers (lavapipe, llvmpipe GL, SwiftShader), tiling on GPUs;
+    /// `LSTM_TRANSFER_GEMM=tiled|blocked` overrides the choice (for kernel benchmarks).
+    pub fn for_adapter(info: &wgpu::AdapterInfo) -> Self {
+        match std::env::var("LSTM_TRANSFER_GEMM").as_deref() {
+            Ok("tiled") => Self::Tiled,
+            Ok("blocked") => Self::Blocked,
+            _ if info.device_type == wgpu::DeviceType::Cpu => Self::Blocked,
+            _ => Self::Tiled,
+        }
     }
 }

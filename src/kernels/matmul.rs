@@ -2,7 +2,7 @@
 
 use super::build_op;
 use crate::error::Result;
-use crate::gpu::{GpuContext, ShaderFamily, View};
+use crate::gpu::{GemmKernel, GpuContext, ShaderFamily, View};
 use crate::graph::Op;
 
 /// Shape and layout of one GEMM; see the shader header for the index formulas.
@@ -98,29 +98,6 @@ impl Gemm {
     /// As [`Gemm::a_vec4_ok`] for B (read along N when B is not transposed).
     pub fn b_vec4_ok(&self) -> bool {
         self.ldb.is_multiple_of(4) && self.b_off.is_multiple_of(4) && (self.trans_b == 1 || self.ldb >= self.n.next_multiple_of(4))
-    }
-}
-
-/// Which GEMM kernel runs (shaders/matmul.wgsl's two entry points).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-pub enum GemmKernel {
-    /// Workgroup-memory tiling: the classic GPU kernel, any shape.
-    Tiled,
-    /// Register blocking with vec4 loads straight from storage: ~6× faster on lavapipe; used where
-    /// [`Gemm::blocked_ok`] holds, the tiled kernel elsewhere.
-    Blocked,
-}
-
-impl GemmKernel {
-    /// Register blocking on CPU drivers (lavapipe, llvmpipe GL, SwiftShader), tiling on GPUs;
-    /// `LSTM_TRANSFER_GEMM=tiled|blocked` overrides the choice (for kernel benchmarks).
-    pub fn for_adapter(info: &wgpu::AdapterInfo) -> Self {
-        match std::env::var("LSTM_TRANSFER_GEMM").as_deref() {
-            Ok("tiled") => Self::Tiled,
-            Ok("blocked") => Self::Blocked,
-            _ if info.device_type == wgpu::DeviceType::Cpu => Self::Blocked,
-            _ => Self::Tiled,
-        }
     }
 }
 

@@ -3,43 +3,8 @@
 use super::build_op;
 use crate::error::Result;
 use crate::gpu::{grid_1d, GpuContext, ShaderFamily, View};
+use crate::config::{AdamConfig, WeightDecay};
 use crate::graph::Op;
-
-/// How weight decay is applied.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum WeightDecay {
-    /// No weight decay.
-    #[default]
-    None,
-    /// Adam's L2 penalty: g += wd·p (PyTorch `Adam(weight_decay=…)`).
-    L2,
-    /// Decoupled: p -= lr·wd·p (PyTorch `AdamW`).
-    Decoupled,
-}
-
-/// Adam hyper-parameters shared by every tensor (per-tensor options live in the parameter store).
-#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct AdamConfig {
-    /// Learning rate; a schedule scales the configured base rate per update.
-    pub lr: f32,
-    /// Decay rate of the first moment (mean of gradients).
-    pub beta1: f32,
-    /// Decay rate of the second moment (mean of squared gradients).
-    pub beta2: f32,
-    /// Added to the bias-corrected √v in the denominator.
-    pub eps: f32,
-    /// How the per-tensor weight decay is applied.
-    pub decay: WeightDecay,
-    /// Clip the global gradient norm to this value (0 = no clipping).
-    pub max_grad_norm: f32,
-}
-
-impl Default for AdamConfig {
-    fn default() -> Self {
-        Self { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, decay: WeightDecay::None, max_grad_norm: 0.0 }
-    }
-}
 
 /// Uniform block of `adam_step` (the shader's `Params`).
 #[repr(C)]

@@ -1,62 +1,18 @@
 //! Sequence features for the classifier head (shaders/pool.wgsl).
 
 use super::build_op;
-use crate::error::{Error, Result};
+use crate::config::Pooling;
+use crate::error::Result;
 use crate::gpu::{grid_1d, GpuContext, ShaderFamily, View};
 use crate::graph::Op;
 
-/// How the LSTM outputs of a row become one feature vector.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Pooling {
-    /// The hidden state at the last valid step (reverse direction: at t = 0) — PyTorch's h_n.
-    #[default]
-    Last,
-    /// Element-wise max over the valid steps.
-    Max,
-    /// Mean over the valid steps.
-    Mean,
-    /// `[last, max, mean]` side by side (ULMFiT's concat pooling): 3× the width.
-    Concat,
-}
-
-impl Pooling {
-    /// The shader's bit mask (bit 0 last, bit 1 max, bit 2 mean).
-    fn mode(self) -> u32 {
-        match self {
-            Self::Last => 1,
-            Self::Max => 2,
-            Self::Mean => 4,
-            Self::Concat => 7,
-        }
-    }
-
-    /// Feature vectors per row (the head's input is `parts × dirs × H` wide).
-    pub fn parts(self) -> usize {
-        self.mode().count_ones() as usize
-    }
-
-    /// The lowercase name used on the command line and in configs (inverse of `from_str`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Last => "last",
-            Self::Max => "max",
-            Self::Mean => "mean",
-            Self::Concat => "concat",
-        }
-    }
-}
-
-impl std::str::FromStr for Pooling {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "last" => Ok(Self::Last),
-            "max" => Ok(Self::Max),
-            "mean" => Ok(Self::Mean),
-            "concat" => Ok(Self::Concat),
-            _ => Err(Error::InvalidInput(format!("unknown pooling '{s}': expected last, max, mean or concat"))),
-        }
+/// The shader's bit mask of a pooling (bit 0 last, bit 1 max, bit 2 mean).
+fn mode(pooling: Pooling) -> u32 {
+    match pooling {
+        Pooling::Last => 1,
+        Pooling::Max => 2,
+        Pooling::Mean => 4,
+        Pooling::Concat => 7,
     }
 }
 
@@ -85,7 +41,7 @@ impl PoolParams {
             steps: steps as u32,
             hidden: hidden as u32,
             features: (hidden * dirs) as u32,
-            mode: pooling.mode(),
+            mode: mode(pooling),
             _pad: [0; 3],
         }
     }

@@ -1,36 +1,39 @@
-//! Domain-adversarial training (Ganin et al. 2016): labelled source rows and unlabelled target rows
-//! share the feature extractor; a domain head behind the gradient-reversal layer learns to tell them
-//! apart while the reversed gradient pushes the features to make that impossible.
+//! Domain-adversarial training (Ganin et al. 2016): labelled source rows and target rows share the
+//! feature extractor; a domain head behind the gradient-reversal layer learns to tell them apart
+//! while the reversed gradient pushes the features to make that impossible. The λ schedule is
+//! [`crate::config::schedule::grl_lambda`]; the proxy A-distance is in the classifier's metrics.
+//! [`dann_data`] builds a run's rows, for `transfer --method dann` and the experiment alike.
 
 use crate::data::Dataset;
 use crate::kernels::loss::IGNORE_LABEL;
 
-/// λ of the gradient-reversal layer at training progress `p` in [0, 1]: 2/(1+exp(−γ·p)) − 1,
-/// rising from 0 to ≈1 so the adversary's noisy early gradients do not swamp the task.
-pub fn lambda(progress: f64, gamma: f64) -> f32 {
-    (2.0 / (1.0 + (-gamma * progress.clamp(0.0, 1.0)).exp()) - 1.0) as f32
+/// A DANN run's rows: what it trains on, and held-out rows of both domains for the domain head.
+pub struct DannData {
+    /// Source rows (domain 0, labelled), labelled target rows (domain 1), then unlabelled target rows
+    /// (domain 1, labels ignored).
+    pub train: Dataset,
+    /// Held-out source rows (domain 0) and target rows (domain 1): the domain head's accuracy on
+    /// them gives the proxy A-distance.
+    pub domain_valid: Dataset,
 }
 
-/// The training set of a DANN run: the source rows (domain 0, labelled) and the target rows
-/// (domain 1, labels ignored), the target repeated so both domains weigh the same.
-pub fn mix_domains(source: &Dataset, target: &Dataset) -> Dataset {
-    let mut s = source.clone();
-    s.domains = Some(vec![0; s.len()]);
-    let repeats = source.len().div_ceil(target.len().max(1)).max(1);
-    let mut t = Dataset::default();
-    for _ in 0..repeats {
-        t.ids.extend(target.ids.iter().cloned());
+/// `rows` with every row's domain set to `domain` (and the labels ignored when `unlabelled`).
+fn in_domain(rows: &Dataset, domain: u32, unlabelled: bool) -> Dataset {
+    Dataset {
+        ids: rows.ids.clone(),
+        labels: if unlabelled { vec![IGNORE_LABEL; rows.len()] } else { rows.labels.clone() },
+        domains: Some(vec![domain; rows.len()]),
     }
-    t.ids.truncate(source.len().max(target.len()));
-    t.labels = vec![IGNORE_LABEL; t.ids.len()];
-    t.domains = Some(vec![1; t.ids.len()]);
-    s.concat(&t)
 }
 
-/// Proxy A-distance from a domain classifier's held-out error ε: 2(1 − 2ε) (Ben-David et al. 2007).
-/// 0 means the domains look the same to the classifier, 2 means they are fully separable.
-pub fn proxy_a_distance(error: f64) -> f64 {
-    2.0 * (1.0 - 2.0 * error.min(0.5))
+/// Builds a DANN run's rows. The unlabelled target rows are cycled (or cut) to exactly as many rows
+/// as the source has, so both domains weigh the same in the domain loss.
+pub fn dann_data(source: &Dataset, target_labelled: &Dataset, target_unlabelled: &Dataset, held_source: &Dataset,
+                 held_target: &Dataset) -> DannData {
+    let cycled = Dataset::unlabelled(target_unlabelled.ids.iter().cycle().take(source.len()).cloned().collect());
+    let train = in_domain(source, 0, false).concat(&in_domain(target_labelled, 1, false)).concat(&in_domain(&cycled, 1, true));
+    let domain_valid = in_domain(held_source, 0, false).concat(&in_domain(held_target, 1, true));
+    DannData { train, domain_valid }
 }
 
 #[cfg(test)]
@@ -38,21 +41,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn lambda_rises_from_zero_to_one() {
-        assert_eq!(lambda(0.0, 10.0), 0.0);
-        assert!((lambda(1.0, 10.0) - 0.99991).abs() < 1e-4);
-        assert!((lambda(0.1, 10.0) - 0.46212).abs() < 1e-4);
-    }
-
-    #[test]
-    fn mixing_balances_the_domains() {
+    fn the_domains_are_balanced_and_the_target_text_unlabelled() {
         let source = Dataset { ids: vec![vec![2]; 5], labels: vec![1; 5], domains: None };
-        let target = Dataset { ids: vec![vec![3], vec![4]], labels: vec![0; 2], domains: None };
-        let mixed = mix_domains(&source, &target);
-        assert_eq!(mixed.len(), 10);
-        assert_eq!(mixed.domains.as_ref().unwrap().iter().filter(|&&d| d == 1).count(), 5);
-        assert!(mixed.labels[5..].iter().all(|&l| l == IGNORE_LABEL));
-        assert_eq!(proxy_a_distance(0.5), 0.0);
-        assert_eq!(proxy_a_distance(0.0), 2.0);
+        let unlabelled = Dataset { ids: vec![vec![3], vec![4]], labels: vec![0; 2], domains: None };
+        let labelled = Dataset { ids: vec![vec![5]], labels: vec![0], domains: None };
+        let d = dann_data(&source, &labelled, &unlabelled, &source, &unlabelled);
+        assert_eq!(d.train.len(), 11);
+        let domains = d.train.domains.as_ref().unwrap();
+        assert_eq!(domains.iter().filter(|&&d| d == 1).count(), 6);
+        assert_eq!(d.train.labels[5], 0, "labelled target rows keep their labels");
+        assert!(d.train.labels[6..].iter().all(|&l| l == IGNORE_LABEL));
+        assert_eq!(d.train.ids[6..].to_vec(), [vec![3], vec![4], vec![3], vec![4], vec![3]]);
+        assert_eq!(d.domain_valid.len(), 7);
+        assert!(d.domain_valid.labels[5..].iter().all(|&l| l == IGNORE_LABEL));
     }
 }

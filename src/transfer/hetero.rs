@@ -29,9 +29,10 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::checkpoint::TensorMap;
+use crate::params::TensorMap;
 use crate::error::{Error, Result};
-use crate::model::{ClassifierConfig, LstmConfig};
+use crate::nn::LstmConfig;
+use crate::tasks::classify::ClassifierConfig;
 
 /// Gate bias that opens (+) or shuts (−) a gate of an inserted pass-through layer.
 const GATE_BIAS: f32 = 8.0;

@@ -1,53 +1,33 @@
-//! The transfer layer: carries a source model's parameters into a target model's parameter store and
-//! sets its freeze mask. Every method goes through [`apply`]:
+//! The transfer layer: carries a source model's parameters into a target model's parameter store;
+//! the methods' training settings are one [`recipe`]. Every method goes through [`apply`]:
 //!
 //! 1. **init** — copy every tensor (vocabulary rows aligned, a fresh head when the classes differ),
 //!    then fine-tune everything;
-//! 2. **freeze** — copy the tensors matching `copy` patterns, freeze those matching `freeze` patterns
-//!    (optionally only the embedding rows the source knew), with ULMFiT's gradual unfreezing and
-//!    discriminative learning rates in [`ulmfit`];
+//! 2. **freeze** — copy the tensors matching `copy` patterns, freeze the source-known embedding rows
+//!    or the tensors matching `freeze` patterns; **ulmfit** adds gradual unfreezing and discriminative
+//!    rates (the classifier's [`crate::tasks::classify::finetune`]) under a slanted triangular schedule;
 //! 3. **hetero** — a target of another width, depth, embedding size or directionality, mapped by
 //!    [`hetero::map_parameters`] (Net2Net widening is function-preserving);
 //! 4. **dann** — init plus a domain head trained behind the gradient-reversal layer ([`dann`]).
+//!
+//! Sources are classifier checkpoints, PyTorch state_dicts or language models ([`source`]).
 
 pub mod dann;
 pub mod hetero;
-pub mod ulmfit;
+pub mod recipe;
+pub mod source;
 
 use std::collections::HashMap;
 
-use crate::checkpoint::{Checkpoint, TensorMap};
+pub use recipe::{Method, Recipe};
+pub use source::load_source;
+
 use crate::data::Vocab;
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
-use crate::model::{Classifier, ClassifierConfig};
-
-/// The four methods.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Method {
-    /// Copy every parameter, fine-tune all.
-    Init,
-    /// Copy chosen tensors, freeze chosen tensors.
-    Freeze,
-    /// Another shape: map the parameters.
-    Hetero,
-    /// Domain-adversarial training on unlabelled target text.
-    Dann,
-}
-
-impl std::str::FromStr for Method {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "init" => Ok(Self::Init),
-            "freeze" => Ok(Self::Freeze),
-            "hetero" => Ok(Self::Hetero),
-            "dann" => Ok(Self::Dann),
-            _ => Err(Error::InvalidInput(format!("unknown transfer method '{s}': expected init, freeze, hetero or dann"))),
-        }
-    }
-}
+use crate::params::pattern_matches;
+use crate::tasks::classify::checkpoint::{Checkpoint, TOKENIZER};
+use crate::tasks::classify::{Classifier, ClassifierConfig};
 
 /// How much of the target's text the source vocabulary covers.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
@@ -98,17 +78,6 @@ pub fn align_vocab(source: &[String], target_texts: &[Vec<String>], min_freq: us
         covered_occurrences: if total == 0 { 0.0 } else { known as f64 / total as f64 },
     };
     Ok(AlignedVocab { vocab: Vocab::from_tokens(tokens)?, rows, coverage })
-}
-
-/// `*` matches any run of characters; everything else literally.
-pub fn pattern_matches(pattern: &str, name: &str) -> bool {
-    match pattern.split_once('*') {
-        None => pattern == name,
-        Some((head, rest)) => {
-            let Some(tail) = name.strip_prefix(head) else { return false };
-            (0..=tail.len()).filter(|&i| tail.is_char_boundary(i)).any(|i| pattern_matches(rest, &tail[i..]))
-        }
-    }
 }
 
 /// Which tensors to copy and freeze.
@@ -164,9 +133,9 @@ pub fn plan_target(source: &Checkpoint, texts: &[Vec<String>], labels: &[String]
         "vocabulary: {} source tokens + {} new target tokens; the source covers {:.1}% of the target's token occurrences",
         c.source_tokens, c.new_tokens, 100.0 * c.covered_occurrences
     )];
-    if source.info.tokenizer != crate::checkpoint::TOKENIZER {
+    if source.info.tokenizer != TOKENIZER {
         notes.push(format!("warning: the source tokenized text as '{}', the target uses '{}': few tokens will match",
-                           source.info.tokenizer, crate::checkpoint::TOKENIZER));
+                           source.info.tokenizer, TOKENIZER));
     }
     let head_kept = labels == source.info.labels;
     let mut exclude = Vec::new();
@@ -181,7 +150,7 @@ pub fn plan_target(source: &Checkpoint, texts: &[Vec<String>], labels: &[String]
 /// Writes the source's parameters into `target` (whose configuration may differ, see [`hetero`]);
 /// `rows` maps target vocabulary rows to source rows.
 pub fn apply(ctx: &GpuContext, target: &Classifier, source: &Checkpoint, rows: &[Option<usize>], opts: &TransferOptions) -> Result<TransferReport> {
-    let fresh: TensorMap = target.store.download(ctx)?.into_iter().map(|(n, s, v)| (n, (s, v))).collect();
+    let fresh = target.store.download_map(ctx)?;
     let (mapped, notes, from_source) = hetero::map_parameters(&source.info.config, &target.cfg, &source.tensors, &fresh, rows, opts.seed)?;
     let mut report = TransferReport { notes, ..Default::default() };
     for entry in target.store.entries() {

@@ -1,6 +1,20 @@
 //! Learning-rate schedules: a factor in `[0, 1]` applied to the base learning rate at each update.
 
-use crate::error::{Error, Result};
+use super::validate::check_finite_range;
+use crate::error::Result;
+
+/// The schedules by name, as the command line spells them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ScheduleKind {
+    /// The base rate throughout.
+    #[default]
+    Constant,
+    /// Linear warm-up over `--warmup` of the updates, then linear decay to 0.
+    WarmupLinear,
+    /// Slanted triangular (ULMFiT): `--cut-frac`, `--stlr-ratio`.
+    #[value(alias = "slanted-triangular")]
+    Stlr,
+}
 
 /// How the learning rate changes over a run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -25,21 +39,26 @@ pub enum LrSchedule {
 }
 
 impl LrSchedule {
-    /// Parses `constant`, `warmup-linear` or `stlr` with the given shape options.
-    pub fn parse(name: &str, warmup: f64, cut_frac: f64, ratio: f64) -> Result<Self> {
-        let frac = |what: &str, v: f64| {
-            if (0.0..1.0).contains(&v) { Ok(v) } else { Err(Error::InvalidInput(format!("{what} must be in [0, 1), got {v}"))) }
+    /// The schedule of `kind` with the given shape options (each checked).
+    pub fn new(kind: ScheduleKind, warmup: f64, cut_frac: f64, ratio: f64) -> Result<Self> {
+        let schedule = match kind {
+            ScheduleKind::Constant => Self::Constant,
+            ScheduleKind::WarmupLinear => Self::WarmupLinear { warmup },
+            ScheduleKind::Stlr => Self::SlantedTriangular { cut_frac, ratio },
         };
-        match name {
-            "constant" => Ok(Self::Constant),
-            "warmup-linear" => Ok(Self::WarmupLinear { warmup: frac("--warmup", warmup)? }),
-            "stlr" | "slanted-triangular" => {
-                if ratio < 1.0 {
-                    return Err(Error::InvalidInput(format!("--stlr-ratio must be at least 1, got {ratio}")));
-                }
-                Ok(Self::SlantedTriangular { cut_frac: frac("--cut-frac", cut_frac)?, ratio })
+        schedule.validate()?;
+        Ok(schedule)
+    }
+
+    /// Refuses fractions outside `[0, 1)` and an STLR ratio below 1 (or NaN).
+    pub fn validate(&self) -> Result<()> {
+        match *self {
+            Self::Constant => Ok(()),
+            Self::WarmupLinear { warmup } => check_finite_range("warmup", warmup, 0.0, 1.0),
+            Self::SlantedTriangular { cut_frac, ratio } => {
+                check_finite_range("cut-frac", cut_frac, 0.0, 1.0)?;
+                check_finite_range("stlr-ratio", ratio, 1.0, f64::MAX)
             }
-            _ => Err(Error::InvalidInput(format!("unknown schedule '{name}': expected constant, warmup-linear or stlr"))),
         }
     }
 
@@ -60,6 +79,12 @@ impl LrSchedule {
             }
         }
     }
+}
+
+/// λ of the gradient-reversal layer (DANN, Ganin et al. 2016) at training progress `p` in [0, 1]:
+/// 2/(1+exp(−γ·p)) − 1, rising from 0 to ≈1 so the adversary's noisy early gradients do not swamp the task.
+pub fn grl_lambda(progress: f64, gamma: f64) -> f32 {
+    (2.0 / (1.0 + (-gamma * progress.clamp(0.0, 1.0)).exp()) - 1.0) as f32
 }
 
 #[cfg(test)]
@@ -88,9 +113,18 @@ mod tests {
     }
 
     #[test]
+    fn lambda_rises_from_zero_to_one() {
+        assert_eq!(grl_lambda(0.0, 10.0), 0.0);
+        assert!((grl_lambda(1.0, 10.0) - 0.99991).abs() < 1e-4);
+        assert!((grl_lambda(0.1, 10.0) - 0.46212).abs() < 1e-4);
+    }
+
+    #[test]
     fn bad_schedules_are_named() {
-        assert!(LrSchedule::parse("cosine", 0.1, 0.1, 32.0).unwrap_err().to_string().contains("cosine"));
-        assert!(LrSchedule::parse("warmup-linear", 1.5, 0.1, 32.0).unwrap_err().to_string().contains("--warmup"));
-        assert_eq!(LrSchedule::parse("constant", 0.1, 0.1, 32.0).unwrap(), LrSchedule::Constant);
+        let err = LrSchedule::new(ScheduleKind::WarmupLinear, 1.5, 0.1, 32.0).unwrap_err().to_string();
+        assert!(err.contains("warmup") && err.contains("1.5"), "{err}");
+        assert!(LrSchedule::new(ScheduleKind::Stlr, 0.1, 0.1, 0.5).unwrap_err().to_string().contains("stlr-ratio"));
+        assert!(LrSchedule::new(ScheduleKind::Stlr, 0.1, f64::NAN, 32.0).is_err());
+        assert_eq!(LrSchedule::new(ScheduleKind::Constant, 0.1, 0.1, 32.0).unwrap(), LrSchedule::Constant);
     }
 }

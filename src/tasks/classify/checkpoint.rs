@@ -16,18 +16,14 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use safetensors::tensor::{Dtype, TensorView};
-use safetensors::SafeTensors;
-
+use super::model::{Classifier, ClassifierConfig};
+use super::train::{TrainConfig, TrainState};
+use crate::config::validate::{check_size, MAX_SIZE};
+use crate::config::Pooling;
+use crate::core::checkpoint::{check_shapes, read_info, read_tensors, read_vocab, save_model, META_VOCAB};
 use crate::error::{Error, Result};
-use crate::fsutil::{read_file, write_atomic};
-use crate::kernels::pool::Pooling;
 use crate::gpu::GpuContext;
-use crate::model::{Classifier, ClassifierConfig};
-use crate::params::NamedTensor;
-use crate::train::{TrainConfig, TrainState};
-
-pub use crate::params::TensorMap;
+use crate::params::{NamedTensor, TensorMap};
 
 /// Everything a classifier checkpoint says about the model besides its tensors.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -40,6 +36,19 @@ pub struct ModelInfo {
     pub max_len: usize,
     /// How text becomes tokens.
     pub tokenizer: String,
+}
+
+impl ModelInfo {
+    /// Checks the description against itself: a valid shape, one label name per class, a positive
+    /// maximum length.
+    pub fn validate(&self) -> Result<()> {
+        self.config.validate()?;
+        check_size("max_len", self.max_len, MAX_SIZE)?;
+        if self.labels.len() != self.config.classes {
+            return Err(Error::InvalidInput(format!("{} label names for {} classes", self.labels.len(), self.config.classes)));
+        }
+        Ok(())
+    }
 }
 
 /// The tokenizer every model uses today (data::tokenize).
@@ -61,7 +70,6 @@ pub struct Checkpoint {
 }
 
 const META_MODEL: &str = "lstm_transfer";
-const META_VOCAB: &str = "vocab";
 
 /// The training-state file that goes with a model path: `model.safetensors` → `model.state.safetensors`.
 pub fn state_path(model_path: &Path) -> PathBuf {
@@ -70,115 +78,22 @@ pub fn state_path(model_path: &Path) -> PathBuf {
 }
 
 /// Writes a classifier's tensors with its description, vocabulary and extra metadata, atomically.
-pub fn save(path: &Path, tensors: &[(String, Vec<usize>, Vec<f32>)], info: &ModelInfo, vocab: Option<&[String]>,
-            extra: &[(&str, String)]) -> Result<()> {
-    let mut metadata = HashMap::new();
-    metadata.insert(META_MODEL.to_string(), serde_json::to_string(info).expect("ModelInfo serializes"));
-    if let Some(vocab) = vocab {
-        metadata.insert(META_VOCAB.to_string(), serde_json::to_string(vocab).expect("strings serialize"));
-    }
-    for (k, v) in extra {
-        metadata.insert(k.to_string(), v.clone());
-    }
-    save_tensors(path, tensors, metadata)
-}
-
-/// Writes f32 tensors and string metadata as safetensors, atomically.
-pub fn save_tensors(path: &Path, tensors: &[NamedTensor], metadata: HashMap<String, String>) -> Result<()> {
-    let views: Vec<(String, TensorView<'_>)> = tensors
-        .iter()
-        .map(|(name, shape, values)| {
-            let view = TensorView::new(Dtype::F32, shape.clone(), bytemuck::cast_slice(values))
-                .map_err(|e| Error::File { path: path.to_path_buf(), message: format!("tensor '{name}': {e}") })?;
-            Ok((name.clone(), view))
-        })
-        .collect::<Result<_>>()?;
-    let bytes = safetensors::serialize(views, Some(metadata))
-        .map_err(|e| Error::File { path: path.to_path_buf(), message: format!("could not serialize: {e}") })?;
-    write_atomic(path, &bytes)
-}
-
-/// Reads every tensor of a safetensors file as f32 (F16, BF16 and F64 are converted), with its metadata.
-pub fn read_tensors(path: &Path) -> Result<(TensorMap, HashMap<String, String>)> {
-    let bytes = read_file(path)?;
-    let file_err = |message: String| Error::File { path: path.to_path_buf(), message };
-    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| file_err(format!("not a safetensors file: {e}")))?;
-    let st = SafeTensors::deserialize(&bytes).map_err(|e| file_err(format!("not a safetensors file: {e}")))?;
-    let mut tensors = TensorMap::new();
-    for (name, view) in st.tensors() {
-        let data = view.data();
-        let values: Vec<f32> = match view.dtype() {
-            Dtype::F32 => data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
-            Dtype::F16 => data.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
-            Dtype::BF16 => data.chunks_exact(2).map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
-            Dtype::F64 => data.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")) as f32).collect(),
-            // Integer tensors (e.g. token ids in a test file) are not parameters: skip them.
-            _ => continue,
-        };
-        // DataParallel / wrapped models prefix every name with `module.`.
-        let name = name.strip_prefix("module.").unwrap_or(&name).to_string();
-        tensors.insert(name, (view.shape().to_vec(), values));
-    }
-    Ok((tensors, header.metadata().clone().unwrap_or_default()))
+pub fn save(path: &Path, tensors: &[NamedTensor], info: &ModelInfo, vocab: Option<&[String]>, extra: &[(&str, String)]) -> Result<()> {
+    save_model(path, tensors, META_MODEL, info, vocab, extra)
 }
 
 /// Loads a classifier checkpoint or a plain PyTorch state_dict. `pooling` resolves what the shapes
 /// cannot tell for a state_dict (last, max and mean pooling all give the head the same width).
-///
-/// A language-model checkpoint (`lm`) loads as a source without a head (0 classes): its embedding and
-/// LSTM transfer into a classifier (ULMFiT); the decoder is ignored.
 pub fn load(path: &Path, pooling: Option<Pooling>) -> Result<Checkpoint> {
     let (tensors, metadata) = read_tensors(path)?;
-    if let Some(lm) = metadata.get(crate::lm::META_LM) {
-        return lm_source(path, tensors, &metadata, lm);
-    }
     from_tensors(path, tensors, metadata, pooling)
 }
 
-/// Checks that every (name, shape) of `specs` is in `tensors` with that shape, naming the file and the
-/// first tensor that is missing or has another shape.
-fn check_shapes(path: &Path, tensors: &TensorMap, specs: &[(String, Vec<usize>)]) -> Result<()> {
-    for (name, shape) in specs {
-        let problem = match tensors.get(name) {
-            None => Error::MissingTensor { name: name.clone(), context: String::new() },
-            Some((found, _)) if found != shape => Error::ShapeMismatch { name: name.clone(), expected: shape.clone(), found: found.clone() },
-            _ => continue,
-        };
-        return Err(Error::File { path: path.to_path_buf(), message: problem.to_string() });
-    }
-    Ok(())
-}
-
-/// A language model as a transfer source.
-fn lm_source(path: &Path, mut tensors: TensorMap, metadata: &HashMap<String, String>, lm: &str) -> Result<Checkpoint> {
+pub(crate) fn from_tensors(path: &Path, mut tensors: TensorMap, metadata: HashMap<String, String>, pooling: Option<Pooling>) -> Result<Checkpoint> {
     let file_err = |message: String| Error::File { path: path.to_path_buf(), message };
-    let info: crate::lm::LmInfo = serde_json::from_str(lm).map_err(|e| file_err(format!("metadata '{}': {e}", crate::lm::META_LM)))?;
-    let vocab: Vec<String> = match metadata.get(META_VOCAB) {
-        Some(v) => serde_json::from_str(v).map_err(|e| file_err(format!("metadata '{META_VOCAB}': {e}")))?,
-        None => return Err(file_err("a language-model checkpoint without its vocabulary".into())),
-    };
-    let c = info.config;
-    let config = ClassifierConfig { vocab: c.vocab, embed: c.embed, hidden: c.hidden, layers: c.layers, bidirectional: false, classes: 0, domains: 0, pooling: Pooling::Last };
-    let ignored: Vec<String> = tensors.keys().filter(|k| k.starts_with("decoder.")).cloned().collect();
-    tensors.retain(|k, _| !k.starts_with("decoder."));
-    let specs: Vec<(String, Vec<usize>)> = config.lstm().param_specs("lstm.").into_iter().chain([("embedding.weight".to_string(), vec![c.vocab, c.embed])]).collect();
-    check_shapes(path, &tensors, &specs)?;
-    let tokenizer = match info.tokenizer {
-        crate::lm::Tokenizer::Words => TOKENIZER.to_string(),
-        crate::lm::Tokenizer::Whitespace => "whitespace".to_string(),
-    };
-    let model = ModelInfo { config, labels: Vec::new(), max_len: 512, tokenizer };
-    Ok(Checkpoint { info: model, vocab: Some(vocab), tensors, ignored, metadata: HashMap::new() })
-}
-
-fn from_tensors(path: &Path, mut tensors: TensorMap, metadata: HashMap<String, String>, pooling: Option<Pooling>) -> Result<Checkpoint> {
-    let file_err = |message: String| Error::File { path: path.to_path_buf(), message };
-    let vocab: Option<Vec<String>> = match metadata.get(META_VOCAB) {
-        Some(v) => Some(serde_json::from_str(v).map_err(|e| file_err(format!("metadata '{META_VOCAB}': {e}")))?),
-        None => None,
-    };
+    let vocab = read_vocab(path, &metadata)?;
     let info = match metadata.get(META_MODEL) {
-        Some(m) => serde_json::from_str::<ModelInfo>(m).map_err(|e| file_err(format!("metadata '{META_MODEL}': {e}")))?,
+        Some(_) => read_info::<ModelInfo>(path, &metadata, META_MODEL, "a classifier checkpoint")?,
         None => {
             let config = infer_config(&tensors, pooling.unwrap_or_default()).map_err(|e| file_err(e.to_string()))?;
             ModelInfo { labels: (0..config.classes).map(|c| c.to_string()).collect(), config, max_len: 512, tokenizer: TOKENIZER.into() }
@@ -189,9 +104,7 @@ fn from_tensors(path: &Path, mut tensors: TensorMap, metadata: HashMap<String, S
     {
         return Err(file_err(format!("the vocabulary has {} tokens but embedding.weight has {} rows", v.len(), info.config.vocab)));
     }
-    if info.labels.len() != info.config.classes {
-        return Err(file_err(format!("{} label names for {} classes", info.labels.len(), info.config.classes)));
-    }
+    info.validate().map_err(|e| file_err(format!("metadata '{META_MODEL}': {e}")))?;
     let specs = info.config.param_specs();
     check_shapes(path, &tensors, &specs)?;
     let wanted: std::collections::HashSet<&str> = specs.iter().map(|(n, _)| n.as_str()).collect();
@@ -293,10 +206,8 @@ pub fn save_train_state(path: &Path, ctx: &GpuContext, model: &Classifier, info:
     let (m, v) = model.store.download_moments(ctx)?;
     tensors.extend(m.into_iter().map(|(n, s, x)| (format!("{M_PREFIX}{n}"), s, x)));
     tensors.extend(v.into_iter().map(|(n, s, x)| (format!("{V_PREFIX}{n}"), s, x)));
-    let extra = [
-        (META_STATE, serde_json::to_string(state).expect("TrainState serializes")),
-        (META_CONFIG, serde_json::to_string(config).expect("TrainConfig serializes")),
-    ];
+    let json = |value: serde_json::Result<String>| value.map_err(|e| Error::File { path: path.to_path_buf(), message: e.to_string() });
+    let extra = [(META_STATE, json(serde_json::to_string(state))?), (META_CONFIG, json(serde_json::to_string(config))?)];
     save(path, &tensors, info, vocab, &extra)
 }
 
@@ -309,9 +220,10 @@ pub fn load_train_state(path: &Path) -> Result<TrainingCheckpoint> {
         names.into_iter().map(|n| { let t = tensors.remove(&n).expect("listed"); (n[prefix.len()..].to_string(), t) }).collect()
     };
     let (m, v) = (take(M_PREFIX), take(V_PREFIX));
-    let parse = |key: &str| metadata.get(key).ok_or_else(|| file_err(format!("no '{key}' metadata: not a training state (they end in .state.safetensors)")));
-    let state: TrainState = serde_json::from_str(parse(META_STATE)?).map_err(|e| file_err(format!("metadata '{META_STATE}': {e}")))?;
-    let config: TrainConfig = serde_json::from_str(parse(META_CONFIG)?).map_err(|e| file_err(format!("metadata '{META_CONFIG}': {e}")))?;
+    let what = "a training state (they end in .state.safetensors)";
+    let state: TrainState = read_info(path, &metadata, META_STATE, what)?;
+    let config: TrainConfig = read_info(path, &metadata, META_CONFIG, what)?;
+    config.validate().map_err(|e| file_err(format!("metadata '{META_CONFIG}': {e}")))?;
     let checkpoint = from_tensors(path, tensors, metadata, None)?;
     for (name, _) in checkpoint.info.config.param_specs() {
         if !m.contains_key(&name) || !v.contains_key(&name) {
@@ -329,7 +241,7 @@ impl TrainingCheckpoint {
             let (_, v) = &self.v[name];
             model.store.upload_moments(ctx, name, m, v)?;
         }
-        model.updates = self.state.updates;
+        model.step.set_updates(self.state.updates);
         Ok(())
     }
 }

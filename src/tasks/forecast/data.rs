@@ -7,7 +7,19 @@ use std::path::Path;
 use chrono::NaiveDateTime;
 
 use crate::error::{Error, Result};
-use crate::model::Windows;
+
+/// A batch of windows: `x` `[T,B,F]` (time-major, as the LSTM reads it) and targets `y` `[B,horizon]`.
+#[derive(Clone, Debug, Default)]
+pub struct Windows {
+    /// Windows in the batch.
+    pub batch: usize,
+    /// Steps per window.
+    pub steps: usize,
+    /// Inputs, time-major `[T,B,F]`.
+    pub x: Vec<f32>,
+    /// Targets `[B,horizon]` (empty when only predicting).
+    pub y: Vec<f32>,
+}
 
 /// Which columns of the CSV to read.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]

@@ -1,49 +1,43 @@
-//! The classifier training loop: epochs over length-bucketed batches, a learning-rate schedule,
-//! validation metrics, the best model by a monitored metric, early stopping, and a training state
-//! that resumes the same run bit for bit.
+//! The classifier's training: its settings, the per-epoch log, evaluation, and the task that plugs into
+//! the shared loop ([`crate::core::fit`]): epochs over length-bucketed batches, a learning-rate schedule,
+//! validation metrics, the best model by a monitored metric, early stopping, and a training state that
+//! resumes the same run bit for bit.
 //!
 //! Determinism: epoch e shuffles with a generator seeded from (seed, e), dropout masks are keyed
 //! by (seed, update), and every kernel reduces in a fixed order — so the same seed on the same
 //! adapter gives the same losses, and a run resumed from its state continues exactly.
 
-use std::time::Instant;
-
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
+use super::finetune;
+use super::metrics::{proxy_a_distance, Metrics};
+use super::model::Classifier;
+use crate::config::schedule::grl_lambda;
+use crate::config::validate::{check_count, check_finite_range, check_non_negative, check_size, MAX_SIZE};
+use crate::config::OptimConfig;
+use crate::core::fit::{fit, run_steps, EpochTask, FitLimits, FitObserver, FitState, ReadCadence, StepProgress, DEFAULT_READ_EVERY};
 use crate::data::{make_batches, Dataset};
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
-use crate::kernels::optimizer::AdamConfig;
-use crate::metrics::Metrics;
-use crate::model::Classifier;
-use crate::schedule::LrSchedule;
-use crate::transfer::{dann, pattern_matches, ulmfit};
+use crate::params::{pattern_matches, ParamStore};
 
 /// The metric that picks the best epoch and drives early stopping.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Monitor {
     /// Validation loss (lower is better).
     Loss,
     /// Validation accuracy.
     #[default]
+    #[value(alias = "acc")]
     Accuracy,
     /// Validation macro-averaged F1.
+    #[value(alias = "f1")]
     MacroF1,
 }
 
 impl Monitor {
-    /// Parses `loss`, `accuracy` (or `acc`) and `macro-f1` (or `f1`).
-    pub fn parse(s: &str) -> Result<Self> {
-        match s {
-            "loss" => Ok(Self::Loss),
-            "accuracy" | "acc" => Ok(Self::Accuracy),
-            "macro-f1" | "f1" => Ok(Self::MacroF1),
-            _ => Err(Error::InvalidInput(format!("unknown metric '{s}': expected loss, accuracy or macro-f1"))),
-        }
-    }
-
     /// The score to maximise.
     fn score(self, log: &EpochLog) -> f64 {
         match self {
@@ -65,12 +59,9 @@ pub struct TrainConfig {
     pub max_len: usize,
     /// Seeds the epoch shuffles and the dropout masks (not the model's initialisation).
     pub seed: u64,
-    /// Adam / AdamW settings; `lr` is the base rate the schedule scales.
-    pub optimizer: AdamConfig,
-    /// Weight decay of every tensor (L2 or decoupled per `optimizer.decay`).
-    pub weight_decay: f32,
-    /// Factor on `optimizer.lr` per update, over all `epochs` of updates.
-    pub schedule: LrSchedule,
+    /// Optimizer, weight decay and learning-rate schedule (stored flat beside the other fields).
+    #[serde(flatten)]
+    pub optim: OptimConfig,
     /// Dropout on the pooled features.
     pub dropout: f32,
     /// Validation metric that picks the best epoch and drives early stopping.
@@ -104,19 +95,47 @@ impl Default for TrainConfig {
             batch_size: 32,
             max_len: 64,
             seed: 1,
-            optimizer: AdamConfig { lr: 3e-3, max_grad_norm: 5.0, ..Default::default() },
-            weight_decay: 0.0,
-            schedule: LrSchedule::Constant,
+            optim: OptimConfig::adam(3e-3, 5.0),
             dropout: 0.0,
             monitor: Monitor::Accuracy,
             patience: None,
-            read_every: 16,
+            read_every: DEFAULT_READ_EVERY,
             freeze: Vec::new(),
             freeze_embedding_rows_below: None,
             gradual_unfreezing: false,
             discriminative_lr: None,
             dann_gamma: None,
         }
+    }
+}
+
+impl TrainConfig {
+    /// Refuses zero, negative, NaN and oversized settings before any GPU work, naming the option.
+    pub fn validate(&self) -> Result<()> {
+        check_size("epochs", self.epochs, MAX_SIZE)?;
+        check_size("batch-size", self.batch_size, MAX_SIZE)?;
+        check_size("max-len", self.max_len, MAX_SIZE)?;
+        self.optim.validate()?;
+        check_finite_range("dropout", self.dropout as f64, 0.0, 1.0)?;
+        if let Some(p) = self.patience {
+            check_size("patience", p, MAX_SIZE)?;
+        }
+        check_size("read-every", self.read_every, MAX_SIZE)?;
+        if let Some(n) = self.freeze_embedding_rows_below {
+            check_count("freeze-embedding-rows-below", n, MAX_SIZE)?;
+        }
+        if let Some(f) = self.discriminative_lr {
+            check_finite_range("discriminative-lr", f, 1.0, 1e6)?;
+        }
+        if let Some(g) = self.dann_gamma {
+            check_non_negative("gamma", g)?;
+        }
+        Ok(())
+    }
+
+    /// How long the shared loop runs this configuration.
+    pub fn limits(&self) -> FitLimits {
+        FitLimits { epochs: self.epochs, patience: self.patience }
     }
 }
 
@@ -159,53 +178,8 @@ pub struct EpochLog {
     pub proxy_a_distance: Option<f64>,
 }
 
-/// Where a run stands; saved with the training state so `--resume` continues it.
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct TrainState {
-    /// Epochs completed.
-    pub epoch: usize,
-    /// Optimizer updates done (Adam's t; also the dropout counter).
-    pub updates: u64,
-    /// Best monitored score so far (higher is better) and its epoch.
-    pub best_score: Option<f64>,
-    /// Epoch (1-based) of `best_score`; 0 before the first epoch.
-    pub best_epoch: usize,
-    /// Epochs since the last improvement (compared with `patience`).
-    pub epochs_without_improvement: usize,
-    /// Early stopping ended the run before `epochs`.
-    pub stopped_early: bool,
-    /// One log per completed epoch.
-    pub logs: Vec<EpochLog>,
-}
-
-/// Progress inside an epoch, for progress bars.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct StepProgress {
-    /// The epoch (1-based).
-    pub epoch: usize,
-    /// Batches done in this epoch (1-based).
-    pub step: usize,
-    /// Batches in this epoch.
-    pub steps: usize,
-    /// Running mean of the steps' cross-entropy over the epoch's readbacks so far.
-    pub loss: f64,
-    /// Running accuracy over the epoch's labelled rows read back so far.
-    pub accuracy: f64,
-    /// Training tokens per second since the epoch started.
-    pub tokens_per_second: f64,
-}
-
-/// Hooks for the caller (progress display, checkpoints, logs). Errors stop training.
-pub trait TrainObserver {
-    /// After each step whose stats were read back (every `read_every` steps and at the epoch's end).
-    fn step(&mut self, _progress: &StepProgress) {}
-    /// After each epoch's validation; `improved` says whether this epoch is the new best.
-    fn epoch_end(&mut self, _model: &Classifier, _state: &TrainState, _improved: bool) -> Result<()> {
-        Ok(())
-    }
-}
-
-impl TrainObserver for () {}
+/// Where a classifier run stands; saved with the training state so `--resume` continues it.
+pub type TrainState = FitState<EpochLog>;
 
 /// Loss and metrics of a model on labelled data.
 #[derive(Clone, Debug)]
@@ -263,16 +237,15 @@ pub fn evaluate(ctx: &GpuContext, model: &mut Classifier, data: &Dataset, labels
 /// Applies the run's model-side settings for `epoch` (1-based): optimizer, dropout, weight decay,
 /// frozen tensors and rows, gradual unfreezing and discriminative learning rates. Idempotent.
 pub fn configure(ctx: &GpuContext, model: &mut Classifier, cfg: &TrainConfig, epoch: usize) -> Result<()> {
-    model.set_optimizer(cfg.optimizer);
+    model.step.configure(ctx, &mut model.store, &cfg.optim);
     model.set_dropout(cfg.dropout, cfg.seed)?;
     let mcfg = model.cfg;
     let names: Vec<String> = model.store.entries().iter().map(|e| e.name.clone()).collect();
     for name in &names {
         let pinned = cfg.freeze.iter().any(|p| pattern_matches(p, name));
-        let scheduled = cfg.gradual_unfreezing && ulmfit::frozen_by_schedule(&mcfg, name, epoch);
+        let scheduled = cfg.gradual_unfreezing && finetune::frozen_by_schedule(&mcfg, name, epoch);
         model.store.set_frozen(name, pinned || scheduled)?;
-        model.store.set_weight_decay(name, cfg.weight_decay)?;
-        model.store.set_lr_scale(name, cfg.discriminative_lr.map_or(1.0, |f| ulmfit::lr_scale(&mcfg, name, f)))?;
+        model.store.set_lr_scale(name, cfg.discriminative_lr.map_or(1.0, |f| finetune::lr_scale(&mcfg, name, f)))?;
     }
     let mask = cfg.freeze_embedding_rows_below.map(|n| (0..mcfg.vocab).map(|row| row >= n).collect());
     model.store.set_row_mask("embedding.weight", mask)?;
@@ -311,95 +284,93 @@ pub fn domain_accuracy(ctx: &GpuContext, model: &mut Classifier, data: &Dataset,
     Ok(correct as f64 / data.len().max(1) as f64)
 }
 
+/// One classifier run as the shared loop drives it: the model, its data and settings.
+pub struct ClassifierRun<'a> {
+    /// The device.
+    pub ctx: &'a GpuContext,
+    /// The model being trained.
+    pub model: &'a mut Classifier,
+    /// Its training and validation rows.
+    pub data: TrainData<'a>,
+    /// The run's settings.
+    pub cfg: &'a TrainConfig,
+    /// Updates over all epochs (the schedules' horizon).
+    total_updates: u64,
+}
+
+impl EpochTask for ClassifierRun<'_> {
+    type Log = EpochLog;
+
+    fn run_epoch(&mut self, epoch: usize, progress: &mut dyn FnMut(&StepProgress)) -> Result<EpochLog> {
+        let (ctx, cfg, total) = (self.ctx, self.cfg, self.total_updates);
+        let TrainData { train, valid, labels, domain_valid } = self.data;
+        configure(ctx, self.model, cfg, epoch)?;
+        let plan = make_batches(train, cfg.batch_size, cfg.max_len, Some(&mut epoch_rng(cfg.seed, epoch)));
+        let model = &mut *self.model;
+        let mut lr = 0.0;
+        let sums = run_steps(epoch, plan.batches.len(), ReadCadence::every(cfg.read_every), |i, read| {
+            let (b, updates) = (&plan.batches[i], model.step.updates());
+            lr = cfg.optim.lr_at(updates, total);
+            model.step.set_learning_rate(lr as f32);
+            if let Some(gamma) = cfg.dann_gamma {
+                model.grl_lambda = grl_lambda(updates as f64 / total.max(1) as f64, gamma);
+            }
+            let tokens = b.lengths.iter().map(|&l| l as usize).sum();
+            Ok((model.train_step(ctx, b, true, read)?, tokens))
+        }, progress)?;
+        let eval = evaluate(ctx, model, valid, labels, cfg.batch_size, cfg.max_len)?;
+        let mut log = EpochLog {
+            epoch,
+            updates: model.step.updates(),
+            lr,
+            train_loss: sums.mean_loss(),
+            train_accuracy: sums.accuracy(),
+            valid_loss: eval.loss,
+            valid_accuracy: eval.metrics.accuracy,
+            valid_macro_f1: eval.metrics.macro_f1,
+            tokens_per_second: sums.items_per_second(),
+            seconds: sums.seconds,
+            truncated_rows: plan.truncated,
+            ..Default::default()
+        };
+        if cfg.dann_gamma.is_some() {
+            log.lambda = Some(model.grl_lambda as f64);
+            log.domain_accuracy = Some(sums.domain_accuracy());
+            if let Some(dv) = domain_valid {
+                let acc = domain_accuracy(ctx, model, dv, cfg.batch_size, cfg.max_len)?;
+                log.valid_domain_accuracy = Some(acc);
+                log.proxy_a_distance = Some(proxy_a_distance(1.0 - acc));
+            }
+        }
+        Ok(log)
+    }
+
+    fn score(&self, log: &EpochLog) -> f64 {
+        self.cfg.monitor.score(log)
+    }
+
+    fn updates(&self) -> u64 {
+        self.model.step.updates()
+    }
+
+    fn store(&self) -> &ParamStore {
+        &self.model.store
+    }
+}
+
 /// Trains from `state` (default: a fresh run) until `cfg.epochs` or early stopping.
-pub fn train_classifier(ctx: &GpuContext, model: &mut Classifier, data: TrainData, cfg: &TrainConfig, mut state: TrainState,
-                        observer: &mut dyn TrainObserver) -> Result<TrainState> {
-    let TrainData { train, valid, labels, domain_valid } = data;
+pub fn train_classifier<'a>(ctx: &'a GpuContext, model: &'a mut Classifier, data: TrainData<'a>, cfg: &'a TrainConfig, state: TrainState,
+                            observer: &mut dyn FitObserver<ClassifierRun<'a>>) -> Result<TrainState> {
+    cfg.validate()?;
+    let TrainData { train, valid, .. } = data;
     if cfg.dann_gamma.is_some() && (model.cfg.domains == 0 || train.domains.is_none()) {
         return Err(Error::InvalidInput("DANN training needs a model with a domain head and training rows with domains".into()));
     }
     if train.is_empty() || valid.is_empty() {
         return Err(Error::InvalidInput(format!("training needs examples: {} train rows, {} valid rows", train.len(), valid.len())));
     }
-    if cfg.batch_size == 0 || cfg.max_len == 0 {
-        return Err(Error::InvalidInput("batch size and max length must be positive".into()));
-    }
-    model.updates = state.updates;
-    let per_epoch = train.len().div_ceil(cfg.batch_size);
-    let total_updates = (cfg.epochs * per_epoch) as u64;
-    while state.epoch < cfg.epochs && !state.stopped_early {
-        let epoch = state.epoch + 1;
-        configure(ctx, model, cfg, epoch)?;
-        let start = Instant::now();
-        let plan = make_batches(train, cfg.batch_size, cfg.max_len, Some(&mut epoch_rng(cfg.seed, epoch)));
-        let (mut loss, mut correct, mut rows, mut steps, mut tokens) = (0.0f64, 0.0f64, 0.0f64, 0u32, 0usize);
-        let (mut domain_correct, mut domain_rows) = (0.0f64, 0.0f64);
-        let mut lr = 0.0;
-        for (i, b) in plan.batches.iter().enumerate() {
-            lr = cfg.optimizer.lr as f64 * cfg.schedule.factor(model.updates, total_updates);
-            model.set_learning_rate(lr as f32);
-            if let Some(gamma) = cfg.dann_gamma {
-                model.grl_lambda = dann::lambda(model.updates as f64 / total_updates.max(1) as f64, gamma);
-            }
-            let read = (i + 1) % cfg.read_every.max(1) == 0 || i + 1 == plan.batches.len();
-            tokens += b.lengths.iter().map(|&l| l as usize).sum::<usize>();
-            if let Some(s) = model.train_step(ctx, b, true, read)? {
-                loss += s.loss_sum as f64;
-                correct += s.correct as f64;
-                rows += s.rows as f64;
-                steps += s.steps;
-                domain_correct += s.domain_correct as f64;
-                domain_rows += s.domain_rows as f64;
-                observer.step(&StepProgress {
-                    epoch,
-                    step: i + 1,
-                    steps: plan.batches.len(),
-                    loss: loss / steps.max(1) as f64,
-                    accuracy: correct / rows.max(1.0),
-                    tokens_per_second: tokens as f64 / start.elapsed().as_secs_f64(),
-                });
-            }
-        }
-        let seconds = start.elapsed().as_secs_f64();
-        let eval = evaluate(ctx, model, valid, labels, cfg.batch_size, cfg.max_len)?;
-        let log = EpochLog {
-            epoch,
-            updates: model.updates,
-            lr,
-            train_loss: loss / steps.max(1) as f64,
-            train_accuracy: correct / rows.max(1.0),
-            valid_loss: eval.loss,
-            valid_accuracy: eval.metrics.accuracy,
-            valid_macro_f1: eval.metrics.macro_f1,
-            tokens_per_second: tokens as f64 / seconds,
-            seconds,
-            truncated_rows: plan.truncated,
-            ..Default::default()
-        };
-        let mut log = log;
-        if cfg.dann_gamma.is_some() {
-            log.lambda = Some(model.grl_lambda as f64);
-            log.domain_accuracy = Some(domain_correct / domain_rows.max(1.0));
-            if let Some(dv) = domain_valid {
-                let acc = domain_accuracy(ctx, model, dv, cfg.batch_size, cfg.max_len)?;
-                log.valid_domain_accuracy = Some(acc);
-                log.proxy_a_distance = Some(dann::proxy_a_distance(1.0 - acc));
-            }
-        }
-        let score = cfg.monitor.score(&log);
-        let improved = state.best_score.is_none_or(|best| score > best);
-        if improved {
-            state.best_score = Some(score);
-            state.best_epoch = epoch;
-            state.epochs_without_improvement = 0;
-        } else {
-            state.epochs_without_improvement += 1;
-        }
-        state.epoch = epoch;
-        state.updates = model.updates;
-        state.stopped_early = cfg.patience.is_some_and(|p| state.epochs_without_improvement >= p) && epoch < cfg.epochs;
-        state.logs.push(log);
-        observer.epoch_end(model, &state, improved)?;
-    }
-    Ok(state)
+    model.step.set_updates(state.updates);
+    let total_updates = (cfg.epochs * train.len().div_ceil(cfg.batch_size)) as u64;
+    let mut run = ClassifierRun { ctx, model, data, cfg, total_updates };
+    fit(&mut run, cfg.limits(), state, observer)
 }

@@ -1,9 +1,10 @@
-//! ULMFiT's fine-tuning tools (Howard & Ruder 2018) on the parameter store: layer groups from the top,
+//! Fine-tuning tools on a classifier's layer groups (ULMFiT, Howard & Ruder 2018): groups from the top,
 //! gradual unfreezing (epoch e trains the top e groups) and discriminative learning rates (group g
 //! from the top trains at lr / factor^g, factor 2.6 by default). The slanted triangular schedule is
-//! [`crate::schedule::LrSchedule::SlantedTriangular`].
+//! [`crate::config::LrSchedule::SlantedTriangular`].
 
-use crate::model::{ClassifierConfig, LstmConfig};
+use super::model::ClassifierConfig;
+use crate::nn::LstmConfig;
 
 /// The default discriminative learning-rate factor.
 pub const DEFAULT_FACTOR: f64 = 2.6;
@@ -42,7 +43,7 @@ pub fn frozen_by_schedule(cfg: &ClassifierConfig, name: &str, epoch: usize) -> b
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::pool::Pooling;
+    use crate::config::Pooling;
 
     #[test]
     fn groups_run_from_the_head_down_to_the_embedding() {

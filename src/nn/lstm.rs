@@ -9,6 +9,7 @@
 //!             dX (+)= dgates·W_ih            (GEMMs over all timesteps)
 //! so a layer costs 2 dispatches forward and 6 backward per direction, independent of T.
 
+use crate::config::validate::{bytes_of, check_size, MAX_SIZE};
 use crate::error::Result;
 use crate::gpu::{GpuContext, View};
 use crate::graph::Schedule;
@@ -30,7 +31,17 @@ pub struct LstmConfig {
     pub bidirectional: bool,
 }
 
+/// Most stacked layers accepted.
+pub const MAX_LAYERS: usize = 64;
+
 impl LstmConfig {
+    /// Refuses zero or oversized widths and depths, naming the option.
+    pub fn validate(&self) -> Result<()> {
+        check_size("embed", self.input, MAX_SIZE)?;
+        check_size("hidden", self.hidden, MAX_SIZE)?;
+        check_size("layers", self.layers, MAX_LAYERS)
+    }
+
     /// Directions per layer: 2 when bidirectional, else 1.
     pub fn dirs(&self) -> usize {
         if self.bidirectional { 2 } else { 1 }
@@ -98,24 +109,25 @@ impl LstmStack {
     /// Allocates the activations for batches up to (`batch`, `steps`); parameter names start with
     /// `prefix` (e.g. `lstm.`), and the parameters themselves live in a [`ParamStore`].
     pub fn new(ctx: &GpuContext, cfg: LstmConfig, prefix: &str, batch: usize, steps: usize) -> Result<Self> {
-        let (b, t, h) = (batch as u64, steps as u64, cfg.hidden as u64);
-        let f32s = |n: u64| n * 4;
+        cfg.validate()?;
+        let (b, t, h, out) = (batch, steps, cfg.hidden, cfg.output_size());
+        let buffer = |name: String, dims: &[usize]| ctx.storage_buffer(&name, bytes_of(&name, dims)?);
         let mut ys = Vec::new();
         let mut dys = Vec::new();
         let mut dirs = Vec::new();
         for l in 0..cfg.layers {
-            ys.push(ctx.storage_buffer(&format!("lstm y l{l}"), f32s(t * b * cfg.output_size() as u64))?);
-            dys.push(ctx.storage_buffer(&format!("lstm dy l{l}"), f32s(t * b * cfg.output_size() as u64))?);
+            ys.push(buffer(format!("lstm y l{l}"), &[t, b, out])?);
+            dys.push(buffer(format!("lstm dy l{l}"), &[t, b, out])?);
             for d in 0..cfg.dirs() {
                 let name = |what: &str| format!("lstm {what} l{l}d{d}");
                 dirs.push(DirectionBuffers {
-                    pre: ctx.storage_buffer(&name("pre"), f32s(t * b * 4 * h))?,
-                    gates: ctx.storage_buffer(&name("gates"), f32s(t * b * 4 * h))?,
-                    dgates: ctx.storage_buffer(&name("dgates"), f32s(t * b * 4 * h))?,
-                    states: ctx.storage_buffer(&name("states"), f32s(2 * (t + 1) * b * h))?,
-                    state0: ctx.storage_buffer(&name("state0"), f32s(2 * b * h))?,
-                    d_state_n: ctx.storage_buffer(&name("d_state_n"), f32s(2 * b * h))?,
-                    d_state0: ctx.storage_buffer(&name("d_state0"), f32s(2 * b * h))?,
+                    pre: buffer(name("pre"), &[t, b, 4, h])?,
+                    gates: buffer(name("gates"), &[t, b, 4, h])?,
+                    dgates: buffer(name("dgates"), &[t, b, 4, h])?,
+                    states: buffer(name("states"), &[2, t + 1, b, h])?,
+                    state0: buffer(name("state0"), &[2, b, h])?,
+                    d_state_n: buffer(name("d_state_n"), &[2, b, h])?,
+                    d_state0: buffer(name("d_state0"), &[2, b, h])?,
                 });
             }
         }

@@ -149,6 +149,12 @@ impl Metrics {
     }
 }
 
+/// Proxy A-distance from a domain classifier's held-out error ε: 2(1 − 2ε) (Ben-David et al. 2007).
+/// 0 means the domains look the same to the classifier, 2 means they are fully separable.
+pub fn proxy_a_distance(error: f64) -> f64 {
+    2.0 * (1.0 - 2.0 * error.min(0.5))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,13 @@
+//! Text classification: the classifier model (embedding → LSTM → pooling → head, with an optional
+//! DANN domain head), its training task, evaluation and metrics, checkpoints with PyTorch names, and
+//! the layer-group tools of fine-tuning.
+
+pub mod checkpoint;
+pub mod finetune;
+pub mod metrics;
+pub mod model;
+pub mod train;
+
+pub use checkpoint::{Checkpoint, ModelInfo};
+pub use model::{Classifier, ClassifierConfig};
+pub use train::{evaluate, train_classifier, ClassifierRun, EpochLog, Monitor, TrainConfig, TrainData, TrainState};

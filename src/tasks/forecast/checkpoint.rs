@@ -1,0 +1,41 @@
+//! Forecaster checkpoints: tensors with PyTorch names and the model's description (shape, columns,
+//! scaling statistics, windows and training settings) under metadata `lstm_transfer_forecaster`.
+
+use std::path::Path;
+
+use super::data::{Scaler, SeriesSpec};
+use super::model::{Forecaster, ForecasterConfig};
+use super::train::ForecastConfig;
+use crate::core::checkpoint::{read_info, read_tensors, save_model};
+use crate::error::{Error, Result};
+use crate::gpu::GpuContext;
+use crate::params::TensorMap;
+
+/// Everything a forecaster checkpoint says besides its tensors.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ForecasterInfo {
+    /// The model's shape.
+    pub config: ForecasterConfig,
+    /// The columns it reads.
+    pub spec: SeriesSpec,
+    /// The scaling statistics of the series it was trained on.
+    pub scaler: Scaler,
+    /// Windows and training settings.
+    pub forecast: ForecastConfig,
+}
+
+const META_FORECASTER: &str = "lstm_transfer_forecaster";
+
+/// Writes a forecaster checkpoint (PyTorch names, description in the metadata), atomically.
+pub fn save_forecaster(path: &Path, ctx: &GpuContext, model: &Forecaster, info: &ForecasterInfo) -> Result<()> {
+    save_model(path, &model.store.download(ctx)?, META_FORECASTER, info, None, &[])
+}
+
+/// Reads a forecaster checkpoint: its description (checked) and tensors.
+pub fn load_forecaster(path: &Path) -> Result<(ForecasterInfo, TensorMap)> {
+    let (tensors, metadata) = read_tensors(path)?;
+    let info: ForecasterInfo = read_info(path, &metadata, META_FORECASTER, "a forecaster checkpoint")?;
+    let checked = info.config.validate().and_then(|_| info.forecast.validate());
+    checked.map_err(|e| Error::File { path: path.to_path_buf(), message: format!("metadata '{META_FORECASTER}': {e}") })?;
+    Ok((info, tensors))
+}

@@ -1,0 +1,75 @@
+//! Rolling forecasts over the held-out tail and their errors in the series' units, beside the
+//! seasonal-naive forecast's: MAE, RMSE and MASE.
+
+use super::data::{seasonal_naive, Scaler, Series};
+use super::model::Forecaster;
+use super::train::{boundaries, origins, ForecastConfig};
+use crate::error::Result;
+use crate::gpu::GpuContext;
+
+/// Forecast errors in the series' units over the held-out tail, beside the seasonal-naive forecast's.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct ForecastMetrics {
+    /// Forecast points scored.
+    pub points: usize,
+    /// Mean absolute error of the model.
+    pub mae: f64,
+    /// Root mean squared error of the model.
+    pub rmse: f64,
+    /// MAE over the in-sample MAE of the one-season-back forecast on the training part (Hyndman & Koehler 2006).
+    pub mase: f64,
+    /// The seasonal-naive forecast (the value one season earlier, repeated over the horizon).
+    pub naive_mae: f64,
+    /// RMSE of the seasonal-naive forecast.
+    pub naive_rmse: f64,
+    /// MASE of the seasonal-naive forecast.
+    pub naive_mase: f64,
+}
+
+/// One forecast point of the held-out tail, in the series' units.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize)]
+pub struct ForecastPoint {
+    /// Time index in the series.
+    pub step: usize,
+    /// The model's forecast.
+    pub forecast: f64,
+    /// The seasonal-naive forecast.
+    pub naive: f64,
+}
+
+/// Rolling forecasts over the tail (origins every `horizon` steps from the tail's start) and their metrics.
+pub fn evaluate(ctx: &GpuContext, model: &mut Forecaster, series: &Series, scaler: &Scaler, cfg: &ForecastConfig)
+                -> Result<(Vec<ForecastPoint>, ForecastMetrics)> {
+    let n = series.len();
+    let (train_end, test_start) = boundaries(n, cfg)?;
+    let scaled = scaler.scale(series);
+    let y = &series.values[0];
+    let tail = origins(test_start, n, cfg, cfg.horizon);
+    let m = cfg.season.max(1);
+    let mut points = Vec::new();
+    for chunk in tail.chunks(cfg.batch_size) {
+        let pred = model.predict(ctx, &cfg.cut(&scaled, chunk))?;
+        for (i, &o) in chunk.iter().enumerate() {
+            for h in 0..cfg.horizon {
+                let naive = seasonal_naive(y, o, h, m);
+                let base = cfg.residual().map_or(0.0, |m| seasonal_naive(&scaled[0], o, h, m));
+                let forecast = scaler.unscale_target(pred[i * cfg.horizon + h] as f64 + base);
+                points.push(ForecastPoint { step: o + h, forecast, naive });
+            }
+        }
+    }
+    let scale = (m..train_end).map(|t| (y[t] - y[t - m]).abs()).sum::<f64>() / (train_end.saturating_sub(m)).max(1) as f64;
+    let err = |f: fn(&ForecastPoint) -> f64| -> (f64, f64) {
+        let k = points.len().max(1) as f64;
+        let mae = points.iter().map(|p| (f(p) - y[p.step]).abs()).sum::<f64>() / k;
+        (mae, (points.iter().map(|p| (f(p) - y[p.step]).powi(2)).sum::<f64>() / k).sqrt())
+    };
+    let (mae, rmse) = err(|p| p.forecast);
+    let (naive_mae, naive_rmse) = err(|p| p.naive);
+    let metrics = ForecastMetrics {
+        points: points.len(), mae, rmse, mase: mae / scale.max(f64::MIN_POSITIVE), naive_mae, naive_rmse,
+        naive_mase: naive_mae / scale.max(f64::MIN_POSITIVE),
+    };
+    Ok((points, metrics))
+}
+

@@ -1,0 +1,16 @@
+//! Time-series forecasting: a regular series from a CSV ([`data`]), z-scored with statistics from the
+//! training part, cut into sliding windows, an LSTM [`Forecaster`] ([`model`]) trained on them with
+//! early stopping on the validation windows ([`train`]), and rolling multi-step forecasts over the
+//! held-out tail scored by MAE, RMSE and MASE against the seasonal-naive forecast ([`evaluate`]).
+
+pub mod checkpoint;
+pub mod data;
+pub mod evaluate;
+pub mod model;
+pub mod train;
+
+pub use checkpoint::{load_forecaster, save_forecaster, ForecasterInfo};
+pub use data::{read_series, windows, Scaler, Series, SeriesSpec, Windows};
+pub use evaluate::{evaluate, ForecastMetrics, ForecastPoint};
+pub use model::{Forecaster, ForecasterConfig};
+pub use train::{boundaries, fit, train_origins, ForecastConfig, ForecastEpoch, ForecastRun};

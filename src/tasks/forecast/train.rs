@@ -1,0 +1,204 @@
+//! Forecaster training as a task of the shared loop: the windows' layout over a series, shuffled
+//! training windows, the validation MSE after each epoch, early stopping, and the best epoch's
+//! parameters kept (see [`fit`]).
+//!
+//! Layout of a series of length N: training targets in `0..train_end`, validation targets in
+//! `train_end..test_start`, the held-out tail `test_start..N`. Training can be limited to the last
+//! `train_len` steps before `train_end` (little data, for transfer across series).
+
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use super::data::windows;
+use super::data::Windows;
+use super::model::Forecaster;
+use crate::config::validate::{check_count, check_size, MAX_SIZE};
+use crate::config::OptimConfig;
+use crate::core::fit::{fit as fit_epochs, run_steps, EpochTask, FitLimits, FitObserver, FitState, KeepBest, ReadCadence, StepProgress};
+use crate::error::{Error, Result};
+use crate::gpu::GpuContext;
+use crate::params::ParamStore;
+
+/// Windows, training and evaluation settings.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ForecastConfig {
+    /// Input steps per window.
+    pub window: usize,
+    /// Steps forecast at once.
+    pub horizon: usize,
+    /// Season length of the seasonal-naive baseline (24 for hourly data with a daily cycle, 12 for monthly).
+    pub season: usize,
+    /// Steps between training window origins.
+    pub stride: usize,
+    /// Held-out tail length (test).
+    pub test_len: usize,
+    /// Validation length before the tail.
+    pub valid_len: usize,
+    /// Train on at most the last this many steps before validation (None: all).
+    pub train_len: Option<usize>,
+    /// Epochs (upper bound with `patience`).
+    pub epochs: usize,
+    /// Windows per step.
+    pub batch_size: usize,
+    /// Optimizer, weight decay and learning-rate schedule (stored flat beside the other fields).
+    #[serde(flatten)]
+    pub optim: OptimConfig,
+    /// Stop after this many epochs without a lower validation MSE.
+    pub patience: usize,
+    /// Seeds the window order.
+    pub seed: u64,
+    /// Learn the difference to the seasonal-naive forecast instead of the values themselves.
+    #[serde(default)]
+    pub seasonal_residual: bool,
+    /// The last this many input columns are known `horizon` steps in advance ([`SeriesSpec::future_cols`]).
+    #[serde(default)]
+    pub future_cols: usize,
+}
+
+impl ForecastConfig {
+    /// Refuses zero, negative, NaN and oversized settings before any GPU work, naming the option.
+    pub fn validate(&self) -> Result<()> {
+        for (option, value) in [("window", self.window), ("horizon", self.horizon), ("season", self.season), ("stride", self.stride),
+                                ("test-len", self.test_len), ("epochs", self.epochs), ("batch-size", self.batch_size),
+                                ("patience", self.patience)] {
+            check_size(option, value, MAX_SIZE)?;
+        }
+        check_count("valid-len", self.valid_len, MAX_SIZE)?;
+        if let Some(n) = self.train_len {
+            check_size("train-len", n, MAX_SIZE)?;
+        }
+        self.optim.validate()
+    }
+
+    /// Steps of history a forecast needs before its origin.
+    pub(crate) fn history(&self) -> usize {
+        if self.seasonal_residual { self.window.max(self.season) } else { self.window }
+    }
+
+    pub(crate) fn residual(&self) -> Option<usize> {
+        self.seasonal_residual.then_some(self.season)
+    }
+
+    /// The windows at `origins` of a scaled series.
+    pub(crate) fn cut(&self, scaled: &[Vec<f64>], origins: &[usize]) -> Windows {
+        windows(scaled, origins, self.window, self.horizon, self.residual(), scaled.len() - self.future_cols)
+    }
+}
+
+/// Index boundaries (train_end, test_start) of a series of length `n`.
+pub fn boundaries(n: usize, cfg: &ForecastConfig) -> Result<(usize, usize)> {
+    let need = cfg.history() + cfg.horizon;
+    let test_start = n.checked_sub(cfg.test_len).filter(|&s| s >= need).ok_or_else(|| {
+        Error::InvalidInput(format!("the series has {n} steps: too short for a {}-step test tail after a {}-step window and {}-step horizon",
+                                    cfg.test_len, cfg.window, cfg.horizon))
+    })?;
+    let train_end = test_start.checked_sub(cfg.valid_len).filter(|&e| e >= need).ok_or_else(|| {
+        Error::InvalidInput(format!("the series has {n} steps: too short for {} validation steps before the {}-step tail and a {}-step window",
+                                    cfg.valid_len, cfg.test_len, cfg.window))
+    })?;
+    Ok((train_end, test_start))
+}
+
+/// Origins `o` with targets `o..o+horizon` inside `start..end`, inputs available, every `step`.
+pub(crate) fn origins(start: usize, end: usize, cfg: &ForecastConfig, step: usize) -> Vec<usize> {
+    (start.max(cfg.history())..=end.saturating_sub(cfg.horizon)).step_by(step.max(1)).collect()
+}
+
+/// The training window origins.
+pub fn train_origins(n: usize, cfg: &ForecastConfig) -> Result<Vec<usize>> {
+    let (train_end, _) = boundaries(n, cfg)?;
+    let start = cfg.train_len.map_or(0, |l| train_end.saturating_sub(l));
+    let o = origins(start, train_end, cfg, cfg.stride);
+    if o.is_empty() {
+        return Err(Error::InvalidInput(format!("no training window: {} training steps for a {}-step window and {}-step horizon",
+                                               train_end - start, cfg.window, cfg.horizon)));
+    }
+    Ok(o)
+}
+
+/// Mean squared error (scaled units) of the model on the windows at `origins`.
+pub(crate) fn scaled_mse(ctx: &GpuContext, model: &mut Forecaster, scaled: &[Vec<f64>], origins: &[usize], cfg: &ForecastConfig) -> Result<f64> {
+    let (mut sum, mut n) = (0.0, 0usize);
+    for chunk in origins.chunks(cfg.batch_size) {
+        let w = cfg.cut(scaled, chunk);
+        let pred = model.predict(ctx, &w)?;
+        sum += pred.iter().zip(&w.y).map(|(p, y)| ((p - y) as f64).powi(2)).sum::<f64>();
+        n += pred.len();
+    }
+    Ok(sum / n.max(1) as f64)
+}
+
+/// One epoch's figures.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ForecastEpoch {
+    /// 1-based.
+    pub epoch: usize,
+    /// Mean training MSE (scaled units).
+    pub train_mse: f64,
+    /// Validation MSE (scaled units).
+    pub valid_mse: f64,
+}
+
+/// One forecaster run as the shared loop drives it.
+pub struct ForecastRun<'a> {
+    /// The device.
+    pub ctx: &'a GpuContext,
+    /// The model being trained.
+    pub model: &'a mut Forecaster,
+    /// The scaled series, `[column][t]`.
+    pub scaled: &'a [Vec<f64>],
+    /// The run's settings.
+    pub cfg: &'a ForecastConfig,
+    train: Vec<usize>,
+    valid: Vec<usize>,
+}
+
+impl EpochTask for ForecastRun<'_> {
+    type Log = ForecastEpoch;
+
+    fn run_epoch(&mut self, epoch: usize, progress: &mut dyn FnMut(&StepProgress)) -> Result<ForecastEpoch> {
+        let (ctx, cfg, scaled) = (self.ctx, self.cfg, self.scaled);
+        self.train.shuffle(&mut ChaCha8Rng::seed_from_u64(cfg.seed.wrapping_mul(31).wrapping_add(epoch as u64)));
+        let steps = self.train.len().div_ceil(cfg.batch_size);
+        let total = (cfg.epochs * steps) as u64;
+        let (model, train) = (&mut *self.model, &self.train);
+        let sums = run_steps(epoch, steps, ReadCadence::default(), |i, read| {
+            let chunk = &train[i * cfg.batch_size..((i + 1) * cfg.batch_size).min(train.len())];
+            model.step.set_learning_rate(cfg.optim.lr_at(model.step.updates(), total) as f32);
+            Ok((model.train_step(ctx, &cfg.cut(scaled, chunk), read)?, chunk.len()))
+        }, progress)?;
+        let train_mse = sums.mean_loss();
+        let valid_mse = if self.valid.is_empty() { train_mse } else { scaled_mse(ctx, model, scaled, &self.valid, cfg)? };
+        Ok(ForecastEpoch { epoch, train_mse, valid_mse })
+    }
+
+    fn score(&self, log: &ForecastEpoch) -> f64 {
+        -log.valid_mse
+    }
+
+    fn updates(&self) -> u64 {
+        self.model.step.updates()
+    }
+
+    fn store(&self) -> &ParamStore {
+        &self.model.store
+    }
+}
+
+/// Trains with early stopping on the validation windows and leaves the model at its best epoch.
+pub fn fit<'a>(ctx: &'a GpuContext, model: &'a mut Forecaster, scaled: &'a [Vec<f64>], cfg: &'a ForecastConfig,
+               observer: &mut dyn FitObserver<ForecastRun<'a>>) -> Result<Vec<ForecastEpoch>> {
+    cfg.validate()?;
+    let n = scaled[0].len();
+    let (train_end, test_start) = boundaries(n, cfg)?;
+    let train = train_origins(n, cfg)?;
+    let valid = origins(train_end, test_start, cfg, cfg.horizon);
+    model.step.configure(ctx, &mut model.store, &cfg.optim);
+    let mut run = ForecastRun { ctx, model, scaled, cfg, train, valid };
+    let mut keep = (KeepBest::new(ctx), observer);
+    let limits = FitLimits { epochs: cfg.epochs, patience: Some(cfg.patience) };
+    let state = fit_epochs(&mut run, limits, FitState::default(), &mut keep)?;
+    keep.0.restore(&run.model.store)?;
+    Ok(state.logs)
+}

@@ -1,0 +1,13 @@
+//! LSTM language models: the model ([`model`]: embedding → LSTM → decoder, optionally tied), corpora
+//! and streams ([`corpus`]), training with truncated BPTT as a task of the shared loop ([`train`]) and
+//! checkpoints ([`checkpoint`]) that transfer into a classifier (ULMFiT).
+
+pub mod checkpoint;
+pub mod corpus;
+pub mod model;
+pub mod train;
+
+pub use checkpoint::{load_lm, save_lm, LmInfo, META_LM};
+pub use corpus::{batchify, corpus_vocab, read_corpus, Tokenizer, EOS};
+pub use model::{LanguageModel, LanguageModelConfig};
+pub use train::{perplexity, score, score_with, train_lm, LmEpoch, LmRun, LmTrainConfig};

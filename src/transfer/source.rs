@@ -1,0 +1,46 @@
+//! Transfer sources: a classifier checkpoint (or a plain PyTorch state_dict), or a language model
+//! whose embedding and LSTM carry into a classifier (ULMFiT); its decoder is not used.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use crate::config::Pooling;
+use crate::core::checkpoint::{check_shapes, read_info, read_tensors, read_vocab};
+use crate::error::{Error, Result};
+use crate::params::TensorMap;
+use crate::tasks::classify::checkpoint::{self, Checkpoint, ModelInfo, TOKENIZER};
+use crate::tasks::classify::ClassifierConfig;
+use crate::tasks::lm::{LmInfo, Tokenizer, META_LM};
+
+/// Loads a transfer source: a language-model checkpoint becomes a source without a head (0 classes);
+/// anything else loads as a classifier checkpoint or state_dict (`pooling` as in [`checkpoint::load`]).
+pub fn load_source(path: &Path, pooling: Option<Pooling>) -> Result<Checkpoint> {
+    let (tensors, metadata) = read_tensors(path)?;
+    if metadata.contains_key(META_LM) {
+        return lm_source(path, tensors, &metadata);
+    }
+    checkpoint::from_tensors(path, tensors, metadata, pooling)
+}
+
+/// A language model as a transfer source.
+fn lm_source(path: &Path, mut tensors: TensorMap, metadata: &HashMap<String, String>) -> Result<Checkpoint> {
+    let info: LmInfo = read_info(path, metadata, META_LM, "a language-model checkpoint")?;
+    let file_err = |message: String| Error::File { path: path.to_path_buf(), message };
+    info.config.validate().map_err(|e| file_err(format!("metadata '{META_LM}': {e}")))?;
+    let vocab = read_vocab(path, metadata)?.ok_or_else(|| file_err("a language-model checkpoint without its vocabulary".into()))?;
+    let c = info.config;
+    let config = ClassifierConfig {
+        vocab: c.vocab, embed: c.embed, hidden: c.hidden, layers: c.layers, bidirectional: false, classes: 0, domains: 0, pooling: Pooling::Last,
+    };
+    let ignored: Vec<String> = tensors.keys().filter(|k| k.starts_with("decoder.")).cloned().collect();
+    tensors.retain(|k, _| !k.starts_with("decoder."));
+    let specs: Vec<(String, Vec<usize>)> =
+        config.lstm().param_specs("lstm.").into_iter().chain([("embedding.weight".to_string(), vec![c.vocab, c.embed])]).collect();
+    check_shapes(path, &tensors, &specs)?;
+    let tokenizer = match info.tokenizer {
+        Tokenizer::Words => TOKENIZER.to_string(),
+        Tokenizer::Whitespace => "whitespace".to_string(),
+    };
+    let model = ModelInfo { config, labels: Vec::new(), max_len: 512, tokenizer };
+    Ok(Checkpoint { info: model, vocab: Some(vocab), tensors, ignored, metadata: HashMap::new() })
+}
