@@ -1,6 +1,8 @@
-//! Every shader family parses and validates with naga (prelude included). No GPU needed.
+//! Every shader family parses and validates with naga (prelude included), and every uniform struct
+//! has the size of its Rust twin. No GPU needed.
 
-use lstm_transfer::gpu::SHADER_FAMILIES;
+use lstm_transfer::gpu::{ShaderFamily, SHADER_FAMILIES};
+use lstm_transfer::kernels::{ceiling, dropout, embedding, grad_reverse, loss, lstm, matmul, optimizer, pool, reduce};
 
 #[test]
 fn every_shader_parses_and_validates() {
@@ -25,5 +27,97 @@ fn every_wgsl_file_is_registered() {
             continue;
         }
         assert!(SHADER_FAMILIES.iter().any(|f| f.file_name() == name), "shaders/{name} is not in SHADER_FAMILIES");
+    }
+}
+
+/// A WGSL struct (by family and name) and the Rust type the host writes into its buffer.
+struct Twin {
+    family: ShaderFamily,
+    wgsl: &'static str,
+    rust: &'static str,
+    size: usize,
+}
+
+macro_rules! twin {
+    ($family:ident, $wgsl:literal, $rust:ty) => {
+        Twin { family: ShaderFamily::$family, wgsl: $wgsl, rust: stringify!($rust), size: std::mem::size_of::<$rust>() }
+    };
+}
+
+/// Every uniform struct of every family, plus the storage structs the host writes (TensorEntry).
+/// A new kernel's uniform block must be listed here, or `uniform_structs_match_their_rust_twins` fails.
+const TWINS: &[Twin] = &[
+    twin!(Matmul, "Params", matmul::Gemm),
+    twin!(Lstm, "Params", lstm::LstmParams),
+    twin!(Embedding, "Params", embedding::EmbeddingParams),
+    twin!(Pool, "Params", pool::PoolParams),
+    twin!(Dropout, "Params", dropout::DropoutParams),
+    twin!(Loss, "Params", loss::LossParams),
+    twin!(Reduce, "Params", reduce::ReduceParams),
+    twin!(Optimizer, "Params", optimizer::AdamParams),
+    twin!(Optimizer, "TensorEntry", optimizer::TensorEntry),
+    twin!(GradReverse, "Params", grad_reverse::GradReverseParams),
+    twin!(Ceiling, "Params", ceiling::CeilingParams),
+];
+
+/// naga's size (span) of the struct type `ty`, with its name; None for a type that is not a struct.
+fn struct_span(module: &naga::Module, ty: naga::Handle<naga::Type>) -> Option<(String, u32)> {
+    let t = &module.types[ty];
+    match t.inner {
+        naga::TypeInner::Struct { span, .. } => Some((t.name.clone().unwrap_or_default(), span)),
+        _ => None,
+    }
+}
+
+#[test]
+fn uniform_structs_match_their_rust_twins() {
+    for &family in SHADER_FAMILIES {
+        let file = family.file_name();
+        let module = family.validate().unwrap_or_else(|e| panic!("{e}"));
+        // Every uniform binding is a struct with a listed Rust twin.
+        for (_, var) in module.global_variables.iter() {
+            if var.space != naga::AddressSpace::Uniform {
+                continue;
+            }
+            let var_name = var.name.as_deref().unwrap_or("?");
+            let (name, _) = struct_span(&module, var.ty)
+                .unwrap_or_else(|| panic!("{file}: uniform `{var_name}` is not a struct (the host writes a Rust struct into it)"));
+            assert!(
+                TWINS.iter().any(|t| t.family == family && t.wgsl == name),
+                "{file}: uniform struct `{name}` (var `{var_name}`) has no Rust twin listed in TWINS (kernels-tests/shaders.rs)"
+            );
+        }
+        // Every listed twin exists in the family and has the Rust struct's size.
+        for twin in TWINS.iter().filter(|t| t.family == family) {
+            let span = module
+                .types
+                .iter()
+                .find(|(_, t)| t.name.as_deref() == Some(twin.wgsl))
+                .and_then(|(ty, _)| struct_span(&module, ty))
+                .map(|(_, span)| span)
+                .unwrap_or_else(|| panic!("{file}: no struct `{}` (listed in TWINS as the twin of {})", twin.wgsl, twin.rust));
+            assert_eq!(
+                span as usize, twin.size,
+                "{file}: WGSL struct `{}` is {span} bytes but its Rust twin {} is {} bytes",
+                twin.wgsl, twin.rust, twin.size
+            );
+        }
+    }
+}
+
+/// The constants emitted ahead of every shader are the ones the launchers use, and the shaders
+/// declare no local copy of them.
+#[test]
+fn shared_constants_are_emitted_once() {
+    assert_eq!(lstm::SLICE_ROWS, ShaderFamily::LSTM_ROWS);
+    assert_eq!(matmul::TILE, ShaderFamily::GEMM_TILE);
+    for &family in SHADER_FAMILIES {
+        let source = family.source();
+        for (name, value) in ShaderFamily::CONSTANTS {
+            let decl = format!("const {name}: u32 = {value}u;");
+            assert!(source.contains(&decl), "{}: `{decl}` missing", family.file_name());
+            let declared = format!("const {name}:");
+            assert_eq!(source.matches(&declared).count(), 1, "{}: {name} is declared more than once", family.file_name());
+        }
     }
 }

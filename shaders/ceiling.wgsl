@@ -5,7 +5,7 @@
 // fma_peak:     each thread runs ITERS rounds of 8 independent vec4 FMA chains (no memory traffic; the
 //               result is stored once so the compiler keeps the work). FLOPs = threads · ITERS · 8 · 4 · 2.
 // stream_triad: dst[i] = src[i] · s + dst[i] over n vec4 (reads 2, writes 1 per element: 48 bytes).
-// Grid: (ceil(n/256) capped per dimension as (x, y), 1, 1), workgroup 256; i = flat invocation index.
+// Grid: grid_1d(n, WG_1D) (ceil(n/WG_1D) capped per dimension as (x, y)), workgroup WG_1D; i = flat invocation index.
 
 struct Params {
     n: u32, iters: u32, _p0: u32, _p1: u32,
@@ -17,10 +17,10 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> dst: array<vec4<f32>>;
 
 fn flat_index(wg: vec3<u32>, li: u32, groups: vec3<u32>) -> u32 {
-    return (wg.y * groups.x + wg.x) * 256u + li;
+    return (wg.y * groups.x + wg.x) * WG_1D + li;
 }
 
-@compute @workgroup_size(256, 1, 1)
+@compute @workgroup_size(WG_1D, 1, 1)
 fn fma_peak(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32,
             @builtin(num_workgroups) groups: vec3<u32>) {
     let i = flat_index(wg, li, groups);
@@ -37,7 +37,7 @@ fn fma_peak(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_inde
     dst[i] = a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7;
 }
 
-@compute @workgroup_size(256, 1, 1)
+@compute @workgroup_size(WG_1D, 1, 1)
 fn stream_triad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32,
                 @builtin(num_workgroups) groups: vec3<u32>) {
     let i = flat_index(wg, li, groups);

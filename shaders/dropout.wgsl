@@ -9,7 +9,7 @@
 //
 // Forward and backward are the same map (the mask times the scale), so one entry serves both.
 // Bindings: dropout: 0 uniform Params | 1 input (x or dy) [N] | 2 output (rw, out or dx) [N]
-// Grid: grid_1d(N), workgroup 256.
+// Grid: grid_1d(N, WG_1D), workgroup WG_1D.
 
 struct Params {
     n: u32, threshold: u32, scale: f32, seed: u32,
@@ -30,9 +30,9 @@ fn keep(i: u32) -> bool {
     return pcg(i + pcg(p.counter + pcg(p.seed))) >= p.threshold;
 }
 
-@compute @workgroup_size(256, 1, 1)
+@compute @workgroup_size(WG_1D, 1, 1)
 fn dropout(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = linear_index(gid, nwg, 256u);
+    let i = linear_index(gid, nwg, WG_1D);
     if (i < p.n) {
         output[i] = select(0.0, input[i] * p.scale, keep(i));
     }

@@ -3,7 +3,7 @@
 // embedding_gather: x[t,b,:] = table[ids[b,t], :]
 //   Bindings: 0 uniform Params | 1 ids [B,T] u32 (batch-first, as the data comes) | 2 table [V,E] |
 //             3 x (rw) [T,B,E] (time-major, as the LSTM reads it)
-//   Grid: grid_1d(T*B*E) of 256-thread workgroups. Ids are validated on the host (< V).
+//   Grid: grid_1d(T*B*E, WG_1D), workgroup WG_1D. Ids are validated on the host (< V).
 //
 // embedding_scatter_add: d_table[tok,:] += Σ dx[pos,:] over the positions holding tok.
 //   The host groups the positions by token (a CSR list: segment u covers positions
@@ -11,7 +11,7 @@
 //   element has exactly one writer that sums in a fixed order: no atomics, the same bits every run.
 //   Bindings: 0 uniform Params | 1 seg_offsets [U+1] | 2 seg_positions [N] (row t*B+b of dx) |
 //             3 seg_tokens [U] | 4 dx [T*B,E] | 5 d_table (rw) [V,E]
-//   Grid: (ceil(E/64), U, 1), workgroup 64.
+//   Grid: (ceil(E/EMBED_WG), U, 1), workgroup EMBED_WG.
 
 struct Params {
     batch: u32, steps: u32, dim: u32, segments: u32,
@@ -24,10 +24,10 @@ struct Params {
 @group(0) @binding(2) var<storage, read> table: array<f32>;
 @group(0) @binding(3) var<storage, read_write> x: array<f32>;
 
-@compute @workgroup_size(256, 1, 1)
+@compute @workgroup_size(WG_1D, 1, 1)
 fn embedding_gather(@builtin(global_invocation_id) gid: vec3<u32>,
                     @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = linear_index(gid, nwg, 256u);
+    let i = linear_index(gid, nwg, WG_1D);
     if (i >= p.steps * p.batch * p.dim) { return; }
     let e = i % p.dim;
     let row = i / p.dim;          // t*B + b
@@ -43,7 +43,7 @@ fn embedding_gather(@builtin(global_invocation_id) gid: vec3<u32>,
 @group(0) @binding(4) var<storage, read> dx: array<f32>;
 @group(0) @binding(5) var<storage, read_write> d_table: array<f32>;
 
-@compute @workgroup_size(64, 1, 1)
+@compute @workgroup_size(EMBED_WG, 1, 1)
 fn embedding_scatter_add(@builtin(global_invocation_id) gid: vec3<u32>) {
     let e = gid.x;
     let u = gid.y;

@@ -1,4 +1,5 @@
-// loss.wgsl — losses with their gradients, and the row softmax for predictions.
+// loss.wgsl — losses with their gradients, and a row softmax (no model path runs it: `predict` takes
+// the softmax of the read-back logits on the host; the kernel tests check it against the reference).
 //
 // Results are added into a small `stats` buffer (f32 slots) that the host reads back every few steps
 // through one staging copy, never per kernel.
@@ -8,11 +9,12 @@
 //   stats[slot] += mean loss, stats[slot+1] += correct predictions, stats[slot+2] += counted rows.
 //   d_logits = scale * (softmax - onehot) / counted rows.
 //   Bindings: 0 uniform Params | 1 logits [R,C] | 2 labels [R] u32 | 3 d_logits (rw) [R,C] | 4 stats (rw)
-//   Grid: (1,1,1): one workgroup of 256 threads strides over the rows and reduces in workgroup memory
+//   Grid: (1,1,1): one workgroup of WG_REDUCE threads strides over the rows and reduces in workgroup memory
 //   (a fixed tree: the same bits every run).
 //
 // mse: mean squared error over N values: stats[slot] += mean((pred-target)²), d_pred = scale*2(pred-target)/N.
-//   Bindings: 0 uniform Params | 1 pred [N] | 2 target [N] | 3 d_pred (rw) [N] | 4 stats (rw). Grid (1,1,1).
+//   Bindings: 0 uniform Params | 1 pred [N] | 2 target [N] | 3 d_pred (rw) [N] | 4 stats (rw).
+//   Grid (1,1,1): one workgroup of WG_REDUCE threads, as cross_entropy.
 //
 // cross_entropy_rows: softmax cross-entropy for many rows over a large vocabulary, in place: one
 //   workgroup per row reduces max and Σexp over the columns, writes the row's loss (0 for an ignored
@@ -20,10 +22,10 @@
 //   [R,C] buffer. The host sums row_loss (column_sum) and passes scale = 1 / counted rows.
 //   Rows are `stride` elements apart (a padded row keeps its padding untouched).
 //   Bindings: 0 uniform Params | 2 labels [R] u32 | 3 logits → d_logits (rw) [R,stride] | 5 row_loss (rw) [R]
-//   Grid: one workgroup per row, rows folded into (x, y) ≤ 65535 each; workgroup 256.
+//   Grid: one workgroup per row, rows folded into (x, y) ≤ 65535 each; workgroup WG_REDUCE.
 //
-// softmax_rows: probs[r,:] = softmax(logits[r,:]).
-//   Bindings: 0 uniform Params | 1 logits [R,C] | 3 probs (rw) [R,C]. Grid: grid_1d(R), workgroup 256.
+// softmax_rows: probs[r,:] = softmax(logits[r,:]), one thread per row (rows dense: stride C).
+//   Bindings: 0 uniform Params | 1 logits [R,C] | 3 probs (rw) [R,C]. Grid: grid_1d(R, WG_1D), workgroup WG_1D.
 
 struct Params {
     rows: u32, cols: u32, slot: u32, scale: f32,
@@ -34,12 +36,12 @@ struct Params {
 @group(0) @binding(1) var<storage, read> input: array<f32>;
 @group(0) @binding(3) var<storage, read_write> grad: array<f32>;
 
-var<workgroup> red_a: array<f32, 256>;
-var<workgroup> red_b: array<f32, 256>;
+var<workgroup> red_a: array<f32, WG_REDUCE>;
+var<workgroup> red_b: array<f32, WG_REDUCE>;
 
 // Tree-sums red_a and red_b over the workgroup; the totals end in slot 0. Call in uniform control flow.
 fn reduce_pair(li: u32) {
-    for (var stride = 128u; stride > 0u; stride >>= 1u) {
+    for (var stride = WG_REDUCE / 2u; stride > 0u; stride >>= 1u) {
         workgroupBarrier();
         if (li < stride) {
             red_a[li] += red_a[li + stride];
@@ -65,10 +67,10 @@ fn row_exp_sum(r: u32, m: f32) -> f32 {
 @group(0) @binding(2) var<storage, read> labels: array<u32>;
 @group(0) @binding(4) var<storage, read_write> stats: array<f32>;
 
-@compute @workgroup_size(256, 1, 1)
+@compute @workgroup_size(WG_REDUCE, 1, 1)
 fn cross_entropy(@builtin(local_invocation_index) li: u32) {
     var counted = 0.0;
-    for (var r = li; r < p.rows; r += 256u) {
+    for (var r = li; r < p.rows; r += WG_REDUCE) {
         if (labels[r] != NONE) { counted += 1.0; }
     }
     red_a[li] = counted;
@@ -80,7 +82,7 @@ fn cross_entropy(@builtin(local_invocation_index) li: u32) {
 
     var loss = 0.0;
     var correct = 0.0;
-    for (var r = li; r < p.rows; r += 256u) {
+    for (var r = li; r < p.rows; r += WG_REDUCE) {
         let label = labels[r];
         let m = row_max(r);
         let s = row_exp_sum(r, m);
@@ -112,11 +114,11 @@ fn cross_entropy(@builtin(local_invocation_index) li: u32) {
 // ---- mean squared error ----
 @group(0) @binding(2) var<storage, read> target_values: array<f32>;
 
-@compute @workgroup_size(256, 1, 1)
+@compute @workgroup_size(WG_REDUCE, 1, 1)
 fn mse(@builtin(local_invocation_index) li: u32) {
     let n = p.rows * p.cols;
     var acc = 0.0;
-    for (var i = li; i < n; i += 256u) {
+    for (var i = li; i < n; i += WG_REDUCE) {
         let d = input[i] - target_values[i];
         acc += d * d;
         grad[i] = p.scale * 2.0 * d / f32(n);
@@ -130,9 +132,9 @@ fn mse(@builtin(local_invocation_index) li: u32) {
 }
 
 // ---- softmax ----
-@compute @workgroup_size(256, 1, 1)
+@compute @workgroup_size(WG_1D, 1, 1)
 fn softmax_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let r = linear_index(gid, nwg, 256u);
+    let r = linear_index(gid, nwg, WG_1D);
     if (r >= p.rows) { return; }
     let m = row_max(r);
     let s = row_exp_sum(r, m);
@@ -144,16 +146,16 @@ fn softmax_rows(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
 // ---- cross-entropy over many rows, in place ----
 @group(0) @binding(5) var<storage, read_write> row_loss: array<f32>;
 
-@compute @workgroup_size(256, 1, 1)
+@compute @workgroup_size(WG_REDUCE, 1, 1)
 fn cross_entropy_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                       @builtin(local_invocation_index) li: u32) {
     let r = wid.x + wid.y * nwg.x;
     if (r >= p.rows) { return; } // uniform across the workgroup
     let base = r * p.stride;
     var m = -3.0e38;
-    for (var c = li; c < p.cols; c += 256u) { m = max(m, grad[base + c]); }
+    for (var c = li; c < p.cols; c += WG_REDUCE) { m = max(m, grad[base + c]); }
     red_a[li] = m;
-    for (var stride = 128u; stride > 0u; stride >>= 1u) {
+    for (var stride = WG_REDUCE / 2u; stride > 0u; stride >>= 1u) {
         workgroupBarrier();
         if (li < stride) { red_a[li] = max(red_a[li], red_a[li + stride]); }
     }
@@ -161,7 +163,7 @@ fn cross_entropy_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgr
     let row_max_value = red_a[0];
     workgroupBarrier();
     var s = 0.0;
-    for (var c = li; c < p.cols; c += 256u) { s += exp(grad[base + c] - row_max_value); }
+    for (var c = li; c < p.cols; c += WG_REDUCE) { s += exp(grad[base + c] - row_max_value); }
     red_a[li] = s;
     red_b[li] = 0.0;
     reduce_pair(li);
@@ -173,7 +175,7 @@ fn cross_entropy_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgr
     }
     // Every thread has read what it needs (the label's logit was read above by thread 0 before the barrier below).
     workgroupBarrier();
-    for (var c = li; c < p.cols; c += 256u) {
+    for (var c = li; c < p.cols; c += WG_REDUCE) {
         let prob = exp(grad[base + c] - row_max_value) / total;
         let onehot = select(0.0, 1.0, counted && c == label);
         grad[base + c] = select(0.0, p.scale * (prob - onehot), counted);

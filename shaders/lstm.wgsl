@@ -6,9 +6,9 @@
 // and the state update, fused, looping over time inside the dispatch.
 //
 // lstm_forward / lstm_backward: each workgroup owns one batch row b (rows are independent, so no
-// grid-wide sync is needed) and its 64 threads stride over the H units (the `_slices` variants at the
-// end own 8 rows per workgroup). Between timesteps the threads exchange h (forward) or the gate
-// gradients (backward) through storage memory, made visible by storageBarrier().
+// grid-wide sync is needed) and its LSTM_WG threads stride over the H units (the `_slices` variants
+// at the end own LSTM_ROWS rows per workgroup). Between timesteps the threads exchange h (forward)
+// or the gate gradients (backward) through storage memory, made visible by storageBarrier().
 //
 // State slots: states = [2][T+1][B][H]: part 0 holds h, part 1 holds c. The forward direction reads
 // slot t and writes slot t+1 at time t (slot 0 = initial state, slot T = final state); the reverse
@@ -22,14 +22,13 @@
 // lstm_backward: 3 gates_in | 4 states_in | 5 dy [T,B,y_stride] (columns y_col..) |
 //   6 d_state_n [2][B][H] (dL/dh_n, dL/dc_n) | 7 dgates (rw) [T,B,4H] pre-activation gate gradients |
 //   8 d_state0 (rw) [2][B][H]: running dL/dh, dL/dc while walking back; ends as dL/dh0, dL/dc0
-// Grid: (B, 1, 1), workgroup 64.
+// Grid: (B, 1, 1) for lstm_forward / lstm_backward, (ceil(B/LSTM_ROWS), 1, 1) for the `_slices`
+// variants; workgroup LSTM_WG for all four.
 
 struct Params {
     batch: u32, steps: u32, hidden: u32, reverse: u32,
     y_stride: u32, y_col: u32, _p0: u32, _p1: u32,
 }
-
-const WG: u32 = 64u;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> w_hh: array<f32>;
@@ -76,13 +75,13 @@ fn cell_backward(gates: vec4<f32>, c_prev: f32, c_t: f32, dh: f32, dc_next: f32)
 @group(0) @binding(6) var<storage, read> state0: array<f32>;
 @group(0) @binding(7) var<storage, read_write> y: array<f32>;
 
-@compute @workgroup_size(64, 1, 1)
+@compute @workgroup_size(LSTM_WG, 1, 1)
 fn lstm_forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     let b = wg.x;
     let h = p.hidden;
     let len = lengths[b];
     let first = select(0u, p.steps, p.reverse != 0u);
-    for (var j = li; j < h; j += WG) {
+    for (var j = li; j < h; j += LSTM_WG) {
         states_out[state_index(0u, first, b, j)] = state0[b * h + j];
         states_out[state_index(1u, first, b, j)] = state0[(p.batch + b) * h + j];
     }
@@ -92,7 +91,7 @@ fn lstm_forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
         let src = slot_before(t);
         let dst = slot_after(t);
         let row = t * p.batch + b;
-        for (var j = li; j < h; j += WG) {
+        for (var j = li; j < h; j += LSTM_WG) {
             let h_prev = states_out[state_index(0u, src, b, j)];
             let c_prev = states_out[state_index(1u, src, b, j)];
             var h_new = h_prev;
@@ -130,13 +129,13 @@ fn lstm_forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
 @group(0) @binding(7) var<storage, read_write> dgates: array<f32>;
 @group(0) @binding(8) var<storage, read_write> d_state0: array<f32>;
 
-@compute @workgroup_size(64, 1, 1)
+@compute @workgroup_size(LSTM_WG, 1, 1)
 fn lstm_backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     let b = wg.x;
     let h = p.hidden;
     let len = lengths[b];
     // d_state0 holds the running dL/dh_t and dL/dc_t of this row while walking back in time.
-    for (var j = li; j < h; j += WG) {
+    for (var j = li; j < h; j += LSTM_WG) {
         d_state0[b * h + j] = d_state_n[b * h + j];
         d_state0[(p.batch + b) * h + j] = d_state_n[(p.batch + b) * h + j];
     }
@@ -147,7 +146,7 @@ fn lstm_backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
         let row = t * p.batch + b;
         let in_range = t < len;
         // Phase 1: element-wise gate gradients of this step.
-        for (var j = li; j < h; j += WG) {
+        for (var j = li; j < h; j += LSTM_WG) {
             let dh = d_state0[b * h + j] + dy[row * p.y_stride + p.y_col + j];
             if (!in_range) {
                 // Carried state: the gradient passes through untouched; the gates had no part.
@@ -169,7 +168,7 @@ fn lstm_backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
         storageBarrier();
         // Phase 2: dL/dh_{t-1} = W_hhᵀ · dgates_t (thread k reads column k: neighbours read neighbours).
         if (in_range) {
-            for (var k = li; k < h; k += WG) {
+            for (var k = li; k < h; k += LSTM_WG) {
                 var acc = 0.0;
                 for (var r = 0u; r < 4u * h; r++) {
                     acc = fma(w_hh[r * h + k], dgates[row * 4u * h + r], acc);
@@ -181,16 +180,18 @@ fn lstm_backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
     }
 }
 
-// ---- batch-slice variants: one workgroup per ROWS batch rows, vec4 reads (H a multiple of 4) ----
+// ---- batch-slice variants: one workgroup per LSTM_ROWS batch rows, vec4 reads (H a multiple of 4) ----
 // Same bindings, shapes and state layout as above; W_hh, the states, dgates and d_state0 are read as
-// vec4 (the same buffers, viewed as arrays of vec4). Each workgroup owns rows b0 .. b0+ROWS of the
-// batch, so every W_hh element it loads feeds ROWS rows instead of one: the recurrent product of a
-// step is a [ROWS,H]·[H,4H] block product, accumulated in registers as matrices whose columns are the
-// rows (indexed by constants only: a runtime index would move them to memory). Threads write single
-// components of vec4 elements (scalar stores); no two threads write the same component.
-// Grid: (ceil(B/ROWS), 1, 1), workgroup 64. Rows past B are read clamped and never written.
+// vec4 (the same buffers, viewed as arrays of vec4). Each workgroup owns rows b0 .. b0+LSTM_ROWS of
+// the batch, so every W_hh element it loads feeds LSTM_ROWS rows instead of one: the recurrent product
+// of a step is a [LSTM_ROWS,H]·[H,4H] block product, accumulated in registers as matrices whose
+// columns are the rows (indexed by constants only: a runtime index would move them to memory).
+// Threads write single components of vec4 elements (scalar stores); no two threads write the same
+// component.
+// Grid: (ceil(B/LSTM_ROWS), 1, 1), workgroup LSTM_WG. Rows past B are read clamped and never written.
 
-const ROWS: u32 = 8u;
+// The bodies below are unrolled for 8 rows: two vec4 halves (lo, hi) of accumulators.
+const_assert LSTM_ROWS == 8u;
 
 @group(0) @binding(1) var<storage, read> w_hh4: array<vec4<f32>>;            // [4H][H/4]
 @group(0) @binding(4) var<storage, read_write> states_out4: array<vec4<f32>>; // [2][T+1][B][H/4]
@@ -236,15 +237,15 @@ fn finish_unit(src: u32, dst: u32, t: u32, b: u32, j: u32, z: vec4<f32>) {
     y[row * p.y_stride + p.y_col + j] = h_new;
 }
 
-@compute @workgroup_size(64, 1, 1)
+@compute @workgroup_size(LSTM_WG, 1, 1)
 fn lstm_forward_slices(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    let b0 = wg.x * ROWS;
+    let b0 = wg.x * LSTM_ROWS;
     let h = p.hidden;
     let q = h / 4u;
     let first = select(0u, p.steps, p.reverse != 0u);
-    let rows = min(ROWS, p.batch - b0);
+    let rows = min(LSTM_ROWS, p.batch - b0);
     for (var r = 0u; r < rows; r++) {
-        for (var j = li; j < h; j += WG) {
+        for (var j = li; j < h; j += LSTM_WG) {
             set_state(0u, first, b0 + r, j, state0[(b0 + r) * h + j]);
             set_state(1u, first, b0 + r, j, state0[(p.batch + b0 + r) * h + j]);
         }
@@ -254,7 +255,7 @@ fn lstm_forward_slices(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invo
         let t = time_at(s);
         let src = slot_before(t);
         let dst = slot_after(t);
-        for (var j = li; j < h; j += WG) {
+        for (var j = li; j < h; j += LSTM_WG) {
             // Recurrent part of the pre-activations of unit j: gate g, rows b0..b0+4 (z_g.lo) and
             // b0+4..b0+8 (z_g.hi).
             var z_i = mat2x4<f32>();
@@ -316,15 +317,15 @@ fn set_dh_prev(t: u32, b: u32, kc: u32, v: vec4<f32>) {
     }
 }
 
-@compute @workgroup_size(64, 1, 1)
+@compute @workgroup_size(LSTM_WG, 1, 1)
 fn lstm_backward_slices(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    let b0 = wg.x * ROWS;
+    let b0 = wg.x * LSTM_ROWS;
     let h = p.hidden;
     let q = h / 4u;
-    let rows = min(ROWS, p.batch - b0);
+    let rows = min(LSTM_ROWS, p.batch - b0);
     let last = p.batch - 1u;
     for (var r = 0u; r < rows; r++) {
-        for (var j = li; j < h; j += WG) {
+        for (var j = li; j < h; j += LSTM_WG) {
             set_d_state(0u, b0 + r, j, d_state_n[(b0 + r) * h + j]);
             set_d_state(1u, b0 + r, j, d_state_n[(p.batch + b0 + r) * h + j]);
         }
@@ -336,7 +337,7 @@ fn lstm_backward_slices(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_inv
         for (var r = 0u; r < rows; r++) {
             let b = b0 + r;
             let row = t * p.batch + b;
-            for (var j = li; j < h; j += WG) {
+            for (var j = li; j < h; j += LSTM_WG) {
                 let dh = d_state_at(0u, b, j) + dy[row * p.y_stride + p.y_col + j];
                 if (t >= lengths[b]) {
                     // Carried state: the gradient passes through untouched; the gates had no part.
@@ -362,7 +363,7 @@ fn lstm_backward_slices(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_inv
         // The slice's rows of dgates_t (clamped to the batch), in vec4 units.
         let row_lo = (vec4<u32>(t * p.batch) + min(vec4<u32>(b0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(last))) * h;
         let row_hi = (vec4<u32>(t * p.batch) + min(vec4<u32>(b0) + vec4<u32>(4u, 5u, 6u, 7u), vec4<u32>(last))) * h;
-        for (var kc = li; kc < q; kc += WG) {
+        for (var kc = li; kc < q; kc += LSTM_WG) {
             var acc_lo = mat4x4<f32>(); // column r: row b0+r
             var acc_hi = mat4x4<f32>(); // column r: row b0+4+r
             for (var qc = 0u; qc < h; qc++) {

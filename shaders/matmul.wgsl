@@ -10,10 +10,13 @@
 //
 // Bindings: 0 uniform Params | 1 a (read) | 2 b (read) | 3 c (read_write) | 4 bias0 (read) | 5 bias1 (read)
 //   bias_count = 0, 1 or 2 says how many of bias0/bias1 are added (unused ones are bound to a dummy).
-// Two variants, same bindings and the same 64×64 tile of C per workgroup, grid (ceil(N/64), ceil(M/64), 1):
-//   matmul         — workgroup-memory tiling for GPUs: 16×16 threads, each a 4×4 block (strided by 16);
-//                    K is walked in slices of 16 staged in workgroup memory. Any shape and layout.
-//   matmul_blocked — register blocking for CPU drivers (lavapipe): 8×8 threads, each an 8×8 block of
+// Two variants, same bindings and the same GEMM_TILE×GEMM_TILE tile of C per workgroup (64×64),
+// grid (ceil(N/GEMM_TILE), ceil(M/GEMM_TILE), 1):
+//   matmul         — workgroup-memory tiling for GPUs: TT×TT threads (TT = GEMM_TILE/4 = 16), each a
+//                    4×4 block (strided by TT); K is walked in slices of KT = 16 staged in workgroup
+//                    memory. Any shape and layout.
+//   matmul_blocked — register blocking for CPU drivers (lavapipe): BT×BT threads (BT = GEMM_TILE/8 =
+//                    8), each an 8×8 block of
 //                    contiguous rows and columns, read straight from storage as vec4 (a CPU driver runs a
 //                    workgroup as SIMD lanes with per-lane loads: every load must feed many FMAs, and a
 //                    barrier costs more than the caches it would save). Needs M, N >= 8. An operand whose
@@ -37,10 +40,14 @@ struct Params {
 @group(0) @binding(4) var<storage, read> bias0: array<f32>;
 @group(0) @binding(5) var<storage, read> bias1: array<f32>;
 
-const TILE: u32 = 64u;
-const KT: u32 = 16u;
-var<workgroup> a_tile: array<f32, 1024>; // [KT][TILE]: a_tile[kk*TILE + mm]
-var<workgroup> b_tile: array<f32, 1024>; // [KT][TILE]: b_tile[kk*TILE + nn]
+const KT: u32 = 16u;            // tiled: K slice staged per step
+const TT: u32 = GEMM_TILE / 4u; // tiled: threads per side, each 4 rows and 4 columns strided by TT
+const BT: u32 = GEMM_TILE / 8u; // blocked: threads per side, each an 8×8 block
+// The per-thread blocks (4×4, 8×8) are unrolled; the tiled kernel's TT² threads must fit a workgroup
+// (≤ 256) and stage its KT×GEMM_TILE slices in whole rounds.
+const_assert GEMM_TILE == 8u || GEMM_TILE == 16u || GEMM_TILE == 32u || GEMM_TILE == 64u;
+var<workgroup> a_tile: array<f32, KT * GEMM_TILE>; // [KT][GEMM_TILE]: a_tile[kk*GEMM_TILE + mm]
+var<workgroup> b_tile: array<f32, KT * GEMM_TILE>; // [KT][GEMM_TILE]: b_tile[kk*GEMM_TILE + nn]
 
 fn load_a(m: u32, k: u32) -> f32 {
     if (m >= p.m || k >= p.k) { return 0.0; }
@@ -54,12 +61,12 @@ fn load_b(k: u32, n: u32) -> f32 {
     return b[p.b_off + n * p.ldb + k];
 }
 
-@compute @workgroup_size(16, 16, 1)
+@compute @workgroup_size(TT, TT, 1)
 fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
           @builtin(local_invocation_index) li: u32) {
-    let row0 = wg.y * TILE;
-    let col0 = wg.x * TILE;
-    // acc0..acc3 hold rows row0 + y + 16i (i = 0..3), columns col0 + x + {0,16,32,48}: explicit vec4 registers
+    let row0 = wg.y * GEMM_TILE;
+    let col0 = wg.x * GEMM_TILE;
+    // acc0..acc3 hold rows row0 + y + TT·i (i = 0..3), columns col0 + x + TT·{0,1,2,3}: explicit vec4 registers
     // (a runtime-indexed array would live in memory on some compilers).
     var acc0 = vec4<f32>(0.0);
     var acc1 = vec4<f32>(0.0);
@@ -67,50 +74,50 @@ fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) li
     var acc3 = vec4<f32>(0.0);
 
     for (var k0 = 0u; k0 < p.k; k0 += KT) {
-        // 256 threads stage 1024 elements of each tile, 4 each. Pick the walk order that reads
-        // memory contiguously for the operand's storage order.
-        for (var r = 0u; r < 4u; r++) {
-            let e = li + r * 256u;
+        // TT² threads stage the KT·GEMM_TILE elements of each tile (4 each at 64). Pick the walk order
+        // that reads memory contiguously for the operand's storage order.
+        for (var r = 0u; r < KT * GEMM_TILE / (TT * TT); r++) {
+            let e = li + r * TT * TT;
             if (p.trans_a == 0u) {
                 let mm = e / KT; let kk = e % KT;
-                a_tile[kk * TILE + mm] = load_a(row0 + mm, k0 + kk);
+                a_tile[kk * GEMM_TILE + mm] = load_a(row0 + mm, k0 + kk);
             } else {
-                let kk = e / TILE; let mm = e % TILE;
-                a_tile[kk * TILE + mm] = load_a(row0 + mm, k0 + kk);
+                let kk = e / GEMM_TILE; let mm = e % GEMM_TILE;
+                a_tile[kk * GEMM_TILE + mm] = load_a(row0 + mm, k0 + kk);
             }
             if (p.trans_b == 0u) {
-                let kk = e / TILE; let nn = e % TILE;
-                b_tile[kk * TILE + nn] = load_b(k0 + kk, col0 + nn);
+                let kk = e / GEMM_TILE; let nn = e % GEMM_TILE;
+                b_tile[kk * GEMM_TILE + nn] = load_b(k0 + kk, col0 + nn);
             } else {
                 let nn = e / KT; let kk = e % KT;
-                b_tile[kk * TILE + nn] = load_b(k0 + kk, col0 + nn);
+                b_tile[kk * GEMM_TILE + nn] = load_b(k0 + kk, col0 + nn);
             }
         }
         workgroupBarrier();
         for (var kk = 0u; kk < KT; kk++) {
-            let base = kk * TILE;
-            let bv = vec4<f32>(b_tile[base + lid.x], b_tile[base + lid.x + 16u],
-                               b_tile[base + lid.x + 32u], b_tile[base + lid.x + 48u]);
+            let base = kk * GEMM_TILE;
+            let bv = vec4<f32>(b_tile[base + lid.x], b_tile[base + lid.x + TT],
+                               b_tile[base + lid.x + 2u * TT], b_tile[base + lid.x + 3u * TT]);
             acc0 = fma(vec4<f32>(a_tile[base + lid.y]), bv, acc0);
-            acc1 = fma(vec4<f32>(a_tile[base + lid.y + 16u]), bv, acc1);
-            acc2 = fma(vec4<f32>(a_tile[base + lid.y + 32u]), bv, acc2);
-            acc3 = fma(vec4<f32>(a_tile[base + lid.y + 48u]), bv, acc3);
+            acc1 = fma(vec4<f32>(a_tile[base + lid.y + TT]), bv, acc1);
+            acc2 = fma(vec4<f32>(a_tile[base + lid.y + 2u * TT]), bv, acc2);
+            acc3 = fma(vec4<f32>(a_tile[base + lid.y + 3u * TT]), bv, acc3);
         }
         workgroupBarrier();
     }
 
-    // Thread (x,y) owns rows row0 + y + 16i and columns col0 + x + 16j: neighbouring threads write
+    // Thread (x,y) owns rows row0 + y + TT·i and columns col0 + x + TT·j: neighbouring threads write
     // neighbouring columns.
     store_row(row0 + lid.y, col0 + lid.x, acc0);
-    store_row(row0 + lid.y + 16u, col0 + lid.x, acc1);
-    store_row(row0 + lid.y + 32u, col0 + lid.x, acc2);
-    store_row(row0 + lid.y + 48u, col0 + lid.x, acc3);
+    store_row(row0 + lid.y + TT, col0 + lid.x, acc1);
+    store_row(row0 + lid.y + 2u * TT, col0 + lid.x, acc2);
+    store_row(row0 + lid.y + 3u * TT, col0 + lid.x, acc3);
 }
 
-// Writes acc to C[m, n + 16j] for j = 0..3.
+// Writes acc to C[m, n0 + TT·j] for j = 0..3.
 fn store_row(m: u32, n0: u32, acc: vec4<f32>) {
     for (var j = 0u; j < 4u; j++) {
-        store_one(m, n0 + 16u * j, acc[j]);
+        store_one(m, n0 + TT * j, acc[j]);
     }
 }
 
@@ -235,27 +242,27 @@ fn store_block_row(ms: u32, m0: u32, ns: u32, n0: u32, i: u32, l: vec4<f32>, h: 
     }
 }
 
-@compute @workgroup_size(8, 8, 1)
+@compute @workgroup_size(BT, BT, 1)
 fn matmul_blocked(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     blocked(wg, lid, false, false);
 }
-@compute @workgroup_size(8, 8, 1)
+@compute @workgroup_size(BT, BT, 1)
 fn matmul_blocked_sa(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     blocked(wg, lid, true, false);
 }
-@compute @workgroup_size(8, 8, 1)
+@compute @workgroup_size(BT, BT, 1)
 fn matmul_blocked_sb(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     blocked(wg, lid, false, true);
 }
-@compute @workgroup_size(8, 8, 1)
+@compute @workgroup_size(BT, BT, 1)
 fn matmul_blocked_sab(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     blocked(wg, lid, true, true);
 }
 
 // The blocked product; a_scalar / b_scalar are constants at every call site.
 fn blocked(wg: vec3<u32>, lid: vec3<u32>, a_scalar: bool, b_scalar: bool) {
-    let m0 = (wg.y * 8u + lid.y) * 8u;
-    let n0 = (wg.x * 8u + lid.x) * 8u;
+    let m0 = (wg.y * BT + lid.y) * 8u;
+    let n0 = (wg.x * BT + lid.x) * 8u;
     // A block past the edge of C is shifted back inside it, so every load is in range without checks;
     // where an operand is read as vec4 along M or N, back to end at M or N rounded up to 4 (its rows
     // are padded that far), which keeps the vec4 reads aligned.

@@ -16,7 +16,7 @@
 //
 // Bindings: 0 uniform Params | 1 tensors [n_tensors] TensorEntry | 2 row_mask [*] u32 | 3 stats [*] |
 //           4 params (rw) | 5 grads | 6 m (rw) | 7 v (rw)
-// Grid: grid_1d(n_total), workgroup 256.
+// Grid: grid_1d(n_total, WG_1D), workgroup WG_1D.
 
 struct Params {
     n_total: u32, n_tensors: u32, decay_mode: u32, norm_slot: u32,
@@ -49,9 +49,9 @@ fn tensor_of(i: u32) -> u32 {
     return lo;
 }
 
-@compute @workgroup_size(256, 1, 1)
+@compute @workgroup_size(WG_1D, 1, 1)
 fn adam_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = linear_index(gid, nwg, 256u);
+    let i = linear_index(gid, nwg, WG_1D);
     if (i >= p.n_total) { return; }
     let t = tensors[tensor_of(i)];
     if (i < t.offset || i >= t.offset + t.len || t.frozen != 0u) { return; }

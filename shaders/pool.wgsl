@@ -13,7 +13,7 @@
 // pool_backward: 0 uniform Params | 1 lengths [B] | 2 d_features [B,P*F] | 3 dy (rw) [T,B,F] | 4 y [T,B,F]
 //   (y only for the max pooling's arg max; bind any buffer when mode has no MAX bit)
 //   (adds into dy; the thread of column (b,c) is the only writer of dy[·,b,c])
-// Grid: grid_1d(B*F), workgroup 256; one thread per (b, c) loops over t.
+// Grid: grid_1d(B*F, WG_1D), workgroup WG_1D; one thread per (b, c) loops over t.
 
 struct Params {
     batch: u32, steps: u32, hidden: u32, features: u32,
@@ -43,9 +43,9 @@ fn last_step(b: u32, c: u32) -> u32 {
 @group(0) @binding(2) var<storage, read> y: array<f32>;
 @group(0) @binding(3) var<storage, read_write> features: array<f32>;
 
-@compute @workgroup_size(256, 1, 1)
+@compute @workgroup_size(WG_1D, 1, 1)
 fn pool_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = linear_index(gid, nwg, 256u);
+    let i = linear_index(gid, nwg, WG_1D);
     if (i >= p.batch * p.features) { return; }
     let b = i / p.features;
     let c = i % p.features;
@@ -71,9 +71,9 @@ fn pool_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
 @group(0) @binding(3) var<storage, read_write> dy: array<f32>;
 @group(0) @binding(4) var<storage, read> y_saved: array<f32>;
 
-@compute @workgroup_size(256, 1, 1)
+@compute @workgroup_size(WG_1D, 1, 1)
 fn pool_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let i = linear_index(gid, nwg, 256u);
+    let i = linear_index(gid, nwg, WG_1D);
     if (i >= p.batch * p.features) { return; }
     let b = i / p.features;
     let c = i % p.features;

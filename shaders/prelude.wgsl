@@ -1,5 +1,7 @@
 // prelude.wgsl — helpers shared by every kernel. The host (src/gpu/shaders.rs) prepends this file
-// to each kernel family before compiling, so no kernel carries its own copy.
+// to each kernel family before compiling, so no kernel carries its own copy. Ahead of it the host
+// emits the shared constants (WG_1D, WG_REDUCE, EMBED_WG, LSTM_WG, LSTM_ROWS, GEMM_TILE) as `const`s
+// generated from ShaderFamily's associated constants, which the launchers' grids use too.
 
 const NONE: u32 = 0xffffffffu;
 
@@ -16,7 +18,7 @@ fn tanh_stable(x: f32) -> f32 {
 }
 
 // Linear invocation index of a 1-D problem laid on a 2-D grid (x ≤ 65535 workgroups per dimension).
-// The host side is `gpu::grid_1d`.
+// The host side is `gpu::grid_1d`; wg_size is the kernel's workgroup size (WG_1D for all of them).
 fn linear_index(gid: vec3<u32>, num_wg: vec3<u32>, wg_size: u32) -> u32 {
     return gid.x + gid.y * num_wg.x * wg_size;
 }

@@ -2,10 +2,10 @@
 //
 // column_sum: out[c] (+)= Σ_r input[r*stride + c] (stride = C for a dense input). One thread per column walks the rows in order
 //   (deterministic; neighbouring threads read neighbouring columns).
-//   Bindings: 0 uniform Params | 1 input [R,C] | 2 out (rw) [C]. Grid: grid_1d(C), workgroup 256.
+//   Bindings: 0 uniform Params | 1 input [R,C] | 2 out (rw) [C]. Grid: grid_1d(C, WG_1D), workgroup WG_1D.
 //
 // sum_squares: stats[slot] = Σ input[i]² over N values (the squared global norm when input is the flat
-//   gradient store). One workgroup of 256 threads, strided partial sums, fixed tree.
+//   gradient store). One workgroup of WG_REDUCE threads, strided partial sums, fixed tree.
 //   Bindings: 0 uniform Params | 1 input [N] | 2 stats (rw). Grid: (1,1,1).
 
 struct Params {
@@ -17,9 +17,9 @@ struct Params {
 @group(0) @binding(1) var<storage, read> input: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 
-@compute @workgroup_size(256, 1, 1)
+@compute @workgroup_size(WG_1D, 1, 1)
 fn column_sum(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let c = linear_index(gid, nwg, 256u);
+    let c = linear_index(gid, nwg, WG_1D);
     if (c >= p.cols) { return; }
     var acc = 0.0;
     for (var r = 0u; r < p.rows; r++) { acc += input[r * p.stride + c]; }
@@ -27,15 +27,15 @@ fn column_sum(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
     out[c] = acc;
 }
 
-var<workgroup> partial: array<f32, 256>;
+var<workgroup> partial: array<f32, WG_REDUCE>;
 
-@compute @workgroup_size(256, 1, 1)
+@compute @workgroup_size(WG_REDUCE, 1, 1)
 fn sum_squares(@builtin(local_invocation_index) li: u32) {
     let n = p.rows * p.cols;
     var acc = 0.0;
-    for (var i = li; i < n; i += 256u) { acc = fma(input[i], input[i], acc); }
+    for (var i = li; i < n; i += WG_REDUCE) { acc = fma(input[i], input[i], acc); }
     partial[li] = acc;
-    for (var stride = 128u; stride > 0u; stride >>= 1u) {
+    for (var stride = WG_REDUCE / 2u; stride > 0u; stride >>= 1u) {
         workgroupBarrier();
         if (li < stride) { partial[li] += partial[li + stride]; }
     }

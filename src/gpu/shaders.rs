@@ -1,9 +1,11 @@
 //! WGSL sources and the pipeline cache.
 //!
-//! Each kernel family is one file in `shaders/`; the shared prelude (`shaders/prelude.wgsl`) is
-//! prepended here, so helpers such as `sigmoid` are written once. Pipelines use wgpu's automatic
-//! layout (each entry point gets exactly the bindings it uses) and are built once per
-//! (family, entry point).
+//! Each kernel family is one file in `shaders/`; the shared prelude is prepended here: first the
+//! shared constants (workgroup sizes, tile edge, rows per workgroup), generated as WGSL `const`s from
+//! the associated constants of [`ShaderFamily`] below, then `shaders/prelude.wgsl`, so helpers such
+//! as `sigmoid` are written once and the shaders and the launchers' dispatch grids read the same
+//! numbers. Pipelines use wgpu's automatic layout (each entry point gets exactly the bindings it
+//! uses) and are built once per (family, entry point).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -51,6 +53,42 @@ pub const SHADER_FAMILIES: &[ShaderFamily] = &[
 
 const PRELUDE: &str = include_str!("../../shaders/prelude.wgsl");
 
+/// Defines each shared constant once, as an associated constant of [`ShaderFamily`] (what the
+/// launchers in `kernels/` compute their grids with), and lists it in [`ShaderFamily::CONSTANTS`],
+/// from which [`ShaderFamily::source`] emits `const NAME: u32 = VALUEu;` ahead of every shader.
+macro_rules! shader_constants {
+    ($($(#[$doc:meta])* $name:ident = $value:expr;)*) => {
+        impl ShaderFamily {
+            $($(#[$doc])* pub const $name: u32 = $value;)*
+            /// Every shared constant with its WGSL name, as declared at the top of every shader.
+            pub const CONSTANTS: &'static [(&'static str, u32)] = &[$((stringify!($name), Self::$name)),*];
+        }
+    };
+}
+
+shader_constants! {
+    /// Threads per workgroup of the one-thread-per-element kernels, dispatched with
+    /// `grid_1d(n, WG_1D)` (dropout, embedding gather, gradient reversal, Adam, pooling, column
+    /// sums, the row softmax, the ceilings).
+    WG_1D = 256;
+    /// Threads per workgroup of the tree reductions (`sum_squares`, `cross_entropy`, `mse`,
+    /// `cross_entropy_rows`): the size of their workgroup arrays. A power of two.
+    WG_REDUCE = 256;
+    /// Threads per workgroup of the embedding scatter-add, along E: grid `(ceil(E / EMBED_WG), U, 1)`.
+    EMBED_WG = 64;
+    /// Threads per workgroup of the LSTM recurrence kernels (they stride over the H units).
+    LSTM_WG = 64;
+    /// Batch rows per workgroup of the LSTM slice kernels: grid `(ceil(B / LSTM_ROWS), 1, 1)`. The
+    /// kernels are unrolled for 8 (two vec4 halves; `lstm.wgsl` asserts it).
+    LSTM_ROWS = 8;
+    /// Edge of the square tile of C one GEMM workgroup computes (both kernels): grid
+    /// `(ceil(N / GEMM_TILE), ceil(M / GEMM_TILE), 1)`. One of 8, 16, 32, 64 (`matmul.wgsl` asserts
+    /// it).
+    GEMM_TILE = 64;
+}
+
+const _: () = assert!(ShaderFamily::WG_REDUCE.is_power_of_two(), "the tree reductions halve WG_REDUCE down to 1");
+
 impl ShaderFamily {
     /// The family's file name in `shaders/`.
     pub fn file_name(self) -> &'static str {
@@ -83,9 +121,13 @@ impl ShaderFamily {
         }
     }
 
-    /// The complete source handed to the compiler: prelude + family.
+    /// The complete source handed to the compiler: the shared constants, the prelude, the family.
     pub fn source(self) -> String {
-        format!("{PRELUDE}\n{}", self.body())
+        let mut source = String::from("// Shared constants, generated from ShaderFamily::CONSTANTS (src/gpu/shaders.rs).\n");
+        for (name, value) in Self::CONSTANTS {
+            source.push_str(&format!("const {name}: u32 = {value}u;\n"));
+        }
+        format!("{source}\n{PRELUDE}\n{}", self.body())
     }
 
     /// Parses and validates the source with naga, without a GPU.

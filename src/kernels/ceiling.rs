@@ -37,10 +37,10 @@ impl CeilingParams {
 
 /// `fma_peak` over `p.n` threads; `dst` holds at least `p.n` vec4.
 pub fn fma_peak(ctx: &GpuContext, p: CeilingParams, dst: View) -> Result<Op> {
-    build_op(ctx, ShaderFamily::Ceiling, "fma_peak", &p, &[(2, dst)], grid_1d(p.n as usize, 256))
+    build_op(ctx, ShaderFamily::Ceiling, "fma_peak", &p, &[(2, dst)], grid_1d(p.n as usize, ShaderFamily::WG_1D))
 }
 
 /// `stream_triad` over `p.n` vec4 elements of `src` and `dst`.
 pub fn stream_triad(ctx: &GpuContext, p: CeilingParams, src: View, dst: View) -> Result<Op> {
-    build_op(ctx, ShaderFamily::Ceiling, "stream_triad", &p, &[(1, src), (2, dst)], grid_1d(p.n as usize, 256))
+    build_op(ctx, ShaderFamily::Ceiling, "stream_triad", &p, &[(1, src), (2, dst)], grid_1d(p.n as usize, ShaderFamily::WG_1D))
 }

@@ -32,5 +32,5 @@ impl DropoutParams {
 
 /// output = mask · scale · input; the same call with dy → dx is the backward pass.
 pub fn dropout(ctx: &GpuContext, p: DropoutParams, input: View, output: View) -> Result<Op> {
-    build_op(ctx, ShaderFamily::Dropout, "dropout", &p, &[(1, input), (2, output)], grid_1d(p.n as usize, 256))
+    build_op(ctx, ShaderFamily::Dropout, "dropout", &p, &[(1, input), (2, output)], grid_1d(p.n as usize, ShaderFamily::WG_1D))
 }

@@ -22,12 +22,12 @@ pub struct EmbeddingParams {
 /// `x[T,B,E]` = `table[ids[B,T]]`.
 pub fn gather(ctx: &GpuContext, batch: usize, steps: usize, dim: usize, ids: View, table: View, x: View) -> Result<Op> {
     let p = EmbeddingParams { batch: batch as u32, steps: steps as u32, dim: dim as u32, segments: 0 };
-    build_op(ctx, ShaderFamily::Embedding, "embedding_gather", &p, &[(1, ids), (2, table), (3, x)], grid_1d(batch * steps * dim, 256))
+    build_op(ctx, ShaderFamily::Embedding, "embedding_gather", &p, &[(1, ids), (2, table), (3, x)], grid_1d(batch * steps * dim, ShaderFamily::WG_1D))
 }
 
-/// The scatter-add grid for `segments` distinct tokens.
+/// The scatter-add grid for `segments` distinct tokens: `(ceil(dim / EMBED_WG), segments, 1)`.
 pub fn scatter_grid(dim: usize, segments: usize) -> [u32; 3] {
-    [(dim as u32).div_ceil(64), segments as u32, 1]
+    [(dim as u32).div_ceil(ShaderFamily::EMBED_WG), segments as u32, 1]
 }
 
 /// Buffers of the token-grouped position list built by [`TokenSegments`].

@@ -26,5 +26,5 @@ impl GradReverseParams {
 /// d_features += −λ · d_domain_features (λ can change per step: rewrite the params).
 pub fn grad_reverse(ctx: &GpuContext, n: usize, lambda: f32, d_domain_features: View, d_features: View) -> Result<Op> {
     let p = GradReverseParams::new(n, lambda);
-    build_op(ctx, ShaderFamily::GradReverse, "grad_reverse", &p, &[(1, d_domain_features), (2, d_features)], grid_1d(n, 256))
+    build_op(ctx, ShaderFamily::GradReverse, "grad_reverse", &p, &[(1, d_domain_features), (2, d_features)], grid_1d(n, ShaderFamily::WG_1D))
 }

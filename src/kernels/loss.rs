@@ -57,5 +57,5 @@ pub fn cross_entropy_rows(ctx: &GpuContext, rows: usize, cols: usize, stride: us
 /// `probs[R,C]` = softmax over each row of logits.
 pub fn softmax_rows(ctx: &GpuContext, rows: usize, cols: usize, logits: View, probs: View) -> Result<Op> {
     let p = LossParams::new(rows, cols, 0, 1.0);
-    build_op(ctx, ShaderFamily::Loss, "softmax_rows", &p, &[(1, logits), (3, probs)], grid_1d(rows, 256))
+    build_op(ctx, ShaderFamily::Loss, "softmax_rows", &p, &[(1, logits), (3, probs)], grid_1d(rows, ShaderFamily::WG_1D))
 }

@@ -10,7 +10,8 @@ use crate::graph::Op;
 #[repr(C)]
 #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct LstmParams {
-    /// Batch rows B of this dispatch; also the grid size (one workgroup per row).
+    /// Batch rows B of this dispatch; also sets the grid: B workgroups for the per-row kernel,
+    /// ceil(B / [`SLICE_ROWS`]) for the slice kernel ([`LstmKernel`]).
     pub batch: u32,
     /// Timesteps T; also sets the state slot layout `[2][T+1][B][H]`.
     pub steps: u32,
@@ -63,13 +64,13 @@ pub struct LstmForwardArgs<'a> {
 pub enum LstmKernel {
     /// One workgroup per batch row, scalar loads: any hidden size. Grid `(B,1,1)`.
     PerRow,
-    /// One workgroup per 8 batch rows, vec4 loads: each W_hh load feeds 8 rows. Needs H % 4 == 0.
-    /// Grid `(ceil(B/8),1,1)`.
+    /// One workgroup per [`SLICE_ROWS`] (8) batch rows, vec4 loads: each W_hh load feeds every row
+    /// of the slice. Needs H % 4 == 0. Grid `(ceil(B/SLICE_ROWS),1,1)`.
     Slices,
 }
 
-/// Batch rows per workgroup of the slice kernels (the shader's `ROWS`).
-pub const SLICE_ROWS: u32 = 8;
+/// Batch rows per workgroup of the slice kernels (the shader's `LSTM_ROWS`).
+pub const SLICE_ROWS: u32 = ShaderFamily::LSTM_ROWS;
 
 impl LstmKernel {
     /// Slices where H is a multiple of 4 and the batch fills a slice (with fewer rows a slice would

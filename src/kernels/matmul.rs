@@ -101,8 +101,8 @@ impl Gemm {
     }
 }
 
-/// Edge of the square tile of C one workgroup computes, in both kernels.
-pub const TILE: u32 = 64;
+/// Edge of the square tile of C one workgroup computes, in both kernels (the shader's `GEMM_TILE`).
+pub const TILE: u32 = ShaderFamily::GEMM_TILE;
 
 /// One GEMM dispatch with the adapter's kernel ([`GpuContext::gemm_kernel`]); `biases` holds zero,
 /// one or two bias vectors of length n.

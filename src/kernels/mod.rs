@@ -1,6 +1,8 @@
 //! Kernel launchers: one module per WGSL family. Each function checks nothing about the data (the
 //! model layer does that) and returns an [`Op`] — pipeline, bind group and grid — for a schedule.
-//! The `*Params` structs mirror the `Params` uniform blocks of the shaders field by field.
+//! The `*Params` structs mirror the `Params` uniform blocks of the shaders field by field (their sizes
+//! are checked against naga's layout in kernels-tests/shaders.rs). Workgroup sizes, tile and slice
+//! sizes come from [`ShaderFamily`]'s constants, which are also emitted into every shader.
 
 pub mod ceiling;
 pub mod dropout;

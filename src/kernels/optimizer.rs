@@ -103,5 +103,5 @@ pub struct AdamViews<'a> {
 /// One Adam / AdamW update of the whole store in a single dispatch, grid `grid_1d(n_total)`.
 pub fn adam_step(ctx: &GpuContext, p: AdamParams, v: &AdamViews) -> Result<Op> {
     let views = [(1, v.tensors), (2, v.row_mask), (3, v.stats), (4, v.params), (5, v.grads), (6, v.m), (7, v.v)];
-    build_op(ctx, ShaderFamily::Optimizer, "adam_step", &p, &views, grid_1d(p.n_total as usize, 256))
+    build_op(ctx, ShaderFamily::Optimizer, "adam_step", &p, &views, grid_1d(p.n_total as usize, ShaderFamily::WG_1D))
 }

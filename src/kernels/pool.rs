@@ -49,12 +49,12 @@ impl PoolParams {
 
 /// `features[B, P·F]` = the chosen poolings of y `[T,B,F]` over each row's valid steps.
 pub fn pool_forward(ctx: &GpuContext, p: PoolParams, lengths: View, y: View, features: View) -> Result<Op> {
-    let grid = grid_1d((p.batch * p.features) as usize, 256);
+    let grid = grid_1d((p.batch * p.features) as usize, ShaderFamily::WG_1D);
     build_op(ctx, ShaderFamily::Pool, "pool_forward", &p, &[(1, lengths), (2, y), (3, features)], grid)
 }
 
 /// dy += the pooling's gradient of d_features (dy must be cleared first); `y` is the forward input.
 pub fn pool_backward(ctx: &GpuContext, p: PoolParams, lengths: View, d_features: View, y: View, dy: View) -> Result<Op> {
-    let grid = grid_1d((p.batch * p.features) as usize, 256);
+    let grid = grid_1d((p.batch * p.features) as usize, ShaderFamily::WG_1D);
     build_op(ctx, ShaderFamily::Pool, "pool_backward", &p, &[(1, lengths), (2, d_features), (3, dy), (4, y)], grid)
 }

@@ -30,7 +30,7 @@ pub fn column_sum(ctx: &GpuContext, rows: usize, cols: usize, accumulate: bool, 
 /// [`column_sum`] of an input whose rows are `stride` elements apart.
 pub fn column_sum_strided(ctx: &GpuContext, rows: usize, cols: usize, stride: usize, accumulate: bool, input: View, out: View) -> Result<Op> {
     let p = ReduceParams { rows: rows as u32, cols: cols as u32, accumulate: accumulate as u32, slot: 0, stride: stride as u32, _pad: [0; 3] };
-    build_op(ctx, ShaderFamily::Reduce, "column_sum", &p, &[(1, input), (2, out)], grid_1d(cols, 256))
+    build_op(ctx, ShaderFamily::Reduce, "column_sum", &p, &[(1, input), (2, out)], grid_1d(cols, ShaderFamily::WG_1D))
 }
 
 /// `stats[slot]` = Σ input² over n values.
