@@ -2,7 +2,7 @@
 //! forward+backward, a classifier training step; a per-kernel profile) at the standard shapes, on
 //! the adapter picked by LSTM_TRANSFER_BACKEND / LSTM_TRANSFER_ADAPTER. Set LSTM_TRANSFER_BENCH_REPEATS to change the number of timed runs (default 3).
 
-use lstm_transfer::bench::{bench_shape, format_report, measure_ceilings, STANDARD_SHAPES};
+use lstm_transfer::bench::{STANDARD_SHAPES, bench_shape, format_report, measure_ceilings};
 use lstm_transfer::{AdapterChoice, GpuContext};
 
 fn main() -> Result<(), lstm_transfer::Error> {

@@ -7,18 +7,14 @@
 
 use std::time::{Duration, Instant};
 
-use lstm_transfer::tasks::classify::checkpoint;
-use lstm_transfer::data::{make_batches, Dataset, Vocab};
-use lstm_transfer::config::Pooling;
-use lstm_transfer::tasks::classify::{Classifier, ClassifierConfig};
 use lstm_transfer::GpuContext;
+use lstm_transfer::config::Pooling;
+use lstm_transfer::data::{Dataset, Vocab, make_batches};
+use lstm_transfer::tasks::classify::checkpoint;
+use lstm_transfer::tasks::classify::{Classifier, ClassifierConfig};
 
-const SENTENCES: [&str; 4] = [
-    "the food was great and the staff were friendly",
-    "cold food, rude waiter, never again",
-    "an average place",
-    "best pizza in town",
-];
+const SENTENCES: [&str; 4] =
+    ["the food was great and the staff were friendly", "cold food, rude waiter, never again", "an average place", "best pizza in town"];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // 1. The host's own device, created its own way (a renderer would also create its surface here).
@@ -43,8 +39,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             (ckpt.classifier(&ctx, SENTENCES.len(), ckpt.info.max_len)?, ckpt.info.labels.clone(), ids)
         }
         None => {
-            let cfg = ClassifierConfig { vocab: 100, embed: 16, hidden: 32, layers: 1, bidirectional: false, classes: 2, domains: 0,
-                                         pooling: Pooling::Last };
+            let cfg = ClassifierConfig {
+                vocab: 100,
+                embed: 16,
+                hidden: 32,
+                layers: 1,
+                bidirectional: false,
+                classes: 2,
+                domains: 0,
+                pooling: Pooling::Last,
+            };
             let ids = SENTENCES.iter().map(|s| s.bytes().map(|b| b as u32 % 98 + 2).collect()).collect();
             (Classifier::new(&ctx, cfg, SENTENCES.len(), 64, 7)?, vec!["0".into(), "1".into()], ids)
         }
@@ -76,8 +80,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             done += 1;
         }
         if done == plan.batches.len() {
-            println!("all predictions back by frame {frame} ({:.1} ms); the loop never waited on them",
-                     start.elapsed().as_secs_f64() * 1e3);
+            println!(
+                "all predictions back by frame {frame} ({:.1} ms); the loop never waited on them",
+                start.elapsed().as_secs_f64() * 1e3
+            );
             return Ok(());
         }
         std::thread::sleep(Duration::from_millis(4)); // the host's frame pacing

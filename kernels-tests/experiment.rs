@@ -6,8 +6,8 @@ mod common;
 use std::path::PathBuf;
 
 use common::gpu;
-use lstm_transfer::experiment::{self, report, ExperimentConfig};
-use lstm_transfer::tasks::lm::{corpus_vocab, save_lm, LanguageModel, LanguageModelConfig, LmInfo, Tokenizer};
+use lstm_transfer::experiment::{self, ExperimentConfig, report};
+use lstm_transfer::tasks::lm::{LanguageModel, LanguageModelConfig, LmInfo, Tokenizer, corpus_vocab, save_lm};
 
 const WORDS: [&str; 8] = ["great", "superb", "lovely", "tasty", "awful", "rude", "stale", "cold"];
 
@@ -35,7 +35,9 @@ fn every_method_runs_and_the_report_is_written() {
     let ctx = gpu();
     let (source, target) = (toy_tsv("source.tsv", 120, "film"), toy_tsv("target.tsv", 80, "food"));
     // A language model on the source text, with the classifier's tokenizer.
-    let tokens: Vec<String> = std::fs::read_to_string(&source).unwrap().lines()
+    let tokens: Vec<String> = std::fs::read_to_string(&source)
+        .unwrap()
+        .lines()
         .flat_map(|l| lstm_transfer::data::tokenize(l.split_once('\t').unwrap().1).into_iter().chain(["<eos>".to_string()]))
         .collect();
     let vocab = corpus_vocab(&tokens, 1, 1000);
@@ -44,7 +46,8 @@ fn every_method_runs_and_the_report_is_written() {
     let lm_path = dir().join("lm.safetensors");
     save_lm(&lm_path, ctx, &lm, &LmInfo { config: cfg, tokenizer: Tokenizer::Words }, &vocab.tokens).unwrap();
 
-    let toml = format!(r#"
+    let toml = format!(
+        r#"
 budgets = [16]
 seeds = [1, 2]
 methods = ["scratch", "source-only", "init", "freeze", "ulmfit", "hetero", "dann", "lm-ulmfit"]
@@ -63,7 +66,11 @@ dann_source_rows = 40
 name = "toy"
 data = "{}"
 test_size = 40
-"#, source.display(), lm_path.display(), target.display());
+"#,
+        source.display(),
+        lm_path.display(),
+        target.display()
+    );
     let config_path = dir().join("experiment.toml");
     std::fs::write(&config_path, toml).unwrap();
     let cfg = ExperimentConfig::load(&config_path).unwrap();
@@ -78,7 +85,11 @@ test_size = 40
         assert!(out.join(file).exists(), "{file} missing");
     }
 
-    std::fs::write(&config_path, "budgets = [16]\nseeds = [1]\nmethods = [\"magic\"]\n[source]\ndata = [\"x.tsv\"]\n[[target]]\nname = \"t\"\ndata = \"y.tsv\"\n").unwrap();
+    std::fs::write(
+        &config_path,
+        "budgets = [16]\nseeds = [1]\nmethods = [\"magic\"]\n[source]\ndata = [\"x.tsv\"]\n[[target]]\nname = \"t\"\ndata = \"y.tsv\"\n",
+    )
+    .unwrap();
     let err = ExperimentConfig::load(&config_path).unwrap_err().to_string();
     assert!(err.contains("experiment.toml") && err.contains("unknown method 'magic'"), "{err}");
 }

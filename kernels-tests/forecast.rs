@@ -28,9 +28,20 @@ fn series(n: usize, phase: f64) -> Series {
 
 fn config() -> ForecastConfig {
     ForecastConfig {
-        window: 30, horizon: 6, season: 24, stride: 3, test_len: 60, valid_len: 60, train_len: None, epochs: 25, batch_size: 32,
-        optim: OptimConfig::adam(1e-2, 1.0), patience: 25, seed: 1,
-        seasonal_residual: false, future_cols: 0,
+        window: 30,
+        horizon: 6,
+        season: 24,
+        stride: 3,
+        test_len: 60,
+        valid_len: 60,
+        train_len: None,
+        epochs: 25,
+        batch_size: 32,
+        optim: OptimConfig::adam(1e-2, 1.0),
+        patience: 25,
+        seed: 1,
+        seasonal_residual: false,
+        future_cols: 0,
     }
 }
 
@@ -66,10 +77,12 @@ fn a_covariate_known_in_advance_is_read_at_the_forecast_steps() {
     let ctx = gpu();
     let n = 600;
     let mut state = 777u64;
-    let c: Vec<f64> = (0..n).map(|_| {
-        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        (state >> 33) as f64 / (1u64 << 31) as f64
-    }).collect();
+    let c: Vec<f64> = (0..n)
+        .map(|_| {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (state >> 33) as f64 / (1u64 << 31) as f64
+        })
+        .collect();
     let s = Series { times: (0..n).map(|t| t.to_string()).collect(), columns: vec!["y".into(), "c".into()], values: vec![c.clone(), c] };
     let base = ForecastConfig { window: 12, horizon: 3, stride: 1, test_len: 60, valid_len: 60, epochs: 20, patience: 20, ..config() };
     let mae = |future_cols: usize| {
@@ -107,8 +120,31 @@ fn the_cli_trains_fine_tunes_from_another_series_and_refuses_bad_windows() {
     }
     std::fs::write(&csv, text).unwrap();
     let (csv, a, b) = (csv.display().to_string(), temp("a.safetensors").display().to_string(), temp("b.safetensors").display().to_string());
-    let common = ["forecast", "--data", &csv, "--time-col", "ds", "--series-col", "unique_id", "--window", "30", "--horizon", "6",
-                  "--season", "24", "--test-len", "48", "--valid-len", "48", "--hidden", "12", "--epochs", "4", "--format", "json"];
+    let common = [
+        "forecast",
+        "--data",
+        &csv,
+        "--time-col",
+        "ds",
+        "--series-col",
+        "unique_id",
+        "--window",
+        "30",
+        "--horizon",
+        "6",
+        "--season",
+        "24",
+        "--test-len",
+        "48",
+        "--valid-len",
+        "48",
+        "--hidden",
+        "12",
+        "--epochs",
+        "4",
+        "--format",
+        "json",
+    ];
     let run = |extra: &[&str]| bin().args(common).args(extra).output().unwrap();
     let out = run(&["--series", "A", "--out", &a]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -120,11 +156,32 @@ fn the_cli_trains_fine_tunes_from_another_series_and_refuses_bad_windows() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!((v["train_steps"].as_u64(), v["from"].as_str()), (Some(120), Some(a.as_str())));
     // A different horizon cannot start from A's model; a window longer than the series is refused.
-    let out = bin().args(["forecast", "--data", &csv, "--series-col", "unique_id", "--series", "B", "--window", "30", "--horizon", "12",
-                          "--from", &a, "--out", &b]).output().unwrap();
+    let out = bin()
+        .args([
+            "forecast",
+            "--data",
+            &csv,
+            "--series-col",
+            "unique_id",
+            "--series",
+            "B",
+            "--window",
+            "30",
+            "--horizon",
+            "12",
+            "--from",
+            &a,
+            "--out",
+            &b,
+        ])
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("forecasts 6 steps"), "{err}");
-    let out = bin().args(["forecast", "--data", &csv, "--series-col", "unique_id", "--series", "A", "--window", "500", "--out", &b]).output().unwrap();
+    let out = bin()
+        .args(["forecast", "--data", &csv, "--series-col", "unique_id", "--series", "A", "--window", "500", "--out", &b])
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("too short") && !err.contains("panicked"), "{err}");
 }

@@ -5,17 +5,17 @@ mod common;
 
 use common::reference::{self as r, LstmShape};
 use common::*;
-use lstm_transfer::gpu::View;
-use lstm_transfer::kernels::embedding::{gather, scatter_add, SegmentViews, TokenSegments};
-use lstm_transfer::kernels::grad_reverse::grad_reverse;
-use lstm_transfer::kernels::loss::{cross_entropy, cross_entropy_rows, mse, softmax_rows, IGNORE_LABEL};
-use lstm_transfer::kernels::lstm::{lstm_backward_with, lstm_forward_with, LstmBackwardArgs, LstmForwardArgs, LstmKernel, LstmParams};
-use lstm_transfer::gpu::GemmKernel;
-use lstm_transfer::kernels::matmul::{gemm_with, Gemm};
 use lstm_transfer::config::{AdamConfig, Pooling, WeightDecay};
-use lstm_transfer::kernels::optimizer::{adam_step, AdamParams};
-use lstm_transfer::kernels::dropout::{dropout, DropoutParams};
-use lstm_transfer::kernels::pool::{pool_backward, pool_forward, PoolParams};
+use lstm_transfer::gpu::GemmKernel;
+use lstm_transfer::gpu::View;
+use lstm_transfer::kernels::dropout::{DropoutParams, dropout};
+use lstm_transfer::kernels::embedding::{SegmentViews, TokenSegments, gather, scatter_add};
+use lstm_transfer::kernels::grad_reverse::grad_reverse;
+use lstm_transfer::kernels::loss::{IGNORE_LABEL, cross_entropy, cross_entropy_rows, mse, softmax_rows};
+use lstm_transfer::kernels::lstm::{LstmBackwardArgs, LstmForwardArgs, LstmKernel, LstmParams, lstm_backward_with, lstm_forward_with};
+use lstm_transfer::kernels::matmul::{Gemm, gemm_with};
+use lstm_transfer::kernels::optimizer::{AdamParams, adam_step};
+use lstm_transfer::kernels::pool::{PoolParams, pool_backward, pool_forward};
 use lstm_transfer::kernels::reduce::{column_sum, column_sum_strided, sum_squares};
 use lstm_transfer::params::ParamStore;
 
@@ -50,8 +50,12 @@ fn check_gemm(kernel: GemmKernel, m: usize, n: usize, k: usize, ta: bool, tb: bo
     let (ab, bb, cb) = (buffer_f32(ctx, &a_store), buffer_f32(ctx, &b_store), buffer_f32(ctx, &c0));
     let (b0, b1) = (buffer_f32(ctx, &bias0), buffer_f32(ctx, &bias1));
     let mut spec = Gemm::new(m, n, k).accumulate(true);
-    if ta { spec = spec.a_transposed(); }
-    if tb { spec = spec.b_transposed(); }
+    if ta {
+        spec = spec.a_transposed();
+    }
+    if tb {
+        spec = spec.b_transposed();
+    }
     run(ctx, vec![gemm_with(ctx, kernel, spec, whole(&ab), whole(&bb), whole(&cb), &[whole(&b0), whole(&b1)]).unwrap()]);
     let mut want = r::matmul(&to_f64(&a), &to_f64(&b), m, n, k, false, false);
     for i in 0..m {
@@ -158,27 +162,45 @@ fn check_lstm(kernel: LstmKernel, tn: usize, h: usize, lengths: &[u32]) {
         let w_hh = random(&mut g, 4 * h * h, 0.2);
         let state0 = random(&mut g, 2 * bn * h, 0.5);
         let d_state_n = random(&mut g, 2 * bn * h, 1.0);
-        let (pre_b, w_b, s0_b, dsn_b) = (buffer_f32(ctx, &pre), buffer_f32(ctx, &w_hh), buffer_f32(ctx, &state0), buffer_f32(ctx, &d_state_n));
+        let (pre_b, w_b, s0_b, dsn_b) =
+            (buffer_f32(ctx, &pre), buffer_f32(ctx, &w_hh), buffer_f32(ctx, &state0), buffer_f32(ctx, &d_state_n));
         let gates = zeros(ctx, tn * bn * 4 * h);
         let states = zeros(ctx, 2 * (tn + 1) * bn * h);
         let dgates = zeros(ctx, tn * bn * 4 * h);
         let ds0 = zeros(ctx, 2 * bn * h);
         let p = LstmParams::new(bn, tn, h, reverse, y_stride);
-        let fwd = LstmForwardArgs { w_hh: whole(&w_b), lengths: whole(&len_buf), gates: whole(&gates), states: whole(&states),
-                                    pre: whole(&pre_b), state0: whole(&s0_b), y: whole(&y_buf) };
-        let bwd = LstmBackwardArgs { w_hh: whole(&w_b), lengths: whole(&len_buf), gates: whole(&gates), states: whole(&states),
-                                     dy: whole(&dy_buf), d_state_n: whole(&dsn_b), dgates: whole(&dgates), d_state0: whole(&ds0) };
+        let fwd = LstmForwardArgs {
+            w_hh: whole(&w_b),
+            lengths: whole(&len_buf),
+            gates: whole(&gates),
+            states: whole(&states),
+            pre: whole(&pre_b),
+            state0: whole(&s0_b),
+            y: whole(&y_buf),
+        };
+        let bwd = LstmBackwardArgs {
+            w_hh: whole(&w_b),
+            lengths: whole(&len_buf),
+            gates: whole(&gates),
+            states: whole(&states),
+            dy: whole(&dy_buf),
+            d_state_n: whole(&dsn_b),
+            dgates: whole(&dgates),
+            d_state0: whole(&ds0),
+        };
         run(ctx, vec![lstm_forward_with(kernel, ctx, p, &fwd).unwrap(), lstm_backward_with(kernel, ctx, p, &bwd).unwrap()]);
 
         let want = r::lstm_forward(&sh, &to_f64(&pre), &to_f64(&w_hh), lengths, &to_f64(&state0));
         let col = if reverse { h } else { 0 };
-        let dy: Vec<f64> = (0..tn * bn).flat_map(|row| dy_all[row * y_stride + col..row * y_stride + col + h].iter().map(|&v| v as f64)).collect();
+        let dy: Vec<f64> =
+            (0..tn * bn).flat_map(|row| dy_all[row * y_stride + col..row * y_stride + col + h].iter().map(|&v| v as f64)).collect();
         let (want_dg, want_ds0) = r::lstm_backward(&sh, &to_f64(&w_hh), lengths, &want, &dy, &to_f64(&d_state_n));
         let y_got: Vec<f32> = read(ctx, &y_buf, tn * bn * y_stride).chunks(y_stride).flat_map(|r| r[col..col + h].to_vec()).collect();
         let tag = |what: &str| format!("lstm {kernel:?} {what} reverse={reverse}");
         // Gates are only defined (and only used) at valid steps.
         let valid = |i: usize| ((i / (4 * h)) / bn) < lengths[(i / (4 * h)) % bn] as usize;
-        let gates_got: Vec<f32> = read(ctx, &gates, tn * bn * 4 * h).iter().enumerate().map(|(i, &v)| if valid(i) { v } else { 0.0 }).collect();
+        let gates_got: Vec<f32> =
+            read(ctx, &gates, tn * bn * 4 * h).iter().enumerate().map(|(i, &v)| if valid(i) { v } else { 0.0 }).collect();
         assert_close(&tag("gates"), &gates_got, &want.gates, ATOL, RTOL);
         assert_close(&tag("states"), &read(ctx, &states, 2 * (tn + 1) * bn * h), &want.states, ATOL, RTOL);
         assert_close(&tag("y"), &y_got, &want.y, ATOL, RTOL);
@@ -204,10 +226,13 @@ fn embedding_gather_and_deterministic_scatter_add() {
     let mut results = Vec::new();
     for _ in 0..2 {
         let d_table = zeros(ctx, v * e);
-        run(ctx, vec![
-            gather(ctx, bn, tn, e, whole(&ids_b), whole(&table_b), whole(&x_b)).unwrap(),
-            scatter_add(ctx, e, seg.segments(), &views, whole(&dx_b), whole(&d_table)).unwrap(),
-        ]);
+        run(
+            ctx,
+            vec![
+                gather(ctx, bn, tn, e, whole(&ids_b), whole(&table_b), whole(&x_b)).unwrap(),
+                scatter_add(ctx, e, seg.segments(), &views, whole(&dx_b), whole(&d_table)).unwrap(),
+            ],
+        );
         results.push(read(ctx, &d_table, v * e));
     }
     assert_close("gather", &read(ctx, &x_b, tn * bn * e), &r::gather(&ids, &to_f64(&table), bn, tn, e), 0.0, 0.0);
@@ -226,15 +251,21 @@ fn every_pooling_and_its_backward() {
     let mut g = rng(5);
     let y = random(&mut g, tn * bn * f, 1.0);
     let y64 = to_f64(&y);
-    for (pooling, kinds) in [(Pooling::Last, vec![Last]), (Pooling::Max, vec![Max]), (Pooling::Mean, vec![Mean]), (Pooling::Concat, vec![Last, Max, Mean])] {
+    for (pooling, kinds) in
+        [(Pooling::Last, vec![Last]), (Pooling::Max, vec![Max]), (Pooling::Mean, vec![Mean]), (Pooling::Concat, vec![Last, Max, Mean])]
+    {
         let w = kinds.len() * f;
         let dfeat = random(&mut g, bn * w, 1.0);
-        let (len_b, y_b, feat_b, dfeat_b, dy_b) = (buffer_u32(ctx, &lengths), buffer_f32(ctx, &y), zeros(ctx, bn * w), buffer_f32(ctx, &dfeat), zeros(ctx, tn * bn * f));
+        let (len_b, y_b, feat_b, dfeat_b, dy_b) =
+            (buffer_u32(ctx, &lengths), buffer_f32(ctx, &y), zeros(ctx, bn * w), buffer_f32(ctx, &dfeat), zeros(ctx, tn * bn * f));
         let p = PoolParams::new(bn, tn, h, 2, pooling);
-        run(ctx, vec![
-            pool_forward(ctx, p, whole(&len_b), whole(&y_b), whole(&feat_b)).unwrap(),
-            pool_backward(ctx, p, whole(&len_b), whole(&dfeat_b), whole(&y_b), whole(&dy_b)).unwrap(),
-        ]);
+        run(
+            ctx,
+            vec![
+                pool_forward(ctx, p, whole(&len_b), whole(&y_b), whole(&feat_b)).unwrap(),
+                pool_backward(ctx, p, whole(&len_b), whole(&dfeat_b), whole(&y_b), whole(&dy_b)).unwrap(),
+            ],
+        );
         let name = pooling.name();
         assert_close(&format!("pool {name}"), &read(ctx, &feat_b, bn * w), &r::pool(&y64, &lengths, bn, h, f, &kinds), ATOL, RTOL);
         let want_dy = r::pool_backward(&y64, &lengths, &to_f64(&dfeat), bn, tn, h, f, &kinds);
@@ -272,11 +303,14 @@ fn cross_entropy_mse_and_softmax() {
     let target = random(&mut g, 1000, 1.0);
     let (lg, lb, dl, stats) = (buffer_f32(ctx, &logits), buffer_u32(ctx, &labels), zeros(ctx, rows * cols), zeros(ctx, 8));
     let (pb, tb, dp, probs) = (buffer_f32(ctx, &pred), buffer_f32(ctx, &target), zeros(ctx, 1000), zeros(ctx, rows * cols));
-    run(ctx, vec![
-        cross_entropy(ctx, rows, cols, 0, 1.0, whole(&lg), whole(&lb), whole(&dl), whole(&stats)).unwrap(),
-        mse(ctx, 1000, 4, 1.0, whole(&pb), whole(&tb), whole(&dp), whole(&stats)).unwrap(),
-        softmax_rows(ctx, rows, cols, whole(&lg), whole(&probs)).unwrap(),
-    ]);
+    run(
+        ctx,
+        vec![
+            cross_entropy(ctx, rows, cols, 0, 1.0, whole(&lg), whole(&lb), whole(&dl), whole(&stats)).unwrap(),
+            mse(ctx, 1000, 4, 1.0, whole(&pb), whole(&tb), whole(&dp), whole(&stats)).unwrap(),
+            softmax_rows(ctx, rows, cols, whole(&lg), whole(&probs)).unwrap(),
+        ],
+    );
     let (loss, d, correct) = r::cross_entropy(&to_f64(&logits), &labels, rows, cols);
     let counted = labels.iter().filter(|&&l| l != IGNORE_LABEL).count() as f64;
     let (mse_loss, mse_grad) = r::mse(&to_f64(&pred), &to_f64(&target));
@@ -298,14 +332,21 @@ fn cross_entropy_rows_in_place_over_a_large_vocabulary() {
     let (rows, cols, stride) = (37, 1000, 1003);
     let mut g = rng(16);
     let logits = random(&mut g, rows * cols, 4.0);
-    let padded: Vec<f32> = (0..rows).flat_map(|r| (0..stride).map(move |c| (r, c))).map(|(r, c)| if c < cols { logits[r * cols + c] } else { 7.0 }).collect();
+    let padded: Vec<f32> =
+        (0..rows).flat_map(|r| (0..stride).map(move |c| (r, c))).map(|(r, c)| if c < cols { logits[r * cols + c] } else { 7.0 }).collect();
     let labels: Vec<u32> = (0..rows).map(|i| if i == 5 { IGNORE_LABEL } else { ((i * 131) % cols) as u32 }).collect();
     let counted = labels.iter().filter(|&&l| l != IGNORE_LABEL).count();
     let (lg, lb, loss_b) = (buffer_f32(ctx, &padded), buffer_u32(ctx, &labels), zeros(ctx, rows));
     run(ctx, vec![cross_entropy_rows(ctx, rows, cols, stride, 1.0 / counted as f32, whole(&lb), whole(&lg), whole(&loss_b)).unwrap()]);
     let (_, d, _) = r::cross_entropy(&to_f64(&logits), &labels, rows, cols);
     let row_losses: Vec<f64> = (0..rows)
-        .map(|i| if labels[i] == IGNORE_LABEL { 0.0 } else { r::cross_entropy(&to_f64(&logits[i * cols..(i + 1) * cols]), &labels[i..=i], 1, cols).0 })
+        .map(|i| {
+            if labels[i] == IGNORE_LABEL {
+                0.0
+            } else {
+                r::cross_entropy(&to_f64(&logits[i * cols..(i + 1) * cols]), &labels[i..=i], 1, cols).0
+            }
+        })
         .collect();
     assert_close("row losses", &read(ctx, &loss_b, rows), &row_losses, ATOL, RTOL);
     let got = read(ctx, &lg, rows * stride);
@@ -325,11 +366,14 @@ fn column_sum_and_sum_squares() {
     let padded: Vec<f32> = x.chunks(cols).flat_map(|r| r.iter().copied().chain([f32::NAN; 3])).collect();
     let (xb, pb) = (buffer_f32(ctx, &x), buffer_f32(ctx, &padded));
     let (out, out_strided, stats) = (buffer_f32(ctx, &base), buffer_f32(ctx, &base), zeros(ctx, 4));
-    run(ctx, vec![
-        column_sum(ctx, rows, cols, true, whole(&xb), whole(&out)).unwrap(),
-        column_sum_strided(ctx, rows, cols, cols + 3, true, whole(&pb), whole(&out_strided)).unwrap(),
-        sum_squares(ctx, rows * cols, 2, whole(&xb), whole(&stats)).unwrap(),
-    ]);
+    run(
+        ctx,
+        vec![
+            column_sum(ctx, rows, cols, true, whole(&xb), whole(&out)).unwrap(),
+            column_sum_strided(ctx, rows, cols, cols + 3, true, whole(&pb), whole(&out_strided)).unwrap(),
+            sum_squares(ctx, rows * cols, 2, whole(&xb), whole(&stats)).unwrap(),
+        ],
+    );
     let want: Vec<f64> = r::column_sum(&to_f64(&x), rows, cols).iter().zip(&base).map(|(s, b)| s + *b as f64).collect();
     assert_close("column_sum", &read(ctx, &out, cols), &want, ATOL, RTOL);
     assert_close("column_sum strided", &read(ctx, &out_strided, cols), &want, ATOL, RTOL);
@@ -382,10 +426,13 @@ fn adam_and_adamw_with_freeze_masks_lr_scales_and_clipping() {
                 ctx.queue.write_buffer(&store.grads, e.offset as u64 * 4, bytemuck::cast_slice(gr));
             }
             let p = AdamParams::new(&cfg, store.total_len(), 3, 6, step, cfg.lr);
-            run(ctx, vec![
-                sum_squares(ctx, store.total_len(), 6, View::whole(&store.grads), whole(&stats)).unwrap(),
-                adam_step(ctx, p, &store.adam_views(whole(&stats))).unwrap(),
-            ]);
+            run(
+                ctx,
+                vec![
+                    sum_squares(ctx, store.total_len(), 6, View::whole(&store.grads), whole(&stats)).unwrap(),
+                    adam_step(ctx, p, &store.adam_views(whole(&stats))).unwrap(),
+                ],
+            );
             let norm = grads.iter().flatten().map(|&x| (x as f64).powi(2)).sum::<f64>().sqrt();
             let clip = (1.5 / (norm + 1e-6)).min(1.0);
             let mode = if decay == WeightDecay::L2 { 1 } else { 2 };
@@ -398,10 +445,24 @@ fn adam_and_adamw_with_freeze_masks_lr_scales_and_clipping() {
                 };
                 let row_len = host[i].len() / rows_frozen.len();
                 for (row, &frozen) in rows_frozen.iter().enumerate() {
-                    if frozen { continue; }
+                    if frozen {
+                        continue;
+                    }
                     let rng_ = row * row_len..(row + 1) * row_len;
-                    r::adam(&mut host[i][rng_.clone()], &g64[rng_.clone()], &mut m[i][rng_.clone()], &mut v2[i][rng_.clone()],
-                            lr, 0.9, 0.999, 1e-8, 0.1, mode, step as i32, clip);
+                    r::adam(
+                        &mut host[i][rng_.clone()],
+                        &g64[rng_.clone()],
+                        &mut m[i][rng_.clone()],
+                        &mut v2[i][rng_.clone()],
+                        lr,
+                        0.9,
+                        0.999,
+                        1e-8,
+                        0.1,
+                        mode,
+                        step as i32,
+                        clip,
+                    );
                 }
             }
         }
@@ -423,9 +484,18 @@ fn oversized_buffer_is_a_clear_error_naming_the_buffer() {
 #[test]
 fn bad_batches_are_rejected_with_the_reason() {
     use lstm_transfer::data::Batch;
-use lstm_transfer::tasks::classify::{Classifier, ClassifierConfig};
+    use lstm_transfer::tasks::classify::{Classifier, ClassifierConfig};
     let ctx = gpu();
-    let cfg = ClassifierConfig { vocab: 10, embed: 4, hidden: 5, layers: 1, bidirectional: false, classes: 3, domains: 0, pooling: Pooling::Last };
+    let cfg = ClassifierConfig {
+        vocab: 10,
+        embed: 4,
+        hidden: 5,
+        layers: 1,
+        bidirectional: false,
+        classes: 3,
+        domains: 0,
+        pooling: Pooling::Last,
+    };
     let mut model = Classifier::new(ctx, cfg, 2, 3, 0).unwrap();
     let good = Batch { batch: 2, steps: 3, ids: vec![1, 2, 3, 4, 0, 0], lengths: vec![3, 1], labels: vec![0, 2], domain_labels: None };
     assert!(model.train_step(ctx, &good, true, true).unwrap().is_some());

@@ -5,8 +5,8 @@ mod common;
 
 use common::gpu;
 use lstm_transfer::config::OptimConfig;
-use lstm_transfer::tasks::lm::train::{run_streams, Pass};
-use lstm_transfer::tasks::lm::{batchify, score, train_lm, LanguageModel, LanguageModelConfig, LmTrainConfig};
+use lstm_transfer::tasks::lm::train::{Pass, run_streams};
+use lstm_transfer::tasks::lm::{LanguageModel, LanguageModelConfig, LmTrainConfig, batchify, score, train_lm};
 
 fn config(tie: bool) -> LanguageModelConfig {
     LanguageModelConfig { vocab: 9, embed: 12, hidden: if tie { 12 } else { 10 }, layers: 2, tie_weights: tie }

@@ -8,12 +8,12 @@ mod common;
 use std::collections::HashMap;
 
 use common::*;
-use lstm_transfer::gpu::View;
 use lstm_transfer::config::{AdamConfig, Pooling};
 use lstm_transfer::data::Batch;
+use lstm_transfer::gpu::View;
 use lstm_transfer::nn::{LstmConfig, LstmStack};
-use lstm_transfer::tasks::classify::{Classifier, ClassifierConfig};
 use lstm_transfer::params::ParamStore;
+use lstm_transfer::tasks::classify::{Classifier, ClassifierConfig};
 
 const OUT_TOL: f64 = 1e-5;
 const GRAD_TOL: f64 = 1e-4;
@@ -81,7 +81,8 @@ fn check_lstm_file(file: &str, with_state: bool) {
     ctx.queue.write_buffer(stack.output_grad(), 0, bytemuck::cast_slice(&dy));
     if with_state {
         for l in 0..layers {
-            let dsn: Vec<f32> = [&h_n[l * b * h..(l + 1) * b * h], &c_n[l * b * h..(l + 1) * b * h]].concat().iter().map(|v| 2.0 * v).collect();
+            let dsn: Vec<f32> =
+                [&h_n[l * b * h..(l + 1) * b * h], &c_n[l * b * h..(l + 1) * b * h]].concat().iter().map(|v| 2.0 * v).collect();
             ctx.queue.write_buffer(stack.final_state_grad(l, 0), 0, bytemuck::cast_slice(&dsn));
         }
     }
@@ -141,12 +142,8 @@ impl ClassifierCase {
         let ctx = gpu();
         let cfg = ClassifierConfig { domains, ..self.cfg };
         let model = Classifier::new(ctx, cfg, self.batch.batch, self.batch.steps, 0).unwrap();
-        let params: HashMap<String, (Vec<usize>, Vec<f32>)> = model
-            .store
-            .entries()
-            .iter()
-            .map(|e| (e.name.clone(), (self.gold.shape(&e.name).to_vec(), self.gold.f32(&e.name))))
-            .collect();
+        let params: HashMap<String, (Vec<usize>, Vec<f32>)> =
+            model.store.entries().iter().map(|e| (e.name.clone(), (self.gold.shape(&e.name).to_vec(), self.gold.f32(&e.name)))).collect();
         model.load_params(ctx, &params).unwrap();
         model
     }

@@ -4,7 +4,7 @@
 mod common;
 
 use common::reference::{self as r, LstmShape};
-use common::{rng, random, to_f64};
+use common::{random, rng, to_f64};
 
 const EPS: f64 = 1e-6;
 

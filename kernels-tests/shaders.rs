@@ -1,7 +1,7 @@
 //! Every shader family parses and validates with naga (prelude included), and every uniform struct
 //! has the size of its Rust twin. No GPU needed.
 
-use lstm_transfer::gpu::{ShaderFamily, SHADER_FAMILIES};
+use lstm_transfer::gpu::{SHADER_FAMILIES, ShaderFamily};
 use lstm_transfer::kernels::{ceiling, dropout, embedding, grad_reverse, loss, lstm, matmul, optimizer, pool, reduce};
 
 #[test]

@@ -7,11 +7,13 @@ mod common;
 use std::path::PathBuf;
 
 use common::{gpu, rng};
-use lstm_transfer::tasks::classify::checkpoint::{self, load_train_state, save_classifier, save_train_state, ModelInfo, TOKENIZER};
-use lstm_transfer::data::Dataset;
 use lstm_transfer::config::{LrSchedule, OptimConfig, Pooling};
 use lstm_transfer::core::fit::FitObserver;
-use lstm_transfer::tasks::classify::{evaluate, train_classifier, Classifier, ClassifierConfig, ClassifierRun, TrainConfig, TrainData, TrainState};
+use lstm_transfer::data::Dataset;
+use lstm_transfer::tasks::classify::checkpoint::{self, ModelInfo, TOKENIZER, load_train_state, save_classifier, save_train_state};
+use lstm_transfer::tasks::classify::{
+    Classifier, ClassifierConfig, ClassifierRun, TrainConfig, TrainData, TrainState, evaluate, train_classifier,
+};
 use lstm_transfer::{Error, GpuContext};
 use rand::Rng;
 
@@ -36,7 +38,16 @@ fn toy_data(n: usize, seed: u64) -> Dataset {
 }
 
 fn config() -> ClassifierConfig {
-    ClassifierConfig { vocab: VOCAB, embed: 8, hidden: 12, layers: 1, bidirectional: true, classes: 2, domains: 0, pooling: Pooling::Concat }
+    ClassifierConfig {
+        vocab: VOCAB,
+        embed: 8,
+        hidden: 12,
+        layers: 1,
+        bidirectional: true,
+        classes: 2,
+        domains: 0,
+        pooling: Pooling::Concat,
+    }
 }
 
 fn train_config(epochs: usize) -> TrainConfig {
@@ -125,7 +136,9 @@ fn training_lowers_the_validation_loss_and_resumes_bit_identically() {
 fn write_plain_state_dict(path: &std::path::Path, tensors: &lstm_transfer::params::TensorMap) {
     let views: Vec<(String, safetensors::tensor::TensorView)> = tensors
         .iter()
-        .map(|(n, (s, v))| (n.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), bytemuck::cast_slice(v)).unwrap()))
+        .map(|(n, (s, v))| {
+            (n.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), bytemuck::cast_slice(v)).unwrap())
+        })
         .collect();
     std::fs::write(path, safetensors::serialize(views, None).unwrap()).unwrap();
 }
@@ -168,7 +181,10 @@ fn the_golden_pytorch_state_dict_loads_and_a_wrong_shape_is_named() {
     tensors.insert("lstm.weight_hh_l1".into(), (vec![64, 15], vec![0.0; 64 * 15]));
     write_plain_state_dict(&bad, &tensors);
     let err = checkpoint::load(&bad, None).unwrap_err().to_string();
-    assert!(err.contains("bad.safetensors") && err.contains("lstm.weight_hh_l1") && err.contains("[64, 16]") && err.contains("[64, 15]"), "{err}");
+    assert!(
+        err.contains("bad.safetensors") && err.contains("lstm.weight_hh_l1") && err.contains("[64, 16]") && err.contains("[64, 15]"),
+        "{err}"
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }
 

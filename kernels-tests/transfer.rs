@@ -7,14 +7,14 @@
 mod common;
 
 use common::{assert_close, gpu, rng, to_f64};
+use lstm_transfer::GpuContext;
 use lstm_transfer::config::{OptimConfig, Pooling};
-use lstm_transfer::data::{make_batches, Batch, Dataset};
+use lstm_transfer::data::{Batch, Dataset, make_batches};
 use lstm_transfer::kernels::loss::IGNORE_LABEL;
 use lstm_transfer::params::TensorMap;
 use lstm_transfer::tasks::classify::checkpoint::{Checkpoint, ModelInfo, TOKENIZER};
-use lstm_transfer::tasks::classify::{train_classifier, Classifier, ClassifierConfig, TrainConfig, TrainData, TrainState};
-use lstm_transfer::transfer::{self, align_vocab, dann, TransferOptions};
-use lstm_transfer::GpuContext;
+use lstm_transfer::tasks::classify::{Classifier, ClassifierConfig, TrainConfig, TrainData, TrainState, train_classifier};
+use lstm_transfer::transfer::{self, TransferOptions, align_vocab, dann};
 use rand::Rng;
 
 const VOCAB: usize = 30;
@@ -100,7 +100,8 @@ fn init_copies_every_tensor_and_aligns_the_vocabulary() {
     assert_eq!(aligned.rows, [Some(0), Some(1), Some(2), Some(3), Some(4), None, None]);
     assert_eq!((aligned.coverage.new_tokens, aligned.coverage.covered_occurrences), (2, 0.4));
 
-    let cfg = ClassifierConfig { vocab: 5, embed: 4, hidden: 5, layers: 1, bidirectional: false, classes: 2, domains: 0, pooling: Pooling::Last };
+    let cfg =
+        ClassifierConfig { vocab: 5, embed: 4, hidden: 5, layers: 1, bidirectional: false, classes: 2, domains: 0, pooling: Pooling::Last };
     let src = source(ctx, cfg, 9);
     let target = Classifier::new(ctx, ClassifierConfig { vocab: 7, ..cfg }, 2, 3, 10).unwrap();
     let fresh = target.store.download(ctx).unwrap();
@@ -209,4 +210,27 @@ fn dann_trains_a_domain_head_and_reports_the_proxy_a_distance() {
     // The domain head did train (its weights moved from the init).
     let fresh = Classifier::new(ctx, cfg, 16, 9, 1).unwrap();
     assert_ne!(download(ctx, &model)["domain.weight"], download(ctx, &fresh)["domain.weight"]);
+}
+
+#[test]
+fn submit_logits_of_a_dann_model_returns_the_class_logits() {
+    // A model with a domain head has more logits per row than its class head: the non-blocking
+    // readback must copy exactly the class logits into its staging buffer (it once copied the
+    // domain logits too, past the buffer's end).
+    let ctx = gpu();
+    let cfg = ClassifierConfig { domains: 2, classes: 3, ..source_config() };
+    let mut model = Classifier::new(ctx, cfg, 5, 9, 4).unwrap();
+    let data = toy(5, 8, 3);
+    let batch = &make_batches(&data, 5, 9, None).batches[0];
+    let pending = model.submit_logits(ctx, batch).unwrap();
+    let async_logits = loop {
+        if let Some(z) = pending.poll(ctx).unwrap() {
+            break z;
+        }
+    };
+    let (classes, domains) = model.logits_and_domains(ctx, batch).unwrap();
+    assert_eq!(async_logits.len(), 5 * 3);
+    assert_eq!(async_logits, classes, "the class logits, in the same order");
+    assert_eq!(domains.len(), 5 * 2);
+    assert_eq!(model.logits(ctx, batch).unwrap(), classes);
 }

@@ -7,17 +7,17 @@
 
 use std::time::Instant;
 
-use crate::error::Result;
 use crate::config::Pooling;
 use crate::data::Batch;
+use crate::error::Result;
 use crate::gpu::{GemmKernel, GpuContext, GpuTimer, View};
 use crate::graph::Schedule;
-use crate::kernels::ceiling::{fma_peak, stream_triad, CeilingParams};
+use crate::kernels::ceiling::{CeilingParams, fma_peak, stream_triad};
 use crate::kernels::lstm::LstmKernel;
-use crate::kernels::matmul::{gemm, Gemm};
+use crate::kernels::matmul::{Gemm, gemm};
 use crate::nn::{LstmConfig, LstmStack};
-use crate::tasks::classify::{Classifier, ClassifierConfig};
 use crate::params::ParamStore;
+use crate::tasks::classify::{Classifier, ClassifierConfig};
 
 /// Batch, sequence length, embedding (input) size, hidden size.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -34,11 +34,8 @@ pub struct Shape {
 
 /// The shapes benchmarked by default: a typical batch, a wider model on longer sequences, and a
 /// single sequence (latency).
-pub const STANDARD_SHAPES: [Shape; 3] = [
-    Shape { b: 64, t: 64, e: 128, h: 256 },
-    Shape { b: 32, t: 128, e: 128, h: 512 },
-    Shape { b: 1, t: 256, e: 128, h: 256 },
-];
+pub const STANDARD_SHAPES: [Shape; 3] =
+    [Shape { b: 64, t: 64, e: 128, h: 256 }, Shape { b: 32, t: 128, e: 128, h: 512 }, Shape { b: 1, t: 256, e: 128, h: 256 }];
 
 /// One measured benchmark at one shape.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -228,8 +225,15 @@ pub fn bench_shape(ctx: &GpuContext, s: Shape, repeats: usize, ceilings: &Ceilin
         let (wall_ms, gpu_ms) = time_schedule(ctx, schedule, repeats, &mut timer)?;
         let gflops = flops / gpu_ms.unwrap_or(wall_ms) / 1e6;
         out.push(BenchRow {
-            shape: s, what, wall_ms, gpu_ms, flops, bytes,
-            dispatches: schedule.dispatch_count(), passes: 1, submits: 1,
+            shape: s,
+            what,
+            wall_ms,
+            gpu_ms,
+            flops,
+            bytes,
+            dispatches: schedule.dispatch_count(),
+            passes: 1,
+            submits: 1,
             tokens_per_s: tokens / wall_ms * 1e3,
             pct_of_fma_ceiling: 100.0 * gflops / ceilings.fma_gflops,
             gpu_bytes: ctx.storage_bytes_allocated() - start_bytes,
@@ -263,7 +267,16 @@ pub fn bench_shape(ctx: &GpuContext, s: Shape, repeats: usize, ceilings: &Ceilin
 
     // A whole classifier training step (embedding of 10k tokens, 2 classes).
     let model_start = ctx.storage_bytes_allocated();
-    let cfg = ClassifierConfig { vocab: 10_000, embed: s.e, hidden: s.h, layers: 1, bidirectional: false, classes: 2, domains: 0, pooling: Pooling::Last };
+    let cfg = ClassifierConfig {
+        vocab: 10_000,
+        embed: s.e,
+        hidden: s.h,
+        layers: 1,
+        bidirectional: false,
+        classes: 2,
+        domains: 0,
+        pooling: Pooling::Last,
+    };
     let mut model = Classifier::new(ctx, cfg, s.b, s.t, 0)?;
     let batch = Batch {
         batch: s.b,
@@ -316,8 +329,22 @@ pub fn format_report(ctx: &GpuContext, ceilings: &Ceilings, shapes: &[ShapeBench
             let gpu = r.gpu_ms.map(|v| format!("{v:.3}")).unwrap_or_else(|| "-".into());
             s += &format!(
                 "| {} | {} | {} | {} | {} | {} | {:.3} | {} | {:.2} | {:.1}% | {:.2} | {} / {} / {} | {:.0} | {:.1} |\n",
-                r.shape.b, r.shape.t, r.shape.e, r.shape.h, r.what, kernels, r.wall_ms, gpu, r.gflops(), r.pct_of_fma_ceiling,
-                r.gbs(), r.dispatches, r.passes, r.submits, r.tokens_per_s, r.gpu_bytes as f64 / (1 << 20) as f64
+                r.shape.b,
+                r.shape.t,
+                r.shape.e,
+                r.shape.h,
+                r.what,
+                kernels,
+                r.wall_ms,
+                gpu,
+                r.gflops(),
+                r.pct_of_fma_ceiling,
+                r.gbs(),
+                r.dispatches,
+                r.passes,
+                r.submits,
+                r.tokens_per_s,
+                r.gpu_bytes as f64 / (1 << 20) as f64
             );
         }
     }
@@ -328,8 +355,17 @@ pub fn format_report(ctx: &GpuContext, ceilings: &Ceilings, shapes: &[ShapeBench
         for sb in profiled {
             let total: f64 = sb.profile.iter().map(|k| k.ms).sum();
             for k in &sb.profile {
-                s += &format!("| {} | {} | {} | {} | {} | {} | {:.3} | {:.1}% |\n", k.shape.b, k.shape.t, k.shape.e, k.shape.h,
-                              k.kernel, k.calls, k.ms, 100.0 * k.ms / total);
+                s += &format!(
+                    "| {} | {} | {} | {} | {} | {} | {:.3} | {:.1}% |\n",
+                    k.shape.b,
+                    k.shape.t,
+                    k.shape.e,
+                    k.shape.h,
+                    k.kernel,
+                    k.calls,
+                    k.ms,
+                    100.0 * k.ms / total
+                );
             }
         }
     }

@@ -74,7 +74,8 @@ impl Schedule {
         let running = self.ops.iter().filter(|op| op.workgroups.iter().all(|&n| n > 0));
         running
             .map(|op| {
-                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(op.label), timestamp_writes: timer.next_pass() });
+                let mut pass =
+                    encoder.begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some(op.label), timestamp_writes: timer.next_pass() });
                 op.record(&mut pass);
                 op.label
             })

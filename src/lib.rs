@@ -3,19 +3,22 @@
 //! transfer learning as a first-class feature.
 //!
 //! Layers, bottom to top; a module imports only from layers below its own (checked by
-//! `kernels-tests/layering.rs`):
-//! 0. [`error`], [`fsutil`], [`config`] (typed, validated settings), [`plot`];
-//! 1. [`gpu`]: adapter and device, buffers, shader sources with their shared constants, pipelines, timestamps;
-//! 2. [`graph`]: ops as data, recorded into one pass per step;
-//! 3. [`kernels`]: one launcher module per WGSL kernel family, each returning [`graph::Op`]s; [`params`]:
-//!    the flat parameter store with per-tensor freeze flags and learning-rate scales;
-//! 4. [`data`]: text tables, tokenizer, vocabulary, datasets and batches; [`nn`]: the LSTM stack, the
-//!    embedding's gradient segments, initialisation;
-//! 5. [`core`]: what every task shares — the step core (plans, stats, readback, update tail), the
+//! `kernels-tests/layering.rs`, which holds the same list):
+//! 0. [`error`]: the library's one error type;
+//! 1. [`fsutil`]: atomic writes, bounded reads; [`config`]: typed, validated settings (optimizer,
+//!    schedule, pooling) and the range checks every configuration uses;
+//! 2. [`plot`]: SVG charts; [`gpu`]: adapter and device, buffers, shader sources with their shared
+//!    constants, the pipeline cache, timestamps;
+//! 3. [`graph`]: ops as data, recorded into one pass per step;
+//! 4. [`kernels`]: one launcher module per WGSL kernel family, each returning [`graph::Op`]s;
+//! 5. [`params`]: the flat parameter store with per-tensor freeze flags and learning-rate scales;
+//!    [`data`]: text tables, tokenizer, vocabulary, datasets and batches;
+//! 6. [`nn`]: the LSTM stack, the embedding's gradient segments, initialisation;
+//! 7. [`core`]: what every task shares — the step core (plans, stats, readback, update tail), the
 //!    training-loop shape and checkpoint I/O;
-//! 6. [`tasks`]: [`tasks::classify`], [`tasks::lm`], [`tasks::forecast`] (peers: none imports another);
-//! 7. [`transfer`]: the transfer recipe, sources, parameter mapping, DANN's data;
-//! 8. [`experiment`], [`bench`].
+//! 8. [`tasks`]: [`tasks::classify`], [`tasks::lm`], [`tasks::forecast`] (peers: none imports another);
+//! 9. [`transfer`]: the transfer recipe, sources, parameter mapping, DANN's data;
+//! 10. [`experiment`], [`bench`].
 //!
 //! A fourth task goes in `src/tasks/NAME/` (model on [`core::step::StepCore`], an
 //! [`core::fit::EpochTask`], checkpoint metadata through [`core::checkpoint`]); a new kernel family is

@@ -6,11 +6,11 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use lstm_transfer::bench::Shape;
 
+use cli::GpuArgs;
 use cli::eval::EvalArgs;
 use cli::predict::PredictArgs;
 use cli::train::TrainArgs;
 use cli::transfer::TransferArgs;
-use cli::GpuArgs;
 
 #[derive(Parser)]
 #[command(name = "lstm-transfer", version, about = "Train LSTM models on any GPU through wgpu, with transfer learning")]

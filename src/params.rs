@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 
 use crate::error::{Error, Result};
-use crate::gpu::{read_buffer, GpuContext, View};
+use crate::gpu::{GpuContext, View, read_buffer};
 use crate::kernels::optimizer::{AdamViews, TensorEntry};
 
 /// A tensor copied to the host: (name, shape, values).
@@ -123,17 +123,17 @@ impl ParamStore {
 
     /// The entry of the tensor `name` (`Error::MissingTensor` if the store has none).
     pub fn entry(&self, name: &str) -> Result<&ParamEntry> {
-        self.index.get(name).map(|&i| &self.entries[i]).ok_or_else(|| Error::MissingTensor {
-            name: name.to_string(),
-            context: " in the model's parameter store".into(),
-        })
+        self.index
+            .get(name)
+            .map(|&i| &self.entries[i])
+            .ok_or_else(|| Error::MissingTensor { name: name.to_string(), context: " in the model's parameter store".into() })
     }
 
     fn entry_mut(&mut self, name: &str) -> Result<&mut ParamEntry> {
-        let i = *self.index.get(name).ok_or_else(|| Error::MissingTensor {
-            name: name.to_string(),
-            context: " in the model's parameter store".into(),
-        })?;
+        let i = *self
+            .index
+            .get(name)
+            .ok_or_else(|| Error::MissingTensor { name: name.to_string(), context: " in the model's parameter store".into() })?;
         Ok(&mut self.entries[i])
     }
 
@@ -165,10 +165,9 @@ impl ParamStore {
     /// Replaces every tensor from `tensors` (names and shapes checked; extra tensors are ignored).
     pub fn upload_all(&self, ctx: &GpuContext, tensors: &TensorMap) -> Result<()> {
         for entry in &self.entries {
-            let (shape, values) = tensors.get(&entry.name).ok_or_else(|| Error::MissingTensor {
-                name: entry.name.clone(),
-                context: " in the loaded parameters".into(),
-            })?;
+            let (shape, values) = tensors
+                .get(&entry.name)
+                .ok_or_else(|| Error::MissingTensor { name: entry.name.clone(), context: " in the loaded parameters".into() })?;
             if *shape != entry.shape {
                 return Err(Error::ShapeMismatch { name: entry.name.clone(), expected: entry.shape.clone(), found: shape.clone() });
             }
@@ -211,11 +210,7 @@ impl ParamStore {
 
     fn download_from(&self, ctx: &GpuContext, buffer: &wgpu::Buffer) -> Result<Vec<NamedTensor>> {
         let all: Vec<f32> = read_buffer(ctx, buffer, 0, self.total)?;
-        Ok(self
-            .entries
-            .iter()
-            .map(|e| (e.name.clone(), e.shape.clone(), all[e.offset..e.offset + e.len()].to_vec()))
-            .collect())
+        Ok(self.entries.iter().map(|e| (e.name.clone(), e.shape.clone(), all[e.offset..e.offset + e.len()].to_vec())).collect())
     }
 
     /// Freezes or unfreezes one tensor (frozen: no update, no moment update, no weight decay).

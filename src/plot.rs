@@ -54,11 +54,7 @@ const COLOURS: [RGBColor; 10] = [
 pub fn write_line_chart(path: &Path, title: &str, panels: &[Panel]) -> Result<()> {
     let any_point = panels.iter().flat_map(|p| &p.series).any(|s| finite_points(s).next().is_some());
     if !any_point {
-        return Err(Error::InvalidInput(format!(
-            "chart '{}' for {}: no panel has any finite point",
-            title,
-            path.display()
-        )));
+        return Err(Error::InvalidInput(format!("chart '{}' for {}: no panel has any finite point", title, path.display())));
     }
 
     let mut svg = String::new();

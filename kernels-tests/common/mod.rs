@@ -7,7 +7,7 @@ pub mod reference;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use lstm_transfer::gpu::{read_buffer, View};
+use lstm_transfer::gpu::{View, read_buffer};
 use lstm_transfer::graph::Op;
 use lstm_transfer::{AdapterChoice, GpuContext};
 use rand::{Rng, SeedableRng};
@@ -21,8 +21,10 @@ pub fn gpu() -> &'static GpuContext {
             eprintln!("adapter: {}", ctx.adapter_line());
             ctx
         }
-        Err(e) => panic!("GPU test without a GPU adapter (LSTM_TRANSFER_REQUIRE_GPU={:?}): {e}",
-                         std::env::var("LSTM_TRANSFER_REQUIRE_GPU").unwrap_or_default()),
+        Err(e) => panic!(
+            "GPU test without a GPU adapter (LSTM_TRANSFER_REQUIRE_GPU={:?}): {e}",
+            std::env::var("LSTM_TRANSFER_REQUIRE_GPU").unwrap_or_default()
+        ),
     })
 }
 
@@ -56,8 +58,7 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f64], atol: f64, rtol: f64)
         }
     }
     if let Some((i, _)) = worst {
-        panic!("{what}: mismatch at index {i}: got {} want {} (max abs error {max_err:e}, atol {atol:e}, rtol {rtol:e})",
-               got[i], want[i]);
+        panic!("{what}: mismatch at index {i}: got {} want {} (max abs error {max_err:e}, atol {atol:e}, rtol {rtol:e})", got[i], want[i]);
     }
 }
 

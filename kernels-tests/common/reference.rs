@@ -72,7 +72,10 @@ pub fn lstm_forward(sh: &LstmShape, pre: &[f64], w_hh: &[f64], lengths: &[u32], 
                 let mut cn = out.states[sh.st(1, src, b, j)];
                 if (t as u32) < lengths[b] {
                     let z: Vec<f64> = (0..4)
-                        .map(|g| pre[row * 4 * h + g * h + j] + (0..h).map(|k| w_hh[(g * h + j) * h + k] * out.states[sh.st(0, src, b, k)]).sum::<f64>())
+                        .map(|g| {
+                            pre[row * 4 * h + g * h + j]
+                                + (0..h).map(|k| w_hh[(g * h + j) * h + k] * out.states[sh.st(0, src, b, k)]).sum::<f64>()
+                        })
                         .collect();
                     let (i, f, gg, o) = (sigmoid(z[0]), sigmoid(z[1]), z[2].tanh(), sigmoid(z[3]));
                     cn = f * cn + i * gg;
@@ -277,8 +280,20 @@ pub fn column_sum(x: &[f64], r: usize, c: usize) -> Vec<f64> {
 
 /// One Adam (decay 0/1) or AdamW (decay 2) step on (p, m, v), PyTorch's formulation.
 #[allow(clippy::too_many_arguments)]
-pub fn adam(p: &mut [f64], g: &[f64], m: &mut [f64], v: &mut [f64], lr: f64, b1: f64, b2: f64, eps: f64,
-            wd: f64, decay: u32, step: i32, clip: f64) {
+pub fn adam(
+    p: &mut [f64],
+    g: &[f64],
+    m: &mut [f64],
+    v: &mut [f64],
+    lr: f64,
+    b1: f64,
+    b2: f64,
+    eps: f64,
+    wd: f64,
+    decay: u32,
+    step: i32,
+    clip: f64,
+) {
     let (bc1, bc2) = (1.0 - b1.powi(step), 1.0 - b2.powi(step));
     for i in 0..p.len() {
         let mut gi = g[i] * clip;

@@ -5,10 +5,10 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use lstm_transfer::data::{encode_rows, Vocab};
+use lstm_transfer::data::{Vocab, encode_rows};
 use lstm_transfer::tasks::classify::evaluate;
 
-use super::{report_truncated, GpuArgs, InferenceArgs, OutputFormat, TableArgs};
+use super::{GpuArgs, InferenceArgs, OutputFormat, TableArgs, report_truncated};
 
 #[derive(Args)]
 pub struct EvalArgs {

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
-use lstm_transfer::experiment::{self, report, ExperimentConfig};
+use lstm_transfer::experiment::{self, ExperimentConfig, report};
 
 use super::GpuArgs;
 
@@ -27,12 +27,22 @@ pub fn run(gpu: &GpuArgs, a: &ExperimentArgs) -> Result<()> {
     let ctx = gpu.context()?;
     let adapter = ctx.adapter_line();
     println!("adapter: {adapter}");
-    println!("{} target(s) × budgets {:?} × seeds {:?} × methods {}", cfg.targets.len(), cfg.budgets, cfg.seeds, cfg.methods.iter().map(|m| m.name()).collect::<Vec<_>>().join(", "));
+    println!(
+        "{} target(s) × budgets {:?} × seeds {:?} × methods {}",
+        cfg.targets.len(),
+        cfg.budgets,
+        cfg.seeds,
+        cfg.methods.iter().map(|m| m.name()).collect::<Vec<_>>().join(", ")
+    );
     let start = std::time::Instant::now();
     let results = experiment::run(&ctx, &cfg, &a.out, &mut |line| println!("{line}"))?;
     let md = report::write_report(&a.out, &results, &adapter)?;
     println!("\n{md}");
-    println!("{} runs in {:.0} s; wrote {}/report.md, results.json, summary.json, accuracy_vs_budget.svg, learning_curves.svg",
-             results.len(), start.elapsed().as_secs_f64(), a.out.display());
+    println!(
+        "{} runs in {:.0} s; wrote {}/report.md, results.json, summary.json, accuracy_vs_budget.svg, learning_curves.svg",
+        results.len(),
+        start.elapsed().as_secs_f64(),
+        a.out.display()
+    );
     Ok(())
 }

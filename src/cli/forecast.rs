@@ -7,18 +7,18 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::ProgressBar;
 use lstm_transfer::core::fit::{FitObserver, FitState, StepProgress};
 use lstm_transfer::fsutil::write_atomic;
-use lstm_transfer::plot::{write_line_chart, Panel, Series as PlotSeries};
+use lstm_transfer::plot::{Panel, Series as PlotSeries, write_line_chart};
 use lstm_transfer::tasks::forecast::{
-    self as timeseries, boundaries, read_series, ForecastConfig, ForecastEpoch, ForecastPoint, ForecastRun, Forecaster, ForecasterConfig,
-    ForecasterInfo, Scaler, Series, SeriesSpec,
+    self as timeseries, ForecastConfig, ForecastEpoch, ForecastPoint, ForecastRun, Forecaster, ForecasterConfig, ForecasterInfo, Scaler,
+    Series, SeriesSpec, boundaries, read_series,
 };
 
-use super::{epoch_bar, sibling, GpuArgs, OptimArgs, OutputFormat};
+use super::{GpuArgs, OptimArgs, OutputFormat, epoch_bar, sibling};
 
 #[derive(Args)]
 pub struct ForecastArgs {
@@ -95,18 +95,32 @@ pub struct ForecastArgs {
 impl ForecastArgs {
     fn spec(&self) -> SeriesSpec {
         SeriesSpec {
-            time_col: self.time_col.clone(), target_col: self.target_col.clone(), input_cols: self.input_cols.clone(),
-            future_cols: self.future_cols.clone(), series_col: self.series_col.clone(), series: self.series.clone(),
+            time_col: self.time_col.clone(),
+            target_col: self.target_col.clone(),
+            input_cols: self.input_cols.clone(),
+            future_cols: self.future_cols.clone(),
+            series_col: self.series_col.clone(),
+            series: self.series.clone(),
         }
     }
 
     /// The run's settings for a series of `n` steps (checked).
     fn config(&self, n: usize) -> Result<ForecastConfig> {
         let cfg = ForecastConfig {
-            window: self.window, horizon: self.horizon, season: self.season, stride: self.stride.unwrap_or(self.horizon),
-            test_len: self.test_len.unwrap_or(n / 10), valid_len: self.valid_len.unwrap_or(n / 10), train_len: self.train_len,
-            epochs: self.epochs, batch_size: self.batch_size, optim: self.optim.config(3e-3, 1.0)?, patience: self.patience,
-            seed: self.seed, seasonal_residual: self.seasonal_residual, future_cols: self.future_cols.len(),
+            window: self.window,
+            horizon: self.horizon,
+            season: self.season,
+            stride: self.stride.unwrap_or(self.horizon),
+            test_len: self.test_len.unwrap_or(n / 10),
+            valid_len: self.valid_len.unwrap_or(n / 10),
+            train_len: self.train_len,
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            optim: self.optim.config(3e-3, 1.0)?,
+            patience: self.patience,
+            seed: self.seed,
+            seasonal_residual: self.seasonal_residual,
+            future_cols: self.future_cols.len(),
         };
         cfg.validate()?;
         Ok(cfg)
@@ -119,9 +133,18 @@ fn model_config(a: &ForecastArgs, series: &Series, cfg: &ForecastConfig, source:
         return Ok(ForecasterConfig { inputs: series.columns.len(), hidden: a.hidden, layers: a.layers, horizon: a.horizon });
     };
     if info.config.inputs != series.columns.len() || info.config.horizon != a.horizon || info.forecast.future_cols != cfg.future_cols {
-        bail!("{} reads {} series ({} known in advance) and forecasts {} steps; this run has {} series ({}; {} known in advance) \
-               and --horizon {}", a.from.as_ref().expect("source given").display(), info.config.inputs, info.forecast.future_cols,
-              info.config.horizon, series.columns.len(), series.columns.join(", "), cfg.future_cols, a.horizon);
+        bail!(
+            "{} reads {} series ({} known in advance) and forecasts {} steps; this run has {} series ({}; {} known in advance) \
+               and --horizon {}",
+            a.from.as_ref().expect("source given").display(),
+            info.config.inputs,
+            info.forecast.future_cols,
+            info.config.horizon,
+            series.columns.len(),
+            series.columns.join(", "),
+            cfg.future_cols,
+            a.horizon
+        );
     }
     Ok(info.config)
 }
@@ -140,14 +163,30 @@ pub fn run(gpu: &GpuArgs, a: &ForecastArgs) -> Result<()> {
     let say = |line: String| a.format.say(line);
     let ctx = gpu.context()?;
     say(format!("adapter: {}", ctx.adapter_line()));
-    say(format!("series: {} ({}), {} steps {} … {}; train {}..{}, valid {}..{}, test {}..{}; {} training windows",
-             a.data.display(), series.columns.join(", "), n, series.times[0], series.times[n - 1], train_start, train_end,
-             train_end, test_start, test_start, n, timeseries::train_origins(n, &cfg)?.len()));
+    say(format!(
+        "series: {} ({}), {} steps {} … {}; train {}..{}, valid {}..{}, test {}..{}; {} training windows",
+        a.data.display(),
+        series.columns.join(", "),
+        n,
+        series.times[0],
+        series.times[n - 1],
+        train_start,
+        train_end,
+        train_end,
+        test_start,
+        test_start,
+        n,
+        timeseries::train_origins(n, &cfg)?.len()
+    ));
     let mut model = Forecaster::new(&ctx, model_cfg, cfg.batch_size, cfg.window, a.seed)?;
     if let Some((info, tensors)) = &source {
         model.load_params(&ctx, tensors)?;
-        say(format!("starting from {} (trained on {}{})", a.from.as_ref().expect("source given").display(), info.spec.target_col,
-                    info.spec.series.as_ref().map(|s| format!(" of series {s}")).unwrap_or_default()));
+        say(format!(
+            "starting from {} (trained on {}{})",
+            a.from.as_ref().expect("source given").display(),
+            info.spec.target_col,
+            info.spec.series.as_ref().map(|s| format!(" of series {s}")).unwrap_or_default()
+        ));
     }
     let start = std::time::Instant::now();
     let scaled = scaler.scale(&series);
@@ -161,9 +200,14 @@ pub fn run(gpu: &GpuArgs, a: &ForecastArgs) -> Result<()> {
     let info = ForecasterInfo { config: model_cfg, spec, scaler, forecast: cfg.clone() };
     timeseries::save_forecaster(&a.out, &ctx, &model, &info)?;
     let y = &series.values[0];
-    let line = |name: &str, f: &dyn Fn(&ForecastPoint) -> f64| PlotSeries { name: name.into(), points: points.iter().map(|p| (p.step as f64, f(p))).collect() };
+    let line = |name: &str, f: &dyn Fn(&ForecastPoint) -> f64| PlotSeries {
+        name: name.into(),
+        points: points.iter().map(|p| (p.step as f64, f(p))).collect(),
+    };
     let panel = Panel {
-        title: format!("{} — held-out tail", a.target_col), x_label: "step".into(), y_label: a.target_col.clone(),
+        title: format!("{} — held-out tail", a.target_col),
+        x_label: "step".into(),
+        y_label: a.target_col.clone(),
         series: vec![line("actual", &|p| y[p.step]), line("LSTM forecast", &|p| p.forecast), line("seasonal naive", &|p| p.naive)],
     };
     write_line_chart(&sibling(&a.out, ".forecast.svg"), "forecast vs actual", &[panel])?;

@@ -4,20 +4,20 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{bail, Result};
+use anyhow::{Result, bail};
 use clap::Args;
 use indicatif::ProgressBar;
+use lstm_transfer::GpuContext;
 use lstm_transfer::core::fit::{FitObserver, FitState, StepProgress};
 use lstm_transfer::data::Vocab;
 use lstm_transfer::fsutil::write_atomic;
-use lstm_transfer::plot::{write_line_chart, Panel, Series as PlotSeries};
+use lstm_transfer::plot::{Panel, Series as PlotSeries, write_line_chart};
 use lstm_transfer::tasks::lm::{
-    batchify, corpus_vocab, load_lm, read_corpus, save_lm, score, score_with, train_lm, LanguageModel, LanguageModelConfig, LmEpoch,
-    LmInfo, LmRun, LmTrainConfig, Tokenizer,
+    LanguageModel, LanguageModelConfig, LmEpoch, LmInfo, LmRun, LmTrainConfig, Tokenizer, batchify, corpus_vocab, load_lm, read_corpus,
+    save_lm, score, score_with, train_lm,
 };
-use lstm_transfer::GpuContext;
 
-use super::{epoch_bar, sibling, GpuArgs, OptimArgs, OutputFormat};
+use super::{GpuArgs, OptimArgs, OutputFormat, epoch_bar, sibling};
 
 #[derive(Args)]
 pub struct LmArgs {
@@ -124,8 +124,14 @@ pub fn run(gpu: &GpuArgs, a: &LmArgs) -> Result<()> {
     let say = |line: String| a.format.say(line);
     let ctx = gpu.context()?;
     say(format!("adapter: {}", ctx.adapter_line()));
-    say(format!("corpus: {} training tokens ({} in {} streams, {} dropped at the end), vocabulary {}", corpus.train_tokens,
-                corpus.train[0].len() * a.batch_size, a.batch_size, corpus.dropped, corpus.vocab.len()));
+    say(format!(
+        "corpus: {} training tokens ({} in {} streams, {} dropped at the end), vocabulary {}",
+        corpus.train_tokens,
+        corpus.train[0].len() * a.batch_size,
+        a.batch_size,
+        corpus.dropped,
+        corpus.vocab.len()
+    ));
     let mut model = LanguageModel::new(&ctx, cfg, a.batch_size, a.bptt, a.seed)?;
     if let Some((_, _, tensors)) = &start_from {
         model.store.upload_all(&ctx, tensors)?;
@@ -190,10 +196,13 @@ fn evaluate_only(ctx: &GpuContext, model: &mut LanguageModel, a: &LmArgs, corpus
 /// `NAME.curve.svg`: training and validation perplexity per epoch.
 fn write_curve(out: &Path, state: &FitState<LmEpoch>) -> Result<()> {
     let line = |name: &str, f: fn(&LmEpoch) -> Option<f64>| PlotSeries {
-        name: name.into(), points: state.logs.iter().filter_map(|l| f(l).map(|v| (l.epoch as f64, v))).collect(),
+        name: name.into(),
+        points: state.logs.iter().filter_map(|l| f(l).map(|v| (l.epoch as f64, v))).collect(),
     };
     let panel = Panel {
-        title: "perplexity".into(), x_label: "epoch".into(), y_label: "perplexity".into(),
+        title: "perplexity".into(),
+        x_label: "epoch".into(),
+        y_label: "perplexity".into(),
         series: vec![line("train (running)", |l| Some(l.train_ppl)), line("valid", |l| l.valid_ppl)],
     };
     Ok(write_line_chart(&sibling(out, ".curve.svg"), "language model", &[panel])?)
@@ -223,8 +232,14 @@ impl<'r> FitObserver<LmRun<'r>> for LmObserver<'_> {
         }
         let log = state.logs.last().expect("an epoch just ended");
         let shown = log.valid_ppl.map(|v| format!("  valid ppl {v:.2}")).unwrap_or_default();
-        self.format.say(format!("epoch {:>3}  train ppl {:.2}{shown}  {:.0} tokens/s  {:.0} s{}", log.epoch, log.train_ppl, log.tokens_per_s,
-                                log.seconds, if improved { "  *best" } else { "" }));
+        self.format.say(format!(
+            "epoch {:>3}  train ppl {:.2}{shown}  {:.0} tokens/s  {:.0} s{}",
+            log.epoch,
+            log.train_ppl,
+            log.tokens_per_s,
+            log.seconds,
+            if improved { "  *best" } else { "" }
+        ));
         if improved {
             save_lm(self.out, self.ctx, run.model, self.info, self.vocab)?;
         }

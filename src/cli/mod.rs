@@ -7,15 +7,15 @@ pub mod forecast;
 pub mod lm;
 pub mod predict;
 pub mod system;
-pub mod transfer;
 pub mod train;
+pub mod transfer;
 
 use std::path::Path;
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use lstm_transfer::config::{AdamConfig, LrSchedule, OptimConfig, Pooling, ScheduleKind, WeightDecay};
-use lstm_transfer::data::{read_table, Column, ReadOptions, TableFormat, TextTable};
+use lstm_transfer::data::{Column, ReadOptions, TableFormat, TextTable, read_table};
 use lstm_transfer::gpu::Backend;
 use lstm_transfer::tasks::classify::checkpoint::{self, Checkpoint};
 use lstm_transfer::{AdapterChoice, GpuContext};
@@ -217,7 +217,8 @@ pub fn load_checkpoint(path: &Path, pooling: Option<Pooling>) -> Result<Checkpoi
 
 /// Loads a transfer source (a classifier, a state_dict or a language model), telling what was ignored.
 pub fn load_source(path: &Path, pooling: Option<Pooling>) -> Result<Checkpoint> {
-    let ckpt = lstm_transfer::transfer::load_source(path, pooling).with_context(|| format!("loading the source model from {}", path.display()))?;
+    let ckpt =
+        lstm_transfer::transfer::load_source(path, pooling).with_context(|| format!("loading the source model from {}", path.display()))?;
     report_ignored(path, &ckpt);
     Ok(ckpt)
 }
@@ -225,8 +226,13 @@ pub fn load_source(path: &Path, pooling: Option<Pooling>) -> Result<Checkpoint> 
 fn report_ignored(path: &Path, ckpt: &Checkpoint) {
     if !ckpt.ignored.is_empty() {
         let shown: Vec<&str> = ckpt.ignored.iter().take(4).map(String::as_str).collect();
-        eprintln!("{}: ignored {} tensors that are not parameters of the model ({}{})", path.display(), ckpt.ignored.len(),
-                  shown.join(", "), if ckpt.ignored.len() > 4 { ", …" } else { "" });
+        eprintln!(
+            "{}: ignored {} tensors that are not parameters of the model ({}{})",
+            path.display(),
+            ckpt.ignored.len(),
+            shown.join(", "),
+            if ckpt.ignored.len() > 4 { ", …" } else { "" }
+        );
     }
 }
 

@@ -3,12 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::Args;
-use lstm_transfer::data::{parse_text_table, Dataset, ReadOptions, TableFormat, Vocab};
+use lstm_transfer::data::{Dataset, ReadOptions, TableFormat, Vocab, parse_text_table};
 use lstm_transfer::tasks::classify::train::{argmax, predict_logits};
 
-use super::{report_truncated, GpuArgs, InferenceArgs};
+use super::{GpuArgs, InferenceArgs, report_truncated};
 
 #[derive(Args)]
 pub struct PredictArgs {

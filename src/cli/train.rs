@@ -10,20 +10,24 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+use lstm_transfer::GpuContext;
 use lstm_transfer::config::Pooling;
 use lstm_transfer::core::fit::{FitObserver, StepProgress};
-use lstm_transfer::data::{embedded, encode_rows, label_names, parse_text_table, split, tokenize, Dataset, TextRow, Vocab};
+use lstm_transfer::data::{Dataset, TextRow, Vocab, embedded, encode_rows, label_names, parse_text_table, split, tokenize};
 use lstm_transfer::fsutil::write_atomic;
-use lstm_transfer::plot::{write_line_chart, Panel, Series};
-use lstm_transfer::tasks::classify::checkpoint::{load_train_state, save_classifier, save_train_state, state_path, ModelInfo, TrainingCheckpoint, TOKENIZER};
-use lstm_transfer::tasks::classify::{evaluate, train_classifier, Classifier, ClassifierConfig, ClassifierRun, EpochLog, Monitor, TrainConfig, TrainData, TrainState};
+use lstm_transfer::plot::{Panel, Series, write_line_chart};
+use lstm_transfer::tasks::classify::checkpoint::{
+    ModelInfo, TOKENIZER, TrainingCheckpoint, load_train_state, save_classifier, save_train_state, state_path,
+};
+use lstm_transfer::tasks::classify::{
+    Classifier, ClassifierConfig, ClassifierRun, EpochLog, Monitor, TrainConfig, TrainData, TrainState, evaluate, train_classifier,
+};
 use lstm_transfer::transfer::dann::DannData;
-use lstm_transfer::GpuContext;
 
-use super::{report_skipped, report_truncated, sibling, GpuArgs, OptimArgs, TableArgs};
+use super::{GpuArgs, OptimArgs, TableArgs, report_skipped, report_truncated, sibling};
 
 /// The dataset used when `train` is given no `--data`: UCI Yelp sentences (CC BY 4.0, see data/README.md).
 const EMBEDDED_NAME: &str = "embedded:uci_yelp";
@@ -126,7 +130,13 @@ impl TrainArgs {
             embed: self.embed.unwrap_or(base.embed),
             hidden: self.hidden.unwrap_or(base.hidden),
             layers: self.layers.unwrap_or(base.layers),
-            bidirectional: if self.bidirectional { true } else if self.unidirectional { false } else { base.bidirectional },
+            bidirectional: if self.bidirectional {
+                true
+            } else if self.unidirectional {
+                false
+            } else {
+                base.bidirectional
+            },
             pooling: self.pooling.unwrap_or(base.pooling),
             ..base
         }
@@ -228,7 +238,13 @@ fn fresh(a: &TrainArgs, splits: &Splits) -> Result<Prepared> {
     let vocab = Vocab::build(tokens.iter().map(Vec::as_slice), a.min_freq, a.max_vocab);
     let labels = label_names(splits.train.iter().filter_map(|r| r.label.as_deref()));
     let defaults = ClassifierConfig {
-        vocab: vocab.len(), embed: 64, hidden: 64, layers: 1, bidirectional: false, classes: labels.len(), domains: 0,
+        vocab: vocab.len(),
+        embed: 64,
+        hidden: 64,
+        layers: 1,
+        bidirectional: false,
+        classes: labels.len(),
+        domains: 0,
         pooling: Pooling::Last,
     };
     let info = ModelInfo { config: a.shape(defaults), labels, max_len: a.max_len, tokenizer: TOKENIZER.into() };
@@ -255,9 +271,7 @@ pub fn execute(gpu: &GpuArgs, a: &TrainArgs, splits: &Splits, prepared: Prepared
     }
     info.validate()?;
     config.validate()?;
-    let encode = |rows: &[TextRow], what: &str| -> Result<Dataset> {
-        Ok(encode_rows(rows, &vocab, &info.labels, Path::new(what))?)
-    };
+    let encode = |rows: &[TextRow], what: &str| -> Result<Dataset> { Ok(encode_rows(rows, &vocab, &info.labels, Path::new(what))?) };
     let valid_name = a.valid.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| format!("{} (valid split)", splits.source));
     let test_name = a.test.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| format!("{} (test split)", splits.source));
     let mut train = encode(&splits.train, &splits.source)?;
@@ -266,8 +280,17 @@ pub fn execute(gpu: &GpuArgs, a: &TrainArgs, splits: &Splits, prepared: Prepared
 
     let ctx = gpu.context()?;
     println!("adapter: {}", ctx.adapter_line());
-    println!("data: {}: {} train, {} valid, {} test rows; {} classes {:?}; vocabulary {} ({} train tokens)",
-             splits.source, train.len(), valid.len(), test.len(), info.labels.len(), info.labels, vocab.len(), train.tokens());
+    println!(
+        "data: {}: {} train, {} valid, {} test rows; {} classes {:?}; vocabulary {} ({} train tokens)",
+        splits.source,
+        train.len(),
+        valid.len(),
+        test.len(),
+        info.labels.len(),
+        info.labels,
+        vocab.len(),
+        train.tokens()
+    );
     let mut model = Classifier::new(&ctx, info.config, config.batch_size, config.max_len, config.seed)?;
     match start {
         Start::Fresh => {}
@@ -281,20 +304,33 @@ pub fn execute(gpu: &GpuArgs, a: &TrainArgs, splits: &Splits, prepared: Prepared
     if let Some(rows) = rows {
         let labelled = train.len();
         let d = rows(&vocab, &train, &valid)?;
-        println!("dann: {labelled} labelled + {} unlabelled target rows per epoch, γ = {}", d.train.len() - labelled,
-                 config.dann_gamma.unwrap_or_default());
+        println!(
+            "dann: {labelled} labelled + {} unlabelled target rows per epoch, γ = {}",
+            d.train.len() - labelled,
+            config.dann_gamma.unwrap_or_default()
+        );
         (train, domain_valid) = (d.train, Some(d.domain_valid));
     }
     if state.finished(config.limits()) {
-        println!("the run already ended after epoch {} of {}{}; pass a larger --epochs to continue it", state.epoch, config.epochs,
-                 if state.stopped_early { " (early stop)" } else { "" });
+        println!(
+            "the run already ended after epoch {} of {}{}; pass a larger --epochs to continue it",
+            state.epoch,
+            config.epochs,
+            if state.stopped_early { " (early stop)" } else { "" }
+        );
         return Ok(());
     }
     let counts = model.step_counts(&ctx, config.batch_size, config.max_len)?;
-    println!("model: {} parameters; per training step {} dispatches, {} pass, {} submit",
-             model.store.entries().iter().map(|e| e.len()).sum::<usize>(), counts.dispatches, counts.passes, counts.submits);
+    println!(
+        "model: {} parameters; per training step {} dispatches, {} pass, {} submit",
+        model.store.entries().iter().map(|e| e.len()).sum::<usize>(),
+        counts.dispatches,
+        counts.passes,
+        counts.submits
+    );
 
-    let mut observer = CliObserver { ctx: &ctx, out: &a.out, state_file: &state_file, info: &info, vocab: &vocab.tokens, config: &config, bar: None };
+    let mut observer =
+        CliObserver { ctx: &ctx, out: &a.out, state_file: &state_file, info: &info, vocab: &vocab.tokens, config: &config, bar: None };
     let data = TrainData { train: &train, valid: &valid, labels: &info.labels, domain_valid: domain_valid.as_ref() };
     let state = train_classifier(&ctx, &mut model, data, &config, state, &mut observer)?;
     if let Some(bar) = observer.bar.take() {
@@ -304,8 +340,12 @@ pub fn execute(gpu: &GpuArgs, a: &TrainArgs, splits: &Splits, prepared: Prepared
     if state.stopped_early {
         println!("early stop: no {monitor} improvement for {} epochs", state.epochs_without_improvement);
     }
-    println!("best epoch {} ({monitor} {:.4}); model: {}", state.best_epoch,
-             state.best_score.map(|s| if config.monitor == Monitor::Loss { -s } else { s }).unwrap_or(f64::NAN), a.out.display());
+    println!(
+        "best epoch {} ({monitor} {:.4}); model: {}",
+        state.best_epoch,
+        state.best_score.map(|s| if config.monitor == Monitor::Loss { -s } else { s }).unwrap_or(f64::NAN),
+        a.out.display()
+    );
     if !test.is_empty() {
         let best = super::load_checkpoint(&a.out, None)?;
         let mut best_model = best.classifier(&ctx, config.batch_size, config.max_len)?;
@@ -332,8 +372,11 @@ impl<'a> FitObserver<ClassifierRun<'a>> for CliObserver<'_> {
     fn step(&mut self, p: &StepProgress) {
         let bar = self.bar.get_or_insert_with(|| {
             let bar = ProgressBar::new(p.steps as u64);
-            bar.set_style(ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed}<{eta})")
-                .expect("valid template").progress_chars("=> "));
+            bar.set_style(
+                ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed}<{eta})")
+                    .expect("valid template")
+                    .progress_chars("=> "),
+            );
             bar
         });
         bar.set_length(p.steps as u64);
@@ -348,15 +391,27 @@ impl<'a> FitObserver<ClassifierRun<'a>> for CliObserver<'_> {
             bar.finish_and_clear();
         }
         let log = state.logs.last().expect("an epoch just ended");
-        println!("epoch {:>3}  loss {:.4}  acc {:.3} | valid loss {:.4}  acc {:.3}  macro-F1 {:.3} | lr {:.2e}  {:.0} tok/s  {:.1} s{}",
-                 log.epoch, log.train_loss, log.train_accuracy, log.valid_loss, log.valid_accuracy, log.valid_macro_f1, log.lr,
-                 log.tokens_per_second, log.seconds, if improved { "  *best" } else { "" });
+        println!(
+            "epoch {:>3}  loss {:.4}  acc {:.3} | valid loss {:.4}  acc {:.3}  macro-F1 {:.3} | lr {:.2e}  {:.0} tok/s  {:.1} s{}",
+            log.epoch,
+            log.train_loss,
+            log.train_accuracy,
+            log.valid_loss,
+            log.valid_accuracy,
+            log.valid_macro_f1,
+            log.lr,
+            log.tokens_per_second,
+            log.seconds,
+            if improved { "  *best" } else { "" }
+        );
         if let (Some(lambda), Some(train_acc)) = (log.lambda, log.domain_accuracy) {
-            println!("           domain head: λ {lambda:.3}  train accuracy {train_acc:.3}{}",
-                     match (log.valid_domain_accuracy, log.proxy_a_distance) {
-                         (Some(acc), Some(pad)) => format!("  held-out accuracy {acc:.3}  proxy A-distance {pad:.3}"),
-                         _ => String::new(),
-                     });
+            println!(
+                "           domain head: λ {lambda:.3}  train accuracy {train_acc:.3}{}",
+                match (log.valid_domain_accuracy, log.proxy_a_distance) {
+                    (Some(acc), Some(pad)) => format!("  held-out accuracy {acc:.3}  proxy A-distance {pad:.3}"),
+                    _ => String::new(),
+                }
+            );
         }
         report_truncated("training data", log.truncated_rows, self.config.max_len);
         if improved {
@@ -370,11 +425,22 @@ impl<'a> FitObserver<ClassifierRun<'a>> for CliObserver<'_> {
             points: state.logs.iter().map(|l| (l.epoch as f64, f(l))).collect(),
         };
         let panels = [
-            Panel { title: "loss".into(), x_label: "epoch".into(), y_label: "cross-entropy".into(),
-                    series: vec![series("train", |l| l.train_loss), series("valid", |l| l.valid_loss)] },
-            Panel { title: "accuracy".into(), x_label: "epoch".into(), y_label: "fraction".into(),
-                    series: vec![series("train", |l| l.train_accuracy), series("valid", |l| l.valid_accuracy),
-                                 series("valid macro-F1", |l| l.valid_macro_f1)] },
+            Panel {
+                title: "loss".into(),
+                x_label: "epoch".into(),
+                y_label: "cross-entropy".into(),
+                series: vec![series("train", |l| l.train_loss), series("valid", |l| l.valid_loss)],
+            },
+            Panel {
+                title: "accuracy".into(),
+                x_label: "epoch".into(),
+                y_label: "fraction".into(),
+                series: vec![
+                    series("train", |l| l.train_accuracy),
+                    series("valid", |l| l.valid_accuracy),
+                    series("valid macro-F1", |l| l.valid_macro_f1),
+                ],
+            },
         ];
         write_line_chart(&sibling(self.out, ".curve.svg"), "learning curves", &panels)
     }

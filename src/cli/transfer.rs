@@ -4,20 +4,20 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::Args;
+use lstm_transfer::GpuContext;
 use lstm_transfer::config::Pooling;
-use lstm_transfer::data::{label_names, make_batches, split, tokenize, Dataset, TextRow, Vocab, UNK};
-use lstm_transfer::tasks::classify::checkpoint::{save_classifier, Checkpoint, ModelInfo, TOKENIZER};
+use lstm_transfer::data::{Dataset, TextRow, UNK, Vocab, label_names, make_batches, split, tokenize};
+use lstm_transfer::tasks::classify::checkpoint::{Checkpoint, ModelInfo, TOKENIZER, save_classifier};
 use lstm_transfer::tasks::classify::train::argmax;
 use lstm_transfer::tasks::classify::{Classifier, ClassifierConfig};
 use lstm_transfer::transfer::dann::dann_data;
 use lstm_transfer::transfer::{self, Method, Recipe, TransferOptions};
-use lstm_transfer::GpuContext;
 use rand::{Rng, SeedableRng};
 
-use super::train::{self as train_cmd, read_splits, Prepared, Splits, Start, TrainArgs, TrainRows};
 use super::GpuArgs;
+use super::train::{self as train_cmd, Prepared, Splits, Start, TrainArgs, TrainRows, read_splits};
 
 #[derive(Args)]
 pub struct TransferArgs {
@@ -89,8 +89,10 @@ impl TransferArgs {
 fn check_method(t: &TransferArgs, source_is_lm: bool) -> Result<()> {
     let reshapes = t.train.changes_shape() || (t.train.pooling.is_some() && !source_is_lm);
     if reshapes && t.method != Method::Hetero {
-        bail!("shape options (--embed, --hidden, --layers, --bidirectional, --unidirectional, --pooling) need --method hetero \
-               (from a language model, which has no pooling of its own, --pooling goes with any method)");
+        bail!(
+            "shape options (--embed, --hidden, --layers, --bidirectional, --unidirectional, --pooling) need --method hetero \
+               (from a language model, which has no pooling of its own, --pooling goes with any method)"
+        );
     }
     if (!t.freeze.is_empty() || t.freeze_known_rows) && !matches!(t.method, Method::Freeze | Method::Ulmfit) {
         bail!("--freeze and --freeze-known-rows need --method freeze or ulmfit");
@@ -108,7 +110,8 @@ fn check_method(t: &TransferArgs, source_is_lm: bool) -> Result<()> {
 fn read_target(path: &std::path::Path, a: &TrainArgs) -> Result<Vec<TextRow>> {
     let plain = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("txt"));
     let table = if plain {
-        let opts = lstm_transfer::data::ReadOptions { format: Some(lstm_transfer::data::TableFormat::Tsv), unlabeled: true, ..Default::default() };
+        let opts =
+            lstm_transfer::data::ReadOptions { format: Some(lstm_transfer::data::TableFormat::Tsv), unlabeled: true, ..Default::default() };
         lstm_transfer::data::read_table(path, &opts)?
     } else {
         a.table.read(path, true)?
@@ -186,9 +189,19 @@ impl Transfer {
     pub fn apply(&self, ctx: &GpuContext, model: &mut Classifier, probe: &Dataset) -> Result<()> {
         let report = transfer::apply(ctx, model, &self.source, &self.rows, &self.options)?;
         let (s, t) = (&self.source.info.config, &model.cfg);
-        println!("transfer: source E={} H={} layers={} {} → target E={} H={} layers={} {}; vocabulary {} → {}",
-                 s.embed, s.hidden, s.layers, if s.bidirectional { "bi" } else { "uni" },
-                 t.embed, t.hidden, t.layers, if t.bidirectional { "bi" } else { "uni" }, s.vocab, t.vocab);
+        println!(
+            "transfer: source E={} H={} layers={} {} → target E={} H={} layers={} {}; vocabulary {} → {}",
+            s.embed,
+            s.hidden,
+            s.layers,
+            if s.bidirectional { "bi" } else { "uni" },
+            t.embed,
+            t.hidden,
+            t.layers,
+            if t.bidirectional { "bi" } else { "uni" },
+            s.vocab,
+            t.vocab
+        );
         for note in self.notes.iter().chain(&report.notes) {
             println!("  {note}");
         }
@@ -198,7 +211,11 @@ impl Transfer {
         }
         if self.head_kept {
             let (max_diff, agree) = compare_logits(ctx, &self.source, model, probe)?;
-            println!("  before fine-tuning on {} rows: max |Δlogit| = {max_diff:.2e}, predictions agree on {:.1}%", probe.len(), 100.0 * agree);
+            println!(
+                "  before fine-tuning on {} rows: max |Δlogit| = {max_diff:.2e}, predictions agree on {:.1}%",
+                probe.len(),
+                100.0 * agree
+            );
         }
         Ok(())
     }
@@ -250,7 +267,10 @@ pub fn write_mapped(gpu: &GpuArgs, t: &TransferArgs) -> Result<()> {
     };
     let tr = Transfer {
         options: TransferOptions { copy: t.copy_patterns(), exclude: Vec::new(), seed: t.train.seed },
-        rows, head_kept: true, notes: Vec::new(), source,
+        rows,
+        head_kept: true,
+        notes: Vec::new(),
+        source,
     };
     tr.apply(&ctx, &mut model, &probe)?;
     let info = ModelInfo { config: cfg, ..tr.source.info.clone() };
@@ -258,4 +278,3 @@ pub fn write_mapped(gpu: &GpuArgs, t: &TransferArgs) -> Result<()> {
     println!("wrote {}", t.train.out.display());
     Ok(())
 }
-

@@ -10,20 +10,12 @@ pub const MAX_SIZE: usize = 1 << 24;
 
 /// `value` must be in `1..=max`.
 pub fn check_size(option: &str, value: usize, max: usize) -> Result<()> {
-    if (1..=max).contains(&value) {
-        Ok(())
-    } else {
-        Err(Error::invalid_option(option, &format!("an integer in 1..={max}"), value))
-    }
+    if (1..=max).contains(&value) { Ok(()) } else { Err(Error::invalid_option(option, &format!("an integer in 1..={max}"), value)) }
 }
 
 /// `value` must be in `0..=max` (counts where 0 means "none").
 pub fn check_count(option: &str, value: usize, max: usize) -> Result<()> {
-    if value <= max {
-        Ok(())
-    } else {
-        Err(Error::invalid_option(option, &format!("an integer in 0..={max}"), value))
-    }
+    if value <= max { Ok(()) } else { Err(Error::invalid_option(option, &format!("an integer in 0..={max}"), value)) }
 }
 
 /// `value` must be a finite number in `[lo, hi)`.
@@ -42,20 +34,12 @@ pub fn check_positive_f32(option: &str, value: f32) -> Result<()> {
 
 /// `value` must be a finite number above 0.
 pub fn check_positive(option: &str, value: f64) -> Result<()> {
-    if value.is_finite() && value > 0.0 {
-        Ok(())
-    } else {
-        Err(Error::invalid_option(option, "a finite number > 0", value))
-    }
+    if value.is_finite() && value > 0.0 { Ok(()) } else { Err(Error::invalid_option(option, "a finite number > 0", value)) }
 }
 
 /// `value` must be a finite number ≥ 0.
 pub fn check_non_negative(option: &str, value: f64) -> Result<()> {
-    if value.is_finite() && value >= 0.0 {
-        Ok(())
-    } else {
-        Err(Error::invalid_option(option, "a finite number >= 0", value))
-    }
+    if value.is_finite() && value >= 0.0 { Ok(()) } else { Err(Error::invalid_option(option, "a finite number >= 0", value)) }
 }
 
 /// The product of `dims` as a byte count of f32/u32 elements, or an error naming `what` when it

@@ -6,8 +6,8 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use safetensors::tensor::{Dtype, TensorView};
 use safetensors::SafeTensors;
+use safetensors::tensor::{Dtype, TensorView};
 
 use crate::error::{Error, Result};
 use crate::fsutil::{read_file, write_atomic};
@@ -33,8 +33,14 @@ pub fn save_tensors(path: &Path, tensors: &[NamedTensor], metadata: HashMap<Stri
 
 /// Writes a model: its tensors, its description as JSON under `key`, the vocabulary (if any) and
 /// `extra` metadata entries, atomically.
-pub fn save_model(path: &Path, tensors: &[NamedTensor], key: &str, info: &impl serde::Serialize, vocab: Option<&[String]>,
-                  extra: &[(&str, String)]) -> Result<()> {
+pub fn save_model(
+    path: &Path,
+    tensors: &[NamedTensor],
+    key: &str,
+    info: &impl serde::Serialize,
+    vocab: Option<&[String]>,
+    extra: &[(&str, String)],
+) -> Result<()> {
     let json_err = |e: serde_json::Error| Error::File { path: path.to_path_buf(), message: format!("metadata '{key}': {e}") };
     let mut metadata = HashMap::from([(key.to_string(), serde_json::to_string(info).map_err(json_err)?)]);
     if let Some(vocab) = vocab {
@@ -89,7 +95,9 @@ pub fn check_shapes(path: &Path, tensors: &TensorMap, specs: &[(String, Vec<usiz
     for (name, shape) in specs {
         let problem = match tensors.get(name) {
             None => Error::MissingTensor { name: name.clone(), context: String::new() },
-            Some((found, _)) if found != shape => Error::ShapeMismatch { name: name.clone(), expected: shape.clone(), found: found.clone() },
+            Some((found, _)) if found != shape => {
+                Error::ShapeMismatch { name: name.clone(), expected: shape.clone(), found: found.clone() }
+            }
             _ => continue,
         };
         return Err(Error::File { path: path.to_path_buf(), message: problem.to_string() });

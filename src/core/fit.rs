@@ -107,9 +107,13 @@ pub struct StepProgress<'a> {
 
 /// Runs one epoch of `steps` steps: `step(i, read)` submits step `i` (reading the stats back when
 /// `read`, as `cadence` decides) and returns what came back with the items it processed.
-pub fn run_steps(epoch: usize, steps: usize, cadence: ReadCadence,
-                 mut step: impl FnMut(usize, bool) -> Result<(Option<StepStats>, usize)>,
-                 progress: &mut dyn FnMut(&StepProgress)) -> Result<EpochSums> {
+pub fn run_steps(
+    epoch: usize,
+    steps: usize,
+    cadence: ReadCadence,
+    mut step: impl FnMut(usize, bool) -> Result<(Option<StepStats>, usize)>,
+    progress: &mut dyn FnMut(&StepProgress),
+) -> Result<EpochSums> {
     let start = Instant::now();
     let mut sums = EpochSums::default();
     for i in 0..steps {
@@ -169,7 +173,15 @@ pub struct FitState<L> {
 
 impl<L> Default for FitState<L> {
     fn default() -> Self {
-        Self { epoch: 0, updates: 0, best_score: None, best_epoch: 0, epochs_without_improvement: 0, stopped_early: false, logs: Vec::new() }
+        Self {
+            epoch: 0,
+            updates: 0,
+            best_score: None,
+            best_epoch: 0,
+            epochs_without_improvement: 0,
+            stopped_early: false,
+            logs: Vec::new(),
+        }
     }
 }
 
@@ -229,8 +241,12 @@ impl<T: EpochTask + ?Sized, A: FitObserver<T>, B: FitObserver<T>> FitObserver<T>
 }
 
 /// Trains from `state` (default: a fresh run) until `limits.epochs` or early stopping.
-pub fn fit<T: EpochTask>(task: &mut T, limits: FitLimits, mut state: FitState<T::Log>, observer: &mut dyn FitObserver<T>)
-                         -> Result<FitState<T::Log>> {
+pub fn fit<T: EpochTask>(
+    task: &mut T,
+    limits: FitLimits,
+    mut state: FitState<T::Log>,
+    observer: &mut dyn FitObserver<T>,
+) -> Result<FitState<T::Log>> {
     while !state.finished(limits) {
         let epoch = state.epoch + 1;
         let log = task.run_epoch(epoch, &mut |p| observer.step(p))?;

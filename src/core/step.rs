@@ -10,9 +10,9 @@ use std::collections::HashMap;
 
 use crate::config::{AdamConfig, OptimConfig};
 use crate::error::{Error, Result};
-use crate::gpu::{read_staging, staging_buffer, GpuContext, View};
+use crate::gpu::{GpuContext, View, read_staging, staging_buffer};
 use crate::graph::{Op, Schedule};
-use crate::kernels::optimizer::{adam_step, AdamParams};
+use crate::kernels::optimizer::{AdamParams, adam_step};
 use crate::kernels::reduce::sum_squares;
 use crate::params::ParamStore;
 
@@ -229,8 +229,15 @@ impl StepCore {
     /// first; a training plan counts one update and gets this update's Adam parameters. `after` adds
     /// copies after the pass (state carry, logits readback). With `read` the stats accumulated since
     /// the last read come back (the only wait on the GPU) and a non-finite loss is an error.
-    pub fn submit(&mut self, ctx: &GpuContext, key: PlanKey, store: &ParamStore, clear: &[&wgpu::Buffer],
-                  after: impl FnOnce(&mut wgpu::CommandEncoder), read: bool) -> Result<Option<StepStats>> {
+    pub fn submit(
+        &mut self,
+        ctx: &GpuContext,
+        key: PlanKey,
+        store: &ParamStore,
+        clear: &[&wgpu::Buffer],
+        after: impl FnOnce(&mut wgpu::CommandEncoder),
+        read: bool,
+    ) -> Result<Option<StepStats>> {
         self.updates = self.next_update(key.kind);
         let plan = self.plans.get(&key).ok_or_else(|| Error::InvalidInput(format!("no plan recorded for {key:?}")))?;
         if let Some(adam) = plan.adam {

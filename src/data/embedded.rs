@@ -18,8 +18,12 @@ pub fn embedded(name: &str) -> Option<&'static str> {
 pub fn read_table(path: &std::path::Path, opts: &super::ReadOptions) -> crate::Result<super::TextTable> {
     match path.to_str().and_then(|p| p.strip_prefix("embedded:")) {
         Some(name) => {
-            let text = embedded(name).ok_or_else(|| crate::Error::InvalidInput(format!(
-                "no embedded dataset '{name}': there are {}", EMBEDDED.map(|(n, _)| format!("embedded:{n}")).join(", "))))?;
+            let text = embedded(name).ok_or_else(|| {
+                crate::Error::InvalidInput(format!(
+                    "no embedded dataset '{name}': there are {}",
+                    EMBEDDED.map(|(n, _)| format!("embedded:{n}")).join(", ")
+                ))
+            })?;
             super::parse_text_table(text, path, opts)
         }
         None => super::read_text_table(path, opts),

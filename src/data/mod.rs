@@ -4,15 +4,15 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use rand::seq::SliceRandom;
 use rand::SeedableRng;
+use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use unicode_segmentation::UnicodeSegmentation;
 
 use crate::error::{Error, Result};
 mod embedded;
 mod read;
-pub use embedded::{embedded, read_table, EMBEDDED};
+pub use embedded::{EMBEDDED, embedded, read_table};
 pub use read::*;
 
 /// One batch, host side. `ids` is `[batch, steps]` right-padded; `labels` may hold IGNORE_LABEL.
@@ -140,7 +140,11 @@ impl Dataset {
             (Some(a), Some(b)) => Some(a.iter().chain(b).copied().collect()),
             _ => None,
         };
-        Self { ids: self.ids.iter().chain(&other.ids).cloned().collect(), labels: self.labels.iter().chain(&other.labels).copied().collect(), domains }
+        Self {
+            ids: self.ids.iter().chain(&other.ids).cloned().collect(),
+            labels: self.labels.iter().chain(&other.labels).copied().collect(),
+            domains,
+        }
     }
 
     /// Total number of tokens over all rows (before truncation).
@@ -167,10 +171,10 @@ pub fn encode_rows(rows: &[TextRow], vocab: &Vocab, labels: &[String], source: &
     let index: HashMap<&str, u32> = labels.iter().enumerate().map(|(i, l)| (l.as_str(), i as u32)).collect();
     let mut data = Dataset::default();
     for row in rows {
-        let label = row.label.as_deref().ok_or_else(|| Error::File {
-            path: source.to_path_buf(),
-            message: format!("line {}: the row has no label", row.line),
-        })?;
+        let label = row
+            .label
+            .as_deref()
+            .ok_or_else(|| Error::File { path: source.to_path_buf(), message: format!("line {}: the row has no label", row.line) })?;
         let id = *index.get(label).ok_or_else(|| Error::File {
             path: source.to_path_buf(),
             message: format!("line {}: unknown label '{label}'; the model's labels are {labels:?}", row.line),

@@ -3,17 +3,18 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::error::{Error, Result};
-use crate::config::validate::{check_finite_range, check_positive_f32, check_size, MAX_SIZE};
 use crate::config::Pooling;
+use crate::config::validate::{MAX_SIZE, check_finite_range, check_positive_f32, check_size};
+use crate::error::{Error, Result};
 use crate::transfer::Method;
 
 impl TryFrom<String> for Arm {
     type Error = String;
     fn try_from(name: String) -> std::result::Result<Self, String> {
-        Arm::ALL.into_iter().find(|a| a.name() == name).ok_or_else(|| {
-            format!("unknown method '{name}': expected one of {}", Arm::ALL.map(Arm::name).join(", "))
-        })
+        Arm::ALL
+            .into_iter()
+            .find(|a| a.name() == name)
+            .ok_or_else(|| format!("unknown method '{name}': expected one of {}", Arm::ALL.map(Arm::name).join(", ")))
     }
 }
 
@@ -156,8 +157,14 @@ pub enum Arm {
 impl Arm {
     /// Every arm, in the report's order.
     pub const ALL: [Arm; 8] = [
-        Arm::Scratch, Arm::SourceOnly, Arm::Transfer(Method::Init), Arm::Transfer(Method::Freeze), Arm::Transfer(Method::Ulmfit),
-        Arm::Transfer(Method::Hetero), Arm::Transfer(Method::Dann), Arm::LmUlmfit,
+        Arm::Scratch,
+        Arm::SourceOnly,
+        Arm::Transfer(Method::Init),
+        Arm::Transfer(Method::Freeze),
+        Arm::Transfer(Method::Ulmfit),
+        Arm::Transfer(Method::Hetero),
+        Arm::Transfer(Method::Dann),
+        Arm::LmUlmfit,
     ];
 
     /// The name used in configs, logs and reports.
@@ -177,26 +184,58 @@ impl Arm {
 
 mod defaults {
     use super::*;
-    pub fn source_epochs() -> usize { 6 }
-    pub fn finetune_epochs() -> usize { 15 }
-    pub fn dann_epochs() -> usize { 4 }
-    pub fn dann_source_rows() -> usize { 1000 }
-    pub fn lr() -> f32 { 3e-3 }
-    pub fn transfer_lr() -> f32 { 1e-3 }
-    pub fn min_freq() -> usize { 1 }
-    pub fn width() -> usize { 64 }
-    pub fn one() -> usize { 1 }
-    pub fn batch() -> usize { 16 }
-    pub fn max_len() -> usize { 64 }
-    pub fn valid_fraction() -> f64 { 0.2 }
-    pub fn test_size() -> usize { 500 }
+    pub fn source_epochs() -> usize {
+        6
+    }
+    pub fn finetune_epochs() -> usize {
+        15
+    }
+    pub fn dann_epochs() -> usize {
+        4
+    }
+    pub fn dann_source_rows() -> usize {
+        1000
+    }
+    pub fn lr() -> f32 {
+        3e-3
+    }
+    pub fn transfer_lr() -> f32 {
+        1e-3
+    }
+    pub fn min_freq() -> usize {
+        1
+    }
+    pub fn width() -> usize {
+        64
+    }
+    pub fn one() -> usize {
+        1
+    }
+    pub fn batch() -> usize {
+        16
+    }
+    pub fn max_len() -> usize {
+        64
+    }
+    pub fn valid_fraction() -> f64 {
+        0.2
+    }
+    pub fn test_size() -> usize {
+        500
+    }
     pub fn model() -> ModelSpec {
         ModelSpec { embed: 64, hidden: 64, layers: 1, bidirectional: false, pooling: Pooling::Last, dropout: 0.0, hetero_hidden: None }
     }
     pub fn finetune() -> FinetuneSpec {
         FinetuneSpec {
-            epochs: finetune_epochs(), batch_size: batch(), lr: lr(), transfer_lr: transfer_lr(), max_len: max_len(),
-            valid_fraction: valid_fraction(), dann_epochs: dann_epochs(), dann_source_rows: dann_source_rows(),
+            epochs: finetune_epochs(),
+            batch_size: batch(),
+            lr: lr(),
+            transfer_lr: transfer_lr(),
+            max_len: max_len(),
+            valid_fraction: valid_fraction(),
+            dann_epochs: dann_epochs(),
+            dann_source_rows: dann_source_rows(),
         }
     }
 }
@@ -225,7 +264,11 @@ impl ExperimentConfig {
         Self {
             source: SourceSpec {
                 data: vec!["embedded:uci_imdb".into(), "embedded:uci_amazon".into()],
-                checkpoint: None, lm_checkpoint: None, epochs: 8, lr: 3e-3, min_freq: 1,
+                checkpoint: None,
+                lm_checkpoint: None,
+                epochs: 8,
+                lr: 3e-3,
+                min_freq: 1,
             },
             model: ModelSpec { pooling: Pooling::Max, ..defaults::model() },
             finetune: FinetuneSpec { epochs: 12, dann_source_rows: 400, dann_epochs: 3, ..defaults::finetune() },
@@ -244,7 +287,9 @@ impl ExperimentConfig {
             return bad("[source] needs `data` (files to pretrain on), `checkpoint` (a trained source), or both".into());
         }
         if self.source.data.is_empty() && self.methods.contains(&Arm::Transfer(Method::Dann)) {
-            return bad("the dann method trains on labelled source rows: give [source] `data` (with `checkpoint` it is not retrained)".into());
+            return bad(
+                "the dann method trains on labelled source rows: give [source] `data` (with `checkpoint` it is not retrained)".into()
+            );
         }
         if self.methods.contains(&Arm::LmUlmfit) && self.source.lm_checkpoint.is_none() {
             return bad("the lm-ulmfit method needs [source] `lm_checkpoint` (a model from `lm --tokenizer words`)".into());
@@ -264,8 +309,13 @@ impl ExperimentConfig {
         }
         check_finite_range("model.dropout", m.dropout as f64, 0.0, 1.0)?;
         let f = &self.finetune;
-        for (key, value) in [("finetune.epochs", f.epochs), ("finetune.batch_size", f.batch_size), ("finetune.max_len", f.max_len),
-                             ("finetune.dann_epochs", f.dann_epochs), ("finetune.dann_source_rows", f.dann_source_rows)] {
+        for (key, value) in [
+            ("finetune.epochs", f.epochs),
+            ("finetune.batch_size", f.batch_size),
+            ("finetune.max_len", f.max_len),
+            ("finetune.dann_epochs", f.dann_epochs),
+            ("finetune.dann_source_rows", f.dann_source_rows),
+        ] {
             check_size(key, value, MAX_SIZE)?;
         }
         check_positive_f32("finetune.lr", f.lr)?;

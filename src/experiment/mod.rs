@@ -14,22 +14,22 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Instant;
 
-use rand::seq::SliceRandom;
 use rand::SeedableRng;
+use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
 pub use config::{Arm, ExperimentConfig};
 
 use crate::config::OptimConfig;
 use crate::core::fit::KeepBest;
-use crate::data::{encode_rows, label_names, read_table, split, tokenize, Dataset, ReadOptions, TextRow, Vocab};
+use crate::data::{Dataset, ReadOptions, TextRow, Vocab, encode_rows, label_names, read_table, split, tokenize};
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
-use crate::tasks::classify::checkpoint::{save_classifier, Checkpoint, ModelInfo, TOKENIZER};
+use crate::tasks::classify::checkpoint::{Checkpoint, ModelInfo, TOKENIZER, save_classifier};
 use crate::tasks::classify::train::Evaluation;
-use crate::tasks::classify::{evaluate, train_classifier, Classifier, ClassifierConfig, Monitor, TrainConfig, TrainData, TrainState};
-use crate::transfer::dann::{dann_data, DannData};
-use crate::transfer::{self, load_source, Method, Recipe, TransferOptions};
+use crate::tasks::classify::{Classifier, ClassifierConfig, Monitor, TrainConfig, TrainData, TrainState, evaluate, train_classifier};
+use crate::transfer::dann::{DannData, dann_data};
+use crate::transfer::{self, Method, Recipe, TransferOptions, load_source};
 
 /// One fine-tuning run.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
@@ -120,22 +120,40 @@ fn source_model(ctx: &GpuContext, cfg: &ExperimentConfig, out: &Path, log: &mut 
     let vocab = Vocab::build(texts.iter().map(Vec::as_slice), cfg.source.min_freq, 30_000);
     let m = &cfg.model;
     let mcfg = ClassifierConfig {
-        vocab: vocab.len(), embed: m.embed, hidden: m.hidden, layers: m.layers, bidirectional: m.bidirectional,
-        classes: labels.len(), domains: 0, pooling: m.pooling,
+        vocab: vocab.len(),
+        embed: m.embed,
+        hidden: m.hidden,
+        layers: m.layers,
+        bidirectional: m.bidirectional,
+        classes: labels.len(),
+        domains: 0,
+        pooling: m.pooling,
     };
     let source_path = Path::new("source");
     let (train, valid) = (encode_rows(&train_rows, &vocab, &labels, source_path)?, encode_rows(&valid_rows, &vocab, &labels, source_path)?);
     let tc = TrainConfig {
-        epochs: cfg.source.epochs, batch_size: 32, max_len: cfg.finetune.max_len, seed: 0, dropout: m.dropout,
-        optim: OptimConfig::adam(cfg.source.lr, 5.0), ..Default::default()
+        epochs: cfg.source.epochs,
+        batch_size: 32,
+        max_len: cfg.finetune.max_len,
+        seed: 0,
+        dropout: m.dropout,
+        optim: OptimConfig::adam(cfg.source.lr, 5.0),
+        ..Default::default()
     };
     let start = Instant::now();
     let mut model = Classifier::new(ctx, mcfg, tc.batch_size, tc.max_len, 0)?;
     let state = fit(ctx, &mut model, TrainData { train: &train, valid: &valid, labels: &labels, domain_valid: None }, &tc)?;
     let best = &state.logs[state.best_epoch - 1];
-    log(&format!("source: {} train / {} valid rows, vocabulary {}; best epoch {} valid accuracy {:.3} ({:.0} s, {:.0} tokens/s)",
-                 train.len(), valid.len(), vocab.len(), state.best_epoch, best.valid_accuracy, start.elapsed().as_secs_f64(),
-                 best.tokens_per_second));
+    log(&format!(
+        "source: {} train / {} valid rows, vocabulary {}; best epoch {} valid accuracy {:.3} ({:.0} s, {:.0} tokens/s)",
+        train.len(),
+        valid.len(),
+        vocab.len(),
+        state.best_epoch,
+        best.valid_accuracy,
+        start.elapsed().as_secs_f64(),
+        best.tokens_per_second
+    ));
     let info = ModelInfo { config: mcfg, labels, max_len: tc.max_len, tokenizer: TOKENIZER.into() };
     let path = out.join("source.safetensors");
     save_classifier(&path, ctx, &model, &info, Some(&vocab.tokens))?;
@@ -163,7 +181,12 @@ pub fn run(ctx: &GpuContext, cfg: &ExperimentConfig, out: &Path, log: &mut dyn F
         let rows = read_labelled(std::slice::from_ref(&target.data))?;
         let labels = label_names(rows.iter().filter_map(|r| r.label.as_deref()));
         if target.test_size >= rows.len() {
-            return Err(Error::InvalidInput(format!("target {}: test_size {} leaves no rows of {} to train on", target.name, target.test_size, rows.len())));
+            return Err(Error::InvalidInput(format!(
+                "target {}: test_size {} leaves no rows of {} to train on",
+                target.name,
+                target.test_size,
+                rows.len()
+            )));
         }
         let (test, pool) = stratified(&rows, target.test_size, 0);
         for &budget in &cfg.budgets {
@@ -178,8 +201,15 @@ pub fn run(ctx: &GpuContext, cfg: &ExperimentConfig, out: &Path, log: &mut dyn F
                     let sources = Sources { classifier: &source, lm: lm_source.as_ref(), rows: &source_rows };
                     let mut r = run_arm(ctx, cfg, &sources, &split, arm, seed)?;
                     (r.target, r.budget, r.seed, r.seconds) = (target.name.clone(), n, seed, start.elapsed().as_secs_f64());
-                    log(&format!("{} n={n} seed={seed} {:<11} test accuracy {:.3}  macro-F1 {:.3}  (best epoch {}, {:.1} s)",
-                                 r.target, arm.name(), r.test_accuracy, r.test_macro_f1, r.best_epoch, r.seconds));
+                    log(&format!(
+                        "{} n={n} seed={seed} {:<11} test accuracy {:.3}  macro-F1 {:.3}  (best epoch {}, {:.1} s)",
+                        r.target,
+                        arm.name(),
+                        r.test_accuracy,
+                        r.test_macro_f1,
+                        r.best_epoch,
+                        r.seconds
+                    ));
                     results.push(r);
                 }
             }
@@ -207,8 +237,15 @@ struct Sources<'a> {
 fn run_arm(ctx: &GpuContext, cfg: &ExperimentConfig, sources: &Sources, s: &TargetSplit, arm: Arm, seed: u64) -> Result<RunResult> {
     let ft = &cfg.finetune;
     let mut tc = TrainConfig {
-        epochs: ft.epochs, batch_size: ft.batch_size, max_len: ft.max_len, seed, dropout: cfg.model.dropout,
-        optim: OptimConfig::adam(ft.transfer_lr, 5.0), monitor: Monitor::Loss, read_every: 8, ..Default::default()
+        epochs: ft.epochs,
+        batch_size: ft.batch_size,
+        max_len: ft.max_len,
+        seed,
+        dropout: cfg.model.dropout,
+        optim: OptimConfig::adam(ft.transfer_lr, 5.0),
+        monitor: Monitor::Loss,
+        read_every: 8,
+        ..Default::default()
     };
     let (method, from) = match arm {
         Arm::Scratch => return run_scratch(ctx, cfg, sources.classifier, s, tc),
@@ -253,13 +290,25 @@ fn run_arm(ctx: &GpuContext, cfg: &ExperimentConfig, sources: &Sources, s: &Targ
 
 /// DANN's rows: a sample of labelled source rows (90% to train, 10% held out), the n target labels,
 /// the unlabelled pool (its tail held out for the domain head).
-fn dann_rows(source_rows: &[TextRow], s: &TargetSplit, vocab: &Vocab, target_labelled: &Dataset, sample: usize, seed: u64) -> Result<DannData> {
+fn dann_rows(
+    source_rows: &[TextRow],
+    s: &TargetSplit,
+    vocab: &Vocab,
+    target_labelled: &Dataset,
+    sample: usize,
+    seed: u64,
+) -> Result<DannData> {
     let (sample, _) = stratified(source_rows, sample, seed);
     let (src_fit, src_held) = sample.split_at(sample.len() * 9 / 10);
     let unlabelled = |rows: &[TextRow]| Dataset::unlabelled(rows.iter().map(|r| vocab.encode(&r.text)).collect());
     let held_target = &s.pool[s.pool.len().saturating_sub(src_held.len())..];
-    Ok(dann_data(&encode(src_fit, vocab, s.labels)?, target_labelled, &unlabelled(s.pool), &encode(src_held, vocab, s.labels)?,
-                 &unlabelled(held_target)))
+    Ok(dann_data(
+        &encode(src_fit, vocab, s.labels)?,
+        target_labelled,
+        &unlabelled(s.pool),
+        &encode(src_held, vocab, s.labels)?,
+        &unlabelled(held_target),
+    ))
 }
 
 /// Scratch: the source's architecture on the target's own vocabulary, at the from-scratch rate.
@@ -272,14 +321,18 @@ fn run_scratch(ctx: &GpuContext, cfg: &ExperimentConfig, source: &Checkpoint, s:
     let pooling = if src.classes == 0 { cfg.model.pooling } else { src.pooling };
     let mcfg = ClassifierConfig { vocab: vocab.len(), classes: s.labels.len(), domains: 0, pooling, ..src };
     let mut model = Classifier::new(ctx, mcfg, tc.batch_size, tc.max_len, tc.seed)?;
-    let (train, valid, test) = (encode(&s.train, &vocab, s.labels)?, encode(&s.valid, &vocab, s.labels)?, encode(s.test, &vocab, s.labels)?);
+    let (train, valid, test) =
+        (encode(&s.train, &vocab, s.labels)?, encode(&s.valid, &vocab, s.labels)?, encode(s.test, &vocab, s.labels)?);
     finish(ctx, &mut model, TrainData { train: &train, valid: &valid, labels: s.labels, domain_valid: None }, &tc, &test, Arm::Scratch)
 }
 
 /// The source model as it is on the target's test rows.
 fn run_source_only(ctx: &GpuContext, cfg: &ExperimentConfig, source: &Checkpoint, s: &TargetSplit) -> Result<RunResult> {
     if source.info.labels != s.labels {
-        return Err(Error::InvalidInput(format!("source-only needs the source's labels {:?}, the target has {:?}", source.info.labels, s.labels)));
+        return Err(Error::InvalidInput(format!(
+            "source-only needs the source's labels {:?}, the target has {:?}",
+            source.info.labels, s.labels
+        )));
     }
     let ft = &cfg.finetune;
     let vocab = Vocab::from_tokens(source.vocab.clone().ok_or_else(|| Error::InvalidInput("the source model has no vocabulary".into()))?)?;
@@ -300,8 +353,16 @@ fn finish(ctx: &GpuContext, model: &mut Classifier, data: TrainData, tc: &TrainC
 
 fn result(arm: Arm, eval: &Evaluation, best_epoch: usize, curve: Vec<f64>) -> RunResult {
     RunResult {
-        target: String::new(), budget: 0, seed: 0, method: arm.name().into(), test_accuracy: eval.metrics.accuracy,
-        test_macro_f1: eval.metrics.macro_f1, best_epoch, curve, seconds: 0.0, proxy_a_distance: None,
+        target: String::new(),
+        budget: 0,
+        seed: 0,
+        method: arm.name().into(),
+        test_accuracy: eval.metrics.accuracy,
+        test_macro_f1: eval.metrics.macro_f1,
+        best_epoch,
+        curve,
+        seconds: 0.0,
+        proxy_a_distance: None,
     }
 }
 

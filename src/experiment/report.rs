@@ -5,15 +5,15 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::{mean_curves, RunResult};
+use super::{RunResult, mean_curves};
 use crate::error::Result;
 use crate::fsutil::write_atomic;
-use crate::plot::{write_line_chart, Panel, Series};
+use crate::plot::{Panel, Series, write_line_chart};
 
 /// Two-sided 95% quantiles of Student's t for 1..=30 degrees of freedom (1.96 beyond).
 const T975: [f64; 30] = [
-    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110,
-    2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093,
+    2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
 ];
 
 fn mean_std(v: &[f64]) -> (f64, f64) {
@@ -86,10 +86,22 @@ pub fn summarize(results: &[RunResult]) -> Vec<Cell> {
             let acc: Vec<f64> = mine.iter().map(|r| r.test_accuracy).collect();
             let (mean, std) = mean_std(&acc);
             let diffs: Vec<f64> = mine.iter().filter_map(|r| scratch.get(&r.seed).map(|s| r.test_accuracy - s)).collect();
-            let (delta, half) = if m != "scratch" && !diffs.is_empty() { let (d, h) = paired_interval(&diffs); (Some(d), h) } else { (None, None) };
+            let (delta, half) = if m != "scratch" && !diffs.is_empty() {
+                let (d, h) = paired_interval(&diffs);
+                (Some(d), h)
+            } else {
+                (None, None)
+            };
             let pads: Vec<f64> = mine.iter().filter_map(|r| r.proxy_a_distance).collect();
             cells.push(Cell {
-                target: target.clone(), budget, method: m.clone(), runs: mine.len(), mean, std, delta, delta_half_width: half,
+                target: target.clone(),
+                budget,
+                method: m.clone(),
+                runs: mine.len(),
+                mean,
+                std,
+                delta,
+                delta_half_width: half,
                 significant_gain: matches!((delta, half), (Some(d), Some(h)) if d - h > 0.0),
                 negative_transfer: matches!((delta, half), (Some(d), Some(h)) if d + h < 0.0),
                 proxy_a_distance: (!pads.is_empty()).then(|| mean_std(&pads).0),
@@ -107,8 +119,10 @@ pub fn markdown(cells: &[Cell], title: &str, adapter: &str) -> String {
             methods.push(&c.method);
         }
     }
-    let mut s = format!("# {title}\n\nTest accuracy (%) mean ± std over seeds; [Δ vs scratch ± 95% half-width, paired by seed]; \
-                         `*` the interval lies above 0, `!` below 0 (negative transfer). Adapter: {adapter}.\n\n");
+    let mut s = format!(
+        "# {title}\n\nTest accuracy (%) mean ± std over seeds; [Δ vs scratch ± 95% half-width, paired by seed]; \
+                         `*` the interval lies above 0, `!` below 0 (negative transfer). Adapter: {adapter}.\n\n"
+    );
     s += &format!("| target | n | {} |\n|---|---:|{}\n", methods.join(" | "), "---|".repeat(methods.len()));
     let mut rows: Vec<(&str, usize)> = Vec::new();
     for c in cells {
@@ -123,7 +137,13 @@ pub fn markdown(cells: &[Cell], title: &str, adapter: &str) -> String {
                 Some(c) => {
                     s += &format!(" {:.1} ± {:.1}", 100.0 * c.mean, 100.0 * c.std);
                     if let Some(d) = c.delta {
-                        let flag = if c.significant_gain { "*" } else if c.negative_transfer { "!" } else { "" };
+                        let flag = if c.significant_gain {
+                            "*"
+                        } else if c.negative_transfer {
+                            "!"
+                        } else {
+                            ""
+                        };
                         match c.delta_half_width {
                             Some(h) => s += &format!(" [{:+.1} ± {:.1}{flag}]", 100.0 * d, 100.0 * h),
                             None => s += &format!(" [{:+.1}]", 100.0 * d),
@@ -139,7 +159,8 @@ pub fn markdown(cells: &[Cell], title: &str, adapter: &str) -> String {
         }
         s += "\n";
     }
-    let negatives: Vec<String> = cells.iter().filter(|c| c.negative_transfer).map(|c| format!("{} at n={} on {}", c.method, c.budget, c.target)).collect();
+    let negatives: Vec<String> =
+        cells.iter().filter(|c| c.negative_transfer).map(|c| format!("{} at n={} on {}", c.method, c.budget, c.target)).collect();
     s += &format!("\nNegative transfer: {}.\n", if negatives.is_empty() { "none significant".into() } else { negatives.join("; ") });
     s
 }
@@ -181,7 +202,12 @@ pub fn write_report(out: &Path, results: &[RunResult], adapter: &str) -> Result<
     // The same method order (and so the same colours) as the accuracy plot: the order of first appearance.
     let order = |name: &str| results.iter().position(|r| r.method == name).unwrap_or(usize::MAX);
     series.sort_by_key(|s| order(&s.name));
-    let panel = Panel { title: format!("n = {smallest}, mean over targets and seeds"), x_label: "epoch".into(), y_label: "validation accuracy (%)".into(), series };
+    let panel = Panel {
+        title: format!("n = {smallest}, mean over targets and seeds"),
+        x_label: "epoch".into(),
+        y_label: "validation accuracy (%)".into(),
+        series,
+    };
     write_line_chart(&out.join("learning_curves.svg"), "learning curves", &[panel])?;
     Ok(md)
 }
@@ -191,17 +217,35 @@ mod tests {
     use super::*;
 
     fn run(method: &str, seed: u64, acc: f64) -> RunResult {
-        RunResult { target: "t".into(), budget: 50, seed, method: method.into(), test_accuracy: acc, test_macro_f1: acc, best_epoch: 1,
-                    curve: vec![acc], seconds: 0.0, proxy_a_distance: None }
+        RunResult {
+            target: "t".into(),
+            budget: 50,
+            seed,
+            method: method.into(),
+            test_accuracy: acc,
+            test_macro_f1: acc,
+            best_epoch: 1,
+            curve: vec![acc],
+            seconds: 0.0,
+            proxy_a_distance: None,
+        }
     }
 
     #[test]
     fn paired_intervals_flag_gains_and_negative_transfer() {
         let results = vec![
-            run("scratch", 1, 0.60), run("scratch", 2, 0.62), run("scratch", 3, 0.58),
-            run("init", 1, 0.70), run("init", 2, 0.71), run("init", 3, 0.69),
-            run("bad", 1, 0.50), run("bad", 2, 0.53), run("bad", 3, 0.49),
-            run("same", 1, 0.61), run("same", 2, 0.60), run("same", 3, 0.59),
+            run("scratch", 1, 0.60),
+            run("scratch", 2, 0.62),
+            run("scratch", 3, 0.58),
+            run("init", 1, 0.70),
+            run("init", 2, 0.71),
+            run("init", 3, 0.69),
+            run("bad", 1, 0.50),
+            run("bad", 2, 0.53),
+            run("bad", 3, 0.49),
+            run("same", 1, 0.61),
+            run("same", 2, 0.60),
+            run("same", 3, 0.59),
         ];
         let cells = summarize(&results);
         let get = |m: &str| cells.iter().find(|c| c.method == m).unwrap();

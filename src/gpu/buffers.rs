@@ -9,9 +9,7 @@ use super::GpuContext;
 use crate::error::{Error, Result};
 
 /// Every storage buffer may be copied into and out of and bound read-only or read-write.
-const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
-    .union(wgpu::BufferUsages::COPY_SRC)
-    .union(wgpu::BufferUsages::COPY_DST);
+const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE.union(wgpu::BufferUsages::COPY_SRC).union(wgpu::BufferUsages::COPY_DST);
 
 /// A byte range of a buffer, bound as one kernel argument.
 #[derive(Clone, Copy, Debug)]
@@ -32,11 +30,7 @@ impl<'a> View<'a> {
 
     /// The range as a bind group resource (a size of 0 binds the rest of the buffer).
     pub fn binding(&self) -> wgpu::BindingResource<'a> {
-        wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-            buffer: self.buffer,
-            offset: self.offset,
-            size: NonZeroU64::new(self.size),
-        })
+        wgpu::BindingResource::Buffer(wgpu::BufferBinding { buffer: self.buffer, offset: self.offset, size: NonZeroU64::new(self.size) })
     }
 }
 
@@ -44,10 +38,8 @@ impl GpuContext {
     /// Checks `bytes` against the device's buffer and binding limits, naming the buffer on failure.
     pub fn check_buffer_size(&self, name: &str, bytes: u64) -> Result<()> {
         let limits = self.limits();
-        let checks = [
-            (limits.max_buffer_size, "max_buffer_size"),
-            (limits.max_storage_buffer_binding_size, "max_storage_buffer_binding_size"),
-        ];
+        let checks =
+            [(limits.max_buffer_size, "max_buffer_size"), (limits.max_storage_buffer_binding_size, "max_storage_buffer_binding_size")];
         for (limit, what) in checks {
             if bytes > limit {
                 return Err(Error::BufferTooLarge { name: name.to_string(), bytes, limit, what });
@@ -71,12 +63,7 @@ impl GpuContext {
         let bytes = bytes.max(4).next_multiple_of(4);
         self.check_buffer_size(name, bytes)?;
         self.count_allocation(bytes);
-        Ok(self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some(name),
-            size: bytes,
-            usage: STORAGE,
-            mapped_at_creation: false,
-        }))
+        Ok(self.device.create_buffer(&wgpu::BufferDescriptor { label: Some(name), size: bytes, usage: STORAGE, mapped_at_creation: false }))
     }
 
     /// A storage buffer holding `data`.
@@ -87,11 +74,7 @@ impl GpuContext {
         let bytes = bytemuck::cast_slice::<T, u8>(data);
         self.check_buffer_size(name, bytes.len() as u64)?;
         self.count_allocation(bytes.len() as u64);
-        Ok(self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some(name),
-            contents: bytes,
-            usage: STORAGE,
-        }))
+        Ok(self.device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some(name), contents: bytes, usage: STORAGE }))
     }
 
     /// A uniform buffer holding one parameter block (written again with `queue.write_buffer`).
@@ -148,10 +131,7 @@ fn map_and_wait(ctx: &GpuContext, staging: &wgpu::Buffer) -> Result<()> {
         let _ = sender.send(r);
     });
     ctx.wait_idle()?;
-    receiver
-        .recv()
-        .map_err(|e| Error::Readback(e.to_string()))?
-        .map_err(|e| Error::Readback(e.to_string()))
+    receiver.recv().map_err(|e| Error::Readback(e.to_string()))?.map_err(|e| Error::Readback(e.to_string()))
 }
 
 /// A readback in flight: the copy is submitted and the buffer's mapping requested; [`Pending::poll`]

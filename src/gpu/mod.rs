@@ -5,8 +5,8 @@ mod buffers;
 mod shaders;
 mod timestamps;
 
-pub use buffers::{grid_1d, read_buffer, read_staging, staging_buffer, Pending, View};
-pub use shaders::{ShaderFamily, SHADER_FAMILIES};
+pub use buffers::{Pending, View, grid_1d, read_buffer, read_staging, staging_buffer};
+pub use shaders::{SHADER_FAMILIES, ShaderFamily};
 pub use timestamps::GpuTimer;
 
 use crate::error::{Error, Result};
@@ -69,10 +69,7 @@ impl AdapterChoice {
 
     fn accepts(&self, info: &wgpu::AdapterInfo) -> bool {
         let backend_ok = self.backends.is_none_or(|b| b.contains(wgpu::Backends::from(info.backend)));
-        let name_ok = self
-            .name
-            .as_ref()
-            .is_none_or(|n| info.name.to_lowercase().contains(&n.to_lowercase()));
+        let name_ok = self.name.as_ref().is_none_or(|n| info.name.to_lowercase().contains(&n.to_lowercase()));
         backend_ok && name_ok
     }
 }
@@ -96,10 +93,7 @@ pub fn list_adapters() -> Vec<AdapterSummary> {
     });
     let mut adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
     adapters.sort_by_key(|a| rank(&a.get_info()));
-    adapters
-        .iter()
-        .map(|a| AdapterSummary { info: a.get_info(), features: a.features(), limits: a.limits() })
-        .collect()
+    adapters.iter().map(|a| AdapterSummary { info: a.get_info(), features: a.features(), limits: a.limits() }).collect()
 }
 
 /// Lower is better: real GPUs before software, Vulkan/Metal/DX12 before GL.
@@ -145,11 +139,10 @@ impl GpuContext {
             backends: wgpu::Backends::all(),
             ..wgpu::InstanceDescriptor::new_without_display_handle()
         });
-        let mut adapters: Vec<wgpu::Adapter> =
-            pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
-                .into_iter()
-                .filter(|a| choice.accepts(&a.get_info()))
-                .collect();
+        let mut adapters: Vec<wgpu::Adapter> = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
+            .into_iter()
+            .filter(|a| choice.accepts(&a.get_info()))
+            .collect();
         adapters.sort_by_key(|a| rank(&a.get_info()));
         let Some(adapter) = adapters.into_iter().next() else {
             let detail = match (&choice.backends, &choice.name) {
@@ -167,9 +160,8 @@ impl GpuContext {
             required_limits: adapter.limits(),
             ..Default::default()
         };
-        let (device, queue) = pollster::block_on(adapter.request_device(&descriptor)).map_err(|e| {
-            Error::RequestDevice { adapter: info.name.clone(), reason: e.to_string() }
-        })?;
+        let (device, queue) = pollster::block_on(adapter.request_device(&descriptor))
+            .map_err(|e| Error::RequestDevice { adapter: info.name.clone(), reason: e.to_string() })?;
         Ok(Self::from_device(device, queue, info))
     }
 
@@ -192,8 +184,10 @@ impl GpuContext {
 
     /// One line naming the adapter, for logs and benchmark tables.
     pub fn adapter_line(&self) -> String {
-        format!("{} ({:?}, {:?}, driver {} {})", self.info.name, self.info.backend,
-                self.info.device_type, self.info.driver, self.info.driver_info)
+        format!(
+            "{} ({:?}, {:?}, driver {} {})",
+            self.info.name, self.info.backend, self.info.device_type, self.info.driver, self.info.driver_info
+        )
     }
 
     /// The compute pipeline for `entry` in `family`, compiled once and cached.
@@ -203,10 +197,7 @@ impl GpuContext {
 
     /// Blocks until all submitted work is done.
     pub fn wait_idle(&self) -> Result<()> {
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map(|_| ())
-            .map_err(|e| Error::Readback(e.to_string()))
+        self.device.poll(wgpu::PollType::wait_indefinitely()).map(|_| ()).map_err(|e| Error::Readback(e.to_string()))
     }
 }
 

@@ -140,11 +140,7 @@ impl ShaderFamily {
         })?;
         naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::all())
             .validate(&module)
-            .map_err(|e| Error::Shader {
-                shader: self.file_name().into(),
-                stage: "validate",
-                message: e.emit_to_string(&source),
-            })?;
+            .map_err(|e| Error::Shader { shader: self.file_name().into(), stage: "validate", message: e.emit_to_string(&source) })?;
         Ok(module)
     }
 }

@@ -1,6 +1,6 @@
 //! GPU timing with timestamp queries: a pair of timestamps around each timed compute pass.
 
-use super::{read_buffer, GpuContext};
+use super::{GpuContext, read_buffer};
 use crate::error::Result;
 
 /// Times up to `capacity` compute passes. Exists only where the device has TIMESTAMP_QUERY.
@@ -58,9 +58,6 @@ impl GpuTimer {
     pub fn read_ms(&mut self, ctx: &GpuContext) -> Result<Vec<f64>> {
         let ticks: Vec<u64> = read_buffer(ctx, &self.resolve, 0, self.used as usize * 2)?;
         self.used = 0;
-        Ok(ticks
-            .chunks(2)
-            .map(|p| p[1].saturating_sub(p[0]) as f64 * self.period_ns / 1e6)
-            .collect())
+        Ok(ticks.chunks(2).map(|p| p[1].saturating_sub(p[0]) as f64 * self.period_ns / 1e6).collect())
     }
 }

@@ -2,7 +2,7 @@
 
 use super::build_op;
 use crate::error::Result;
-use crate::gpu::{grid_1d, GpuContext, ShaderFamily, View};
+use crate::gpu::{GpuContext, ShaderFamily, View, grid_1d};
 use crate::graph::Op;
 
 /// Uniform block of both embedding entry points (the shader's `Params`).
@@ -22,7 +22,14 @@ pub struct EmbeddingParams {
 /// `x[T,B,E]` = `table[ids[B,T]]`.
 pub fn gather(ctx: &GpuContext, batch: usize, steps: usize, dim: usize, ids: View, table: View, x: View) -> Result<Op> {
     let p = EmbeddingParams { batch: batch as u32, steps: steps as u32, dim: dim as u32, segments: 0 };
-    build_op(ctx, ShaderFamily::Embedding, "embedding_gather", &p, &[(1, ids), (2, table), (3, x)], grid_1d(batch * steps * dim, ShaderFamily::WG_1D))
+    build_op(
+        ctx,
+        ShaderFamily::Embedding,
+        "embedding_gather",
+        &p,
+        &[(1, ids), (2, table), (3, x)],
+        grid_1d(batch * steps * dim, ShaderFamily::WG_1D),
+    )
 }
 
 /// The scatter-add grid for `segments` distinct tokens: `(ceil(dim / EMBED_WG), segments, 1)`.

@@ -2,7 +2,7 @@
 
 use super::build_op;
 use crate::error::Result;
-use crate::gpu::{grid_1d, GpuContext, ShaderFamily, View};
+use crate::gpu::{GpuContext, ShaderFamily, View, grid_1d};
 use crate::graph::Op;
 
 /// Uniform block of the gradient-reversal entry point (the shader's `Params`).
@@ -26,5 +26,12 @@ impl GradReverseParams {
 /// d_features += −λ · d_domain_features (λ can change per step: rewrite the params).
 pub fn grad_reverse(ctx: &GpuContext, n: usize, lambda: f32, d_domain_features: View, d_features: View) -> Result<Op> {
     let p = GradReverseParams::new(n, lambda);
-    build_op(ctx, ShaderFamily::GradReverse, "grad_reverse", &p, &[(1, d_domain_features), (2, d_features)], grid_1d(n, ShaderFamily::WG_1D))
+    build_op(
+        ctx,
+        ShaderFamily::GradReverse,
+        "grad_reverse",
+        &p,
+        &[(1, d_domain_features), (2, d_features)],
+        grid_1d(n, ShaderFamily::WG_1D),
+    )
 }

@@ -2,7 +2,7 @@
 
 use super::build_op;
 use crate::error::Result;
-use crate::gpu::{grid_1d, GpuContext, ShaderFamily, View};
+use crate::gpu::{GpuContext, ShaderFamily, View, grid_1d};
 use crate::graph::Op;
 
 /// Uniform block of the loss and softmax entry points (the shader's `Params`).
@@ -33,8 +33,17 @@ impl LossParams {
 pub const IGNORE_LABEL: u32 = u32::MAX;
 
 /// Mean cross-entropy over rows with a label: `stats[slot..slot+3]` += (loss, correct, rows counted).
-pub fn cross_entropy(ctx: &GpuContext, rows: usize, classes: usize, slot: usize, scale: f32,
-                     logits: View, labels: View, d_logits: View, stats: View) -> Result<Op> {
+pub fn cross_entropy(
+    ctx: &GpuContext,
+    rows: usize,
+    classes: usize,
+    slot: usize,
+    scale: f32,
+    logits: View,
+    labels: View,
+    d_logits: View,
+    stats: View,
+) -> Result<Op> {
     let p = LossParams::new(rows, classes, slot, scale);
     build_op(ctx, ShaderFamily::Loss, "cross_entropy", &p, &[(1, logits), (2, labels), (3, d_logits), (4, stats)], [1, 1, 1])
 }
@@ -48,7 +57,16 @@ pub fn mse(ctx: &GpuContext, n: usize, slot: usize, scale: f32, pred: View, targ
 /// Cross-entropy of many rows over a large vocabulary, in place: `logits` (rows `stride` apart, the
 /// first `cols` used) becomes `scale · (softmax − onehot)` and `row_loss[r]` the row's loss (0 for an
 /// ignored row).
-pub fn cross_entropy_rows(ctx: &GpuContext, rows: usize, cols: usize, stride: usize, scale: f32, labels: View, logits: View, row_loss: View) -> Result<Op> {
+pub fn cross_entropy_rows(
+    ctx: &GpuContext,
+    rows: usize,
+    cols: usize,
+    stride: usize,
+    scale: f32,
+    labels: View,
+    logits: View,
+    row_loss: View,
+) -> Result<Op> {
     let p = LossParams { stride: stride as u32, ..LossParams::new(rows, cols, 0, scale) };
     let grid = [rows.min(65535) as u32, rows.div_ceil(65535) as u32, 1];
     build_op(ctx, ShaderFamily::Loss, "cross_entropy_rows", &p, &[(2, labels), (3, logits), (5, row_loss)], grid)

@@ -137,10 +137,7 @@ pub fn lstm_backward(ctx: &GpuContext, p: LstmParams, a: &LstmBackwardArgs) -> R
 
 /// [`lstm_backward`] with the kernel named (the slice kernel needs H % 4 == 0).
 pub fn lstm_backward_with(kernel: LstmKernel, ctx: &GpuContext, p: LstmParams, a: &LstmBackwardArgs) -> Result<Op> {
-    let views = [
-        (1, a.w_hh), (2, a.lengths), (3, a.gates), (4, a.states),
-        (5, a.dy), (6, a.d_state_n), (7, a.dgates), (8, a.d_state0),
-    ];
+    let views = [(1, a.w_hh), (2, a.lengths), (3, a.gates), (4, a.states), (5, a.dy), (6, a.d_state_n), (7, a.dgates), (8, a.d_state0)];
     let (entry, grid) = kernel.entry_and_grid(false, &p);
     build_op(ctx, ShaderFamily::Lstm, entry, &p, &views, grid)
 }

@@ -42,9 +42,19 @@ impl Gemm {
     /// `C[m,n]` = `A[m,k]` · `B[k,n]`, all dense row-major, no offsets.
     pub fn new(m: usize, n: usize, k: usize) -> Self {
         Self {
-            m: m as u32, n: n as u32, k: k as u32,
-            lda: k as u32, ldb: n as u32, ldc: n as u32,
-            a_off: 0, b_off: 0, c_off: 0, trans_a: 0, trans_b: 0, accumulate: 0, bias_count: 0,
+            m: m as u32,
+            n: n as u32,
+            k: k as u32,
+            lda: k as u32,
+            ldb: n as u32,
+            ldc: n as u32,
+            a_off: 0,
+            b_off: 0,
+            c_off: 0,
+            trans_a: 0,
+            trans_b: 0,
+            accumulate: 0,
+            bias_count: 0,
             _pad: [0; 3],
         }
     }

@@ -1,9 +1,9 @@
 //! Adam / AdamW over the flat parameter store (shaders/optimizer.wgsl).
 
 use super::build_op;
-use crate::error::Result;
-use crate::gpu::{grid_1d, GpuContext, ShaderFamily, View};
 use crate::config::{AdamConfig, WeightDecay};
+use crate::error::Result;
+use crate::gpu::{GpuContext, ShaderFamily, View, grid_1d};
 use crate::graph::Op;
 
 /// Uniform block of `adam_step` (the shader's `Params`).

@@ -3,7 +3,7 @@
 use super::build_op;
 use crate::config::Pooling;
 use crate::error::Result;
-use crate::gpu::{grid_1d, GpuContext, ShaderFamily, View};
+use crate::gpu::{GpuContext, ShaderFamily, View, grid_1d};
 use crate::graph::Op;
 
 /// The shader's bit mask of a pooling (bit 0 last, bit 1 max, bit 2 mean).

@@ -2,7 +2,7 @@
 
 use super::build_op;
 use crate::error::Result;
-use crate::gpu::{grid_1d, GpuContext, ShaderFamily, View};
+use crate::gpu::{GpuContext, ShaderFamily, View, grid_1d};
 use crate::graph::Op;
 
 /// Uniform block of both reduction entry points (the shader's `Params`).
@@ -28,8 +28,17 @@ pub fn column_sum(ctx: &GpuContext, rows: usize, cols: usize, accumulate: bool, 
 }
 
 /// [`column_sum`] of an input whose rows are `stride` elements apart.
-pub fn column_sum_strided(ctx: &GpuContext, rows: usize, cols: usize, stride: usize, accumulate: bool, input: View, out: View) -> Result<Op> {
-    let p = ReduceParams { rows: rows as u32, cols: cols as u32, accumulate: accumulate as u32, slot: 0, stride: stride as u32, _pad: [0; 3] };
+pub fn column_sum_strided(
+    ctx: &GpuContext,
+    rows: usize,
+    cols: usize,
+    stride: usize,
+    accumulate: bool,
+    input: View,
+    out: View,
+) -> Result<Op> {
+    let p =
+        ReduceParams { rows: rows as u32, cols: cols as u32, accumulate: accumulate as u32, slot: 0, stride: stride as u32, _pad: [0; 3] };
     build_op(ctx, ShaderFamily::Reduce, "column_sum", &p, &[(1, input), (2, out)], grid_1d(cols, ShaderFamily::WG_1D))
 }
 

@@ -4,7 +4,7 @@
 use crate::error::Result;
 use crate::gpu::{GpuContext, View};
 use crate::graph::Op;
-use crate::kernels::embedding::{scatter_grid, EmbeddingParams, SegmentViews, TokenSegments};
+use crate::kernels::embedding::{EmbeddingParams, SegmentViews, TokenSegments, scatter_grid};
 
 /// Buffers for the segments of up to `rows` token positions: offsets `[rows+1]`, positions `[rows]`
 /// and tokens `[rows]`, u32 each.

@@ -5,6 +5,10 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 
+use crate::error::Result;
+use crate::gpu::GpuContext;
+use crate::params::ParamStore;
+
 /// PyTorch's default initialisation of a tensor: `embedding.*` ~ N(0,1); everything else
 /// ~ U(−1/√fan_in, 1/√fan_in) — nn.LSTM uses fan_in = H, nn.Linear the layer's input size (the bound
 /// of its kaiming_uniform(a=√5) weight and of its bias).
@@ -19,4 +23,30 @@ pub fn init_tensor(name: &str, len: usize, fan_in: usize, rng: &mut ChaCha8Rng) 
 /// The seeded generator that [`init_tensor`] draws from.
 pub fn rng(seed: u64) -> ChaCha8Rng {
     ChaCha8Rng::seed_from_u64(seed)
+}
+
+/// How one tensor is drawn: as [`init_tensor`] draws `kind` (a parameter name; `embedding…` is
+/// normal, anything else uniform) with this fan-in.
+pub struct Draw<'a> {
+    /// The name whose distribution applies.
+    pub kind: &'a str,
+    /// The uniform bound's fan-in.
+    pub fan_in: usize,
+}
+
+/// A parameter store for `specs` with PyTorch-style values drawn in `specs` order from one generator
+/// seeded `seed`; `draw(name)` says how each tensor is drawn.
+pub fn init_store<'a>(
+    ctx: &GpuContext,
+    specs: &'a [(String, Vec<usize>)],
+    seed: u64,
+    draw: impl Fn(&'a str) -> Draw<'a>,
+) -> Result<ParamStore> {
+    let store = ParamStore::new(ctx, specs)?;
+    let mut r = rng(seed);
+    for (name, shape) in specs {
+        let Draw { kind, fan_in } = draw(name);
+        store.upload(ctx, name, &init_tensor(kind, shape.iter().product(), fan_in, &mut r))?;
+    }
+    Ok(store)
 }

@@ -9,12 +9,12 @@
 //!             dX (+)= dgates·W_ih            (GEMMs over all timesteps)
 //! so a layer costs 2 dispatches forward and 6 backward per direction, independent of T.
 
-use crate::config::validate::{bytes_of, check_size, MAX_SIZE};
+use crate::config::validate::{MAX_SIZE, bytes_of, check_size};
 use crate::error::Result;
 use crate::gpu::{GpuContext, View};
 use crate::graph::Schedule;
-use crate::kernels::lstm::{lstm_backward, lstm_forward, LstmBackwardArgs, LstmForwardArgs, LstmParams};
-use crate::kernels::matmul::{gemm, Gemm};
+use crate::kernels::lstm::{LstmBackwardArgs, LstmForwardArgs, LstmParams, lstm_backward, lstm_forward};
+use crate::kernels::matmul::{Gemm, gemm};
 use crate::kernels::reduce::column_sum;
 use crate::params::ParamStore;
 
@@ -202,8 +202,16 @@ impl LstmStack {
 
     /// Backward ops: reads `output_grad()`, adds the parameter gradients into the store's gradient
     /// buffer (which must be cleared per step) and, when `dx` is given, writes dL/dx `[T,B,input]`.
-    pub fn backward(&self, ctx: &GpuContext, store: &ParamStore, x: View, lengths: View, dx: Option<View>,
-                    batch: usize, steps: usize) -> Result<Schedule> {
+    pub fn backward(
+        &self,
+        ctx: &GpuContext,
+        store: &ParamStore,
+        x: View,
+        lengths: View,
+        dx: Option<View>,
+        batch: usize,
+        steps: usize,
+    ) -> Result<Schedule> {
         let cfg = self.cfg;
         let (h, rows) = (cfg.hidden, batch * steps);
         let mut s = Schedule::default();

@@ -28,8 +28,13 @@ fn in_domain(rows: &Dataset, domain: u32, unlabelled: bool) -> Dataset {
 
 /// Builds a DANN run's rows. The unlabelled target rows are cycled (or cut) to exactly as many rows
 /// as the source has, so both domains weigh the same in the domain loss.
-pub fn dann_data(source: &Dataset, target_labelled: &Dataset, target_unlabelled: &Dataset, held_source: &Dataset,
-                 held_target: &Dataset) -> DannData {
+pub fn dann_data(
+    source: &Dataset,
+    target_labelled: &Dataset,
+    target_unlabelled: &Dataset,
+    held_source: &Dataset,
+    held_target: &Dataset,
+) -> DannData {
     let cycled = Dataset::unlabelled(target_unlabelled.ids.iter().cycle().take(source.len()).cloned().collect());
     let train = in_domain(source, 0, false).concat(&in_domain(target_labelled, 1, false)).concat(&in_domain(&cycled, 1, true));
     let domain_valid = in_domain(held_source, 0, false).concat(&in_domain(held_target, 1, true));

@@ -29,9 +29,9 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::params::TensorMap;
 use crate::error::{Error, Result};
 use crate::nn::LstmConfig;
+use crate::params::TensorMap;
 use crate::tasks::classify::ClassifierConfig;
 
 /// Gate bias that opens (+) or shuts (−) a gate of an inserted pass-through layer.
@@ -74,7 +74,10 @@ impl UnitMap {
 }
 
 fn get<'a>(tensors: &'a TensorMap, name: &str) -> Result<&'a [f32]> {
-    tensors.get(name).map(|(_, v)| v.as_slice()).ok_or_else(|| Error::MissingTensor { name: name.into(), context: " in the source model".into() })
+    tensors
+        .get(name)
+        .map(|(_, v)| v.as_slice())
+        .ok_or_else(|| Error::MissingTensor { name: name.into(), context: " in the source model".into() })
 }
 
 /// Sum of squares of column `col` of a row-major `[rows, cols]` matrix.
@@ -162,8 +165,14 @@ fn matmul(a: &[f32], b: &[f32], n: usize, k: usize, m: usize) -> Vec<f32> {
 /// own initialisation, used wherever nothing maps; `rows` maps each target vocabulary row to a source
 /// row (None: keep the fresh row). Returns the target tensors, one line per decision, and the names
 /// of the tensors that were mapped (the others are `fresh`'s).
-pub fn map_parameters(src_cfg: &ClassifierConfig, tgt_cfg: &ClassifierConfig, src: &TensorMap, fresh: &TensorMap,
-                      rows: &[Option<usize>], seed: u64) -> Result<(TensorMap, Vec<String>, Vec<String>)> {
+pub fn map_parameters(
+    src_cfg: &ClassifierConfig,
+    tgt_cfg: &ClassifierConfig,
+    src: &TensorMap,
+    fresh: &TensorMap,
+    rows: &[Option<usize>],
+    seed: u64,
+) -> Result<(TensorMap, Vec<String>, Vec<String>)> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut out = fresh.clone();
     let mut notes = Vec::new();
@@ -171,8 +180,12 @@ pub fn map_parameters(src_cfg: &ClassifierConfig, tgt_cfg: &ClassifierConfig, sr
     let (hs, ht) = (src_cfg.hidden, tgt_cfg.hidden);
     let units = UnitMap::new(hs, ht, &unit_importance(src_cfg, src)?, &mut rng);
     match ht.cmp(&hs) {
-        std::cmp::Ordering::Greater => notes.push(format!("hidden {hs} → {ht}: Net2Net widening, {} units copied with split outputs (function-preserving)", ht - hs)),
-        std::cmp::Ordering::Less => notes.push(format!("hidden {hs} → {ht}: kept the {ht} units with the largest outgoing weights (approximation)")),
+        std::cmp::Ordering::Greater => {
+            notes.push(format!("hidden {hs} → {ht}: Net2Net widening, {} units copied with split outputs (function-preserving)", ht - hs))
+        }
+        std::cmp::Ordering::Less => {
+            notes.push(format!("hidden {hs} → {ht}: kept the {ht} units with the largest outgoing weights (approximation)"))
+        }
         _ => {}
     }
 
@@ -202,8 +215,12 @@ pub fn map_parameters(src_cfg: &ClassifierConfig, tgt_cfg: &ClassifierConfig, sr
     }
     notes.push(format!("embedding: {copied} of {} rows from the source vocabulary", rows.len()));
     match et.cmp(&es) {
-        std::cmp::Ordering::Greater => notes.push(format!("embedding {es} → {et}: new columns small, their input weights zero (function-preserving)")),
-        std::cmp::Ordering::Less => notes.push(format!("embedding {es} → {et}: projected on the top {et} principal directions (approximation)")),
+        std::cmp::Ordering::Greater => {
+            notes.push(format!("embedding {es} → {et}: new columns small, their input weights zero (function-preserving)"))
+        }
+        std::cmp::Ordering::Less => {
+            notes.push(format!("embedding {es} → {et}: projected on the top {et} principal directions (approximation)"))
+        }
         _ => {}
     }
 
@@ -250,7 +267,8 @@ pub fn map_parameters(src_cfg: &ClassifierConfig, tgt_cfg: &ClassifierConfig, sr
                 for j in 0..ht {
                     let (tr, sr) = (q * ht + j, q * hs + units.source[j]);
                     for col in 0..input {
-                        let mapped = if l == 0 && projection.is_some() { Some((col, 1.0)) } else { input_column(l, col, src_cfg, tgt_cfg, &units) };
+                        let mapped =
+                            if l == 0 && projection.is_some() { Some((col, 1.0)) } else { input_column(l, col, src_cfg, tgt_cfg, &units) };
                         wih[tr * input + col] = match mapped {
                             Some((sc, scale)) if sc < s_cols => s_wih[sr * s_cols + sc] * scale,
                             _ => 0.0,
@@ -283,7 +301,9 @@ pub fn map_parameters(src_cfg: &ClassifierConfig, tgt_cfg: &ClassifierConfig, sr
         notes.push(format!("layers {ls} → {lt}: kept the bottom {lt} (approximation)"));
     }
     match (ds, dt) {
-        (1, 2) => notes.push("unidirectional → bidirectional: fresh reverse direction, read with zero weights (function-preserving)".into()),
+        (1, 2) => {
+            notes.push("unidirectional → bidirectional: fresh reverse direction, read with zero weights (function-preserving)".into())
+        }
         (2, 1) => notes.push("bidirectional → unidirectional: reverse direction dropped (approximation)".into()),
         _ => {}
     }
@@ -295,7 +315,11 @@ pub fn map_parameters(src_cfg: &ClassifierConfig, tgt_cfg: &ClassifierConfig, sr
             continue;
         }
         if classes_s != classes_t || src_cfg.pooling != tgt_cfg.pooling {
-            notes.push(format!("{head}: fresh ({classes_s} → {classes_t} classes, pooling {} → {})", src_cfg.pooling.name(), tgt_cfg.pooling.name()));
+            notes.push(format!(
+                "{head}: fresh ({classes_s} → {classes_t} classes, pooling {} → {})",
+                src_cfg.pooling.name(),
+                tgt_cfg.pooling.name()
+            ));
             continue;
         }
         let (fs, ft) = (src_cfg.features(), tgt_cfg.features());

@@ -125,17 +125,22 @@ pub struct TargetPlan {
 
 /// Plans a target for `source` from the target's token lists and label names.
 pub fn plan_target(source: &Checkpoint, texts: &[Vec<String>], labels: &[String], min_freq: usize, max_vocab: usize) -> Result<TargetPlan> {
-    let source_vocab = source.vocab.as_ref().ok_or_else(|| Error::InvalidInput(
-        "the source model has no vocabulary (a plain state_dict?): a transfer to text data needs one".into()))?;
+    let source_vocab = source.vocab.as_ref().ok_or_else(|| {
+        Error::InvalidInput("the source model has no vocabulary (a plain state_dict?): a transfer to text data needs one".into())
+    })?;
     let aligned = align_vocab(source_vocab, texts, min_freq, max_vocab)?;
     let c = &aligned.coverage;
     let mut notes = vec![format!(
         "vocabulary: {} source tokens + {} new target tokens; the source covers {:.1}% of the target's token occurrences",
-        c.source_tokens, c.new_tokens, 100.0 * c.covered_occurrences
+        c.source_tokens,
+        c.new_tokens,
+        100.0 * c.covered_occurrences
     )];
     if source.info.tokenizer != TOKENIZER {
-        notes.push(format!("warning: the source tokenized text as '{}', the target uses '{}': few tokens will match",
-                           source.info.tokenizer, TOKENIZER));
+        notes.push(format!(
+            "warning: the source tokenized text as '{}', the target uses '{}': few tokens will match",
+            source.info.tokenizer, TOKENIZER
+        ));
     }
     let head_kept = labels == source.info.labels;
     let mut exclude = Vec::new();
@@ -149,7 +154,13 @@ pub fn plan_target(source: &Checkpoint, texts: &[Vec<String>], labels: &[String]
 
 /// Writes the source's parameters into `target` (whose configuration may differ, see [`hetero`]);
 /// `rows` maps target vocabulary rows to source rows.
-pub fn apply(ctx: &GpuContext, target: &Classifier, source: &Checkpoint, rows: &[Option<usize>], opts: &TransferOptions) -> Result<TransferReport> {
+pub fn apply(
+    ctx: &GpuContext,
+    target: &Classifier,
+    source: &Checkpoint,
+    rows: &[Option<usize>],
+    opts: &TransferOptions,
+) -> Result<TransferReport> {
     let fresh = target.store.download_map(ctx)?;
     let (mapped, notes, from_source) = hetero::map_parameters(&source.info.config, &target.cfg, &source.tensors, &fresh, rows, opts.seed)?;
     let mut report = TransferReport { notes, ..Default::default() };

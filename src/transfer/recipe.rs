@@ -2,8 +2,8 @@
 //! settings it implies, so `transfer --method M` and the experiment's method `M` train alike.
 
 use crate::config::LrSchedule;
-use crate::tasks::classify::finetune::DEFAULT_FACTOR;
 use crate::tasks::classify::TrainConfig;
+use crate::tasks::classify::finetune::DEFAULT_FACTOR;
 
 /// How the target model starts from the source and trains.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
@@ -50,7 +50,12 @@ impl Recipe {
     /// ratio 32); `dann` trains a 2-domain head with γ = 10; `init` and `hetero` train everything.
     pub fn new(method: Method) -> Self {
         let mut r = Self {
-            method, freeze: Vec::new(), freeze_known_rows: false, gradual_unfreezing: false, discriminative_lr: None, schedule: None,
+            method,
+            freeze: Vec::new(),
+            freeze_known_rows: false,
+            gradual_unfreezing: false,
+            discriminative_lr: None,
+            schedule: None,
             dann_gamma: None,
         };
         match method {

@@ -8,9 +8,9 @@ use crate::config::Pooling;
 use crate::core::checkpoint::{check_shapes, read_info, read_tensors, read_vocab};
 use crate::error::{Error, Result};
 use crate::params::TensorMap;
-use crate::tasks::classify::checkpoint::{self, Checkpoint, ModelInfo, TOKENIZER};
 use crate::tasks::classify::ClassifierConfig;
-use crate::tasks::lm::{LmInfo, Tokenizer, META_LM};
+use crate::tasks::classify::checkpoint::{self, Checkpoint, ModelInfo, TOKENIZER};
+use crate::tasks::lm::{LmInfo, META_LM, Tokenizer};
 
 /// Loads a transfer source: a language-model checkpoint becomes a source without a head (0 classes);
 /// anything else loads as a classifier checkpoint or state_dict (`pooling` as in [`checkpoint::load`]).
@@ -30,7 +30,14 @@ fn lm_source(path: &Path, mut tensors: TensorMap, metadata: &HashMap<String, Str
     let vocab = read_vocab(path, metadata)?.ok_or_else(|| file_err("a language-model checkpoint without its vocabulary".into()))?;
     let c = info.config;
     let config = ClassifierConfig {
-        vocab: c.vocab, embed: c.embed, hidden: c.hidden, layers: c.layers, bidirectional: false, classes: 0, domains: 0, pooling: Pooling::Last,
+        vocab: c.vocab,
+        embed: c.embed,
+        hidden: c.hidden,
+        layers: c.layers,
+        bidirectional: false,
+        classes: 0,
+        domains: 0,
+        pooling: Pooling::Last,
     };
     let ignored: Vec<String> = tensors.keys().filter(|k| k.starts_with("decoder.")).cloned().collect();
     tensors.retain(|k, _| !k.starts_with("decoder."));

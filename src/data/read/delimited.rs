@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 
-use super::{join_texts, snippet, Collector, Column, ReadOptions};
+use super::{Collector, Column, ReadOptions, join_texts, snippet};
 use crate::error::Result;
 
 /// Reads a TSV file into `out`; returns the header's line when there is one.
@@ -126,9 +126,8 @@ fn csv_records(content: &[u8]) -> Result<Vec<Record>, String> {
 /// the line breaks before the record (the end of the previous one, or blank lines it skipped), so those
 /// are stepped over, counting lines.
 fn record_start(content: &[u8], position: Option<&csv::Position>) -> (usize, usize) {
-    let (mut byte, mut line) = position.map_or((0, 1), |p| {
-        (usize::try_from(p.byte()).unwrap_or(usize::MAX), usize::try_from(p.line()).unwrap_or(usize::MAX))
-    });
+    let (mut byte, mut line) =
+        position.map_or((0, 1), |p| (usize::try_from(p.byte()).unwrap_or(usize::MAX), usize::try_from(p.line()).unwrap_or(usize::MAX)));
     byte = byte.min(content.len());
     while let Some(&b) = content.get(byte) {
         match b {
@@ -251,8 +250,6 @@ impl Plan {
         Ok((label, text))
     }
 }
-
-
 
 /// Reads CSV/TSV records into `out`; returns the header's line when there is a header.
 fn read_delimited(records: Vec<Record>, delimiter: Delimiter, opts: &ReadOptions, out: &mut Collector) -> Result<Option<usize>> {

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::{join_texts, Collector, Column, ReadOptions};
+use super::{Collector, Column, ReadOptions, join_texts};
 use crate::error::Result;
 
 /// Reads JSON Lines into `out`: each non-blank line one object, label and text picked by key.
@@ -21,11 +21,7 @@ pub(super) fn read_jsonl(content: &[u8], opts: &ReadOptions, out: &mut Collector
         (Some(column), false) => Some(key(column)?),
         (None, false) => Some("label".to_string()),
     };
-    let text_keys = if opts.text.is_empty() {
-        vec!["text".to_string()]
-    } else {
-        opts.text.iter().map(key).collect::<Result<Vec<_>>>()?
-    };
+    let text_keys = if opts.text.is_empty() { vec!["text".to_string()] } else { opts.text.iter().map(key).collect::<Result<Vec<_>>>()? };
     for (i, raw) in content.split(|&b| b == b'\n').enumerate() {
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
         let outcome = match std::str::from_utf8(raw) {
@@ -58,7 +54,11 @@ fn json_row(line: &str, label_key: Option<&str>, text_keys: &[String]) -> Result
             if map.len() > 10 {
                 keys.push_str(", …");
             }
-            if keys.is_empty() { format!("expected key {key:?}, found an empty object") } else { format!("expected key {key:?}, found keys {keys}") }
+            if keys.is_empty() {
+                format!("expected key {key:?}, found an empty object")
+            } else {
+                format!("expected key {key:?}, found keys {keys}")
+            }
         })
     };
     let label = match label_key {
@@ -98,4 +98,3 @@ fn kind(value: &Value) -> &'static str {
         Value::Object(_) => "an object",
     }
 }
-

@@ -140,8 +140,8 @@ pub struct TextTable {
 pub fn read_text_table(path: &Path, opts: &ReadOptions) -> Result<TextTable> {
     // Bytes, not a String: a single line of invalid UTF-8 must be a bad row with its line number, not a
     // failure of the whole file without one.
-    let bytes = std::fs::read(path)
-        .map_err(|e| Error::File { path: path.to_path_buf(), message: format!("could not read the file: {e}") })?;
+    let bytes =
+        std::fs::read(path).map_err(|e| Error::File { path: path.to_path_buf(), message: format!("could not read the file: {e}") })?;
     parse_bytes(&bytes, path, opts)
 }
 

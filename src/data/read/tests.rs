@@ -45,10 +45,7 @@ fn headerless_tsv_with_defaults() {
 fn tsv_keeps_quotes_inside_text() {
     let content = "1\tHe said \"great\"\n0\t\"unbalanced quote\n1\t\"quoted\"\n";
     let table = parse(content, "fake.tsv", &ReadOptions::default()).unwrap();
-    assert_eq!(
-        triples(&table),
-        [(Some("1"), "He said \"great\"", 1), (Some("0"), "\"unbalanced quote", 2), (Some("1"), "\"quoted\"", 3)]
-    );
+    assert_eq!(triples(&table), [(Some("1"), "He said \"great\"", 1), (Some("0"), "\"unbalanced quote", 2), (Some("1"), "\"quoted\"", 3)]);
 }
 
 #[test]
@@ -58,11 +55,8 @@ fn csv_with_header_and_named_columns() {
                    \n\
                    4,Tech,\"He said \"\"plain\"\"\"\n\
                    2,Only title,\n";
-    let opts = ReadOptions {
-        label: Some(Column::Name("Class Index".into())),
-        text: names(&["Title", "Description"]),
-        ..Default::default()
-    };
+    let opts =
+        ReadOptions { label: Some(Column::Name("Class Index".into())), text: names(&["Title", "Description"]), ..Default::default() };
     let table = parse(content, "fake.csv", &opts).unwrap();
     assert_eq!(
         triples(&table),

@@ -18,9 +18,9 @@ use std::path::{Path, PathBuf};
 
 use super::model::{Classifier, ClassifierConfig};
 use super::train::{TrainConfig, TrainState};
-use crate::config::validate::{check_size, MAX_SIZE};
 use crate::config::Pooling;
-use crate::core::checkpoint::{check_shapes, read_info, read_tensors, read_vocab, save_model, META_VOCAB};
+use crate::config::validate::{MAX_SIZE, check_size};
+use crate::core::checkpoint::{META_VOCAB, check_shapes, read_info, read_tensors, read_vocab, save_model};
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
 use crate::params::{NamedTensor, TensorMap};
@@ -89,7 +89,12 @@ pub fn load(path: &Path, pooling: Option<Pooling>) -> Result<Checkpoint> {
     from_tensors(path, tensors, metadata, pooling)
 }
 
-pub(crate) fn from_tensors(path: &Path, mut tensors: TensorMap, metadata: HashMap<String, String>, pooling: Option<Pooling>) -> Result<Checkpoint> {
+pub(crate) fn from_tensors(
+    path: &Path,
+    mut tensors: TensorMap,
+    metadata: HashMap<String, String>,
+    pooling: Option<Pooling>,
+) -> Result<Checkpoint> {
     let file_err = |message: String| Error::File { path: path.to_path_buf(), message };
     let vocab = read_vocab(path, &metadata)?;
     let info = match metadata.get(META_MODEL) {
@@ -118,10 +123,10 @@ pub(crate) fn from_tensors(path: &Path, mut tensors: TensorMap, metadata: HashMa
 }
 
 fn shape_of<'a>(tensors: &'a TensorMap, name: &str) -> Result<&'a [usize]> {
-    tensors.get(name).map(|(s, _)| s.as_slice()).ok_or_else(|| Error::MissingTensor {
-        name: name.to_string(),
-        context: " (needed to infer the model's dimensions)".into(),
-    })
+    tensors
+        .get(name)
+        .map(|(s, _)| s.as_slice())
+        .ok_or_else(|| Error::MissingTensor { name: name.to_string(), context: " (needed to infer the model's dimensions)".into() })
 }
 
 fn expect_rank(name: &str, shape: &[usize], rank: usize) -> Result<()> {
@@ -200,8 +205,15 @@ pub struct TrainingCheckpoint {
 }
 
 /// Writes the training state of `model` (parameters and moments) atomically.
-pub fn save_train_state(path: &Path, ctx: &GpuContext, model: &Classifier, info: &ModelInfo, vocab: Option<&[String]>,
-                        state: &TrainState, config: &TrainConfig) -> Result<()> {
+pub fn save_train_state(
+    path: &Path,
+    ctx: &GpuContext,
+    model: &Classifier,
+    info: &ModelInfo,
+    vocab: Option<&[String]>,
+    state: &TrainState,
+    config: &TrainConfig,
+) -> Result<()> {
     let mut tensors: Vec<NamedTensor> = model.store.download(ctx)?;
     let (m, v) = model.store.download_moments(ctx)?;
     tensors.extend(m.into_iter().map(|(n, s, x)| (format!("{M_PREFIX}{n}"), s, x)));
@@ -217,7 +229,13 @@ pub fn load_train_state(path: &Path) -> Result<TrainingCheckpoint> {
     let file_err = |message: String| Error::File { path: path.to_path_buf(), message };
     let mut take = |prefix: &str| -> TensorMap {
         let names: Vec<String> = tensors.keys().filter(|k| k.starts_with(prefix)).cloned().collect();
-        names.into_iter().map(|n| { let t = tensors.remove(&n).expect("listed"); (n[prefix.len()..].to_string(), t) }).collect()
+        names
+            .into_iter()
+            .map(|n| {
+                let t = tensors.remove(&n).expect("listed");
+                (n[prefix.len()..].to_string(), t)
+            })
+            .collect()
     };
     let (m, v) = (take(M_PREFIX), take(V_PREFIX));
     let what = "a training state (they end in .state.safetensors)";

@@ -11,7 +11,8 @@ pub const DEFAULT_FACTOR: f64 = 2.6;
 
 /// Tensor names by layer group, top first: the heads, each LSTM layer from the last, the embedding.
 pub fn layer_groups(cfg: &ClassifierConfig) -> Vec<Vec<String>> {
-    let mut groups = vec![cfg.param_specs().into_iter().map(|(n, _)| n).filter(|n| n.starts_with("fc.") || n.starts_with("domain.")).collect()];
+    let mut groups =
+        vec![cfg.param_specs().into_iter().map(|(n, _)| n).filter(|n| n.starts_with("fc.") || n.starts_with("domain.")).collect()];
     for l in (0..cfg.layers).rev() {
         let mut group = Vec::new();
         for d in 0..cfg.lstm().dirs() {
@@ -47,7 +48,16 @@ mod tests {
 
     #[test]
     fn groups_run_from_the_head_down_to_the_embedding() {
-        let cfg = ClassifierConfig { vocab: 10, embed: 4, hidden: 3, layers: 2, bidirectional: true, classes: 2, domains: 0, pooling: Pooling::Last };
+        let cfg = ClassifierConfig {
+            vocab: 10,
+            embed: 4,
+            hidden: 3,
+            layers: 2,
+            bidirectional: true,
+            classes: 2,
+            domains: 0,
+            pooling: Pooling::Last,
+        };
         let groups = layer_groups(&cfg);
         assert_eq!(groups.len(), 4);
         assert_eq!(groups[0], ["fc.weight", "fc.bias"]);

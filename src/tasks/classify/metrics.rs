@@ -42,11 +42,7 @@ impl Metrics {
     /// errors (InvalidInput) when lengths differ, a class index >= labels.len(), or there are no rows.
     pub fn from_predictions(labels: &[String], truth: &[u32], predicted: &[u32]) -> Result<Self> {
         if truth.len() != predicted.len() {
-            return Err(Error::InvalidInput(format!(
-                "metrics: {} true classes but {} predictions",
-                truth.len(),
-                predicted.len()
-            )));
+            return Err(Error::InvalidInput(format!("metrics: {} true classes but {} predictions", truth.len(), predicted.len())));
         }
         if truth.is_empty() {
             return Err(Error::InvalidInput("metrics: no rows to evaluate".into()));
@@ -56,9 +52,7 @@ impl Metrics {
         for (row, (&t, &p)) in truth.iter().zip(predicted).enumerate() {
             for (what, class) in [("true class", t), ("predicted class", p)] {
                 if class as usize >= n {
-                    return Err(Error::InvalidInput(format!(
-                        "metrics: row {row} has {what} {class} but there are only {n} labels"
-                    )));
+                    return Err(Error::InvalidInput(format!("metrics: row {row} has {what} {class} but there are only {n} labels")));
                 }
             }
             confusion[t as usize][p as usize] += 1;
@@ -76,24 +70,13 @@ impl Metrics {
                 let predicted_as_i: usize = confusion.iter().map(|row| row[i]).sum();
                 let precision = ratio(tp, predicted_as_i);
                 let recall = ratio(tp, support);
-                let f1 = if precision + recall == 0.0 {
-                    0.0
-                } else {
-                    2.0 * precision * recall / (precision + recall)
-                };
+                let f1 = if precision + recall == 0.0 { 0.0 } else { 2.0 * precision * recall / (precision + recall) };
                 ClassMetrics { label: labels[i].clone(), precision, recall, f1, support }
             })
             .collect();
         let macro_f1 = if n == 0 { 0.0 } else { per_class.iter().map(|c| c.f1).sum::<f64>() / n as f64 };
 
-        Ok(Metrics {
-            rows,
-            accuracy: correct as f64 / rows as f64,
-            macro_f1,
-            per_class,
-            confusion,
-            labels: labels.to_vec(),
-        })
+        Ok(Metrics { rows, accuracy: correct as f64 / rows as f64, macro_f1, per_class, confusion, labels: labels.to_vec() })
     }
 
     /// Human-readable report: accuracy, macro-F1, a per-class table (precision, recall, F1, support) and the confusion matrix with label names as row/column headers, aligned.
@@ -109,17 +92,9 @@ impl Metrics {
         // `{:<w$}` pads by characters, so widths are counted in characters too.
         let width = |s: &str| s.chars().count();
         let label_w = self.labels.iter().map(|l| width(l)).chain([width("class")]).max().unwrap_or(0);
-        let _ = writeln!(
-            out,
-            "{:<label_w$}  {:>9}  {:>9}  {:>9}  {:>9}",
-            "class", "precision", "recall", "f1", "support"
-        );
+        let _ = writeln!(out, "{:<label_w$}  {:>9}  {:>9}  {:>9}  {:>9}", "class", "precision", "recall", "f1", "support");
         for c in &self.per_class {
-            let _ = writeln!(
-                out,
-                "{:<label_w$}  {:>9.4}  {:>9.4}  {:>9.4}  {:>9}",
-                c.label, c.precision, c.recall, c.f1, c.support
-            );
+            let _ = writeln!(out, "{:<label_w$}  {:>9.4}  {:>9.4}  {:>9.4}  {:>9}", c.label, c.precision, c.recall, c.f1, c.support);
         }
         out.push('\n');
 

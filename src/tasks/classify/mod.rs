@@ -10,4 +10,4 @@ pub mod train;
 
 pub use checkpoint::{Checkpoint, ModelInfo};
 pub use model::{Classifier, ClassifierConfig};
-pub use train::{evaluate, train_classifier, ClassifierRun, EpochLog, Monitor, TrainConfig, TrainData, TrainState};
+pub use train::{ClassifierRun, EpochLog, Monitor, TrainConfig, TrainData, TrainState, evaluate, train_classifier};

@@ -9,22 +9,22 @@
 //! The loss, accuracy and norm land in a small stats buffer that is copied to a staging buffer only
 //! when the caller asks for a readback.
 
-use crate::config::validate::{bytes_of, check_count, check_size, MAX_SIZE};
 use crate::config::Pooling;
-use crate::core::step::{Plan, PlanKey, PlanKind, StepCore, StepStats, UpdateTail, SLOT_DOMAIN, SLOT_LOSS};
+use crate::config::validate::{MAX_SIZE, bytes_of, check_count, check_size};
+use crate::core::step::{Plan, PlanKey, PlanKind, SLOT_DOMAIN, SLOT_LOSS, StepCore, StepStats, UpdateTail};
 use crate::data::Batch;
 use crate::error::{Error, Result};
-use crate::gpu::{read_staging, staging_buffer, GpuContext, Pending, View};
+use crate::gpu::{GpuContext, Pending, View, read_staging, staging_buffer};
 use crate::graph::{Schedule, StepCounts};
-use crate::kernels::dropout::{dropout, DropoutParams};
+use crate::kernels::dropout::{DropoutParams, dropout};
 use crate::kernels::embedding::{gather, scatter_add};
-use crate::kernels::grad_reverse::{grad_reverse, GradReverseParams};
-use crate::kernels::loss::{cross_entropy, IGNORE_LABEL};
-use crate::kernels::matmul::{gemm, Gemm};
-use crate::kernels::pool::{pool_backward, pool_forward, PoolParams};
+use crate::kernels::grad_reverse::{GradReverseParams, grad_reverse};
+use crate::kernels::loss::{IGNORE_LABEL, cross_entropy};
+use crate::kernels::matmul::{Gemm, gemm};
+use crate::kernels::pool::{PoolParams, pool_backward, pool_forward};
 use crate::kernels::reduce::column_sum;
-use crate::nn::init::{init_tensor, rng};
 use crate::nn::embedding::point_scatter;
+use crate::nn::init::{Draw, init_store};
 use crate::nn::{LstmConfig, LstmStack, SegmentBuffers};
 use crate::params::{ParamStore, TensorMap};
 
@@ -149,14 +149,12 @@ impl Classifier {
         cfg.validate()?;
         check_size("batch-size", batch_cap, MAX_SIZE)?;
         check_size("max-len", steps_cap, MAX_SIZE)?;
+        // LSTM tensors: fan-in H; the heads (fc, domain): their input, the feature width.
         let specs = cfg.param_specs();
-        let store = ParamStore::new(ctx, &specs)?;
-        let mut r = rng(seed);
-        for (name, shape) in &specs {
-            // LSTM tensors: fan-in H; the heads (fc, domain): their input, the feature width.
-            let fan_in = if name.starts_with("lstm.") { cfg.hidden } else { cfg.features() };
-            store.upload(ctx, name, &init_tensor(name, shape.iter().product(), fan_in, &mut r))?;
-        }
+        let store = init_store(ctx, &specs, seed, |name| Draw {
+            kind: name,
+            fan_in: if name.starts_with("lstm.") { cfg.hidden } else { cfg.features() },
+        })?;
         let (b, t, f) = (batch_cap, steps_cap, cfg.features());
         let buf = |name: &str, dims: &[usize]| ctx.storage_buffer(name, bytes_of(name, dims)?);
         let domains = cfg.domains.max(1);
@@ -229,7 +227,13 @@ impl Classifier {
             return bad(format!("batch arrays disagree with batch {} × steps {}", b.batch, b.steps));
         }
         if let Some(pos) = b.ids.iter().position(|&id| id as usize >= self.cfg.vocab) {
-            return bad(format!("token id {} at row {} step {} is outside the vocabulary of {}", b.ids[pos], pos / b.steps, pos % b.steps, self.cfg.vocab));
+            return bad(format!(
+                "token id {} at row {} step {} is outside the vocabulary of {}",
+                b.ids[pos],
+                pos / b.steps,
+                pos % b.steps,
+                self.cfg.vocab
+            ));
         }
         if let Some(row) = b.lengths.iter().position(|&l| l == 0 || l as usize > b.steps) {
             return bad(format!("row {row} has length {}; lengths must be in 1..={}", b.lengths[row], b.steps));
@@ -262,8 +266,14 @@ impl Classifier {
     fn ensure_plan(&mut self, ctx: &GpuContext, key: PlanKey) -> Result<&mut Plan> {
         // The parts the recording reads, borrowed apart from the step core that caches the plan.
         let net = Net {
-            cfg: self.cfg, store: &self.store, lstm: &self.lstm, bufs: &self.bufs, segments: &self.segments,
-            dropout: self.dropout, seed: self.seed, grl_lambda: self.grl_lambda,
+            cfg: self.cfg,
+            store: &self.store,
+            lstm: &self.lstm,
+            bufs: &self.bufs,
+            segments: &self.segments,
+            dropout: self.dropout,
+            seed: self.seed,
+            grl_lambda: self.grl_lambda,
         };
         self.step.plan(key, |tail| net.build_plan(ctx, key, tail))
     }
@@ -314,12 +324,19 @@ impl Classifier {
         let bytes = (b.batch * self.cfg.classes * 4) as u64;
         let domain_bytes = (b.batch * self.cfg.domains * 4) as u64;
         let (logits, domain_logits) = (&self.bufs.logits, &self.bufs.domain_logits);
-        self.step.submit(ctx, key, &self.store, &[], |encoder| {
-            encoder.copy_buffer_to_buffer(logits, 0, staging, 0, bytes);
-            if with_domains && domain_bytes > 0 {
-                encoder.copy_buffer_to_buffer(domain_logits, 0, staging, bytes, domain_bytes);
-            }
-        }, false)?;
+        self.step.submit(
+            ctx,
+            key,
+            &self.store,
+            &[],
+            |encoder| {
+                encoder.copy_buffer_to_buffer(logits, 0, staging, 0, bytes);
+                if with_domains && domain_bytes > 0 {
+                    encoder.copy_buffer_to_buffer(domain_logits, 0, staging, bytes, domain_bytes);
+                }
+            },
+            false,
+        )?;
         Ok(())
     }
 
@@ -389,8 +406,17 @@ impl Net<'_> {
         let s = &mut plan.schedule;
         s.push(cross_entropy(ctx, batch, c, SLOT_LOSS, 1.0, w(&b.logits), w(&b.labels), w(&b.d_logits), w(tail.stats()))?);
         if dann {
-            s.push(cross_entropy(ctx, batch, cfg.domains, SLOT_DOMAIN, 1.0, w(&b.domain_logits), w(&b.domain_labels),
-                                 w(&b.d_domain_logits), w(tail.stats()))?);
+            s.push(cross_entropy(
+                ctx,
+                batch,
+                cfg.domains,
+                SLOT_DOMAIN,
+                1.0,
+                w(&b.domain_logits),
+                w(&b.domain_labels),
+                w(&b.d_domain_logits),
+                w(tail.stats()),
+            )?);
         }
         // Head backward: dW = dlogitsᵀ·input, db = Σ rows, d_input = dlogits·W.
         let heads: &[(&str, &wgpu::Buffer, usize, &wgpu::Buffer)] = if dann {

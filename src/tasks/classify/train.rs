@@ -11,16 +11,16 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use super::finetune;
-use super::metrics::{proxy_a_distance, Metrics};
+use super::metrics::{Metrics, proxy_a_distance};
 use super::model::Classifier;
-use crate::config::schedule::grl_lambda;
-use crate::config::validate::{check_count, check_finite_range, check_non_negative, check_size, MAX_SIZE};
 use crate::config::OptimConfig;
-use crate::core::fit::{fit, run_steps, EpochTask, FitLimits, FitObserver, FitState, ReadCadence, StepProgress, DEFAULT_READ_EVERY};
-use crate::data::{make_batches, Dataset};
+use crate::config::schedule::grl_lambda;
+use crate::config::validate::{MAX_SIZE, check_count, check_finite_range, check_non_negative, check_size};
+use crate::core::fit::{DEFAULT_READ_EVERY, EpochTask, FitLimits, FitObserver, FitState, ReadCadence, StepProgress, fit, run_steps};
+use crate::data::{Dataset, make_batches};
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
-use crate::params::{pattern_matches, ParamStore};
+use crate::params::{ParamStore, pattern_matches};
 
 /// The metric that picks the best epoch and drives early stopping.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
@@ -195,7 +195,13 @@ pub struct Evaluation {
 }
 
 /// Logits `[rows, classes]` of every row of `data`, in its order (labels are not used).
-pub fn predict_logits(ctx: &GpuContext, model: &mut Classifier, data: &Dataset, batch_size: usize, max_len: usize) -> Result<(Vec<f32>, usize)> {
+pub fn predict_logits(
+    ctx: &GpuContext,
+    model: &mut Classifier,
+    data: &Dataset,
+    batch_size: usize,
+    max_len: usize,
+) -> Result<(Vec<f32>, usize)> {
     let classes = model.cfg.classes;
     let plan = make_batches(data, batch_size, max_len, None);
     let mut out = vec![0.0f32; data.len() * classes];
@@ -214,8 +220,14 @@ pub fn argmax(z: &[f32]) -> usize {
 }
 
 /// Mean cross-entropy (f64, log-sum-exp) and metrics of the model on `data`.
-pub fn evaluate(ctx: &GpuContext, model: &mut Classifier, data: &Dataset, labels: &[String], batch_size: usize,
-                max_len: usize) -> Result<Evaluation> {
+pub fn evaluate(
+    ctx: &GpuContext,
+    model: &mut Classifier,
+    data: &Dataset,
+    labels: &[String],
+    batch_size: usize,
+    max_len: usize,
+) -> Result<Evaluation> {
     if data.is_empty() {
         return Err(Error::InvalidInput("no examples to evaluate".into()));
     }
@@ -308,16 +320,22 @@ impl EpochTask for ClassifierRun<'_> {
         let plan = make_batches(train, cfg.batch_size, cfg.max_len, Some(&mut epoch_rng(cfg.seed, epoch)));
         let model = &mut *self.model;
         let mut lr = 0.0;
-        let sums = run_steps(epoch, plan.batches.len(), ReadCadence::every(cfg.read_every), |i, read| {
-            let (b, updates) = (&plan.batches[i], model.step.updates());
-            lr = cfg.optim.lr_at(updates, total);
-            model.step.set_learning_rate(lr as f32);
-            if let Some(gamma) = cfg.dann_gamma {
-                model.grl_lambda = grl_lambda(updates as f64 / total.max(1) as f64, gamma);
-            }
-            let tokens = b.lengths.iter().map(|&l| l as usize).sum();
-            Ok((model.train_step(ctx, b, true, read)?, tokens))
-        }, progress)?;
+        let sums = run_steps(
+            epoch,
+            plan.batches.len(),
+            ReadCadence::every(cfg.read_every),
+            |i, read| {
+                let (b, updates) = (&plan.batches[i], model.step.updates());
+                lr = cfg.optim.lr_at(updates, total);
+                model.step.set_learning_rate(lr as f32);
+                if let Some(gamma) = cfg.dann_gamma {
+                    model.grl_lambda = grl_lambda(updates as f64 / total.max(1) as f64, gamma);
+                }
+                let tokens = b.lengths.iter().map(|&l| l as usize).sum();
+                Ok((model.train_step(ctx, b, true, read)?, tokens))
+            },
+            progress,
+        )?;
         let eval = evaluate(ctx, model, valid, labels, cfg.batch_size, cfg.max_len)?;
         let mut log = EpochLog {
             epoch,
@@ -359,8 +377,14 @@ impl EpochTask for ClassifierRun<'_> {
 }
 
 /// Trains from `state` (default: a fresh run) until `cfg.epochs` or early stopping.
-pub fn train_classifier<'a>(ctx: &'a GpuContext, model: &'a mut Classifier, data: TrainData<'a>, cfg: &'a TrainConfig, state: TrainState,
-                            observer: &mut dyn FitObserver<ClassifierRun<'a>>) -> Result<TrainState> {
+pub fn train_classifier<'a>(
+    ctx: &'a GpuContext,
+    model: &'a mut Classifier,
+    data: TrainData<'a>,
+    cfg: &'a TrainConfig,
+    state: TrainState,
+    observer: &mut dyn FitObserver<ClassifierRun<'a>>,
+) -> Result<TrainState> {
     cfg.validate()?;
     let TrainData { train, valid, .. } = data;
     if cfg.dann_gamma.is_some() && (model.cfg.domains == 0 || train.domains.is_none()) {

@@ -74,7 +74,9 @@ fn timestamp(s: &str) -> Option<f64> {
             return Some(t.and_utc().timestamp() as f64);
         }
     }
-    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().map(|d| d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc().timestamp() as f64)
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc().timestamp() as f64)
 }
 
 /// Reads a series. Errors name the file, the line and the column: a missing column, a cell that is
@@ -110,11 +112,16 @@ pub fn read_series(path: &Path, spec: &SeriesSpec) -> Result<Series> {
             continue;
         }
         let cell = |c: usize| record.get(c).unwrap_or("").trim();
-        let t = timestamp(cell(time)).ok_or_else(|| err(format!("line {line}: '{}' in column '{}' is not a timestamp", cell(time), spec.time_col)))?;
+        let t = timestamp(cell(time))
+            .ok_or_else(|| err(format!("line {line}: '{}' in column '{}' is not a timestamp", cell(time), spec.time_col)))?;
         for (k, &c) in cols.iter().enumerate() {
             let v: f64 = cell(c).parse().ok().filter(|v: &f64| v.is_finite()).ok_or_else(|| {
-                err(format!("line {line}: '{}' in column '{}' is not a number{}", cell(c), series.columns[k],
-                            if cell(c).is_empty() { " (a missing value: fill or drop the gap first)" } else { "" }))
+                err(format!(
+                    "line {line}: '{}' in column '{}' is not a number{}",
+                    cell(c),
+                    series.columns[k],
+                    if cell(c).is_empty() { " (a missing value: fill or drop the gap first)" } else { "" }
+                ))
             })?;
             series.values[k].push(v);
         }
@@ -134,8 +141,12 @@ pub fn read_series(path: &Path, spec: &SeriesSpec) -> Result<Series> {
     if let Some(&median) = steps.get(steps.len() / 2)
         && let Some(i) = stamps.windows(2).position(|w| w[1] - w[0] > 1.5 * median)
     {
-        return Err(err(format!("line {}: a gap between '{}' and '{}' (the usual step is {median} s); fill it first",
-                               lines[i + 1], series.times[i], series.times[i + 1])));
+        return Err(err(format!(
+            "line {}: a gap between '{}' and '{}' (the usual step is {median} s); fill it first",
+            lines[i + 1],
+            series.times[i],
+            series.times[i + 1]
+        )));
     }
     // A column may be read both ways: the names say which is which.
     let first_future = series.columns.len() - spec.future_cols.len();
@@ -187,8 +198,14 @@ impl Scaler {
 /// steps being forecast (never past `o + horizon - 1`). With `residual_season = Some(m)` the targets are
 /// the differences to the seasonal-naive forecast from `o` (the value one season back, repeated), so an
 /// all-zero output reproduces that baseline and the model learns only corrections.
-pub fn windows(scaled: &[Vec<f64>], origins: &[usize], window: usize, horizon: usize, residual_season: Option<usize>,
-               known_from: usize) -> Windows {
+pub fn windows(
+    scaled: &[Vec<f64>],
+    origins: &[usize],
+    window: usize,
+    horizon: usize,
+    residual_season: Option<usize>,
+    known_from: usize,
+) -> Windows {
     let (b, f) = (origins.len(), scaled.len());
     let mut w = Windows { batch: b, steps: window, x: vec![0.0; window * b * f], y: Vec::with_capacity(b * horizon) };
     for (i, &o) in origins.iter().enumerate() {
@@ -225,7 +242,13 @@ mod tests {
     }
 
     fn spec() -> SeriesSpec {
-        SeriesSpec { time_col: "ds".into(), target_col: "y".into(), series_col: Some("id".into()), series: Some("B".into()), ..Default::default() }
+        SeriesSpec {
+            time_col: "ds".into(),
+            target_col: "y".into(),
+            series_col: Some("id".into()),
+            series: Some("B".into()),
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -236,7 +259,10 @@ mod tests {
         let bad = write("bad.csv", "id,ds,y\nB,2020-01-01,5\nB,2020-02-01,n/a\n");
         let e = read_series(&bad, &spec()).unwrap_err().to_string();
         assert!(e.contains("bad.csv") && e.contains("line 3") && e.contains("'n/a'") && e.contains("'y'"), "{e}");
-        let gap = write("gap.csv", "id,ds,y\nB,2020-01-01 00:00:00,5\nB,2020-01-01 01:00:00,5\nB,2020-01-01 02:00:00,5\nB,2020-01-01 05:00:00,6\n");
+        let gap = write(
+            "gap.csv",
+            "id,ds,y\nB,2020-01-01 00:00:00,5\nB,2020-01-01 01:00:00,5\nB,2020-01-01 02:00:00,5\nB,2020-01-01 05:00:00,6\n",
+        );
         let e = read_series(&gap, &spec()).unwrap_err().to_string();
         assert!(e.contains("line 5") && e.contains("gap"), "{e}");
         let e = read_series(&ok, &SeriesSpec { target_col: "price".into(), ..spec() }).unwrap_err().to_string();

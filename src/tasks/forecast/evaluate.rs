@@ -1,9 +1,9 @@
 //! Rolling forecasts over the held-out tail and their errors in the series' units, beside the
 //! seasonal-naive forecast's: MAE, RMSE and MASE.
 
-use super::data::{seasonal_naive, Scaler, Series};
+use super::data::{Scaler, Series, seasonal_naive};
 use super::model::Forecaster;
-use super::train::{boundaries, origins, ForecastConfig};
+use super::train::{ForecastConfig, boundaries, origins};
 use crate::error::Result;
 use crate::gpu::GpuContext;
 
@@ -38,8 +38,13 @@ pub struct ForecastPoint {
 }
 
 /// Rolling forecasts over the tail (origins every `horizon` steps from the tail's start) and their metrics.
-pub fn evaluate(ctx: &GpuContext, model: &mut Forecaster, series: &Series, scaler: &Scaler, cfg: &ForecastConfig)
-                -> Result<(Vec<ForecastPoint>, ForecastMetrics)> {
+pub fn evaluate(
+    ctx: &GpuContext,
+    model: &mut Forecaster,
+    series: &Series,
+    scaler: &Scaler,
+    cfg: &ForecastConfig,
+) -> Result<(Vec<ForecastPoint>, ForecastMetrics)> {
     let n = series.len();
     let (train_end, test_start) = boundaries(n, cfg)?;
     let scaled = scaler.scale(series);
@@ -67,9 +72,13 @@ pub fn evaluate(ctx: &GpuContext, model: &mut Forecaster, series: &Series, scale
     let (mae, rmse) = err(|p| p.forecast);
     let (naive_mae, naive_rmse) = err(|p| p.naive);
     let metrics = ForecastMetrics {
-        points: points.len(), mae, rmse, mase: mae / scale.max(f64::MIN_POSITIVE), naive_mae, naive_rmse,
+        points: points.len(),
+        mae,
+        rmse,
+        mase: mae / scale.max(f64::MIN_POSITIVE),
+        naive_mae,
+        naive_rmse,
         naive_mase: naive_mae / scale.max(f64::MIN_POSITIVE),
     };
     Ok((points, metrics))
 }
-

@@ -9,8 +9,8 @@ pub mod evaluate;
 pub mod model;
 pub mod train;
 
-pub use checkpoint::{load_forecaster, save_forecaster, ForecasterInfo};
-pub use data::{read_series, windows, Scaler, Series, SeriesSpec, Windows};
-pub use evaluate::{evaluate, ForecastMetrics, ForecastPoint};
+pub use checkpoint::{ForecasterInfo, load_forecaster, save_forecaster};
+pub use data::{Scaler, Series, SeriesSpec, Windows, read_series, windows};
+pub use evaluate::{ForecastMetrics, ForecastPoint, evaluate};
 pub use model::{Forecaster, ForecasterConfig};
-pub use train::{boundaries, fit, train_origins, ForecastConfig, ForecastEpoch, ForecastRun};
+pub use train::{ForecastConfig, ForecastEpoch, ForecastRun, boundaries, fit, train_origins};

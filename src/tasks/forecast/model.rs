@@ -8,17 +8,17 @@
 //! Parameter names follow PyTorch (`lstm.weight_ih_l0`, …, `fc.weight` `[horizon, H]`, `fc.bias`).
 
 use super::data::Windows;
-use crate::config::validate::{bytes_of, check_size, MAX_SIZE};
 use crate::config::Pooling;
-use crate::core::step::{Plan, PlanKey, PlanKind, StepCore, StepStats, UpdateTail, SLOT_LOSS};
+use crate::config::validate::{MAX_SIZE, bytes_of, check_size};
+use crate::core::step::{Plan, PlanKey, PlanKind, SLOT_LOSS, StepCore, StepStats, UpdateTail};
 use crate::error::{Error, Result};
-use crate::gpu::{read_staging, staging_buffer, GpuContext, View};
+use crate::gpu::{GpuContext, View, read_staging, staging_buffer};
 use crate::graph::Schedule;
 use crate::kernels::loss::mse;
-use crate::kernels::matmul::{gemm, Gemm};
-use crate::kernels::pool::{pool_backward, pool_forward, PoolParams};
+use crate::kernels::matmul::{Gemm, gemm};
+use crate::kernels::pool::{PoolParams, pool_backward, pool_forward};
 use crate::kernels::reduce::column_sum;
-use crate::nn::init::{init_tensor, rng};
+use crate::nn::init::{Draw, init_store};
 use crate::nn::{LstmConfig, LstmStack};
 use crate::params::{ParamStore, TensorMap};
 
@@ -90,11 +90,7 @@ impl Forecaster {
         check_size("batch-size", batch_cap, MAX_SIZE)?;
         check_size("window", steps_cap, MAX_SIZE)?;
         let specs = cfg.param_specs();
-        let store = ParamStore::new(ctx, &specs)?;
-        let mut r = rng(seed);
-        for (name, shape) in &specs {
-            store.upload(ctx, name, &init_tensor(name, shape.iter().product(), cfg.hidden, &mut r))?;
-        }
+        let store = init_store(ctx, &specs, seed, |name| Draw { kind: name, fan_in: cfg.hidden })?;
         let (b, t) = (batch_cap, steps_cap);
         let buf = |name: &str, dims: &[usize]| ctx.storage_buffer(name, bytes_of(name, dims)?);
         let bufs = Buffers {
@@ -123,10 +119,16 @@ impl Forecaster {
         let (cfg, bad) = (self.cfg, |m: String| Err(Error::InvalidInput(m)));
         let train = kind.has_backward();
         if b.batch == 0 || b.steps == 0 || b.batch > self.batch_cap || b.steps > self.steps_cap {
-            return bad(format!("windows {}×{} must be non-empty and within the capacity {}×{}", b.batch, b.steps, self.batch_cap, self.steps_cap));
+            return bad(format!(
+                "windows {}×{} must be non-empty and within the capacity {}×{}",
+                b.batch, b.steps, self.batch_cap, self.steps_cap
+            ));
         }
         if b.x.len() != b.steps * b.batch * cfg.inputs || (train && b.y.len() != b.batch * cfg.horizon) {
-            return bad(format!("window arrays disagree with {} windows × {} steps × {} inputs → {} horizon", b.batch, b.steps, cfg.inputs, cfg.horizon));
+            return bad(format!(
+                "window arrays disagree with {} windows × {} steps × {} inputs → {} horizon",
+                b.batch, b.steps, cfg.inputs, cfg.horizon
+            ));
         }
         if let Some(i) = b.x.iter().chain(&b.y).position(|v| !v.is_finite()) {
             return bad(format!("window value {i} is not finite"));
@@ -165,8 +167,15 @@ impl Forecaster {
 }
 
 /// Records the forward pass (and for a training key the MSE, the backward pass and the update tail).
-fn build_plan(ctx: &GpuContext, cfg: ForecasterConfig, st: &ParamStore, lstm: &LstmStack, bufs: &Buffers, key: PlanKey,
-              tail: &UpdateTail) -> Result<Plan> {
+fn build_plan(
+    ctx: &GpuContext,
+    cfg: ForecasterConfig,
+    st: &ParamStore,
+    lstm: &LstmStack,
+    bufs: &Buffers,
+    key: PlanKey,
+    tail: &UpdateTail,
+) -> Result<Plan> {
     let (batch, steps, w) = (key.batch, key.steps, View::whole);
     let mut s = Schedule::default();
     s.extend(lstm.forward(ctx, st, w(&bufs.x), w(&bufs.lengths), batch, steps)?);

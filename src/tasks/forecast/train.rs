@@ -6,16 +6,16 @@
 //! `train_end..test_start`, the held-out tail `test_start..N`. Training can be limited to the last
 //! `train_len` steps before `train_end` (little data, for transfer across series).
 
-use rand::seq::SliceRandom;
 use rand::SeedableRng;
+use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
-use super::data::windows;
 use super::data::Windows;
+use super::data::windows;
 use super::model::Forecaster;
-use crate::config::validate::{check_count, check_size, MAX_SIZE};
 use crate::config::OptimConfig;
-use crate::core::fit::{fit as fit_epochs, run_steps, EpochTask, FitLimits, FitObserver, FitState, KeepBest, ReadCadence, StepProgress};
+use crate::config::validate::{MAX_SIZE, check_count, check_size};
+use crate::core::fit::{EpochTask, FitLimits, FitObserver, FitState, KeepBest, ReadCadence, StepProgress, fit as fit_epochs, run_steps};
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
 use crate::params::ParamStore;
@@ -59,9 +59,16 @@ pub struct ForecastConfig {
 impl ForecastConfig {
     /// Refuses zero, negative, NaN and oversized settings before any GPU work, naming the option.
     pub fn validate(&self) -> Result<()> {
-        for (option, value) in [("window", self.window), ("horizon", self.horizon), ("season", self.season), ("stride", self.stride),
-                                ("test-len", self.test_len), ("epochs", self.epochs), ("batch-size", self.batch_size),
-                                ("patience", self.patience)] {
+        for (option, value) in [
+            ("window", self.window),
+            ("horizon", self.horizon),
+            ("season", self.season),
+            ("stride", self.stride),
+            ("test-len", self.test_len),
+            ("epochs", self.epochs),
+            ("batch-size", self.batch_size),
+            ("patience", self.patience),
+        ] {
             check_size(option, value, MAX_SIZE)?;
         }
         check_count("valid-len", self.valid_len, MAX_SIZE)?;
@@ -90,12 +97,16 @@ impl ForecastConfig {
 pub fn boundaries(n: usize, cfg: &ForecastConfig) -> Result<(usize, usize)> {
     let need = cfg.history() + cfg.horizon;
     let test_start = n.checked_sub(cfg.test_len).filter(|&s| s >= need).ok_or_else(|| {
-        Error::InvalidInput(format!("the series has {n} steps: too short for a {}-step test tail after a {}-step window and {}-step horizon",
-                                    cfg.test_len, cfg.window, cfg.horizon))
+        Error::InvalidInput(format!(
+            "the series has {n} steps: too short for a {}-step test tail after a {}-step window and {}-step horizon",
+            cfg.test_len, cfg.window, cfg.horizon
+        ))
     })?;
     let train_end = test_start.checked_sub(cfg.valid_len).filter(|&e| e >= need).ok_or_else(|| {
-        Error::InvalidInput(format!("the series has {n} steps: too short for {} validation steps before the {}-step tail and a {}-step window",
-                                    cfg.valid_len, cfg.test_len, cfg.window))
+        Error::InvalidInput(format!(
+            "the series has {n} steps: too short for {} validation steps before the {}-step tail and a {}-step window",
+            cfg.valid_len, cfg.test_len, cfg.window
+        ))
     })?;
     Ok((train_end, test_start))
 }
@@ -111,14 +122,24 @@ pub fn train_origins(n: usize, cfg: &ForecastConfig) -> Result<Vec<usize>> {
     let start = cfg.train_len.map_or(0, |l| train_end.saturating_sub(l));
     let o = origins(start, train_end, cfg, cfg.stride);
     if o.is_empty() {
-        return Err(Error::InvalidInput(format!("no training window: {} training steps for a {}-step window and {}-step horizon",
-                                               train_end - start, cfg.window, cfg.horizon)));
+        return Err(Error::InvalidInput(format!(
+            "no training window: {} training steps for a {}-step window and {}-step horizon",
+            train_end - start,
+            cfg.window,
+            cfg.horizon
+        )));
     }
     Ok(o)
 }
 
 /// Mean squared error (scaled units) of the model on the windows at `origins`.
-pub(crate) fn scaled_mse(ctx: &GpuContext, model: &mut Forecaster, scaled: &[Vec<f64>], origins: &[usize], cfg: &ForecastConfig) -> Result<f64> {
+pub(crate) fn scaled_mse(
+    ctx: &GpuContext,
+    model: &mut Forecaster,
+    scaled: &[Vec<f64>],
+    origins: &[usize],
+    cfg: &ForecastConfig,
+) -> Result<f64> {
     let (mut sum, mut n) = (0.0, 0usize);
     for chunk in origins.chunks(cfg.batch_size) {
         let w = cfg.cut(scaled, chunk);
@@ -163,11 +184,17 @@ impl EpochTask for ForecastRun<'_> {
         let steps = self.train.len().div_ceil(cfg.batch_size);
         let total = (cfg.epochs * steps) as u64;
         let (model, train) = (&mut *self.model, &self.train);
-        let sums = run_steps(epoch, steps, ReadCadence::default(), |i, read| {
-            let chunk = &train[i * cfg.batch_size..((i + 1) * cfg.batch_size).min(train.len())];
-            model.step.set_learning_rate(cfg.optim.lr_at(model.step.updates(), total) as f32);
-            Ok((model.train_step(ctx, &cfg.cut(scaled, chunk), read)?, chunk.len()))
-        }, progress)?;
+        let sums = run_steps(
+            epoch,
+            steps,
+            ReadCadence::default(),
+            |i, read| {
+                let chunk = &train[i * cfg.batch_size..((i + 1) * cfg.batch_size).min(train.len())];
+                model.step.set_learning_rate(cfg.optim.lr_at(model.step.updates(), total) as f32);
+                Ok((model.train_step(ctx, &cfg.cut(scaled, chunk), read)?, chunk.len()))
+            },
+            progress,
+        )?;
         let train_mse = sums.mean_loss();
         let valid_mse = if self.valid.is_empty() { train_mse } else { scaled_mse(ctx, model, scaled, &self.valid, cfg)? };
         Ok(ForecastEpoch { epoch, train_mse, valid_mse })
@@ -187,8 +214,13 @@ impl EpochTask for ForecastRun<'_> {
 }
 
 /// Trains with early stopping on the validation windows and leaves the model at its best epoch.
-pub fn fit<'a>(ctx: &'a GpuContext, model: &'a mut Forecaster, scaled: &'a [Vec<f64>], cfg: &'a ForecastConfig,
-               observer: &mut dyn FitObserver<ForecastRun<'a>>) -> Result<Vec<ForecastEpoch>> {
+pub fn fit<'a>(
+    ctx: &'a GpuContext,
+    model: &'a mut Forecaster,
+    scaled: &'a [Vec<f64>],
+    cfg: &'a ForecastConfig,
+    observer: &mut dyn FitObserver<ForecastRun<'a>>,
+) -> Result<Vec<ForecastEpoch>> {
     cfg.validate()?;
     let n = scaled[0].len();
     let (train_end, test_start) = boundaries(n, cfg)?;

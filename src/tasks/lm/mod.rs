@@ -7,7 +7,7 @@ pub mod corpus;
 pub mod model;
 pub mod train;
 
-pub use checkpoint::{load_lm, save_lm, LmInfo, META_LM};
-pub use corpus::{batchify, corpus_vocab, read_corpus, Tokenizer, EOS};
+pub use checkpoint::{LmInfo, META_LM, load_lm, save_lm};
+pub use corpus::{EOS, Tokenizer, batchify, corpus_vocab, read_corpus};
 pub use model::{LanguageModel, LanguageModelConfig};
-pub use train::{perplexity, score, score_with, train_lm, LmEpoch, LmRun, LmTrainConfig};
+pub use train::{LmEpoch, LmRun, LmTrainConfig, perplexity, score, score_with, train_lm};

@@ -11,17 +11,17 @@
 //! Names follow PyTorch's word_language_model: `encoder.weight` is here `embedding.weight`,
 //! `decoder.weight` `[V, H]` (absent when tied), `decoder.bias` `[V]`.
 
-use crate::config::validate::{bytes_of, check_size, MAX_SIZE};
-use crate::core::step::{Plan, PlanKey, PlanKind, StepCore, StepStats, UpdateTail, SLOT_LOSS};
+use crate::config::validate::{MAX_SIZE, bytes_of, check_size};
+use crate::core::step::{Plan, PlanKey, PlanKind, SLOT_LOSS, StepCore, StepStats, UpdateTail};
 use crate::error::{Error, Result};
 use crate::gpu::{GpuContext, View};
 use crate::graph::Schedule;
 use crate::kernels::embedding::{gather, scatter_add};
 use crate::kernels::loss::cross_entropy_rows;
-use crate::kernels::matmul::{gemm, Gemm};
+use crate::kernels::matmul::{Gemm, gemm};
 use crate::kernels::reduce::{column_sum, column_sum_strided};
 use crate::nn::embedding::point_scatter;
-use crate::nn::init::{init_tensor, rng};
+use crate::nn::init::{Draw, init_store};
 use crate::nn::{LstmConfig, LstmStack, SegmentBuffers};
 use crate::params::ParamStore;
 
@@ -122,18 +122,12 @@ impl LanguageModel {
         cfg.validate()?;
         check_size("batch-size", batch, MAX_SIZE)?;
         check_size("bptt", steps_cap, MAX_SIZE)?;
+        // The embedding: small uniform values (as PyTorch's word_language_model) so a tied decoder starts calm.
         let specs = cfg.param_specs();
-        let store = ParamStore::new(ctx, &specs)?;
-        let mut r = rng(seed);
-        for (name, shape) in &specs {
-            let values = if name == "embedding.weight" {
-                // Small uniform init (as PyTorch's word_language_model) so a tied decoder starts calm.
-                init_tensor("decoder", shape.iter().product(), 100, &mut r)
-            } else {
-                init_tensor(name, shape.iter().product(), cfg.hidden, &mut r)
-            };
-            store.upload(ctx, name, &values)?;
-        }
+        let store = init_store(ctx, &specs, seed, |name| match name {
+            "embedding.weight" => Draw { kind: "decoder", fan_in: 100 },
+            _ => Draw { kind: name, fan_in: cfg.hidden },
+        })?;
         let (b, t) = (batch, steps_cap);
         let buf = |name: &str, dims: &[usize]| ctx.storage_buffer(name, bytes_of(name, dims)?);
         let bufs = Buffers {

@@ -4,9 +4,9 @@
 //! when there is no validation set).
 
 use super::model::LanguageModel;
-use crate::config::validate::{check_size, MAX_SIZE};
 use crate::config::OptimConfig;
-use crate::core::fit::{fit, run_steps, EpochSums, EpochTask, FitLimits, FitObserver, FitState, ReadCadence, StepProgress};
+use crate::config::validate::{MAX_SIZE, check_size};
+use crate::core::fit::{EpochSums, EpochTask, FitLimits, FitObserver, FitState, ReadCadence, StepProgress, fit, run_steps};
 use crate::error::Result;
 use crate::gpu::GpuContext;
 use crate::params::ParamStore;
@@ -70,8 +70,14 @@ pub enum Pass<'a> {
 
 /// One pass over `streams` in chunks of `bptt`: the state starts at zero and is carried across
 /// chunks. Returns the readbacks' sums (loss: summed cross-entropy; items: predicted tokens).
-pub fn run_streams(ctx: &GpuContext, model: &mut LanguageModel, streams: &[Vec<u32>], bptt: usize, pass: Pass,
-                   progress: &mut dyn FnMut(&StepProgress)) -> Result<EpochSums> {
+pub fn run_streams(
+    ctx: &GpuContext,
+    model: &mut LanguageModel,
+    streams: &[Vec<u32>],
+    bptt: usize,
+    pass: Pass,
+    progress: &mut dyn FnMut(&StepProgress),
+) -> Result<EpochSums> {
     model.reset_state(ctx);
     let len = streams.first().map_or(0, Vec::len);
     let chunks = len.saturating_sub(1).div_ceil(bptt.max(1));
@@ -79,25 +85,36 @@ pub fn run_streams(ctx: &GpuContext, model: &mut LanguageModel, streams: &[Vec<u
         Pass::Score => 0,
         Pass::Train { epoch, .. } => epoch,
     };
-    run_steps(epoch, chunks, ReadCadence::default(), |k, read| {
-        let t0 = k * bptt;
-        let t = bptt.min(len - 1 - t0);
-        let ids: Vec<u32> = streams.iter().flat_map(|s| s[t0..t0 + t].iter().copied()).collect();
-        let targets: Vec<u32> = streams.iter().flat_map(|s| s[t0 + 1..t0 + 1 + t].iter().copied()).collect();
-        let train = match pass {
-            Pass::Score => false,
-            Pass::Train { total_updates, optim, .. } => {
-                model.step.set_learning_rate(optim.lr_at(model.step.updates(), total_updates) as f32);
-                true
-            }
-        };
-        Ok((model.step(ctx, &ids, &targets, train, read)?, ids.len()))
-    }, progress)
+    run_steps(
+        epoch,
+        chunks,
+        ReadCadence::default(),
+        |k, read| {
+            let t0 = k * bptt;
+            let t = bptt.min(len - 1 - t0);
+            let ids: Vec<u32> = streams.iter().flat_map(|s| s[t0..t0 + t].iter().copied()).collect();
+            let targets: Vec<u32> = streams.iter().flat_map(|s| s[t0 + 1..t0 + 1 + t].iter().copied()).collect();
+            let train = match pass {
+                Pass::Score => false,
+                Pass::Train { total_updates, optim, .. } => {
+                    model.step.set_learning_rate(optim.lr_at(model.step.updates(), total_updates) as f32);
+                    true
+                }
+            };
+            Ok((model.step(ctx, &ids, &targets, train, read)?, ids.len()))
+        },
+        progress,
+    )
 }
 
 /// Perplexity of `model` over `streams`, without training; `progress` sees the chunks go by.
-pub fn score_with(ctx: &GpuContext, model: &mut LanguageModel, streams: &[Vec<u32>], bptt: usize,
-                  progress: &mut dyn FnMut(&StepProgress)) -> Result<f64> {
+pub fn score_with(
+    ctx: &GpuContext,
+    model: &mut LanguageModel,
+    streams: &[Vec<u32>],
+    bptt: usize,
+    progress: &mut dyn FnMut(&StepProgress),
+) -> Result<f64> {
     let sums = run_streams(ctx, model, streams, bptt, Pass::Score, progress)?;
     Ok(perplexity(sums.loss, sums.items))
 }
@@ -138,7 +155,11 @@ impl EpochTask for LmRun<'_> {
         let sums = run_streams(self.ctx, self.model, self.train, cfg.bptt, pass, progress)?;
         let valid_ppl = self.valid.map(|v| score(self.ctx, self.model, v, cfg.bptt)).transpose()?;
         Ok(LmEpoch {
-            epoch, train_ppl: perplexity(sums.loss, sums.items), valid_ppl, tokens_per_s: sums.items_per_second(), seconds: sums.seconds,
+            epoch,
+            train_ppl: perplexity(sums.loss, sums.items),
+            valid_ppl,
+            tokens_per_s: sums.items_per_second(),
+            seconds: sums.seconds,
         })
     }
 
@@ -156,8 +177,14 @@ impl EpochTask for LmRun<'_> {
 }
 
 /// Trains `model` for `cfg.epochs` epochs (no early stopping: the observer keeps the best).
-pub fn train_lm<'a>(ctx: &'a GpuContext, model: &'a mut LanguageModel, train: &'a [Vec<u32>], valid: Option<&'a [Vec<u32>]>,
-                    cfg: &'a LmTrainConfig, observer: &mut dyn FitObserver<LmRun<'a>>) -> Result<FitState<LmEpoch>> {
+pub fn train_lm<'a>(
+    ctx: &'a GpuContext,
+    model: &'a mut LanguageModel,
+    train: &'a [Vec<u32>],
+    valid: Option<&'a [Vec<u32>]>,
+    cfg: &'a LmTrainConfig,
+    observer: &mut dyn FitObserver<LmRun<'a>>,
+) -> Result<FitState<LmEpoch>> {
     cfg.validate()?;
     model.step.configure(ctx, &mut model.store, &cfg.optim);
     let mut run = LmRun { ctx, model, train, valid, cfg };
