@@ -470,3 +470,47 @@ fn a_model_too_large_for_the_device_is_refused_with_the_buffer_and_excess() {
     assert!(err.contains("lstm.weight_hh_l0") || err.contains("parameters"), "{err}");
     assert!(err.contains("over by"), "{err}");
 }
+
+#[test]
+fn out_of_range_settings_are_refused_before_any_work_naming_the_option() {
+    let data = file("range.csv", &review_csv(40));
+    for (args, option, range) in [
+        (vec!["train", "--batch-size", "0"], "batch-size", "1..="),
+        (vec!["train", "--lr", "-1"], "lr", "> 0"),
+        (vec!["train", "--clip", "NaN"], "clip", ">= 0"),
+        (vec!["train", "--dropout", "1.5"], "dropout", "[0, 1)"),
+        (vec!["train", "--weight-decay", "NaN"], "weight-decay", ">= 0"),
+        (vec!["train", "--schedule", "warmup-linear", "--warmup", "2"], "warmup", "[0, 1)"),
+        (vec!["train", "--hidden", "4611686018427387904"], "hidden", "1..="),
+        (vec!["train", "--patience", "0"], "patience", "1..="),
+    ] {
+        let mut full = args.clone();
+        full.extend(["--data", &data, "--label-col", "label", "--text-col", "body"]);
+        let err = fails(&full);
+        assert!(err.contains(option) && err.contains(range), "{full:?}: {err}");
+        assert!(!err.contains("adapter:"), "{full:?} must stop before any GPU work: {err}");
+    }
+}
+
+#[test]
+fn closed_option_sets_list_their_values() {
+    let data = file("typed.csv", &review_csv(40));
+    for (option, value, listed) in [
+        ("--schedule", "cosine", "warmup-linear"),
+        ("--optimizer", "sgd", "adamw"),
+        ("--monitor", "recall", "macro-f1"),
+        ("--pooling", "attention", "concat"),
+        ("--input-format", "xml", "jsonl"),
+        ("--backend", "cuda", "vulkan"),
+    ] {
+        let err = fails(&["train", option, value, "--data", &data]);
+        assert!(err.contains(value) && err.contains(listed), "{option} {value}: {err}");
+    }
+    let err = fails(&["lm", "--train", &data, "--tokenizer", "bpe"]);
+    assert!(err.contains("whitespace") && err.contains("words"), "{err}");
+    let err = fails(&["forecast", "--data", &data, "--format", "yaml"]);
+    assert!(err.contains("text") && err.contains("json"), "{err}");
+    let series = file("season.csv", &(0..60).fold(String::from("ds,y\n"), |s, t| s + &format!("{t},{}\n", t % 7)));
+    let err = fails(&["forecast", "--data", &series, "--season", "0", "--window", "8", "--horizon", "2"]);
+    assert!(err.contains("season") && err.contains("1..="), "{err}");
+}

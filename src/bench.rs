@@ -216,6 +216,22 @@ fn time_schedule(ctx: &GpuContext, schedule: &Schedule, repeats: usize, timer: &
 
 /// Runs every benchmark at `shape`; `ceilings` turn GFLOP/s into a share of the FMA roof.
 pub fn bench_shape(ctx: &GpuContext, s: Shape, repeats: usize, ceilings: &Ceilings) -> Result<ShapeBench> {
+    let (mut rows, work) = bench_layer(ctx, s, repeats, ceilings)?;
+    let (step, profile) = bench_train_step(ctx, s, repeats, ceilings, work)?;
+    rows.push(step);
+    let kernels = KernelChoice { gemm: ctx.gemm_kernel, lstm: LstmKernel::choose(s.b as u32, s.h as u32) };
+    Ok(ShapeBench { kernels, rows, profile })
+}
+
+/// FLOPs and bytes of one LSTM layer's forward pass at a shape (a training step does about 3×).
+#[derive(Clone, Copy)]
+struct LayerWork {
+    flops: f64,
+    bytes: f64,
+}
+
+/// The input-projection GEMM and one LSTM layer (forward, forward + backward), each timed alone.
+fn bench_layer(ctx: &GpuContext, s: Shape, repeats: usize, ceilings: &Ceilings) -> Result<(Vec<BenchRow>, LayerWork)> {
     let mut timer = GpuTimer::new(ctx, 1);
     let (rows, g4) = (s.b * s.t, 4 * s.h);
     let tokens = (s.b * s.t) as f64;
@@ -240,7 +256,6 @@ pub fn bench_shape(ctx: &GpuContext, s: Shape, repeats: usize, ceilings: &Ceilin
         });
         Ok(())
     };
-
     // Input projection GEMM: [T·B, E] × [4H, E]ᵀ.
     let a = ctx.storage_buffer("bench x", (rows * s.e * 4) as u64)?;
     let w = ctx.storage_buffer("bench w", (g4 * s.e * 4) as u64)?;
@@ -265,7 +280,19 @@ pub fn bench_shape(ctx: &GpuContext, s: Shape, repeats: usize, ceilings: &Ceilin
     both.extend(stack.backward(ctx, &store, View::whole(&a), View::whole(&lengths), Some(View::whole(&dx)), s.b, s.t)?);
     row("lstm forward+backward", &both, 3.0 * fwd_flops, 3.0 * fwd_bytes)?;
 
-    // A whole classifier training step (embedding of 10k tokens, 2 classes).
+    Ok((out, LayerWork { flops: fwd_flops, bytes: fwd_bytes }))
+}
+
+/// A whole classifier training step (embedding of 10k tokens, 2 classes), timed by wall clock, with
+/// its per-kernel GPU times.
+fn bench_train_step(
+    ctx: &GpuContext,
+    s: Shape,
+    repeats: usize,
+    ceilings: &Ceilings,
+    layer: LayerWork,
+) -> Result<(BenchRow, Vec<KernelTime>)> {
+    let tokens = (s.b * s.t) as f64;
     let model_start = ctx.storage_bytes_allocated();
     let cfg = ClassifierConfig {
         vocab: 10_000,
@@ -298,23 +325,22 @@ pub fn bench_shape(ctx: &GpuContext, s: Shape, repeats: usize, ceilings: &Ceilin
     let wall_ms = median(times);
     let profile = profile_kernels(ctx, s, model.train_schedule(ctx, s.b, s.t)?)?;
     let params = model.store.total_len() as f64;
-    let flops = 3.0 * fwd_flops;
-    out.push(BenchRow {
+    let flops = 3.0 * layer.flops;
+    let row = BenchRow {
         shape: s,
         what: "classifier train step",
         wall_ms,
         gpu_ms: None,
         flops,
-        bytes: 3.0 * fwd_bytes + 4.0 * 4.0 * params,
+        bytes: 3.0 * layer.bytes + 4.0 * 4.0 * params,
         dispatches: counts.dispatches,
         passes: counts.passes,
         submits: counts.submits,
         tokens_per_s: tokens / wall_ms * 1e3,
         pct_of_fma_ceiling: 100.0 * flops / wall_ms / 1e6 / ceilings.fma_gflops,
         gpu_bytes: ctx.storage_bytes_allocated() - model_start,
-    });
-    let kernels = KernelChoice { gemm: ctx.gemm_kernel, lstm: LstmKernel::choose(s.b as u32, s.h as u32) };
-    Ok(ShapeBench { kernels, rows: out, profile })
+    };
+    Ok((row, profile))
 }
 
 /// The tables printed by `lstm-transfer bench` and `cargo bench`.

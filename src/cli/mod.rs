@@ -141,16 +141,16 @@ pub enum OptimizerKind {
 #[derive(Args, Clone, Default)]
 pub struct OptimArgs {
     /// Base learning rate [default: 3e-3; lm: 2e-3].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub lr: Option<f32>,
     /// Update rule.
     #[arg(long, value_enum, default_value_t)]
     pub optimizer: OptimizerKind,
     /// Weight decay of every tensor (an L2 penalty with adam, decoupled with adamw).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     pub weight_decay: f32,
     /// Clip the global gradient norm (0: off) [default: 5; forecast: 1].
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub clip: Option<f32>,
     /// Learning-rate schedule [default: constant; transfer --method ulmfit: stlr].
     #[arg(long, value_enum)]

@@ -1,5 +1,5 @@
-//! Text data: table readers (read.rs), the tokenizer, the vocabulary, label sets, seeded splits and
-//! length-bucketed batches. Nothing here touches the GPU.
+//! Text data shared by the classifier and the language model: table readers ([`read`]), the tokenizer,
+//! the vocabulary, label sets, seeded splits and length-bucketed batches. Nothing here touches the GPU.
 
 use std::collections::HashMap;
 use std::path::Path;

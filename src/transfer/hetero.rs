@@ -189,154 +189,197 @@ pub fn map_parameters(
         _ => {}
     }
 
-    // Embedding: rows by vocabulary, columns by the embedding map; P maps source to target columns.
-    let (es, et) = (src_cfg.embed, tgt_cfg.embed);
-    let emb_src = get(src, "embedding.weight")?;
-    let projection = (et < es).then(|| principal_directions(emb_src, es, et));
-    let emb_cols: Vec<f32> = match &projection {
-        Some(p) => matmul(emb_src, p, emb_src.len() / es, es, et),
-        None => emb_src.to_vec(),
-    };
-    let width = es.min(et);
-    let emb = &mut out.get_mut("embedding.weight").expect("target has an embedding").1;
-    let mut copied = 0;
-    for (t, source_row) in rows.iter().enumerate() {
-        if let Some(s) = *source_row {
-            let src_width = if projection.is_some() { et } else { es };
-            emb[t * et..t * et + width].copy_from_slice(&emb_cols[s * src_width..s * src_width + width]);
-            if et > es {
-                // New columns: small values (their first-layer weights start at zero, see below).
-                for v in &mut emb[t * et + es..(t + 1) * et] {
-                    *v *= 0.01;
-                }
-            }
-            copied += 1;
-        }
-    }
-    notes.push(format!("embedding: {copied} of {} rows from the source vocabulary", rows.len()));
-    match et.cmp(&es) {
-        std::cmp::Ordering::Greater => {
-            notes.push(format!("embedding {es} → {et}: new columns small, their input weights zero (function-preserving)"))
-        }
-        std::cmp::Ordering::Less => {
-            notes.push(format!("embedding {es} → {et}: projected on the top {et} principal directions (approximation)"))
-        }
-        _ => {}
-    }
-
-    // LSTM layers.
-    let (ls, lt) = (src_cfg.layers, tgt_cfg.layers);
+    let mut m = Mapping { src_cfg, tgt_cfg, src, units: &units, out: &mut out, notes: &mut notes, mapped: &mut mapped };
+    let projection = m.embedding(rows)?;
+    m.lstm_layers(projection.as_deref())?;
+    m.heads()?;
+    let (es, et, ls, lt) = (src_cfg.embed, tgt_cfg.embed, src_cfg.layers, tgt_cfg.layers);
     let (ds, dt) = (src_cfg.lstm().dirs(), tgt_cfg.lstm().dirs());
-    let alpha = pass_through_alpha();
-    for l in 0..lt {
-        for d in 0..dt {
-            let name = |kind: &str| LstmConfig::param_name("lstm.", kind, l, d == 1);
-            let input = tgt_cfg.lstm().layer_input(l);
-            if l < ls && d >= ds {
-                // A new reverse direction keeps its fresh init; its consumers start at zero (below).
-                continue;
-            }
-            mapped.extend(["weight_ih", "weight_hh", "bias_ih", "bias_hh"].map(name));
-            if l >= ls {
-                // Pass-through layer on top.
-                let wih = &mut out.get_mut(&name("weight_ih")).expect("target layer").1;
-                wih.iter_mut().for_each(|v| *v = 0.0);
-                for j in 0..ht {
-                    wih[(2 * ht + j) * input + d * ht + j] = alpha;
-                }
-                out.get_mut(&name("weight_hh")).expect("target layer").1.iter_mut().for_each(|v| *v = 0.0);
-                out.get_mut(&name("bias_hh")).expect("target layer").1.iter_mut().for_each(|v| *v = 0.0);
-                let b = &mut out.get_mut(&name("bias_ih")).expect("target layer").1;
-                for j in 0..ht {
-                    (b[j], b[ht + j], b[2 * ht + j], b[3 * ht + j]) = (GATE_BIAS, -GATE_BIAS, 0.0, GATE_BIAS);
-                }
-                continue;
-            }
-            let src_name = name;
-            let (s_wih, s_whh) = (get(src, &src_name("weight_ih"))?, get(src, &src_name("weight_hh"))?);
-            let (s_bih, s_bhh) = (get(src, &src_name("bias_ih"))?, get(src, &src_name("bias_hh"))?);
-            let s_input = src_cfg.lstm().layer_input(l);
-            // Layer 0 under an embedding projection reads P-projected inputs: W_ih·P.
-            let s_wih: Vec<f32> = match (&projection, l) {
-                (Some(p), 0) => matmul(s_wih, p, 4 * hs, es, et),
-                _ => s_wih.to_vec(),
-            };
-            let s_cols = if l == 0 && projection.is_some() { et } else { s_input };
-            let wih = &mut out.get_mut(&name("weight_ih")).expect("target layer").1;
-            for q in 0..4 {
-                for j in 0..ht {
-                    let (tr, sr) = (q * ht + j, q * hs + units.source[j]);
-                    for col in 0..input {
-                        let mapped =
-                            if l == 0 && projection.is_some() { Some((col, 1.0)) } else { input_column(l, col, src_cfg, tgt_cfg, &units) };
-                        wih[tr * input + col] = match mapped {
-                            Some((sc, scale)) if sc < s_cols => s_wih[sr * s_cols + sc] * scale,
-                            _ => 0.0,
-                        };
-                    }
-                }
-            }
-            let whh = &mut out.get_mut(&name("weight_hh")).expect("target layer").1;
-            for q in 0..4 {
-                for j in 0..ht {
-                    let sr = q * hs + units.source[j];
-                    for k in 0..ht {
-                        whh[(q * ht + j) * ht + k] = s_whh[sr * hs + units.source[k]] * units.share[k];
-                    }
-                }
-            }
-            for (bias, s_bias) in [("bias_ih", s_bih), ("bias_hh", s_bhh)] {
-                let b = &mut out.get_mut(&name(bias)).expect("target layer").1;
-                for q in 0..4 {
-                    for j in 0..ht {
-                        b[q * ht + j] = s_bias[q * hs + units.source[j]];
-                    }
-                }
-            }
-        }
-    }
-    if lt > ls {
-        notes.push(format!("layers {ls} → {lt}: {} pass-through layer(s) on top, α = {alpha:.3} (approximation)", lt - ls));
-    } else if lt < ls {
-        notes.push(format!("layers {ls} → {lt}: kept the bottom {lt} (approximation)"));
-    }
-    match (ds, dt) {
-        (1, 2) => {
-            notes.push("unidirectional → bidirectional: fresh reverse direction, read with zero weights (function-preserving)".into())
-        }
-        (2, 1) => notes.push("bidirectional → unidirectional: reverse direction dropped (approximation)".into()),
-        _ => {}
-    }
-
-    // Heads: same pooling and classes → columns mapped; otherwise fresh.
-    for (head, classes_s, classes_t) in [("fc", src_cfg.classes, tgt_cfg.classes), ("domain", src_cfg.domains, tgt_cfg.domains)] {
-        let wname = format!("{head}.weight");
-        if classes_t == 0 {
-            continue;
-        }
-        if classes_s != classes_t || src_cfg.pooling != tgt_cfg.pooling {
-            notes.push(format!(
-                "{head}: fresh ({classes_s} → {classes_t} classes, pooling {} → {})",
-                src_cfg.pooling.name(),
-                tgt_cfg.pooling.name()
-            ));
-            continue;
-        }
-        let (fs, ft) = (src_cfg.features(), tgt_cfg.features());
-        let sw = get(src, &wname)?;
-        let w = &mut out.get_mut(&wname).expect("target head").1;
-        for c in 0..classes_t {
-            for col in 0..ft {
-                let (part, d, k) = (col / (dt * ht), (col / ht) % dt, col % ht);
-                w[c * ft + col] = if d < ds { sw[c * fs + part * ds * hs + d * hs + units.source[k]] * units.share[k] } else { 0.0 };
-            }
-        }
-        let bname = format!("{head}.bias");
-        out.get_mut(&bname).expect("target head").1.copy_from_slice(get(src, &bname)?);
-        mapped.extend([wname, bname]);
-    }
     if units.is_identity() && es == et && ls == lt && ds == dt {
         notes.push("same shapes: mapped tensors copied as they are".into());
     }
     Ok((out, notes, mapped))
+}
+
+/// The state of one mapping: the two configurations, the source tensors, the unit map, and the
+/// target tensors, notes and mapped names being written.
+struct Mapping<'a> {
+    src_cfg: &'a ClassifierConfig,
+    tgt_cfg: &'a ClassifierConfig,
+    src: &'a TensorMap,
+    units: &'a UnitMap,
+    out: &'a mut TensorMap,
+    notes: &'a mut Vec<String>,
+    mapped: &'a mut Vec<String>,
+}
+
+impl Mapping<'_> {
+    /// The embedding: rows by vocabulary, columns by the embedding map. Returns the projection P
+    /// (source → target columns) when the target embedding is narrower.
+    fn embedding(&mut self, rows: &[Option<usize>]) -> Result<Option<Vec<f32>>> {
+        let (src_cfg, tgt_cfg, src) = (self.src_cfg, self.tgt_cfg, self.src);
+        let (es, et) = (src_cfg.embed, tgt_cfg.embed);
+        let emb_src = get(src, "embedding.weight")?;
+        let projection = (et < es).then(|| principal_directions(emb_src, es, et));
+        let emb_cols: Vec<f32> = match &projection {
+            Some(p) => matmul(emb_src, p, emb_src.len() / es, es, et),
+            None => emb_src.to_vec(),
+        };
+        let width = es.min(et);
+        let emb = &mut self.out.get_mut("embedding.weight").expect("target has an embedding").1;
+        let mut copied = 0;
+        for (t, source_row) in rows.iter().enumerate() {
+            if let Some(s) = *source_row {
+                let src_width = if projection.is_some() { et } else { es };
+                emb[t * et..t * et + width].copy_from_slice(&emb_cols[s * src_width..s * src_width + width]);
+                if et > es {
+                    // New columns: small values (their first-layer weights start at zero, see below).
+                    for v in &mut emb[t * et + es..(t + 1) * et] {
+                        *v *= 0.01;
+                    }
+                }
+                copied += 1;
+            }
+        }
+        self.notes.push(format!("embedding: {copied} of {} rows from the source vocabulary", rows.len()));
+        match et.cmp(&es) {
+            std::cmp::Ordering::Greater => {
+                self.notes.push(format!("embedding {es} → {et}: new columns small, their input weights zero (function-preserving)"))
+            }
+            std::cmp::Ordering::Less => {
+                self.notes.push(format!("embedding {es} → {et}: projected on the top {et} principal directions (approximation)"))
+            }
+            _ => {}
+        }
+
+        Ok(projection)
+    }
+
+    /// The LSTM layers (each direction's four tensors, gate-block aware), pass-through layers on
+    /// top when deepening.
+    fn lstm_layers(&mut self, projection: Option<&[f32]>) -> Result<()> {
+        let (src_cfg, tgt_cfg, src, units) = (self.src_cfg, self.tgt_cfg, self.src, self.units);
+        let (hs, ht, es, et) = (src_cfg.hidden, tgt_cfg.hidden, src_cfg.embed, tgt_cfg.embed);
+        let (ls, lt) = (src_cfg.layers, tgt_cfg.layers);
+        let (ds, dt) = (src_cfg.lstm().dirs(), tgt_cfg.lstm().dirs());
+        let alpha = pass_through_alpha();
+        for l in 0..lt {
+            for d in 0..dt {
+                let name = |kind: &str| LstmConfig::param_name("lstm.", kind, l, d == 1);
+                let input = tgt_cfg.lstm().layer_input(l);
+                if l < ls && d >= ds {
+                    // A new reverse direction keeps its fresh init; its consumers start at zero (below).
+                    continue;
+                }
+                self.mapped.extend(["weight_ih", "weight_hh", "bias_ih", "bias_hh"].map(name));
+                if l >= ls {
+                    // Pass-through layer on top.
+                    let wih = &mut self.out.get_mut(&name("weight_ih")).expect("target layer").1;
+                    wih.iter_mut().for_each(|v| *v = 0.0);
+                    for j in 0..ht {
+                        wih[(2 * ht + j) * input + d * ht + j] = alpha;
+                    }
+                    self.out.get_mut(&name("weight_hh")).expect("target layer").1.iter_mut().for_each(|v| *v = 0.0);
+                    self.out.get_mut(&name("bias_hh")).expect("target layer").1.iter_mut().for_each(|v| *v = 0.0);
+                    let b = &mut self.out.get_mut(&name("bias_ih")).expect("target layer").1;
+                    for j in 0..ht {
+                        (b[j], b[ht + j], b[2 * ht + j], b[3 * ht + j]) = (GATE_BIAS, -GATE_BIAS, 0.0, GATE_BIAS);
+                    }
+                    continue;
+                }
+                let src_name = name;
+                let (s_wih, s_whh) = (get(src, &src_name("weight_ih"))?, get(src, &src_name("weight_hh"))?);
+                let (s_bih, s_bhh) = (get(src, &src_name("bias_ih"))?, get(src, &src_name("bias_hh"))?);
+                let s_input = src_cfg.lstm().layer_input(l);
+                // Layer 0 under an embedding projection reads P-projected inputs: W_ih·P.
+                let s_wih: Vec<f32> = match (&projection, l) {
+                    (Some(p), 0) => matmul(s_wih, p, 4 * hs, es, et),
+                    _ => s_wih.to_vec(),
+                };
+                let s_cols = if l == 0 && projection.is_some() { et } else { s_input };
+                let wih = &mut self.out.get_mut(&name("weight_ih")).expect("target layer").1;
+                for q in 0..4 {
+                    for j in 0..ht {
+                        let (tr, sr) = (q * ht + j, q * hs + units.source[j]);
+                        for col in 0..input {
+                            let mapped = if l == 0 && projection.is_some() {
+                                Some((col, 1.0))
+                            } else {
+                                input_column(l, col, src_cfg, tgt_cfg, units)
+                            };
+                            wih[tr * input + col] = match mapped {
+                                Some((sc, scale)) if sc < s_cols => s_wih[sr * s_cols + sc] * scale,
+                                _ => 0.0,
+                            };
+                        }
+                    }
+                }
+                let whh = &mut self.out.get_mut(&name("weight_hh")).expect("target layer").1;
+                for q in 0..4 {
+                    for j in 0..ht {
+                        let sr = q * hs + units.source[j];
+                        for k in 0..ht {
+                            whh[(q * ht + j) * ht + k] = s_whh[sr * hs + units.source[k]] * units.share[k];
+                        }
+                    }
+                }
+                for (bias, s_bias) in [("bias_ih", s_bih), ("bias_hh", s_bhh)] {
+                    let b = &mut self.out.get_mut(&name(bias)).expect("target layer").1;
+                    for q in 0..4 {
+                        for j in 0..ht {
+                            b[q * ht + j] = s_bias[q * hs + units.source[j]];
+                        }
+                    }
+                }
+            }
+        }
+        if lt > ls {
+            self.notes.push(format!("layers {ls} → {lt}: {} pass-through layer(s) on top, α = {alpha:.3} (approximation)", lt - ls));
+        } else if lt < ls {
+            self.notes.push(format!("layers {ls} → {lt}: kept the bottom {lt} (approximation)"));
+        }
+        match (ds, dt) {
+            (1, 2) => self
+                .notes
+                .push("unidirectional → bidirectional: fresh reverse direction, read with zero weights (function-preserving)".into()),
+            (2, 1) => self.notes.push("bidirectional → unidirectional: reverse direction dropped (approximation)".into()),
+            _ => {}
+        }
+
+        Ok(())
+    }
+
+    /// The heads: with the same pooling and classes their columns map as the units do; otherwise fresh.
+    fn heads(&mut self) -> Result<()> {
+        let (src_cfg, tgt_cfg, src, units) = (self.src_cfg, self.tgt_cfg, self.src, self.units);
+        let (hs, ht) = (src_cfg.hidden, tgt_cfg.hidden);
+        let (ds, dt) = (src_cfg.lstm().dirs(), tgt_cfg.lstm().dirs());
+        for (head, classes_s, classes_t) in [("fc", src_cfg.classes, tgt_cfg.classes), ("domain", src_cfg.domains, tgt_cfg.domains)] {
+            let wname = format!("{head}.weight");
+            if classes_t == 0 {
+                continue;
+            }
+            if classes_s != classes_t || src_cfg.pooling != tgt_cfg.pooling {
+                self.notes.push(format!(
+                    "{head}: fresh ({classes_s} → {classes_t} classes, pooling {} → {})",
+                    src_cfg.pooling.name(),
+                    tgt_cfg.pooling.name()
+                ));
+                continue;
+            }
+            let (fs, ft) = (src_cfg.features(), tgt_cfg.features());
+            let sw = get(src, &wname)?;
+            let w = &mut self.out.get_mut(&wname).expect("target head").1;
+            for c in 0..classes_t {
+                for col in 0..ft {
+                    let (part, d, k) = (col / (dt * ht), (col / ht) % dt, col % ht);
+                    w[c * ft + col] = if d < ds { sw[c * fs + part * ds * hs + d * hs + units.source[k]] * units.share[k] } else { 0.0 };
+                }
+            }
+            let bname = format!("{head}.bias");
+            self.out.get_mut(&bname).expect("target head").1.copy_from_slice(get(src, &bname)?);
+            self.mapped.extend([wname, bname]);
+        }
+        Ok(())
+    }
 }
