@@ -76,37 +76,9 @@ fn trained() -> &'static (String, String) {
         let data = file("reviews.csv", &review_csv(160));
         let out = dir().join("model.safetensors").display().to_string();
         let stdout = ok(&[
-            "train",
-            "--data",
-            &data,
-            "--label-col",
-            "label",
-            "--text-col",
-            "title",
-            "--text-col",
-            "body",
-            "--out",
-            &out,
-            "--epochs",
-            "10",
-            "--patience",
-            "2",
-            "--embed",
-            "16",
-            "--hidden",
-            "16",
-            "--batch-size",
-            "16",
-            "--min-freq",
-            "1",
-            "--lr",
-            "0.02",
-            "--pooling",
-            "max",
-            "--dropout",
-            "0.1",
-            "--schedule",
-            "stlr",
+            "train", "--data", &data, "--label-col", "label", "--text-col", "title", "--text-col", "body", "--out", &out, "--epochs", "10",
+            "--patience", "2", "--embed", "16", "--hidden", "16", "--batch-size", "16", "--min-freq", "1", "--lr", "0.02", "--pooling",
+            "max", "--dropout", "0.1", "--schedule", "stlr",
         ]);
         assert!(stdout.contains("test (") && stdout.contains("macro-F1"), "train reports test metrics:\n{stdout}");
         assert!(stdout.contains("early stop"), "the toy task saturates, so --patience 2 stops it:\n{stdout}");
@@ -124,18 +96,7 @@ fn train_stops_early_writes_checkpoint_state_log_and_plot_and_eval_reports_json(
         assert!(dir().join(format!("model{suffix}")).exists(), "model{suffix} missing");
     }
     let json = ok(&[
-        "eval",
-        "--checkpoint",
-        ckpt,
-        "--data",
-        data,
-        "--label-col",
-        "label",
-        "--text-col",
-        "title",
-        "--text-col",
-        "body",
-        "--format",
+        "eval", "--checkpoint", ckpt, "--data", data, "--label-col", "label", "--text-col", "title", "--text-col", "body", "--format",
         "json",
     ]);
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
@@ -223,24 +184,8 @@ fn transfer_with_data_fine_tunes_and_reports_the_mapping() {
     let data = file("hotels.tsv", &tsv);
     let out = dir().join("hotels.safetensors").display().to_string();
     let printed = ok(&[
-        "transfer",
-        "--from",
-        ckpt,
-        "--method",
-        "freeze",
-        "--freeze-known-rows",
-        "--gradual-unfreezing",
-        "--discriminative-lr",
-        "--data",
-        &data,
-        "--out",
-        &out,
-        "--epochs",
-        "3",
-        "--batch-size",
-        "16",
-        "--min-freq",
-        "1",
+        "transfer", "--from", ckpt, "--method", "freeze", "--freeze-known-rows", "--gradual-unfreezing", "--discriminative-lr", "--data",
+        &data, "--out", &out, "--epochs", "3", "--batch-size", "16", "--min-freq", "1",
     ]);
     assert!(printed.contains("new target tokens") && printed.contains("the head starts fresh"), "{printed}");
     assert!(printed.contains("copied: embedding.weight") && printed.contains("fresh:  fc.weight, fc.bias"), "{printed}");
@@ -256,59 +201,14 @@ fn dann_transfer_reports_the_domain_head() {
         &(0..40).map(|i| format!("the hotel bed was {}\n", if i % 2 == 0 { GOOD[i % 6] } else { BAD[i % 6] })).collect::<String>(),
     );
     let out = dir().join("dann.safetensors").display().to_string();
-    let printed = ok(&[
-        "transfer",
-        "--from",
-        ckpt,
-        "--method",
-        "dann",
-        "--data",
-        data,
-        "--label-col",
-        "label",
-        "--text-col",
-        "title",
-        "--text-col",
-        "body",
-        "--target",
-        &target,
-        "--out",
-        &out,
-        "--epochs",
-        "2",
-        "--batch-size",
-        "16",
-        "--min-freq",
-        "1",
-    ]);
+    let dann = [
+        "transfer", "--from", ckpt, "--method", "dann", "--data", data, "--label-col", "label", "--text-col", "title", "--text-col",
+        "body", "--target", &target, "--out", &out, "--batch-size", "16", "--min-freq", "1",
+    ];
+    let printed = ok(&[&dann[..], &["--epochs", "2"]].concat());
     assert!(printed.contains("dann: ") && printed.contains("domain head: λ") && printed.contains("proxy A-distance"), "{printed}");
     // The same command with --resume continues the DANN run (target rows and all).
-    let resumed = ok(&[
-        "transfer",
-        "--from",
-        ckpt,
-        "--method",
-        "dann",
-        "--data",
-        data,
-        "--label-col",
-        "label",
-        "--text-col",
-        "title",
-        "--text-col",
-        "body",
-        "--target",
-        &target,
-        "--out",
-        &out,
-        "--epochs",
-        "3",
-        "--batch-size",
-        "16",
-        "--min-freq",
-        "1",
-        "--resume",
-    ]);
+    let resumed = ok(&[&dann[..], &["--epochs", "3", "--resume"]].concat());
     assert!(resumed.contains("resuming") && resumed.contains("epoch   3") && resumed.contains("domain head: λ"), "{resumed}");
     let err = fails(&["transfer", "--from", ckpt, "--method", "dann", "--data", data, "--out", &out]);
     assert!(err.contains("--target"), "{err}");
@@ -324,29 +224,8 @@ fn a_language_model_transfers_into_a_classifier() {
     );
     let lm = dir().join("lm.safetensors").display().to_string();
     let printed = ok(&[
-        "lm",
-        "--train",
-        &corpus,
-        "--valid",
-        &corpus,
-        "--test",
-        &corpus,
-        "--tokenizer",
-        "words",
-        "--embed",
-        "16",
-        "--hidden",
-        "16",
-        "--layers",
-        "1",
-        "--bptt",
-        "8",
-        "--batch-size",
-        "4",
-        "--epochs",
-        "2",
-        "--out",
-        &lm,
+        "lm", "--train", &corpus, "--valid", &corpus, "--test", &corpus, "--tokenizer", "words", "--embed", "16", "--hidden", "16",
+        "--layers", "1", "--bptt", "8", "--batch-size", "4", "--epochs", "2", "--out", &lm,
     ]);
     assert!(printed.contains("valid ppl") && printed.contains("test perplexity"), "{printed}");
     assert!(dir().join("lm.curve.svg").exists() && dir().join("lm.metrics.json").exists());
@@ -355,21 +234,7 @@ fn a_language_model_transfers_into_a_classifier() {
     // nothing is called a validation perplexity; --format json puts only the metrics on stdout.
     let lm2 = dir().join("lm2.safetensors").display().to_string();
     let out = run(&[
-        "lm",
-        "--train",
-        &corpus,
-        "--from",
-        &lm,
-        "--bptt",
-        "8",
-        "--batch-size",
-        "4",
-        "--epochs",
-        "1",
-        "--out",
-        &lm2,
-        "--format",
-        "json",
+        "lm", "--train", &corpus, "--from", &lm, "--bptt", "8", "--batch-size", "4", "--epochs", "1", "--out", &lm2, "--format", "json",
     ]);
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success() && stderr.contains("continuing from") && stderr.contains("epoch   1"), "{stderr}");
@@ -390,28 +255,8 @@ fn a_language_model_transfers_into_a_classifier() {
     let out = dir().join("ulmfit.safetensors").display().to_string();
     // A language model has no pooling of its own: --pooling goes with any method (not only hetero).
     let printed = ok(&[
-        "transfer",
-        "--from",
-        &lm,
-        "--method",
-        "freeze",
-        "--freeze-known-rows",
-        "--gradual-unfreezing",
-        "--discriminative-lr",
-        "--schedule",
-        "stlr",
-        "--pooling",
-        "max",
-        "--data",
-        &data,
-        "--out",
-        &out,
-        "--epochs",
-        "3",
-        "--batch-size",
-        "16",
-        "--min-freq",
-        "1",
+        "transfer", "--from", &lm, "--method", "freeze", "--freeze-known-rows", "--gradual-unfreezing", "--discriminative-lr",
+        "--schedule", "stlr", "--pooling", "max", "--data", &data, "--out", &out, "--epochs", "3", "--batch-size", "16", "--min-freq", "1",
     ]);
     assert!(printed.contains("copied: embedding.weight, lstm.weight_ih_l0") && printed.contains("fresh:  fc.weight, fc.bias"), "{printed}");
     assert!(!printed.contains("warning"), "the LM used the classifier's tokenizer: {printed}");

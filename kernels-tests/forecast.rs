@@ -121,29 +121,8 @@ fn the_cli_trains_fine_tunes_from_another_series_and_refuses_bad_windows() {
     std::fs::write(&csv, text).unwrap();
     let (csv, a, b) = (csv.display().to_string(), temp("a.safetensors").display().to_string(), temp("b.safetensors").display().to_string());
     let common = [
-        "forecast",
-        "--data",
-        &csv,
-        "--time-col",
-        "ds",
-        "--series-col",
-        "unique_id",
-        "--window",
-        "30",
-        "--horizon",
-        "6",
-        "--season",
-        "24",
-        "--test-len",
-        "48",
-        "--valid-len",
-        "48",
-        "--hidden",
-        "12",
-        "--epochs",
-        "4",
-        "--format",
-        "json",
+        "forecast", "--data", &csv, "--time-col", "ds", "--series-col", "unique_id", "--window", "30", "--horizon", "6", "--season", "24",
+        "--test-len", "48", "--valid-len", "48", "--hidden", "12", "--epochs", "4", "--format", "json",
     ];
     let run = |extra: &[&str]| bin().args(common).args(extra).output().unwrap();
     let out = run(&["--series", "A", "--out", &a]);
@@ -158,21 +137,8 @@ fn the_cli_trains_fine_tunes_from_another_series_and_refuses_bad_windows() {
     // A different horizon cannot start from A's model; a window longer than the series is refused.
     let out = bin()
         .args([
-            "forecast",
-            "--data",
-            &csv,
-            "--series-col",
-            "unique_id",
-            "--series",
-            "B",
-            "--window",
-            "30",
-            "--horizon",
-            "12",
-            "--from",
-            &a,
-            "--out",
-            &b,
+            "forecast", "--data", &csv, "--series-col", "unique_id", "--series", "B", "--window", "30", "--horizon", "12", "--from", &a,
+            "--out", &b,
         ])
         .output()
         .unwrap();

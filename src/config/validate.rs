@@ -13,6 +13,13 @@ pub fn check_size(option: &str, value: usize, max: usize) -> Result<()> {
     if (1..=max).contains(&value) { Ok(()) } else { Err(Error::invalid_option(option, &format!("an integer in 1..={max}"), value)) }
 }
 
+/// A model's batch capacity and its steps capacity (named as the command line names them) must each
+/// be in `1..=MAX_SIZE`.
+pub fn check_capacity(batch: usize, steps_option: &str, steps: usize) -> Result<()> {
+    check_size("batch-size", batch, MAX_SIZE)?;
+    check_size(steps_option, steps, MAX_SIZE)
+}
+
 /// `value` must be in `0..=max` (counts where 0 means "none").
 pub fn check_count(option: &str, value: usize, max: usize) -> Result<()> {
     if value <= max { Ok(()) } else { Err(Error::invalid_option(option, &format!("an integer in 0..={max}"), value)) }

@@ -10,7 +10,7 @@
 //! when the caller asks for a readback.
 
 use crate::config::Pooling;
-use crate::config::validate::{MAX_SIZE, bytes_of, check_count, check_size};
+use crate::config::validate::{MAX_SIZE, bytes_of, check_capacity, check_count, check_size};
 use crate::core::step::{Plan, PlanKey, PlanKind, SLOT_DOMAIN, SLOT_LOSS, StepCore, StepStats, UpdateTail};
 use crate::data::Batch;
 use crate::error::{Error, Result};
@@ -147,8 +147,7 @@ impl Classifier {
     /// A classifier with PyTorch-style random parameters, for batches up to (batch_cap, steps_cap).
     pub fn new(ctx: &GpuContext, cfg: ClassifierConfig, batch_cap: usize, steps_cap: usize, seed: u64) -> Result<Self> {
         cfg.validate()?;
-        check_size("batch-size", batch_cap, MAX_SIZE)?;
-        check_size("max-len", steps_cap, MAX_SIZE)?;
+        check_capacity(batch_cap, "max-len", steps_cap)?;
         // LSTM tensors: fan-in H; the heads (fc, domain): their input, the feature width.
         let specs = cfg.param_specs();
         let store = init_store(ctx, &specs, seed, |name| Draw {

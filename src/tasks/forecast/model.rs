@@ -9,7 +9,7 @@
 
 use super::data::Windows;
 use crate::config::Pooling;
-use crate::config::validate::{MAX_SIZE, bytes_of, check_size};
+use crate::config::validate::{MAX_SIZE, bytes_of, check_capacity, check_size};
 use crate::core::step::{Plan, PlanKey, PlanKind, SLOT_LOSS, StepCore, StepStats, UpdateTail};
 use crate::error::{Error, Result};
 use crate::gpu::{GpuContext, View, read_staging, staging_buffer};
@@ -87,8 +87,7 @@ impl Forecaster {
     /// A forecaster with PyTorch-style random parameters, for batches up to (batch_cap, steps_cap).
     pub fn new(ctx: &GpuContext, cfg: ForecasterConfig, batch_cap: usize, steps_cap: usize, seed: u64) -> Result<Self> {
         cfg.validate()?;
-        check_size("batch-size", batch_cap, MAX_SIZE)?;
-        check_size("window", steps_cap, MAX_SIZE)?;
+        check_capacity(batch_cap, "window", steps_cap)?;
         let specs = cfg.param_specs();
         let store = init_store(ctx, &specs, seed, |name| Draw { kind: name, fan_in: cfg.hidden })?;
         let (b, t) = (batch_cap, steps_cap);

@@ -11,7 +11,7 @@
 //! Names follow PyTorch's word_language_model: `encoder.weight` is here `embedding.weight`,
 //! `decoder.weight` `[V, H]` (absent when tied), `decoder.bias` `[V]`.
 
-use crate::config::validate::{MAX_SIZE, bytes_of, check_size};
+use crate::config::validate::{MAX_SIZE, bytes_of, check_capacity};
 use crate::core::step::{Plan, PlanKey, PlanKind, SLOT_LOSS, StepCore, StepStats, UpdateTail};
 use crate::error::{Error, Result};
 use crate::gpu::{GpuContext, View};
@@ -120,8 +120,7 @@ impl LanguageModel {
     /// A model for `batch` parallel streams and chunks of up to `steps_cap` tokens.
     pub fn new(ctx: &GpuContext, cfg: LanguageModelConfig, batch: usize, steps_cap: usize, seed: u64) -> Result<Self> {
         cfg.validate()?;
-        check_size("batch-size", batch, MAX_SIZE)?;
-        check_size("bptt", steps_cap, MAX_SIZE)?;
+        check_capacity(batch, "bptt", steps_cap)?;
         // The embedding: small uniform values (as PyTorch's word_language_model) so a tied decoder starts calm.
         let specs = cfg.param_specs();
         let store = init_store(ctx, &specs, seed, |name| match name {
