@@ -270,14 +270,4 @@ impl StepCore {
         }
         Ok(Some(stats))
     }
-
-    /// Dispatches of the cached plan of `key`, if recorded.
-    pub fn dispatch_count(&self, key: PlanKey) -> Option<usize> {
-        self.plans.get(&key).map(|p| p.schedule.dispatch_count())
-    }
-
-    /// The cached plan of `key`, if recorded (for profiling).
-    pub fn schedule(&self, key: PlanKey) -> Option<&Schedule> {
-        self.plans.get(&key).map(|p| &p.schedule)
-    }
 }
