@@ -4,57 +4,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 use std::sync::OnceLock;
 
+use common::cli::{dir, fails, file, ok, run};
 use common::{Golden, assert_close};
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_lstm-transfer"))
-}
-
-fn run(args: &[&str]) -> Output {
-    let out = bin().args(args).output().expect("the binary runs");
-    if std::env::var_os("LSTM_TRANSFER_TEST_VERBOSE").is_some() {
-        eprintln!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    }
-    out
-}
-
-/// Runs and expects success; returns stdout.
-#[track_caller]
-fn ok(args: &[&str]) -> String {
-    let out = run(args);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "lstm-transfer {args:?} failed:\n{stderr}");
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// Runs and expects failure; returns stderr (never a panic).
-#[track_caller]
-fn fails(args: &[&str]) -> String {
-    let out = run(args);
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!out.status.success(), "lstm-transfer {args:?} should fail");
-    assert!(!stderr.contains("panicked"), "lstm-transfer {args:?} panicked:\n{stderr}");
-    stderr
-}
-
-fn dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let d = std::env::temp_dir().join(format!("lstm-transfer-cli-{}", std::process::id()));
-        std::fs::create_dir_all(&d).unwrap();
-        d
-    })
-}
-
-fn file(name: &str, content: &str) -> String {
-    let path = dir().join(name);
-    std::fs::write(&path, content).unwrap();
-    path.display().to_string()
-}
 
 const GOOD: [&str; 6] = ["great", "lovely", "tasty", "friendly", "superb", "fresh"];
 const BAD: [&str; 6] = ["awful", "cold", "rude", "stale", "bland", "dirty"];
@@ -210,7 +164,8 @@ fn dann_transfer_reports_the_domain_head() {
     // The same command with --resume continues the DANN run (target rows and all).
     let resumed = ok(&[&dann[..], &["--epochs", "3", "--resume"]].concat());
     assert!(resumed.contains("resuming") && resumed.contains("epoch   3") && resumed.contains("domain head: λ"), "{resumed}");
-    let err = fails(&["transfer", "--from", ckpt, "--method", "dann", "--data", data, "--out", &out]);
+    let other = dir().join("dann-no-target.safetensors").display().to_string();
+    let err = fails(&["transfer", "--from", ckpt, "--method", "dann", "--data", data, "--out", &other]);
     assert!(err.contains("--target"), "{err}");
 }
 
@@ -330,7 +285,8 @@ fn out_of_range_settings_are_refused_before_any_work_naming_the_option() {
         (vec!["train", "--patience", "0"], "patience", "1..="),
     ] {
         let mut full = args.clone();
-        full.extend(["--data", &data, "--label-col", "label", "--text-col", "body"]);
+        let target = dir().join("range.safetensors").display().to_string();
+        full.extend(["--data", &data, "--label-col", "label", "--text-col", "body", "--out", &target]);
         let err = fails(&full);
         assert!(err.contains(option) && err.contains(range), "{full:?}: {err}");
         assert!(!err.contains("adapter:"), "{full:?} must stop before any GPU work: {err}");

@@ -92,7 +92,7 @@ struct SaveAfter<'a> {
 impl<'r> FitObserver<ClassifierRun<'r>> for SaveAfter<'_> {
     fn epoch_end(&mut self, run: &ClassifierRun<'r>, state: &TrainState, _improved: bool) -> lstm_transfer::Result<()> {
         if state.epoch == self.epoch {
-            save_train_state(&self.path, self.ctx, run.model, &info(), None, state, &self.config)?;
+            save_train_state(&self.path, self.ctx, run.model, &info(), None, state, &self.config, "")?;
         }
         Ok(())
     }

@@ -17,6 +17,8 @@ use cli::transfer::TransferArgs;
 struct Cli {
     #[command(flatten)]
     gpu: GpuArgs,
+    #[command(flatten)]
+    io: cli::IoArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -88,15 +90,16 @@ enum Command {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
+    lstm_transfer::fsutil::set_input_limits(cli.io.max_input_bytes, cli.io.max_line_bytes);
     match &cli.command {
-        Command::Info => cli::system::info(),
-        Command::Train(args) => cli::train::run(&cli.gpu, args),
-        Command::Transfer(args) if args.train.data.is_none() => cli::transfer::write_mapped(&cli.gpu, args),
-        Command::Transfer(args) => cli::transfer::run(&cli.gpu, args),
+        Command::Info => cli::system::info(&cli.gpu),
+        Command::Train(args) => cli::train::run(&cli.gpu, &cli.io, args),
+        Command::Transfer(args) if args.train.data.is_none() => cli::transfer::write_mapped(&cli.gpu, &cli.io, args),
+        Command::Transfer(args) => cli::transfer::run(&cli.gpu, &cli.io, args),
         Command::Eval(args) => cli::eval::run(&cli.gpu, args),
-        Command::Experiment(args) => cli::experiment::run(&cli.gpu, args),
-        Command::Forecast(args) => cli::forecast::run(&cli.gpu, args),
-        Command::Lm(args) => cli::lm::run(&cli.gpu, args),
+        Command::Experiment(args) => cli::experiment::run(&cli.gpu, &cli.io, args),
+        Command::Forecast(args) => cli::forecast::run(&cli.gpu, &cli.io, args),
+        Command::Lm(args) => cli::lm::run(&cli.gpu, &cli.io, args),
         Command::Predict(args) => cli::predict::run(&cli.gpu, args),
         Command::Bench { shape, repeats, json } => cli::system::bench(&cli.gpu, shape, *repeats, *json),
     }

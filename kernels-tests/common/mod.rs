@@ -2,6 +2,7 @@
 //! helper and the golden-file loader. `reference` holds the plain-Rust f64 kernels.
 #![allow(dead_code)]
 
+pub mod cli;
 pub mod reference;
 
 use std::collections::HashMap;

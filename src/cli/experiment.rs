@@ -6,7 +6,7 @@ use anyhow::Result;
 use clap::Args;
 use lstm_transfer::experiment::{self, ExperimentConfig, report};
 
-use super::GpuArgs;
+use super::{GpuArgs, IoArgs};
 
 #[derive(Args)]
 pub struct ExperimentArgs {
@@ -19,11 +19,18 @@ pub struct ExperimentArgs {
     pub out: PathBuf,
 }
 
-pub fn run(gpu: &GpuArgs, a: &ExperimentArgs) -> Result<()> {
+pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &ExperimentArgs) -> Result<()> {
     let cfg = match &a.config {
         Some(path) => ExperimentConfig::load(path)?,
         None => ExperimentConfig::demo(),
     };
+    let mut outputs: Vec<_> = report::FILES.iter().map(|f| a.out.join(f)).collect();
+    if cfg.source.checkpoint.is_none() {
+        outputs.push(a.out.join("source.safetensors"));
+    }
+    let mut inputs: Vec<Option<&std::path::Path>> = vec![a.config.as_deref(), cfg.source.checkpoint.as_deref(), cfg.source.lm_checkpoint.as_deref()];
+    inputs.extend(cfg.source.data.iter().chain(cfg.targets.iter().map(|t| &t.data)).map(|p| Some(p.as_path())));
+    let _lock = io.guard(&a.out.join("results.json"), &outputs, &inputs, false)?;
     let ctx = gpu.context()?;
     let adapter = ctx.adapter_line();
     println!("adapter: {adapter}");

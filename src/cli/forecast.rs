@@ -18,7 +18,7 @@ use lstm_transfer::tasks::forecast::{
     Series, SeriesSpec, boundaries, read_series,
 };
 
-use super::{GpuArgs, OptimArgs, OutputFormat, epoch_bar, sibling};
+use super::{GpuArgs, IoArgs, OptimArgs, OutputFormat, epoch_bar, outputs_of, sibling};
 
 #[derive(Args)]
 pub struct ForecastArgs {
@@ -149,16 +149,29 @@ fn model_config(a: &ForecastArgs, series: &Series, cfg: &ForecastConfig, source:
     Ok(info.config)
 }
 
-pub fn run(gpu: &GpuArgs, a: &ForecastArgs) -> Result<()> {
+pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &ForecastArgs) -> Result<()> {
+    let outputs = outputs_of(&a.out, &[".forecast.svg", ".metrics.json"]);
+    let _lock = io.guard(&a.out, &outputs, &[Some(&a.data), a.from.as_deref()], false)?;
     let spec = a.spec();
     let series = read_series(&a.data, &spec)?;
     let n = series.len();
-    let cfg = a.config(n)?;
+    let source = a.from.as_ref().map(|p| timeseries::load_forecaster(p).with_context(|| format!("loading {}", p.display()))).transpose()?;
+    let mut cfg = a.config(n)?;
+    if let Some((info, _)) = &source {
+        // The source learnt residuals (or values): fine-tuning must read its output the same way.
+        if a.seasonal_residual && !info.forecast.seasonal_residual {
+            bail!("{} forecasts the values themselves: it cannot fine-tune with --seasonal-residual", a.from.as_ref().expect("given").display());
+        }
+        if info.forecast.seasonal_residual && info.forecast.season != cfg.season {
+            bail!("{} learnt the residual to the {}-step seasonal naive: give --season {}", a.from.as_ref().expect("given").display(),
+                  info.forecast.season, info.forecast.season);
+        }
+        cfg.seasonal_residual = info.forecast.seasonal_residual;
+    }
     let (train_end, test_start) = boundaries(n, &cfg)?;
     let train_start = cfg.train_len.map_or(0, |l| train_end.saturating_sub(l));
     // Scaling statistics from the steps the model trains on.
     let scaler = Scaler::fit(&series, train_start, train_end);
-    let source = a.from.as_ref().map(|p| timeseries::load_forecaster(p).with_context(|| format!("loading {}", p.display()))).transpose()?;
     let model_cfg = model_config(a, &series, &cfg, source.as_ref().map(|(info, _)| info))?;
     let say = |line: String| a.format.say(line);
     let ctx = gpu.context()?;
@@ -222,8 +235,12 @@ pub fn run(gpu: &GpuArgs, a: &ForecastArgs) -> Result<()> {
     } else {
         println!("held-out tail: {} points, {}-step rolling forecasts ({} epochs, {seconds:.0} s)", m.points, cfg.horizon, logs.len());
         println!("                     MAE        RMSE       MASE");
-        println!("LSTM            {:>9.3} {:>11.3} {:>10.3}", m.mae, m.rmse, m.mase);
-        println!("seasonal naive  {:>9.3} {:>11.3} {:>10.3}   (season {})", m.naive_mae, m.naive_rmse, m.naive_mase, cfg.season);
+        let mase = |v: Option<f64>| v.map_or_else(|| format!("{:>10}", "n/a"), |v| format!("{v:>10.3}"));
+        println!("LSTM            {:>9.3} {:>11.3} {}", m.mae, m.rmse, mase(m.mase));
+        println!("seasonal naive  {:>9.3} {:>11.3} {}   (season {})", m.naive_mae, m.naive_rmse, mase(m.naive_mase), cfg.season);
+        if m.mase.is_none() {
+            println!("MASE is undefined: the training part repeats every {} steps exactly (the in-sample naive error is 0)", cfg.season);
+        }
         println!("wrote {} (+ .forecast.svg, .metrics.json)", a.out.display());
     }
     Ok(())

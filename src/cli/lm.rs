@@ -17,7 +17,8 @@ use lstm_transfer::tasks::lm::{
     save_lm, score, score_with, train_lm,
 };
 
-use super::{GpuArgs, OptimArgs, OutputFormat, epoch_bar, sibling};
+use super::{GpuArgs, IoArgs, OptimArgs, OutputFormat, epoch_bar, outputs_of, sibling};
+use lstm_transfer::config::validate::check_capacity;
 
 #[derive(Args)]
 pub struct LmArgs {
@@ -97,19 +98,32 @@ fn read_corpora(a: &LmArgs, from: Option<(&LmInfo, &[String])>) -> Result<Corpus
     if let Some(n) = a.max_tokens {
         train_tokens.truncate(n);
     }
-    let streams = |tokens: &[String]| batchify(&tokens.iter().map(|t| vocab.id(t)).collect::<Vec<u32>>(), a.batch_size);
-    let (train, dropped) = streams(&train_tokens);
+    // Each of the B streams needs at least 2 tokens (a token and the next), or nothing is predicted.
+    let streams = |tokens: &[String], path: &Path| -> Result<(Vec<Vec<u32>>, usize)> {
+        let (streams, dropped) = batchify(&tokens.iter().map(|t| vocab.id(t)).collect::<Vec<u32>>(), a.batch_size);
+        if streams[0].len() < 2 {
+            bail!("{}: {} tokens make streams of {} token(s) for --batch-size {}; each stream needs at least 2", path.display(),
+                  tokens.len(), streams[0].len(), a.batch_size);
+        }
+        Ok((streams, dropped))
+    };
+    let (train, dropped) = streams(&train_tokens, &a.train)?;
     let read = |path: &Option<PathBuf>| -> Result<Option<Vec<Vec<u32>>>> {
-        path.as_ref().map(|p| Ok(streams(&read_corpus(p, tokenizer)?).0)).transpose()
+        path.as_ref().map(|p| Ok(streams(&read_corpus(p, tokenizer)?, p)?.0)).transpose()
     };
     let (valid, test) = (read(&a.valid)?, read(&a.test)?);
     Ok(Corpus { train_tokens: train_tokens.len(), vocab, tokenizer, train, dropped, valid, test })
 }
 
-pub fn run(gpu: &GpuArgs, a: &LmArgs) -> Result<()> {
+pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &LmArgs) -> Result<()> {
     if a.epochs == 0 && (a.from.is_none() || (a.valid.is_none() && a.test.is_none())) {
         bail!("--epochs 0 only evaluates a model: give --from and --valid and/or --test");
     }
+    check_capacity(a.batch_size, "bptt", a.bptt)?;
+    // An evaluation-only run writes nothing.
+    let _lock = (a.epochs > 0)
+        .then(|| io.guard(&a.out, &outputs_of(&a.out, &[".curve.svg", ".metrics.json"]), &[Some(&a.train), a.valid.as_deref(), a.test.as_deref(), a.from.as_deref()], false))
+        .transpose()?;
     // Checked before any reading or GPU work (an evaluation-only run trains nothing).
     let train_cfg = LmTrainConfig { epochs: a.epochs, bptt: a.bptt, optim: a.optim.config(2e-3, 5.0)? };
     if a.epochs > 0 {

@@ -10,7 +10,7 @@ pub mod system;
 pub mod train;
 pub mod transfer;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
@@ -18,10 +18,12 @@ use lstm_transfer::config::{AdamConfig, LrSchedule, OptimConfig, Pooling, Schedu
 use lstm_transfer::data::{Column, ReadOptions, TableFormat, TextTable, read_table};
 use lstm_transfer::gpu::Backend;
 use lstm_transfer::tasks::classify::checkpoint::{self, Checkpoint};
+use lstm_transfer::config::validate::check_capacity;
+use lstm_transfer::fsutil::{RunLock, check_outputs};
 use lstm_transfer::{AdapterChoice, GpuContext};
 
 /// A file written beside a model: `DIR/NAME.safetensors` → `DIR/NAME{suffix}`.
-pub fn sibling(out: &Path, suffix: &str) -> std::path::PathBuf {
+pub fn sibling(out: &Path, suffix: &str) -> PathBuf {
     let stem = out.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
     out.with_file_name(format!("{stem}{suffix}"))
 }
@@ -37,10 +39,44 @@ pub struct GpuArgs {
 }
 
 impl GpuArgs {
-    pub fn context(&self) -> Result<GpuContext> {
-        let choice = AdapterChoice::from_env().with_overrides(&self.backend, self.adapter.as_deref());
-        Ok(GpuContext::new(&choice)?)
+    /// The adapter choice: the environment's, overridden by the options given.
+    pub fn choice(&self) -> AdapterChoice {
+        AdapterChoice::from_env().with_overrides(&self.backend, self.adapter.as_deref())
     }
+
+    pub fn context(&self) -> Result<GpuContext> {
+        Ok(GpuContext::new(&self.choice())?)
+    }
+}
+
+/// How inputs are bounded and outputs protected (global options).
+#[derive(Args, Clone)]
+pub struct IoArgs {
+    /// Replace the files of an earlier run at --out (otherwise a run refuses to).
+    #[arg(long, global = true)]
+    pub overwrite: bool,
+    /// Largest input file read, in bytes.
+    #[arg(long, global = true, default_value_t = lstm_transfer::fsutil::DEFAULT_MAX_INPUT_BYTES)]
+    pub max_input_bytes: u64,
+    /// Longest line of a text input, in bytes.
+    #[arg(long, global = true, default_value_t = lstm_transfer::fsutil::DEFAULT_MAX_LINE_BYTES)]
+    pub max_line_bytes: u64,
+}
+
+impl IoArgs {
+    /// Refuses outputs that are inputs or (unless `--overwrite` or `resuming`) already exist, then
+    /// takes the run's lock on `out`; hold the lock until the run's last write.
+    pub fn guard(&self, out: &Path, outputs: &[PathBuf], inputs: &[Option<&Path>], resuming: bool) -> Result<RunLock> {
+        let inputs: Vec<&Path> = inputs.iter().flatten().copied().collect();
+        let lock = RunLock::acquire(out)?;
+        check_outputs(outputs, &inputs, self.overwrite || resuming)?;
+        Ok(lock)
+    }
+}
+
+/// The files written beside a model at `out`: `out` itself and `out`'s `suffixes` siblings.
+pub fn outputs_of(out: &Path, suffixes: &[&str]) -> Vec<PathBuf> {
+    std::iter::once(out.to_path_buf()).chain(suffixes.iter().map(|s| sibling(out, s))).collect()
 }
 
 /// How to read a data file (CSV, TSV or JSONL, with column choices).
@@ -62,6 +98,10 @@ pub struct TableArgs {
     /// Skip malformed rows (counted and reported with their lines) instead of stopping at the first.
     #[arg(long)]
     pub skip_bad_rows: bool,
+    /// CSV: quoted fields may hold line breaks (by default a field spanning lines is refused as a
+    /// probable unclosed quote).
+    #[arg(long)]
+    pub multiline_fields: bool,
 }
 
 impl TableArgs {
@@ -73,6 +113,7 @@ impl TableArgs {
             header: self.header.then_some(true),
             unlabeled,
             skip_bad_rows: self.skip_bad_rows,
+            multiline_fields: self.multiline_fields,
         }
     }
 
@@ -202,6 +243,7 @@ pub struct InferenceArgs {
 impl InferenceArgs {
     /// The checkpoint and the maximum length to use with it.
     pub fn load(&self) -> Result<(Checkpoint, usize)> {
+        check_capacity(self.batch_size, "max-len", self.max_len.unwrap_or(1))?;
         let ckpt = load_checkpoint(&self.checkpoint, self.pooling)?;
         let max_len = self.max_len.unwrap_or(ckpt.info.max_len);
         Ok((ckpt, max_len))

@@ -37,7 +37,7 @@ pub enum PredictFormat {
 
 /// Parses `--ids` lines: every id must be a number below the vocabulary size.
 fn read_ids(path: &Path, vocab: usize) -> Result<Vec<Vec<u32>>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text = lstm_transfer::fsutil::read_utf8(path)?;
     let mut rows = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let ids: Vec<u32> = line
@@ -84,7 +84,12 @@ pub fn run(gpu: &GpuArgs, a: &PredictArgs) -> Result<()> {
                 format!("{} has no vocabulary (a plain state_dict?): give token ids with --ids", a.model.checkpoint.display())
             })?;
             let vocab = Vocab::from_tokens(tokens)?;
-            let content = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            let content = lstm_transfer::fsutil::read_utf8(path)?;
+            // One output per input line: a blank line would be dropped and the outputs would no
+            // longer line up with the inputs.
+            if let Some(i) = content.lines().position(|l| l.trim().is_empty()) {
+                bail!("{}: line {}: empty; --text takes one non-empty text per line", path.display(), i + 1);
+            }
             let opts = ReadOptions { format: Some(TableFormat::Tsv), unlabeled: true, ..Default::default() };
             parse_text_table(&content, path, &opts)?.rows.iter().map(|r| vocab.encode(&r.text)).collect()
         }

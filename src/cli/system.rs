@@ -6,10 +6,11 @@ use lstm_transfer::gpu::{USEFUL_FEATURES, list_adapters};
 
 use super::GpuArgs;
 
-pub fn info() -> Result<()> {
-    let adapters = list_adapters();
+pub fn info(gpu: &GpuArgs) -> Result<()> {
+    let choice = gpu.choice();
+    let adapters = list_adapters(&choice);
     if adapters.is_empty() {
-        return Err(lstm_transfer::Error::NoAdapter { detail: String::new() }.into());
+        return Err(choice.none_found().into());
     }
     for (i, a) in adapters.iter().enumerate() {
         let features: Vec<&str> = USEFUL_FEATURES.iter().filter(|(f, _)| a.features.contains(*f)).map(|(_, n)| *n).collect();

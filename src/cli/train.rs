@@ -19,7 +19,8 @@ use lstm_transfer::core::fit::{FitObserver, StepProgress};
 use lstm_transfer::data::{Dataset, TextRow, Vocab, embedded, encode_rows, label_names, parse_text_table, split, tokenize};
 use lstm_transfer::fsutil::write_atomic;
 use lstm_transfer::plot::{Panel, Series, write_line_chart};
-use lstm_transfer::tasks::classify::checkpoint::{
+use lstm_transfer::fsutil::RunLock;
+use lstm_transfer::tasks::classify::checkpoint::{META_DATA, data_fingerprint, 
     ModelInfo, TOKENIZER, TrainingCheckpoint, load_train_state, save_classifier, save_train_state, state_path,
 };
 use lstm_transfer::tasks::classify::{
@@ -27,7 +28,7 @@ use lstm_transfer::tasks::classify::{
 };
 use lstm_transfer::transfer::dann::DannData;
 
-use super::{GpuArgs, OptimArgs, TableArgs, report_skipped, report_truncated, sibling};
+use super::{GpuArgs, IoArgs, OptimArgs, TableArgs, outputs_of, report_skipped, report_truncated, sibling};
 
 /// The dataset used when `train` is given no `--data`: UCI Yelp sentences (CC BY 4.0, see data/README.md).
 const EMBEDDED_NAME: &str = "embedded:uci_yelp";
@@ -252,13 +253,34 @@ fn fresh(a: &TrainArgs, splits: &Splits) -> Result<Prepared> {
 }
 
 /// `train`: a fresh run, or the saved one with `--resume`.
-pub fn run(gpu: &GpuArgs, a: &TrainArgs) -> Result<()> {
+pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &TrainArgs) -> Result<()> {
+    let _lock = guard(io, a, &[])?;
     let splits = read_splits(a)?;
     let prepared = if a.resume { resume(a)? } else { fresh(a, &splits)? };
     if a.resume && prepared.config.dann_gamma.is_some() {
         bail!("this run trains DANN: resume it with the same `transfer --method dann --target FILE` command plus --resume");
     }
     execute(gpu, a, &splits, prepared)
+}
+
+/// Refuses a run whose outputs (the model, its state, log and plot) are among its inputs or belong
+/// to an earlier run (unless `--overwrite`, or `--resume` of that run), and takes the run's lock.
+pub fn guard(io: &IoArgs, a: &TrainArgs, more_inputs: &[Option<&Path>]) -> Result<RunLock> {
+    let outputs = outputs_of(&a.out, &[".state.safetensors", ".log.jsonl", ".curve.svg"]);
+    let mut inputs = vec![a.data.as_deref(), a.valid.as_deref(), a.test.as_deref()];
+    inputs.extend(more_inputs);
+    io.guard(&a.out, &outputs, &inputs, a.resume)
+}
+
+impl Splits {
+    /// The fingerprint of the rows the run trains and validates on (in order).
+    fn fingerprint(&self) -> String {
+        // An empty pair between the two sets: moving a row from one to the other changes the print.
+        fn pair(r: &TextRow) -> (&str, &str) {
+            (r.label.as_deref().unwrap_or(""), r.text.as_str())
+        }
+        data_fingerprint(self.train.iter().map(pair).chain([("", "")]).chain(self.valid.iter().map(pair)))
+    }
 }
 
 /// Trains a prepared run: encodes the rows, starts the model, trains with the CLI's observer and tests
@@ -271,6 +293,15 @@ pub fn execute(gpu: &GpuArgs, a: &TrainArgs, splits: &Splits, prepared: Prepared
     }
     info.validate()?;
     config.validate()?;
+    config.check_patterns(&info.config)?;
+    let fingerprint = splits.fingerprint();
+    if let Start::Resume(r) = &start
+        && let Some(saved) = r.checkpoint.metadata.get(META_DATA)
+        && *saved != fingerprint
+    {
+        bail!("{}: the saved run trained and validated on other rows than these ({}; same files, column options, \
+               fractions and --seed needed); start a new run with another --out", state_file.display(), splits.source);
+    }
     let encode = |rows: &[TextRow], what: &str| -> Result<Dataset> { Ok(encode_rows(rows, &vocab, &info.labels, Path::new(what))?) };
     let valid_name = a.valid.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| format!("{} (valid split)", splits.source));
     let test_name = a.test.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| format!("{} (test split)", splits.source));
@@ -329,8 +360,16 @@ pub fn execute(gpu: &GpuArgs, a: &TrainArgs, splits: &Splits, prepared: Prepared
         counts.submits
     );
 
-    let mut observer =
-        CliObserver { ctx: &ctx, out: &a.out, state_file: &state_file, info: &info, vocab: &vocab.tokens, config: &config, bar: None };
+    let mut observer = CliObserver {
+        ctx: &ctx,
+        out: &a.out,
+        state_file: &state_file,
+        info: &info,
+        vocab: &vocab.tokens,
+        config: &config,
+        fingerprint: &fingerprint,
+        bar: None,
+    };
     let data = TrainData { train: &train, valid: &valid, labels: &info.labels, domain_valid: domain_valid.as_ref() };
     let state = train_classifier(&ctx, &mut model, data, &config, state, &mut observer)?;
     if let Some(bar) = observer.bar.take() {
@@ -365,6 +404,7 @@ struct CliObserver<'a> {
     info: &'a ModelInfo,
     vocab: &'a [String],
     config: &'a TrainConfig,
+    fingerprint: &'a str,
     bar: Option<ProgressBar>,
 }
 
@@ -417,7 +457,7 @@ impl<'a> FitObserver<ClassifierRun<'a>> for CliObserver<'_> {
         if improved {
             save_classifier(self.out, self.ctx, model, self.info, Some(self.vocab))?;
         }
-        save_train_state(self.state_file, self.ctx, model, self.info, Some(self.vocab), state, self.config)?;
+        save_train_state(self.state_file, self.ctx, model, self.info, Some(self.vocab), state, self.config, self.fingerprint)?;
         let jsonl: String = state.logs.iter().map(|l| serde_json::to_string(l).expect("EpochLog serializes") + "\n").collect();
         write_atomic(&sibling(self.out, ".log.jsonl"), jsonl.as_bytes())?;
         let series = |name: &str, f: fn(&EpochLog) -> f64| Series {

@@ -16,7 +16,7 @@ use lstm_transfer::transfer::dann::dann_data;
 use lstm_transfer::transfer::{self, Method, Recipe, TransferOptions};
 use rand::{Rng, SeedableRng};
 
-use super::GpuArgs;
+use super::{GpuArgs, IoArgs};
 use super::train::{self as train_cmd, Prepared, Splits, Start, TrainArgs, TrainRows, read_splits};
 
 #[derive(Args)]
@@ -130,7 +130,8 @@ fn dann_rows(target: Vec<TextRow>) -> TrainRows {
 }
 
 /// `transfer` with `--data`: a transfer run, or (`--resume`) the one saved beside `--out`.
-pub fn run(gpu: &GpuArgs, t: &TransferArgs) -> Result<()> {
+pub fn run(gpu: &GpuArgs, io: &IoArgs, t: &TransferArgs) -> Result<()> {
+    let _lock = train_cmd::guard(io, &t.train, &[Some(t.from.as_path()), t.target.as_deref()])?;
     let splits = read_splits(&t.train)?;
     let prepared = if t.train.resume {
         let mut p = train_cmd::resume(&t.train)?;
@@ -248,8 +249,14 @@ fn compare_logits(ctx: &GpuContext, source: &Checkpoint, target: &mut Classifier
 }
 
 /// `transfer` without `--data`: map the source onto the requested shape and write it (no training).
-pub fn write_mapped(gpu: &GpuArgs, t: &TransferArgs) -> Result<()> {
+pub fn write_mapped(gpu: &GpuArgs, io: &IoArgs, t: &TransferArgs) -> Result<()> {
     check_method(t, false)?;
+    let a = &t.train;
+    if a.epochs.is_some() || a.valid.is_some() || a.test.is_some() || a.resume {
+        bail!("without --data, transfer only maps the source onto the new shape and trains nothing: \
+               give --data to fine-tune (--epochs, --valid, --test and --resume need it)");
+    }
+    let _lock = io.guard(&a.out, &[a.out.clone()], &[Some(t.from.as_path())], false)?;
     if t.method == Method::Dann {
         bail!("--method dann trains on data: give --data (labelled) and --target (unlabelled)");
     }

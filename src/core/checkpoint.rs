@@ -50,27 +50,76 @@ pub fn save_model(
     save_tensors(path, tensors, metadata)
 }
 
-/// Reads every tensor of a safetensors file as f32, with its metadata. Integer tensors (e.g. token
-/// ids in a test file) are not parameters and are skipped; a `module.` prefix (DataParallel) is removed.
-pub fn read_tensors(path: &Path) -> Result<(TensorMap, HashMap<String, String>)> {
-    let bytes = read_file(path)?;
-    let file_err = |message: String| Error::File { path: path.to_path_buf(), message };
-    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| file_err(format!("not a safetensors file: {e}")))?;
-    let st = SafeTensors::deserialize(&bytes).map_err(|e| file_err(format!("not a safetensors file: {e}")))?;
-    let mut tensors = TensorMap::new();
-    for (name, view) in st.tensors() {
-        let data = view.data();
-        let values: Vec<f32> = match view.dtype() {
-            Dtype::F32 => data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
-            Dtype::F16 => data.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
-            Dtype::BF16 => data.chunks_exact(2).map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
-            Dtype::F64 => data.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")) as f32).collect(),
-            _ => continue,
-        };
-        let name = name.strip_prefix("module.").unwrap_or(&name).to_string();
-        tensors.insert(name, (view.shape().to_vec(), values));
+/// A safetensors file as read: its float tensors as f32 (F16, BF16 and F64 converted; a `module.`
+/// prefix from DataParallel removed), its metadata, and the dtype of each tensor of another type
+/// (integer tensors such as a test file's token ids are not parameters).
+pub struct TensorFile {
+    /// Float tensors by name.
+    pub tensors: TensorMap,
+    /// String metadata.
+    pub metadata: HashMap<String, String>,
+    /// Tensors of other types, by name, with their dtype.
+    pub other_types: HashMap<String, String>,
+}
+
+impl TensorFile {
+    /// Reads a safetensors file. A NaN or infinite value in any float tensor is refused, naming the
+    /// tensor and the element: no command may compute with (or print) a model that holds one.
+    pub fn read(path: &Path) -> Result<Self> {
+        let bytes = read_file(path)?;
+        Self::parse(&bytes, path)
     }
-    Ok((tensors, header.metadata().clone().unwrap_or_default()))
+
+    /// [`TensorFile::read`] on bytes already read; `path` names the source in errors.
+    pub fn parse(bytes: &[u8], path: &Path) -> Result<Self> {
+        let file_err = |message: String| Error::File { path: path.to_path_buf(), message };
+        let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| file_err(format!("not a safetensors file: {e}")))?;
+        let st = SafeTensors::deserialize(bytes).map_err(|e| file_err(format!("not a safetensors file: {e}")))?;
+        let mut file = TensorFile { tensors: TensorMap::new(), metadata: header.metadata().clone().unwrap_or_default(), other_types: HashMap::new() };
+        for (name, view) in st.tensors() {
+            let name = name.strip_prefix("module.").unwrap_or(&name).to_string();
+            let data = view.data();
+            let values: Vec<f32> = match view.dtype() {
+                Dtype::F32 => data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
+                Dtype::F16 => data.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+                Dtype::BF16 => data.chunks_exact(2).map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+                Dtype::F64 => data.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")) as f32).collect(),
+                other => {
+                    file.other_types.insert(name, format!("{other:?}"));
+                    continue;
+                }
+            };
+            if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+                return Err(file_err(format!("tensor '{name}' holds {} at element {i}: a model with non-finite weights cannot be used", values[i])));
+            }
+            file.tensors.insert(name, (view.shape().to_vec(), values));
+        }
+        Ok(file)
+    }
+
+    /// Checks that every (name, shape) of `specs` is here with that shape, naming the file and the
+    /// first tensor that is missing, has another shape, or is not a float tensor.
+    pub fn check_shapes(&self, path: &Path, specs: &[(String, Vec<usize>)]) -> Result<()> {
+        let names: Vec<&str> = specs.iter().map(|(n, _)| n.as_str()).collect();
+        check_shapes(path, &self.tensors, specs).map_err(|e| self.explain_missing(path, &names, e))
+    }
+
+    /// `e` about a missing tensor, told as what it is when one of `names` is there with another dtype.
+    pub fn explain_missing(&self, path: &Path, names: &[&str], e: Error) -> Error {
+        match names.iter().find(|n| self.other_types.contains_key(**n) && !self.tensors.contains_key(**n)) {
+            Some(name) => Error::File {
+                path: path.to_path_buf(),
+                message: format!("tensor '{name}' has dtype {}; a parameter must be F32, F16, BF16 or F64", self.other_types[*name]),
+            },
+            None => e,
+        }
+    }
+}
+
+/// The float tensors and the metadata of a safetensors file (see [`TensorFile::read`]).
+pub fn read_tensors(path: &Path) -> Result<(TensorMap, HashMap<String, String>)> {
+    let file = TensorFile::read(path)?;
+    Ok((file.tensors, file.metadata))
 }
 
 /// The JSON metadata entry `key` of `path`, parsed; `what` names the kind of checkpoint that has it

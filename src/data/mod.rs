@@ -177,12 +177,21 @@ pub fn encode_rows(rows: &[TextRow], vocab: &Vocab, labels: &[String], source: &
             .ok_or_else(|| Error::File { path: source.to_path_buf(), message: format!("line {}: the row has no label", row.line) })?;
         let id = *index.get(label).ok_or_else(|| Error::File {
             path: source.to_path_buf(),
-            message: format!("line {}: unknown label '{label}'; the model's labels are {labels:?}", row.line),
+            message: format!("line {}: unknown label '{label}'; the model's labels are {}", row.line, list_some(labels, 10)),
         })?;
         data.ids.push(vocab.encode(&row.text));
         data.labels.push(id);
     }
     Ok(data)
+}
+
+/// Up to `n` items quoted and comma-separated, then how many more (error messages stay short).
+pub fn list_some(items: &[String], n: usize) -> String {
+    let shown: Vec<String> = items.iter().take(n).map(|s| format!("{s:?}")).collect();
+    match items.len().saturating_sub(n) {
+        0 => shown.join(", "),
+        more => format!("{}, … and {more} more", shown.join(", ")),
+    }
 }
 
 /// A seeded split: (train indices, valid indices), `valid_fraction` of the rows held out.

@@ -243,8 +243,13 @@ mod defaults {
 impl ExperimentConfig {
     /// Reads and checks a TOML file; relative paths become relative to its directory.
     pub fn load(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::File { path: path.into(), message: e.to_string() })?;
-        let mut cfg: Self = toml::from_str(&text).map_err(|e| Error::File { path: path.into(), message: e.to_string() })?;
+        Self::parse(&crate::fsutil::read_utf8(path)?, path)
+    }
+
+    /// [`ExperimentConfig::load`] on text already read from `path` (which names it in errors and
+    /// anchors its relative paths).
+    pub fn parse(text: &str, path: &Path) -> Result<Self> {
+        let mut cfg: Self = toml::from_str(text).map_err(|e| Error::File { path: path.into(), message: e.to_string() })?;
         let base = path.parent().unwrap_or(Path::new("."));
         let resolve = |p: &mut PathBuf| {
             if p.is_relative() && !p.to_string_lossy().starts_with("embedded:") {

@@ -165,6 +165,9 @@ pub fn markdown(cells: &[Cell], title: &str, adapter: &str) -> String {
     s
 }
 
+/// Every file the report writes into the output directory.
+pub const FILES: [&str; 5] = ["results.json", "report.md", "summary.json", "accuracy_vs_budget.svg", "learning_curves.svg"];
+
 /// Writes `results.json` (the runs) atomically.
 pub fn write_results(out: &Path, results: &[RunResult]) -> Result<()> {
     write_atomic(&out.join("results.json"), serde_json::to_string_pretty(results).expect("results serialize").as_bytes())

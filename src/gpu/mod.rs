@@ -67,6 +67,15 @@ impl AdapterChoice {
         self
     }
 
+    /// The error when no adapter matches this choice, naming what was asked for.
+    pub fn none_found(&self) -> Error {
+        let detail = match (&self.backends, &self.name) {
+            (None, None) => String::new(),
+            (b, n) => format!(" matching backend {b:?} and name {n:?}"),
+        };
+        Error::NoAdapter { detail }
+    }
+
     fn accepts(&self, info: &wgpu::AdapterInfo) -> bool {
         let backend_ok = self.backends.is_none_or(|b| b.contains(wgpu::Backends::from(info.backend)));
         let name_ok = self.name.as_ref().is_none_or(|n| info.name.to_lowercase().contains(&n.to_lowercase()));
@@ -86,12 +95,13 @@ pub struct AdapterSummary {
 }
 
 /// Every adapter wgpu can see on this machine, best first.
-pub fn list_adapters() -> Vec<AdapterSummary> {
+pub fn list_adapters(choice: &AdapterChoice) -> Vec<AdapterSummary> {
     let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
         backends: wgpu::Backends::all(),
         ..wgpu::InstanceDescriptor::new_without_display_handle()
     });
     let mut adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+    adapters.retain(|a| choice.accepts(&a.get_info()));
     adapters.sort_by_key(|a| rank(&a.get_info()));
     adapters.iter().map(|a| AdapterSummary { info: a.get_info(), features: a.features(), limits: a.limits() }).collect()
 }
@@ -145,11 +155,7 @@ impl GpuContext {
             .collect();
         adapters.sort_by_key(|a| rank(&a.get_info()));
         let Some(adapter) = adapters.into_iter().next() else {
-            let detail = match (&choice.backends, &choice.name) {
-                (None, None) => String::new(),
-                (b, n) => format!(" matching backend {b:?} and name {n:?}"),
-            };
-            return Err(Error::NoAdapter { detail });
+            return Err(choice.none_found());
         };
         let info = adapter.get_info();
         let wanted: wgpu::Features = USEFUL_FEATURES.iter().fold(wgpu::Features::empty(), |f, (x, _)| f | *x);

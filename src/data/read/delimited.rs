@@ -12,7 +12,7 @@ pub(super) fn read_tsv(content: &[u8], opts: &ReadOptions, out: &mut Collector) 
 
 /// Reads a CSV file into `out`; returns the header's line when there is one.
 pub(super) fn read_csv(content: &[u8], opts: &ReadOptions, out: &mut Collector) -> Result<Option<usize>> {
-    let records = csv_records(content).map_err(|message| out.error(message))?;
+    let records = csv_records(content, opts.multiline_fields).map_err(|message| out.error(message))?;
     read_delimited(records, Delimiter::Comma, opts, out)
 }
 
@@ -70,7 +70,7 @@ fn tsv_records(content: &[u8]) -> Vec<Record> {
 
 /// CSV records through the `csv` crate (RFC 4180 quoting, flexible lengths, any line ending). Errors
 /// are messages for the file error, starting with `line N: ` where known.
-fn csv_records(content: &[u8]) -> Result<Vec<Record>, String> {
+fn csv_records(content: &[u8], multiline_fields: bool) -> Result<Vec<Record>, String> {
     let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(content);
     let mut record = csv::ByteRecord::new();
     let mut records = Vec::new();
@@ -104,6 +104,13 @@ fn csv_records(content: &[u8]) -> Result<Vec<Record>, String> {
         // csv already skips empty lines; a line of only spaces is one blank field, and blank too.
         if utf8_error.is_none() && fields.len() == 1 && fields[0].trim().is_empty() {
             continue;
+        }
+        // A field spanning lines is most often a quote left open, which merges the rows after it.
+        if !multiline_fields && record.iter().any(|f| f.contains(&b'\n')) {
+            return Err(format!(
+                "line {line}: a quoted field runs over several lines (an unclosed `\"`? it would merge the rows after it); \
+                 if the texts really hold line breaks, pass --multiline-fields"
+            ));
         }
         records.push(Record { line, fields, utf8_error });
     }

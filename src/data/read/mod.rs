@@ -113,6 +113,9 @@ pub struct ReadOptions {
     /// Skip malformed rows, recording why in [`TextTable::skipped`], instead of failing on the first.
     /// Problems with the options themselves (an unknown column name, an index for JSONL) still fail.
     pub skip_bad_rows: bool,
+    /// CSV only: quoted fields may hold line breaks. Off by default, since a quote left open by
+    /// mistake would otherwise merge the following rows into one field without a word.
+    pub multiline_fields: bool,
 }
 
 /// One example read from a table.
@@ -140,8 +143,7 @@ pub struct TextTable {
 pub fn read_text_table(path: &Path, opts: &ReadOptions) -> Result<TextTable> {
     // Bytes, not a String: a single line of invalid UTF-8 must be a bad row with its line number, not a
     // failure of the whole file without one.
-    let bytes =
-        std::fs::read(path).map_err(|e| Error::File { path: path.to_path_buf(), message: format!("could not read the file: {e}") })?;
+    let bytes = crate::fsutil::read_text_file(path)?;
     parse_bytes(&bytes, path, opts)
 }
 
@@ -149,6 +151,11 @@ pub fn read_text_table(path: &Path, opts: &ReadOptions) -> Result<TextTable> {
 /// and, when [`ReadOptions::format`] is `None`, picks the format by its extension.
 pub fn parse_text_table(content: &str, source: &Path, opts: &ReadOptions) -> Result<TextTable> {
     parse_bytes(content.as_bytes(), source, opts)
+}
+
+/// [`parse_text_table`] on bytes (invalid UTF-8 is a bad row with its line).
+pub fn parse_text_bytes(content: &[u8], source: &Path, opts: &ReadOptions) -> Result<TextTable> {
+    parse_bytes(content, source, opts)
 }
 
 /// The reader proper, on bytes so that invalid UTF-8 is found per line.

@@ -55,8 +55,12 @@ fn csv_with_header_and_named_columns() {
                    \n\
                    4,Tech,\"He said \"\"plain\"\"\"\n\
                    2,Only title,\n";
-    let opts =
-        ReadOptions { label: Some(Column::Name("Class Index".into())), text: names(&["Title", "Description"]), ..Default::default() };
+    let opts = ReadOptions {
+        label: Some(Column::Name("Class Index".into())),
+        text: names(&["Title", "Description"]),
+        multiline_fields: true,
+        ..Default::default()
+    };
     let table = parse(content, "fake.csv", &opts).unwrap();
     assert_eq!(
         triples(&table),
@@ -67,7 +71,7 @@ fn csv_with_header_and_named_columns() {
         ]
     );
     // Text by name in another order; label by index; the header given explicitly.
-    let opts = ReadOptions { text: names(&["Description"]), header: Some(true), ..Default::default() };
+    let opts = ReadOptions { text: names(&["Description"]), header: Some(true), multiline_fields: true, ..Default::default() };
     let table = parse(content, "fake.csv", &opts).unwrap();
     assert_eq!(table.rows[0].text, "Short-sellers are\nseeing green again.");
     assert_eq!(table.rows[2].text, "");
@@ -188,7 +192,8 @@ fn invalid_utf8_is_a_bad_row_with_its_line() {
     let table = parse_bytes(content, source, &opts).unwrap();
     assert_eq!((table.rows.len(), table.skipped.len()), (2, 1));
     let csv = b"1,ok\n\n0,\"multi\nline \xff\"\n1,ok\n";
-    let e = parse_bytes(csv, Path::new("fake.csv"), &ReadOptions::default()).unwrap_err().to_string();
+    let multiline = ReadOptions { multiline_fields: true, ..Default::default() };
+    let e = parse_bytes(csv, Path::new("fake.csv"), &multiline).unwrap_err().to_string();
     assert!(e.contains("line 3: expected UTF-8"), "{e}");
     let e = parse_bytes(b"{\"label\": 1, \"text\": \"\xff\"}\n", Path::new("f.jsonl"), &ReadOptions::default()).unwrap_err().to_string();
     assert!(e.contains("line 1: expected UTF-8"), "{e}");
@@ -196,7 +201,7 @@ fn invalid_utf8_is_a_bad_row_with_its_line() {
 
 #[test]
 fn unknown_column_name_lists_the_header() {
-    let opts = ReadOptions { label: Some(Column::Name("Class".into())), skip_bad_rows: true, ..Default::default() };
+    let opts = ReadOptions { label: Some(Column::Name("Class".into())), skip_bad_rows: true, multiline_fields: true, ..Default::default() };
     let e = err("\n\"Class Index\",Title,Description\n1,a,b\n", "fake.csv", &opts);
     assert!(e.contains("fake.csv") && e.contains("line 2: expected a column named \"Class\""), "{e}");
     assert!(e.contains("\"Class Index\", \"Title\", \"Description\""), "{e}");
@@ -226,7 +231,7 @@ fn empty_inputs_are_errors() {
 fn crlf_line_endings() {
     let table = parse("1\tone\r\n\r\n0\ttwo\r\n", "fake.tsv", &ReadOptions::default()).unwrap();
     assert_eq!(triples(&table), [(Some("1"), "one", 1), (Some("0"), "two", 3)]);
-    let opts = ReadOptions { text: names(&["text"]), ..Default::default() };
+    let opts = ReadOptions { text: names(&["text"]), multiline_fields: true, ..Default::default() };
     let table = parse("label,text\r\n1,\"a\r\nb\"\r\n\r\n0,c\r\n", "fake.csv", &opts).unwrap();
     assert_eq!(triples(&table), [(Some("1"), "a\r\nb", 2), (Some("0"), "c", 5)]);
 }
@@ -234,10 +239,14 @@ fn crlf_line_endings() {
 #[test]
 fn csv_multiline_fields_report_their_first_line() {
     let content = "1,\"first\nsecond\nthird\"\n\n\n0,next\n2,\"x\"\n";
-    let table = parse(content, "fake.csv", &ReadOptions::default()).unwrap();
+    let table = parse(content, "fake.csv", &ReadOptions { multiline_fields: true, ..Default::default() }).unwrap();
     assert_eq!(triples(&table), [(Some("1"), "first\nsecond\nthird", 1), (Some("0"), "next", 6), (Some("2"), "x", 7)]);
+    // Without --multiline-fields a field spanning lines is refused: most often a quote left open
+    // mid-file, which merges the rows after it into one field.
+    let e = err("1,ok\n0,\"open\n1,lost\n0,\"closed here\"\n", "fake.csv", &ReadOptions::default());
+    assert!(e.contains("line 2: a quoted field runs over several lines") && e.contains("--multiline-fields"), "{e}");
     // A quote left open would swallow the rest of the file: an error even when skipping bad rows.
-    let opts = ReadOptions { skip_bad_rows: true, ..Default::default() };
+    let opts = ReadOptions { skip_bad_rows: true, multiline_fields: true, ..Default::default() };
     let e = err("1,ok\n0,\"open\n1,lost\n", "fake.csv", &opts);
     assert!(e.contains("fake.csv") && e.contains("line 2: expected a closing `\"`"), "{e}");
     // Quotes that csv treats as ordinary characters are fine.

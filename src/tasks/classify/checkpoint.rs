@@ -20,7 +20,7 @@ use super::model::{Classifier, ClassifierConfig};
 use super::train::{TrainConfig, TrainState};
 use crate::config::Pooling;
 use crate::config::validate::{MAX_SIZE, check_size};
-use crate::core::checkpoint::{META_VOCAB, check_shapes, read_info, read_tensors, read_vocab, save_model};
+use crate::core::checkpoint::{META_VOCAB, TensorFile, read_info, read_vocab, save_model};
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
 use crate::params::{NamedTensor, TensorMap};
@@ -85,22 +85,21 @@ pub fn save(path: &Path, tensors: &[NamedTensor], info: &ModelInfo, vocab: Optio
 /// Loads a classifier checkpoint or a plain PyTorch state_dict. `pooling` resolves what the shapes
 /// cannot tell for a state_dict (last, max and mean pooling all give the head the same width).
 pub fn load(path: &Path, pooling: Option<Pooling>) -> Result<Checkpoint> {
-    let (tensors, metadata) = read_tensors(path)?;
-    from_tensors(path, tensors, metadata, pooling)
+    from_file(path, TensorFile::read(path)?, pooling)
 }
 
-pub(crate) fn from_tensors(
-    path: &Path,
-    mut tensors: TensorMap,
-    metadata: HashMap<String, String>,
-    pooling: Option<Pooling>,
-) -> Result<Checkpoint> {
+/// The checkpoint in a file already read: its description (from the metadata, or inferred from the
+/// shapes of a plain state_dict) checked, and its parameters checked against it.
+pub(crate) fn from_file(path: &Path, file: TensorFile, pooling: Option<Pooling>) -> Result<Checkpoint> {
     let file_err = |message: String| Error::File { path: path.to_path_buf(), message };
-    let vocab = read_vocab(path, &metadata)?;
-    let info = match metadata.get(META_MODEL) {
-        Some(_) => read_info::<ModelInfo>(path, &metadata, META_MODEL, "a classifier checkpoint")?,
+    let vocab = read_vocab(path, &file.metadata)?;
+    let info = match file.metadata.get(META_MODEL) {
+        Some(_) => read_info::<ModelInfo>(path, &file.metadata, META_MODEL, "a classifier checkpoint")?,
         None => {
-            let config = infer_config(&tensors, pooling.unwrap_or_default()).map_err(|e| file_err(e.to_string()))?;
+            let config = infer_config(&file.tensors, pooling.unwrap_or_default()).map_err(|e| {
+                let needed = ["embedding.weight", "lstm.weight_hh_l0", "fc.weight"];
+                file.explain_missing(path, &needed, file_err(e.to_string()))
+            })?;
             ModelInfo { labels: (0..config.classes).map(|c| c.to_string()).collect(), config, max_len: 512, tokenizer: TOKENIZER.into() }
         }
     };
@@ -111,12 +110,12 @@ pub(crate) fn from_tensors(
     }
     info.validate().map_err(|e| file_err(format!("metadata '{META_MODEL}': {e}")))?;
     let specs = info.config.param_specs();
-    check_shapes(path, &tensors, &specs)?;
+    file.check_shapes(path, &specs)?;
+    let TensorFile { mut tensors, mut metadata, .. } = file;
     let wanted: std::collections::HashSet<&str> = specs.iter().map(|(n, _)| n.as_str()).collect();
     let mut ignored: Vec<String> = tensors.keys().filter(|k| !wanted.contains(k.as_str())).cloned().collect();
     ignored.sort();
     tensors.retain(|k, _| wanted.contains(k.as_str()));
-    let mut metadata = metadata;
     metadata.remove(META_MODEL);
     metadata.remove(META_VOCAB);
     Ok(Checkpoint { info, vocab, tensors, ignored, metadata })
@@ -186,6 +185,8 @@ pub fn save_classifier(path: &Path, ctx: &GpuContext, model: &Classifier, info: 
 
 const META_STATE: &str = "train_state";
 const META_CONFIG: &str = "train_config";
+/// Metadata key of the fingerprint of the rows a run trains and validates on (checked by `--resume`).
+pub const META_DATA: &str = "train_data";
 const M_PREFIX: &str = "adam.m.";
 const V_PREFIX: &str = "adam.v.";
 
@@ -204,7 +205,8 @@ pub struct TrainingCheckpoint {
     pub config: TrainConfig,
 }
 
-/// Writes the training state of `model` (parameters and moments) atomically.
+/// Writes the training state of `model` (parameters and moments) atomically, with the run's
+/// settings and the fingerprint of its data (see [`data_fingerprint`]).
 pub fn save_train_state(
     path: &Path,
     ctx: &GpuContext,
@@ -213,36 +215,60 @@ pub fn save_train_state(
     vocab: Option<&[String]>,
     state: &TrainState,
     config: &TrainConfig,
+    data_fingerprint: &str,
 ) -> Result<()> {
     let mut tensors: Vec<NamedTensor> = model.store.download(ctx)?;
     let (m, v) = model.store.download_moments(ctx)?;
     tensors.extend(m.into_iter().map(|(n, s, x)| (format!("{M_PREFIX}{n}"), s, x)));
     tensors.extend(v.into_iter().map(|(n, s, x)| (format!("{V_PREFIX}{n}"), s, x)));
     let json = |value: serde_json::Result<String>| value.map_err(|e| Error::File { path: path.to_path_buf(), message: e.to_string() });
-    let extra = [(META_STATE, json(serde_json::to_string(state))?), (META_CONFIG, json(serde_json::to_string(config))?)];
+    let extra = [
+        (META_STATE, json(serde_json::to_string(state))?),
+        (META_CONFIG, json(serde_json::to_string(config))?),
+        (META_DATA, data_fingerprint.to_string()),
+    ];
     save(path, &tensors, info, vocab, &extra)
+}
+
+/// A fingerprint of a run's rows (label and text of every training and validation row, in order): a
+/// resumed run must train on the same rows, split the same way.
+pub fn data_fingerprint<'a>(parts: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    use sha2::Digest;
+    let mut hash = sha2::Sha256::new();
+    for (label, text) in parts {
+        for field in [label, text] {
+            hash.update((field.len() as u64).to_le_bytes());
+            hash.update(field.as_bytes());
+        }
+    }
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Reads a training state written by [`save_train_state`].
 pub fn load_train_state(path: &Path) -> Result<TrainingCheckpoint> {
-    let (mut tensors, metadata) = read_tensors(path)?;
+    parse_train_state(&crate::fsutil::read_file(path)?, path)
+}
+
+/// [`load_train_state`] on bytes already read; `path` names the source in errors.
+pub fn parse_train_state(bytes: &[u8], path: &Path) -> Result<TrainingCheckpoint> {
+    let mut file = TensorFile::parse(bytes, path)?;
     let file_err = |message: String| Error::File { path: path.to_path_buf(), message };
     let mut take = |prefix: &str| -> TensorMap {
-        let names: Vec<String> = tensors.keys().filter(|k| k.starts_with(prefix)).cloned().collect();
+        let names: Vec<String> = file.tensors.keys().filter(|k| k.starts_with(prefix)).cloned().collect();
         names
             .into_iter()
             .map(|n| {
-                let t = tensors.remove(&n).expect("listed");
+                let t = file.tensors.remove(&n).expect("listed");
                 (n[prefix.len()..].to_string(), t)
             })
             .collect()
     };
     let (m, v) = (take(M_PREFIX), take(V_PREFIX));
     let what = "a training state (they end in .state.safetensors)";
-    let state: TrainState = read_info(path, &metadata, META_STATE, what)?;
-    let config: TrainConfig = read_info(path, &metadata, META_CONFIG, what)?;
+    let state: TrainState = read_info(path, &file.metadata, META_STATE, what)?;
+    let config: TrainConfig = read_info(path, &file.metadata, META_CONFIG, what)?;
     config.validate().map_err(|e| file_err(format!("metadata '{META_CONFIG}': {e}")))?;
-    let checkpoint = from_tensors(path, tensors, metadata, None)?;
+    let checkpoint = from_file(path, file, None)?;
     for (name, _) in checkpoint.info.config.param_specs() {
         if !m.contains_key(&name) || !v.contains_key(&name) {
             return Err(file_err(format!("the Adam moments of '{name}' are missing")));

@@ -98,6 +98,9 @@ impl Metrics {
         }
         out.push('\n');
 
+        if self.labels.len() > MAX_PRINTED_CONFUSION {
+            return self.most_confused(out);
+        }
         let _ = writeln!(out, "confusion matrix (rows: true class, columns: predicted class)");
         let corner = "true\\pred";
         let row_w = label_w.max(width(corner));
@@ -123,6 +126,28 @@ impl Metrics {
         out
     }
 }
+
+impl Metrics {
+    /// The text summary of a confusion matrix too wide to print: its most frequent confusions.
+    fn most_confused(&self, mut out: String) -> String {
+        use std::fmt::Write;
+        let mut pairs: Vec<(usize, usize, usize)> = (0..self.labels.len())
+            .flat_map(|i| (0..self.labels.len()).filter(move |&j| j != i).map(move |j| (i, j)))
+            .map(|(i, j)| (self.confusion[i][j], i, j))
+            .filter(|&(count, _, _)| count > 0)
+            .collect();
+        pairs.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+        let n = self.labels.len();
+        let _ = writeln!(out, "confusion matrix: {n}×{n}, too wide to print (--format json has it); the most frequent confusions:");
+        for &(count, i, j) in pairs.iter().take(MAX_PRINTED_CONFUSION) {
+            let _ = writeln!(out, "  {count:>6}  true {} → predicted {}", self.labels[i], self.labels[j]);
+        }
+        out
+    }
+}
+
+/// Classes up to which the text report prints the whole confusion matrix.
+pub const MAX_PRINTED_CONFUSION: usize = 20;
 
 /// Proxy A-distance from a domain classifier's held-out error ε: 2(1 − 2ε) (Ben-David et al. 2007).
 /// 0 means the domains look the same to the classifier, 2 means they are fully separable.

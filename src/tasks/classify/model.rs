@@ -28,8 +28,9 @@ use crate::nn::init::{Draw, init_store};
 use crate::nn::{LstmConfig, LstmStack, SegmentBuffers};
 use crate::params::{ParamStore, TensorMap};
 
-/// Most classes (or domains) a head may have.
-pub const MAX_CLASSES: usize = 10_000;
+/// Most classes (or domains) a head may have: far above any labelled set these models serve, and low
+/// enough that a wrong label column (a text read as the label) is refused at once.
+pub const MAX_CLASSES: usize = 1_000;
 
 /// Sizes and options of a [`Classifier`]; saved with checkpoints.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

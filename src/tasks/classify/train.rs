@@ -12,7 +12,7 @@ use rand_chacha::ChaCha8Rng;
 
 use super::finetune;
 use super::metrics::{Metrics, proxy_a_distance};
-use super::model::Classifier;
+use super::model::{Classifier, ClassifierConfig};
 use crate::config::OptimConfig;
 use crate::config::schedule::grl_lambda;
 use crate::config::validate::{MAX_SIZE, check_count, check_finite_range, check_non_negative, check_size};
@@ -131,6 +131,16 @@ impl TrainConfig {
             check_non_negative("gamma", g)?;
         }
         Ok(())
+    }
+
+    /// Refuses a `freeze` pattern that matches no tensor of a model of `model` (a typo would otherwise
+    /// train everything without a word), listing the tensors.
+    pub fn check_patterns(&self, model: &ClassifierConfig) -> Result<()> {
+        let names: Vec<String> = model.param_specs().into_iter().map(|(n, _)| n).collect();
+        match self.freeze.iter().find(|p| !names.iter().any(|n| pattern_matches(p, n))) {
+            Some(p) => Err(Error::InvalidInput(format!("--freeze '{p}' matches no tensor of the model; its tensors: {}", names.join(", ")))),
+            None => Ok(()),
+        }
     }
 
     /// How long the shared loop runs this configuration.
@@ -386,6 +396,7 @@ pub fn train_classifier<'a>(
     observer: &mut dyn FitObserver<ClassifierRun<'a>>,
 ) -> Result<TrainState> {
     cfg.validate()?;
+    cfg.check_patterns(&model.cfg)?;
     let TrainData { train, valid, .. } = data;
     if cfg.dann_gamma.is_some() && (model.cfg.domains == 0 || train.domains.is_none()) {
         return Err(Error::InvalidInput("DANN training needs a model with a domain head and training rows with domains".into()));

@@ -6,7 +6,7 @@ use std::path::Path;
 use super::data::{Scaler, SeriesSpec};
 use super::model::{Forecaster, ForecasterConfig};
 use super::train::ForecastConfig;
-use crate::core::checkpoint::{read_info, read_tensors, save_model};
+use crate::core::checkpoint::{TensorFile, read_info, save_model};
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
 use crate::params::TensorMap;
@@ -33,7 +33,12 @@ pub fn save_forecaster(path: &Path, ctx: &GpuContext, model: &Forecaster, info: 
 
 /// Reads a forecaster checkpoint: its description (checked) and tensors.
 pub fn load_forecaster(path: &Path) -> Result<(ForecasterInfo, TensorMap)> {
-    let (tensors, metadata) = read_tensors(path)?;
+    parse_forecaster(&crate::fsutil::read_file(path)?, path)
+}
+
+/// [`load_forecaster`] on bytes already read; `path` names the source in errors.
+pub fn parse_forecaster(bytes: &[u8], path: &Path) -> Result<(ForecasterInfo, TensorMap)> {
+    let TensorFile { tensors, metadata, .. } = TensorFile::parse(bytes, path)?;
     let info: ForecasterInfo = read_info(path, &metadata, META_FORECASTER, "a forecaster checkpoint")?;
     let checked = info.config.validate().and_then(|_| info.forecast.validate());
     checked.map_err(|e| Error::File { path: path.to_path_buf(), message: format!("metadata '{META_FORECASTER}': {e}") })?;

@@ -83,8 +83,13 @@ fn timestamp(s: &str) -> Option<f64> {
 /// not a number, a timestamp that cannot be read or goes backwards, a gap (a step over 1.5× the
 /// median step, so months of 28–31 days are regular), no rows.
 pub fn read_series(path: &Path, spec: &SeriesSpec) -> Result<Series> {
+    parse_series(&crate::fsutil::read_text_file(path)?, path, spec)
+}
+
+/// [`read_series`] on bytes already read; `path` names the source in errors.
+pub fn parse_series(bytes: &[u8], path: &Path, spec: &SeriesSpec) -> Result<Series> {
     let err = |message: String| Error::File { path: path.to_path_buf(), message };
-    let mut reader = csv::ReaderBuilder::new().has_headers(true).from_path(path).map_err(|e| err(e.to_string()))?;
+    let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(bytes);
     let header = reader.headers().map_err(|e| err(e.to_string()))?.clone();
     let find = |name: &str| {
         header.iter().position(|h| h.trim() == name).ok_or_else(|| {
@@ -115,9 +120,10 @@ pub fn read_series(path: &Path, spec: &SeriesSpec) -> Result<Series> {
         let t = timestamp(cell(time))
             .ok_or_else(|| err(format!("line {line}: '{}' in column '{}' is not a timestamp", cell(time), spec.time_col)))?;
         for (k, &c) in cols.iter().enumerate() {
-            let v: f64 = cell(c).parse().ok().filter(|v: &f64| v.is_finite()).ok_or_else(|| {
+            // Finite and within f32 (the model computes in f32): 1e39 would become infinity on the GPU.
+            let v: f64 = cell(c).parse().ok().filter(|v: &f64| v.abs() <= f32::MAX as f64).ok_or_else(|| {
                 err(format!(
-                    "line {line}: '{}' in column '{}' is not a number{}",
+                    "line {line}: '{}' in column '{}' is not a finite number within ±3.4e38{}",
                     cell(c),
                     series.columns[k],
                     if cell(c).is_empty() { " (a missing value: fill or drop the gap first)" } else { "" }

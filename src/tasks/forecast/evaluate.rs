@@ -16,14 +16,16 @@ pub struct ForecastMetrics {
     pub mae: f64,
     /// Root mean squared error of the model.
     pub rmse: f64,
-    /// MAE over the in-sample MAE of the one-season-back forecast on the training part (Hyndman & Koehler 2006).
-    pub mase: f64,
+    /// MAE over the in-sample MAE of the one-season-back forecast on the training part (Hyndman &
+    /// Koehler 2006); None when that in-sample MAE is 0 (a training part that repeats every season
+    /// exactly, e.g. a constant series), where the ratio is undefined.
+    pub mase: Option<f64>,
     /// The seasonal-naive forecast (the value one season earlier, repeated over the horizon).
     pub naive_mae: f64,
     /// RMSE of the seasonal-naive forecast.
     pub naive_rmse: f64,
-    /// MASE of the seasonal-naive forecast.
-    pub naive_mase: f64,
+    /// MASE of the seasonal-naive forecast (None as for `mase`).
+    pub naive_mase: Option<f64>,
 }
 
 /// One forecast point of the held-out tail, in the series' units.
@@ -75,10 +77,10 @@ pub fn evaluate(
         points: points.len(),
         mae,
         rmse,
-        mase: mae / scale.max(f64::MIN_POSITIVE),
+        mase: (scale > 0.0).then(|| mae / scale),
         naive_mae,
         naive_rmse,
-        naive_mase: naive_mae / scale.max(f64::MIN_POSITIVE),
+        naive_mase: (scale > 0.0).then(|| naive_mae / scale),
     };
     Ok((points, metrics))
 }

@@ -108,6 +108,9 @@ pub fn boundaries(n: usize, cfg: &ForecastConfig) -> Result<(usize, usize)> {
             cfg.valid_len, cfg.test_len, cfg.window
         ))
     })?;
+    if cfg.season >= train_end {
+        return Err(Error::invalid_option("season", &format!("fewer steps than the {train_end} before validation (the seasonal naive needs a season of history)"), cfg.season));
+    }
     Ok((train_end, test_start))
 }
 

@@ -33,7 +33,7 @@ impl Tokenizer {
 /// Tokens of a corpus file, `<eos>` after every non-empty line. A `label<TAB>text` line counts by
 /// its text (so labelled classification data can serve as an LM corpus).
 pub fn read_corpus(path: &Path, tokenizer: Tokenizer) -> Result<Vec<String>> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::File { path: path.into(), message: e.to_string() })?;
+    let text = crate::fsutil::read_utf8(path)?;
     let mut tokens = Vec::new();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let body = line.split_once('\t').map_or(line, |(_, t)| t);
