@@ -133,7 +133,10 @@ fn non_finite_weights_are_refused_naming_the_tensor() {
     let poisoned = out("poisoned.safetensors");
     lstm_transfer::core::checkpoint::save_tensors(Path::new(&poisoned), &named, metadata).unwrap();
     let texts = file("one_text.txt", "the food was great\n");
-    for args in [vec!["predict", "--checkpoint", &poisoned, "--text", &texts], vec!["transfer", "--from", &poisoned, "--method", "init", "--out", &out("from_poisoned.safetensors")]] {
+    for args in [
+        vec!["predict", "--checkpoint", &poisoned, "--text", &texts],
+        vec!["transfer", "--from", &poisoned, "--method", "init", "--out", &out("from_poisoned.safetensors")],
+    ] {
         let err = fails(&args);
         assert!(err.contains("fc.bias") && err.contains("NaN") && err.contains("element 1"), "{args:?}: {err}");
         assert!(!err.contains("null"));
@@ -161,7 +164,20 @@ fn a_value_beyond_f32_is_refused_naming_its_line() {
 fn a_constant_series_prints_no_meaningless_mase() {
     let data = file("constant.csv", &(0..80).fold(String::from("ds,y\n"), |s, t| s + &format!("{t},5\n")));
     let printed = ok(&[
-        "forecast", "--data", &data, "--window", "8", "--horizon", "2", "--season", "7", "--epochs", "1", "--hidden", "4", "--out",
+        "forecast",
+        "--data",
+        &data,
+        "--window",
+        "8",
+        "--horizon",
+        "2",
+        "--season",
+        "7",
+        "--epochs",
+        "1",
+        "--hidden",
+        "4",
+        "--out",
         &out("constant.safetensors"),
     ]);
     assert!(printed.contains("n/a") && printed.contains("MASE is undefined"), "{printed}");
@@ -185,7 +201,19 @@ fn zero_epochs_on_a_new_run_is_refused() {
 #[test]
 fn a_freeze_pattern_that_matches_nothing_is_refused() {
     let (ckpt, data) = trained();
-    let err = fails(&["transfer", "--from", ckpt, "--method", "freeze", "--freeze", "embeding.*", "--data", data, "--out", &out("typo.safetensors")]);
+    let err = fails(&[
+        "transfer",
+        "--from",
+        ckpt,
+        "--method",
+        "freeze",
+        "--freeze",
+        "embeding.*",
+        "--data",
+        data,
+        "--out",
+        &out("typo.safetensors"),
+    ]);
     assert!(err.contains("'embeding.*' matches no tensor") && err.contains("embedding.weight"), "{err}");
 }
 

@@ -137,15 +137,40 @@ fn the_cli_trains_fine_tunes_from_another_series_and_refuses_bad_windows() {
     // A different horizon cannot start from A's model; a window longer than the series is refused.
     let out = bin()
         .args([
-            "forecast", "--data", &csv, "--series-col", "unique_id", "--series", "B", "--window", "30", "--horizon", "12", "--from", &a,
-            "--out", &temp("c.safetensors").display().to_string(),
+            "forecast",
+            "--data",
+            &csv,
+            "--series-col",
+            "unique_id",
+            "--series",
+            "B",
+            "--window",
+            "30",
+            "--horizon",
+            "12",
+            "--from",
+            &a,
+            "--out",
+            &temp("c.safetensors").display().to_string(),
         ])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("forecasts 6 steps"), "{err}");
     let out = bin()
-        .args(["forecast", "--data", &csv, "--series-col", "unique_id", "--series", "A", "--window", "500", "--out", &temp("d.safetensors").display().to_string()])
+        .args([
+            "forecast",
+            "--data",
+            &csv,
+            "--series-col",
+            "unique_id",
+            "--series",
+            "A",
+            "--window",
+            "500",
+            "--out",
+            &temp("d.safetensors").display().to_string(),
+        ])
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);

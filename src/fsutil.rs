@@ -37,7 +37,9 @@ pub fn read_file(path: &Path) -> Result<Vec<u8>> {
         return Err(file_error(path, format!("{kind}: give a regular file")));
     }
     let limit = MAX_INPUT_BYTES.load(Ordering::Relaxed);
-    let too_large = |size: u64| file_error(path, format!("{size} bytes or more; inputs are limited to {limit} bytes (raise it with --max-input-bytes)"));
+    let too_large = |size: u64| {
+        file_error(path, format!("{size} bytes or more; inputs are limited to {limit} bytes (raise it with --max-input-bytes)"))
+    };
     if meta.len() > limit {
         return Err(too_large(meta.len()));
     }
@@ -116,7 +118,10 @@ pub fn check_outputs(outputs: &[PathBuf], inputs: &[&Path], replace: bool) -> Re
     for out in outputs {
         let target = resolved(out);
         if let Some(input) = inputs.iter().find(|i| resolved(i) == target) {
-            return Err(file_error(out, format!("is also an input ({}); writing there would destroy it: choose another --out", input.display())));
+            return Err(file_error(
+                out,
+                format!("is also an input ({}); writing there would destroy it: choose another --out", input.display()),
+            ));
         }
         if !replace && std::fs::symlink_metadata(out).is_ok() {
             return Err(file_error(out, "exists (another run's output?); pass --overwrite to replace it, or choose another --out"));
@@ -142,9 +147,10 @@ impl RunLock {
         let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io)?;
         match file.try_lock() {
             Ok(()) => Ok(Self { path, _file: file }),
-            Err(std::fs::TryLockError::WouldBlock) => {
-                Err(file_error(out, format!("another run is writing it (it holds {}); wait for it or choose another --out", path.display())))
-            }
+            Err(std::fs::TryLockError::WouldBlock) => Err(file_error(
+                out,
+                format!("another run is writing it (it holds {}); wait for it or choose another --out", path.display()),
+            )),
             Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
         }
     }
@@ -179,6 +185,20 @@ mod tests {
     }
 
     #[test]
+    fn a_write_never_goes_through_a_link() {
+        let dir = temp_dir("link");
+        let victim = dir.join("victim.txt");
+        std::fs::write(&victim, b"keep me").unwrap();
+        let out = dir.join("out.bin");
+        std::os::unix::fs::symlink(&victim, &out).unwrap();
+        write_atomic(&out, b"new").unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"keep me", "the link's target is untouched");
+        assert!(!std::fs::symlink_metadata(&out).unwrap().file_type().is_symlink(), "the link itself was replaced");
+        assert_eq!(std::fs::read(&out).unwrap(), b"new");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn a_second_lock_on_the_same_output_is_refused() {
         let dir = temp_dir("lock");
         let out = dir.join("model.safetensors");
@@ -197,8 +217,8 @@ mod tests {
         std::fs::write(&input, "1\tx\n").unwrap();
         let via_dots = dir.join(".").join("data.tsv");
         assert!(check_outputs(&[via_dots], &[&input], true).unwrap_err().to_string().contains("is also an input"));
-        assert!(check_outputs(&[input.clone()], &[], false).unwrap_err().to_string().contains("--overwrite"));
-        check_outputs(&[input.clone()], &[], true).unwrap();
+        assert!(check_outputs(std::slice::from_ref(&input), &[], false).unwrap_err().to_string().contains("--overwrite"));
+        check_outputs(std::slice::from_ref(&input), &[], true).unwrap();
         check_outputs(&[dir.join("new.safetensors")], &[&input], false).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -28,7 +28,8 @@ pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &ExperimentArgs) -> Result<()> {
     if cfg.source.checkpoint.is_none() {
         outputs.push(a.out.join("source.safetensors"));
     }
-    let mut inputs: Vec<Option<&std::path::Path>> = vec![a.config.as_deref(), cfg.source.checkpoint.as_deref(), cfg.source.lm_checkpoint.as_deref()];
+    let mut inputs: Vec<Option<&std::path::Path>> =
+        vec![a.config.as_deref(), cfg.source.checkpoint.as_deref(), cfg.source.lm_checkpoint.as_deref()];
     inputs.extend(cfg.source.data.iter().chain(cfg.targets.iter().map(|t| &t.data)).map(|p| Some(p.as_path())));
     let _lock = io.guard(&a.out.join("results.json"), &outputs, &inputs, false)?;
     let ctx = gpu.context()?;

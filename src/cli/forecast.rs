@@ -160,11 +160,18 @@ pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &ForecastArgs) -> Result<()> {
     if let Some((info, _)) = &source {
         // The source learnt residuals (or values): fine-tuning must read its output the same way.
         if a.seasonal_residual && !info.forecast.seasonal_residual {
-            bail!("{} forecasts the values themselves: it cannot fine-tune with --seasonal-residual", a.from.as_ref().expect("given").display());
+            bail!(
+                "{} forecasts the values themselves: it cannot fine-tune with --seasonal-residual",
+                a.from.as_ref().expect("given").display()
+            );
         }
         if info.forecast.seasonal_residual && info.forecast.season != cfg.season {
-            bail!("{} learnt the residual to the {}-step seasonal naive: give --season {}", a.from.as_ref().expect("given").display(),
-                  info.forecast.season, info.forecast.season);
+            bail!(
+                "{} learnt the residual to the {}-step seasonal naive: give --season {}",
+                a.from.as_ref().expect("given").display(),
+                info.forecast.season,
+                info.forecast.season
+            );
         }
         cfg.seasonal_residual = info.forecast.seasonal_residual;
     }

@@ -102,8 +102,13 @@ fn read_corpora(a: &LmArgs, from: Option<(&LmInfo, &[String])>) -> Result<Corpus
     let streams = |tokens: &[String], path: &Path| -> Result<(Vec<Vec<u32>>, usize)> {
         let (streams, dropped) = batchify(&tokens.iter().map(|t| vocab.id(t)).collect::<Vec<u32>>(), a.batch_size);
         if streams[0].len() < 2 {
-            bail!("{}: {} tokens make streams of {} token(s) for --batch-size {}; each stream needs at least 2", path.display(),
-                  tokens.len(), streams[0].len(), a.batch_size);
+            bail!(
+                "{}: {} tokens make streams of {} token(s) for --batch-size {}; each stream needs at least 2",
+                path.display(),
+                tokens.len(),
+                streams[0].len(),
+                a.batch_size
+            );
         }
         Ok((streams, dropped))
     };
@@ -122,7 +127,14 @@ pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &LmArgs) -> Result<()> {
     check_capacity(a.batch_size, "bptt", a.bptt)?;
     // An evaluation-only run writes nothing.
     let _lock = (a.epochs > 0)
-        .then(|| io.guard(&a.out, &outputs_of(&a.out, &[".curve.svg", ".metrics.json"]), &[Some(&a.train), a.valid.as_deref(), a.test.as_deref(), a.from.as_deref()], false))
+        .then(|| {
+            io.guard(
+                &a.out,
+                &outputs_of(&a.out, &[".curve.svg", ".metrics.json"]),
+                &[Some(&a.train), a.valid.as_deref(), a.test.as_deref(), a.from.as_deref()],
+                false,
+            )
+        })
         .transpose()?;
     // Checked before any reading or GPU work (an evaluation-only run trains nothing).
     let train_cfg = LmTrainConfig { epochs: a.epochs, bptt: a.bptt, optim: a.optim.config(2e-3, 5.0)? };

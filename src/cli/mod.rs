@@ -14,12 +14,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
+use lstm_transfer::config::validate::check_capacity;
 use lstm_transfer::config::{AdamConfig, LrSchedule, OptimConfig, Pooling, ScheduleKind, WeightDecay};
 use lstm_transfer::data::{Column, ReadOptions, TableFormat, TextTable, read_table};
+use lstm_transfer::fsutil::{RunLock, check_outputs};
 use lstm_transfer::gpu::Backend;
 use lstm_transfer::tasks::classify::checkpoint::{self, Checkpoint};
-use lstm_transfer::config::validate::check_capacity;
-use lstm_transfer::fsutil::{RunLock, check_outputs};
 use lstm_transfer::{AdapterChoice, GpuContext};
 
 /// A file written beside a model: `DIR/NAME.safetensors` → `DIR/NAME{suffix}`.

@@ -17,11 +17,11 @@ use lstm_transfer::GpuContext;
 use lstm_transfer::config::Pooling;
 use lstm_transfer::core::fit::{FitObserver, StepProgress};
 use lstm_transfer::data::{Dataset, TextRow, Vocab, embedded, encode_rows, label_names, parse_text_table, split, tokenize};
+use lstm_transfer::fsutil::RunLock;
 use lstm_transfer::fsutil::write_atomic;
 use lstm_transfer::plot::{Panel, Series, write_line_chart};
-use lstm_transfer::fsutil::RunLock;
-use lstm_transfer::tasks::classify::checkpoint::{META_DATA, data_fingerprint, 
-    ModelInfo, TOKENIZER, TrainingCheckpoint, load_train_state, save_classifier, save_train_state, state_path,
+use lstm_transfer::tasks::classify::checkpoint::{
+    META_DATA, ModelInfo, TOKENIZER, TrainingCheckpoint, data_fingerprint, load_train_state, save_classifier, save_train_state, state_path,
 };
 use lstm_transfer::tasks::classify::{
     Classifier, ClassifierConfig, ClassifierRun, EpochLog, Monitor, TrainConfig, TrainData, TrainState, evaluate, train_classifier,
@@ -299,8 +299,12 @@ pub fn execute(gpu: &GpuArgs, a: &TrainArgs, splits: &Splits, prepared: Prepared
         && let Some(saved) = r.checkpoint.metadata.get(META_DATA)
         && *saved != fingerprint
     {
-        bail!("{}: the saved run trained and validated on other rows than these ({}; same files, column options, \
-               fractions and --seed needed); start a new run with another --out", state_file.display(), splits.source);
+        bail!(
+            "{}: the saved run trained and validated on other rows than these ({}; same files, column options, \
+               fractions and --seed needed); start a new run with another --out",
+            state_file.display(),
+            splits.source
+        );
     }
     let encode = |rows: &[TextRow], what: &str| -> Result<Dataset> { Ok(encode_rows(rows, &vocab, &info.labels, Path::new(what))?) };
     let valid_name = a.valid.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| format!("{} (valid split)", splits.source));

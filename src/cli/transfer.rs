@@ -16,8 +16,8 @@ use lstm_transfer::transfer::dann::dann_data;
 use lstm_transfer::transfer::{self, Method, Recipe, TransferOptions};
 use rand::{Rng, SeedableRng};
 
-use super::{GpuArgs, IoArgs};
 use super::train::{self as train_cmd, Prepared, Splits, Start, TrainArgs, TrainRows, read_splits};
+use super::{GpuArgs, IoArgs};
 
 #[derive(Args)]
 pub struct TransferArgs {
@@ -253,10 +253,12 @@ pub fn write_mapped(gpu: &GpuArgs, io: &IoArgs, t: &TransferArgs) -> Result<()> 
     check_method(t, false)?;
     let a = &t.train;
     if a.epochs.is_some() || a.valid.is_some() || a.test.is_some() || a.resume {
-        bail!("without --data, transfer only maps the source onto the new shape and trains nothing: \
-               give --data to fine-tune (--epochs, --valid, --test and --resume need it)");
+        bail!(
+            "without --data, transfer only maps the source onto the new shape and trains nothing: \
+               give --data to fine-tune (--epochs, --valid, --test and --resume need it)"
+        );
     }
-    let _lock = io.guard(&a.out, &[a.out.clone()], &[Some(t.from.as_path())], false)?;
+    let _lock = io.guard(&a.out, std::slice::from_ref(&a.out), &[Some(t.from.as_path())], false)?;
     if t.method == Method::Dann {
         bail!("--method dann trains on data: give --data (labelled) and --target (unlabelled)");
     }

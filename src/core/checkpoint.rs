@@ -75,7 +75,8 @@ impl TensorFile {
         let file_err = |message: String| Error::File { path: path.to_path_buf(), message };
         let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| file_err(format!("not a safetensors file: {e}")))?;
         let st = SafeTensors::deserialize(bytes).map_err(|e| file_err(format!("not a safetensors file: {e}")))?;
-        let mut file = TensorFile { tensors: TensorMap::new(), metadata: header.metadata().clone().unwrap_or_default(), other_types: HashMap::new() };
+        let mut file =
+            TensorFile { tensors: TensorMap::new(), metadata: header.metadata().clone().unwrap_or_default(), other_types: HashMap::new() };
         for (name, view) in st.tensors() {
             let name = name.strip_prefix("module.").unwrap_or(&name).to_string();
             let data = view.data();
@@ -90,7 +91,10 @@ impl TensorFile {
                 }
             };
             if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-                return Err(file_err(format!("tensor '{name}' holds {} at element {i}: a model with non-finite weights cannot be used", values[i])));
+                return Err(file_err(format!(
+                    "tensor '{name}' holds {} at element {i}: a model with non-finite weights cannot be used",
+                    values[i]
+                )));
             }
             file.tensors.insert(name, (view.shape().to_vec(), values));
         }

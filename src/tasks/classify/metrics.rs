@@ -256,4 +256,14 @@ mod tests {
         let table = &lines[start..start + 4];
         assert!(table.iter().all(|l| l.len() == table[0].len()), "{text}");
     }
+
+    #[test]
+    fn a_confusion_matrix_too_wide_to_print_is_summarised() {
+        let labels: Vec<String> = (0..30).map(|i| format!("class{i}")).collect();
+        let truth: Vec<u32> = (0..300).map(|i| i % 30).collect();
+        let predicted: Vec<u32> = truth.iter().map(|&t| if t == 3 { 7 } else { t }).collect();
+        let text = Metrics::from_predictions(&labels, &truth, &predicted).unwrap().to_text();
+        assert!(text.contains("30×30, too wide to print") && text.contains("true class3 → predicted class7"), "{text}");
+        assert!(text.lines().count() < 60, "no 30-column matrix");
+    }
 }

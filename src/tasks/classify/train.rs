@@ -138,7 +138,9 @@ impl TrainConfig {
     pub fn check_patterns(&self, model: &ClassifierConfig) -> Result<()> {
         let names: Vec<String> = model.param_specs().into_iter().map(|(n, _)| n).collect();
         match self.freeze.iter().find(|p| !names.iter().any(|n| pattern_matches(p, n))) {
-            Some(p) => Err(Error::InvalidInput(format!("--freeze '{p}' matches no tensor of the model; its tensors: {}", names.join(", ")))),
+            Some(p) => {
+                Err(Error::InvalidInput(format!("--freeze '{p}' matches no tensor of the model; its tensors: {}", names.join(", "))))
+            }
             None => Ok(()),
         }
     }

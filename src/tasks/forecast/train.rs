@@ -109,7 +109,11 @@ pub fn boundaries(n: usize, cfg: &ForecastConfig) -> Result<(usize, usize)> {
         ))
     })?;
     if cfg.season >= train_end {
-        return Err(Error::invalid_option("season", &format!("fewer steps than the {train_end} before validation (the seasonal naive needs a season of history)"), cfg.season));
+        return Err(Error::invalid_option(
+            "season",
+            &format!("fewer steps than the {train_end} before validation (the seasonal naive needs a season of history)"),
+            cfg.season,
+        ));
     }
     Ok((train_end, test_start))
 }
