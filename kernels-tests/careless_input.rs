@@ -102,6 +102,9 @@ fn resume_on_other_data_is_refused() {
     let other = file("resume_b.csv", &reviews(72));
     let err = fails(&["train", "--data", &other, "--out", &target, "--resume", "--epochs", "2", "--test-fraction", "0"]);
     assert!(err.contains("other rows") && err.contains("resume_b.csv"), "{err}");
+    // A setting changed on the command line is refused, not ignored.
+    let err = fails(&["train", "--data", &data, "--out", &target, "--resume", "--epochs", "2", "--test-fraction", "0", "--dropout", "0.5"]);
+    assert!(err.contains("changes dropout 0.5") && err.contains("saved run has 0.0"), "{err}");
     // The same data resumes.
     let resumed = ok(&["train", "--data", &data, "--out", &target, "--resume", "--epochs", "2", "--test-fraction", "0"]);
     assert!(resumed.contains("resuming"), "{resumed}");

@@ -227,10 +227,36 @@ pub fn resume(a: &TrainArgs) -> Result<Prepared> {
     if let Some(e) = a.epochs {
         config.epochs = e;
     }
+    check_same_settings(a, &r.config)?;
     let (info, mut state) = (r.checkpoint.info.clone(), r.state.clone());
     // An explicit --epochs continues even a run that stopped early.
     state.stopped_early &= a.epochs.is_none();
     Ok(Prepared { vocab: Vocab::from_tokens(tokens)?, info, config, state, start: Start::Resume(Box::new(r)), rows: None })
+}
+
+/// A resumed run keeps its saved settings: a training option given on this command line (one whose
+/// value is not the default) that differs from the saved run's is refused rather than ignored.
+fn check_same_settings(a: &TrainArgs, saved: &TrainConfig) -> Result<()> {
+    #[derive(clap::Parser)]
+    struct Defaults {
+        #[command(flatten)]
+        train: TrainArgs,
+    }
+    use clap::Parser;
+    let as_json = |c: &TrainConfig| serde_json::to_value(c).unwrap_or_default();
+    let (given, default, saved) = (as_json(&a.train_config()?), as_json(&Defaults::parse_from(["train"]).train.train_config()?), as_json(saved));
+    let differing: Vec<String> = given
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(key, value)| *key != "epochs" && default.get(key.as_str()) != Some(value) && saved.get(key.as_str()) != Some(value))
+        .map(|(key, value)| format!("{key} {value} (the saved run has {})", saved.get(key.as_str()).unwrap_or(&serde_json::Value::Null)))
+        .collect();
+    if !differing.is_empty() {
+        bail!("--resume continues the saved run with its own settings, but this command changes {}; \
+               drop those options, or start a new run with another --out", differing.join(", "));
+    }
+    Ok(())
 }
 
 /// A fresh model with the vocabulary and labels of the training rows.
