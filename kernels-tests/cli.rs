@@ -283,6 +283,7 @@ fn out_of_range_settings_are_refused_before_any_work_naming_the_option() {
         (vec!["train", "--schedule", "warmup-linear", "--warmup", "2"], "warmup", "[0, 1)"),
         (vec!["train", "--hidden", "4611686018427387904"], "hidden", "1..="),
         (vec!["train", "--patience", "0"], "patience", "1..="),
+        (vec!["train", "--max-len", "0"], "max-len", "1..="),
     ] {
         let mut full = args.clone();
         let target = dir().join("range.safetensors").display().to_string();

@@ -244,7 +244,8 @@ fn check_same_settings(a: &TrainArgs, saved: &TrainConfig) -> Result<()> {
     }
     use clap::Parser;
     let as_json = |c: &TrainConfig| serde_json::to_value(c).unwrap_or_default();
-    let (given, default, saved) = (as_json(&a.train_config()?), as_json(&Defaults::parse_from(["train"]).train.train_config()?), as_json(saved));
+    let (given, default, saved) =
+        (as_json(&a.train_config()?), as_json(&Defaults::parse_from(["train"]).train.train_config()?), as_json(saved));
     let differing: Vec<String> = given
         .as_object()
         .into_iter()
@@ -253,8 +254,11 @@ fn check_same_settings(a: &TrainArgs, saved: &TrainConfig) -> Result<()> {
         .map(|(key, value)| format!("{key} {value} (the saved run has {})", saved.get(key.as_str()).unwrap_or(&serde_json::Value::Null)))
         .collect();
     if !differing.is_empty() {
-        bail!("--resume continues the saved run with its own settings, but this command changes {}; \
-               drop those options, or start a new run with another --out", differing.join(", "));
+        bail!(
+            "--resume continues the saved run with its own settings, but this command changes {}; \
+               drop those options, or start a new run with another --out",
+            differing.join(", ")
+        );
     }
     Ok(())
 }
