@@ -72,7 +72,7 @@ fn predict_text_prints_labels_and_probabilities() {
     let p: f64 = lines[0]["probs"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).sum();
     assert!((p - 1.0).abs() < 1e-5);
     let tsv = ok(&["predict", "--checkpoint", ckpt, "--text", &texts, "--format", "tsv"]);
-    assert!(tsv.lines().next().unwrap().starts_with("pos\t"));
+    assert!(tsv.lines().next().unwrap().starts_with("0\tpos\t"));
 }
 
 /// `predict --ids` on PyTorch's own state_dicts prints PyTorch's logits.
@@ -315,4 +315,45 @@ fn closed_option_sets_list_their_values() {
     let series = file("season.csv", &(0..60).fold(String::from("ds,y\n"), |s, t| s + &format!("{t},{}\n", t % 7)));
     let err = fails(&["forecast", "--data", &series, "--season", "0", "--window", "8", "--horizon", "2"]);
     assert!(err.contains("season") && err.contains("1..="), "{err}");
+}
+
+#[test]
+fn predict_reads_standard_input_and_numbers_its_outputs() {
+    use std::io::Write;
+    let (ckpt, _) = trained();
+    let mut child = common::cli::bin()
+        .args(["predict", "--checkpoint", ckpt, "--text", "-", "--echo"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"the food was great\nthe food was cold\nthe room was lovely\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 3);
+    for (i, line) in lines.iter().enumerate() {
+        assert_eq!(line["index"], i, "{line}");
+    }
+    assert_eq!(lines[1]["text"], "the food was cold");
+}
+
+#[test]
+fn user_errors_print_no_backtrace_even_when_asked() {
+    let target = dir().join("backtrace.safetensors").display().to_string();
+    let out =
+        common::cli::bin().args(["train", "--data", "/no/such/file.csv", "--out", &target]).env("RUST_BACKTRACE", "1").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("/no/such/file.csv"), "{err}");
+    assert!(!err.contains("backtrace") && err.lines().count() <= 2, "one message, no backtrace: {err}");
+}
+
+#[test]
+fn shell_completions_are_printed() {
+    let script = ok(&["completions", "bash"]);
+    assert!(
+        script.contains("lstm-transfer") && script.contains("--overwrite") && script.contains("transfer"),
+        "{}",
+        &script[..200.min(script.len())]
+    );
 }

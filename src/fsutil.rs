@@ -22,6 +22,11 @@ pub fn set_input_limits(max_input_bytes: u64, max_line_bytes: u64) {
     MAX_LINE_BYTES.store(max_line_bytes, Ordering::Relaxed);
 }
 
+/// The input limit in force (see [`set_input_limits`]).
+pub fn max_input_bytes() -> u64 {
+    MAX_INPUT_BYTES.load(Ordering::Relaxed)
+}
+
 fn file_error(path: &Path, message: impl Into<String>) -> Error {
     Error::File { path: path.to_path_buf(), message: message.into() }
 }

@@ -2,8 +2,10 @@
 
 mod cli;
 
+use std::process::ExitCode;
+
 use anyhow::Result;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use lstm_transfer::bench::Shape;
 
 use cli::GpuArgs;
@@ -74,6 +76,12 @@ enum Command {
   lstm-transfer predict --checkpoint runs/classifier.safetensors --text sentences.txt
   lstm-transfer predict --checkpoint pytorch_state_dict.safetensors --ids ids.txt --format tsv")]
     Predict(PredictArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
+    #[command(after_help = "Examples:\n  lstm-transfer completions bash > ~/.local/share/bash-completion/completions/lstm-transfer")]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
     /// Time GEMM, LSTM forward/backward and a training step at the standard shapes.
     #[command(after_help = "Examples:\n  lstm-transfer bench\n  lstm-transfer bench --shape 64,64,128,256 --repeats 5")]
     Bench {
@@ -88,9 +96,19 @@ enum Command {
     },
 }
 
-fn main() -> Result<()> {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     lstm_transfer::fsutil::set_input_limits(cli.io.max_input_bytes, cli.io.max_line_bytes);
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            report(&e);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: &Cli) -> Result<()> {
     match &cli.command {
         Command::Info => cli::system::info(&cli.gpu),
         Command::Train(args) => cli::train::run(&cli.gpu, &cli.io, args),
@@ -102,5 +120,26 @@ fn main() -> Result<()> {
         Command::Lm(args) => cli::lm::run(&cli.gpu, &cli.io, args),
         Command::Predict(args) => cli::predict::run(&cli.gpu, args),
         Command::Bench { shape, repeats, json } => cli::system::bench(&cli.gpu, shape, *repeats, *json),
+        Command::Completions { shell } => {
+            clap_complete::generate(*shell, &mut Cli::command(), "lstm-transfer", &mut std::io::stdout());
+            Ok(())
+        }
+    }
+}
+
+/// Prints a failure. A user's error (bad input, options, files, a model that does not fit the device)
+/// is one message with its causes, even with `RUST_BACKTRACE` set; an internal one (a shader that does
+/// not build, a failed readback, a device that cannot be opened) keeps its backtrace for a bug report.
+fn report(e: &anyhow::Error) {
+    let internal = e.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<lstm_transfer::Error>(),
+            Some(lstm_transfer::Error::Shader { .. } | lstm_transfer::Error::Readback(_) | lstm_transfer::Error::RequestDevice { .. })
+        )
+    });
+    if internal {
+        eprintln!("Error: {e:?}");
+    } else {
+        eprintln!("Error: {e:#}");
     }
 }

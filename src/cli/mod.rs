@@ -196,7 +196,7 @@ pub struct OptimArgs {
     /// Learning-rate schedule [default: constant; transfer --method ulmfit: stlr].
     #[arg(long, value_enum)]
     pub schedule: Option<ScheduleKind>,
-    /// warmup-linear: fraction of the updates spent warming up.
+    /// warmup-linear, cosine, one-cycle: fraction of the updates spent warming up (one-cycle: rising).
     #[arg(long, default_value_t = 0.1)]
     pub warmup: f64,
     /// stlr: fraction of the updates spent rising.

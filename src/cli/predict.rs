@@ -1,6 +1,7 @@
 //! `predict`: logits, probabilities and labels for texts (`--text`, tokenized with the checkpoint's
 //! vocabulary) or token-id sequences (`--ids`, no vocabulary needed — works on a PyTorch state_dict).
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -14,13 +15,16 @@ use super::{GpuArgs, InferenceArgs, report_truncated};
 pub struct PredictArgs {
     #[command(flatten)]
     pub model: InferenceArgs,
-    /// One text per line.
+    /// One text per line (`-`: standard input).
     #[arg(long, conflicts_with = "ids", required_unless_present = "ids")]
     pub text: Option<PathBuf>,
+    /// Print each input text beside its prediction.
+    #[arg(long)]
+    pub echo: bool,
     /// One sequence of space-separated token ids per line.
     #[arg(long)]
     pub ids: Option<PathBuf>,
-    /// json: one object per line (logits, probs, label); tsv: label, probability, logits.
+    /// json: one object per line (index, label, probs, logits); tsv: index, label, probability, logits.
     #[arg(long, value_enum, default_value_t)]
     pub format: PredictFormat,
 }
@@ -31,7 +35,7 @@ pub enum PredictFormat {
     /// One JSON object per line.
     #[default]
     Json,
-    /// Tab-separated: label, probability, logits.
+    /// Tab-separated: input index, label, probability, logits (then the text with --echo).
     Tsv,
 }
 
@@ -59,9 +63,34 @@ fn read_ids(path: &Path, vocab: usize) -> Result<Vec<Vec<u32>>> {
     Ok(rows)
 }
 
+/// The texts of `--text`: one per line of the file, or of standard input for `-` (bounded like every
+/// input). A blank line is refused: it would get no output and the outputs would no longer line up.
+fn read_texts(path: &Path) -> Result<Vec<String>> {
+    let content = if path == Path::new("-") {
+        let limit = lstm_transfer::fsutil::max_input_bytes();
+        let mut bytes = Vec::new();
+        std::io::Read::take(std::io::stdin().lock(), limit + 1).read_to_end(&mut bytes).context("reading standard input")?;
+        if bytes.len() as u64 > limit {
+            bail!("standard input: more than {limit} bytes (raise the limit with --max-input-bytes)");
+        }
+        String::from_utf8(bytes).context("standard input is not UTF-8 text")?
+    } else {
+        lstm_transfer::fsutil::read_utf8(path)?
+    };
+    if let Some(i) = content.lines().position(|l| l.trim().is_empty()) {
+        bail!("{}: line {}: empty; --text takes one non-empty text per line", path.display(), i + 1);
+    }
+    let opts = ReadOptions { format: Some(TableFormat::Tsv), unlabeled: true, ..Default::default() };
+    Ok(parse_text_table(&content, path, &opts)?.rows.into_iter().map(|r| r.text).collect())
+}
+
 /// One line of `--format json` (f32 fields print in their shortest exact form).
 #[derive(serde::Serialize)]
 struct Prediction<'a> {
+    /// 0-based line of the input.
+    index: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    text: Option<&'a str>,
     label: &'a str,
     label_id: usize,
     probs: &'a [f32],
@@ -77,21 +106,19 @@ fn softmax(z: &[f32]) -> Vec<f32> {
 
 pub fn run(gpu: &GpuArgs, a: &PredictArgs) -> Result<()> {
     let (ckpt, max_len) = a.model.load()?;
-    let ids = match (&a.ids, &a.text) {
-        (Some(path), _) => read_ids(path, ckpt.info.config.vocab)?,
+    let (ids, texts): (Vec<Vec<u32>>, Vec<String>) = match (&a.ids, &a.text) {
+        (Some(path), _) => {
+            let ids = read_ids(path, ckpt.info.config.vocab)?;
+            let texts = ids.iter().map(|row| row.iter().map(u32::to_string).collect::<Vec<_>>().join(" ")).collect();
+            (ids, texts)
+        }
         (None, Some(path)) => {
             let tokens = ckpt.vocab.clone().with_context(|| {
                 format!("{} has no vocabulary (a plain state_dict?): give token ids with --ids", a.model.checkpoint.display())
             })?;
             let vocab = Vocab::from_tokens(tokens)?;
-            let content = lstm_transfer::fsutil::read_utf8(path)?;
-            // One output per input line: a blank line would be dropped and the outputs would no
-            // longer line up with the inputs.
-            if let Some(i) = content.lines().position(|l| l.trim().is_empty()) {
-                bail!("{}: line {}: empty; --text takes one non-empty text per line", path.display(), i + 1);
-            }
-            let opts = ReadOptions { format: Some(TableFormat::Tsv), unlabeled: true, ..Default::default() };
-            parse_text_table(&content, path, &opts)?.rows.iter().map(|r| vocab.encode(&r.text)).collect()
+            let texts = read_texts(path)?;
+            (texts.iter().map(|t| vocab.encode(t)).collect(), texts)
         }
         (None, None) => unreachable!("clap requires --text or --ids"),
     };
@@ -101,16 +128,18 @@ pub fn run(gpu: &GpuArgs, a: &PredictArgs) -> Result<()> {
     let (logits, truncated) = predict_logits(&ctx, &mut model, &data, a.model.batch_size, max_len)?;
     report_truncated("input", truncated, max_len);
     let classes = ckpt.info.config.classes;
-    for z in logits.chunks(classes) {
+    for (index, (z, text)) in logits.chunks(classes).zip(&texts).enumerate() {
         let probs = softmax(z);
         let best = argmax(z);
         let label = &ckpt.info.labels[best];
+        let text = a.echo.then_some(text.as_str());
         if a.format == PredictFormat::Json {
-            let line = Prediction { label, label_id: best, probs: &probs, logits: z };
+            let line = Prediction { index, text, label, label_id: best, probs: &probs, logits: z };
             println!("{}", serde_json::to_string(&line)?);
         } else {
             let logits: Vec<String> = z.iter().map(|v| v.to_string()).collect();
-            println!("{label}\t{}\t{}", probs[best], logits.join("\t"));
+            let echoed = text.map(|t| format!("\t{t}")).unwrap_or_default();
+            println!("{index}\t{label}\t{}\t{}{echoed}", probs[best], logits.join("\t"));
         }
     }
     Ok(())

@@ -14,6 +14,11 @@ pub enum ScheduleKind {
     /// Slanted triangular (ULMFiT): `--cut-frac`, `--stlr-ratio`.
     #[value(alias = "slanted-triangular")]
     Stlr,
+    /// Linear warm-up over `--warmup` of the updates, then a half-cosine down to 0.
+    Cosine,
+    /// One-cycle (Smith 2018, PyTorch's `OneCycleLR`): a half-cosine rise from base/25 to base over
+    /// `--warmup` of the updates, then a half-cosine fall to base/250,000.
+    OneCycle,
 }
 
 /// How the learning rate changes over a run.
@@ -36,6 +41,27 @@ pub enum LrSchedule {
         /// Peak rate over lowest rate, at least 1 (ULMFiT uses 32).
         ratio: f64,
     },
+    /// Linear warm-up over the first `warmup` fraction, then cosine annealing to 0.
+    Cosine {
+        /// Fraction of all updates spent warming up, in `[0, 1)`.
+        warmup: f64,
+    },
+    /// One-cycle: half-cosine rise from base/[`ONE_CYCLE_DIV`] to base over the first `warmup`
+    /// fraction, half-cosine fall to base/([`ONE_CYCLE_DIV`]·[`ONE_CYCLE_FINAL_DIV`]).
+    OneCycle {
+        /// Fraction of all updates spent rising, in `[0, 1)` (PyTorch's `pct_start`, 0.3 there).
+        warmup: f64,
+    },
+}
+
+/// One-cycle's start: base / 25 (PyTorch's `div_factor`).
+pub const ONE_CYCLE_DIV: f64 = 25.0;
+/// One-cycle's end: start / 10⁴ (PyTorch's `final_div_factor`).
+pub const ONE_CYCLE_FINAL_DIV: f64 = 1e4;
+
+/// `from` at p = 0 to `to` at p = 1 along a half cosine.
+fn cosine_between(from: f64, to: f64, p: f64) -> f64 {
+    to + (from - to) * 0.5 * (1.0 + (std::f64::consts::PI * p.clamp(0.0, 1.0)).cos())
 }
 
 impl LrSchedule {
@@ -45,6 +71,8 @@ impl LrSchedule {
             ScheduleKind::Constant => Self::Constant,
             ScheduleKind::WarmupLinear => Self::WarmupLinear { warmup },
             ScheduleKind::Stlr => Self::SlantedTriangular { cut_frac, ratio },
+            ScheduleKind::Cosine => Self::Cosine { warmup },
+            ScheduleKind::OneCycle => Self::OneCycle { warmup },
         };
         schedule.validate()?;
         Ok(schedule)
@@ -54,7 +82,9 @@ impl LrSchedule {
     pub fn validate(&self) -> Result<()> {
         match *self {
             Self::Constant => Ok(()),
-            Self::WarmupLinear { warmup } => check_finite_range("warmup", warmup, 0.0, 1.0),
+            Self::WarmupLinear { warmup } | Self::Cosine { warmup } | Self::OneCycle { warmup } => {
+                check_finite_range("warmup", warmup, 0.0, 1.0)
+            }
             Self::SlantedTriangular { cut_frac, ratio } => {
                 check_finite_range("cut-frac", cut_frac, 0.0, 1.0)?;
                 check_finite_range("stlr-ratio", ratio, 1.0, f64::MAX)
@@ -76,6 +106,18 @@ impl LrSchedule {
                 let cut = (total * cut_frac).floor().max(1.0);
                 let p = if t < cut { t / cut } else { 1.0 - (t - cut) / (cut * (1.0 / cut_frac.max(1e-9) - 1.0)).max(1.0) };
                 (1.0 + p.max(0.0) * (ratio - 1.0)) / ratio
+            }
+            Self::Cosine { warmup } => {
+                let w = (warmup * total).floor();
+                if t < w { (t + 1.0) / w } else { cosine_between(1.0, 0.0, (t - w) / (total - w).max(1.0)) }
+            }
+            Self::OneCycle { warmup } => {
+                let (w, start) = ((warmup * total).floor(), 1.0 / ONE_CYCLE_DIV);
+                if t < w {
+                    cosine_between(start, 1.0, t / w)
+                } else {
+                    cosine_between(1.0, start / ONE_CYCLE_FINAL_DIV, (t - w) / (total - w).max(1.0))
+                }
             }
         }
     }
@@ -110,6 +152,24 @@ mod tests {
         assert!((s.factor(1000, 1000) - 1.0 / 32.0).abs() < 1e-12);
         let p: f64 = 1.0 - 450.0 / 900.0;
         assert!((s.factor(550, 1000) - (1.0 + p * 31.0) / 32.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn cosine_warms_up_then_anneals_to_zero() {
+        let s = LrSchedule::Cosine { warmup: 0.1 };
+        let f: Vec<f64> = (0..=100).map(|t| s.factor(t, 100)).collect();
+        assert!((f[0] - 0.1).abs() < 1e-12 && (f[10] - 1.0).abs() < 1e-12);
+        assert!((f[55] - 0.5).abs() < 1e-12, "half-way down at the middle of the decay: {}", f[55]);
+        assert!(f[100].abs() < 1e-12 && f.windows(2).skip(10).all(|w| w[1] <= w[0]));
+    }
+
+    #[test]
+    fn one_cycle_rises_from_a_25th_and_ends_far_below() {
+        let s = LrSchedule::OneCycle { warmup: 0.3 };
+        let f: Vec<f64> = (0..=1000).map(|t| s.factor(t, 1000)).collect();
+        assert!((f[0] - 1.0 / 25.0).abs() < 1e-12 && (f[300] - 1.0).abs() < 1e-12);
+        assert!((f[1000] - 1.0 / 25.0 / 1e4).abs() < 1e-15);
+        assert!(f[..=300].windows(2).all(|w| w[1] >= w[0]) && f[300..].windows(2).all(|w| w[1] <= w[0]));
     }
 
     #[test]
