@@ -357,3 +357,22 @@ fn shell_completions_are_printed() {
         &script[..200.min(script.len())]
     );
 }
+
+#[test]
+fn train_writes_its_metrics_as_json_with_its_whole_configuration() {
+    let data = file("json_run.csv", &review_csv(80));
+    let out = dir().join("json_run.safetensors").display().to_string();
+    let stdout = ok(&[
+        "train", "--data", &data, "--label-col", "label", "--text-col", "body", "--out", &out, "--epochs", "2", "--embed", "8", "--hidden",
+        "8", "--min-freq", "1", "--format", "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&stdout).expect("stdout is only the JSON");
+    let saved: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir().join("json_run.metrics.json")).unwrap()).unwrap();
+    assert_eq!(v, saved, "the same JSON on stdout and in NAME.metrics.json");
+    assert_eq!(v["epochs"].as_array().unwrap().len(), 2);
+    assert!(v["valid"]["accuracy"].as_f64().is_some() && v["test"]["macro_f1"].as_f64().is_some(), "{v}");
+    assert_eq!((v["config"]["epochs"].as_u64(), v["model"]["config"]["hidden"].as_u64()), (Some(2), Some(8)));
+    assert!(
+        v["config"]["optimizer"]["lr"].as_f64().is_some() && v["adapter"].as_str().is_some() && v["tokens_per_second"].as_f64().is_some()
+    );
+}

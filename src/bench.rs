@@ -59,7 +59,7 @@ pub struct BenchRow {
     /// Queue submissions per run.
     pub submits: usize,
     /// Tokens (B·T) per second of wall time.
-    pub tokens_per_s: f64,
+    pub tokens_per_second: f64,
     /// GFLOP/s as a percentage of the adapter's measured FMA ceiling.
     pub pct_of_fma_ceiling: f64,
     /// Storage bytes the benchmark allocated on the GPU for this row's buffers (model, gradients,
@@ -250,7 +250,7 @@ fn bench_layer(ctx: &GpuContext, s: Shape, repeats: usize, ceilings: &Ceilings) 
             dispatches: schedule.dispatch_count(),
             passes: 1,
             submits: 1,
-            tokens_per_s: tokens / wall_ms * 1e3,
+            tokens_per_second: tokens / wall_ms * 1e3,
             pct_of_fma_ceiling: 100.0 * gflops / ceilings.fma_gflops,
             gpu_bytes: ctx.storage_bytes_allocated() - start_bytes,
         });
@@ -336,7 +336,7 @@ fn bench_train_step(
         dispatches: counts.dispatches,
         passes: counts.passes,
         submits: counts.submits,
-        tokens_per_s: tokens / wall_ms * 1e3,
+        tokens_per_second: tokens / wall_ms * 1e3,
         pct_of_fma_ceiling: 100.0 * flops / wall_ms / 1e6 / ceilings.fma_gflops,
         gpu_bytes: ctx.storage_bytes_allocated() - model_start,
     };
@@ -369,7 +369,7 @@ pub fn format_report(ctx: &GpuContext, ceilings: &Ceilings, shapes: &[ShapeBench
                 r.dispatches,
                 r.passes,
                 r.submits,
-                r.tokens_per_s,
+                r.tokens_per_second,
                 r.gpu_bytes as f64 / (1 << 20) as f64
             );
         }

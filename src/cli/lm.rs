@@ -262,7 +262,7 @@ impl<'r> FitObserver<LmRun<'r>> for LmObserver<'_> {
             "epoch {:>3}  train ppl {:.2}{shown}  {:.0} tokens/s  {:.0} s{}",
             log.epoch,
             log.train_ppl,
-            log.tokens_per_s,
+            log.tokens_per_second,
             log.seconds,
             if improved { "  *best" } else { "" }
         ));

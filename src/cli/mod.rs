@@ -1,6 +1,12 @@
 //! The command line's pieces: shared argument groups here, one module per subcommand.
 //! Library errors are typed; here they become anyhow reports with context.
 
+/// Prints a line for a person through an [`OutputFormat`]: on stdout, or on stderr with
+/// `--format json` (stdout then carries only the JSON).
+macro_rules! say {
+    ($format:expr, $($arg:tt)*) => { $format.say(format!($($arg)*)) };
+}
+
 pub mod eval;
 pub mod experiment;
 pub mod forecast;

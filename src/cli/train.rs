@@ -28,7 +28,7 @@ use lstm_transfer::tasks::classify::{
 };
 use lstm_transfer::transfer::dann::DannData;
 
-use super::{GpuArgs, IoArgs, OptimArgs, TableArgs, outputs_of, report_skipped, report_truncated, sibling};
+use super::{GpuArgs, IoArgs, OptimArgs, OutputFormat, TableArgs, outputs_of, report_skipped, report_truncated, sibling};
 
 /// The dataset used when `train` is given no `--data`: UCI Yelp sentences (CC BY 4.0, see data/README.md).
 const EMBEDDED_NAME: &str = "embedded:uci_yelp";
@@ -105,6 +105,9 @@ pub struct TrainArgs {
     pub test_fraction: f64,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Result format (json: the metrics, as in NAME.metrics.json, on stdout; progress on stderr).
+    #[arg(long, value_enum, default_value_t)]
+    pub format: OutputFormat,
 }
 
 impl TrainArgs {
@@ -296,7 +299,7 @@ pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &TrainArgs) -> Result<()> {
 /// Refuses a run whose outputs (the model, its state, log and plot) are among its inputs or belong
 /// to an earlier run (unless `--overwrite`, or `--resume` of that run), and takes the run's lock.
 pub fn guard(io: &IoArgs, a: &TrainArgs, more_inputs: &[Option<&Path>]) -> Result<RunLock> {
-    let outputs = outputs_of(&a.out, &[".state.safetensors", ".log.jsonl", ".curve.svg"]);
+    let outputs = outputs_of(&a.out, &[".state.safetensors", ".log.jsonl", ".curve.svg", ".metrics.json"]);
     let mut inputs = vec![a.data.as_deref(), a.valid.as_deref(), a.test.as_deref()];
     inputs.extend(more_inputs);
     io.guard(&a.out, &outputs, &inputs, a.resume)
@@ -318,6 +321,11 @@ impl Splits {
 pub fn execute(gpu: &GpuArgs, a: &TrainArgs, splits: &Splits, prepared: Prepared) -> Result<()> {
     let state_file = state_path(&a.out);
     let Prepared { vocab, info, config, state, start, rows } = prepared;
+    let started_from = match &start {
+        Start::Fresh => "a fresh model",
+        Start::Resume(_) => "the saved run",
+        Start::From(_) => "a transferred model",
+    };
     if info.labels.len() < 2 {
         bail!("{}: the training rows have {} distinct label(s); a classifier needs at least 2", splits.source, info.labels.len());
     }
@@ -343,9 +351,11 @@ pub fn execute(gpu: &GpuArgs, a: &TrainArgs, splits: &Splits, prepared: Prepared
     let valid = encode(&splits.valid, &valid_name)?;
     let test = encode(&splits.test, &test_name)?;
 
+    let started = std::time::Instant::now();
     let ctx = gpu.context()?;
-    println!("adapter: {}", ctx.adapter_line());
-    println!(
+    say!(a.format, "adapter: {}", ctx.adapter_line());
+    say!(
+        a.format,
         "data: {}: {} train, {} valid, {} test rows; {} classes {:?}; vocabulary {} ({} train tokens)",
         splits.source,
         train.len(),
@@ -361,7 +371,7 @@ pub fn execute(gpu: &GpuArgs, a: &TrainArgs, splits: &Splits, prepared: Prepared
         Start::Fresh => {}
         Start::Resume(r) => {
             r.restore(&ctx, &mut model)?;
-            println!("resuming {} after epoch {} ({} updates)", state_file.display(), r.state.epoch, r.state.updates);
+            say!(a.format, "resuming {} after epoch {} ({} updates)", state_file.display(), r.state.epoch, r.state.updates);
         }
         Start::From(write) => write(&ctx, &mut model, &valid)?,
     }
@@ -369,7 +379,8 @@ pub fn execute(gpu: &GpuArgs, a: &TrainArgs, splits: &Splits, prepared: Prepared
     if let Some(rows) = rows {
         let labelled = train.len();
         let d = rows(&vocab, &train, &valid)?;
-        println!(
+        say!(
+            a.format,
             "dann: {labelled} labelled + {} unlabelled target rows per epoch, γ = {}",
             d.train.len() - labelled,
             config.dann_gamma.unwrap_or_default()
@@ -377,7 +388,8 @@ pub fn execute(gpu: &GpuArgs, a: &TrainArgs, splits: &Splits, prepared: Prepared
         (train, domain_valid) = (d.train, Some(d.domain_valid));
     }
     if state.finished(config.limits()) {
-        println!(
+        say!(
+            a.format,
             "the run already ended after epoch {} of {}{}; pass a larger --epochs to continue it",
             state.epoch,
             config.epochs,
@@ -386,7 +398,8 @@ pub fn execute(gpu: &GpuArgs, a: &TrainArgs, splits: &Splits, prepared: Prepared
         return Ok(());
     }
     let counts = model.step_counts(&ctx, config.batch_size, config.max_len)?;
-    println!(
+    say!(
+        a.format,
         "model: {} parameters; per training step {} dispatches, {} pass, {} submit",
         model.store.entries().iter().map(|e| e.len()).sum::<usize>(),
         counts.dispatches,
@@ -402,6 +415,7 @@ pub fn execute(gpu: &GpuArgs, a: &TrainArgs, splits: &Splits, prepared: Prepared
         vocab: &vocab.tokens,
         config: &config,
         fingerprint: &fingerprint,
+        format: a.format,
         bar: None,
     };
     let data = TrainData { train: &train, valid: &valid, labels: &info.labels, domain_valid: domain_valid.as_ref() };
@@ -411,21 +425,40 @@ pub fn execute(gpu: &GpuArgs, a: &TrainArgs, splits: &Splits, prepared: Prepared
     }
     let monitor = serde_json::to_value(config.monitor)?.as_str().unwrap_or_default().to_string();
     if state.stopped_early {
-        println!("early stop: no {monitor} improvement for {} epochs", state.epochs_without_improvement);
+        say!(a.format, "early stop: no {monitor} improvement for {} epochs", state.epochs_without_improvement);
     }
-    println!(
+    say!(
+        a.format,
         "best epoch {} ({monitor} {:.4}); model: {}",
         state.best_epoch,
         state.best_score.map(|s| if config.monitor == Monitor::Loss { -s } else { s }).unwrap_or(f64::NAN),
         a.out.display()
     );
+    let mut test_metrics = None;
     if !test.is_empty() {
         let best = super::load_checkpoint(&a.out, None)?;
         let mut best_model = best.classifier(&ctx, config.batch_size, config.max_len)?;
         let eval = evaluate(&ctx, &mut best_model, &test, &info.labels, config.batch_size, config.max_len)?;
         report_truncated(&test_name, eval.truncated_rows, config.max_len);
-        println!("test ({test_name}, best model): loss {:.4}", eval.loss);
-        print!("{}", eval.metrics.to_text());
+        say!(a.format, "test ({test_name}, best model): loss {:.4}", eval.loss);
+        say!(a.format, "{}", eval.metrics.to_text().trim_end());
+        test_metrics = Some(serde_json::json!({
+            "data": test_name, "loss": eval.loss, "accuracy": eval.metrics.accuracy, "macro_f1": eval.metrics.macro_f1,
+            "per_class": eval.metrics.per_class, "confusion": eval.metrics.confusion,
+        }));
+    }
+    let best = state.best_epoch.checked_sub(1).and_then(|i| state.logs.get(i));
+    let json = serde_json::json!({
+        "start": started_from, "adapter": ctx.adapter_line(), "data": splits.source,
+        "rows": { "train": train.len(), "valid": valid.len(), "test": test.len() }, "model": info, "config": config,
+        "epochs": state.logs, "best_epoch": state.best_epoch, "monitor": monitor,
+        "valid": best.map(|l| serde_json::json!({ "loss": l.valid_loss, "accuracy": l.valid_accuracy, "macro_f1": l.valid_macro_f1 })),
+        "test": test_metrics, "tokens_per_second": state.logs.iter().map(|l| l.tokens_per_second).sum::<f64>() / state.logs.len().max(1) as f64,
+        "seconds": started.elapsed().as_secs_f64(), "stopped_early": state.stopped_early,
+    });
+    write_atomic(&sibling(&a.out, ".metrics.json"), serde_json::to_string_pretty(&json)?.as_bytes())?;
+    if a.format == OutputFormat::Json {
+        println!("{}", serde_json::to_string_pretty(&json)?);
     }
     Ok(())
 }
@@ -439,6 +472,7 @@ struct CliObserver<'a> {
     vocab: &'a [String],
     config: &'a TrainConfig,
     fingerprint: &'a str,
+    format: OutputFormat,
     bar: Option<ProgressBar>,
 }
 
@@ -465,7 +499,8 @@ impl<'a> FitObserver<ClassifierRun<'a>> for CliObserver<'_> {
             bar.finish_and_clear();
         }
         let log = state.logs.last().expect("an epoch just ended");
-        println!(
+        say!(
+            self.format,
             "epoch {:>3}  loss {:.4}  acc {:.3} | valid loss {:.4}  acc {:.3}  macro-F1 {:.3} | lr {:.2e}  {:.0} tok/s  {:.1} s{}",
             log.epoch,
             log.train_loss,
@@ -479,7 +514,8 @@ impl<'a> FitObserver<ClassifierRun<'a>> for CliObserver<'_> {
             if improved { "  *best" } else { "" }
         );
         if let (Some(lambda), Some(train_acc)) = (log.lambda, log.domain_accuracy) {
-            println!(
+            say!(
+                self.format,
                 "           domain head: λ {lambda:.3}  train accuracy {train_acc:.3}{}",
                 match (log.valid_domain_accuracy, log.proxy_a_distance) {
                     (Some(acc), Some(pad)) => format!("  held-out accuracy {acc:.3}  proxy A-distance {pad:.3}"),

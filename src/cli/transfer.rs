@@ -17,7 +17,7 @@ use lstm_transfer::transfer::{self, Method, Recipe, TransferOptions};
 use rand::{Rng, SeedableRng};
 
 use super::train::{self as train_cmd, Prepared, Splits, Start, TrainArgs, TrainRows, read_splits};
-use super::{GpuArgs, IoArgs};
+use super::{GpuArgs, IoArgs, OutputFormat};
 
 #[derive(Args)]
 pub struct TransferArgs {
@@ -148,6 +148,7 @@ pub fn run(gpu: &GpuArgs, io: &IoArgs, t: &TransferArgs) -> Result<()> {
 
 /// A prepared transfer: the source, how target rows map to it, and what to copy.
 struct Transfer {
+    format: OutputFormat,
     source: Checkpoint,
     rows: Vec<Option<usize>>,
     options: TransferOptions,
@@ -178,7 +179,7 @@ fn prepare(t: &TransferArgs, splits: &Splits) -> Result<Prepared> {
     let mut config = a.train_config()?;
     recipe.apply(&mut config, plan.aligned.coverage.source_tokens);
     let options = TransferOptions { copy: t.copy_patterns(), exclude: plan.exclude, seed: a.seed };
-    let tr = Transfer { source, rows: plan.aligned.rows, options, head_kept: plan.head_kept, notes: plan.notes };
+    let tr = Transfer { format: a.format, source, rows: plan.aligned.rows, options, head_kept: plan.head_kept, notes: plan.notes };
     let start = Start::From(Box::new(move |ctx, model, probe| tr.apply(ctx, model, probe)));
     let rows = target.map(dann_rows);
     Ok(Prepared { vocab: plan.aligned.vocab, info, config, state: Default::default(), start, rows })
@@ -190,7 +191,8 @@ impl Transfer {
     pub fn apply(&self, ctx: &GpuContext, model: &mut Classifier, probe: &Dataset) -> Result<()> {
         let report = transfer::apply(ctx, model, &self.source, &self.rows, &self.options)?;
         let (s, t) = (&self.source.info.config, &model.cfg);
-        println!(
+        say!(
+            self.format,
             "transfer: source E={} H={} layers={} {} → target E={} H={} layers={} {}; vocabulary {} → {}",
             s.embed,
             s.hidden,
@@ -204,15 +206,16 @@ impl Transfer {
             t.vocab
         );
         for note in self.notes.iter().chain(&report.notes) {
-            println!("  {note}");
+            say!(self.format, "  {note}");
         }
-        println!("  copied: {}", if report.copied.is_empty() { "nothing".into() } else { report.copied.join(", ") });
+        say!(self.format, "  copied: {}", if report.copied.is_empty() { "nothing".into() } else { report.copied.join(", ") });
         if !report.fresh.is_empty() {
-            println!("  fresh:  {}", report.fresh.join(", "));
+            say!(self.format, "  fresh:  {}", report.fresh.join(", "));
         }
         if self.head_kept {
             let (max_diff, agree) = compare_logits(ctx, &self.source, model, probe)?;
-            println!(
+            say!(
+                self.format,
                 "  before fine-tuning on {} rows: max |Δlogit| = {max_diff:.2e}, predictions agree on {:.1}%",
                 probe.len(),
                 100.0 * agree
@@ -275,6 +278,7 @@ pub fn write_mapped(gpu: &GpuArgs, io: &IoArgs, t: &TransferArgs) -> Result<()> 
         domains: None,
     };
     let tr = Transfer {
+        format: t.train.format,
         options: TransferOptions { copy: t.copy_patterns(), exclude: Vec::new(), seed: t.train.seed },
         rows,
         head_kept: true,

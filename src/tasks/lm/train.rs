@@ -42,7 +42,7 @@ pub struct LmEpoch {
     /// Validation perplexity after the epoch.
     pub valid_ppl: Option<f64>,
     /// Training tokens per second.
-    pub tokens_per_s: f64,
+    pub tokens_per_second: f64,
     /// Seconds of the epoch's training chunks.
     pub seconds: f64,
 }
@@ -158,7 +158,7 @@ impl EpochTask for LmRun<'_> {
             epoch,
             train_ppl: perplexity(sums.loss, sums.items),
             valid_ppl,
-            tokens_per_s: sums.items_per_second(),
+            tokens_per_second: sums.items_per_second(),
             seconds: sums.seconds,
         })
     }
