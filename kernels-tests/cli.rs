@@ -214,6 +214,8 @@ fn a_language_model_transfers_into_a_classifier() {
         "--schedule", "stlr", "--pooling", "max", "--data", &data, "--out", &out, "--epochs", "3", "--batch-size", "16", "--min-freq", "1",
     ]);
     assert!(printed.contains("copied: embedding.weight, lstm.weight_ih_l0") && printed.contains("fresh:  fc.weight, fc.bias"), "{printed}");
+    assert!(printed.contains("parameters in epoch 1") && printed.contains("trained: head (gradual unfreezing)"), "{printed}");
+    assert!(printed.contains("the source's tokens) frozen"), "{printed}");
     assert!(!printed.contains("warning"), "the LM used the classifier's tokenizer: {printed}");
     assert_eq!(
         lstm_transfer::tasks::classify::checkpoint::load(Path::new(&out), None).unwrap().info.config.pooling,

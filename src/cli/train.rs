@@ -19,12 +19,14 @@ use lstm_transfer::core::fit::{FitObserver, StepProgress};
 use lstm_transfer::data::{Dataset, TextRow, Vocab, embedded, encode_rows, label_names, parse_text_table, split, tokenize};
 use lstm_transfer::fsutil::RunLock;
 use lstm_transfer::fsutil::write_atomic;
+use lstm_transfer::params::pattern_matches;
 use lstm_transfer::plot::{Panel, Series, write_line_chart};
 use lstm_transfer::tasks::classify::checkpoint::{
     META_DATA, ModelInfo, TOKENIZER, TrainingCheckpoint, data_fingerprint, load_train_state, save_classifier, save_train_state, state_path,
 };
 use lstm_transfer::tasks::classify::{
-    Classifier, ClassifierConfig, ClassifierRun, EpochLog, Monitor, TrainConfig, TrainData, TrainState, evaluate, train_classifier,
+    Classifier, ClassifierConfig, ClassifierRun, EpochLog, Monitor, TrainConfig, TrainData, TrainState, evaluate, parameter_summary,
+    train_classifier,
 };
 use lstm_transfer::transfer::dann::DannData;
 
@@ -406,6 +408,7 @@ pub fn execute(gpu: &GpuArgs, a: &TrainArgs, splits: &Splits, prepared: Prepared
         counts.passes,
         counts.submits
     );
+    print_parameter_summary(a.format, &info.config, &config, state.epoch + 1);
 
     let mut observer = CliObserver {
         ctx: &ctx,
@@ -463,6 +466,26 @@ pub fn execute(gpu: &GpuArgs, a: &TrainArgs, splits: &Splits, prepared: Prepared
     Ok(())
 }
 
+/// The parameters of each layer group, trainable and frozen in `epoch`, and the tensors each
+/// `--freeze` pattern matched (as torchinfo and fastai show them before training).
+fn print_parameter_summary(format: OutputFormat, model: &ClassifierConfig, config: &TrainConfig, epoch: usize) {
+    let groups = parameter_summary(model, config, epoch);
+    let (params, trainable) = groups.iter().fold((0, 0), |(p, t), g| (p + g.params, t + g.trainable));
+    say!(format, "parameters in epoch {epoch}: {trainable} trainable, {} frozen", params - trainable);
+    say!(format, "  {:<14} {:>7} {:>10} {:>10}", "group", "tensors", "params", "trainable");
+    for g in &groups {
+        say!(format, "  {:<14} {:>7} {:>10} {:>10}", g.name, g.tensors, g.params, g.trainable);
+    }
+    let names: Vec<String> = model.param_specs().into_iter().map(|(n, _)| n).collect();
+    for pattern in &config.freeze {
+        let matched: Vec<&str> = names.iter().filter(|n| pattern_matches(pattern, n)).map(String::as_str).collect();
+        say!(format, "  --freeze '{pattern}' matches {}", matched.join(", "));
+    }
+    if let Some(rows) = config.freeze_embedding_rows_below {
+        say!(format, "  embedding rows 0..{rows} (the source's tokens) frozen; the {} new rows train", model.vocab.saturating_sub(rows));
+    }
+}
+
 /// Progress bar, per-epoch line, checkpoints, log and plot.
 struct CliObserver<'a> {
     ctx: &'a GpuContext,
@@ -513,6 +536,11 @@ impl<'a> FitObserver<ClassifierRun<'a>> for CliObserver<'_> {
             log.seconds,
             if improved { "  *best" } else { "" }
         );
+        if self.config.gradual_unfreezing {
+            let groups = parameter_summary(&self.info.config, self.config, log.epoch);
+            let training: Vec<&str> = groups.iter().filter(|g| g.trainable > 0).map(|g| g.name.as_str()).collect();
+            say!(self.format, "           trained: {} (gradual unfreezing)", training.join(", "));
+        }
         if let (Some(lambda), Some(train_acc)) = (log.lambda, log.domain_accuracy) {
             say!(
                 self.format,

@@ -10,4 +10,6 @@ pub mod train;
 
 pub use checkpoint::{Checkpoint, ModelInfo};
 pub use model::{Classifier, ClassifierConfig};
-pub use train::{ClassifierRun, EpochLog, Monitor, TrainConfig, TrainData, TrainState, evaluate, train_classifier};
+pub use train::{
+    ClassifierRun, EpochLog, GroupSummary, Monitor, TrainConfig, TrainData, TrainState, evaluate, parameter_summary, train_classifier,
+};

@@ -151,6 +151,52 @@ impl TrainConfig {
     }
 }
 
+/// One layer group's parameters as a run trains them in a given epoch.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct GroupSummary {
+    /// `head`, `lstm layer K` or `embedding` (the fine-tuning groups, top first).
+    pub name: String,
+    /// Tensors in the group.
+    pub tensors: usize,
+    /// Parameters in the group.
+    pub params: usize,
+    /// Parameters updated in that epoch (frozen tensors and frozen embedding rows excluded).
+    pub trainable: usize,
+}
+
+/// The trainable and frozen parameters of each layer group of `model` in `epoch` (1-based) of a run
+/// with settings `cfg`: pinned `freeze` patterns, gradual unfreezing and frozen embedding rows.
+pub fn parameter_summary(model: &ClassifierConfig, cfg: &TrainConfig, epoch: usize) -> Vec<GroupSummary> {
+    let shapes: std::collections::HashMap<String, usize> = model.param_specs().into_iter().map(|(n, s)| (n, s.iter().product())).collect();
+    let groups = finetune::layer_groups(model);
+    let last = groups.len() - 1;
+    groups
+        .iter()
+        .enumerate()
+        .map(|(g, names)| {
+            let name = match g {
+                0 => "head".to_string(),
+                g if g == last => "embedding".to_string(),
+                g => format!("lstm layer {}", model.layers - g),
+            };
+            let params = names.iter().map(|n| shapes[n]).sum();
+            let trainable = names
+                .iter()
+                .map(|n| {
+                    let frozen = cfg.freeze.iter().any(|p| pattern_matches(p, n))
+                        || (cfg.gradual_unfreezing && finetune::frozen_by_schedule(model, n, epoch));
+                    match (frozen, cfg.freeze_embedding_rows_below) {
+                        (true, _) => 0,
+                        (false, Some(rows)) if n == "embedding.weight" => model.vocab.saturating_sub(rows) * model.embed,
+                        _ => shapes[n],
+                    }
+                })
+                .sum();
+            GroupSummary { name, tensors: names.len(), params, trainable }
+        })
+        .collect()
+}
+
 /// One line of the per-epoch log (also written as JSONL by the CLI).
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct EpochLog {
@@ -410,4 +456,36 @@ pub fn train_classifier<'a>(
     let total_updates = (cfg.epochs * train.len().div_ceil(cfg.batch_size)) as u64;
     let mut run = ClassifierRun { ctx, model, data, cfg, total_updates };
     fit(&mut run, cfg.limits(), state, observer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Pooling;
+
+    #[test]
+    fn the_summary_counts_what_each_epoch_trains() {
+        let model = ClassifierConfig {
+            vocab: 10,
+            embed: 4,
+            hidden: 3,
+            layers: 2,
+            bidirectional: false,
+            classes: 2,
+            domains: 0,
+            pooling: Pooling::Last,
+        };
+        let cfg = TrainConfig { gradual_unfreezing: true, freeze_embedding_rows_below: Some(6), ..Default::default() };
+        let epoch1 = parameter_summary(&model, &cfg, 1);
+        let names: Vec<&str> = epoch1.iter().map(|g| g.name.as_str()).collect();
+        assert_eq!(names, ["head", "lstm layer 1", "lstm layer 0", "embedding"]);
+        assert_eq!((epoch1[0].params, epoch1[0].trainable), (2 * 3 + 2, 8));
+        assert!(epoch1[1..].iter().all(|g| g.trainable == 0));
+        let epoch4 = parameter_summary(&model, &cfg, 4);
+        assert_eq!((epoch4[3].params, epoch4[3].trainable), (40, 16), "only the 4 new rows of the embedding train");
+        let pinned = TrainConfig { freeze: vec!["lstm.*_l0".into()], ..Default::default() };
+        let summary = parameter_summary(&model, &pinned, 1);
+        assert_eq!(summary[2].trainable, 0);
+        assert_eq!(summary[1].trainable, summary[1].params);
+    }
 }
