@@ -378,3 +378,24 @@ fn train_writes_its_metrics_as_json_with_its_whole_configuration() {
         v["config"]["optimizer"]["lr"].as_f64().is_some() && v["adapter"].as_str().is_some() && v["tokens_per_second"].as_f64().is_some()
     );
 }
+
+#[test]
+fn the_predictor_api_predicts_in_input_order_blocking_or_not() {
+    use lstm_transfer::tasks::classify::Predictor;
+    let (ckpt, _) = trained();
+    let mut predictor = Predictor::load(Path::new(ckpt)).unwrap();
+    // Texts of different lengths: the batches are length-bucketed, the results must come back in order.
+    let texts = ["Visit 1000 the food was great, the room big and the view was lovely", "the food was cold", "friendly"];
+    let blocking = predictor.predict(&texts).unwrap();
+    let labels: Vec<&str> = blocking.iter().map(|p| p.label.as_str()).collect();
+    assert_eq!(labels, ["pos", "neg", "pos"]);
+    assert!(blocking.iter().all(|p| (p.probs.iter().sum::<f32>() - 1.0).abs() < 1e-5 && p.probability() > 0.5));
+    let pending = predictor.submit(&texts).unwrap();
+    let polled = loop {
+        if let Some(p) = pending.poll().unwrap() {
+            break p;
+        }
+    };
+    assert_eq!(polled, blocking);
+    assert_eq!(predictor.labels(), ["neg", "pos"]);
+}

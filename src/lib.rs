@@ -42,3 +42,5 @@ pub mod transfer;
 
 pub use error::{Error, Result};
 pub use gpu::{AdapterChoice, GpuContext};
+/// The wgpu this crate is built on, for applications that hand it their own device.
+pub use wgpu;

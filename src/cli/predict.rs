@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use lstm_transfer::data::{Dataset, ReadOptions, TableFormat, Vocab, parse_text_table};
+use lstm_transfer::tasks::classify::predictor::softmax;
 use lstm_transfer::tasks::classify::train::{argmax, predict_logits};
 
 use super::{GpuArgs, InferenceArgs, report_truncated};
@@ -95,13 +96,6 @@ struct Prediction<'a> {
     label_id: usize,
     probs: &'a [f32],
     logits: &'a [f32],
-}
-
-fn softmax(z: &[f32]) -> Vec<f32> {
-    let max = z.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-    let e: Vec<f64> = z.iter().map(|&v| ((v - max) as f64).exp()).collect();
-    let sum: f64 = e.iter().sum();
-    e.iter().map(|v| (v / sum) as f32).collect()
 }
 
 pub fn run(gpu: &GpuArgs, a: &PredictArgs) -> Result<()> {

@@ -6,10 +6,12 @@ pub mod checkpoint;
 pub mod finetune;
 pub mod metrics;
 pub mod model;
+pub mod predictor;
 pub mod train;
 
 pub use checkpoint::{Checkpoint, ModelInfo};
 pub use model::{Classifier, ClassifierConfig};
+pub use predictor::{PendingPredictions, Prediction, Predictor};
 pub use train::{
     ClassifierRun, EpochLog, GroupSummary, Monitor, TrainConfig, TrainData, TrainState, evaluate, parameter_summary, train_classifier,
 };
