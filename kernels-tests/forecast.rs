@@ -23,7 +23,7 @@ fn series(n: usize, phase: f64) -> Series {
             10.0 + (2.0 * std::f64::consts::PI * t / 24.0 + phase).sin() + 0.8 * (2.0 * std::f64::consts::PI * t / 7.0).sin() + noise
         })
         .collect();
-    Series { times: (0..n).map(|t| t.to_string()).collect(), columns: vec!["y".into()], values: vec![values] }
+    Series { times: (0..n).map(|t| t.to_string()).collect(), columns: vec!["y".into()], values: vec![values], filled: 0 }
 }
 
 fn config() -> ForecastConfig {
@@ -83,7 +83,12 @@ fn a_covariate_known_in_advance_is_read_at_the_forecast_steps() {
             (state >> 33) as f64 / (1u64 << 31) as f64
         })
         .collect();
-    let s = Series { times: (0..n).map(|t| t.to_string()).collect(), columns: vec!["y".into(), "c".into()], values: vec![c.clone(), c] };
+    let s = Series {
+        times: (0..n).map(|t| t.to_string()).collect(),
+        columns: vec!["y".into(), "c".into()],
+        values: vec![c.clone(), c],
+        filled: 0,
+    };
     let base = ForecastConfig { window: 12, horizon: 3, stride: 1, test_len: 60, valid_len: 60, epochs: 20, patience: 20, ..config() };
     let mae = |future_cols: usize| {
         let cfg = ForecastConfig { future_cols, ..base.clone() };
@@ -175,4 +180,58 @@ fn the_cli_trains_fine_tunes_from_another_series_and_refuses_bad_windows() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("too short") && !err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn forecast_writes_the_next_steps_with_their_dates_and_fills_a_skipped_hour() {
+    // Monthly dates: the forecast past the end names the following months (calendar months, not 31 days).
+    let mut monthly = String::from("ds,y\n");
+    for m in 0..96 {
+        monthly += &format!("{}-{:02}-01,{}\n", 2000 + m / 12, m % 12 + 1, 100.0 + 10.0 * ((m % 12) as f64).sin());
+    }
+    let csv = temp("monthly.csv");
+    std::fs::write(&csv, monthly).unwrap();
+    let out = temp("monthly.safetensors");
+    let args =
+        ["--window", "12", "--horizon", "6", "--season", "12", "--test-len", "12", "--valid-len", "12", "--epochs", "2", "--hidden", "8"];
+    let status = bin()
+        .args(["forecast", "--data", csv.to_str().unwrap(), "--out", out.to_str().unwrap(), "--predict", "9"])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    let predicted = std::fs::read_to_string(temp("monthly.predict.csv")).unwrap();
+    let rows: Vec<&str> = predicted.lines().collect();
+    assert_eq!(rows[0], "ds,y_forecast");
+    assert_eq!(rows.len(), 1 + 9, "9 steps: 6 direct, 3 more fed back (a series without covariates)");
+    assert!(rows[1].starts_with("2008-01-01,") && rows[9].starts_with("2008-09-01,"), "{predicted}");
+    assert!(rows[1..].iter().all(|r| r.split(',').nth(1).unwrap().parse::<f64>().unwrap().is_finite()));
+
+    // Hourly local time whose clock skips 02:00 (a daylight-saving switch).
+    let mut hourly = String::from("ds,y\n");
+    for h in 0..200 {
+        if h == 50 {
+            continue;
+        }
+        hourly += &format!("2020-03-{:02} {:02}:00,{}\n", 1 + h / 24, h % 24, (h % 24) as f64);
+    }
+    let csv = temp("hourly.csv");
+    std::fs::write(&csv, hourly).unwrap();
+    let common = ["forecast", "--data", csv.to_str().unwrap(), "--window", "24", "--horizon", "6", "--epochs", "1", "--hidden", "4"];
+    let refused = bin().args(common).args(["--out", temp("h1.safetensors").to_str().unwrap()]).output().unwrap();
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && err.contains("a gap between '2020-03-03 01:00' and '2020-03-03 03:00'") && err.contains("--fill-gaps"),
+        "{err}"
+    );
+    let filled = bin().args(common).args(["--fill-gaps", "linear", "--out", temp("h2.safetensors").to_str().unwrap()]).output().unwrap();
+    let said = String::from_utf8_lossy(&filled.stdout);
+    assert!(filled.status.success() && said.contains("filled 1 missing steps"), "{said}{}", String::from_utf8_lossy(&filled.stderr));
+    let too_long = bin()
+        .args(common)
+        .args(["--fill-gaps", "previous", "--max-gap", "0", "--out", temp("h3.safetensors").to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&too_long.stderr);
+    assert!(!too_long.status.success() && err.contains("more than --max-gap 0"), "{err}");
 }

@@ -7,6 +7,8 @@
 
 use std::path::PathBuf;
 
+use lstm_transfer::GpuContext;
+
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::ProgressBar;
@@ -17,6 +19,9 @@ use lstm_transfer::tasks::forecast::{
     self as timeseries, ForecastConfig, ForecastEpoch, ForecastPoint, ForecastRun, Forecaster, ForecasterConfig, ForecasterInfo, Scaler,
     Series, SeriesSpec, boundaries, read_series,
 };
+
+use lstm_transfer::tasks::forecast::data::FillGaps;
+use lstm_transfer::tasks::forecast::evaluate::forecast_ahead;
 
 use super::{GpuArgs, IoArgs, OptimArgs, OutputFormat, epoch_bar, outputs_of, sibling};
 
@@ -43,6 +48,17 @@ pub struct ForecastArgs {
     /// …and the series to use.
     #[arg(long)]
     pub series: Option<String>,
+    /// Fill the missing steps of gaps (a clock that skips an hour at a daylight-saving switch, a
+    /// missing day): linear (straight line) or previous (last value). Default: a gap is an error.
+    #[arg(long, value_enum)]
+    pub fill_gaps: Option<FillGaps>,
+    /// Most missing steps one gap may have to be filled.
+    #[arg(long, default_value_t = 3)]
+    pub max_gap: usize,
+    /// Also forecast the next N steps past the end of the data, to NAME.predict.csv (timestamp,
+    /// forecast). Up to --horizon steps; more for a series without covariates (forecasts fed back).
+    #[arg(long)]
+    pub predict: Option<usize>,
     /// Input steps per window.
     #[arg(long, default_value_t = 168)]
     pub window: usize,
@@ -101,6 +117,8 @@ impl ForecastArgs {
             future_cols: self.future_cols.clone(),
             series_col: self.series_col.clone(),
             series: self.series.clone(),
+            fill_gaps: self.fill_gaps,
+            max_gap: self.max_gap,
         }
     }
 
@@ -150,11 +168,29 @@ fn model_config(a: &ForecastArgs, series: &Series, cfg: &ForecastConfig, source:
 }
 
 pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &ForecastArgs) -> Result<()> {
-    let outputs = outputs_of(&a.out, &[".forecast.svg", ".metrics.json"]);
+    let mut outputs = outputs_of(&a.out, &[".forecast.svg", ".metrics.json"]);
+    if let Some(steps) = a.predict {
+        lstm_transfer::config::validate::check_size("predict", steps, lstm_transfer::config::validate::MAX_SIZE)?;
+        if !a.future_cols.is_empty() {
+            bail!("--predict needs the covariates known in advance past the end of the data (--future-col): this file does not have them");
+        }
+        if steps > a.horizon && !a.input_cols.is_empty() {
+            bail!("--predict {steps} exceeds --horizon {}: only a series without --input-col can feed its forecasts back", a.horizon);
+        }
+        outputs.push(sibling(&a.out, ".predict.csv"));
+    }
     let _lock = io.guard(&a.out, &outputs, &[Some(&a.data), a.from.as_deref()], false)?;
     let spec = a.spec();
     let series = read_series(&a.data, &spec)?;
     let n = series.len();
+    if series.filled > 0 {
+        a.format.say(format!(
+            "{}: filled {} missing steps in gaps ({:?})",
+            a.data.display(),
+            series.filled,
+            a.fill_gaps.unwrap_or(FillGaps::Linear)
+        ));
+    }
     let source = a.from.as_ref().map(|p| timeseries::load_forecaster(p).with_context(|| format!("loading {}", p.display()))).transpose()?;
     let mut cfg = a.config(n)?;
     if let Some((info, _)) = &source {
@@ -219,6 +255,10 @@ pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &ForecastArgs) -> Result<()> {
     let (points, m) = timeseries::evaluate(&ctx, &mut model, &series, &scaler, &cfg)?;
     let info = ForecasterInfo { config: model_cfg, spec, scaler, forecast: cfg.clone() };
     timeseries::save_forecaster(&a.out, &ctx, &model, &info)?;
+    if let Some(steps) = a.predict {
+        let path = write_predictions(a, &ctx, &mut model, &series, &info.scaler, &cfg, steps)?;
+        a.format.say(format!("forecast of the next {steps} steps: {}", path.display()));
+    }
     let y = &series.values[0];
     let line = |name: &str, f: &dyn Fn(&ForecastPoint) -> f64| PlotSeries {
         name: name.into(),
@@ -251,6 +291,29 @@ pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &ForecastArgs) -> Result<()> {
         println!("wrote {} (+ .forecast.svg, .metrics.json)", a.out.display());
     }
     Ok(())
+}
+
+/// `NAME.predict.csv`: the next `steps` values past the end of the data, each with its timestamp.
+fn write_predictions(
+    a: &ForecastArgs,
+    ctx: &GpuContext,
+    model: &mut Forecaster,
+    series: &Series,
+    scaler: &Scaler,
+    cfg: &ForecastConfig,
+    steps: usize,
+) -> Result<PathBuf> {
+    let values = forecast_ahead(ctx, model, series, scaler, cfg, steps)?;
+    let last = series.times.last().expect("a series has steps");
+    let clock = series.clock();
+    let mut csv = format!("{},{}_forecast\n", a.time_col, a.target_col);
+    for (k, v) in values.iter().enumerate() {
+        let time = clock.and_then(|c| c.after(last, k + 1)).unwrap_or_else(|| format!("{last}+{}", k + 1));
+        csv += &format!("{time},{v}\n");
+    }
+    let path = sibling(&a.out, ".predict.csv");
+    write_atomic(&path, csv.as_bytes())?;
+    Ok(path)
 }
 
 /// A progress bar over each epoch's steps and a line per epoch.

@@ -38,6 +38,16 @@ pub struct SeriesSpec {
     pub series_col: Option<String>,
     /// …and the series to keep.
     pub series: Option<String>,
+    /// Fill the missing steps of gaps (e.g. the hour a daylight-saving switch skips); None: a gap is an error.
+    #[serde(default)]
+    pub fill_gaps: Option<FillGaps>,
+    /// Most missing steps one gap may have to be filled (a longer gap is still an error).
+    #[serde(default = "default_max_gap")]
+    pub max_gap: usize,
+}
+
+fn default_max_gap() -> usize {
+    3
 }
 
 /// A regular series: `values[c][t]`, column 0 the target.
@@ -49,6 +59,8 @@ pub struct Series {
     pub columns: Vec<String>,
     /// Values per column.
     pub values: Vec<Vec<f64>>,
+    /// Steps filled in gaps (see [`SeriesSpec::fill_gaps`]).
+    pub filled: usize,
 }
 
 impl Series {
@@ -60,6 +72,14 @@ impl Series {
     /// Whether there are no steps.
     pub fn is_empty(&self) -> bool {
         self.times.is_empty()
+    }
+
+    /// How the timestamps advance (from their median step), to name steps past the end.
+    pub fn clock(&self) -> Option<Clock> {
+        let stamps: Vec<f64> = self.times.iter().map(|t| timestamp(t)).collect::<Option<_>>()?;
+        let mut steps: Vec<f64> = stamps.windows(2).map(|w| w[1] - w[0]).collect();
+        steps.sort_by(f64::total_cmp);
+        Clock::infer(self.times.last()?, *steps.get(steps.len() / 2)?)
     }
 }
 
@@ -77,6 +97,99 @@ fn timestamp(s: &str) -> Option<f64> {
     chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
         .ok()
         .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc().timestamp() as f64)
+}
+
+/// How a series' timestamps advance, to name steps past its end (forecasts) or inside its gaps
+/// (filled rows) in the file's own format: plain numbers (years), calendar months (monthly,
+/// quarterly, yearly dates) or a fixed number of seconds.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Clock {
+    /// Plain numbers, advancing by `step`.
+    Number {
+        /// The usual step.
+        step: f64,
+    },
+    /// Dates advancing by whole months (kept on the same day of the month).
+    Months {
+        /// Months per step (1 monthly, 3 quarterly, 12 yearly).
+        step: u32,
+        /// The format the dates are written in.
+        format: &'static str,
+    },
+    /// Date-times advancing by a fixed number of seconds.
+    Seconds {
+        /// Seconds per step.
+        step: i64,
+        /// The format the date-times are written in.
+        format: &'static str,
+    },
+}
+
+/// The date(-time) formats a timestamp may have, most specific first.
+const DATE_TIME_FORMATS: [&str; 3] = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"];
+const DATE_FORMAT: &str = "%Y-%m-%d";
+
+/// The format `s` is written in (None for a plain number or an unreadable string).
+fn format_of(s: &str) -> Option<&'static str> {
+    let s = s.trim();
+    DATE_TIME_FORMATS
+        .into_iter()
+        .find(|f| NaiveDateTime::parse_from_str(s, f).is_ok())
+        .or_else(|| chrono::NaiveDate::parse_from_str(s, DATE_FORMAT).is_ok().then_some(DATE_FORMAT))
+}
+
+impl Clock {
+    /// The clock of a series whose usual step is `median` (seconds, or units for numbers) and whose
+    /// last timestamp is `last`.
+    pub fn infer(last: &str, median: f64) -> Option<Self> {
+        let Some(format) = format_of(last) else {
+            return last.trim().parse::<f64>().ok().map(|_| Self::Number { step: median });
+        };
+        let days = median / 86_400.0;
+        let months = [(28.0..=31.5, 1), (89.0..=92.5, 3), (181.0..=184.5, 6), (365.0..=366.5, 12)]
+            .into_iter()
+            .find(|(range, _)| range.contains(&days))
+            .map(|(_, m)| m);
+        Some(match months {
+            Some(step) => Self::Months { step, format },
+            None => Self::Seconds { step: median.round() as i64, format },
+        })
+    }
+
+    /// The timestamp `k` steps after `from`, written as `from` is.
+    pub fn after(&self, from: &str, k: usize) -> Option<String> {
+        let from = from.trim();
+        let parse = |format: &str| -> Option<NaiveDateTime> {
+            match format {
+                DATE_FORMAT => chrono::NaiveDate::parse_from_str(from, format).ok().and_then(|d| d.and_hms_opt(0, 0, 0)),
+                _ => NaiveDateTime::parse_from_str(from, format).ok(),
+            }
+        };
+        match *self {
+            Self::Number { step } => {
+                let v = from.parse::<f64>().ok()? + step * k as f64;
+                Some(if v.fract() == 0.0 && v.abs() < 1e15 { format!("{}", v as i64) } else { format!("{v}") })
+            }
+            Self::Months { step, format } => {
+                let t = parse(format)?.checked_add_months(chrono::Months::new(step.checked_mul(k as u32)?))?;
+                Some(t.format(format).to_string())
+            }
+            Self::Seconds { step, format } => {
+                let t = parse(format)? + chrono::TimeDelta::try_seconds(step.checked_mul(k as i64)?)?;
+                Some(t.format(format).to_string())
+            }
+        }
+    }
+}
+
+/// How `read_series` fills the missing steps of a gap (none: a gap is an error).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum FillGaps {
+    /// Straight lines between the values on either side.
+    Linear,
+    /// The last value before the gap, repeated.
+    Previous,
 }
 
 /// Reads a series. Errors name the file, the line and the column: a missing column, a cell that is
@@ -105,7 +218,7 @@ pub fn parse_series(bytes: &[u8], path: &Path, spec: &SeriesSpec) -> Result<Seri
     columns.extend(spec.future_cols.iter().cloned());
     let cols: Vec<usize> = columns.iter().map(|c| find(c)).collect::<Result<_>>()?;
     let id_col = spec.series_col.as_deref().map(find).transpose()?;
-    let mut series = Series { times: Vec::new(), columns, values: vec![Vec::new(); cols.len()] };
+    let mut series = Series { times: Vec::new(), columns, values: vec![Vec::new(); cols.len()], filled: 0 };
     let mut stamps = Vec::new();
     let mut lines = Vec::new();
     for record in reader.records() {
@@ -147,12 +260,23 @@ pub fn parse_series(bytes: &[u8], path: &Path, spec: &SeriesSpec) -> Result<Seri
     if let Some(&median) = steps.get(steps.len() / 2)
         && let Some(i) = stamps.windows(2).position(|w| w[1] - w[0] > 1.5 * median)
     {
-        return Err(err(format!(
-            "line {}: a gap between '{}' and '{}' (the usual step is {median} s); fill it first",
-            lines[i + 1],
-            series.times[i],
-            series.times[i + 1]
-        )));
+        let Some(fill) = spec.fill_gaps else {
+            return Err(err(format!(
+                "line {}: a gap between '{}' and '{}' (the usual step is {median} s); fill it first, or pass --fill-gaps linear|previous",
+                lines[i + 1],
+                series.times[i],
+                series.times[i + 1]
+            )));
+        };
+        series = fill_gaps(&series, &stamps, median, fill, spec.max_gap).map_err(|(row, missing)| {
+            err(format!(
+                "line {}: {missing} missing steps between '{}' and '{}', more than --max-gap {} fills",
+                lines[row + 1],
+                series.times[row],
+                series.times[row + 1],
+                spec.max_gap
+            ))
+        })?;
     }
     // A column may be read both ways: the names say which is which.
     let first_future = series.columns.len() - spec.future_cols.len();
@@ -160,6 +284,38 @@ pub fn parse_series(bytes: &[u8], path: &Path, spec: &SeriesSpec) -> Result<Seri
         name.push_str(" (known ahead)");
     }
     Ok(series)
+}
+
+/// `series` with the missing steps of its gaps (a step over 1.5× the usual `median`) filled as
+/// `fill` says, each named by the clock of the row before it; counted in [`Series::filled`]. A gap
+/// of more than `max_gap` missing steps is refused as `(row before it, missing steps)`.
+fn fill_gaps(series: &Series, stamps: &[f64], median: f64, fill: FillGaps, max_gap: usize) -> std::result::Result<Series, (usize, usize)> {
+    let mut out = Series { times: Vec::new(), columns: series.columns.clone(), values: vec![Vec::new(); series.columns.len()], filled: 0 };
+    for row in 0..series.len() {
+        out.times.push(series.times[row].clone());
+        for (c, column) in series.values.iter().enumerate() {
+            out.values[c].push(column[row]);
+        }
+        let Some(&next) = stamps.get(row + 1) else { continue };
+        let missing = ((next - stamps[row]) / median).round() as usize;
+        let missing = if next - stamps[row] > 1.5 * median { missing.saturating_sub(1).max(1) } else { 0 };
+        if missing > max_gap {
+            return Err((row, missing));
+        }
+        let clock = Clock::infer(&series.times[row], median).ok_or((row, missing))?;
+        for k in 1..=missing {
+            out.times.push(clock.after(&series.times[row], k).ok_or((row, missing))?);
+            for (c, column) in series.values.iter().enumerate() {
+                let share = k as f64 / (missing + 1) as f64;
+                out.values[c].push(match fill {
+                    FillGaps::Linear => column[row] + (column[row + 1] - column[row]) * share,
+                    FillGaps::Previous => column[row],
+                });
+            }
+        }
+        out.filled += missing;
+    }
+    Ok(out)
 }
 
 /// Per-column mean and standard deviation (fitted on the training part; stored with the model).
@@ -293,5 +449,18 @@ mod tests {
         let w = windows(&scaled, &[2, 4], 2, 2, None, 1);
         assert_eq!(w.x, [0.0, 12.0, 2.0, 14.0, 1.0, 13.0, 3.0, 15.0]);
         assert_eq!(w.y, [2.0, 3.0, 4.0, 5.0]);
+    }
+
+    #[test]
+    fn clocks_name_the_steps_after_the_last_in_its_own_format() {
+        let month = 31.0 * 86_400.0;
+        let monthly = Clock::infer("2020-11-01", month).unwrap();
+        assert_eq!(monthly.after("2020-11-01", 3).as_deref(), Some("2021-02-01"));
+        let quarterly = Clock::infer("2020-10-01 00:00", 91.0 * 86_400.0).unwrap();
+        assert_eq!(quarterly.after("2020-10-01 00:00", 1).as_deref(), Some("2021-01-01 00:00"));
+        let hourly = Clock::infer("2020-03-29 01:00:00", 3600.0).unwrap();
+        assert_eq!(hourly.after("2020-03-29 23:00:00", 2).as_deref(), Some("2020-03-30 01:00:00"));
+        let years = Clock::infer("1987", 1.0).unwrap();
+        assert_eq!(years.after("1987", 2).as_deref(), Some("1989"));
     }
 }

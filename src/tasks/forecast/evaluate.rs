@@ -4,7 +4,7 @@
 use super::data::{Scaler, Series, seasonal_naive};
 use super::model::Forecaster;
 use super::train::{ForecastConfig, boundaries, origins};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
 
 /// Forecast errors in the series' units over the held-out tail, beside the seasonal-naive forecast's.
@@ -83,4 +83,50 @@ pub fn evaluate(
         naive_mase: (scale > 0.0).then(|| naive_mae / scale),
     };
     Ok((points, metrics))
+}
+
+/// The next `steps` values past the end of `series`, in its units. A direct forecast gives up to
+/// `horizon` steps; a series read without covariates goes further by feeding the forecasts back as
+/// inputs, `horizon` steps at a time. Covariates known in advance are not in the data past its end,
+/// so such a model cannot forecast ahead.
+pub fn forecast_ahead(
+    ctx: &GpuContext,
+    model: &mut Forecaster,
+    series: &Series,
+    scaler: &Scaler,
+    cfg: &ForecastConfig,
+    steps: usize,
+) -> Result<Vec<f64>> {
+    if cfg.future_cols > 0 {
+        return Err(Error::InvalidInput(
+            "a model that reads covariates known in advance needs their values past the end of the data: \
+                                        it cannot forecast ahead from this file"
+                .into(),
+        ));
+    }
+    if steps > cfg.horizon && series.values.len() > 1 {
+        return Err(Error::invalid_option(
+            "predict",
+            &format!("at most --horizon {} steps for a series with covariates", cfg.horizon),
+            steps,
+        ));
+    }
+    let mut scaled = scaler.scale(series);
+    let mut out = Vec::with_capacity(steps);
+    while out.len() < steps {
+        let origin = scaled[0].len();
+        // Targets past the end are unknown; the window reads only steps before the origin.
+        let mut padded = scaled.clone();
+        padded.iter_mut().for_each(|c| c.extend(std::iter::repeat_n(0.0, cfg.horizon)));
+        let pred = model.predict(ctx, &cfg.cut(&padded, &[origin]))?;
+        for (h, &p) in pred.iter().enumerate() {
+            let base = cfg.residual().map_or(0.0, |m| seasonal_naive(&scaled[0], origin, h, m));
+            let value = p as f64 + base;
+            if out.len() < steps {
+                out.push(scaler.unscale_target(value));
+            }
+            scaled[0].push(value);
+        }
+    }
+    Ok(out)
 }
