@@ -93,3 +93,13 @@ test_size = 40
     let err = ExperimentConfig::load(&config_path).unwrap_err().to_string();
     assert!(err.contains("experiment.toml") && err.contains("unknown method 'magic'"), "{err}");
 }
+
+#[test]
+fn the_shipped_example_configuration_runs_from_a_checkout() {
+    let path = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/experiment.toml"));
+    let cfg = ExperimentConfig::load(path).unwrap();
+    for data in cfg.source.data.iter().chain(cfg.targets.iter().map(|t| &t.data)) {
+        let rows = lstm_transfer::data::read_table(data, &Default::default()).unwrap_or_else(|e| panic!("{}: {e}", data.display()));
+        assert!(rows.rows.len() > 500, "{}", data.display());
+    }
+}

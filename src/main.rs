@@ -54,7 +54,7 @@ enum Command {
     /// Compare training from scratch with every transfer method over label budgets and seeds.
     #[command(after_help = "Examples:
   lstm-transfer experiment                                   # the demo on the embedded datasets (a few minutes on lavapipe)
-  lstm-transfer experiment --config examples/experiment.toml --out runs/sentiment")]
+  lstm-transfer experiment --config examples/experiment.toml --out runs/yelp")]
     Experiment(cli::experiment::ExperimentArgs),
     /// Forecast a time series with an LSTM (optionally starting from a model of another series).
     #[command(after_help = "Examples:
