@@ -9,10 +9,10 @@ use std::sync::OnceLock;
 
 use common::cli::{bin, dir, fails, file, ok};
 
-/// A labelled CSV the model can learn: positive and negative words.
+/// A headerless labelled CSV the model can learn: positive and negative words.
 fn reviews(rows: usize) -> String {
     let words = [("pos", "great"), ("neg", "awful"), ("pos", "lovely"), ("neg", "cold")];
-    (0..rows).fold(String::from("label,text\n"), |s, i| {
+    (0..rows).fold(String::new(), |s, i| {
         let (label, word) = words[i % 4];
         s + &format!("{label},the food was {word} at visit {i}\n")
     })
@@ -67,11 +67,11 @@ fn another_runs_outputs_are_not_replaced_without_overwrite() {
     let before = std::fs::read(ckpt).unwrap();
     let err = fails(&[&["train", "--data", data, "--out", ckpt][..], &TINY].concat());
     assert!(err.contains("exists") && err.contains("--overwrite"), "{err}");
-    assert_eq!(&std::fs::read(ckpt).unwrap(), &before);
+    assert!(std::fs::read(ckpt).unwrap() == before, "the earlier model is untouched");
     let copy = out("tiny_copy.safetensors");
-    std::fs::copy(ckpt, &copy).unwrap();
+    std::fs::write(&copy, b"an earlier run's model").unwrap();
     ok(&[&["train", "--data", data, "--out", &copy, "--overwrite"][..], &TINY].concat());
-    assert_ne!(std::fs::read(&copy).unwrap(), before, "--overwrite replaced it");
+    assert!(std::fs::read(&copy).unwrap() == before, "--overwrite replaced it (with the same model: the run is deterministic)");
 }
 
 #[test]
@@ -318,4 +318,57 @@ fn ten_thousand_classes_are_refused_in_a_short_message() {
     assert!(err.contains("classes") && err.contains("1..=1000"), "{err}");
     let message = err.lines().next().unwrap_or_default();
     assert!(message.len() < 300, "a short error, not every label: {message}");
+}
+
+#[test]
+fn the_range_test_suggests_a_rate_for_every_task_without_training() {
+    let (ckpt, data) = trained();
+    let cls = out("find_cls.safetensors");
+    let printed = ok(&[&["train", "--data", data, "--out", &cls, "--lr-find"][..], &TINY].concat());
+    assert!(printed.contains("suggested --lr"), "{printed}");
+    assert!(dir().join("find_cls.lr_find.svg").exists() && !Path::new(&cls).exists(), "the plot, and no model");
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir().join("find_cls.lr_find.json")).unwrap()).unwrap();
+    let suggestion = json["suggestion"].as_f64().unwrap();
+    assert!(suggestion > 1e-8 && suggestion < 10.0, "{json}");
+    let tuned = out("find_init.safetensors");
+    let printed = ok(&["transfer", "--from", ckpt, "--method", "init", "--data", data, "--out", &tuned, "--lr-find", "--min-freq", "1"]);
+    assert!(printed.contains("suggested --lr"), "{printed}");
+    let corpus = file("find_corpus.txt", &"the food was great and the room was cold\n".repeat(40));
+    let printed = ok(&[
+        "lm",
+        "--train",
+        &corpus,
+        "--embed",
+        "8",
+        "--hidden",
+        "8",
+        "--layers",
+        "1",
+        "--bptt",
+        "5",
+        "--batch-size",
+        "2",
+        "--lr-find",
+        "--out",
+        &out("find_lm.safetensors"),
+    ]);
+    assert!(printed.contains("suggested --lr"), "{printed}");
+    let ts = file("find_series.csv", &series(120));
+    let printed = ok(&[
+        "forecast",
+        "--data",
+        &ts,
+        "--window",
+        "8",
+        "--horizon",
+        "2",
+        "--season",
+        "7",
+        "--hidden",
+        "4",
+        "--lr-find",
+        "--out",
+        &out("find_fc.safetensors"),
+    ]);
+    assert!(printed.contains("suggested --lr"), "{printed}");
 }

@@ -23,7 +23,9 @@ use lstm_transfer::tasks::forecast::{
 use lstm_transfer::tasks::forecast::data::FillGaps;
 use lstm_transfer::tasks::forecast::evaluate::forecast_ahead;
 
-use super::{GpuArgs, IoArgs, OptimArgs, OutputFormat, epoch_bar, outputs_of, sibling};
+use super::{GpuArgs, IoArgs, OptimArgs, OutputFormat, epoch_bar, lr_find_outputs, outputs_of, report_lr_find, sibling};
+use lstm_transfer::core::lr_find::LrFindConfig;
+use lstm_transfer::tasks::forecast::train::lr_find_forecaster;
 
 #[derive(Args)]
 pub struct ForecastArgs {
@@ -168,7 +170,7 @@ fn model_config(a: &ForecastArgs, series: &Series, cfg: &ForecastConfig, source:
 }
 
 pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &ForecastArgs) -> Result<()> {
-    let mut outputs = outputs_of(&a.out, &[".forecast.svg", ".metrics.json"]);
+    let mut outputs = if a.optim.lr_find { lr_find_outputs(&a.out) } else { outputs_of(&a.out, &[".forecast.svg", ".metrics.json"]) };
     if let Some(steps) = a.predict {
         lstm_transfer::config::validate::check_size("predict", steps, lstm_transfer::config::validate::MAX_SIZE)?;
         if !a.future_cols.is_empty() {
@@ -244,8 +246,12 @@ pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &ForecastArgs) -> Result<()> {
             info.spec.series.as_ref().map(|s| format!(" of series {s}")).unwrap_or_default()
         ));
     }
-    let start = std::time::Instant::now();
     let scaled = scaler.scale(&series);
+    if a.optim.lr_find {
+        let found = lr_find_forecaster(&ctx, &mut model, &scaled, &cfg, LrFindConfig::default())?;
+        return report_lr_find(a.format, &a.out, &found);
+    }
+    let start = std::time::Instant::now();
     let mut observer = ForecastObserver { format: a.format, bar: None };
     let logs = timeseries::fit(&ctx, &mut model, &scaled, &cfg, &mut observer)?;
     if let Some(bar) = observer.bar.take() {

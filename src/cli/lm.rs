@@ -17,8 +17,10 @@ use lstm_transfer::tasks::lm::{
     save_lm, score, score_with, train_lm,
 };
 
-use super::{GpuArgs, IoArgs, OptimArgs, OutputFormat, epoch_bar, outputs_of, sibling};
+use super::{GpuArgs, IoArgs, OptimArgs, OutputFormat, epoch_bar, lr_find_outputs, outputs_of, report_lr_find, sibling};
 use lstm_transfer::config::validate::check_capacity;
+use lstm_transfer::core::lr_find::LrFindConfig;
+use lstm_transfer::tasks::lm::train::lr_find_lm;
 
 #[derive(Args)]
 pub struct LmArgs {
@@ -130,7 +132,7 @@ pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &LmArgs) -> Result<()> {
         .then(|| {
             io.guard(
                 &a.out,
-                &outputs_of(&a.out, &[".curve.svg", ".metrics.json"]),
+                &if a.optim.lr_find { lr_find_outputs(&a.out) } else { outputs_of(&a.out, &[".curve.svg", ".metrics.json"]) },
                 &[Some(&a.train), a.valid.as_deref(), a.test.as_deref(), a.from.as_deref()],
                 false,
             )
@@ -165,6 +167,10 @@ pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &LmArgs) -> Result<()> {
     }
     if a.epochs == 0 {
         return evaluate_only(&ctx, &mut model, a, &corpus);
+    }
+    if a.optim.lr_find {
+        let found = lr_find_lm(&ctx, &mut model, &corpus.train, &train_cfg, LrFindConfig::default())?;
+        return report_lr_find(a.format, &a.out, &found);
     }
     let info = LmInfo { config: cfg, tokenizer: corpus.tokenizer };
     let start = Instant::now();

@@ -22,9 +22,11 @@ use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use lstm_transfer::config::validate::check_capacity;
 use lstm_transfer::config::{AdamConfig, LrSchedule, OptimConfig, Pooling, ScheduleKind, WeightDecay};
+use lstm_transfer::core::lr_find::LrFind;
 use lstm_transfer::data::{Column, ReadOptions, TableFormat, TextTable, read_table};
-use lstm_transfer::fsutil::{RunLock, check_outputs};
+use lstm_transfer::fsutil::{RunLock, check_outputs, write_atomic};
 use lstm_transfer::gpu::Backend;
+use lstm_transfer::plot::{Panel, Series as PlotSeries, write_line_chart};
 use lstm_transfer::tasks::classify::checkpoint::{self, Checkpoint};
 use lstm_transfer::{AdapterChoice, GpuContext};
 
@@ -211,6 +213,10 @@ pub struct OptimArgs {
     /// stlr: ratio of the peak rate to the lowest.
     #[arg(long, default_value_t = 32.0)]
     pub stlr_ratio: f64,
+    /// Instead of training, run the learning-rate range test (100 updates, the rate growing from 1e-7
+    /// to 10 until the loss diverges): NAME.lr_find.svg, NAME.lr_find.json and a suggested --lr.
+    #[arg(long)]
+    pub lr_find: bool,
 }
 
 impl OptimArgs {
@@ -227,6 +233,38 @@ impl OptimArgs {
         config.validate()?;
         Ok(config)
     }
+}
+
+/// The files of a learning-rate range test written beside `out`.
+pub fn lr_find_outputs(out: &Path) -> Vec<PathBuf> {
+    vec![sibling(out, ".lr_find.svg"), sibling(out, ".lr_find.json")]
+}
+
+/// Writes the range test's plot (loss against log10 of the rate) and JSON beside `out` and prints
+/// the suggested rate.
+pub fn report_lr_find(format: OutputFormat, out: &Path, found: &LrFind) -> Result<()> {
+    let [svg, json] = <[PathBuf; 2]>::try_from(lr_find_outputs(out)).expect("two files");
+    let points = found.lrs.iter().zip(&found.losses).map(|(lr, loss)| (lr.log10(), *loss)).collect();
+    let panel = Panel {
+        title: format!("suggested lr {:.1e}", found.suggestion),
+        x_label: "log10 learning rate".into(),
+        y_label: "training loss (smoothed)".into(),
+        series: vec![PlotSeries { name: "loss".into(), points }],
+    };
+    write_line_chart(&svg, "learning-rate range test", &[panel])?;
+    write_atomic(&json, serde_json::to_string_pretty(found)?.as_bytes())?;
+    say!(
+        format,
+        "range test: {} updates, lowest loss at lr {:.1e}; suggested --lr {:.1e}",
+        found.lrs.len(),
+        found.suggestion * 10.0,
+        found.suggestion
+    );
+    say!(format, "wrote {} and {}", svg.display(), json.display());
+    if format == OutputFormat::Json {
+        println!("{}", serde_json::to_string_pretty(found)?);
+    }
+    Ok(())
 }
 
 /// How `eval` and `predict` run a saved model.

@@ -16,6 +16,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use lstm_transfer::GpuContext;
 use lstm_transfer::config::Pooling;
 use lstm_transfer::core::fit::{FitObserver, StepProgress};
+use lstm_transfer::core::lr_find::LrFindConfig;
 use lstm_transfer::data::{Dataset, TextRow, Vocab, embedded, encode_rows, label_names, parse_text_table, split, tokenize};
 use lstm_transfer::fsutil::RunLock;
 use lstm_transfer::fsutil::write_atomic;
@@ -24,13 +25,17 @@ use lstm_transfer::plot::{Panel, Series, write_line_chart};
 use lstm_transfer::tasks::classify::checkpoint::{
     META_DATA, ModelInfo, TOKENIZER, TrainingCheckpoint, data_fingerprint, load_train_state, save_classifier, save_train_state, state_path,
 };
+use lstm_transfer::tasks::classify::train::lr_find_classifier;
 use lstm_transfer::tasks::classify::{
     Classifier, ClassifierConfig, ClassifierRun, EpochLog, Monitor, TrainConfig, TrainData, TrainState, evaluate, parameter_summary,
     train_classifier,
 };
 use lstm_transfer::transfer::dann::DannData;
 
-use super::{GpuArgs, IoArgs, OptimArgs, OutputFormat, TableArgs, outputs_of, report_skipped, report_truncated, sibling};
+use super::{
+    GpuArgs, IoArgs, OptimArgs, OutputFormat, TableArgs, lr_find_outputs, outputs_of, report_lr_find, report_skipped, report_truncated,
+    sibling,
+};
 
 /// The dataset used when `train` is given no `--data`: UCI Yelp sentences (CC BY 4.0, see data/README.md).
 const EMBEDDED_NAME: &str = "embedded:uci_yelp";
@@ -301,7 +306,10 @@ pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &TrainArgs) -> Result<()> {
 /// Refuses a run whose outputs (the model, its state, log and plot) are among its inputs or belong
 /// to an earlier run (unless `--overwrite`, or `--resume` of that run), and takes the run's lock.
 pub fn guard(io: &IoArgs, a: &TrainArgs, more_inputs: &[Option<&Path>]) -> Result<RunLock> {
-    let outputs = outputs_of(&a.out, &[".state.safetensors", ".log.jsonl", ".curve.svg", ".metrics.json"]);
+    let outputs = match a.optim.lr_find {
+        true => lr_find_outputs(&a.out),
+        false => outputs_of(&a.out, &[".state.safetensors", ".log.jsonl", ".curve.svg", ".metrics.json"]),
+    };
     let mut inputs = vec![a.data.as_deref(), a.valid.as_deref(), a.test.as_deref()];
     inputs.extend(more_inputs);
     io.guard(&a.out, &outputs, &inputs, a.resume)
@@ -388,6 +396,10 @@ pub fn execute(gpu: &GpuArgs, a: &TrainArgs, splits: &Splits, prepared: Prepared
             config.dann_gamma.unwrap_or_default()
         );
         (train, domain_valid) = (d.train, Some(d.domain_valid));
+    }
+    if a.optim.lr_find {
+        let found = lr_find_classifier(&ctx, &mut model, &train, &config, LrFindConfig::default())?;
+        return report_lr_find(a.format, &a.out, &found);
     }
     if state.finished(config.limits()) {
         say!(

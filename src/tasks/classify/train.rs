@@ -17,6 +17,7 @@ use crate::config::OptimConfig;
 use crate::config::schedule::grl_lambda;
 use crate::config::validate::{MAX_SIZE, check_count, check_finite_range, check_non_negative, check_size};
 use crate::core::fit::{DEFAULT_READ_EVERY, EpochTask, FitLimits, FitObserver, FitState, ReadCadence, StepProgress, fit, run_steps};
+use crate::core::lr_find::{LrFind, LrFindConfig, lr_find};
 use crate::data::{Dataset, make_batches};
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
@@ -432,6 +433,28 @@ impl EpochTask for ClassifierRun<'_> {
     fn store(&self) -> &ParamStore {
         &self.model.store
     }
+}
+
+/// The learning-rate range test on `train` (its batches cycled in shuffled epochs), with the run's
+/// other settings (freezing, dropout, weight decay); it changes the model's weights.
+pub fn lr_find_classifier(
+    ctx: &GpuContext,
+    model: &mut Classifier,
+    train: &Dataset,
+    cfg: &TrainConfig,
+    find: LrFindConfig,
+) -> Result<LrFind> {
+    cfg.validate()?;
+    configure(ctx, model, cfg, 1)?;
+    let mut batches = Vec::new();
+    lr_find(find, |i, lr| {
+        if i % batches.len().max(1) == 0 {
+            batches = make_batches(train, cfg.batch_size, cfg.max_len, Some(&mut epoch_rng(cfg.seed, i + 1))).batches;
+        }
+        model.step.set_learning_rate(lr);
+        let stats = model.train_step(ctx, &batches[i % batches.len()], true, true)?.expect("read back");
+        Ok(stats.loss_sum as f64)
+    })
 }
 
 /// Trains from `state` (default: a fresh run) until `cfg.epochs` or early stopping.

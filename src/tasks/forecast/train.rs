@@ -16,6 +16,7 @@ use super::model::Forecaster;
 use crate::config::OptimConfig;
 use crate::config::validate::{MAX_SIZE, check_count, check_size};
 use crate::core::fit::{EpochTask, FitLimits, FitObserver, FitState, KeepBest, ReadCadence, StepProgress, fit as fit_epochs, run_steps};
+use crate::core::lr_find::{LrFind, LrFindConfig, lr_find};
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
 use crate::params::ParamStore;
@@ -218,6 +219,27 @@ impl EpochTask for ForecastRun<'_> {
     fn store(&self) -> &ParamStore {
         &self.model.store
     }
+}
+
+/// The learning-rate range test on the training windows (shuffled batches, cycled); it changes the
+/// model's weights.
+pub fn lr_find_forecaster(
+    ctx: &GpuContext,
+    model: &mut Forecaster,
+    scaled: &[Vec<f64>],
+    cfg: &ForecastConfig,
+    find: LrFindConfig,
+) -> Result<LrFind> {
+    cfg.validate()?;
+    let mut train = train_origins(scaled[0].len(), cfg)?;
+    train.shuffle(&mut ChaCha8Rng::seed_from_u64(cfg.seed));
+    model.step.configure(ctx, &mut model.store, &cfg.optim);
+    let batches: Vec<&[usize]> = train.chunks(cfg.batch_size).collect();
+    lr_find(find, |i, lr| {
+        model.step.set_learning_rate(lr);
+        let stats = model.train_step(ctx, &cfg.cut(scaled, batches[i % batches.len()]), true)?.expect("read back");
+        Ok(stats.loss_sum as f64)
+    })
 }
 
 /// Trains with early stopping on the validation windows and leaves the model at its best epoch.

@@ -7,6 +7,7 @@ use super::model::LanguageModel;
 use crate::config::OptimConfig;
 use crate::config::validate::{MAX_SIZE, check_size};
 use crate::core::fit::{EpochSums, EpochTask, FitLimits, FitObserver, FitState, ReadCadence, StepProgress, fit, run_steps};
+use crate::core::lr_find::{LrFind, LrFindConfig, lr_find};
 use crate::error::Result;
 use crate::gpu::GpuContext;
 use crate::params::ParamStore;
@@ -174,6 +175,33 @@ impl EpochTask for LmRun<'_> {
     fn store(&self) -> &ParamStore {
         &self.model.store
     }
+}
+
+/// The learning-rate range test on the training streams (chunks of `cfg.bptt`, cycled); it changes
+/// the model's weights.
+pub fn lr_find_lm(
+    ctx: &GpuContext,
+    model: &mut LanguageModel,
+    train: &[Vec<u32>],
+    cfg: &LmTrainConfig,
+    find: LrFindConfig,
+) -> Result<LrFind> {
+    cfg.validate()?;
+    model.step.configure(ctx, &mut model.store, &cfg.optim);
+    let len = train.first().map_or(0, Vec::len);
+    let chunks = len.saturating_sub(1).div_ceil(cfg.bptt).max(1);
+    lr_find(find, |i, lr| {
+        let k = i % chunks;
+        if k == 0 {
+            model.reset_state(ctx);
+        }
+        let (t0, t) = (k * cfg.bptt, cfg.bptt.min(len - 1 - k * cfg.bptt));
+        let ids: Vec<u32> = train.iter().flat_map(|s| s[t0..t0 + t].iter().copied()).collect();
+        let targets: Vec<u32> = train.iter().flat_map(|s| s[t0 + 1..t0 + 1 + t].iter().copied()).collect();
+        model.step.set_learning_rate(lr);
+        let stats = model.step(ctx, &ids, &targets, true, true)?.expect("read back");
+        Ok(stats.loss_sum as f64 / ids.len() as f64)
+    })
 }
 
 /// Trains `model` for `cfg.epochs` epochs (no early stopping: the observer keeps the best).
