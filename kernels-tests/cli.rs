@@ -300,7 +300,7 @@ fn out_of_range_settings_are_refused_before_any_work_naming_the_option() {
 fn closed_option_sets_list_their_values() {
     let data = file("typed.csv", &review_csv(40));
     for (option, value, listed) in [
-        ("--schedule", "cosine", "warmup-linear"),
+        ("--schedule", "triangle", "warmup-linear"),
         ("--optimizer", "sgd", "adamw"),
         ("--monitor", "recall", "macro-f1"),
         ("--pooling", "attention", "concat"),

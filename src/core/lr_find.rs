@@ -26,9 +26,13 @@ impl Default for LrFindConfig {
 pub struct LrFind {
     /// The rate of each update.
     pub lrs: Vec<f64>,
-    /// The loss of each update, smoothed (exponential average, β = 0.98, bias-corrected).
+    /// The loss of each update, smoothed (exponential average, β = 0.98, bias-corrected): what the
+    /// plot shows and what divergence is judged by.
     pub losses: Vec<f64>,
-    /// A tenth of the rate with the lowest smoothed loss.
+    /// The loss of each update as read back.
+    pub raw: Vec<f64>,
+    /// A tenth of the rate where a centred 5-update average of the raw loss is lowest (the
+    /// exponential average lags behind the rate, so its minimum lies too far right).
     pub suggestion: f64,
 }
 
@@ -57,12 +61,17 @@ pub fn lr_find(cfg: LrFindConfig, mut step: impl FnMut(usize, f32) -> Result<f64
         let smoothed = average / (1.0 - BETA.powi(i as i32 + 1));
         found.lrs.push(lr);
         found.losses.push(smoothed);
+        found.raw.push(loss);
         best = best.min(smoothed);
         if i > 0 && smoothed > DIVERGED * best {
             break;
         }
     }
-    let lowest = found.losses.iter().enumerate().min_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i);
+    let centred = |i: usize| {
+        let window = &found.raw[i.saturating_sub(2)..(i + 3).min(found.raw.len())];
+        window.iter().sum::<f64>() / window.len() as f64
+    };
+    let lowest = (0..found.raw.len()).min_by(|&a, &b| centred(a).total_cmp(&centred(b)));
     let lowest = lowest.ok_or_else(|| Error::InvalidInput("the range test diverged at its first step: lower its start".into()))?;
     found.suggestion = found.lrs[lowest] / 10.0;
     Ok(found)
