@@ -26,9 +26,27 @@ pub fn save_tensors(path: &Path, tensors: &[NamedTensor], metadata: HashMap<Stri
             Ok((name.clone(), view))
         })
         .collect::<Result<_>>()?;
-    let bytes = safetensors::serialize(views, Some(metadata))
+    let mut bytes = safetensors::serialize(views, Some(metadata))
         .map_err(|e| Error::File { path: path.to_path_buf(), message: format!("could not serialize: {e}") })?;
+    canonical_header(&mut bytes);
     write_atomic(path, &bytes)
+}
+
+/// Rewrites a serialized file's JSON header with its keys in sorted order, in place: safetensors
+/// writes the metadata in hash-map order, which differs from run to run, so the same model would not
+/// give the same bytes. The header keeps its length (same entries, other order; padded with spaces as
+/// safetensors pads it), so the tensor offsets stay valid.
+fn canonical_header(bytes: &mut [u8]) {
+    let Some(len) = bytes.get(..8).map(|n| u64::from_le_bytes(n.try_into().expect("8 bytes")) as usize) else { return };
+    let Some(header) = bytes.get(8..8 + len) else { return };
+    // serde_json's maps are sorted by key (no `preserve_order` feature).
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(header) else { return };
+    let Ok(sorted) = serde_json::to_string(&value) else { return };
+    if sorted.len() <= len {
+        let target = &mut bytes[8..8 + len];
+        target[..sorted.len()].copy_from_slice(sorted.as_bytes());
+        target[sorted.len()..].fill(b' ');
+    }
 }
 
 /// Writes a model: its tensors, its description as JSON under `key`, the vocabulary (if any) and
@@ -156,4 +174,29 @@ pub fn check_shapes(path: &Path, tensors: &TensorMap, specs: &[(String, Vec<usiz
         return Err(Error::File { path: path.to_path_buf(), message: problem.to_string() });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_tensors_and_metadata_give_the_same_bytes() {
+        let dir = std::env::temp_dir().join(format!("lstm-transfer-canonical-{}", std::process::id()));
+        let tensors = vec![("b".to_string(), vec![2], vec![1.0f32, 2.0]), ("a".to_string(), vec![1], vec![3.0f32])];
+        let metadata: HashMap<String, String> = (0..20).map(|i| (format!("key{i}"), format!("value {i}"))).collect();
+        let first = dir.join("first.safetensors");
+        save_tensors(&first, &tensors, metadata.clone()).unwrap();
+        let bytes = std::fs::read(&first).unwrap();
+        for i in 0..5 {
+            // A map built again iterates in another order; the file must not change.
+            let again: HashMap<String, String> = metadata.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            let path = dir.join(format!("again{i}.safetensors"));
+            save_tensors(&path, &tensors, again).unwrap();
+            assert!(std::fs::read(&path).unwrap() == bytes);
+        }
+        let (read, meta) = read_tensors(&first).unwrap();
+        assert_eq!((read["b"].1.clone(), meta.len()), (vec![1.0, 2.0], 20));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
