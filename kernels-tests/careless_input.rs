@@ -372,3 +372,13 @@ fn the_range_test_suggests_a_rate_for_every_task_without_training() {
     ]);
     assert!(printed.contains("suggested --lr"), "{printed}");
 }
+
+#[test]
+fn quiet_prints_results_only_and_verbose_prints_every_readback() {
+    let (_, data) = trained();
+    let (quiet_out, verbose_out) = (out("quiet.safetensors"), out("verbose.safetensors"));
+    let quiet = ok(&[&["train", "--data", data, "--out", &quiet_out, "--quiet"][..], &TINY].concat());
+    assert!(!quiet.contains("epoch   1") && quiet.contains("best epoch"), "{quiet}");
+    let verbose = ok(&[&["train", "--data", data, "--out", &verbose_out, "--verbose"][..], &TINY].concat());
+    assert!(verbose.contains("epoch 1/1 step") && verbose.contains("epoch   1"), "{verbose}");
+}

@@ -99,6 +99,11 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     lstm_transfer::fsutil::set_input_limits(cli.io.max_input_bytes, cli.io.max_line_bytes);
+    cli::set_verbosity(match (cli.io.quiet, cli.io.verbose) {
+        (true, _) => cli::Verbosity::Quiet,
+        (_, true) => cli::Verbosity::Verbose,
+        _ => cli::Verbosity::Normal,
+    });
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -23,7 +23,7 @@ use lstm_transfer::tasks::forecast::{
 use lstm_transfer::tasks::forecast::data::FillGaps;
 use lstm_transfer::tasks::forecast::evaluate::forecast_ahead;
 
-use super::{GpuArgs, IoArgs, OptimArgs, OutputFormat, epoch_bar, lr_find_outputs, outputs_of, report_lr_find, sibling};
+use super::{GpuArgs, IoArgs, OptimArgs, OutputFormat, epoch_bar, lr_find_outputs, outputs_of, report_lr_find, sibling, verbose_step};
 use lstm_transfer::core::lr_find::LrFindConfig;
 use lstm_transfer::tasks::forecast::train::lr_find_forecaster;
 
@@ -252,7 +252,7 @@ pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &ForecastArgs) -> Result<()> {
         return report_lr_find(a.format, &a.out, &found);
     }
     let start = std::time::Instant::now();
-    let mut observer = ForecastObserver { format: a.format, bar: None };
+    let mut observer = ForecastObserver { format: a.format, epochs: cfg.epochs, bar: None };
     let logs = timeseries::fit(&ctx, &mut model, &scaled, &cfg, &mut observer)?;
     if let Some(bar) = observer.bar.take() {
         bar.finish_and_clear();
@@ -325,12 +325,14 @@ fn write_predictions(
 /// A progress bar over each epoch's steps and a line per epoch.
 struct ForecastObserver {
     format: OutputFormat,
+    epochs: usize,
     bar: Option<ProgressBar>,
 }
 
 impl<'r> FitObserver<ForecastRun<'r>> for ForecastObserver {
     fn step(&mut self, p: &StepProgress) {
-        let bar = self.bar.get_or_insert_with(|| epoch_bar(p.epoch, "steps"));
+        verbose_step(self.format, p, self.epochs, &format!("train MSE {:.4}", p.sums.mean_loss()));
+        let bar = self.bar.get_or_insert_with(|| epoch_bar(p.epoch, self.epochs));
         bar.set_length(p.steps as u64);
         bar.set_position(p.step as u64);
     }
@@ -340,7 +342,7 @@ impl<'r> FitObserver<ForecastRun<'r>> for ForecastObserver {
             bar.finish_and_clear();
         }
         let e = state.logs.last().expect("an epoch just ended");
-        self.format.say(format!("epoch {:>3}  train MSE {:.4}  valid MSE {:.4} (scaled)", e.epoch, e.train_mse, e.valid_mse));
+        progress!(self.format, "epoch {:>3}  train MSE {:.4}  valid MSE {:.4} (scaled)", e.epoch, e.train_mse, e.valid_mse);
         Ok(())
     }
 }

@@ -17,7 +17,7 @@ use lstm_transfer::tasks::lm::{
     save_lm, score, score_with, train_lm,
 };
 
-use super::{GpuArgs, IoArgs, OptimArgs, OutputFormat, epoch_bar, lr_find_outputs, outputs_of, report_lr_find, sibling};
+use super::{GpuArgs, IoArgs, OptimArgs, OutputFormat, epoch_bar, lr_find_outputs, outputs_of, report_lr_find, sibling, verbose_step};
 use lstm_transfer::config::validate::check_capacity;
 use lstm_transfer::core::lr_find::LrFindConfig;
 use lstm_transfer::tasks::lm::train::lr_find_lm;
@@ -174,7 +174,15 @@ pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &LmArgs) -> Result<()> {
     }
     let info = LmInfo { config: cfg, tokenizer: corpus.tokenizer };
     let start = Instant::now();
-    let mut observer = LmObserver { ctx: &ctx, out: &a.out, info: &info, vocab: &corpus.vocab.tokens, format: a.format, bar: None };
+    let mut observer = LmObserver {
+        ctx: &ctx,
+        out: &a.out,
+        info: &info,
+        vocab: &corpus.vocab.tokens,
+        format: a.format,
+        epochs: train_cfg.epochs,
+        bar: None,
+    };
     let state = train_lm(&ctx, &mut model, &corpus.train, corpus.valid.as_deref(), &train_cfg, &mut observer)?;
     let best = -state.best_score.unwrap_or(f64::NEG_INFINITY);
     let kept_by = if corpus.valid.is_some() { "valid" } else { "training (no --valid)" };
@@ -206,7 +214,7 @@ pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &LmArgs) -> Result<()> {
 fn evaluate_only(ctx: &GpuContext, model: &mut LanguageModel, a: &LmArgs, corpus: &Corpus) -> Result<()> {
     let mut ppl = |streams: &Option<Vec<Vec<u32>>>, name: &str| -> Result<Option<f64>> {
         let Some(streams) = streams else { return Ok(None) };
-        let bar = epoch_bar(0, "chunks");
+        let bar = epoch_bar(0, 0);
         bar.set_prefix(name.to_string());
         let p = score_with(ctx, model, streams, a.bptt, &mut |p| {
             bar.set_length(p.steps as u64);
@@ -247,12 +255,14 @@ struct LmObserver<'a> {
     info: &'a LmInfo,
     vocab: &'a [String],
     format: OutputFormat,
+    epochs: usize,
     bar: Option<ProgressBar>,
 }
 
 impl<'r> FitObserver<LmRun<'r>> for LmObserver<'_> {
     fn step(&mut self, p: &StepProgress) {
-        let bar = self.bar.get_or_insert_with(|| epoch_bar(p.epoch, "chunks"));
+        verbose_step(self.format, p, self.epochs, &format!("{:.0} tokens/s", p.sums.items_per_second()));
+        let bar = self.bar.get_or_insert_with(|| epoch_bar(p.epoch, self.epochs));
         bar.set_length(p.steps as u64);
         bar.set_position(p.step as u64);
         bar.set_message(format!("{:.0} tokens/s", p.sums.items_per_second()));
@@ -264,14 +274,15 @@ impl<'r> FitObserver<LmRun<'r>> for LmObserver<'_> {
         }
         let log = state.logs.last().expect("an epoch just ended");
         let shown = log.valid_ppl.map(|v| format!("  valid ppl {v:.2}")).unwrap_or_default();
-        self.format.say(format!(
+        progress!(
+            self.format,
             "epoch {:>3}  train ppl {:.2}{shown}  {:.0} tokens/s  {:.0} s{}",
             log.epoch,
             log.train_ppl,
             log.tokens_per_second,
             log.seconds,
             if improved { "  *best" } else { "" }
-        ));
+        );
         if improved {
             save_lm(self.out, self.ctx, run.model, self.info, self.vocab)?;
         }

@@ -7,6 +7,15 @@ macro_rules! say {
     ($format:expr, $($arg:tt)*) => { $format.say(format!($($arg)*)) };
 }
 
+/// Prints a per-epoch progress line through an [`OutputFormat`], unless `--quiet`.
+macro_rules! progress {
+    ($format:expr, $($arg:tt)*) => {
+        if crate::cli::verbosity() != crate::cli::Verbosity::Quiet {
+            $format.say(format!($($arg)*))
+        }
+    };
+}
+
 pub mod eval;
 pub mod experiment;
 pub mod forecast;
@@ -63,6 +72,12 @@ pub struct IoArgs {
     /// Replace the files of an earlier run at --out (otherwise a run refuses to).
     #[arg(long, global = true)]
     pub overwrite: bool,
+    /// Print results only: no progress bars, no per-epoch lines.
+    #[arg(long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Print a line per loss readback instead of a progress bar (for logs).
+    #[arg(long, global = true)]
+    pub verbose: bool,
     /// Largest input file read, in bytes.
     #[arg(long, global = true, default_value_t = lstm_transfer::fsutil::DEFAULT_MAX_INPUT_BYTES)]
     pub max_input_bytes: u64,
@@ -166,13 +181,54 @@ impl OutputFormat {
     }
 }
 
-/// A progress bar over one epoch's steps, 80 columns wide.
-pub fn epoch_bar(epoch: usize, unit: &str) -> indicatif::ProgressBar {
+/// How much a command tells while it runs (the global `--quiet` / `--verbose`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verbosity {
+    /// Results only: no bars, no per-epoch lines.
+    Quiet,
+    /// A bar per epoch and a line per epoch.
+    Normal,
+    /// A line per readback instead of a bar (for logs), and a line per epoch.
+    Verbose,
+}
+
+static VERBOSITY: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(1);
+
+/// Sets how much every command tells (once, at start).
+pub fn set_verbosity(v: Verbosity) {
+    VERBOSITY.store(v as u8, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// How much commands tell.
+pub fn verbosity() -> Verbosity {
+    match VERBOSITY.load(std::sync::atomic::Ordering::Relaxed) {
+        0 => Verbosity::Quiet,
+        1 => Verbosity::Normal,
+        _ => Verbosity::Verbose,
+    }
+}
+
+/// A bar over one epoch's steps, within 80 columns: `epoch 3/10 [=====>     ] 40/120 …`. Hidden under
+/// `--quiet` and `--verbose` (which prints lines instead, see [`verbose_step`]).
+pub fn epoch_bar(epoch: usize, epochs: usize) -> indicatif::ProgressBar {
+    if verbosity() != Verbosity::Normal {
+        return indicatif::ProgressBar::hidden();
+    }
     let bar = indicatif::ProgressBar::new(0);
-    let template = format!("epoch {{prefix}} [{{bar:30}}] {{pos}}/{{len}} {unit} {{msg}} ({{elapsed}})");
-    bar.set_style(indicatif::ProgressStyle::with_template(&template).expect("valid template").progress_chars("=> "));
-    bar.set_prefix(epoch.to_string());
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("epoch {prefix} [{bar:16}] {pos}/{len} {msg}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(format!("{epoch}/{epochs}"));
     bar
+}
+
+/// Under `--verbose`, one line per readback: where the epoch is and what it measured.
+pub fn verbose_step(format: OutputFormat, p: &lstm_transfer::core::fit::StepProgress, epochs: usize, what: &str) {
+    if verbosity() == Verbosity::Verbose {
+        format.say(format!("epoch {}/{epochs} step {}/{}  {what}", p.epoch, p.step, p.steps));
+    }
 }
 
 /// The optimizer's update rule.

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use lstm_transfer::GpuContext;
 use lstm_transfer::config::Pooling;
 use lstm_transfer::core::fit::{FitObserver, StepProgress};
@@ -33,8 +33,8 @@ use lstm_transfer::tasks::classify::{
 use lstm_transfer::transfer::dann::DannData;
 
 use super::{
-    GpuArgs, IoArgs, OptimArgs, OutputFormat, TableArgs, lr_find_outputs, outputs_of, report_lr_find, report_skipped, report_truncated,
-    sibling,
+    GpuArgs, IoArgs, OptimArgs, OutputFormat, TableArgs, epoch_bar, lr_find_outputs, outputs_of, report_lr_find, report_skipped,
+    report_truncated, sibling, verbose_step,
 };
 
 /// The dataset used when `train` is given no `--data`: UCI Yelp sentences (CC BY 4.0, see data/README.md).
@@ -513,19 +513,12 @@ struct CliObserver<'a> {
 
 impl<'a> FitObserver<ClassifierRun<'a>> for CliObserver<'_> {
     fn step(&mut self, p: &StepProgress) {
-        let bar = self.bar.get_or_insert_with(|| {
-            let bar = ProgressBar::new(p.steps as u64);
-            bar.set_style(
-                ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed}<{eta})")
-                    .expect("valid template")
-                    .progress_chars("=> "),
-            );
-            bar
-        });
+        let what = format!("loss {:.4} acc {:.3} {:.0} tok/s", p.sums.mean_loss(), p.sums.accuracy(), p.sums.items_per_second());
+        verbose_step(self.format, p, self.config.epochs, &what);
+        let bar = self.bar.get_or_insert_with(|| epoch_bar(p.epoch, self.config.epochs));
         bar.set_length(p.steps as u64);
-        bar.set_prefix(p.epoch.to_string());
         bar.set_position(p.step as u64);
-        bar.set_message(format!("loss {:.4} acc {:.3} {:.0} tok/s", p.sums.mean_loss(), p.sums.accuracy(), p.sums.items_per_second()));
+        bar.set_message(what);
     }
 
     fn epoch_end(&mut self, run: &ClassifierRun<'a>, state: &TrainState, improved: bool) -> lstm_transfer::Result<()> {
@@ -534,7 +527,7 @@ impl<'a> FitObserver<ClassifierRun<'a>> for CliObserver<'_> {
             bar.finish_and_clear();
         }
         let log = state.logs.last().expect("an epoch just ended");
-        say!(
+        progress!(
             self.format,
             "epoch {:>3}  loss {:.4}  acc {:.3} | valid loss {:.4}  acc {:.3}  macro-F1 {:.3} | lr {:.2e}  {:.0} tok/s  {:.1} s{}",
             log.epoch,
@@ -551,10 +544,10 @@ impl<'a> FitObserver<ClassifierRun<'a>> for CliObserver<'_> {
         if self.config.gradual_unfreezing {
             let groups = parameter_summary(&self.info.config, self.config, log.epoch);
             let training: Vec<&str> = groups.iter().filter(|g| g.trainable > 0).map(|g| g.name.as_str()).collect();
-            say!(self.format, "           trained: {} (gradual unfreezing)", training.join(", "));
+            progress!(self.format, "           trained: {} (gradual unfreezing)", training.join(", "));
         }
         if let (Some(lambda), Some(train_acc)) = (log.lambda, log.domain_accuracy) {
-            say!(
+            progress!(
                 self.format,
                 "           domain head: λ {lambda:.3}  train accuracy {train_acc:.3}{}",
                 match (log.valid_domain_accuracy, log.proxy_a_distance) {
