@@ -18,7 +18,7 @@
 //!    training-loop shape and checkpoint I/O;
 //! 8. [`tasks`]: [`tasks::classify`], [`tasks::lm`], [`tasks::forecast`] (peers: none imports another);
 //! 9. [`transfer`]: the transfer recipe, sources, parameter mapping, DANN's data;
-//! 10. [`experiment`], [`bench`].
+//! 10. [`experiment`], [`bench`](mod@bench).
 //!
 //! A fourth task goes in `src/tasks/NAME/` (model on [`core::step::StepCore`], an
 //! [`core::fit::EpochTask`], checkpoint metadata through [`core::checkpoint`]); a new kernel family is

@@ -1,4 +1,4 @@
-//! Text data shared by the classifier and the language model: table readers ([`read`]), the tokenizer,
+//! Text data shared by the classifier and the language model: table readers (`read`), the tokenizer,
 //! the vocabulary, label sets, seeded splits and length-bucketed batches. Nothing here touches the GPU.
 
 use std::collections::HashMap;

@@ -1,7 +1,7 @@
 //! Time-series forecasting: a regular series from a CSV ([`data`]), z-scored with statistics from the
 //! training part, cut into sliding windows, an LSTM [`Forecaster`] ([`model`]) trained on them with
 //! early stopping on the validation windows ([`train`]), and rolling multi-step forecasts over the
-//! held-out tail scored by MAE, RMSE and MASE against the seasonal-naive forecast ([`evaluate`]).
+//! held-out tail scored by MAE, RMSE and MASE against the seasonal-naive forecast ([`evaluate`](mod@evaluate)).
 
 pub mod checkpoint;
 pub mod data;

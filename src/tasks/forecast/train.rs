@@ -52,7 +52,7 @@ pub struct ForecastConfig {
     /// Learn the difference to the seasonal-naive forecast instead of the values themselves.
     #[serde(default)]
     pub seasonal_residual: bool,
-    /// The last this many input columns are known `horizon` steps in advance ([`SeriesSpec::future_cols`]).
+    /// The last this many input columns are known `horizon` steps in advance ([`SeriesSpec::future_cols`](super::SeriesSpec::future_cols)).
     #[serde(default)]
     pub future_cols: usize,
 }
