@@ -399,3 +399,21 @@ fn the_predictor_api_predicts_in_input_order_blocking_or_not() {
     assert_eq!(polled, blocking);
     assert_eq!(predictor.labels(), ["neg", "pos"]);
 }
+
+#[test]
+fn lm_sample_continues_a_prompt_the_way_the_corpus_does() {
+    let corpus = file("cat_corpus.txt", &"the cat sat on the mat\n".repeat(60));
+    let lm = dir().join("cat_lm.safetensors").display().to_string();
+    ok(&[
+        "lm", "--train", &corpus, "--embed", "16", "--hidden", "16", "--layers", "1", "--bptt", "8", "--batch-size", "4", "--epochs", "15",
+        "--lr", "0.02", "--out", &lm,
+    ]);
+    let greedy = ["lm", "sample", "--from", &lm, "--prompt", "the cat", "--tokens", "5", "--top-k", "1"];
+    let text = ok(&greedy);
+    assert!(text.starts_with("the cat sat on the mat"), "{text}");
+    assert_eq!(ok(&greedy), text, "the same seed draws the same text");
+    let samples = ok(&["lm", "sample", "--from", &lm, "--samples", "3", "--tokens", "8", "--temperature", "1.5"]);
+    assert_eq!(samples.lines().count(), 3, "{samples}");
+    let err = fails(&["lm", "sample", "--from", &lm, "--temperature", "0"]);
+    assert!(err.contains("temperature"), "{err}");
+}

@@ -70,7 +70,7 @@ enum Command {
   lstm-transfer lm --train movies.tsv --tokenizer words --embed 64 --hidden 64 --layers 1 --out runs/movies_lm.safetensors
   lstm-transfer transfer --from runs/movies_lm.safetensors --method freeze --freeze-known-rows --gradual-unfreezing \\
       --discriminative-lr --schedule stlr --data yelp.tsv        # ULMFiT")]
-    Lm(Box<cli::lm::LmArgs>),
+    Lm(Box<cli::lm::LmCommand>),
     /// Predict labels for texts or token-id sequences.
     #[command(after_help = "Examples:
   lstm-transfer predict --checkpoint runs/classifier.safetensors --text sentences.txt
@@ -122,7 +122,7 @@ fn run(cli: &Cli) -> Result<()> {
         Command::Eval(args) => cli::eval::run(&cli.gpu, args),
         Command::Experiment(args) => cli::experiment::run(&cli.gpu, &cli.io, args),
         Command::Forecast(args) => cli::forecast::run(&cli.gpu, &cli.io, args),
-        Command::Lm(args) => cli::lm::run(&cli.gpu, &cli.io, args),
+        Command::Lm(args) => cli::lm::command(&cli.gpu, &cli.io, args),
         Command::Predict(args) => cli::predict::run(&cli.gpu, args),
         Command::Bench { shape, repeats, json } => cli::system::bench(&cli.gpu, shape, *repeats, *json),
         Command::Completions { shell } => {

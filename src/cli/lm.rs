@@ -13,8 +13,8 @@ use lstm_transfer::data::Vocab;
 use lstm_transfer::fsutil::write_atomic;
 use lstm_transfer::plot::{Panel, Series as PlotSeries, write_line_chart};
 use lstm_transfer::tasks::lm::{
-    LanguageModel, LanguageModelConfig, LmEpoch, LmInfo, LmRun, LmTrainConfig, Tokenizer, batchify, corpus_vocab, load_lm, read_corpus,
-    save_lm, score, score_with, train_lm,
+    EOS, LanguageModel, LanguageModelConfig, LmEpoch, LmInfo, LmRun, LmTrainConfig, SampleConfig, Tokenizer, batchify, corpus_vocab,
+    load_lm, read_corpus, sample, save_lm, score, score_with, train_lm,
 };
 
 use super::{GpuArgs, IoArgs, OptimArgs, OutputFormat, epoch_bar, lr_find_outputs, outputs_of, report_lr_find, sibling, verbose_step};
@@ -22,11 +22,84 @@ use lstm_transfer::config::validate::check_capacity;
 use lstm_transfer::core::lr_find::LrFindConfig;
 use lstm_transfer::tasks::lm::train::lr_find_lm;
 
+/// `lm`: train (the options below), or `lm sample`.
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct LmCommand {
+    #[command(subcommand)]
+    pub action: Option<LmAction>,
+    #[command(flatten)]
+    pub train: LmArgs,
+}
+
+#[derive(clap::Subcommand)]
+pub enum LmAction {
+    /// Generate text from a trained language model (a first look at what it learnt).
+    #[command(
+        after_help = "Examples:\n  lstm-transfer lm sample --from runs/lm.safetensors --prompt \"the market\" --tokens 40 --temperature 0.8 --top-k 20"
+    )]
+    Sample(SampleArgs),
+}
+
+#[derive(Args)]
+pub struct SampleArgs {
+    /// A language model from `lm`.
+    #[arg(long)]
+    pub from: PathBuf,
+    /// The text to continue, tokenized as the model's corpus was [default: a new sentence].
+    #[arg(long, default_value = "")]
+    pub prompt: String,
+    /// Tokens to generate at most (a sample ends at <eos>, a sentence's end).
+    #[arg(long, default_value_t = 50)]
+    pub tokens: usize,
+    /// Below 1 sharper, above 1 more varied.
+    #[arg(long, default_value_t = 1.0)]
+    pub temperature: f32,
+    /// Draw among the K most likely tokens only (0: all).
+    #[arg(long, default_value_t = 0)]
+    pub top_k: usize,
+    /// Samples to draw.
+    #[arg(long, default_value_t = 1)]
+    pub samples: usize,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+/// `lm` or `lm sample`.
+pub fn command(gpu: &GpuArgs, io: &IoArgs, c: &LmCommand) -> Result<()> {
+    match &c.action {
+        Some(LmAction::Sample(s)) => sample_text(gpu, s),
+        None => run(gpu, io, &c.train),
+    }
+}
+
+/// `lm sample`: each sample on its own line, `<eos>` ending it.
+fn sample_text(gpu: &GpuArgs, s: &SampleArgs) -> Result<()> {
+    let (info, vocab, tensors) = load_lm(&s.from)?;
+    let vocab = Vocab::from_tokens(vocab)?;
+    let eos = vocab.tokens.iter().position(|t| t == EOS).map(|i| i as u32);
+    let mut prompt: Vec<u32> = info.tokenizer.tokens(&s.prompt).iter().map(|t| vocab.id(t)).collect();
+    if prompt.is_empty() {
+        // A new sentence starts after the end of the previous one.
+        prompt.push(eos.unwrap_or(lstm_transfer::data::UNK));
+    }
+    let ctx = gpu.context()?;
+    let mut model = LanguageModel::new(&ctx, info.config, 1, 64, 0)?;
+    model.store.upload_all(&ctx, &tensors)?;
+    for k in 0..s.samples {
+        let cfg = SampleConfig { tokens: s.tokens, temperature: s.temperature, top_k: s.top_k, seed: s.seed.wrapping_add(k as u64) };
+        let ids = sample(&ctx, &mut model, &prompt, &cfg, eos)?;
+        let words: Vec<&str> = ids.iter().map(|&i| vocab.tokens[i as usize].as_str()).collect();
+        println!("{}{}{}", s.prompt, if s.prompt.is_empty() { "" } else { " " }, words.join(" "));
+    }
+    Ok(())
+}
+
 #[derive(Args)]
 pub struct LmArgs {
     /// Training corpus: one sentence per line (a `label<TAB>text` file counts by its text).
-    #[arg(long)]
-    pub train: PathBuf,
+    #[arg(long, required = true)]
+    pub train: Option<PathBuf>,
     #[arg(long)]
     pub valid: Option<PathBuf>,
     #[arg(long)]
@@ -92,7 +165,8 @@ struct Corpus {
 /// vocabulary (and its perplexities compare) as a full one.
 fn read_corpora(a: &LmArgs, from: Option<(&LmInfo, &[String])>) -> Result<Corpus> {
     let tokenizer = from.map_or(a.tokenizer, |(info, _)| info.tokenizer);
-    let mut train_tokens = read_corpus(&a.train, tokenizer)?;
+    let train_path = a.train.as_deref().expect("clap requires --train");
+    let mut train_tokens = read_corpus(train_path, tokenizer)?;
     let vocab = match from {
         Some((_, tokens)) => Vocab::from_tokens(tokens.to_vec())?,
         None => corpus_vocab(&train_tokens, a.min_freq, a.max_vocab),
@@ -114,7 +188,7 @@ fn read_corpora(a: &LmArgs, from: Option<(&LmInfo, &[String])>) -> Result<Corpus
         }
         Ok((streams, dropped))
     };
-    let (train, dropped) = streams(&train_tokens, &a.train)?;
+    let (train, dropped) = streams(&train_tokens, train_path)?;
     let read = |path: &Option<PathBuf>| -> Result<Option<Vec<Vec<u32>>>> {
         path.as_ref().map(|p| Ok(streams(&read_corpus(p, tokenizer)?, p)?.0)).transpose()
     };
@@ -133,7 +207,7 @@ pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &LmArgs) -> Result<()> {
             io.guard(
                 &a.out,
                 &if a.optim.lr_find { lr_find_outputs(&a.out) } else { outputs_of(&a.out, &[".curve.svg", ".metrics.json"]) },
-                &[Some(&a.train), a.valid.as_deref(), a.test.as_deref(), a.from.as_deref()],
+                &[a.train.as_deref(), a.valid.as_deref(), a.test.as_deref(), a.from.as_deref()],
                 false,
             )
         })
@@ -197,7 +271,7 @@ pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &LmArgs) -> Result<()> {
     }
     write_curve(&a.out, &state)?;
     let json = serde_json::json!({
-        "train": a.train.display().to_string(), "adapter": ctx.adapter_line(), "config": cfg, "tokenizer": corpus.tokenizer,
+        "train": a.train.as_ref().map(|p| p.display().to_string()), "adapter": ctx.adapter_line(), "config": cfg, "tokenizer": corpus.tokenizer,
         "from": a.from.as_ref().map(|p| p.display().to_string()), "bptt": a.bptt, "batch_size": a.batch_size, "optim": train_cfg.optim,
         "training_tokens": corpus.train_tokens, "epochs": state.logs, "best_perplexity": best, "kept_by": kept_by, "test_perplexity": test_ppl,
         "seconds": start.elapsed().as_secs_f64(),

@@ -30,8 +30,10 @@ pub const SLOT_NORM: usize = 6;
 /// What a recorded plan runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum PlanKind {
-    /// The forward pass only (with the loss, for tasks whose evaluation reads it from the stats).
+    /// The forward pass only: the outputs stay readable.
     Infer,
+    /// The forward pass and the loss into the stats, no backward (evaluation that reads the loss).
+    Score,
     /// Forward, loss and backward: the gradients are left in the store.
     Gradients,
     /// Gradients, then the update tail.
@@ -41,7 +43,7 @@ pub enum PlanKind {
 impl PlanKind {
     /// Whether the plan writes gradients (so the step starts by clearing them).
     pub fn has_backward(self) -> bool {
-        self != Self::Infer
+        matches!(self, Self::Gradients | Self::Train)
     }
 }
 

@@ -5,9 +5,11 @@
 pub mod checkpoint;
 pub mod corpus;
 pub mod model;
+pub mod sample;
 pub mod train;
 
 pub use checkpoint::{LmInfo, META_LM, load_lm, save_lm};
 pub use corpus::{EOS, Tokenizer, batchify, corpus_vocab, read_corpus};
 pub use model::{LanguageModel, LanguageModelConfig};
+pub use sample::{SampleConfig, sample};
 pub use train::{LmEpoch, LmRun, LmTrainConfig, perplexity, score, score_with, train_lm};

@@ -14,7 +14,7 @@
 use crate::config::validate::{MAX_SIZE, bytes_of, check_capacity};
 use crate::core::step::{Plan, PlanKey, PlanKind, SLOT_LOSS, StepCore, StepStats, UpdateTail};
 use crate::error::{Error, Result};
-use crate::gpu::{GpuContext, View};
+use crate::gpu::{GpuContext, View, read_staging, staging_buffer};
 use crate::graph::Schedule;
 use crate::kernels::embedding::{gather, scatter_add};
 use crate::kernels::loss::cross_entropy_rows;
@@ -150,6 +150,11 @@ impl LanguageModel {
         })
     }
 
+    /// The longest chunk a step takes.
+    pub fn steps_cap(&self) -> usize {
+        self.steps_cap
+    }
+
     /// Zeroes the carried state (the start of a stream).
     pub fn reset_state(&self, ctx: &GpuContext) {
         let mut encoder = ctx.device.create_command_encoder(&Default::default());
@@ -164,6 +169,32 @@ impl LanguageModel {
     /// `read`, the sum over the chunks since the last read comes back (the only wait on the GPU).
     /// The final state is carried into the next call either way.
     pub fn step(&mut self, ctx: &GpuContext, ids: &[u32], targets: &[u32], train: bool, read: bool) -> Result<Option<StepStats>> {
+        let kind = if train { PlanKind::Train } else { PlanKind::Score };
+        self.chunk(ctx, ids, targets, kind, read, None)
+    }
+
+    /// The logits `[V]` of the token after `ids` (one stream: a model made with `batch` 1). The state
+    /// carries on as in [`LanguageModel::step`], so feeding one sampled token at a time generates text.
+    pub fn next_logits(&mut self, ctx: &GpuContext, ids: &[u32]) -> Result<Vec<f32>> {
+        if self.batch != 1 {
+            return Err(Error::InvalidInput(format!("next_logits reads one stream; this model has {}", self.batch)));
+        }
+        let v = self.cfg.vocab;
+        let staging = staging_buffer(ctx, "next logits", (v * 4) as u64);
+        self.chunk(ctx, ids, &vec![0; ids.len()], PlanKind::Infer, false, Some(&staging))?;
+        read_staging(ctx, &staging, v)
+    }
+
+    /// Runs one chunk as `kind` says, carrying the final state; `logits_to` gets the last row's logits.
+    fn chunk(
+        &mut self,
+        ctx: &GpuContext,
+        ids: &[u32],
+        targets: &[u32],
+        kind: PlanKind,
+        read: bool,
+        logits_to: Option<&wgpu::Buffer>,
+    ) -> Result<Option<StepStats>> {
         let b = self.batch;
         let steps = ids.len() / b;
         if steps == 0 || steps > self.steps_cap || ids.len() != b * steps || targets.len() != ids.len() {
@@ -179,8 +210,8 @@ impl LanguageModel {
         q.write_buffer(&self.bufs.targets, 0, bytemuck::cast_slice(&time_major));
         let lengths = vec![steps as u32; b];
         q.write_buffer(&self.bufs.lengths, 0, bytemuck::cast_slice(&lengths));
-        let key = PlanKey { batch: b, steps, kind: if train { PlanKind::Train } else { PlanKind::Infer } };
-        let segments = if train { self.segments.upload(ctx, ids, &lengths, b, steps) } else { 0 };
+        let key = PlanKey { batch: b, steps, kind };
+        let segments = if kind == PlanKind::Train { self.segments.upload(ctx, ids, &lengths, b, steps) } else { 0 };
         let net = Net { cfg: self.cfg, store: &self.store, lstm: &self.lstm, bufs: &self.bufs, segments: &self.segments };
         let plan = self.step.plan(key, |tail| net.build_plan(ctx, key, tail))?;
         if let Some(scatter) = plan.scatter {
@@ -188,15 +219,20 @@ impl LanguageModel {
         }
         // Carry the final state: states [2][T+1][B][H] slot T → state0 [2][B][H].
         let bh = (b * self.cfg.hidden * 4) as u64;
-        let lstm = &self.lstm;
-        let carry = |encoder: &mut wgpu::CommandEncoder| {
+        let (lstm, logits) = (&self.lstm, &self.bufs.logits);
+        let last_row = ((steps * b - 1) * logits_stride(self.cfg.vocab) * 4) as u64;
+        let row_bytes = (self.cfg.vocab * 4) as u64;
+        let after = |encoder: &mut wgpu::CommandEncoder| {
             for l in 0..lstm.cfg.layers {
                 let (states, state0) = (lstm.states(l, 0), lstm.initial_state(l, 0));
                 encoder.copy_buffer_to_buffer(states, steps as u64 * bh, state0, 0, bh);
                 encoder.copy_buffer_to_buffer(states, (2 * steps as u64 + 1) * bh, state0, bh, bh);
             }
+            if let Some(staging) = logits_to {
+                encoder.copy_buffer_to_buffer(logits, last_row, staging, 0, row_bytes);
+            }
         };
-        self.step.submit(ctx, key, &self.store, &[], carry, read)
+        self.step.submit(ctx, key, &self.store, &[], after, read)
     }
 }
 
@@ -213,6 +249,10 @@ impl Net<'_> {
         let (v, h, ld) = (cfg.vocab, cfg.hidden, logits_stride(cfg.vocab));
         let dec = Gemm::new(rows, v, h).b_transposed().strides(h, h, ld);
         s.push(gemm(ctx, dec, w(self.lstm.output()), st.view(cfg.decoder_weight())?, w(&bufs.logits), &[st.view("decoder.bias")?])?);
+        if key.kind == PlanKind::Infer {
+            // The logits stay readable (the loss below turns them into their gradient in place).
+            return Ok(Plan { schedule: s, ..Default::default() });
+        }
         s.push(cross_entropy_rows(ctx, rows, v, ld, 1.0 / rows as f32, w(&bufs.targets), w(&bufs.logits), w(&bufs.row_loss))?);
         let stats_loss = View { buffer: tail.stats(), offset: (SLOT_LOSS * 4) as u64, size: 4 };
         s.push(column_sum(ctx, rows, 1, true, w(&bufs.row_loss), stats_loss)?);
