@@ -7,8 +7,6 @@
 
 use std::path::PathBuf;
 
-use lstm_transfer::GpuContext;
-
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::ProgressBar;
@@ -172,7 +170,8 @@ fn model_config(a: &ForecastArgs, series: &Series, cfg: &ForecastConfig, source:
 pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &ForecastArgs) -> Result<()> {
     let mut outputs = if a.optim.lr_find { lr_find_outputs(&a.out) } else { outputs_of(&a.out, &[".forecast.svg", ".metrics.json"]) };
     if let Some(steps) = a.predict {
-        lstm_transfer::config::validate::check_size("predict", steps, lstm_transfer::config::validate::MAX_SIZE)?;
+        // Each --horizon steps is one forecast fed back: a bound keeps that loop and its memory small.
+        lstm_transfer::config::validate::check_size("predict", steps, 100_000)?;
         if !a.future_cols.is_empty() {
             bail!("--predict needs the covariates known in advance past the end of the data (--future-col): this file does not have them");
         }
@@ -262,7 +261,8 @@ pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &ForecastArgs) -> Result<()> {
     let info = ForecasterInfo { config: model_cfg, spec, scaler, forecast: cfg.clone() };
     timeseries::save_forecaster(&a.out, &ctx, &model, &info)?;
     if let Some(steps) = a.predict {
-        let path = write_predictions(a, &ctx, &mut model, &series, &info.scaler, &cfg, steps)?;
+        let values = forecast_ahead(&ctx, &mut model, &series, &info.scaler, &cfg, steps)?;
+        let path = write_predictions(a, &series, &values)?;
         a.format.say(format!("forecast of the next {steps} steps: {}", path.display()));
     }
     let y = &series.values[0];
@@ -299,17 +299,8 @@ pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &ForecastArgs) -> Result<()> {
     Ok(())
 }
 
-/// `NAME.predict.csv`: the next `steps` values past the end of the data, each with its timestamp.
-fn write_predictions(
-    a: &ForecastArgs,
-    ctx: &GpuContext,
-    model: &mut Forecaster,
-    series: &Series,
-    scaler: &Scaler,
-    cfg: &ForecastConfig,
-    steps: usize,
-) -> Result<PathBuf> {
-    let values = forecast_ahead(ctx, model, series, scaler, cfg, steps)?;
+/// `NAME.predict.csv`: the forecasts past the end of the data, each with its timestamp.
+fn write_predictions(a: &ForecastArgs, series: &Series, values: &[f64]) -> Result<PathBuf> {
     let last = series.times.last().expect("a series has steps");
     let clock = series.clock();
     let mut csv = format!("{},{}_forecast\n", a.time_col, a.target_col);

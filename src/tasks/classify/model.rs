@@ -305,7 +305,8 @@ impl Classifier {
         let plan = self.ensure_plan(ctx, key)?;
         let scatter = plan.scatter.expect("training plans scatter");
         point_scatter(&ctx.queue, plan.op(scatter), embed, segments);
-        for i in plan.dropout.clone() {
+        for k in 0..plan.dropout.len() {
+            let i = plan.dropout[k];
             plan.op(i).write_params(&ctx.queue, &DropoutParams::new(b.batch * features, dropout_p, seed, counter));
         }
         if let Some(i) = plan.grl {

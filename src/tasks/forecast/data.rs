@@ -46,6 +46,9 @@ pub struct SeriesSpec {
     pub max_gap: usize,
 }
 
+/// Most missing steps one gap may have filled (a year of hours): bounds the rows a file can grow by.
+pub const MAX_GAP: usize = 10_000;
+
 fn default_max_gap() -> usize {
     3
 }
@@ -201,6 +204,7 @@ pub fn read_series(path: &Path, spec: &SeriesSpec) -> Result<Series> {
 
 /// [`read_series`] on bytes already read; `path` names the source in errors.
 pub fn parse_series(bytes: &[u8], path: &Path, spec: &SeriesSpec) -> Result<Series> {
+    crate::config::validate::check_count("max-gap", spec.max_gap, MAX_GAP)?;
     let err = |message: String| Error::File { path: path.to_path_buf(), message };
     let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(bytes);
     let header = reader.headers().map_err(|e| err(e.to_string()))?.clone();

@@ -94,6 +94,8 @@ pub struct LanguageModel {
     steps_cap: usize,
     bufs: Buffers,
     segments: SegmentBuffers,
+    /// The last row's logits `[V]`, read back by [`LanguageModel::next_logits`].
+    next_staging: wgpu::Buffer,
 }
 
 /// Activation buffers for `batch` streams and chunks of up to `steps_cap` tokens.
@@ -141,6 +143,7 @@ impl LanguageModel {
         Ok(Self {
             lstm: LstmStack::new(ctx, cfg.lstm(), "lstm.", batch, steps_cap)?,
             segments: SegmentBuffers::new(ctx, b * t)?,
+            next_staging: staging_buffer(ctx, "next logits", bytes_of("next logits", &[cfg.vocab])?),
             step: StepCore::new(ctx)?,
             bufs,
             store,
@@ -179,10 +182,9 @@ impl LanguageModel {
         if self.batch != 1 {
             return Err(Error::InvalidInput(format!("next_logits reads one stream; this model has {}", self.batch)));
         }
-        let v = self.cfg.vocab;
-        let staging = staging_buffer(ctx, "next logits", (v * 4) as u64);
+        let staging = self.next_staging.clone();
         self.chunk(ctx, ids, &vec![0; ids.len()], PlanKind::Infer, false, Some(&staging))?;
-        read_staging(ctx, &staging, v)
+        read_staging(ctx, &staging, self.cfg.vocab)
     }
 
     /// Runs one chunk as `kind` says, carrying the final state; `logits_to` gets the last row's logits.

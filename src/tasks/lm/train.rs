@@ -8,7 +8,7 @@ use crate::config::OptimConfig;
 use crate::config::validate::{MAX_SIZE, check_size};
 use crate::core::fit::{EpochSums, EpochTask, FitLimits, FitObserver, FitState, ReadCadence, StepProgress, fit, run_steps};
 use crate::core::lr_find::{LrFind, LrFindConfig, lr_find};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
 use crate::params::ParamStore;
 
@@ -187,8 +187,11 @@ pub fn lr_find_lm(
     find: LrFindConfig,
 ) -> Result<LrFind> {
     cfg.validate()?;
-    model.step.configure(ctx, &mut model.store, &cfg.optim);
     let len = train.first().map_or(0, Vec::len);
+    if len < 2 {
+        return Err(Error::InvalidInput(format!("the range test needs streams of at least 2 tokens, got {len}")));
+    }
+    model.step.configure(ctx, &mut model.store, &cfg.optim);
     let chunks = len.saturating_sub(1).div_ceil(cfg.bptt).max(1);
     lr_find(find, |i, lr| {
         let k = i % chunks;
