@@ -9,13 +9,54 @@ use plotters::prelude::*;
 
 use crate::error::{Error, Result};
 
-/// One named line of (x, y) points.
+/// One named line of (x, y) points, optionally with an error bar at each point.
 #[derive(Clone, Debug)]
 pub struct Series {
     /// Shown in the legend.
     pub name: String,
     /// Drawn in order; non-finite points are skipped.
     pub points: Vec<(f64, f64)>,
+    /// Half-width of the error bar at each point (a standard deviation or a 95% half-width), in
+    /// the order of `points`; empty for none.
+    pub errors: Vec<f64>,
+}
+
+impl Series {
+    /// A line without error bars.
+    ///
+    /// ```
+    /// use lstm_transfer::plot::Series;
+    /// let loss = Series::new("train loss", vec![(1.0, 0.9), (2.0, 0.6)]).with_errors(vec![0.1, 0.05]);
+    /// assert_eq!(loss.errors.len(), loss.points.len());
+    /// ```
+    pub fn new(name: impl Into<String>, points: Vec<(f64, f64)>) -> Self {
+        Series { name: name.into(), points, errors: Vec::new() }
+    }
+
+    /// The same line with an error bar of half-width `errors[i]` at point i.
+    pub fn with_errors(mut self, errors: Vec<f64>) -> Self {
+        self.errors = errors;
+        self
+    }
+
+    /// The points that can be drawn, each with its error half-width (0 when none or not finite).
+    fn drawable(&self) -> impl Iterator<Item = (f64, f64, f64)> + '_ {
+        let error = |i: usize| self.errors.get(i).copied().filter(|e| e.is_finite()).map_or(0.0, f64::abs);
+        self.points.iter().enumerate().filter(|(_, (x, y))| x.is_finite() && y.is_finite()).map(move |(i, &(x, y))| (x, y, error(i)))
+    }
+}
+
+/// What the horizontal axis counts, which decides its tick labels.
+#[derive(Clone, Debug, Default)]
+pub enum XAxis {
+    /// Any real numbers (a learning rate's log, a label budget).
+    #[default]
+    Numbers,
+    /// Whole numbers (epochs): ticks only at integers.
+    Integers,
+    /// Positions 0, 1, 2, … named by these labels (a series' timestamps): ticks at integers,
+    /// fewer of them when the labels are long.
+    Labels(Vec<String>),
 }
 
 /// One chart of the figure: its own axes, title and legend.
@@ -27,14 +68,44 @@ pub struct Panel {
     pub x_label: String,
     /// Label of the vertical axis.
     pub y_label: String,
+    /// How the horizontal axis is labelled.
+    pub x_axis: XAxis,
     /// The lines drawn in this panel, each in its own colour.
     pub series: Vec<Series>,
+}
+
+impl Panel {
+    /// A panel whose horizontal axis holds real numbers.
+    ///
+    /// ```no_run
+    /// use lstm_transfer::plot::{Panel, Series, XAxis, write_line_chart};
+    /// let curve = Series::new("valid", vec![(1.0, 0.61), (2.0, 0.68), (3.0, 0.70)]);
+    /// let panel = Panel::new("accuracy", "epoch", "fraction", vec![curve]).with_x_axis(XAxis::Integers);
+    /// write_line_chart("runs/curve.svg".as_ref(), "learning curves", &[panel])?;
+    /// # Ok::<(), lstm_transfer::Error>(())
+    /// ```
+    pub fn new(title: impl Into<String>, x_label: impl Into<String>, y_label: impl Into<String>, series: Vec<Series>) -> Self {
+        Panel { title: title.into(), x_label: x_label.into(), y_label: y_label.into(), x_axis: XAxis::Numbers, series }
+    }
+
+    /// The same panel with another kind of horizontal axis.
+    pub fn with_x_axis(mut self, x_axis: XAxis) -> Self {
+        self.x_axis = x_axis;
+        self
+    }
 }
 
 /// Size of one panel in pixels; the figure is `panels` of these side by side plus a title strip.
 const PANEL_WIDTH: u32 = 560;
 const PANEL_HEIGHT: u32 = 420;
 const TITLE_HEIGHT: u32 = 40;
+/// The legend sits in rows under the chart, outside the data, so it never covers a line.
+const LEGEND_ROW_HEIGHT: u32 = 20;
+const LEGEND_SAMPLE: i32 = 22;
+/// Rough width of one legend character at the legend's font size (there is no font to measure).
+const LEGEND_CHAR_WIDTH: i32 = 8;
+/// Most tick labels on an axis.
+const MAX_TICKS: usize = 8;
 
 /// Tableau 10: distinct colours that stay distinguishable for most colour-blind readers.
 const COLOURS: [RGBColor; 10] = [
@@ -50,9 +121,9 @@ const COLOURS: [RGBColor; 10] = [
     RGBColor(23, 190, 207),
 ];
 
-/// Writes the panels side by side (one row) into one SVG file, atomically; each panel has axes with tick labels, axis labels, a title, one coloured line with point markers per series, and a legend. Axis ranges from the data with a small margin (a constant series or a single point still gets a non-empty range). Non-finite points are skipped. Error if no panel has any finite point.
+/// Writes the panels side by side (one row) into one SVG file, atomically; each panel has axes with tick labels, axis labels, a title, one coloured line with point markers (and error bars where given) per series, and a legend below the chart. Axis ranges from the data with a small margin (a constant series or a single point still gets a non-empty range). Non-finite points are skipped. Error if no panel has any finite point.
 pub fn write_line_chart(path: &Path, title: &str, panels: &[Panel]) -> Result<()> {
-    let any_point = panels.iter().flat_map(|p| &p.series).any(|s| finite_points(s).next().is_some());
+    let any_point = panels.iter().flat_map(|p| &p.series).any(|s| s.drawable().next().is_some());
     if !any_point {
         return Err(Error::InvalidInput(format!("chart '{}' for {}: no panel has any finite point", title, path.display())));
     }
@@ -63,16 +134,14 @@ pub fn write_line_chart(path: &Path, title: &str, panels: &[Panel]) -> Result<()
     crate::fsutil::write_atomic(path, svg.as_bytes())
 }
 
-/// The points of a series that can be drawn.
-fn finite_points(series: &Series) -> impl Iterator<Item = (f64, f64)> + '_ {
-    series.points.iter().copied().filter(|(x, y)| x.is_finite() && y.is_finite())
-}
-
 /// Draws the whole figure into `svg`. Errors come back as text because plotters' error type is
 /// generic over the backend and the caller only reports it.
 fn render(svg: &mut String, title: &str, panels: &[Panel]) -> std::result::Result<(), String> {
     let columns = panels.len().max(1) as u32;
-    let size = (PANEL_WIDTH * columns, PANEL_HEIGHT + TITLE_HEIGHT);
+    // Every panel gets the legend strip of the fullest legend, so the charts line up.
+    let legend_rows = panels.iter().map(|p| legend_layout(&p.series).1).max().unwrap_or(0);
+    let legend_height = legend_rows * LEGEND_ROW_HEIGHT + 8;
+    let size = (PANEL_WIDTH * columns, PANEL_HEIGHT + legend_height + TITLE_HEIGHT);
     // The backend borrows `svg` and only flushes the document on `present`, so it lives in
     // this function and is finished before the caller reads the string.
     let root = SVGBackend::with_string(svg, size).into_drawing_area();
@@ -80,19 +149,21 @@ fn render(svg: &mut String, title: &str, panels: &[Panel]) -> std::result::Resul
     // `titled` draws the figure title centred at the top and returns the area below it.
     let body = root.titled(title, ("sans-serif", 28)).map_err(|e| e.to_string())?;
     for (panel, area) in panels.iter().zip(body.split_evenly((1, panels.len().max(1)))) {
-        draw_panel(&area, panel).map_err(|e| e.to_string())?;
+        let (chart, legend) = area.split_vertically(PANEL_HEIGHT);
+        draw_panel(&chart, panel).map_err(|e| e.to_string())?;
+        draw_legend(&legend, &panel.series).map_err(|e| e.to_string())?;
     }
     root.present().map_err(|e| e.to_string())
 }
 
-/// Draws one panel: caption, mesh with tick and axis labels, the lines and the legend.
+/// Draws one panel: caption, mesh with tick and axis labels, the lines and their error bars.
 fn draw_panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, plotters::coord::Shift>,
     panel: &Panel,
 ) -> std::result::Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
-    let all_points = || panel.series.iter().flat_map(finite_points);
-    let x_range = padded_range(all_points().map(|(x, _)| x));
-    let y_range = padded_range(all_points().map(|(_, y)| y));
+    let all_points = || panel.series.iter().flat_map(Series::drawable);
+    let x_range = padded_range(all_points().map(|(x, _, _)| x));
+    let y_range = padded_range(all_points().flat_map(|(_, y, e)| [y - e, y + e]));
 
     let mut chart = ChartBuilder::on(area)
         .caption(&panel.title, ("sans-serif", 22))
@@ -100,18 +171,26 @@ fn draw_panel<DB: DrawingBackend>(
         .x_label_area_size(40)
         .y_label_area_size(60)
         .build_cartesian_2d(x_range.clone(), y_range.clone())?;
+    let x_span = x_range.end - x_range.start;
+    let label_of = |x: &f64| match &panel.x_axis {
+        XAxis::Numbers => format!("{x}"),
+        XAxis::Integers => format!("{x:.0}"),
+        XAxis::Labels(labels) => (x.round() >= 0.0).then(|| labels.get(x.round() as usize)).flatten().cloned().unwrap_or_default(),
+    };
     chart
         .configure_mesh()
         .x_desc(panel.x_label.as_str())
         .y_desc(panel.y_label.as_str())
-        .x_labels(8)
-        .y_labels(8)
+        .x_labels(x_tick_count(&panel.x_axis, x_span))
+        .x_label_formatter(&label_of)
+        .y_labels(MAX_TICKS)
         // The major grid is enough to read values off; the minor one only adds clutter.
         .light_line_style(TRANSPARENT)
         .label_style(("sans-serif", 15))
         .axis_desc_style(("sans-serif", 16))
         .draw()?;
 
+    let with_errors = panel.series.iter().filter(|s| !s.errors.is_empty()).count();
     for (i, series) in panel.series.iter().enumerate() {
         // An empty series draws nothing but keeps its colour slot, so the same series index has the
         // same colour in every chart built from one list of names.
@@ -121,20 +200,68 @@ fn draw_panel<DB: DrawingBackend>(
         let colour = COLOURS[i % COLOURS.len()];
         // Markers on a dense series (a long forecast) merge into a band that hides the line.
         let marker = if series.points.len() <= 60 { 3 } else { 1 };
-        chart
-            .draw_series(LineSeries::new(finite_points(series), colour.filled().stroke_width(2)).point_size(marker))?
-            .label(series.name.as_str())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2)));
+        // Where several series have error bars, each series is shifted sideways a little (dodged) so
+        // that bars at the same x stay apart.
+        let shift = if series.errors.is_empty() { 0.0 } else { (i as f64 - (with_errors as f64 - 1.0) / 2.0) * x_span * 0.008 };
+        let points = series.drawable().map(|(x, y, _)| (x + shift, y));
+        chart.draw_series(LineSeries::new(points, colour.filled().stroke_width(2)).point_size(marker))?;
+        let bar = |(x, y, e): (f64, f64, f64)| ErrorBar::new_vertical(x + shift, y - e, y, y + e, colour.stroke_width(1), 8);
+        chart.draw_series(series.drawable().filter(|&(_, _, e)| e > 0.0).map(bar))?;
     }
+    Ok(())
+}
 
-    if !panel.series.is_empty() {
-        chart
-            .configure_series_labels()
-            .position(legend_corner(panel, &x_range, &y_range))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 15))
-            .draw()?;
+/// How many tick labels the x axis asks for. Plotters puts ticks at round steps (1, 2 or 5 times
+/// a power of ten) with at most the count asked for, so asking for no more than the whole numbers
+/// in the range keeps every step at 1 or more, so whole numbers; long labels (timestamps) get fewer.
+fn x_tick_count(axis: &XAxis, span: f64) -> usize {
+    let whole = (span.floor() as usize + 1).clamp(2, MAX_TICKS);
+    match axis {
+        XAxis::Numbers => MAX_TICKS,
+        XAxis::Integers => whole,
+        XAxis::Labels(labels) => {
+            let longest = labels.iter().map(|l| l.chars().count()).max().unwrap_or(1).max(1);
+            whole.min((PANEL_WIDTH as usize - 100) / (longest * 9)).max(2)
+        }
+    }
+}
+
+/// The legend's entries packed left to right into rows of the panel's width: each entry's
+/// (column offset in pixels, row), and the number of rows.
+fn legend_layout(series: &[Series]) -> (Vec<(i32, u32)>, u32) {
+    let usable = PANEL_WIDTH as i32 - 40;
+    let (mut x, mut row, mut slots) = (0, 0, Vec::new());
+    for s in series {
+        if s.points.is_empty() {
+            slots.push((x, row));
+            continue;
+        }
+        let width = LEGEND_SAMPLE + 8 + LEGEND_CHAR_WIDTH * s.name.chars().count() as i32 + 18;
+        if x > 0 && x + width > usable {
+            (x, row) = (0, row + 1);
+        }
+        slots.push((x, row));
+        x += width;
+    }
+    let rows = if series.iter().all(|s| s.points.is_empty()) { 0 } else { row + 1 };
+    (slots, rows)
+}
+
+/// Draws the legend (a colour sample and the name of each series) in its strip under the chart.
+fn draw_legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    series: &[Series],
+) -> std::result::Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    let (slots, _) = legend_layout(series);
+    for (i, (s, (x, row))) in series.iter().zip(slots).enumerate() {
+        // An empty series keeps its colour slot but has nothing to name.
+        if s.points.is_empty() {
+            continue;
+        }
+        let colour = COLOURS[i % COLOURS.len()];
+        let (x, y) = (x + 30, (row * LEGEND_ROW_HEIGHT) as i32 + LEGEND_ROW_HEIGHT as i32 / 2);
+        area.draw(&PathElement::new(vec![(x, y), (x + LEGEND_SAMPLE, y)], colour.stroke_width(2)))?;
+        area.draw(&Text::new(s.name.as_str(), (x + LEGEND_SAMPLE + 6, y - 8), ("sans-serif", 15)))?;
     }
     Ok(())
 }
@@ -156,46 +283,6 @@ fn padded_range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
         1.0
     };
     (lo - pad)..(hi + pad)
-}
-
-/// Puts the legend in the corner that the lines cross least, so it hides as little data as
-/// possible: a falling loss curve leaves the top right free, a rising accuracy curve the bottom
-/// right. Segments are sampled rather than only their end points, because a line can cross a
-/// corner without having a point there.
-fn legend_corner(panel: &Panel, x: &std::ops::Range<f64>, y: &std::ops::Range<f64>) -> SeriesLabelPosition {
-    // Corners in the order preferred on ties, each with the fraction of the plot it covers,
-    // roughly where plotters puts a legend of a few entries.
-    let corners = [
-        (SeriesLabelPosition::UpperRight, 0.55..1.0, 0.7..1.0),
-        (SeriesLabelPosition::LowerRight, 0.55..1.0, 0.0..0.3),
-        (SeriesLabelPosition::UpperLeft, 0.0..0.45, 0.7..1.0),
-        (SeriesLabelPosition::LowerLeft, 0.0..0.45, 0.0..0.3),
-    ];
-    let normalise = |(px, py): (f64, f64)| ((px - x.start) / (x.end - x.start), (py - y.start) / (y.end - y.start));
-    let mut counts = [0usize; 4];
-    let mut count = |(u, v): (f64, f64)| {
-        for (i, (_, cu, cv)) in corners.iter().enumerate() {
-            if cu.contains(&u) && cv.contains(&v) {
-                counts[i] += 1;
-            }
-        }
-    };
-    const SAMPLES_PER_SEGMENT: usize = 16;
-    for series in &panel.series {
-        let points: Vec<(f64, f64)> = finite_points(series).map(normalise).collect();
-        if let [only] = points[..] {
-            count(only);
-        }
-        for pair in points.windows(2) {
-            let ((u0, v0), (u1, v1)) = (pair[0], pair[1]);
-            for k in 0..=SAMPLES_PER_SEGMENT {
-                let t = k as f64 / SAMPLES_PER_SEGMENT as f64;
-                count((u0 + t * (u1 - u0), v0 + t * (v1 - v0)));
-            }
-        }
-    }
-    let best = (0..corners.len()).min_by_key(|&i| counts[i]).unwrap_or(0);
-    corners[best].0.clone()
 }
 
 #[cfg(test)]
@@ -220,11 +307,11 @@ mod tests {
     }
 
     fn series(name: &str, points: &[(f64, f64)]) -> Series {
-        Series { name: name.into(), points: points.to_vec() }
+        Series::new(name, points.to_vec())
     }
 
     fn panel(title: &str, series: Vec<Series>) -> Panel {
-        Panel { title: title.into(), x_label: "epoch".into(), y_label: "loss".into(), series }
+        Panel::new(title, "epoch", "loss", series)
     }
 
     #[test]
@@ -300,5 +387,87 @@ mod tests {
         let colour = format!("stroke=\"#{:02X}{:02X}{:02X}\"", COLOURS[0].0, COLOURS[0].1, COLOURS[0].2);
         let lines: Vec<&str> = svg.lines().filter(|l| l.starts_with("<polyline") && l.contains(&colour)).collect();
         assert!(!lines.is_empty() && lines.iter().all(|l| l.matches(',').count() == 2), "{lines:?}");
+    }
+
+    /// The tick labels of the x axis: text elements on the row just under the plotting area.
+    fn x_tick_labels(svg: &str) -> Vec<String> {
+        let texts: Vec<(f64, String)> = svg
+            .split("<text")
+            .skip(1)
+            .filter_map(|t| {
+                let y = t.split("y=\"").nth(1)?.split('"').next()?.parse().ok()?;
+                let body = t.split('>').nth(1)?.split('<').next()?.trim().to_string();
+                Some((y, body))
+            })
+            .collect();
+        // The x tick labels all share the y of the lowest row of numbers above the axis title.
+        let tick_y = texts
+            .iter()
+            .filter(|(_, b)| !b.is_empty() && b.chars().all(|c| c.is_ascii_digit() || "-.:".contains(c)))
+            .map(|(y, _)| *y)
+            .fold(f64::MIN, f64::max);
+        texts.into_iter().filter(|(y, _)| *y == tick_y).map(|(_, b)| b).collect()
+    }
+
+    #[test]
+    fn integer_axes_label_only_whole_numbers() {
+        let dir = TempDir::new("integers");
+        for epochs in [1usize, 2, 3, 5, 9, 14, 40] {
+            let path = dir.0.join(format!("e{epochs}.svg"));
+            let points: Vec<(f64, f64)> = (1..=epochs).map(|e| (e as f64, 1.0 / e as f64)).collect();
+            let p = panel("loss", vec![series("train", &points)]).with_x_axis(XAxis::Integers);
+            write_line_chart(&path, "curves", &[p]).unwrap();
+            let labels = x_tick_labels(&std::fs::read_to_string(&path).unwrap());
+            assert!(!labels.is_empty(), "{epochs} epochs: no tick labels");
+            for l in &labels {
+                let v: f64 = l.parse().unwrap_or_else(|_| panic!("{epochs} epochs: tick label {l:?} is not a number"));
+                assert!(v.fract() == 0.0 && !l.contains('.'), "{epochs} epochs: tick label {l:?} is not whole ({labels:?})");
+            }
+            let unique: std::collections::BTreeSet<&String> = labels.iter().collect();
+            assert_eq!(unique.len(), labels.len(), "{epochs} epochs: a whole number labelled twice: {labels:?}");
+        }
+    }
+
+    #[test]
+    fn labelled_axes_show_the_labels_of_whole_positions() {
+        let dir = TempDir::new("dates");
+        let path = dir.0.join("dates.svg");
+        let dates: Vec<String> = (0..48).map(|m| format!("{}-{:02}", 1957 + m / 12, m % 12 + 1)).collect();
+        let points: Vec<(f64, f64)> = (0..48).map(|i| (i as f64, (i as f64).sin())).collect();
+        let p = panel("passengers", vec![series("actual", &points)]).with_x_axis(XAxis::Labels(dates.clone()));
+        write_line_chart(&path, "forecast", &[p]).unwrap();
+        let labels = x_tick_labels(&std::fs::read_to_string(&path).unwrap());
+        assert!(labels.len() >= 2 && labels.len() <= MAX_TICKS, "{labels:?}");
+        assert!(labels.iter().all(|l| dates.contains(l)), "{labels:?}");
+    }
+
+    #[test]
+    fn error_bars_and_legend_stay_clear_of_the_data() {
+        let dir = TempDir::new("errors");
+        let path = dir.0.join("errors.svg");
+        let names = ["scratch", "source-only", "init", "freeze", "ulmfit", "hetero", "dann"];
+        let lines: Vec<Series> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| Series::new(*n, vec![(50.0, 60.0 + i as f64), (200.0, 70.0 + i as f64)]).with_errors(vec![3.0, 2.0]))
+            .collect();
+        write_line_chart(&path, "accuracy vs label budget", &[panel("yelp", lines)]).unwrap();
+        let svg = std::fs::read_to_string(&path).unwrap();
+        // An error bar is three strokes (the bar and its two caps) per point with an error.
+        let colour = format!("stroke=\"#{:02X}{:02X}{:02X}\"", COLOURS[0].0, COLOURS[0].1, COLOURS[0].2);
+        let strokes = svg.lines().filter(|l| l.contains(&colour) && (l.starts_with("<line") || l.starts_with("<polyline"))).count();
+        let expected = 1 + 2 * 3 + 1;
+        assert!(strokes >= expected, "expected the line, 2 error bars and the legend sample in {colour}: {strokes}");
+        // Every legend name sits below the plotting area (below the x axis title).
+        let axis_title_y = |text: &str| -> f64 {
+            let at = svg.find(&format!(">\n{text}\n</text>")).unwrap_or_else(|| panic!("no {text}"));
+            let head = &svg[..at];
+            let tag = &head[head.rfind("<text").unwrap()..];
+            tag.split("y=\"").nth(1).unwrap().split('"').next().unwrap().parse().unwrap()
+        };
+        let axis = axis_title_y("epoch");
+        for n in names {
+            assert!(axis_title_y(n) > axis, "legend entry {n} is inside the chart");
+        }
     }
 }

@@ -21,7 +21,7 @@ use lstm_transfer::data::{Dataset, TextRow, Vocab, embedded, encode_rows, label_
 use lstm_transfer::fsutil::RunLock;
 use lstm_transfer::fsutil::write_atomic;
 use lstm_transfer::params::pattern_matches;
-use lstm_transfer::plot::{Panel, Series, write_line_chart};
+use lstm_transfer::plot::{Panel, Series, XAxis, write_line_chart};
 use lstm_transfer::tasks::classify::checkpoint::{
     META_DATA, ModelInfo, TOKENIZER, TrainingCheckpoint, data_fingerprint, load_train_state, save_classifier, save_train_state, state_path,
 };
@@ -563,28 +563,21 @@ impl<'a> FitObserver<ClassifierRun<'a>> for CliObserver<'_> {
         save_train_state(self.state_file, self.ctx, model, self.info, Some(self.vocab), state, self.config, self.fingerprint)?;
         let jsonl: String = state.logs.iter().map(|l| serde_json::to_string(l).expect("EpochLog serializes") + "\n").collect();
         write_atomic(&sibling(self.out, ".log.jsonl"), jsonl.as_bytes())?;
-        let series = |name: &str, f: fn(&EpochLog) -> f64| Series {
-            name: name.into(),
-            points: state.logs.iter().map(|l| (l.epoch as f64, f(l))).collect(),
-        };
+        let series = |name: &str, f: fn(&EpochLog) -> f64| Series::new(name, state.logs.iter().map(|l| (l.epoch as f64, f(l))).collect());
         let panels = [
-            Panel {
-                title: "loss".into(),
-                x_label: "epoch".into(),
-                y_label: "cross-entropy".into(),
-                series: vec![series("train", |l| l.train_loss), series("valid", |l| l.valid_loss)],
-            },
-            Panel {
-                title: "accuracy".into(),
-                x_label: "epoch".into(),
-                y_label: "fraction".into(),
-                series: vec![
+            Panel::new("loss", "epoch", "cross-entropy", vec![series("train", |l| l.train_loss), series("valid", |l| l.valid_loss)]),
+            Panel::new(
+                "accuracy",
+                "epoch",
+                "fraction",
+                vec![
                     series("train", |l| l.train_accuracy),
                     series("valid", |l| l.valid_accuracy),
                     series("valid macro-F1", |l| l.valid_macro_f1),
                 ],
-            },
-        ];
+            ),
+        ]
+        .map(|p| p.with_x_axis(XAxis::Integers));
         write_line_chart(&sibling(self.out, ".curve.svg"), "learning curves", &panels)
     }
 }

@@ -10,7 +10,6 @@
 pub mod config;
 pub mod report;
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::time::Instant;
 
@@ -50,6 +49,12 @@ pub struct RunResult {
     pub best_epoch: usize,
     /// Validation accuracy per epoch (the learning curve).
     pub curve: Vec<f64>,
+    /// Mean training loss per epoch (empty in results written before it was recorded).
+    #[serde(default)]
+    pub train_loss_curve: Vec<f64>,
+    /// Validation loss per epoch.
+    #[serde(default)]
+    pub valid_loss_curve: Vec<f64>,
     /// Wall-clock seconds of the run: training and test evaluation.
     pub seconds: f64,
     /// DANN: proxy A-distance of the last epoch (held-out source vs target rows).
@@ -244,6 +249,7 @@ fn run_arm(ctx: &GpuContext, cfg: &ExperimentConfig, sources: &Sources, s: &Targ
         dropout: cfg.model.dropout,
         optim: OptimConfig::adam(ft.transfer_lr, 5.0),
         monitor: Monitor::Loss,
+        patience: ft.patience,
         read_every: 8,
         ..Default::default()
     };
@@ -338,20 +344,22 @@ fn run_source_only(ctx: &GpuContext, cfg: &ExperimentConfig, source: &Checkpoint
     let vocab = Vocab::from_tokens(source.vocab.clone().ok_or_else(|| Error::InvalidInput("the source model has no vocabulary".into()))?)?;
     let mut model = source.classifier(ctx, ft.batch_size, ft.max_len)?;
     let eval = evaluate(ctx, &mut model, &encode(s.test, &vocab, s.labels)?, s.labels, ft.batch_size, ft.max_len)?;
-    Ok(result(Arm::SourceOnly, &eval, 0, Vec::new()))
+    Ok(result(Arm::SourceOnly, &eval, 0))
 }
 
 /// Trains, tests the best epoch's model and records the run.
 fn finish(ctx: &GpuContext, model: &mut Classifier, data: TrainData, tc: &TrainConfig, test: &Dataset, arm: Arm) -> Result<RunResult> {
     let state = fit(ctx, model, data, tc)?;
     let eval = evaluate(ctx, model, test, data.labels, tc.batch_size, tc.max_len)?;
-    let curve = state.logs.iter().map(|l| l.valid_accuracy).collect();
-    let mut r = result(arm, &eval, state.best_epoch, curve);
+    let mut r = result(arm, &eval, state.best_epoch);
+    r.curve = state.logs.iter().map(|l| l.valid_accuracy).collect();
+    r.train_loss_curve = state.logs.iter().map(|l| l.train_loss).collect();
+    r.valid_loss_curve = state.logs.iter().map(|l| l.valid_loss).collect();
     r.proxy_a_distance = state.logs.last().and_then(|l| l.proxy_a_distance);
     Ok(r)
 }
 
-fn result(arm: Arm, eval: &Evaluation, best_epoch: usize, curve: Vec<f64>) -> RunResult {
+fn result(arm: Arm, eval: &Evaluation, best_epoch: usize) -> RunResult {
     RunResult {
         target: String::new(),
         budget: 0,
@@ -360,25 +368,22 @@ fn result(arm: Arm, eval: &Evaluation, best_epoch: usize, curve: Vec<f64>) -> Ru
         test_accuracy: eval.metrics.accuracy,
         test_macro_f1: eval.metrics.macro_f1,
         best_epoch,
-        curve,
+        curve: Vec::new(),
+        train_loss_curve: Vec::new(),
+        valid_loss_curve: Vec::new(),
         seconds: 0.0,
         proxy_a_distance: None,
     }
 }
 
-/// Mean of each method's curves, for plots.
-pub fn mean_curves(results: &[RunResult]) -> HashMap<String, Vec<f64>> {
-    let mut sums: HashMap<String, (Vec<f64>, Vec<usize>)> = HashMap::new();
-    for r in results {
-        let (s, c) = sums.entry(r.method.clone()).or_default();
-        if s.len() < r.curve.len() {
-            s.resize(r.curve.len(), 0.0);
-            c.resize(r.curve.len(), 0);
-        }
-        for (i, v) in r.curve.iter().enumerate() {
-            s[i] += v;
-            c[i] += 1;
-        }
-    }
-    sums.into_iter().map(|(m, (s, c))| (m, s.iter().zip(c).map(|(s, c)| s / c.max(1) as f64).collect())).collect()
+/// The mean of several curves point by point; where a curve ends early (early stopping) the
+/// mean is over the curves that reach that point.
+pub fn mean_curve(curves: &[&[f64]]) -> Vec<f64> {
+    let len = curves.iter().map(|c| c.len()).max().unwrap_or(0);
+    (0..len)
+        .map(|i| {
+            let values: Vec<f64> = curves.iter().filter_map(|c| c.get(i).copied()).collect();
+            values.iter().sum::<f64>() / values.len() as f64
+        })
+        .collect()
 }

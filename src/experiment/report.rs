@@ -5,10 +5,10 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::{RunResult, mean_curves};
+use super::{RunResult, mean_curve};
 use crate::error::Result;
 use crate::fsutil::write_atomic;
-use crate::plot::{Panel, Series, write_line_chart};
+use crate::plot::{Panel, Series, XAxis, write_line_chart};
 
 /// Two-sided 95% quantiles of Student's t for 1..=30 degrees of freedom (1.96 beyond).
 const T975: [f64; 30] = [
@@ -180,6 +180,14 @@ pub fn write_report(out: &Path, results: &[RunResult], adapter: &str) -> Result<
     let md = markdown(&cells, "Transfer experiment", adapter);
     write_atomic(&out.join("report.md"), md.as_bytes())?;
     write_atomic(&out.join("summary.json"), serde_json::to_string_pretty(&cells).expect("cells serialize").as_bytes())?;
+    write_budget_chart(&out.join("accuracy_vs_budget.svg"), &cells)?;
+    write_learning_curves(&out.join("learning_curves.svg"), results)?;
+    Ok(md)
+}
+
+/// `accuracy_vs_budget.svg`: a panel per target, a line per method over the label budgets, each
+/// point with the 95% interval of its mean over seeds (Student's t; none with one seed).
+fn write_budget_chart(path: &Path, cells: &[Cell]) -> Result<()> {
     let mut targets: Vec<&str> = cells.iter().map(|c| c.target.as_str()).collect();
     targets.dedup();
     let panels: Vec<Panel> = targets
@@ -187,32 +195,54 @@ pub fn write_report(out: &Path, results: &[RunResult], adapter: &str) -> Result<
         .map(|t| {
             let mut series: Vec<Series> = Vec::new();
             for c in cells.iter().filter(|c| c.target == *t) {
+                let half = if c.runs > 1 { T975.get(c.runs - 2).copied().unwrap_or(1.96) * c.std / (c.runs as f64).sqrt() } else { 0.0 };
+                let (point, error) = ((c.budget as f64, 100.0 * c.mean), 100.0 * half);
                 match series.iter_mut().find(|s| s.name == c.method) {
-                    Some(s) => s.points.push((c.budget as f64, 100.0 * c.mean)),
-                    None => series.push(Series { name: c.method.clone(), points: vec![(c.budget as f64, 100.0 * c.mean)] }),
+                    Some(s) => {
+                        s.points.push(point);
+                        s.errors.push(error);
+                    }
+                    None => series.push(Series::new(c.method.clone(), vec![point]).with_errors(vec![error])),
                 }
             }
-            Panel { title: t.to_string(), x_label: "labelled target rows".into(), y_label: "test accuracy (%)".into(), series }
+            Panel::new(*t, "labelled target rows", "test accuracy (%), 95% interval over seeds", series)
         })
         .collect();
-    write_line_chart(&out.join("accuracy_vs_budget.svg"), "accuracy vs label budget", &panels)?;
+    write_line_chart(path, "accuracy vs label budget", &panels)
+}
+
+/// `learning_curves.svg` at the smallest budget: training loss, validation loss and validation
+/// accuracy per epoch, each the mean over targets and seeds. A method's line ends where its first
+/// run stopped early, so every point is a mean over the same runs. The training loss stays readable
+/// when the validation set has a few rows.
+fn write_learning_curves(path: &Path, results: &[RunResult]) -> Result<()> {
     let smallest = results.iter().map(|r| r.budget).min().unwrap_or(0);
-    let curves = mean_curves(&results.iter().filter(|r| r.budget == smallest).cloned().collect::<Vec<_>>());
-    let mut series: Vec<Series> = curves
-        .into_iter()
-        .map(|(m, c)| Series { name: m, points: c.iter().enumerate().map(|(i, v)| ((i + 1) as f64, 100.0 * v)).collect() })
-        .collect();
+    let runs: Vec<&RunResult> = results.iter().filter(|r| r.budget == smallest && !r.curve.is_empty()).collect();
     // The same method order (and so the same colours) as the accuracy plot: the order of first appearance.
-    let order = |name: &str| results.iter().position(|r| r.method == name).unwrap_or(usize::MAX);
-    series.sort_by_key(|s| order(&s.name));
-    let panel = Panel {
-        title: format!("n = {smallest}, mean over targets and seeds"),
-        x_label: "epoch".into(),
-        y_label: "validation accuracy (%)".into(),
-        series,
+    let mut methods: Vec<&str> = Vec::new();
+    for r in results {
+        if !methods.contains(&r.method.as_str()) {
+            methods.push(&r.method);
+        }
+    }
+    let panel = |title: &str, y_label: &str, scale: f64, curve: fn(&RunResult) -> &[f64]| {
+        let series = methods
+            .iter()
+            .map(|m| {
+                let mine: Vec<&[f64]> = runs.iter().filter(|r| r.method == *m).map(|r| curve(r)).collect();
+                let shortest = mine.iter().map(|c| c.len()).min().unwrap_or(0);
+                let points = mean_curve(&mine).into_iter().take(shortest).enumerate().map(|(i, v)| ((i + 1) as f64, scale * v)).collect();
+                Series::new(*m, points)
+            })
+            .collect();
+        Panel::new(title, "epoch", y_label, series).with_x_axis(XAxis::Integers)
     };
-    write_line_chart(&out.join("learning_curves.svg"), "learning curves", &[panel])?;
-    Ok(md)
+    let panels = [
+        panel("training loss", "cross-entropy", 1.0, |r| &r.train_loss_curve),
+        panel("validation loss", "cross-entropy", 1.0, |r| &r.valid_loss_curve),
+        panel("validation accuracy", "accuracy (%)", 100.0, |r| &r.curve),
+    ];
+    write_line_chart(path, &format!("learning curves at n = {smallest}, mean over targets and seeds"), &panels)
 }
 
 #[cfg(test)]
@@ -229,6 +259,8 @@ mod tests {
             test_macro_f1: acc,
             best_epoch: 1,
             curve: vec![acc],
+            train_loss_curve: vec![1.0 - acc],
+            valid_loss_curve: vec![1.0 - acc],
             seconds: 0.0,
             proxy_a_distance: None,
         }
