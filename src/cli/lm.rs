@@ -8,16 +8,18 @@ use anyhow::{Result, bail};
 use clap::Args;
 use indicatif::ProgressBar;
 use lstm_transfer::GpuContext;
-use lstm_transfer::core::fit::{FitObserver, FitState, StepProgress};
+use lstm_transfer::core::fit::{FitObserver, FitState, Phase, StepProgress};
 use lstm_transfer::data::Vocab;
 use lstm_transfer::fsutil::write_atomic;
-use lstm_transfer::plot::{Panel, Series as PlotSeries, write_line_chart};
+use lstm_transfer::plot::{Panel, Series as PlotSeries, XAxis, write_line_chart};
 use lstm_transfer::tasks::lm::{
     EOS, LanguageModel, LanguageModelConfig, LmEpoch, LmInfo, LmRun, LmTrainConfig, SampleConfig, Tokenizer, batchify, corpus_vocab,
-    load_lm, read_corpus, sample, save_lm, score, score_with, train_lm,
+    load_lm, read_corpus, sample, save_lm, score_with, train_lm,
 };
 
-use super::{GpuArgs, IoArgs, OptimArgs, OutputFormat, epoch_bar, lr_find_outputs, outputs_of, report_lr_find, sibling, verbose_step};
+use super::{
+    GpuArgs, IoArgs, OptimArgs, OutputFormat, epoch_bar, lr_find_outputs, outputs_of, report_lr_find, sibling, step_bar, verbose_step,
+};
 use lstm_transfer::config::validate::check_capacity;
 use lstm_transfer::core::lr_find::LrFindConfig;
 use lstm_transfer::tasks::lm::train::lr_find_lm;
@@ -265,7 +267,7 @@ pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &LmArgs) -> Result<()> {
     if let Some(t) = &corpus.test {
         let (_, _, tensors) = load_lm(&a.out)?;
         model.store.upload_all(&ctx, &tensors)?;
-        let p = score(&ctx, &mut model, t, a.bptt)?;
+        let p = score_with_bar(&ctx, &mut model, t, a.bptt, "test")?;
         test_ppl = Some(p);
         say(format!("test perplexity {p:.2} (best model)"));
     }
@@ -284,17 +286,23 @@ pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &LmArgs) -> Result<()> {
     Ok(())
 }
 
+/// Perplexity over `streams` with a bar over the chunks, named `name` (the test set of a PTB-sized
+/// corpus takes minutes on a software rasteriser).
+fn score_with_bar(ctx: &GpuContext, model: &mut LanguageModel, streams: &[Vec<u32>], bptt: usize, name: &str) -> Result<f64> {
+    let bar = step_bar(name.to_string());
+    let p = score_with(ctx, model, streams, bptt, &mut |p| {
+        bar.set_length(p.steps as u64);
+        bar.set_position(p.step as u64);
+    })?;
+    bar.finish_and_clear();
+    Ok(p)
+}
+
 /// `--epochs 0`: the perplexities of the `--from` model, with a bar over the chunks.
 fn evaluate_only(ctx: &GpuContext, model: &mut LanguageModel, a: &LmArgs, corpus: &Corpus) -> Result<()> {
     let mut ppl = |streams: &Option<Vec<Vec<u32>>>, name: &str| -> Result<Option<f64>> {
         let Some(streams) = streams else { return Ok(None) };
-        let bar = epoch_bar(0, 0);
-        bar.set_prefix(name.to_string());
-        let p = score_with(ctx, model, streams, a.bptt, &mut |p| {
-            bar.set_length(p.steps as u64);
-            bar.set_position(p.step as u64);
-        })?;
-        bar.finish_and_clear();
+        let p = score_with_bar(ctx, model, streams, a.bptt, name)?;
         a.format.say(format!("{name} perplexity {p:.2}"));
         Ok(Some(p))
     };
@@ -309,16 +317,11 @@ fn evaluate_only(ctx: &GpuContext, model: &mut LanguageModel, a: &LmArgs, corpus
 
 /// `NAME.curve.svg`: training and validation perplexity per epoch.
 fn write_curve(out: &Path, state: &FitState<LmEpoch>) -> Result<()> {
-    let line = |name: &str, f: fn(&LmEpoch) -> Option<f64>| PlotSeries {
-        name: name.into(),
-        points: state.logs.iter().filter_map(|l| f(l).map(|v| (l.epoch as f64, v))).collect(),
+    let line = |name: &str, f: fn(&LmEpoch) -> Option<f64>| {
+        PlotSeries::new(name, state.logs.iter().filter_map(|l| f(l).map(|v| (l.epoch as f64, v))).collect())
     };
-    let panel = Panel {
-        title: "perplexity".into(),
-        x_label: "epoch".into(),
-        y_label: "perplexity".into(),
-        series: vec![line("train (running)", |l| Some(l.train_ppl)), line("valid", |l| l.valid_ppl)],
-    };
+    let series = vec![line("train (running)", |l| Some(l.train_ppl)), line("valid", |l| l.valid_ppl)];
+    let panel = Panel::new("perplexity", "epoch", "perplexity", series).with_x_axis(XAxis::Integers);
     Ok(write_line_chart(&sibling(out, ".curve.svg"), "language model", &[panel])?)
 }
 
@@ -335,11 +338,22 @@ struct LmObserver<'a> {
 
 impl<'r> FitObserver<LmRun<'r>> for LmObserver<'_> {
     fn step(&mut self, p: &StepProgress) {
-        verbose_step(self.format, p, self.epochs, &format!("{:.0} tokens/s", p.sums.items_per_second()));
+        let what = match p.phase {
+            Phase::Train => format!("{:.0} tokens/s", p.sums.items_per_second()),
+            Phase::Evaluate => "validation".to_string(),
+        };
+        verbose_step(self.format, p, self.epochs, &what);
         let bar = self.bar.get_or_insert_with(|| epoch_bar(p.epoch, self.epochs));
         bar.set_length(p.steps as u64);
         bar.set_position(p.step as u64);
-        bar.set_message(format!("{:.0} tokens/s", p.sums.items_per_second()));
+        match p.phase {
+            Phase::Train => bar.set_message(format!("{:.0} tokens/s", p.sums.items_per_second())),
+            Phase::Evaluate => {
+                // The epoch's validation pass follows its training steps on the same line.
+                bar.set_prefix(format!("epoch {}/{} valid", p.epoch, self.epochs));
+                bar.set_message("");
+            }
+        }
     }
 
     fn epoch_end(&mut self, run: &LmRun<'r>, state: &FitState<LmEpoch>, improved: bool) -> lstm_transfer::Result<()> {

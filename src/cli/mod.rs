@@ -211,16 +211,20 @@ pub fn verbosity() -> Verbosity {
 /// A bar over one epoch's steps, within 80 columns: `epoch 3/10 [=====>     ] 40/120 …`. Hidden under
 /// `--quiet` and `--verbose` (which prints lines instead, see [`verbose_step`]).
 pub fn epoch_bar(epoch: usize, epochs: usize) -> indicatif::ProgressBar {
+    step_bar(format!("epoch {epoch}/{epochs}"))
+}
+
+/// A bar over the steps of a pass, `prefix` in front (`epoch 3/10`, `test`); hidden under
+/// `--quiet` and `--verbose`.
+pub fn step_bar(prefix: String) -> indicatif::ProgressBar {
     if verbosity() != Verbosity::Normal {
         return indicatif::ProgressBar::hidden();
     }
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("epoch {prefix} [{bar:16}] {pos}/{len} {msg}")
-            .expect("valid template")
-            .progress_chars("=> "),
+        indicatif::ProgressStyle::with_template("{prefix} [{bar:16}] {pos}/{len} {msg}").expect("valid template").progress_chars("=> "),
     );
-    bar.set_prefix(format!("{epoch}/{epochs}"));
+    bar.set_prefix(prefix);
     bar
 }
 
@@ -301,12 +305,8 @@ pub fn lr_find_outputs(out: &Path) -> Vec<PathBuf> {
 pub fn report_lr_find(format: OutputFormat, out: &Path, found: &LrFind) -> Result<()> {
     let [svg, json] = <[PathBuf; 2]>::try_from(lr_find_outputs(out)).expect("two files");
     let points = found.lrs.iter().zip(&found.losses).map(|(lr, loss)| (lr.log10(), *loss)).collect();
-    let panel = Panel {
-        title: format!("suggested lr {:.1e}", found.suggestion),
-        x_label: "log10 learning rate".into(),
-        y_label: "training loss (smoothed)".into(),
-        series: vec![PlotSeries { name: "loss".into(), points }],
-    };
+    let title = format!("suggested lr {:.1e}", found.suggestion);
+    let panel = Panel::new(title, "log10 learning rate", "training loss (smoothed)", vec![PlotSeries::new("loss", points)]);
     write_line_chart(&svg, "learning-rate range test", &[panel])?;
     write_atomic(&json, serde_json::to_string_pretty(found)?.as_bytes())?;
     say!(

@@ -92,11 +92,22 @@ impl EpochSums {
     }
 }
 
+/// What the steps of a pass do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Training steps (forward, backward, update).
+    Train,
+    /// Evaluation steps (forward and loss only): a validation or test pass.
+    Evaluate,
+}
+
 /// Progress inside an epoch, reported after each step whose stats came back.
 #[derive(Clone, Copy, Debug)]
 pub struct StepProgress<'a> {
-    /// The epoch (1-based).
+    /// The epoch (1-based; 0 outside training).
     pub epoch: usize,
+    /// Training or evaluating.
+    pub phase: Phase,
     /// Steps done in this epoch (1-based).
     pub step: usize,
     /// Steps in this epoch.
@@ -109,6 +120,7 @@ pub struct StepProgress<'a> {
 /// `read`, as `cadence` decides) and returns what came back with the items it processed.
 pub fn run_steps(
     epoch: usize,
+    phase: Phase,
     steps: usize,
     cadence: ReadCadence,
     mut step: impl FnMut(usize, bool) -> Result<(Option<StepStats>, usize)>,
@@ -122,7 +134,7 @@ pub fn run_steps(
         if let Some(s) = stats {
             sums.add(&s);
             sums.seconds = start.elapsed().as_secs_f64();
-            progress(&StepProgress { epoch, step: i + 1, steps, sums: &sums });
+            progress(&StepProgress { epoch, phase, step: i + 1, steps, sums: &sums });
         }
     }
     sums.seconds = start.elapsed().as_secs_f64();

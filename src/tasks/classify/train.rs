@@ -16,7 +16,7 @@ use super::model::{Classifier, ClassifierConfig};
 use crate::config::OptimConfig;
 use crate::config::schedule::grl_lambda;
 use crate::config::validate::{MAX_SIZE, check_count, check_finite_range, check_non_negative, check_size};
-use crate::core::fit::{DEFAULT_READ_EVERY, EpochTask, FitLimits, FitObserver, FitState, ReadCadence, StepProgress, fit, run_steps};
+use crate::core::fit::{DEFAULT_READ_EVERY, EpochTask, FitLimits, FitObserver, FitState, Phase, ReadCadence, StepProgress, fit, run_steps};
 use crate::core::lr_find::{LrFind, LrFindConfig, lr_find};
 use crate::data::{Dataset, make_batches};
 use crate::error::{Error, Result};
@@ -381,6 +381,7 @@ impl EpochTask for ClassifierRun<'_> {
         let mut lr = 0.0;
         let sums = run_steps(
             epoch,
+            Phase::Train,
             plan.batches.len(),
             ReadCadence::every(cfg.read_every),
             |i, read| {

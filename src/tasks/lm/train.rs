@@ -6,7 +6,7 @@
 use super::model::LanguageModel;
 use crate::config::OptimConfig;
 use crate::config::validate::{MAX_SIZE, check_size};
-use crate::core::fit::{EpochSums, EpochTask, FitLimits, FitObserver, FitState, ReadCadence, StepProgress, fit, run_steps};
+use crate::core::fit::{EpochSums, EpochTask, FitLimits, FitObserver, FitState, Phase, ReadCadence, StepProgress, fit, run_steps};
 use crate::core::lr_find::{LrFind, LrFindConfig, lr_find};
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
@@ -82,12 +82,13 @@ pub fn run_streams(
     model.reset_state(ctx);
     let len = streams.first().map_or(0, Vec::len);
     let chunks = len.saturating_sub(1).div_ceil(bptt.max(1));
-    let epoch = match pass {
-        Pass::Score => 0,
-        Pass::Train { epoch, .. } => epoch,
+    let (epoch, phase) = match pass {
+        Pass::Score => (0, Phase::Evaluate),
+        Pass::Train { epoch, .. } => (epoch, Phase::Train),
     };
     run_steps(
         epoch,
+        phase,
         chunks,
         ReadCadence::default(),
         |k, read| {
@@ -154,7 +155,9 @@ impl EpochTask for LmRun<'_> {
         let cfg = self.cfg;
         let pass = Pass::Train { epoch, total_updates: total, optim: &cfg.optim };
         let sums = run_streams(self.ctx, self.model, self.train, cfg.bptt, pass, progress)?;
-        let valid_ppl = self.valid.map(|v| score(self.ctx, self.model, v, cfg.bptt)).transpose()?;
+        // The validation pass reports its chunks under this epoch, so a bar can follow it.
+        let mut valid_progress = |p: &StepProgress| progress(&StepProgress { epoch, ..*p });
+        let valid_ppl = self.valid.map(|v| score_with(self.ctx, self.model, v, cfg.bptt, &mut valid_progress)).transpose()?;
         Ok(LmEpoch {
             epoch,
             train_ppl: perplexity(sums.loss, sums.items),
