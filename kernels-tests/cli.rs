@@ -180,9 +180,12 @@ fn a_language_model_transfers_into_a_classifier() {
     let lm = dir().join("lm.safetensors").display().to_string();
     let printed = ok(&[
         "lm", "--train", &corpus, "--valid", &corpus, "--test", &corpus, "--tokenizer", "words", "--embed", "16", "--hidden", "16",
-        "--layers", "1", "--bptt", "8", "--batch-size", "4", "--epochs", "2", "--out", &lm,
+        "--layers", "1", "--bptt", "8", "--batch-size", "4", "--epochs", "2", "--out", &lm, "--verbose",
     ]);
     assert!(printed.contains("valid ppl") && printed.contains("test perplexity"), "{printed}");
+    // The validation pass reports its progress under its epoch (a bar, or a line per readback here).
+    let validation_lines = printed.lines().filter(|l| l.starts_with("epoch 2/2 step") && l.ends_with("validation")).count();
+    assert!(validation_lines >= 1, "{printed}");
     assert!(dir().join("lm.curve.svg").exists() && dir().join("lm.metrics.json").exists());
     let test_ppl = printed.split("test perplexity ").nth(1).and_then(|r| r.split_whitespace().next()).unwrap().to_string();
     // Training continues from the checkpoint with its own vocabulary, shape and tokenizer. Without --valid
@@ -338,6 +341,29 @@ fn predict_reads_standard_input_and_numbers_its_outputs() {
         assert_eq!(line["index"], i, "{line}");
     }
     assert_eq!(lines[1]["text"], "the food was cold");
+}
+
+#[test]
+fn predict_reads_tables_and_keys_each_output_by_its_id_column() {
+    let (ckpt, _) = trained();
+    let jsonl = file(
+        "to_predict.jsonl",
+        "{\"review_id\": \"r-17\", \"body\": \"the food was great\"}\n{\"review_id\": 42, \"body\": \"the food was cold\"}\n",
+    );
+    let printed = ok(&["predict", "--checkpoint", ckpt, "--data", &jsonl, "--id-col", "review_id", "--text-col", "body", "--echo"]);
+    let lines: Vec<serde_json::Value> = printed.lines().filter(|l| l.starts_with('{')).map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2, "{printed}");
+    assert_eq!((&lines[0]["index"], &lines[0]["id"], &lines[0]["text"]), (&0.into(), &"r-17".into(), &"the food was great".into()));
+    assert_eq!((&lines[1]["index"], &lines[1]["id"]), (&1.into(), &"42".into()));
+    // TSV with a header: the id leads each output line.
+    let tsv = file("to_predict.tsv", "id\ttext\nA1\tthe food was great\nB2\tthe food was cold\n");
+    let printed = ok(&["predict", "--checkpoint", ckpt, "--data", &tsv, "--id-col", "id", "--text-col", "text", "--format", "tsv"]);
+    let keys: Vec<&str> = printed.lines().filter_map(|l| l.split('\t').next()).filter(|k| k.len() == 2).collect();
+    assert_eq!(keys, ["A1", "B2"], "{printed}");
+    // A row without its id is named by file and line.
+    let missing = file("no_id.tsv", "id\ttext\nA1\tthe food was great\n\tthe food was cold\n");
+    let err = fails(&["predict", "--checkpoint", ckpt, "--data", &missing, "--id-col", "id", "--text-col", "text"]);
+    assert!(err.contains("no_id.tsv") && err.contains("line 3") && err.contains("--id-col"), "{err}");
 }
 
 #[test]
