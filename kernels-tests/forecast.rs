@@ -10,7 +10,7 @@ use std::process::Command;
 
 use common::gpu;
 use lstm_transfer::config::OptimConfig;
-use lstm_transfer::tasks::forecast::{self as timeseries, ForecastConfig, Forecaster, ForecasterConfig, Scaler, Series};
+use lstm_transfer::tasks::forecast::{self as timeseries, ForecastConfig, ForecastPredictor, Forecaster, ForecasterConfig, Scaler, Series};
 
 /// Two cycles (24 and 7 steps) and a little noise: a 24-step seasonal naive misses the 7-step cycle.
 fn series(n: usize, phase: f64) -> Series {
@@ -205,7 +205,44 @@ fn forecast_writes_the_next_steps_with_their_dates_and_fills_a_skipped_hour() {
     assert_eq!(rows[0], "ds,y_forecast");
     assert_eq!(rows.len(), 1 + 9, "9 steps: 6 direct, 3 more fed back (a series without covariates)");
     assert!(rows[1].starts_with("2008-01-01,") && rows[9].starts_with("2008-09-01,"), "{predicted}");
-    assert!(rows[1..].iter().all(|r| r.split(',').nth(1).unwrap().parse::<f64>().unwrap().is_finite()));
+    let written: Vec<f64> = rows[1..].iter().map(|r| r.split(',').nth(1).unwrap().parse::<f64>().unwrap()).collect();
+    assert!(written.iter().all(|v| v.is_finite()), "{predicted}");
+    // By default both ways are trained (values, residual to the seasonal naive) and the one with the
+    // lower validation MSE kept, as the output and metrics say.
+    let said = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        said.contains("learning the values") && said.contains("learning the residual") && said.contains("kept --seasonal-residual"),
+        "{said}"
+    );
+    let metrics: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(temp("monthly.metrics.json")).unwrap()).unwrap();
+    assert!(metrics["seasonal_residual"].is_boolean() && metrics["config"]["window"] == 12, "{metrics}");
+    // The plot names the months on its time axis and shows history before the tail.
+    let svg = std::fs::read_to_string(temp("monthly.forecast.svg")).unwrap();
+    assert!(svg.contains("after 12 steps of history") && svg.contains(">\n2006-"), "dates on the x axis");
+
+    // The Rust API forecasts the same values from the same history, blocking or polled.
+    let history: Vec<f64> = (0..96).map(|m| 100.0 + 10.0 * ((m % 12) as f64).sin()).collect();
+    let mut predictor = ForecastPredictor::load(&out).unwrap();
+    let blocking = predictor.forecast(&history, 9).unwrap();
+    for (i, (w, b)) in written.iter().zip(&blocking).enumerate() {
+        assert!((w - b).abs() <= 1e-6 * w.abs(), "step {i}: CLI {w}, API {b}");
+    }
+    let pending = predictor.submit(&history).unwrap();
+    let polled = loop {
+        if let Some(values) = pending.poll().unwrap() {
+            break values;
+        }
+        std::thread::yield_now();
+    };
+    assert_eq!(polled.len(), predictor.horizon());
+    for (i, (p, b)) in polled.iter().zip(&blocking).enumerate() {
+        assert!((p - b).abs() <= 1e-6 * b.abs(), "step {i}: polled {p}, blocking {b}");
+    }
+    let short = predictor.forecast(&history[..5], 3).unwrap_err().to_string();
+    assert!(short.contains("12 steps of history") && short.contains("has 5"), "{short}");
+    let mut with_nan = history.clone();
+    with_nan[40] = f64::NAN;
+    assert!(predictor.forecast(&with_nan, 3).unwrap_err().to_string().contains("step 40 is NaN"));
 
     // Hourly local time whose clock skips 02:00 (a daylight-saving switch).
     let mut hourly = String::from("ds,y\n");

@@ -5,14 +5,14 @@
 //! Files for `--out DIR/NAME.safetensors`: the model, `NAME.forecast.svg` (actual, forecast and
 //! seasonal naive over the tail) and `NAME.metrics.json`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::ProgressBar;
 use lstm_transfer::core::fit::{FitObserver, FitState, StepProgress};
 use lstm_transfer::fsutil::write_atomic;
-use lstm_transfer::plot::{Panel, Series as PlotSeries, write_line_chart};
+use lstm_transfer::plot::{Panel, Series as PlotSeries, XAxis, write_line_chart};
 use lstm_transfer::tasks::forecast::{
     self as timeseries, ForecastConfig, ForecastEpoch, ForecastPoint, ForecastRun, Forecaster, ForecasterConfig, ForecasterInfo, Scaler,
     Series, SeriesSpec, boundaries, read_series,
@@ -68,7 +68,8 @@ pub struct ForecastArgs {
     /// Season length of the seasonal-naive baseline and of MASE's scale.
     #[arg(long, default_value_t = 24)]
     pub season: usize,
-    /// Steps between training windows [default: the horizon].
+    /// Steps between training windows [default: as many steps as leave at least 512 windows, from 1
+    /// (a short monthly series: every window counts) up to the horizon (a long hourly one)].
     #[arg(long)]
     pub stride: Option<usize>,
     /// Held-out tail length [default: 10% of the series].
@@ -80,9 +81,11 @@ pub struct ForecastArgs {
     /// Train on only the last N steps before validation (little data).
     #[arg(long)]
     pub train_len: Option<usize>,
-    /// Learn the difference to the seasonal-naive forecast (an all-zero output is that baseline).
-    #[arg(long)]
-    pub seasonal_residual: bool,
+    /// Learn the values themselves (off), their difference to the seasonal-naive forecast (on: an
+    /// all-zero output is that baseline), or train both and keep the one with the lower validation
+    /// MSE (auto; --lr-find tests the plain values). `--seasonal-residual` alone means on.
+    #[arg(long, value_enum, default_value_t, num_args = 0..=1, default_missing_value = "on")]
+    pub seasonal_residual: Residual,
     /// Start from a forecaster trained on another series (same inputs and horizon), then fine-tune.
     #[arg(long)]
     pub from: Option<PathBuf>,
@@ -108,6 +111,18 @@ pub struct ForecastArgs {
     pub format: OutputFormat,
 }
 
+/// Whether the forecaster learns the residual to the seasonal naive.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Residual {
+    /// Train both ways, keep the one with the lower validation MSE.
+    #[default]
+    Auto,
+    /// The residual to the seasonal-naive forecast.
+    On,
+    /// The values themselves.
+    Off,
+}
+
 impl ForecastArgs {
     fn spec(&self) -> SeriesSpec {
         SeriesSpec {
@@ -124,25 +139,39 @@ impl ForecastArgs {
 
     /// The run's settings for a series of `n` steps (checked).
     fn config(&self, n: usize) -> Result<ForecastConfig> {
+        let (test_len, valid_len) = (self.test_len.unwrap_or(n / 10), self.valid_len.unwrap_or(n / 10));
         let cfg = ForecastConfig {
             window: self.window,
             horizon: self.horizon,
             season: self.season,
-            stride: self.stride.unwrap_or(self.horizon),
-            test_len: self.test_len.unwrap_or(n / 10),
-            valid_len: self.valid_len.unwrap_or(n / 10),
+            stride: self.stride.unwrap_or_else(|| default_stride(n, test_len + valid_len, self.train_len, self.window, self.horizon)),
+            test_len,
+            valid_len,
             train_len: self.train_len,
             epochs: self.epochs,
             batch_size: self.batch_size,
             optim: self.optim.config(3e-3, 1.0)?,
             patience: self.patience,
             seed: self.seed,
-            seasonal_residual: self.seasonal_residual,
+            seasonal_residual: self.seasonal_residual == Residual::On,
             future_cols: self.future_cols.len(),
         };
         cfg.validate()?;
         Ok(cfg)
     }
+}
+
+/// Training windows a default stride leaves at least (when the series has that many origins).
+const MIN_TRAINING_WINDOWS: usize = 512;
+
+/// The stride that leaves at least [`MIN_TRAINING_WINDOWS`] training windows, between 1 and the
+/// horizon: on a short series (AirPassengers: 144 months) every origin is used, while a long
+/// hourly one does not repeat each step in `horizon` overlapping windows per epoch.
+fn default_stride(n: usize, held_out: usize, train_len: Option<usize>, window: usize, horizon: usize) -> usize {
+    let before_validation = n.saturating_sub(held_out);
+    let trainable = train_len.map_or(before_validation, |l| l.min(before_validation));
+    let origins = trainable.saturating_sub(window + horizon);
+    (origins / MIN_TRAINING_WINDOWS).clamp(1, horizon.max(1))
 }
 
 /// The model's shape: the source's (which must read the same columns and horizon), or the options'.
@@ -196,7 +225,7 @@ pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &ForecastArgs) -> Result<()> {
     let mut cfg = a.config(n)?;
     if let Some((info, _)) = &source {
         // The source learnt residuals (or values): fine-tuning must read its output the same way.
-        if a.seasonal_residual && !info.forecast.seasonal_residual {
+        if a.seasonal_residual == Residual::On && !info.forecast.seasonal_residual {
             bail!(
                 "{} forecasts the values themselves: it cannot fine-tune with --seasonal-residual",
                 a.from.as_ref().expect("given").display()
@@ -235,9 +264,7 @@ pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &ForecastArgs) -> Result<()> {
         n,
         timeseries::train_origins(n, &cfg)?.len()
     ));
-    let mut model = Forecaster::new(&ctx, model_cfg, cfg.batch_size, cfg.window, a.seed)?;
-    if let Some((info, tensors)) = &source {
-        model.load_params(&ctx, tensors)?;
+    if let Some((info, _)) = &source {
         say(format!(
             "starting from {} (trained on {}{})",
             a.from.as_ref().expect("source given").display(),
@@ -246,15 +273,47 @@ pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &ForecastArgs) -> Result<()> {
         ));
     }
     let scaled = scaler.scale(&series);
+    let new_model = |cfg: &ForecastConfig| -> Result<Forecaster> {
+        let model = Forecaster::new(&ctx, model_cfg, cfg.batch_size, cfg.window, a.seed)?;
+        if let Some((_, tensors)) = &source {
+            model.load_params(&ctx, tensors)?;
+        }
+        Ok(model)
+    };
     if a.optim.lr_find {
-        let found = lr_find_forecaster(&ctx, &mut model, &scaled, &cfg, LrFindConfig::default())?;
+        let found = lr_find_forecaster(&ctx, &mut new_model(&cfg)?, &scaled, &cfg, LrFindConfig::default())?;
         return report_lr_find(a.format, &a.out, &found);
     }
+    // --seasonal-residual auto (without --from) trains both ways; the residual needs a season of history.
+    let mut candidates = vec![cfg.clone()];
+    if a.seasonal_residual == Residual::Auto && source.is_none() {
+        let residual = ForecastConfig { seasonal_residual: true, ..cfg.clone() };
+        if boundaries(n, &residual).is_ok() {
+            candidates.push(residual);
+        }
+    }
     let start = std::time::Instant::now();
-    let mut observer = ForecastObserver { format: a.format, epochs: cfg.epochs, bar: None };
-    let logs = timeseries::fit(&ctx, &mut model, &scaled, &cfg, &mut observer)?;
-    if let Some(bar) = observer.bar.take() {
-        bar.finish_and_clear();
+    let mut best: Option<(Forecaster, Vec<ForecastEpoch>, ForecastConfig, f64)> = None;
+    for candidate in candidates.iter() {
+        let mut model = new_model(candidate)?;
+        let mut observer = ForecastObserver { format: a.format, epochs: candidate.epochs, bar: None };
+        let logs = timeseries::fit(&ctx, &mut model, &scaled, candidate, &mut observer)?;
+        if let Some(bar) = observer.bar.take() {
+            bar.finish_and_clear();
+        }
+        let valid = logs.iter().map(|l| l.valid_mse).fold(f64::INFINITY, f64::min);
+        if candidates.len() > 1 {
+            let what = if candidate.seasonal_residual { "residual to the seasonal naive" } else { "values" };
+            say(format!("learning the {what}: best validation MSE {valid:.4} (scaled)"));
+        }
+        if best.as_ref().is_none_or(|b| valid < b.3) {
+            best = Some((model, logs, candidate.clone(), valid));
+        }
+    }
+    let (mut model, logs, cfg, _) = best.expect("at least one candidate");
+    if candidates.len() > 1 {
+        let kept = if cfg.seasonal_residual { "--seasonal-residual on" } else { "--seasonal-residual off" };
+        say(format!("kept {kept} (lower validation MSE)"));
     }
     let seconds = start.elapsed().as_secs_f64();
     let (points, m) = timeseries::evaluate(&ctx, &mut model, &series, &scaler, &cfg)?;
@@ -265,22 +324,17 @@ pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &ForecastArgs) -> Result<()> {
         let path = write_predictions(a, &series, &values)?;
         a.format.say(format!("forecast of the next {steps} steps: {}", path.display()));
     }
-    let y = &series.values[0];
-    let line = |name: &str, f: &dyn Fn(&ForecastPoint) -> f64| PlotSeries {
-        name: name.into(),
-        points: points.iter().map(|p| (p.step as f64, f(p))).collect(),
-    };
-    let panel = Panel {
-        title: format!("{} — held-out tail", a.target_col),
-        x_label: "step".into(),
-        y_label: a.target_col.clone(),
-        series: vec![line("actual", &|p| y[p.step]), line("LSTM forecast", &|p| p.forecast), line("seasonal naive", &|p| p.naive)],
-    };
-    write_line_chart(&sibling(&a.out, ".forecast.svg"), "forecast vs actual", &[panel])?;
+    write_forecast_chart(
+        &sibling(&a.out, ".forecast.svg"),
+        &a.target_col,
+        &series,
+        &points,
+        test_start.saturating_sub(cfg.window.max(n - test_start)),
+    )?;
     let json = serde_json::json!({
         "data": a.data.display().to_string(), "series": a.series, "target": a.target_col, "adapter": ctx.adapter_line(),
         "window": cfg.window, "horizon": cfg.horizon, "season": cfg.season, "train_steps": train_end - train_start,
-        "epochs": logs.len(), "seconds": seconds, "from": a.from.as_ref().map(|p| p.display().to_string()), "metrics": m,
+        "seasonal_residual": cfg.seasonal_residual, "config": cfg, "epochs": logs.len(), "seconds": seconds, "from": a.from.as_ref().map(|p| p.display().to_string()), "metrics": m,
     });
     write_atomic(&sibling(&a.out, ".metrics.json"), serde_json::to_string_pretty(&json)?.as_bytes())?;
     if a.format == OutputFormat::Json {
@@ -297,6 +351,27 @@ pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &ForecastArgs) -> Result<()> {
         println!("wrote {} (+ .forecast.svg, .metrics.json)", a.out.display());
     }
     Ok(())
+}
+
+/// `NAME.forecast.svg`: the actual series from `history_start` (some history before the held-out
+/// tail, so the forecast is seen in context), the LSTM's and the seasonal naive forecasts on the
+/// tail, with the series' timestamps on the x axis.
+fn write_forecast_chart(path: &Path, target: &str, series: &Series, points: &[ForecastPoint], history_start: usize) -> Result<()> {
+    let y = &series.values[0];
+    let actual = (history_start..y.len()).map(|t| (t as f64, y[t])).collect();
+    let on_tail = |f: fn(&ForecastPoint) -> f64| points.iter().map(|p| (p.step as f64, f(p))).collect();
+    let panel = Panel::new(
+        format!("{target}: held-out tail after {} steps of history", points.first().map_or(0, |p| p.step) - history_start),
+        "time",
+        target,
+        vec![
+            PlotSeries::new("actual", actual),
+            PlotSeries::new("LSTM forecast", on_tail(|p| p.forecast)),
+            PlotSeries::new("seasonal naive", on_tail(|p| p.naive)),
+        ],
+    )
+    .with_x_axis(XAxis::Labels(series.times.clone()));
+    Ok(write_line_chart(path, "forecast vs actual", &[panel])?)
 }
 
 /// `NAME.predict.csv`: the forecasts past the end of the data, each with its timestamp.

@@ -1,7 +1,7 @@
 //! Rolling forecasts over the held-out tail and their errors in the series' units, beside the
 //! seasonal-naive forecast's: MAE, RMSE and MASE.
 
-use super::data::{Scaler, Series, seasonal_naive};
+use super::data::{Scaler, Series, Windows, seasonal_naive};
 use super::model::Forecaster;
 use super::train::{ForecastConfig, boundaries, origins};
 use crate::error::{Error, Result};
@@ -85,6 +85,21 @@ pub fn evaluate(
     Ok((points, metrics))
 }
 
+/// The window whose origin is the end of a scaled series: the forecast of the steps after it.
+/// Targets past the end are unknown (zeros); the window reads only steps before the origin.
+pub(crate) fn window_after(scaled: &[Vec<f64>], cfg: &ForecastConfig) -> Windows {
+    let mut padded = scaled.to_vec();
+    padded.iter_mut().for_each(|c| c.extend(std::iter::repeat_n(0.0, cfg.horizon)));
+    cfg.cut(&padded, &[scaled[0].len()])
+}
+
+/// What the model's output at each of the `horizon` steps after the end of a scaled series is
+/// added to: the seasonal naive for a residual model, else 0.
+pub(crate) fn residual_base(scaled: &[Vec<f64>], cfg: &ForecastConfig) -> Vec<f64> {
+    let origin = scaled[0].len();
+    (0..cfg.horizon).map(|h| cfg.residual().map_or(0.0, |m| seasonal_naive(&scaled[0], origin, h, m))).collect()
+}
+
 /// The next `steps` values past the end of `series`, in its units. A direct forecast gives up to
 /// `horizon` steps; a series read without covariates goes further by feeding the forecasts back as
 /// inputs, `horizon` steps at a time. Covariates known in advance are not in the data past its end,
@@ -114,13 +129,9 @@ pub fn forecast_ahead(
     let mut scaled = scaler.scale(series);
     let mut out = Vec::with_capacity(steps);
     while out.len() < steps {
-        let origin = scaled[0].len();
-        // Targets past the end are unknown; the window reads only steps before the origin.
-        let mut padded = scaled.clone();
-        padded.iter_mut().for_each(|c| c.extend(std::iter::repeat_n(0.0, cfg.horizon)));
-        let pred = model.predict(ctx, &cfg.cut(&padded, &[origin]))?;
-        for (h, &p) in pred.iter().enumerate() {
-            let base = cfg.residual().map_or(0.0, |m| seasonal_naive(&scaled[0], origin, h, m));
+        let pred = model.predict(ctx, &window_after(&scaled, cfg))?;
+        let base = residual_base(&scaled, cfg);
+        for (&p, base) in pred.iter().zip(base) {
             let value = p as f64 + base;
             if out.len() < steps {
                 out.push(scaler.unscale_target(value));

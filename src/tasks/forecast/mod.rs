@@ -7,10 +7,12 @@ pub mod checkpoint;
 pub mod data;
 pub mod evaluate;
 pub mod model;
+pub mod predictor;
 pub mod train;
 
 pub use checkpoint::{ForecasterInfo, load_forecaster, save_forecaster};
 pub use data::{Scaler, Series, SeriesSpec, Windows, read_series, windows};
 pub use evaluate::{ForecastMetrics, ForecastPoint, evaluate};
 pub use model::{Forecaster, ForecasterConfig};
+pub use predictor::{ForecastPredictor, PendingForecast};
 pub use train::{ForecastConfig, ForecastEpoch, ForecastRun, boundaries, fit, train_origins};

@@ -12,7 +12,7 @@ use crate::config::Pooling;
 use crate::config::validate::{MAX_SIZE, bytes_of, check_capacity, check_size};
 use crate::core::step::{Plan, PlanKey, PlanKind, SLOT_LOSS, StepCore, StepStats, UpdateTail};
 use crate::error::{Error, Result};
-use crate::gpu::{GpuContext, View, read_staging, staging_buffer};
+use crate::gpu::{GpuContext, Pending, View, read_staging, staging_buffer};
 use crate::graph::Schedule;
 use crate::kernels::loss::mse;
 use crate::kernels::matmul::{Gemm, gemm};
@@ -58,6 +58,31 @@ impl ForecasterConfig {
 }
 
 /// The forecaster on the GPU, with its plans cached per (batch, steps, kind) in its step core.
+///
+/// Training from Rust on a CSV series, then scoring the held-out tail against the seasonal naive
+/// (to only predict, [`ForecastPredictor`](super::ForecastPredictor) loads a checkpoint):
+///
+/// ```no_run
+/// use lstm_transfer::config::OptimConfig;
+/// use lstm_transfer::tasks::forecast::{self, ForecastConfig, Forecaster, ForecasterConfig, Scaler, SeriesSpec, read_series};
+/// use lstm_transfer::{AdapterChoice, GpuContext};
+///
+/// let spec = SeriesSpec { time_col: "ds".into(), target_col: "y".into(), input_cols: vec![], future_cols: vec![],
+///                         series_col: None, series: None, fill_gaps: None, max_gap: 3 };
+/// let series = read_series("AirPassengers.csv".as_ref(), &spec)?;
+/// let cfg = ForecastConfig { window: 24, horizon: 12, season: 12, stride: 1, test_len: 24, valid_len: 12, train_len: None,
+///                            epochs: 30, batch_size: 32, optim: OptimConfig::adam(3e-3, 1.0), patience: 5, seed: 1,
+///                            seasonal_residual: true, future_cols: 0 };
+/// let (train_end, _) = forecast::boundaries(series.len(), &cfg)?;
+/// let scaler = Scaler::fit(&series, 0, train_end);
+/// let ctx = GpuContext::new(&AdapterChoice::from_env())?;
+/// let shape = ForecasterConfig { inputs: 1, hidden: 64, layers: 1, horizon: cfg.horizon };
+/// let mut model = Forecaster::new(&ctx, shape, cfg.batch_size, cfg.window, 1)?;
+/// forecast::fit(&ctx, &mut model, &scaler.scale(&series), &cfg, &mut ())?;
+/// let (_, metrics) = forecast::evaluate(&ctx, &mut model, &series, &scaler, &cfg)?;
+/// println!("MASE {:?} (seasonal naive {:?})", metrics.mase, metrics.naive_mase);
+/// # Ok::<(), lstm_transfer::Error>(())
+/// ```
 pub struct Forecaster {
     /// Its shape.
     pub cfg: ForecasterConfig,
@@ -151,12 +176,28 @@ impl Forecaster {
         self.step.submit(ctx, key, &self.store, &[self.lstm.output_grad()], |_| {}, read)
     }
 
-    /// Forecasts `[B,horizon]` for a batch of windows (`y` is not used).
+    /// Forecasts `[B,horizon]` for a batch of windows (`y` is not used); blocks until they are back.
     pub fn predict(&mut self, ctx: &GpuContext, b: &Windows) -> Result<Vec<f32>> {
-        let key = self.prepare(ctx, b, PlanKind::Infer)?;
-        let (pred, staging, bytes) = (&self.bufs.pred, &self.pred_staging, (b.batch * self.cfg.horizon * 4) as u64);
-        self.step.submit(ctx, key, &self.store, &[], |encoder| encoder.copy_buffer_to_buffer(pred, 0, staging, 0, bytes), false)?;
+        let staging = self.pred_staging.clone();
+        self.submit_forecast(ctx, b, &staging)?;
         read_staging(ctx, &self.pred_staging, b.batch * self.cfg.horizon)
+    }
+
+    /// Submits the forecasts `[B,horizon]` of a batch of windows and returns at once: poll the
+    /// result (a frame loop never waits on the GPU).
+    pub fn submit_predict(&mut self, ctx: &GpuContext, b: &Windows) -> Result<Pending<f32>> {
+        let len = b.batch * self.cfg.horizon;
+        let staging = staging_buffer(ctx, "async forecast", (len * 4) as u64);
+        self.submit_forecast(ctx, b, &staging)?;
+        Ok(Pending::new(staging, len))
+    }
+
+    /// Records and submits the forward pass of `b`, its forecasts copied into `staging`.
+    fn submit_forecast(&mut self, ctx: &GpuContext, b: &Windows, staging: &wgpu::Buffer) -> Result<()> {
+        let key = self.prepare(ctx, b, PlanKind::Infer)?;
+        let (pred, bytes) = (&self.bufs.pred, (b.batch * self.cfg.horizon * 4) as u64);
+        self.step.submit(ctx, key, &self.store, &[], |encoder| encoder.copy_buffer_to_buffer(pred, 0, staging, 0, bytes), false)?;
+        Ok(())
     }
 
     /// Replaces parameters by name (shapes checked).

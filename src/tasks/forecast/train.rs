@@ -15,7 +15,9 @@ use super::data::windows;
 use super::model::Forecaster;
 use crate::config::OptimConfig;
 use crate::config::validate::{MAX_SIZE, check_count, check_size};
-use crate::core::fit::{EpochTask, FitLimits, FitObserver, FitState, KeepBest, ReadCadence, StepProgress, fit as fit_epochs, run_steps};
+use crate::core::fit::{
+    EpochTask, FitLimits, FitObserver, FitState, KeepBest, Phase, ReadCadence, StepProgress, fit as fit_epochs, run_steps,
+};
 use crate::core::lr_find::{LrFind, LrFindConfig, lr_find};
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
@@ -80,7 +82,7 @@ impl ForecastConfig {
     }
 
     /// Steps of history a forecast needs before its origin.
-    pub(crate) fn history(&self) -> usize {
+    pub fn history(&self) -> usize {
         if self.seasonal_residual { self.window.max(self.season) } else { self.window }
     }
 
@@ -194,6 +196,7 @@ impl EpochTask for ForecastRun<'_> {
         let (model, train) = (&mut *self.model, &self.train);
         let sums = run_steps(
             epoch,
+            Phase::Train,
             steps,
             ReadCadence::default(),
             |i, read| {

@@ -1,0 +1,145 @@
+//! The forecaster's three-line API: load a checkpoint, give the recent history, get the next
+//! values back in the series' units.
+//!
+//! ```no_run
+//! use lstm_transfer::tasks::forecast::ForecastPredictor;
+//!
+//! let mut predictor = ForecastPredictor::load("runs/air.safetensors".as_ref())?;
+//! let history: Vec<f64> = (0..48).map(|t| 300.0 + 50.0 * (t as f64 * 0.52).sin()).collect();
+//! let next = predictor.forecast(&history, 12)?;
+//! assert_eq!(next.len(), 12);
+//! # Ok::<(), lstm_transfer::Error>(())
+//! ```
+
+use std::path::Path;
+use std::sync::Arc;
+
+use super::checkpoint::{ForecasterInfo, load_forecaster};
+use super::data::{Scaler, Series};
+use super::evaluate::{forecast_ahead, residual_base, window_after};
+use super::model::Forecaster;
+use crate::error::{Error, Result};
+use crate::gpu::{AdapterChoice, GpuContext, Pending};
+
+/// A forecaster loaded for prediction, with its scaling and window settings, on a GPU context it
+/// shares.
+pub struct ForecastPredictor {
+    ctx: Arc<GpuContext>,
+    model: Forecaster,
+    info: ForecasterInfo,
+}
+
+impl ForecastPredictor {
+    /// Loads a checkpoint written by `forecast` on the adapter `LSTM_TRANSFER_BACKEND` /
+    /// `LSTM_TRANSFER_ADAPTER` choose (the best one by default).
+    pub fn load(path: &Path) -> Result<Self> {
+        Self::load_on(Arc::new(GpuContext::new(&AdapterChoice::from_env())?), path)
+    }
+
+    /// Loads a checkpoint on a context the application already has (e.g. adopted from its own
+    /// `wgpu::Device` with [`GpuContext::from_device`]).
+    pub fn load_on(ctx: Arc<GpuContext>, path: &Path) -> Result<Self> {
+        let (info, tensors) = load_forecaster(path)?;
+        let model = Forecaster::new(&ctx, info.config, 1, info.forecast.window, 0)?;
+        model.load_params(&ctx, &tensors)?;
+        Ok(Self { ctx, model, info })
+    }
+
+    /// What the checkpoint says: shape, columns, scaling, window and horizon.
+    pub fn info(&self) -> &ForecasterInfo {
+        &self.info
+    }
+
+    /// Steps forecast by one pass of the model.
+    pub fn horizon(&self) -> usize {
+        self.info.forecast.horizon
+    }
+
+    /// Steps of history a forecast needs (the window, or a season for a residual model if longer).
+    pub fn history_len(&self) -> usize {
+        self.info.forecast.history()
+    }
+
+    /// The next `steps` values after `history` (the target's recent values, oldest first, at least
+    /// [`history_len`](Self::history_len)), blocking until they are back. Beyond the horizon the
+    /// forecasts are fed back as inputs. A model that reads covariates needs
+    /// [`forecast_series`](Self::forecast_series).
+    pub fn forecast(&mut self, history: &[f64], steps: usize) -> Result<Vec<f64>> {
+        let series = self.target_only(history)?;
+        self.forecast_series(&series, steps)
+    }
+
+    /// [`forecast`](Self::forecast) from a series with every column the model reads (target first).
+    pub fn forecast_series(&mut self, series: &Series, steps: usize) -> Result<Vec<f64>> {
+        self.check(series)?;
+        forecast_ahead(&self.ctx, &mut self.model, series, &self.info.scaler, &self.info.forecast, steps)
+    }
+
+    /// Submits the forecast of the next [`horizon`](Self::horizon) values after `history` and
+    /// returns at once (for a frame loop: nothing waits on the GPU); poll it with
+    /// [`PendingForecast::poll`].
+    pub fn submit(&mut self, history: &[f64]) -> Result<PendingForecast> {
+        let series = self.target_only(history)?;
+        self.check(&series)?;
+        let scaled = self.info.scaler.scale(&series);
+        let pending = self.model.submit_predict(&self.ctx, &window_after(&scaled, &self.info.forecast))?;
+        let base = residual_base(&scaled, &self.info.forecast);
+        Ok(PendingForecast { ctx: self.ctx.clone(), pending, base, scaler: self.info.scaler.clone() })
+    }
+
+    /// `history` as a one-column series, refused for a model that reads covariates.
+    fn target_only(&self, history: &[f64]) -> Result<Series> {
+        let columns = &self.info.config.inputs;
+        if *columns != 1 {
+            return Err(Error::InvalidInput(format!(
+                "this forecaster reads {columns} columns (the target and its covariates): give them all with forecast_series"
+            )));
+        }
+        Ok(Series {
+            times: (0..history.len()).map(|t| t.to_string()).collect(),
+            columns: vec![self.info.spec.target_col.clone()],
+            values: vec![history.to_vec()],
+            filled: 0,
+        })
+    }
+
+    /// Refuses a series with other columns, too little history or a value that is not finite.
+    fn check(&self, series: &Series) -> Result<()> {
+        let (need, inputs) = (self.history_len(), self.info.config.inputs);
+        if series.values.len() != inputs || series.values.iter().any(|c| c.len() != series.len()) {
+            return Err(Error::InvalidInput(format!(
+                "the forecaster reads {inputs} columns of equal length ({}); the series has {} ({})",
+                self.info.spec.target_col,
+                series.values.len(),
+                series.columns.join(", ")
+            )));
+        }
+        if series.len() < need {
+            return Err(Error::InvalidInput(format!("a forecast needs {need} steps of history, the series has {}", series.len())));
+        }
+        for (column, values) in series.columns.iter().zip(&series.values) {
+            if let Some(t) = values.iter().position(|v| !v.is_finite()) {
+                return Err(Error::InvalidInput(format!("{column} at step {t} is {}: the history must be finite", values[t])));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A forecast submitted with [`ForecastPredictor::submit`], not yet read back.
+pub struct PendingForecast {
+    ctx: Arc<GpuContext>,
+    pending: Pending<f32>,
+    /// The seasonal naive (scaled) each output is added to, or zeros.
+    base: Vec<f64>,
+    scaler: Scaler,
+}
+
+impl PendingForecast {
+    /// The next `horizon` values in the series' units once the GPU is done; `None` until then
+    /// (never blocks).
+    pub fn poll(&self) -> Result<Option<Vec<f64>>> {
+        let Some(out) = self.pending.poll(&self.ctx)? else { return Ok(None) };
+        Ok(Some(out.iter().zip(&self.base).map(|(&p, b)| self.scaler.unscale_target(p as f64 + b)).collect()))
+    }
+}
