@@ -57,6 +57,18 @@ impl AdamConfig {
 /// Everything about the updates that the three tasks share: Adam's settings (learning rate, clip,
 /// decay mode), the weight decay of every tensor and the learning-rate schedule over the run.
 /// Flattened into each task's configuration (its fields sit beside the task's own).
+///
+/// ```
+/// use lstm_transfer::config::{LrSchedule, OptimConfig};
+///
+/// let mut optim = OptimConfig::adam(1e-3, 1.0);
+/// optim.schedule = LrSchedule::Cosine { warmup: 0.1 };
+/// optim.validate()?;
+/// assert!((optim.lr_at(0, 100) - 1e-4).abs() < 1e-9, "warming up: a tenth of the way");
+/// assert!((optim.lr_at(10, 100) - 1e-3).abs() < 1e-9, "the peak after the warm-up");
+/// assert!(optim.lr_at(99, 100) < 1e-5, "annealed");
+/// # Ok::<(), lstm_transfer::Error>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct OptimConfig {
     /// Adam / AdamW settings; `lr` is the base rate the schedule scales.

@@ -43,6 +43,16 @@ pub fn tokenize(text: &str) -> Vec<String> {
 }
 
 /// Token ↔ id, with `<pad>` = 0 and `<unk>` = 1.
+///
+/// ```
+/// use lstm_transfer::data::{Vocab, tokenize};
+///
+/// let texts = [tokenize("The food was great!"), tokenize("the food was cold")];
+/// let vocab = Vocab::build(texts.iter().map(Vec::as_slice), 1, 30_000);
+/// let ids = vocab.encode("the food was lovely");
+/// assert_eq!(ids.len(), 4);
+/// assert_eq!(ids[3], 1, "an unknown token is <unk>");
+/// ```
 #[derive(Clone, Debug)]
 pub struct Vocab {
     /// Every token, indexed by id.

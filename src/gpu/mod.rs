@@ -129,6 +129,18 @@ pub const USEFUL_FEATURES: &[(wgpu::Features, &str)] = &[
 
 /// A device and queue with the pipeline cache built on them. Cheap to share by reference; the
 /// wgpu handles inside are reference-counted, so an embedding application keeps its own clones.
+///
+/// ```no_run
+/// use lstm_transfer::{AdapterChoice, GpuContext};
+///
+/// // The best adapter (LSTM_TRANSFER_BACKEND / LSTM_TRANSFER_ADAPTER narrow the choice)…
+/// let ctx = GpuContext::new(&AdapterChoice::from_env())?;
+/// println!("training on {}", ctx.adapter_line());
+/// // …or a device the application already owns (a renderer's), shared with the engine.
+/// let shared = GpuContext::from_device(ctx.device.clone(), ctx.queue.clone(), ctx.info.clone());
+/// assert_eq!(shared.info.name, ctx.info.name);
+/// # Ok::<(), lstm_transfer::Error>(())
+/// ```
 pub struct GpuContext {
     /// The logical device every buffer and pipeline is created on.
     pub device: wgpu::Device,

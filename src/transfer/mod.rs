@@ -11,6 +11,33 @@
 //! 4. **dann** — init plus a domain head trained behind the gradient-reversal layer ([`dann`]).
 //!
 //! Sources are classifier checkpoints, PyTorch state_dicts or language models ([`source`]).
+//!
+//! Parameter-init transfer from Rust: plan the target (its vocabulary aligned to the source's),
+//! build it, copy the source in, and train it with the method's recipe.
+//!
+//! ```no_run
+//! use lstm_transfer::data::{ReadOptions, encode_rows, read_table, tokenize};
+//! use lstm_transfer::tasks::classify::{Classifier, TrainConfig};
+//! use lstm_transfer::transfer::{self, Method, Recipe, TransferOptions, load_source};
+//! use lstm_transfer::{AdapterChoice, GpuContext};
+//!
+//! let ctx = GpuContext::new(&AdapterChoice::from_env())?;
+//! let source = load_source("runs/movies.safetensors".as_ref(), None)?;
+//! let rows = read_table("yelp.tsv".as_ref(), &ReadOptions::default())?.rows;
+//! let labels = source.info.labels.clone();
+//! let texts: Vec<Vec<String>> = rows.iter().map(|r| tokenize(&r.text)).collect();
+//! let plan = transfer::plan_target(&source, &texts, &labels, 1, 30_000)?;
+//! let mut cfg = TrainConfig::default();
+//! Recipe::new(Method::Init).apply(&mut cfg, plan.aligned.coverage.source_tokens);
+//! let model = Classifier::new(&ctx, plan.config, cfg.batch_size, cfg.max_len, 0)?;
+//! let options = TransferOptions { copy: vec!["*".into()], exclude: plan.exclude, seed: 0 };
+//! let report = transfer::apply(&ctx, &model, &source, &plan.aligned.rows, &options)?;
+//! println!("copied {:?}, fresh {:?}", report.copied, report.fresh);
+//! let data = encode_rows(&rows, &plan.aligned.vocab, &labels, "yelp.tsv".as_ref())?;
+//! // … then train_classifier(&ctx, &mut model, …, &cfg, …) as in `Classifier`'s example.
+//! # let _ = (data, model);
+//! # Ok::<(), lstm_transfer::Error>(())
+//! ```
 
 pub mod dann;
 pub mod hetero;

@@ -93,6 +93,23 @@ impl fmt::Display for Column {
 
 /// How to read a text table. The default reads the project's headerless `label<TAB>text` files (and
 /// `label,text` CSV, and JSONL objects with `label` and `text` keys).
+///
+/// ```
+/// use lstm_transfer::data::{Column, ReadOptions, TableFormat, parse_text_table};
+///
+/// let csv = "stars,title,body\n5,Great,\"Loved it, truly\"\n1,Bad,Cold food\n";
+/// let options = ReadOptions {
+///     format: Some(TableFormat::Csv),
+///     label: Some(Column::Name("stars".into())),
+///     text: vec![Column::Name("title".into()), Column::Name("body".into())],
+///     ..Default::default()
+/// };
+/// let table = parse_text_table(csv, "reviews.csv".as_ref(), &options)?;
+/// assert_eq!(table.rows[0].label.as_deref(), Some("5"));
+/// assert_eq!(table.rows[0].text, "Great Loved it, truly");
+/// assert_eq!(table.rows[1].line, 3);
+/// # Ok::<(), lstm_transfer::Error>(())
+/// ```
 #[derive(Clone, Debug, Default)]
 pub struct ReadOptions {
     /// File format; `None` → from the extension ([`TableFormat::from_path`]).

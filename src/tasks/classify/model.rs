@@ -90,6 +90,39 @@ impl ClassifierConfig {
 
 /// The classifier on the GPU: its parameters, activation buffers for batches up to a fixed capacity,
 /// and the shared step core (plans cached per (batch, steps, kind), stats, optimizer).
+///
+/// Training from Rust: read a table, build a vocabulary, encode, train, save.
+///
+/// ```no_run
+/// use lstm_transfer::data::{ReadOptions, Vocab, encode_rows, label_names, read_table, split, tokenize};
+/// use lstm_transfer::tasks::classify::checkpoint::{ModelInfo, TOKENIZER, save_classifier};
+/// use lstm_transfer::tasks::classify::{Classifier, ClassifierConfig, TrainConfig, TrainData, TrainState, train_classifier};
+/// use lstm_transfer::{AdapterChoice, GpuContext, config::Pooling};
+///
+/// let rows = read_table("embedded:uci_yelp".as_ref(), &ReadOptions::default())?.rows;
+/// let labels = label_names(rows.iter().filter_map(|r| r.label.as_deref()));
+/// let (train_idx, valid_idx) = split(rows.len(), 0.2, 0);
+/// let pick = |idx: &[usize]| idx.iter().map(|&i| rows[i].clone()).collect::<Vec<_>>();
+/// let (train_rows, valid_rows) = (pick(&train_idx), pick(&valid_idx));
+/// let texts: Vec<Vec<String>> = train_rows.iter().map(|r| tokenize(&r.text)).collect();
+/// let vocab = Vocab::build(texts.iter().map(Vec::as_slice), 1, 30_000);
+/// let train = encode_rows(&train_rows, &vocab, &labels, "train".as_ref())?;
+/// let valid = encode_rows(&valid_rows, &vocab, &labels, "valid".as_ref())?;
+///
+/// let ctx = GpuContext::new(&AdapterChoice::from_env())?;
+/// let config = ClassifierConfig {
+///     vocab: vocab.len(), embed: 64, hidden: 64, layers: 1, bidirectional: false,
+///     classes: labels.len(), domains: 0, pooling: Pooling::Max,
+/// };
+/// let cfg = TrainConfig { epochs: 5, ..Default::default() };
+/// let mut model = Classifier::new(&ctx, config, cfg.batch_size, cfg.max_len, 0)?;
+/// let data = TrainData { train: &train, valid: &valid, labels: &labels, domain_valid: None };
+/// let state = train_classifier(&ctx, &mut model, data, &cfg, TrainState::default(), &mut ())?;
+/// println!("best epoch {}", state.best_epoch);
+/// let info = ModelInfo { config, labels, max_len: cfg.max_len, tokenizer: TOKENIZER.into() };
+/// save_classifier("runs/yelp.safetensors".as_ref(), &ctx, &model, &info, Some(&vocab.tokens))?;
+/// # Ok::<(), lstm_transfer::Error>(())
+/// ```
 pub struct Classifier {
     /// The model's sizes (fixed at construction).
     pub cfg: ClassifierConfig,

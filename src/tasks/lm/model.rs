@@ -82,6 +82,24 @@ fn logits_stride(vocab: usize) -> usize {
 }
 
 /// The language model on the GPU.
+///
+/// Loading a model trained by `lstm-transfer lm` and continuing a prompt:
+///
+/// ```no_run
+/// use lstm_transfer::tasks::lm::{LanguageModel, SampleConfig, load_lm, sample};
+/// use lstm_transfer::{AdapterChoice, GpuContext, data::Vocab};
+///
+/// let ctx = GpuContext::new(&AdapterChoice::from_env())?;
+/// let (info, tokens, tensors) = load_lm("runs/lm.safetensors".as_ref())?;
+/// let mut model = LanguageModel::new(&ctx, info.config, 1, 32, 0)?;
+/// model.store.upload_all(&ctx, &tensors)?;
+/// let vocab = Vocab::from_tokens(tokens)?;
+/// let prompt = vocab.encode("the food was");
+/// let cfg = SampleConfig { tokens: 20, temperature: 0.8, top_k: 40, seed: 1 };
+/// let ids = sample(&ctx, &mut model, &prompt, &cfg, None)?;
+/// println!("{}", ids.iter().map(|&i| vocab.tokens[i as usize].as_str()).collect::<Vec<_>>().join(" "));
+/// # Ok::<(), lstm_transfer::Error>(())
+/// ```
 pub struct LanguageModel {
     /// Its shape.
     pub cfg: LanguageModelConfig,
