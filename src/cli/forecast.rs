@@ -3,7 +3,8 @@
 //! forecast, plot them and save the model.
 //!
 //! Files for `--out DIR/NAME.safetensors`: the model, `NAME.forecast.svg` (actual, forecast and
-//! seasonal naive over the tail) and `NAME.metrics.json`.
+//! seasonal naive over the tail, after some history), `NAME.metrics.json` and, with `--predict`,
+//! `NAME.predict.csv`.
 
 use std::path::{Path, PathBuf};
 
@@ -224,10 +225,17 @@ pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &ForecastArgs) -> Result<()> {
     let source = a.from.as_ref().map(|p| timeseries::load_forecaster(p).with_context(|| format!("loading {}", p.display()))).transpose()?;
     let mut cfg = a.config(n)?;
     if let Some((info, _)) = &source {
-        // The source learnt residuals (or values): fine-tuning must read its output the same way.
+        // The source learnt residuals (or values): fine-tuning must read its output the same way
+        // (`auto` follows the source).
         if a.seasonal_residual == Residual::On && !info.forecast.seasonal_residual {
             bail!(
                 "{} forecasts the values themselves: it cannot fine-tune with --seasonal-residual",
+                a.from.as_ref().expect("given").display()
+            );
+        }
+        if a.seasonal_residual == Residual::Off && info.forecast.seasonal_residual {
+            bail!(
+                "{} learnt the residual to the seasonal naive: it cannot fine-tune with --seasonal-residual off",
                 a.from.as_ref().expect("given").display()
             );
         }
