@@ -213,6 +213,12 @@ impl GpuContext {
         self.pipelines.get(&self.device, family, entry)
     }
 
+    /// Seconds this context has spent compiling shaders and pipelines (each once, on first use), so
+    /// that throughput can leave them out.
+    pub fn compile_seconds(&self) -> f64 {
+        self.pipelines.compile_seconds()
+    }
+
     /// Blocks until all submitted work is done.
     pub fn wait_idle(&self) -> Result<()> {
         self.device.poll(wgpu::PollType::wait_indefinitely()).map(|_| ()).map_err(|e| Error::Readback(e.to_string()))

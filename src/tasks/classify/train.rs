@@ -380,6 +380,7 @@ impl EpochTask for ClassifierRun<'_> {
         let model = &mut *self.model;
         let mut lr = 0.0;
         let sums = run_steps(
+            ctx,
             epoch,
             Phase::Train,
             plan.batches.len(),

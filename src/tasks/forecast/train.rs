@@ -195,6 +195,7 @@ impl EpochTask for ForecastRun<'_> {
         let total = (cfg.epochs * steps) as u64;
         let (model, train) = (&mut *self.model, &self.train);
         let sums = run_steps(
+            ctx,
             epoch,
             Phase::Train,
             steps,

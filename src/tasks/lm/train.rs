@@ -87,6 +87,7 @@ pub fn run_streams(
         Pass::Train { epoch, .. } => (epoch, Phase::Train),
     };
     run_steps(
+        ctx,
         epoch,
         phase,
         chunks,
