@@ -238,9 +238,14 @@ fn forecast_from_a_residual_model_keeps_learning_residuals() {
     let (info, _) = lstm_transfer::tasks::forecast::load_forecaster(Path::new(&tuned)).unwrap();
     assert!(info.forecast.seasonal_residual, "the fine-tuned model reads its output as the source did");
     let plain = out("plain_source.safetensors");
-    ok(&[&["forecast"][..], &common, &["--out", &plain]].concat());
+    ok(&[&["forecast"][..], &common, &["--seasonal-residual", "off", "--out", &plain]].concat());
     let err = fails(&[&["forecast"][..], &common, &["--from", &plain, "--seasonal-residual", "--out", &out("mixed.safetensors")]].concat());
     assert!(err.contains("cannot fine-tune with --seasonal-residual"), "{err}");
+    // Nor the other way round: a residual source refuses to learn plain values.
+    let err = fails(
+        &[&["forecast"][..], &common, &["--from", &source, "--seasonal-residual", "off", "--out", &out("mixed2.safetensors")]].concat(),
+    );
+    assert!(err.contains("cannot fine-tune with --seasonal-residual off"), "{err}");
 }
 
 #[test]
