@@ -102,15 +102,13 @@ pub fn outputs_of(out: &Path, suffixes: &[&str]) -> Vec<PathBuf> {
     std::iter::once(out.to_path_buf()).chain(suffixes.iter().map(|s| sibling(out, s))).collect()
 }
 
-/// How to read a data file (CSV, TSV or JSONL, with column choices).
-#[derive(Args, Clone, Default)]
-pub struct TableArgs {
+/// How to read the text of a table (CSV, TSV or JSONL): format and text columns. Shared by the
+/// commands that read labelled rows ([`TableArgs`]) and by `predict --data`.
+#[derive(Args, Clone, Default, PartialEq)]
+pub struct TextTableArgs {
     /// Data file format. Default: from the extension (.csv, .jsonl/.json, else TSV).
     #[arg(long, value_enum)]
     pub input_format: Option<TableFormat>,
-    /// Label column: a header name, a 0-based index, or a JSONL key. Default: column 0 / "label".
-    #[arg(long)]
-    pub label_col: Option<Column>,
     /// Text column(s), repeatable; several are joined with a space (e.g. --text-col 1 --text-col 2 for
     /// AG News title + description). Default: every other column / "text".
     #[arg(long)]
@@ -118,26 +116,44 @@ pub struct TableArgs {
     /// The first row is a header (default: only when a column is given by name).
     #[arg(long)]
     pub header: bool,
-    /// Skip malformed rows (counted and reported with their lines) instead of stopping at the first.
-    #[arg(long)]
-    pub skip_bad_rows: bool,
     /// CSV: quoted fields may hold line breaks (by default a field spanning lines is refused as a
     /// probable unclosed quote).
     #[arg(long)]
     pub multiline_fields: bool,
 }
 
-impl TableArgs {
-    pub fn options(&self, unlabeled: bool) -> ReadOptions {
+impl TextTableArgs {
+    /// The reader's options with `label` read as each row's label (`None`: the format's default),
+    /// or no label at all when `unlabeled`.
+    pub fn options(&self, label: Option<Column>, unlabeled: bool) -> ReadOptions {
         ReadOptions {
             format: self.input_format,
-            label: self.label_col.clone(),
+            label,
             text: self.text_col.clone(),
             header: self.header.then_some(true),
             unlabeled,
-            skip_bad_rows: self.skip_bad_rows,
+            skip_bad_rows: false,
             multiline_fields: self.multiline_fields,
         }
+    }
+}
+
+/// How to read a data file of labelled rows (CSV, TSV or JSONL, with column choices).
+#[derive(Args, Clone, Default)]
+pub struct TableArgs {
+    #[command(flatten)]
+    pub text: TextTableArgs,
+    /// Label column: a header name, a 0-based index, or a JSONL key. Default: column 0 / "label".
+    #[arg(long)]
+    pub label_col: Option<Column>,
+    /// Skip malformed rows (counted and reported with their lines) instead of stopping at the first.
+    #[arg(long)]
+    pub skip_bad_rows: bool,
+}
+
+impl TableArgs {
+    pub fn options(&self, unlabeled: bool) -> ReadOptions {
+        ReadOptions { skip_bad_rows: self.skip_bad_rows, ..self.text.options(self.label_col.clone(), unlabeled) }
     }
 
     /// Reads a table (or an `embedded:NAME` dataset), reporting skipped rows on stderr.

@@ -11,7 +11,7 @@ use lstm_transfer::data::{Column, Dataset, ReadOptions, TableFormat, Vocab, pars
 use lstm_transfer::tasks::classify::predictor::softmax;
 use lstm_transfer::tasks::classify::train::{argmax, predict_logits};
 
-use super::{GpuArgs, InferenceArgs, report_truncated};
+use super::{GpuArgs, InferenceArgs, TextTableArgs, report_truncated};
 
 #[derive(Args)]
 pub struct PredictArgs {
@@ -28,16 +28,9 @@ pub struct PredictArgs {
     /// the output (`id`). Default: none, rows are known by their index.
     #[arg(long, requires = "data")]
     pub id_col: Option<Column>,
-    /// --data: text column(s), repeatable, joined with a space. Default: every column but the id's /
-    /// "text".
-    #[arg(long, requires = "data")]
-    pub text_col: Vec<Column>,
-    /// --data: file format. Default: from the extension (.csv, .jsonl/.json, else TSV).
-    #[arg(long, value_enum, requires = "data")]
-    pub input_format: Option<TableFormat>,
-    /// --data: the first row is a header (default: only when a column is given by name).
-    #[arg(long, requires = "data")]
-    pub header: bool,
+    /// --data: its format and text columns (every column but the id's / "text" by default).
+    #[command(flatten)]
+    pub table: TextTableArgs,
     /// Print each input text beside its prediction.
     #[arg(long)]
     pub echo: bool,
@@ -113,15 +106,10 @@ fn read_texts(path: &Path) -> Result<Vec<String>> {
 /// The rows of `--data`: each text, with its id when `--id-col` names one. The id column is read
 /// where the reader reads a label (so an empty id is refused with its line, like an empty label).
 fn read_table_texts(path: &Path, a: &PredictArgs) -> Result<(Vec<String>, Option<Vec<String>>)> {
-    let format = a.input_format.or((path == Path::new("-")).then_some(TableFormat::Tsv));
-    let opts = ReadOptions {
-        format,
-        label: a.id_col.clone(),
-        text: a.text_col.clone(),
-        header: a.header.then_some(true),
-        unlabeled: a.id_col.is_none(),
-        ..Default::default()
-    };
+    let mut opts = a.table.options(a.id_col.clone(), a.id_col.is_none());
+    if path == Path::new("-") {
+        opts.format = opts.format.or(Some(TableFormat::Tsv));
+    }
     let table = parse_text_table(&read_input(path)?, path, &opts).with_context(|| match &a.id_col {
         Some(col) => format!("reading --data (ids from --id-col {col}: where a label is named, the id is meant)"),
         None => "reading --data".to_string(),
@@ -150,6 +138,11 @@ struct Prediction<'a> {
 }
 
 pub fn run(gpu: &GpuArgs, a: &PredictArgs) -> Result<()> {
+    if a.data.is_none() && a.table != TextTableArgs::default() {
+        bail!(
+            "--input-format, --text-col, --header and --multiline-fields describe a --data table: give --data (--text reads one text per line)"
+        );
+    }
     let (ckpt, max_len) = a.model.load()?;
     let mut keys = None;
     let (ids, texts): (Vec<Vec<u32>>, Vec<String>) = match (&a.ids, &a.text, &a.data) {
