@@ -23,15 +23,16 @@ fn mean_std(v: &[f64]) -> (f64, f64) {
     (mean, var.sqrt())
 }
 
+/// 95% half-width of the mean of `k` values with sample standard deviation `sd` (Student's t;
+/// None with fewer than two values).
+fn half_width(sd: f64, k: usize) -> Option<f64> {
+    (k >= 2).then(|| T975.get(k - 2).copied().unwrap_or(1.96) * sd / (k as f64).sqrt())
+}
+
 /// Mean and 95% half-width of paired differences (None with fewer than two pairs).
 pub fn paired_interval(diffs: &[f64]) -> (f64, Option<f64>) {
     let (mean, sd) = mean_std(diffs);
-    let k = diffs.len();
-    if k < 2 {
-        return (mean, None);
-    }
-    let t = T975.get(k - 2).copied().unwrap_or(1.96);
-    (mean, Some(t * sd / (k as f64).sqrt()))
+    (mean, half_width(sd, diffs.len()))
 }
 
 /// Summary of one (target, budget, method) cell.
@@ -195,8 +196,7 @@ fn write_budget_chart(path: &Path, cells: &[Cell]) -> Result<()> {
         .map(|t| {
             let mut series: Vec<Series> = Vec::new();
             for c in cells.iter().filter(|c| c.target == *t) {
-                let half = if c.runs > 1 { T975.get(c.runs - 2).copied().unwrap_or(1.96) * c.std / (c.runs as f64).sqrt() } else { 0.0 };
-                let (point, error) = ((c.budget as f64, 100.0 * c.mean), 100.0 * half);
+                let (point, error) = ((c.budget as f64, 100.0 * c.mean), 100.0 * half_width(c.std, c.runs).unwrap_or(0.0));
                 match series.iter_mut().find(|s| s.name == c.method) {
                     Some(s) => {
                         s.points.push(point);
