@@ -20,7 +20,7 @@ use lstm_transfer::tasks::forecast::{
 };
 
 use lstm_transfer::tasks::forecast::data::FillGaps;
-use lstm_transfer::tasks::forecast::evaluate::forecast_ahead;
+use lstm_transfer::tasks::forecast::evaluate::{MAX_STEPS_AHEAD, forecast_ahead};
 
 use super::{GpuArgs, IoArgs, OptimArgs, OutputFormat, epoch_bar, lr_find_outputs, outputs_of, report_lr_find, sibling, verbose_step};
 use lstm_transfer::core::lr_find::LrFindConfig;
@@ -200,8 +200,8 @@ fn model_config(a: &ForecastArgs, series: &Series, cfg: &ForecastConfig, source:
 pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &ForecastArgs) -> Result<()> {
     let mut outputs = if a.optim.lr_find { lr_find_outputs(&a.out) } else { outputs_of(&a.out, &[".forecast.svg", ".metrics.json"]) };
     if let Some(steps) = a.predict {
-        // Each --horizon steps is one forecast fed back: a bound keeps that loop and its memory small.
-        lstm_transfer::config::validate::check_size("predict", steps, 100_000)?;
+        // Refused here too, before any training, rather than after it.
+        lstm_transfer::config::validate::check_size("predict", steps, MAX_STEPS_AHEAD)?;
         if !a.future_cols.is_empty() {
             bail!("--predict needs the covariates known in advance past the end of the data (--future-col): this file does not have them");
         }
@@ -332,13 +332,9 @@ pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &ForecastArgs) -> Result<()> {
         let path = write_predictions(a, &series, &values)?;
         a.format.say(format!("forecast of the next {steps} steps: {}", path.display()));
     }
-    write_forecast_chart(
-        &sibling(&a.out, ".forecast.svg"),
-        &a.target_col,
-        &series,
-        &points,
-        test_start.saturating_sub(cfg.window.max(n - test_start)),
-    )?;
+    // As much history as the tail is long (at least a window), so the forecast is seen in context.
+    let history = cfg.window.max(n - test_start).min(test_start);
+    write_forecast_chart(&sibling(&a.out, ".forecast.svg"), &a.target_col, &series, &points, test_start, history)?;
     let json = serde_json::json!({
         "data": a.data.display().to_string(), "series": a.series, "target": a.target_col, "adapter": ctx.adapter_line(),
         "window": cfg.window, "horizon": cfg.horizon, "season": cfg.season, "train_steps": train_end - train_start,
@@ -361,15 +357,22 @@ pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &ForecastArgs) -> Result<()> {
     Ok(())
 }
 
-/// `NAME.forecast.svg`: the actual series from `history_start` (some history before the held-out
-/// tail, so the forecast is seen in context), the LSTM's and the seasonal naive forecasts on the
-/// tail, with the series' timestamps on the x axis.
-fn write_forecast_chart(path: &Path, target: &str, series: &Series, points: &[ForecastPoint], history_start: usize) -> Result<()> {
+/// `NAME.forecast.svg`: the actual series from `history` steps before the held-out tail (which
+/// starts at `test_start`), the LSTM's and the seasonal naive forecasts on the tail, with the
+/// series' timestamps on the x axis.
+fn write_forecast_chart(
+    path: &Path,
+    target: &str,
+    series: &Series,
+    points: &[ForecastPoint],
+    test_start: usize,
+    history: usize,
+) -> Result<()> {
     let y = &series.values[0];
-    let actual = (history_start..y.len()).map(|t| (t as f64, y[t])).collect();
+    let actual = (test_start - history..y.len()).map(|t| (t as f64, y[t])).collect();
     let on_tail = |f: fn(&ForecastPoint) -> f64| points.iter().map(|p| (p.step as f64, f(p))).collect();
     let panel = Panel::new(
-        format!("{target}: held-out tail after {} steps of history", points.first().map_or(0, |p| p.step) - history_start),
+        format!("{target}: held-out tail after {history} steps of history"),
         "time",
         target,
         vec![

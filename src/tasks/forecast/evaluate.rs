@@ -4,6 +4,7 @@
 use super::data::{Scaler, Series, Windows, seasonal_naive};
 use super::model::Forecaster;
 use super::train::{ForecastConfig, boundaries, origins};
+use crate::config::validate::check_size;
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
 
@@ -85,6 +86,10 @@ pub fn evaluate(
     Ok((points, metrics))
 }
 
+/// Most steps [`forecast_ahead`] forecasts: each `horizon` of them is a pass fed back, so a bound
+/// keeps that loop and its memory small.
+pub const MAX_STEPS_AHEAD: usize = 100_000;
+
 /// The window whose origin is the end of a scaled series: the forecast of the steps after it.
 /// Targets past the end are unknown (zeros); the window reads only steps before the origin.
 pub(crate) fn window_after(scaled: &[Vec<f64>], cfg: &ForecastConfig) -> Windows {
@@ -112,6 +117,7 @@ pub fn forecast_ahead(
     cfg: &ForecastConfig,
     steps: usize,
 ) -> Result<Vec<f64>> {
+    check_size("predict", steps, MAX_STEPS_AHEAD)?;
     if cfg.future_cols > 0 {
         return Err(Error::InvalidInput(
             "a model that reads covariates known in advance needs their values past the end of the data: \
