@@ -375,15 +375,3 @@ fn result(arm: Arm, eval: &Evaluation, best_epoch: usize) -> RunResult {
         proxy_a_distance: None,
     }
 }
-
-/// The mean of several curves point by point; where a curve ends early (early stopping) the
-/// mean is over the curves that reach that point.
-pub fn mean_curve(curves: &[&[f64]]) -> Vec<f64> {
-    let len = curves.iter().map(|c| c.len()).max().unwrap_or(0);
-    (0..len)
-        .map(|i| {
-            let values: Vec<f64> = curves.iter().filter_map(|c| c.get(i).copied()).collect();
-            values.iter().sum::<f64>() / values.len() as f64
-        })
-        .collect()
-}

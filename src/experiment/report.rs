@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::{RunResult, mean_curve};
+use super::RunResult;
 use crate::error::Result;
 use crate::fsutil::write_atomic;
 use crate::plot::{Panel, Series, XAxis, write_line_chart};
@@ -230,9 +230,7 @@ fn write_learning_curves(path: &Path, results: &[RunResult]) -> Result<()> {
             .iter()
             .map(|m| {
                 let mine: Vec<&[f64]> = runs.iter().filter(|r| r.method == *m).map(|r| curve(r)).collect();
-                let shortest = mine.iter().map(|c| c.len()).min().unwrap_or(0);
-                let points = mean_curve(&mine).into_iter().take(shortest).enumerate().map(|(i, v)| ((i + 1) as f64, scale * v)).collect();
-                Series::new(*m, points)
+                Series::new(*m, mean_curve(&mine).into_iter().enumerate().map(|(i, v)| ((i + 1) as f64, scale * v)).collect())
             })
             .collect();
         Panel::new(title, "epoch", y_label, series).with_x_axis(XAxis::Integers)
@@ -243,6 +241,13 @@ fn write_learning_curves(path: &Path, results: &[RunResult]) -> Result<()> {
         panel("validation accuracy", "accuracy (%)", 100.0, |r| &r.curve),
     ];
     write_line_chart(path, &format!("learning curves at n = {smallest}, mean over targets and seeds"), &panels)
+}
+
+/// The mean of several curves point by point, as far as the shortest reaches (a run stopped early
+/// ends its method's mean there), so every point is a mean over the same runs.
+fn mean_curve(curves: &[&[f64]]) -> Vec<f64> {
+    let len = curves.iter().map(|c| c.len()).min().unwrap_or(0);
+    (0..len).map(|i| curves.iter().map(|c| c[i]).sum::<f64>() / curves.len() as f64).collect()
 }
 
 #[cfg(test)]
