@@ -223,3 +223,18 @@ fn a_model_over_the_device_limits_names_the_buffer_and_the_excess() {
     let err = Classifier::new(ctx, cfg, 4, 4, 1).err().expect("the model cannot fit").to_string();
     assert!(err.contains("parameters") && err.contains("over by"), "{err}");
 }
+
+#[test]
+fn one_time_work_is_counted_as_setup_and_only_once() {
+    // An own context: its pipeline cache and setup time see only this test's work.
+    let ctx = GpuContext::new(&lstm_transfer::AdapterChoice::from_env()).expect("a GPU adapter");
+    let plan = lstm_transfer::data::make_batches(&toy_data(40, 7), 16, 12, None);
+    let mut model = Classifier::new(&ctx, config(), 16, 12, 1).unwrap();
+    assert_eq!((ctx.setup_seconds(), ctx.pipelines_built()), (0.0, 0));
+    model.train_step(&ctx, &plan.batches[0], true, true).unwrap();
+    let (setup, pipelines) = (ctx.setup_seconds(), ctx.pipelines_built());
+    assert!(setup > 0.0 && pipelines > 0, "the first step records a plan and compiles its kernels: {setup} s, {pipelines} pipelines");
+    // The same shape again: nothing recorded, compiled or waited for.
+    model.train_step(&ctx, &plan.batches[0], true, true).unwrap();
+    assert_eq!((ctx.setup_seconds(), ctx.pipelines_built()), (setup, pipelines));
+}

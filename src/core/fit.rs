@@ -57,7 +57,7 @@ pub struct EpochSums {
     pub steps: u32,
     /// Items the steps processed: tokens (text) or windows (series).
     pub items: usize,
-    /// Seconds since the epoch's first step, less the time spent compiling shaders meanwhile.
+    /// Seconds since the epoch's first step, less one-time work meanwhile ([`GpuContext::setup_seconds`]).
     pub seconds: f64,
 }
 
@@ -127,10 +127,10 @@ pub fn run_steps(
     mut step: impl FnMut(usize, bool) -> Result<(Option<StepStats>, usize)>,
     progress: &mut dyn FnMut(&StepProgress),
 ) -> Result<EpochSums> {
-    // Shaders compiled during the pass (the first time a plan is built) are left out of its time,
-    // so epoch 1's throughput is the kernels', not the driver's compiler's.
-    let (start, compiled_before) = (Instant::now(), ctx.compile_seconds());
-    let elapsed = || (start.elapsed().as_secs_f64() - (ctx.compile_seconds() - compiled_before)).max(0.0);
+    // One-time work during the pass (a new shape's plan recorded, compiled and first run) is left
+    // out of its time, so epoch 1's throughput is the kernels', not the driver's compiler's.
+    let (start, setup_before) = (Instant::now(), ctx.setup_seconds());
+    let elapsed = || (start.elapsed().as_secs_f64() - (ctx.setup_seconds() - setup_before)).max(0.0);
     let mut sums = EpochSums::default();
     for i in 0..steps {
         let (stats, items) = step(i, cadence.reads_after(i, steps))?;

@@ -151,6 +151,9 @@ pub struct StepCore {
     stats_staging: wgpu::Buffer,
     steps_since_read: u32,
     plans: HashMap<PlanKey, Plan>,
+    /// Plans whose recording compiled new pipelines and that have not run yet: a training plan's
+    /// first run is timed as setup.
+    fresh_kernels: std::collections::HashSet<PlanKey>,
 }
 
 impl StepCore {
@@ -163,6 +166,7 @@ impl StepCore {
             stats_staging: staging_buffer(ctx, "stats staging", (STATS_LEN * 4) as u64),
             steps_since_read: 0,
             plans: HashMap::new(),
+            fresh_kernels: Default::default(),
         })
     }
 
@@ -217,11 +221,16 @@ impl StepCore {
     }
 
     /// The plan for `key`, recorded by `build` the first time the key is seen.
-    pub fn plan(&mut self, key: PlanKey, build: impl FnOnce(&UpdateTail) -> Result<Plan>) -> Result<&mut Plan> {
+    pub fn plan(&mut self, ctx: &GpuContext, key: PlanKey, build: impl FnOnce(&UpdateTail) -> Result<Plan>) -> Result<&mut Plan> {
         if !self.plans.contains_key(&key) {
+            let (start, pipelines) = (std::time::Instant::now(), ctx.pipelines_built());
             let tail = UpdateTail { optimizer: self.optimizer, stats: &self.stats };
             let plan = build(&tail)?;
             self.plans.insert(key, plan);
+            ctx.add_setup_time(start.elapsed());
+            if ctx.pipelines_built() > pipelines {
+                self.fresh_kernels.insert(key);
+            }
         }
         Ok(self.plans.get_mut(&key).expect("inserted above"))
     }
@@ -260,7 +269,20 @@ impl StepCore {
             encoder.copy_buffer_to_buffer(&self.stats, 0, &self.stats_staging, 0, (STATS_LEN * 4) as u64);
             encoder.clear_buffer(&self.stats, 0, None);
         }
+        // The first run of a plan that brought new kernels may include the driver compiling them:
+        // a training plan then runs alone (the queue drained before and after) and counts as
+        // setup. Inference submits never wait here, so a frame loop polling predictions is not
+        // blocked.
+        let first_run = self.fresh_kernels.remove(&key) && key.kind.has_backward();
+        if first_run {
+            ctx.wait_idle()?;
+        }
+        let started = std::time::Instant::now();
         ctx.queue.submit([encoder.finish()]);
+        if first_run {
+            ctx.wait_idle()?;
+            ctx.add_setup_time(started.elapsed());
+        }
         if !read {
             return Ok(None);
         }

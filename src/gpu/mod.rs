@@ -152,6 +152,7 @@ pub struct GpuContext {
     pub gemm_kernel: GemmKernel,
     pipelines: PipelineCache,
     storage_bytes: std::sync::atomic::AtomicU64,
+    setup_nanos: std::sync::atomic::AtomicU64,
 }
 
 impl GpuContext {
@@ -187,7 +188,15 @@ impl GpuContext {
     /// uses the features and limits that device was created with.
     pub fn from_device(device: wgpu::Device, queue: wgpu::Queue, info: wgpu::AdapterInfo) -> Self {
         let gemm_kernel = GemmKernel::for_adapter(&info);
-        Self { device, queue, info, gemm_kernel, pipelines: PipelineCache::default(), storage_bytes: Default::default() }
+        Self {
+            device,
+            queue,
+            info,
+            gemm_kernel,
+            pipelines: PipelineCache::default(),
+            storage_bytes: Default::default(),
+            setup_nanos: Default::default(),
+        }
     }
 
     /// The features the device was created with.
@@ -213,10 +222,23 @@ impl GpuContext {
         self.pipelines.get(&self.device, family, entry)
     }
 
-    /// Seconds this context has spent compiling shaders and pipelines (each once, on first use), so
-    /// that throughput can leave them out.
-    pub fn compile_seconds(&self) -> f64 {
-        self.pipelines.compile_seconds()
+    /// Pipelines compiled so far (each once, on first use).
+    pub fn pipelines_built(&self) -> usize {
+        self.pipelines.len()
+    }
+
+    /// Seconds of one-time work so far: recording step plans (shader and pipeline compilation
+    /// included) and the first run of a training plan that brought new pipelines (drivers that
+    /// compile a kernel on its first dispatch, like lavapipe, do it then). Throughput figures leave
+    /// this out.
+    pub fn setup_seconds(&self) -> f64 {
+        self.setup_nanos.load(std::sync::atomic::Ordering::Relaxed) as f64 * 1e-9
+    }
+
+    /// Adds one-time work to [`GpuContext::setup_seconds`].
+    pub fn add_setup_time(&self, time: std::time::Duration) {
+        let nanos = time.as_nanos().min(u64::MAX as u128) as u64;
+        self.setup_nanos.fetch_add(nanos, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Blocks until all submitted work is done.

@@ -149,8 +149,6 @@ impl ShaderFamily {
 pub(super) struct PipelineCache {
     modules: Mutex<HashMap<ShaderFamily, wgpu::ShaderModule>>,
     pipelines: Mutex<HashMap<(ShaderFamily, &'static str), wgpu::ComputePipeline>>,
-    /// Nanoseconds spent building modules and pipelines (the driver compiles them then).
-    compile_nanos: std::sync::atomic::AtomicU64,
 }
 
 impl PipelineCache {
@@ -158,7 +156,6 @@ impl PipelineCache {
         if let Some(p) = self.pipelines.lock().unwrap().get(&(family, entry)) {
             return Ok(p.clone());
         }
-        let start = std::time::Instant::now();
         let module = self.module(device, family)?;
         let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
         let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
@@ -177,14 +174,12 @@ impl PipelineCache {
             });
         }
         self.pipelines.lock().unwrap().insert((family, entry), pipeline.clone());
-        let nanos = start.elapsed().as_nanos().min(u64::MAX as u128) as u64;
-        self.compile_nanos.fetch_add(nanos, std::sync::atomic::Ordering::Relaxed);
         Ok(pipeline)
     }
 
-    /// Seconds spent compiling so far.
-    pub(super) fn compile_seconds(&self) -> f64 {
-        self.compile_nanos.load(std::sync::atomic::Ordering::Relaxed) as f64 * 1e-9
+    /// Pipelines built so far.
+    pub(super) fn len(&self) -> usize {
+        self.pipelines.lock().unwrap().len()
     }
 
     fn module(&self, device: &wgpu::Device, family: ShaderFamily) -> Result<wgpu::ShaderModule> {

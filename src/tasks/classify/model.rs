@@ -308,7 +308,7 @@ impl Classifier {
             seed: self.seed,
             grl_lambda: self.grl_lambda,
         };
-        self.step.plan(key, |tail| net.build_plan(ctx, key, tail))
+        self.step.plan(ctx, key, |tail| net.build_plan(ctx, key, tail))
     }
 
     /// Work recorded per training step at this shape (dispatches, passes, submits).

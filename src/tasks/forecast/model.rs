@@ -165,7 +165,7 @@ impl Forecaster {
         }
         let key = PlanKey { batch: b.batch, steps: b.steps, kind };
         let (store, lstm, bufs) = (&self.store, &self.lstm, &self.bufs);
-        self.step.plan(key, |tail| build_plan(ctx, cfg, store, lstm, bufs, key, tail))?;
+        self.step.plan(ctx, key, |tail| build_plan(ctx, cfg, store, lstm, bufs, key, tail))?;
         Ok(key)
     }
 

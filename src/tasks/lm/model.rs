@@ -233,7 +233,7 @@ impl LanguageModel {
         let key = PlanKey { batch: b, steps, kind };
         let segments = if kind == PlanKind::Train { self.segments.upload(ctx, ids, &lengths, b, steps) } else { 0 };
         let net = Net { cfg: self.cfg, store: &self.store, lstm: &self.lstm, bufs: &self.bufs, segments: &self.segments };
-        let plan = self.step.plan(key, |tail| net.build_plan(ctx, key, tail))?;
+        let plan = self.step.plan(ctx, key, |tail| net.build_plan(ctx, key, tail))?;
         if let Some(scatter) = plan.scatter {
             point_scatter(q, plan.op(scatter), self.cfg.embed, segments);
         }
