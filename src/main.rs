@@ -54,8 +54,12 @@ enum Command {
     /// Compare training from scratch with every transfer method over label budgets and seeds.
     #[command(after_help = "Examples:
   lstm-transfer experiment                                   # the demo on the embedded datasets (a few minutes on lavapipe)
-  lstm-transfer experiment --config examples/experiment.toml --out runs/yelp")]
-    Experiment(cli::experiment::ExperimentArgs),
+  lstm-transfer experiment --config examples/experiment.toml --out runs/yelp
+  lstm-transfer experiment --config grid.toml --out runs/grid --stage source   # sharded: the source model once,
+  lstm-transfer experiment --config grid.toml --out runs/grid --shard 2/8      # then each slice (any machine),
+  lstm-transfer experiment merge runs/grid                                     # then the report
+  (examples/slurm/experiment.sbatch and examples/kubernetes/experiment-job.yaml run the slices on a cluster)")]
+    Experiment(Box<cli::experiment::ExperimentCommand>),
     /// Forecast a time series with an LSTM (optionally starting from a model of another series).
     #[command(after_help = "Examples:
   lstm-transfer forecast --data ts/AirPassengers.csv --window 24 --horizon 12 --season 12 --test-len 24 --valid-len 12
@@ -120,7 +124,7 @@ fn run(cli: &Cli) -> Result<()> {
         Command::Transfer(args) if args.train.data.is_none() => cli::transfer::write_mapped(&cli.gpu, &cli.io, args),
         Command::Transfer(args) => cli::transfer::run(&cli.gpu, &cli.io, args),
         Command::Eval(args) => cli::eval::run(&cli.gpu, args),
-        Command::Experiment(args) => cli::experiment::run(&cli.gpu, &cli.io, args),
+        Command::Experiment(args) => cli::experiment::command(&cli.gpu, &cli.io, args),
         Command::Forecast(args) => cli::forecast::run(&cli.gpu, &cli.io, args),
         Command::Lm(args) => cli::lm::command(&cli.gpu, &cli.io, args),
         Command::Predict(args) => cli::predict::run(&cli.gpu, args),

@@ -15,8 +15,9 @@ pub fn info(gpu: &GpuArgs) -> Result<()> {
     for (i, a) in adapters.iter().enumerate() {
         let features: Vec<&str> = USEFUL_FEATURES.iter().filter(|(f, _)| a.features.contains(*f)).map(|(_, n)| *n).collect();
         let l = &a.limits;
+        let bus = if a.info.device_pci_bus_id.is_empty() { String::new() } else { format!(", PCI {}", a.info.device_pci_bus_id) };
         println!(
-            "[{i}] {} — {:?} backend, {:?}, driver {} {}",
+            "[{i}] {} — {:?} backend, {:?}, driver {} {}{bus}",
             a.info.name, a.info.backend, a.info.device_type, a.info.driver, a.info.driver_info
         );
         println!(

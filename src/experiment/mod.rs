@@ -9,8 +9,9 @@
 
 pub mod config;
 pub mod report;
+pub mod shard;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use rand::SeedableRng;
@@ -18,6 +19,7 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
 pub use config::{Arm, ExperimentConfig};
+pub use shard::{Shard, ShardResults};
 
 use crate::config::OptimConfig;
 use crate::core::fit::KeepBest;
@@ -134,8 +136,8 @@ fn source_model(ctx: &GpuContext, cfg: &ExperimentConfig, out: &Path, log: &mut 
         domains: 0,
         pooling: m.pooling,
     };
-    let source_path = Path::new("source");
-    let (train, valid) = (encode_rows(&train_rows, &vocab, &labels, source_path)?, encode_rows(&valid_rows, &vocab, &labels, source_path)?);
+    let source_name = Path::new("source");
+    let (train, valid) = (encode_rows(&train_rows, &vocab, &labels, source_name)?, encode_rows(&valid_rows, &vocab, &labels, source_name)?);
     let tc = TrainConfig {
         epochs: cfg.source.epochs,
         batch_size: 32,
@@ -160,7 +162,7 @@ fn source_model(ctx: &GpuContext, cfg: &ExperimentConfig, out: &Path, log: &mut 
         best.tokens_per_second
     ));
     let info = ModelInfo { config: mcfg, labels, max_len: tc.max_len, tokenizer: TOKENIZER.into() };
-    let path = out.join("source.safetensors");
+    let path = source_path(out);
     save_classifier(&path, ctx, &model, &info, Some(&vocab.tokens))?;
     load_source(&path, None)
 }
@@ -175,14 +177,119 @@ struct TargetSplit<'a> {
     labels: &'a [String],
 }
 
-/// Runs the whole experiment; `log` gets one line per run.
+/// Runs the whole experiment; `log` gets one line per run. `results.json` in `out` is rewritten
+/// after every run.
 pub fn run(ctx: &GpuContext, cfg: &ExperimentConfig, out: &Path, log: &mut dyn FnMut(&str)) -> Result<Vec<RunResult>> {
-    std::fs::create_dir_all(out).map_err(|e| Error::File { path: out.into(), message: e.to_string() })?;
+    create_dir(out)?;
     let source = source_model(ctx, cfg, out, log)?;
+    let runs = run_grid(ctx, cfg, &source, Shard::WHOLE, Vec::new(), &mut |runs| report::write_results(out, &results_of(runs)), log)?;
+    Ok(results_of(&runs))
+}
+
+/// Trains the source model once and writes `out/source.safetensors`, for shards to share
+/// (`experiment --stage source`); returns its path.
+pub fn train_source(ctx: &GpuContext, cfg: &ExperimentConfig, out: &Path, log: &mut dyn FnMut(&str)) -> Result<PathBuf> {
+    if let Some(path) = &cfg.source.checkpoint {
+        return Err(Error::InvalidInput(format!("[source] checkpoint is set ({}): there is no source model to train", path.display())));
+    }
+    create_dir(out)?;
+    source_model(ctx, cfg, out, log)?;
+    Ok(source_path(out))
+}
+
+/// Where [`run`] and [`train_source`] write the source model they train.
+pub fn source_path(out: &Path) -> PathBuf {
+    out.join("source.safetensors")
+}
+
+/// Runs slice `shard` of the grid and writes `out/results-shard-K-of-N.json` after every run. The
+/// source model is `[source] checkpoint` or the one [`train_source`] left in `out`. With `resume`,
+/// the runs already in that file are kept and not run again (a preempted job goes on).
+pub fn run_shard(
+    ctx: &GpuContext,
+    cfg: &ExperimentConfig,
+    out: &Path,
+    shard: Shard,
+    resume: bool,
+    log: &mut dyn FnMut(&str),
+) -> Result<ShardResults> {
+    let path = out.join(shard.file_name());
+    let source_file = match &cfg.source.checkpoint {
+        Some(p) => p.clone(),
+        None if source_path(out).is_file() => source_path(out),
+        None => {
+            return Err(Error::InvalidInput(format!(
+                "shard {shard} needs the source model trained once for all shards: run `experiment --stage source` with this --out first (it writes {}), or set [source] checkpoint",
+                source_path(out).display()
+            )));
+        }
+    };
+    let mut results = ShardResults { shard, adapter: ctx.adapter_line(), config: cfg.clone(), positions: Vec::new(), runs: Vec::new() };
+    if resume && path.is_file() {
+        let done = ShardResults::load(&path)?;
+        if done.shard != shard || serde_json::to_value(&done.config).ok() != serde_json::to_value(cfg).ok() {
+            return Err(Error::File {
+                path,
+                message: format!("holds another shard or configuration than shard {shard} of this one: cannot resume it"),
+            });
+        }
+        log(&format!("resuming shard {shard}: {} run(s) already done", done.runs.len()));
+        (results.positions, results.runs) = (done.positions, done.runs);
+    }
+    create_dir(out)?;
+    let source = load_source(&source_file, None)?;
+    let done = results.positions.iter().copied().zip(results.runs.iter().cloned()).collect();
+    let runs = run_grid(
+        ctx,
+        cfg,
+        &source,
+        shard,
+        done,
+        &mut |runs| {
+            (results.positions, results.runs) = runs.iter().cloned().unzip();
+            results.save(&path)
+        },
+        log,
+    )?;
+    (results.positions, results.runs) = runs.into_iter().unzip();
+    Ok(results)
+}
+
+fn create_dir(out: &Path) -> Result<()> {
+    std::fs::create_dir_all(out).map_err(|e| Error::File { path: out.into(), message: e.to_string() })
+}
+
+/// A run and its position in the grid.
+type Placed = (usize, RunResult);
+
+fn results_of(runs: &[Placed]) -> Vec<RunResult> {
+    runs.iter().map(|(_, r)| r.clone()).collect()
+}
+
+/// The runs of the grid that `shard` owns and `done` does not hold yet, in the grid's order
+/// (targets, budgets, seeds, methods); `save` gets every finished run (with `done`'s) after each
+/// one. Returns them all with their positions.
+fn run_grid(
+    ctx: &GpuContext,
+    cfg: &ExperimentConfig,
+    source: &Checkpoint,
+    shard: Shard,
+    mut done: Vec<Placed>,
+    save: &mut dyn FnMut(&[Placed]) -> Result<()>,
+    log: &mut dyn FnMut(&str),
+) -> Result<Vec<Placed>> {
     let source_rows = if cfg.source.data.is_empty() { Vec::new() } else { read_labelled(&cfg.source.data)? };
     let lm_source = cfg.source.lm_checkpoint.as_ref().map(|p| load_source(p, None)).transpose()?;
-    let mut results = Vec::new();
+    let sources = Sources { classifier: source, lm: lm_source.as_ref(), rows: &source_rows };
+    let already: Vec<usize> = done.iter().map(|(p, _)| *p).collect();
+    let todo = |p: usize| shard.owns(p) && !already.contains(&p);
+    let per_target = cfg.budgets.len() * cfg.seeds.len() * cfg.methods.len();
+    let mut position = 0;
     for target in &cfg.targets {
+        if !(position..position + per_target).any(todo) {
+            position += per_target;
+            continue;
+        }
         let rows = read_labelled(std::slice::from_ref(&target.data))?;
         let labels = label_names(rows.iter().filter_map(|r| r.label.as_deref()));
         if target.test_size >= rows.len() {
@@ -202,8 +309,12 @@ pub fn run(ctx: &GpuContext, cfg: &ExperimentConfig, out: &Path, log: &mut dyn F
                 let (valid, train) = stratified(&labelled, n_valid, seed.wrapping_add(1000));
                 let split = TargetSplit { train, valid, pool: &pool, test: &test, labels: &labels };
                 for &arm in &cfg.methods {
+                    let p = position;
+                    position += 1;
+                    if !todo(p) {
+                        continue;
+                    }
                     let start = Instant::now();
-                    let sources = Sources { classifier: &source, lm: lm_source.as_ref(), rows: &source_rows };
                     let mut r = run_arm(ctx, cfg, &sources, &split, arm, seed)?;
                     (r.target, r.budget, r.seed, r.seconds) = (target.name.clone(), n, seed, start.elapsed().as_secs_f64());
                     log(&format!(
@@ -215,13 +326,14 @@ pub fn run(ctx: &GpuContext, cfg: &ExperimentConfig, out: &Path, log: &mut dyn F
                         r.best_epoch,
                         r.seconds
                     ));
-                    results.push(r);
+                    done.push((p, r));
+                    done.sort_by_key(|(p, _)| *p);
+                    save(&done)?;
                 }
             }
         }
-        report::write_results(out, &results)?;
     }
-    Ok(results)
+    Ok(done)
 }
 
 fn encode(rows: &[TextRow], vocab: &Vocab, labels: &[String]) -> Result<Dataset> {
