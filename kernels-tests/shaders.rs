@@ -121,3 +121,56 @@ fn shared_constants_are_emitted_once() {
         }
     }
 }
+
+/// What a browser grants without asking (WebGPU's default limits, `wgpu::Limits::default()`):
+/// every entry point fits them, so the engine runs in any WebGPU page (examples/web).
+#[test]
+fn every_entry_point_fits_webgpu_default_limits() {
+    use naga::valid::{Capabilities, ValidationFlags, Validator};
+    let limits = lstm_transfer::wgpu::Limits::default();
+    let mut most_storage = 0;
+    for family in SHADER_FAMILIES {
+        let module = family.validate().unwrap_or_else(|e| panic!("{e}"));
+        let info = Validator::new(ValidationFlags::all(), Capabilities::all()).validate(&module).unwrap();
+        for (i, ep) in module.entry_points.iter().enumerate() {
+            let uses = info.get_entry_point(i);
+            let (mut storage, mut shared_bytes) = (0, 0);
+            for (handle, var) in module.global_variables.iter() {
+                if uses[handle].is_empty() {
+                    continue;
+                }
+                match var.space {
+                    naga::AddressSpace::Storage { .. } => storage += 1,
+                    naga::AddressSpace::WorkGroup => shared_bytes += module.types[var.ty].inner.size(module.to_ctx()),
+                    _ => {}
+                }
+            }
+            let name = format!("{}:{}", family.file_name(), ep.name);
+            most_storage = most_storage.max(storage);
+            let [x, y, z] = ep.workgroup_size;
+            assert!(
+                storage <= limits.max_storage_buffers_per_shader_stage,
+                "{name}: {storage} storage buffers > {}",
+                limits.max_storage_buffers_per_shader_stage
+            );
+            assert!(
+                shared_bytes <= limits.max_compute_workgroup_storage_size,
+                "{name}: {shared_bytes} B of workgroup memory > {}",
+                limits.max_compute_workgroup_storage_size
+            );
+            assert!(
+                x * y * z <= limits.max_compute_invocations_per_workgroup,
+                "{name}: workgroup {x}x{y}x{z} > {} invocations",
+                limits.max_compute_invocations_per_workgroup
+            );
+            assert!(
+                x <= limits.max_compute_workgroup_size_x
+                    && y <= limits.max_compute_workgroup_size_y
+                    && z <= limits.max_compute_workgroup_size_z,
+                "{name}: workgroup {x}x{y}x{z}"
+            );
+        }
+    }
+    // Counted per entry point (a family's file declares more): the largest sits at the limit.
+    assert_eq!(most_storage, 8, "the largest entry point's storage buffers");
+}

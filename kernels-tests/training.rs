@@ -11,6 +11,7 @@ use lstm_transfer::config::{LrSchedule, OptimConfig, Pooling};
 use lstm_transfer::core::fit::FitObserver;
 use lstm_transfer::data::Dataset;
 use lstm_transfer::tasks::classify::checkpoint::{self, ModelInfo, TOKENIZER, load_train_state, save_classifier, save_train_state};
+use lstm_transfer::tasks::classify::stepwise::StepwiseTrainer;
 use lstm_transfer::tasks::classify::{
     Classifier, ClassifierConfig, ClassifierRun, TrainConfig, TrainData, TrainState, evaluate, train_classifier,
 };
@@ -237,4 +238,43 @@ fn one_time_work_is_counted_as_setup_and_only_once() {
     // The same shape again: nothing recorded, compiled or waited for.
     model.train_step(&ctx, &plan.batches[0], true, true).unwrap();
     assert_eq!((ctx.setup_seconds(), ctx.pipelines_built()), (setup, pipelines));
+}
+
+#[test]
+fn stepwise_training_never_waits_and_ends_where_train_classifier_does() {
+    let ctx = gpu();
+    let (train, valid, labels) = (toy_data(100, 5), toy_data(20, 6), labels());
+    let cfg = train_config(3);
+    let mut blocking = Classifier::new(ctx, config(), cfg.batch_size, cfg.max_len, 7).unwrap();
+    let state = train_classifier(ctx, &mut blocking, data(&train, &valid, &labels), &cfg, TrainState::default(), &mut ()).unwrap();
+
+    let mut stepped = Classifier::new(ctx, config(), cfg.batch_size, cfg.max_len, 7).unwrap();
+    let mut trainer = StepwiseTrainer::new(cfg.clone(), train.clone()).unwrap();
+    let mut epoch_losses = Vec::new();
+    while !trainer.finished() {
+        // Read once per epoch, on its last step: the mean loss of the epoch, as train_classifier logs it.
+        let last_of_epoch = (trainer.step() + 1).is_multiple_of(trainer.steps_per_epoch());
+        let step = trainer.submit_step(ctx, &mut stepped, last_of_epoch).unwrap();
+        assert_eq!(step.epoch_done, last_of_epoch);
+        if let Some(pending) = step.stats {
+            let stats = loop {
+                if let Some(stats) = pending.poll(ctx).unwrap() {
+                    break stats;
+                }
+            };
+            assert_eq!(stats.steps as usize, trainer.steps_per_epoch());
+            epoch_losses.push((stats.loss_sum / stats.steps as f32) as f64);
+        }
+    }
+    assert_eq!(trainer.step(), 3 * trainer.steps_per_epoch());
+    assert!(trainer.submit_step(ctx, &mut stepped, false).is_err(), "a finished run submits nothing");
+    for (log, stepped_loss) in state.logs.iter().zip(&epoch_losses) {
+        assert!(
+            (log.train_loss - stepped_loss).abs() <= 1e-6 * log.train_loss.abs(),
+            "epoch {}: {} vs {stepped_loss}",
+            log.epoch,
+            log.train_loss
+        );
+    }
+    assert!(param_bits(ctx, &blocking) == param_bits(ctx, &stepped), "the same run, bit for bit");
 }

@@ -5,7 +5,7 @@
 //! pass; every row is also given as a share of the FMA ceiling (a roofline). A per-kernel profile of
 //! the training step times each dispatch in a pass of its own.
 
-use std::time::Instant;
+use web_time::Instant;
 
 use crate::config::Pooling;
 use crate::data::Batch;

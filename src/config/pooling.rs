@@ -1,7 +1,8 @@
 //! How the LSTM outputs over time become the heads' features.
 
 /// How the LSTM outputs of a row become one feature vector.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Pooling {
     /// The hidden state at the last valid step (reverse direction: at t = 0) — PyTorch's h_n.

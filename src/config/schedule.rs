@@ -4,7 +4,8 @@ use super::validate::check_finite_range;
 use crate::error::Result;
 
 /// The schedules by name, as the command line spells them.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum ScheduleKind {
     /// The base rate throughout.
     #[default]
@@ -12,7 +13,7 @@ pub enum ScheduleKind {
     /// Linear warm-up over `--warmup` of the updates, then linear decay to 0.
     WarmupLinear,
     /// Slanted triangular (ULMFiT): `--cut-frac`, `--stlr-ratio`.
-    #[value(alias = "slanted-triangular")]
+    #[cfg_attr(feature = "cli", value(alias = "slanted-triangular"))]
     Stlr,
     /// Linear warm-up over `--warmup` of the updates, then a half-cosine down to 0.
     Cosine,

@@ -6,7 +6,7 @@
 //! validation); [`fit`] drives the epochs and tells a [`FitObserver`] (progress bars, checkpoints,
 //! logs) what happened. [`KeepBest`] is the observer that keeps the best epoch's parameters in memory.
 
-use std::time::Instant;
+use web_time::Instant;
 
 use crate::core::step::StepStats;
 use crate::error::Result;

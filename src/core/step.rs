@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use crate::config::{AdamConfig, OptimConfig};
 use crate::error::{Error, Result};
-use crate::gpu::{GpuContext, View, read_staging, staging_buffer};
+use crate::gpu::{GpuContext, Pending, View, read_staging, staging_buffer};
 use crate::graph::{Op, Schedule};
 use crate::kernels::optimizer::{AdamParams, adam_step};
 use crate::kernels::reduce::sum_squares;
@@ -223,7 +223,7 @@ impl StepCore {
     /// The plan for `key`, recorded by `build` the first time the key is seen.
     pub fn plan(&mut self, ctx: &GpuContext, key: PlanKey, build: impl FnOnce(&UpdateTail) -> Result<Plan>) -> Result<&mut Plan> {
         if !self.plans.contains_key(&key) {
-            let (start, pipelines) = (std::time::Instant::now(), ctx.pipelines_built());
+            let (start, pipelines) = (web_time::Instant::now(), ctx.pipelines_built());
             let tail = UpdateTail { optimizer: self.optimizer, stats: &self.stats };
             let plan = build(&tail)?;
             self.plans.insert(key, plan);
@@ -249,6 +249,43 @@ impl StepCore {
         after: impl FnOnce(&mut wgpu::CommandEncoder),
         read: bool,
     ) -> Result<Option<StepStats>> {
+        let staging = read.then(|| self.stats_staging.clone());
+        let Some(steps) = self.record_and_submit(ctx, key, store, clear, after, staging.as_ref())? else {
+            return Ok(None);
+        };
+        checked_stats(&read_staging(ctx, &self.stats_staging, STATS_LEN)?, steps, self.updates).map(Some)
+    }
+
+    /// [`StepCore::submit`] without any wait: with `read` the stats come back as a
+    /// [`PendingStats`] to poll between frames (or to await in a browser, where nothing may block).
+    pub fn submit_pending(
+        &mut self,
+        ctx: &GpuContext,
+        key: PlanKey,
+        store: &ParamStore,
+        clear: &[&wgpu::Buffer],
+        read: bool,
+    ) -> Result<Option<PendingStats>> {
+        // A buffer of its own per read, so several reads may be in flight.
+        let staging = read.then(|| staging_buffer(ctx, "pending stats", (STATS_LEN * 4) as u64));
+        let Some(steps) = self.record_and_submit(ctx, key, store, clear, |_| {}, staging.as_ref())? else {
+            return Ok(None);
+        };
+        let staging = staging.expect("a read has its staging buffer");
+        Ok(Some(PendingStats { values: Pending::new(staging, STATS_LEN), steps, update: self.updates }))
+    }
+
+    /// Records and submits one step; with `read_into` the stats are copied there and cleared, and
+    /// the steps they sum over are returned.
+    fn record_and_submit(
+        &mut self,
+        ctx: &GpuContext,
+        key: PlanKey,
+        store: &ParamStore,
+        clear: &[&wgpu::Buffer],
+        after: impl FnOnce(&mut wgpu::CommandEncoder),
+        read_into: Option<&wgpu::Buffer>,
+    ) -> Result<Option<u32>> {
         self.updates = self.next_update(key.kind);
         let plan = self.plans.get(&key).ok_or_else(|| Error::InvalidInput(format!("no plan recorded for {key:?}")))?;
         if let Some(adam) = plan.adam {
@@ -265,8 +302,8 @@ impl StepCore {
         }
         plan.schedule.record(&mut encoder, "step");
         after(&mut encoder);
-        if read {
-            encoder.copy_buffer_to_buffer(&self.stats, 0, &self.stats_staging, 0, (STATS_LEN * 4) as u64);
+        if let Some(staging) = read_into {
+            encoder.copy_buffer_to_buffer(&self.stats, 0, staging, 0, (STATS_LEN * 4) as u64);
             encoder.clear_buffer(&self.stats, 0, None);
         }
         // The first run of a plan that brought new kernels may include the driver compiling them:
@@ -277,21 +314,39 @@ impl StepCore {
         if first_run {
             ctx.wait_idle()?;
         }
-        let started = std::time::Instant::now();
+        let started = web_time::Instant::now();
         ctx.queue.submit([encoder.finish()]);
         if first_run {
             ctx.wait_idle()?;
             ctx.add_setup_time(started.elapsed());
         }
-        if !read {
-            return Ok(None);
+        Ok(read_into.map(|_| std::mem::take(&mut self.steps_since_read)))
+    }
+}
+
+/// The stats of `steps` steps from the buffer's slots; a non-finite loss (at `update`) is an error.
+fn checked_stats(slots: &[f32], steps: u32, update: u64) -> Result<StepStats> {
+    let stats = StepStats::from_slots(slots, steps);
+    if !stats.loss_sum.is_finite() {
+        return Err(Error::NonFiniteLoss { update, value: stats.loss_sum });
+    }
+    Ok(stats)
+}
+
+/// Step stats on their way back from the GPU ([`StepCore::submit_pending`]).
+pub struct PendingStats {
+    values: Pending<f32>,
+    steps: u32,
+    update: u64,
+}
+
+impl PendingStats {
+    /// Makes progress without waiting: `Ok(Some(stats))` once the GPU has finished the steps; a
+    /// non-finite loss is an error, as with [`StepCore::submit`].
+    pub fn poll(&self, ctx: &GpuContext) -> Result<Option<StepStats>> {
+        match self.values.poll(ctx)? {
+            Some(slots) => checked_stats(&slots, self.steps, self.update).map(Some),
+            None => Ok(None),
         }
-        let slots: Vec<f32> = read_staging(ctx, &self.stats_staging, STATS_LEN)?;
-        let stats = StepStats::from_slots(&slots, self.steps_since_read);
-        self.steps_since_read = 0;
-        if !stats.loss_sum.is_finite() {
-            return Err(Error::NonFiniteLoss { update: self.updates, value: stats.loss_sum });
-        }
-        Ok(Some(stats))
     }
 }

@@ -12,7 +12,7 @@ pub mod report;
 pub mod shard;
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use web_time::Instant;
 
 use rand::SeedableRng;
 use rand::seq::SliceRandom;

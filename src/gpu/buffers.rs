@@ -125,6 +125,7 @@ pub fn read_staging<T: bytemuck::Pod>(ctx: &GpuContext, staging: &wgpu::Buffer, 
 }
 
 /// Maps a MAP_READ buffer and blocks until the mapping is ready.
+#[cfg(not(target_arch = "wasm32"))]
 fn map_and_wait(ctx: &GpuContext, staging: &wgpu::Buffer) -> Result<()> {
     let (sender, receiver) = std::sync::mpsc::channel();
     staging.map_async(wgpu::MapMode::Read, .., move |r| {
@@ -132,6 +133,15 @@ fn map_and_wait(ctx: &GpuContext, staging: &wgpu::Buffer) -> Result<()> {
     });
     ctx.wait_idle()?;
     receiver.recv().map_err(|e| Error::Readback(e.to_string()))?.map_err(|e| Error::Readback(e.to_string()))
+}
+
+/// A browser's main thread cannot block: the mapping only completes when the page yields to its
+/// event loop. A blocking read there is an error that says what to use instead.
+#[cfg(target_arch = "wasm32")]
+fn map_and_wait(_ctx: &GpuContext, _staging: &wgpu::Buffer) -> Result<()> {
+    Err(Error::Readback(
+        "a blocking readback cannot run in a browser: submit and poll instead (Pending, PendingStats, Predictor::submit)".into(),
+    ))
 }
 
 /// A readback in flight: the copy is submitted and the buffer's mapping requested; [`Pending::poll`]

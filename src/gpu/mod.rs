@@ -13,7 +13,8 @@ use crate::error::{Error, Result};
 use shaders::PipelineCache;
 
 /// A graphics API wgpu can run on, as the command line names it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum Backend {
     /// Vulkan (Linux, Windows, Android; lavapipe without a GPU).
     Vulkan,
@@ -100,6 +101,7 @@ pub struct AdapterSummary {
 }
 
 /// Every adapter wgpu can see on this machine, best first.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn list_adapters(choice: &AdapterChoice) -> Vec<AdapterSummary> {
     let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
         backends: wgpu::Backends::all(),
@@ -162,15 +164,22 @@ pub struct GpuContext {
 
 impl GpuContext {
     /// Opens the best adapter allowed by `choice`: Vulkan, Metal or DX12 first, GL as the fallback.
+    /// Blocks; in a browser, where nothing may block, use [`GpuContext::new_async`].
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn new(choice: &AdapterChoice) -> Result<Self> {
+        pollster::block_on(Self::new_async(choice))
+    }
+
+    /// [`GpuContext::new`] as a future: the way to open a device in a browser (WebGPU). Asks for
+    /// every useful feature the adapter has and for the adapter's own limits (model size is bounded
+    /// by these).
+    pub async fn new_async(choice: &AdapterChoice) -> Result<Self> {
         let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
             backends: wgpu::Backends::all(),
             ..wgpu::InstanceDescriptor::new_without_display_handle()
         });
-        let mut adapters: Vec<wgpu::Adapter> = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
-            .into_iter()
-            .filter(|a| choice.accepts(&a.get_info()))
-            .collect();
+        let mut adapters: Vec<wgpu::Adapter> =
+            instance.enumerate_adapters(wgpu::Backends::all()).await.into_iter().filter(|a| choice.accepts(&a.get_info())).collect();
         adapters.sort_by_key(|a| rank(&a.get_info()));
         let Some(adapter) = adapters.into_iter().next() else {
             return Err(choice.none_found());
@@ -180,11 +189,12 @@ impl GpuContext {
         let descriptor = wgpu::DeviceDescriptor {
             label: Some("lstm-transfer"),
             required_features: adapter.features() & wanted,
-            // Ask for everything the adapter offers: model size is bounded by these limits.
             required_limits: adapter.limits(),
             ..Default::default()
         };
-        let (device, queue) = pollster::block_on(adapter.request_device(&descriptor))
+        let (device, queue) = adapter
+            .request_device(&descriptor)
+            .await
             .map_err(|e| Error::RequestDevice { adapter: info.name.clone(), reason: e.to_string() })?;
         Ok(Self::from_device(device, queue, info))
     }

@@ -157,22 +157,31 @@ impl PipelineCache {
             return Ok(p.clone());
         }
         let module = self.module(device, family)?;
-        let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
-        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        let descriptor = wgpu::ComputePipelineDescriptor {
             label: Some(entry),
             layout: None,
             module: &module,
             entry_point: Some(entry),
             compilation_options: Default::default(),
             cache: None,
-        });
-        if let Some(err) = pollster::block_on(scope.pop()) {
-            return Err(Error::Shader {
-                shader: format!("{}:{entry}", family.file_name()),
-                stage: "build a pipeline",
-                message: err.to_string(),
-            });
-        }
+        };
+        // Natively the validation error (e.g. a limit the device lacks) comes back as an error here.
+        // A browser cannot wait for it: there the device's uncaptured-error handler reports it.
+        #[cfg(not(target_arch = "wasm32"))]
+        let pipeline = {
+            let scope = device.push_error_scope(wgpu::ErrorFilter::Validation);
+            let pipeline = device.create_compute_pipeline(&descriptor);
+            if let Some(err) = pollster::block_on(scope.pop()) {
+                return Err(Error::Shader {
+                    shader: format!("{}:{entry}", family.file_name()),
+                    stage: "build a pipeline",
+                    message: err.to_string(),
+                });
+            }
+            pipeline
+        };
+        #[cfg(target_arch = "wasm32")]
+        let pipeline = device.create_compute_pipeline(&descriptor);
         self.pipelines.lock().unwrap().insert((family, entry), pipeline.clone());
         Ok(pipeline)
     }

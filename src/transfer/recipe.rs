@@ -6,7 +6,8 @@ use crate::tasks::classify::TrainConfig;
 use crate::tasks::classify::finetune::DEFAULT_FACTOR;
 
 /// How the target model starts from the source and trains.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum Method {
     /// Copy every parameter, fine-tune all.

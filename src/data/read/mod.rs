@@ -23,7 +23,8 @@ use jsonl::read_jsonl;
 
 /// File format of a text table. `None` in [`ReadOptions::format`] means: from the extension
 /// (see [`TableFormat::from_path`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum TableFormat {
     /// Comma-separated values with RFC 4180 quoting: quoted fields may hold commas, doubled quotes and
     /// line breaks.
@@ -32,7 +33,7 @@ pub enum TableFormat {
     /// (reviews, questions) contain quotes freely and are never quoted.
     Tsv,
     /// JSON Lines: one JSON object per line, fields picked by key.
-    #[value(alias = "json")]
+    #[cfg_attr(feature = "cli", value(alias = "json"))]
     Jsonl,
 }
 

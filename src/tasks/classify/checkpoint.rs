@@ -88,6 +88,11 @@ pub fn load(path: &Path, pooling: Option<Pooling>) -> Result<Checkpoint> {
     from_file(path, TensorFile::read(path)?, pooling)
 }
 
+/// [`load`] on bytes already in memory; `path` names them in errors.
+pub fn parse(bytes: &[u8], path: &Path, pooling: Option<Pooling>) -> Result<Checkpoint> {
+    from_file(path, TensorFile::parse(bytes, path)?, pooling)
+}
+
 /// The checkpoint in a file already read: its description (from the metadata, or inferred from the
 /// shapes of a plain state_dict) checked, and its parameters checked against it.
 pub(crate) fn from_file(path: &Path, file: TensorFile, pooling: Option<Pooling>) -> Result<Checkpoint> {

@@ -7,6 +7,7 @@ pub mod finetune;
 pub mod metrics;
 pub mod model;
 pub mod predictor;
+pub mod stepwise;
 pub mod train;
 
 pub use checkpoint::{Checkpoint, ModelInfo};

@@ -11,7 +11,7 @@
 
 use crate::config::Pooling;
 use crate::config::validate::{MAX_SIZE, bytes_of, check_capacity, check_count, check_size};
-use crate::core::step::{Plan, PlanKey, PlanKind, SLOT_DOMAIN, SLOT_LOSS, StepCore, StepStats, UpdateTail};
+use crate::core::step::{PendingStats, Plan, PlanKey, PlanKind, SLOT_DOMAIN, SLOT_LOSS, StepCore, StepStats, UpdateTail};
 use crate::data::Batch;
 use crate::error::{Error, Result};
 use crate::gpu::{GpuContext, Pending, View, read_staging, staging_buffer};
@@ -326,6 +326,20 @@ impl Classifier {
     /// One training step (or, with `update = false`, forward + backward only, leaving the gradients in
     /// the store). With `read = true` the stats accumulated since the last read come back.
     pub fn train_step(&mut self, ctx: &GpuContext, b: &Batch, update: bool, read: bool) -> Result<Option<StepStats>> {
+        let key = self.prepare_train_step(ctx, b, update)?;
+        self.step.submit(ctx, key, &self.store, &[self.lstm.output_grad()], |_| {}, read)
+    }
+
+    /// [`Classifier::train_step`] (with the update) without any wait: with `read` the stats come
+    /// back as a [`PendingStats`] to poll — the training step of a browser page or a frame loop.
+    pub fn submit_train_step(&mut self, ctx: &GpuContext, b: &Batch, read: bool) -> Result<Option<PendingStats>> {
+        let key = self.prepare_train_step(ctx, b, true)?;
+        self.step.submit_pending(ctx, key, &self.store, &[self.lstm.output_grad()], read)
+    }
+
+    /// Writes the batch and this step's parameters into the training plan of its shape (recorded on
+    /// first use); returns the plan's key.
+    fn prepare_train_step(&mut self, ctx: &GpuContext, b: &Batch, update: bool) -> Result<PlanKey> {
         self.validate(b)?;
         if self.cfg.domains > 0 && b.domain_labels.is_none() {
             return Err(Error::InvalidInput("the model has a domain head: every batch needs domain labels".into()));
@@ -345,7 +359,7 @@ impl Classifier {
         if let Some(i) = plan.grl {
             plan.op(i).write_params(&ctx.queue, &GradReverseParams::new(b.batch * features, lambda));
         }
-        self.step.submit(ctx, key, &self.store, &[self.lstm.output_grad()], |_| {}, read)
+        Ok(key)
     }
 
     /// Records and submits the forward pass of `b` with a copy of the logits (and the domain logits,

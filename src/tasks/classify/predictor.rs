@@ -19,7 +19,7 @@ use super::model::Classifier;
 use super::train::{argmax, predict_logits};
 use crate::data::{Dataset, Vocab, make_batches};
 use crate::error::{Error, Result};
-use crate::gpu::{AdapterChoice, GpuContext, Pending};
+use crate::gpu::{GpuContext, Pending};
 
 /// Rows per forward pass of [`Predictor`].
 const BATCH: usize = 64;
@@ -55,15 +55,22 @@ pub struct Predictor {
 
 impl Predictor {
     /// Loads a checkpoint written by `train`/`transfer` on the adapter `LSTM_TRANSFER_BACKEND` /
-    /// `LSTM_TRANSFER_ADAPTER` choose (the best one by default).
+    /// `LSTM_TRANSFER_ADAPTER` choose (the best one by default). Not in a browser, which has no
+    /// files and cannot block: open a context with [`GpuContext::new_async`] and use `from_bytes`.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn load(path: &Path) -> Result<Self> {
-        Self::load_on(Arc::new(GpuContext::new(&AdapterChoice::from_env())?), path)
+        Self::load_on(Arc::new(GpuContext::new(&crate::gpu::AdapterChoice::from_env())?), path)
     }
 
     /// Loads a checkpoint on a context the application already has (e.g. adopted from its own
     /// `wgpu::Device` with [`GpuContext::from_device`]).
     pub fn load_on(ctx: Arc<GpuContext>, path: &Path) -> Result<Self> {
         Self::from_checkpoint(ctx, checkpoint::load(path, None)?, path)
+    }
+
+    /// A checkpoint already in memory (e.g. fetched by a web page); `name` names it in errors.
+    pub fn from_bytes(ctx: Arc<GpuContext>, bytes: &[u8], name: &str) -> Result<Self> {
+        Self::from_checkpoint(ctx, checkpoint::parse(bytes, Path::new(name), None)?, Path::new(name))
     }
 
     fn from_checkpoint(ctx: Arc<GpuContext>, ckpt: Checkpoint, path: &Path) -> Result<Self> {

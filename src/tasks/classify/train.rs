@@ -24,17 +24,18 @@ use crate::gpu::GpuContext;
 use crate::params::{ParamStore, pattern_matches};
 
 /// The metric that picks the best epoch and drives early stopping.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum Monitor {
     /// Validation loss (lower is better).
     Loss,
     /// Validation accuracy.
     #[default]
-    #[value(alias = "acc")]
+    #[cfg_attr(feature = "cli", value(alias = "acc"))]
     Accuracy,
     /// Validation macro-averaged F1.
-    #[value(alias = "f1")]
+    #[cfg_attr(feature = "cli", value(alias = "f1"))]
     MacroF1,
 }
 
@@ -324,8 +325,20 @@ pub fn configure(ctx: &GpuContext, model: &mut Classifier, cfg: &TrainConfig, ep
     Ok(())
 }
 
+/// Sets the next update's learning rate (the schedule over `total` updates) and, for DANN, the
+/// gradient reversal's λ; returns the rate.
+pub(crate) fn set_step_rates(model: &mut Classifier, cfg: &TrainConfig, total: u64) -> f64 {
+    let updates = model.step.updates();
+    let lr = cfg.optim.lr_at(updates, total);
+    model.step.set_learning_rate(lr as f32);
+    if let Some(gamma) = cfg.dann_gamma {
+        model.grl_lambda = grl_lambda(updates as f64 / total.max(1) as f64, gamma);
+    }
+    lr
+}
+
 /// The generator that shuffles epoch `epoch` (1-based) of a run seeded `seed`.
-fn epoch_rng(seed: u64, epoch: usize) -> ChaCha8Rng {
+pub(crate) fn epoch_rng(seed: u64, epoch: usize) -> ChaCha8Rng {
     ChaCha8Rng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(epoch as u64))
 }
 
@@ -386,12 +399,8 @@ impl EpochTask for ClassifierRun<'_> {
             plan.batches.len(),
             ReadCadence::every(cfg.read_every),
             |i, read| {
-                let (b, updates) = (&plan.batches[i], model.step.updates());
-                lr = cfg.optim.lr_at(updates, total);
-                model.step.set_learning_rate(lr as f32);
-                if let Some(gamma) = cfg.dann_gamma {
-                    model.grl_lambda = grl_lambda(updates as f64 / total.max(1) as f64, gamma);
-                }
+                let b = &plan.batches[i];
+                lr = set_step_rates(model, cfg, total);
                 let tokens = b.lengths.iter().map(|&l| l as usize).sum();
                 Ok((model.train_step(ctx, b, true, read)?, tokens))
             },

@@ -186,7 +186,8 @@ impl Clock {
 }
 
 /// How `read_series` fills the missing steps of a gap (none: a gap is an error).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum FillGaps {
     /// Straight lines between the values on either side.

@@ -19,7 +19,7 @@ use super::data::{Scaler, Series};
 use super::evaluate::{forecast_ahead, residual_base, window_after};
 use super::model::Forecaster;
 use crate::error::{Error, Result};
-use crate::gpu::{AdapterChoice, GpuContext, Pending};
+use crate::gpu::{GpuContext, Pending};
 
 /// A forecaster loaded for prediction, with its scaling and window settings, on a GPU context it
 /// shares.
@@ -31,9 +31,11 @@ pub struct ForecastPredictor {
 
 impl ForecastPredictor {
     /// Loads a checkpoint written by `forecast` on the adapter `LSTM_TRANSFER_BACKEND` /
-    /// `LSTM_TRANSFER_ADAPTER` choose (the best one by default).
+    /// `LSTM_TRANSFER_ADAPTER` choose (the best one by default). Not in a browser, which has no
+    /// files and cannot block: open a context with [`GpuContext::new_async`] and use `from_bytes`.
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn load(path: &Path) -> Result<Self> {
-        Self::load_on(Arc::new(GpuContext::new(&AdapterChoice::from_env())?), path)
+        Self::load_on(Arc::new(GpuContext::new(&crate::gpu::AdapterChoice::from_env())?), path)
     }
 
     /// Loads a checkpoint on a context the application already has (e.g. adopted from its own

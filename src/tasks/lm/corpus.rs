@@ -10,7 +10,8 @@ use crate::error::{Error, Result};
 pub const EOS: &str = "<eos>";
 
 /// How corpus lines become tokens.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Tokenizer {
     /// Split on whitespace, keep case (pre-tokenized corpora such as the Penn Treebank).
