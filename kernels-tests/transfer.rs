@@ -234,3 +234,18 @@ fn submit_logits_of_a_dann_model_returns_the_class_logits() {
     assert_eq!(domains.len(), 5 * 2);
     assert_eq!(model.logits(ctx, batch).unwrap(), classes);
 }
+
+#[test]
+fn the_initial_parameters_recomputed_on_the_host_are_the_uploaded_ones() {
+    // transfer::apply maps from them instead of reading the GPU back (a browser cannot wait).
+    let ctx = gpu();
+    let cfg = ClassifierConfig { domains: 2, ..source_config() };
+    let model = Classifier::new(ctx, cfg, 4, 6, 17).unwrap();
+    let on_gpu = model.store.download_map(ctx).unwrap();
+    let on_host = model.initial_params();
+    assert_eq!(on_gpu.len(), on_host.len());
+    for (name, (shape, values)) in &on_gpu {
+        assert_eq!(&on_host[name].0, shape, "{name}");
+        assert!(on_host[name].1 == *values, "{name}: host and GPU initial values differ");
+    }
+}

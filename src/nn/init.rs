@@ -7,7 +7,7 @@ use rand_distr::{Distribution, StandardNormal};
 
 use crate::error::Result;
 use crate::gpu::GpuContext;
-use crate::params::ParamStore;
+use crate::params::{ParamStore, TensorMap};
 
 /// PyTorch's default initialisation of a tensor: `embedding.*` ~ N(0,1); everything else
 /// ~ U(−1/√fan_in, 1/√fan_in) — nn.LSTM uses fan_in = H, nn.Linear the layer's input size (the bound
@@ -43,10 +43,20 @@ pub fn init_store<'a>(
     draw: impl Fn(&'a str) -> Draw<'a>,
 ) -> Result<ParamStore> {
     let store = ParamStore::new(ctx, specs)?;
-    let mut r = rng(seed);
-    for (name, shape) in specs {
-        let Draw { kind, fan_in } = draw(name);
-        store.upload(ctx, name, &init_tensor(kind, shape.iter().product(), fan_in, &mut r))?;
+    for (name, (_, values)) in init_tensors(specs, seed, draw) {
+        store.upload(ctx, &name, &values)?;
     }
     Ok(store)
+}
+
+/// The values [`init_store`] uploads, on the host (a model's initial parameters without reading
+/// the GPU back).
+pub fn init_tensors<'a>(specs: &'a [(String, Vec<usize>)], seed: u64, draw: impl Fn(&'a str) -> Draw<'a>) -> TensorMap {
+    let mut r = rng(seed);
+    let mut tensors = TensorMap::new();
+    for (name, shape) in specs {
+        let Draw { kind, fan_in } = draw(name);
+        tensors.insert(name.clone(), (shape.clone(), init_tensor(kind, shape.iter().product(), fan_in, &mut r)));
+    }
+    tensors
 }

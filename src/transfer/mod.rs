@@ -179,8 +179,10 @@ pub fn plan_target(source: &Checkpoint, texts: &[Vec<String>], labels: &[String]
     Ok(TargetPlan { aligned, config, exclude, head_kept, notes })
 }
 
-/// Writes the source's parameters into `target` (whose configuration may differ, see [`hetero`]);
-/// `rows` maps target vocabulary rows to source rows.
+/// Writes the source's parameters into a freshly built `target` (whose configuration may differ, see
+/// [`hetero`]); `rows` maps target vocabulary rows to source rows. What the source does not provide
+/// (new tokens' rows, new units) keeps or is mapped from the target's initial draw, recomputed on the
+/// host: nothing is read back, so this runs in a browser too.
 pub fn apply(
     ctx: &GpuContext,
     target: &Classifier,
@@ -188,7 +190,7 @@ pub fn apply(
     rows: &[Option<usize>],
     opts: &TransferOptions,
 ) -> Result<TransferReport> {
-    let fresh = target.store.download_map(ctx)?;
+    let fresh = target.initial_params();
     let (mapped, notes, from_source) = hetero::map_parameters(&source.info.config, &target.cfg, &source.tensors, &fresh, rows, opts.seed)?;
     let mut report = TransferReport { notes, ..Default::default() };
     for entry in target.store.entries() {

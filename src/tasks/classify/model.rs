@@ -24,7 +24,7 @@ use crate::kernels::matmul::{Gemm, gemm};
 use crate::kernels::pool::{PoolParams, pool_backward, pool_forward};
 use crate::kernels::reduce::column_sum;
 use crate::nn::embedding::point_scatter;
-use crate::nn::init::{Draw, init_store};
+use crate::nn::init::{Draw, init_store, init_tensors};
 use crate::nn::{LstmConfig, LstmStack, SegmentBuffers};
 use crate::params::{ParamStore, TensorMap};
 
@@ -142,6 +142,14 @@ pub struct Classifier {
     dropout: f32,
     /// Seeds the dropout masks (with the update count as the counter); set with the dropout rate.
     seed: u32,
+    /// Seeded the initial parameters ([`Classifier::initial_params`]).
+    init_seed: u64,
+}
+
+/// How [`Classifier::new`] draws each tensor: the LSTM's with fan-in H, the heads' (fc, domain) with
+/// their input, the feature width.
+fn draw(cfg: ClassifierConfig) -> impl Fn(&str) -> Draw<'_> {
+    move |name| Draw { kind: name, fan_in: if name.starts_with("lstm.") { cfg.hidden } else { cfg.features() } }
 }
 
 /// Activation buffers, sized for the capacity (B, T).
@@ -182,12 +190,8 @@ impl Classifier {
     pub fn new(ctx: &GpuContext, cfg: ClassifierConfig, batch_cap: usize, steps_cap: usize, seed: u64) -> Result<Self> {
         cfg.validate()?;
         check_capacity(batch_cap, "max-len", steps_cap)?;
-        // LSTM tensors: fan-in H; the heads (fc, domain): their input, the feature width.
         let specs = cfg.param_specs();
-        let store = init_store(ctx, &specs, seed, |name| Draw {
-            kind: name,
-            fan_in: if name.starts_with("lstm.") { cfg.hidden } else { cfg.features() },
-        })?;
+        let store = init_store(ctx, &specs, seed, draw(cfg))?;
         let (b, t, f) = (batch_cap, steps_cap, cfg.features());
         let buf = |name: &str, dims: &[usize]| ctx.storage_buffer(name, bytes_of(name, dims)?);
         let domains = cfg.domains.max(1);
@@ -221,7 +225,13 @@ impl Classifier {
             grl_lambda: 0.0,
             dropout: 0.0,
             seed: 0,
+            init_seed: seed,
         })
+    }
+
+    /// The parameters [`Classifier::new`] drew, recomputed on the host (no readback).
+    pub fn initial_params(&self) -> TensorMap {
+        init_tensors(&self.cfg.param_specs(), self.init_seed, draw(self.cfg))
     }
 
     /// Replaces parameters by name (e.g. from a checkpoint or a PyTorch state_dict).
