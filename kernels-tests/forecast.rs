@@ -61,6 +61,12 @@ fn the_forecaster_learns_and_beats_a_wrong_seasonal_naive() {
     let mae = points.iter().map(|p| (p.forecast - y[p.step]).abs()).sum::<f64>() / 60.0;
     assert!((mae - m.mae).abs() < 1e-9 && m.rmse >= m.mae);
     assert!(m.mae < m.naive_mae, "LSTM MAE {:.3} should beat the 24-step seasonal naive {:.3}", m.mae, m.naive_mae);
+    // The linear baseline, fitted on the training part: scored on the same points; a sum of two
+    // sinusoids is a linear recurrence, so the lasso autoregression also beats the wrong naive.
+    let linear_mae = points.iter().map(|p| (p.linear.unwrap() - y[p.step]).abs()).sum::<f64>() / 60.0;
+    assert!((linear_mae - m.linear_mae.unwrap()).abs() < 1e-9, "{linear_mae} vs {:?}", m.linear_mae);
+    assert!(m.linear_mae.unwrap() < 0.5 * m.naive_mae, "linear MAE {:?} vs seasonal naive {:.3}", m.linear_mae, m.naive_mae);
+    assert_eq!(m.linear.as_ref().unwrap().blocks, [1, 2, 3, 4, 7], "blocks of 6 steps back: 1-3, 7 and the 24-step season");
 
     // Learning the residual to the seasonal naive forecast: starts at the baseline, improves on it.
     let cfg = ForecastConfig { seasonal_residual: true, epochs: 15, ..config() };
@@ -96,12 +102,15 @@ fn a_covariate_known_in_advance_is_read_at_the_forecast_steps() {
         let scaler = Scaler::fit(&s, 0, train_end);
         let mut model = Forecaster::new(ctx, ForecasterConfig { inputs: 2, hidden: 16, layers: 1, horizon: 3 }, 32, 12, 5).unwrap();
         timeseries::fit(ctx, &mut model, &scaler.scale(&s), &cfg, &mut ()).unwrap();
-        timeseries::evaluate(ctx, &mut model, &s, &scaler, &cfg).unwrap().1.mae
+        let m = timeseries::evaluate(ctx, &mut model, &s, &scaler, &cfg).unwrap().1;
+        (m.mae, m.linear_mae.unwrap())
     };
-    let (known, past) = (mae(1), mae(0));
+    let ((known, linear_known), (past, linear_past)) = (mae(1), mae(0));
     // Uniform noise on [0, 1): a forecast with no information has an MAE of about 0.25.
     assert!(past > 0.2, "without the future values the MAE cannot fall far below 0.25: {past:.3}");
     assert!(known < 0.5 * past, "known in advance: MAE {known:.3}; as a past input: {past:.3}");
+    // The linear baseline reads a known covariate over the forecast block too: y = c, nearly exactly.
+    assert!(linear_past > 0.2 && linear_known < 0.02, "linear MAE known {linear_known:.4}, past {linear_past:.4}");
 }
 
 fn bin() -> Command {

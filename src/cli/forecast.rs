@@ -1,9 +1,9 @@
 //! `forecast`: train an LSTM forecaster on a series from a CSV (or fine-tune one trained on another
 //! series, `--from`), then score rolling forecasts over the held-out tail against the seasonal-naive
-//! forecast, plot them and save the model.
+//! forecast and a lasso-estimated linear autoregression, plot them and save the model.
 //!
-//! Files for `--out DIR/NAME.safetensors`: the model, `NAME.forecast.svg` (actual, forecast and
-//! seasonal naive over the tail, after some history), `NAME.metrics.json` and, with `--predict`,
+//! Files for `--out DIR/NAME.safetensors`: the model, `NAME.forecast.svg` (actual, forecast and the
+//! two baselines over the tail, after some history), `NAME.metrics.json` and, with `--predict`,
 //! `NAME.predict.csv`.
 
 use std::path::{Path, PathBuf};
@@ -349,6 +349,18 @@ pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &ForecastArgs) -> Result<()> {
         let mase = |v: Option<f64>| v.map_or_else(|| format!("{:>10}", "n/a"), |v| format!("{v:>10.3}"));
         println!("LSTM            {:>9.3} {:>11.3} {}", m.mae, m.rmse, mase(m.mase));
         println!("seasonal naive  {:>9.3} {:>11.3} {}   (season {})", m.naive_mae, m.naive_rmse, mase(m.naive_mase), cfg.season);
+        match (m.linear_mae, m.linear_rmse, &m.linear) {
+            (Some(mae), Some(rmse), Some(l)) => println!(
+                "linear (lasso)  {mae:>9.3} {rmse:>11.3} {}   ({} blocks of {} steps back, {} features, {:.0} kept on average, {} samples)",
+                mase(m.linear_mase),
+                l.blocks.len(),
+                cfg.horizon,
+                l.features,
+                l.mean_nonzero,
+                l.samples
+            ),
+            _ => println!("linear (lasso)  not fitted: {}", m.linear_skipped.as_deref().unwrap_or("no forecast for the whole tail")),
+        }
         if m.mase.is_none() {
             println!("MASE is undefined: the training part repeats every {} steps exactly (the in-sample naive error is 0)", cfg.season);
         }
@@ -358,8 +370,8 @@ pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &ForecastArgs) -> Result<()> {
 }
 
 /// `NAME.forecast.svg`: the actual series from `history` steps before the held-out tail (which
-/// starts at `test_start`), the LSTM's and the seasonal naive forecasts on the tail, with the
-/// series' timestamps on the x axis.
+/// starts at `test_start`), the LSTM's, the seasonal naive and the linear baseline's forecasts on the
+/// tail, with the series' timestamps on the x axis.
 fn write_forecast_chart(
     path: &Path,
     target: &str,
@@ -379,7 +391,15 @@ fn write_forecast_chart(
             PlotSeries::new("actual", actual),
             PlotSeries::new("LSTM forecast", on_tail(|p| p.forecast)),
             PlotSeries::new("seasonal naive", on_tail(|p| p.naive)),
-        ],
+        ]
+        .into_iter()
+        .chain(
+            points
+                .iter()
+                .all(|p| p.linear.is_some())
+                .then(|| PlotSeries::new("linear (lasso)", points.iter().map(|p| (p.step as f64, p.linear.expect("checked"))).collect())),
+        )
+        .collect(),
     )
     .with_x_axis(XAxis::Labels(series.times.clone()));
     Ok(write_line_chart(path, "forecast vs actual", &[panel])?)

@@ -1,7 +1,9 @@
-//! Rolling forecasts over the held-out tail and their errors in the series' units, beside the
-//! seasonal-naive forecast's: MAE, RMSE and MASE.
+//! Rolling forecasts over the held-out tail and their errors in the series' units, beside two
+//! baselines a practitioner would use instead: the seasonal-naive forecast and a lasso-estimated
+//! linear autoregression ([`LinearBaseline`], LEAR's kind): MAE, RMSE and MASE.
 
 use super::data::{Scaler, Series, Windows, seasonal_naive};
+use super::linear::{LinearBaseline, LinearSummary};
 use super::model::Forecaster;
 use super::train::{ForecastConfig, boundaries, origins};
 use crate::config::validate::check_size;
@@ -27,6 +29,22 @@ pub struct ForecastMetrics {
     pub naive_rmse: f64,
     /// MASE of the seasonal-naive forecast (None as for `mase`).
     pub naive_mase: Option<f64>,
+    /// The linear baseline ([`LinearBaseline`]), fitted on the training part: MAE (None when the
+    /// series is too short to fit it, see `linear_skipped`).
+    #[serde(default)]
+    pub linear_mae: Option<f64>,
+    /// RMSE of the linear baseline.
+    #[serde(default)]
+    pub linear_rmse: Option<f64>,
+    /// MASE of the linear baseline.
+    #[serde(default)]
+    pub linear_mase: Option<f64>,
+    /// The linear baseline's fit: samples, features, blocks back, nonzero coefficients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linear: Option<LinearSummary>,
+    /// Why there is no linear baseline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linear_skipped: Option<String>,
 }
 
 /// One forecast point of the held-out tail, in the series' units.
@@ -38,6 +56,8 @@ pub struct ForecastPoint {
     pub forecast: f64,
     /// The seasonal-naive forecast.
     pub naive: f64,
+    /// The linear baseline's forecast.
+    pub linear: Option<f64>,
 }
 
 /// Rolling forecasts over the tail (origins every `horizon` steps from the tail's start) and their metrics.
@@ -54,15 +74,17 @@ pub fn evaluate(
     let y = &series.values[0];
     let tail = origins(test_start, n, cfg, cfg.horizon);
     let m = cfg.season.max(1);
+    let linear = LinearBaseline::fit(series, cfg);
     let mut points = Vec::new();
     for chunk in tail.chunks(cfg.batch_size) {
         let pred = model.predict(ctx, &cfg.cut(&scaled, chunk))?;
         for (i, &o) in chunk.iter().enumerate() {
+            let lin = linear.as_ref().ok().filter(|l| o >= l.history()).map(|l| l.forecast(series, o));
             for h in 0..cfg.horizon {
                 let naive = seasonal_naive(y, o, h, m);
                 let base = cfg.residual().map_or(0.0, |m| seasonal_naive(&scaled[0], o, h, m));
                 let forecast = scaler.unscale_target(pred[i * cfg.horizon + h] as f64 + base);
-                points.push(ForecastPoint { step: o + h, forecast, naive });
+                points.push(ForecastPoint { step: o + h, forecast, naive, linear: lin.as_ref().map(|l| l[h]) });
             }
         }
     }
@@ -74,6 +96,8 @@ pub fn evaluate(
     };
     let (mae, rmse) = err(|p| p.forecast);
     let (naive_mae, naive_rmse) = err(|p| p.naive);
+    let linear_scored = points.iter().all(|p| p.linear.is_some()) && linear.is_ok();
+    let (linear_mae, linear_rmse) = if linear_scored { err(|p| p.linear.expect("scored")) } else { (f64::NAN, f64::NAN) };
     let metrics = ForecastMetrics {
         points: points.len(),
         mae,
@@ -82,6 +106,11 @@ pub fn evaluate(
         naive_mae,
         naive_rmse,
         naive_mase: (scale > 0.0).then(|| naive_mae / scale),
+        linear_mae: linear_scored.then_some(linear_mae),
+        linear_rmse: linear_scored.then_some(linear_rmse),
+        linear_mase: (linear_scored && scale > 0.0).then(|| linear_mae / scale),
+        linear: linear.as_ref().ok().map(LinearBaseline::describe),
+        linear_skipped: linear.as_ref().err().map(|e| e.to_string()),
     };
     Ok((points, metrics))
 }

@@ -6,6 +6,8 @@
 pub mod checkpoint;
 pub mod data;
 pub mod evaluate;
+pub mod lasso;
+pub mod linear;
 pub mod model;
 pub mod predictor;
 pub mod train;

@@ -1,0 +1,350 @@
+//! The linear baseline a practitioner would fit instead: a lasso-estimated autoregression of the
+//! kind the electricity-price literature benchmarks against (LEAR, Lago, Marcjasz, De Schutter &
+//! Weron 2021), generalised from days of 24 hours to blocks of `horizon` steps.
+//!
+//! One linear model per forecast step h (LEAR: one per hour of the day), on features at the
+//! forecast origin o, all in a variance-stabilised scale (asinh of the value less the column's
+//! median over its scaled MAD, LEAR's transform):
+//! - the target's `horizon` values of the blocks k = 1, 2, 3 and 7 before the origin
+//!   (`o − k·horizon ..`: LEAR's days d−1, d−2, d−3, d−7) and of the block one season back;
+//! - each covariate's block before the origin and the furthest of those blocks; a covariate known in
+//!   advance also its values over the forecast block itself (LEAR: the day-ahead load and
+//!   generation forecasts of day d);
+//! - with sub-daily timestamps, dummies of the origin's weekday.
+//!
+//! Fitted on the training part only (the targets the LSTM trains on; `train_len` respected) with
+//! the penalty chosen by Akaike's criterion ([`super::lasso`]); origins every `horizon` steps in
+//! phase with the test origins (LEAR's daily samples) when that leaves enough samples, else every
+//! step. A block that would leave too few samples is dropped.
+
+use super::data::{Clock, Series};
+use super::lasso::LassoProblem;
+use super::train::{ForecastConfig, boundaries};
+use crate::error::{Error, Result};
+
+/// Blocks of `horizon` steps before the origin whose target values are features (LEAR's days back).
+const BLOCKS_BACK: [usize; 4] = [1, 2, 3, 7];
+/// Training samples below which origins are taken every step rather than every `horizon` steps.
+const MIN_ALIGNED_SAMPLES: usize = 200;
+/// The history the features read may use at most this share of the steps before the training end.
+const MAX_HISTORY_SHARE: usize = 2;
+/// MAD → standard deviation of a normal distribution.
+const MAD_TO_SD: f64 = 1.482_6;
+
+/// The scale the models work in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scale {
+    /// LEAR's variance-stabilising `asinh((x − median) / MAD)`: tames price spikes, but its inverse
+    /// (sinh) magnifies errors on a series that trends beyond its training range.
+    Asinh,
+    /// `(x − median) / MAD`: linear, for trending series.
+    Linear,
+}
+
+/// A column's transform: `(x − median) / scale`, then asinh for [`Scale::Asinh`].
+#[derive(Clone, Copy, Debug)]
+struct Stabilise {
+    median: f64,
+    scale: f64,
+    asinh: bool,
+}
+
+impl Stabilise {
+    fn fit(values: &[f64], kind: Scale) -> Self {
+        let centre = median(values.to_vec());
+        let mad = MAD_TO_SD * median(values.iter().map(|v| (v - centre).abs()).collect());
+        let sd = (values.iter().map(|v| (v - centre).powi(2)).sum::<f64>() / values.len().max(1) as f64).sqrt();
+        let scale = if mad > 0.0 {
+            mad
+        } else if sd > 0.0 {
+            sd
+        } else {
+            1.0
+        };
+        Self { median: centre, scale, asinh: kind == Scale::Asinh }
+    }
+
+    fn apply(&self, x: f64) -> f64 {
+        let u = (x - self.median) / self.scale;
+        if self.asinh { u.asinh() } else { u }
+    }
+
+    fn invert(&self, z: f64) -> f64 {
+        (if self.asinh { z.sinh() } else { z }) * self.scale + self.median
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    let m = v.len() / 2;
+    if v.len() % 2 == 1 { v[m] } else { 0.5 * (v[m - 1] + v[m]) }
+}
+
+/// The fitted baseline: one lasso model per forecast step.
+pub struct LinearBaseline {
+    horizon: usize,
+    /// First column known in advance.
+    known_from: usize,
+    /// Blocks back read for the target, and for the covariates.
+    target_blocks: Vec<usize>,
+    covariate_blocks: Vec<usize>,
+    weekday: bool,
+    stabilise: Vec<Stabilise>,
+    feature_mean: Vec<f64>,
+    feature_sd: Vec<f64>,
+    /// Per step h: (intercept, coefficients on the standardized features).
+    models: Vec<(f64, Vec<f64>)>,
+    /// Training samples (origins).
+    pub samples: usize,
+    scale: Scale,
+    validation_mae: Vec<f64>,
+}
+
+/// What [`LinearBaseline::describe`] reports.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct LinearSummary {
+    /// Training origins.
+    pub samples: usize,
+    /// Features per origin.
+    pub features: usize,
+    /// Blocks of `horizon` steps back read for the target.
+    pub blocks: Vec<usize>,
+    /// Mean number of nonzero coefficients over the per-step models.
+    pub mean_nonzero: f64,
+    /// The scale kept: the one with the lower MAE over the validation part.
+    pub scale: Scale,
+    /// Validation MAE of each scale tried (series units), `[asinh, linear]`; empty without validation origins.
+    pub validation_mae: Vec<f64>,
+}
+
+impl LinearBaseline {
+    /// Fits the per-step models on the training part of `series` (the split of `cfg`) in both
+    /// scales and keeps the one with the lower MAE on the validation part (origins every `horizon`
+    /// steps from the training end; LEAR's asinh without any).
+    pub fn fit(series: &Series, cfg: &ForecastConfig) -> Result<Self> {
+        let (train_end, test_start) = boundaries(series.len(), cfg)?;
+        let origins: Vec<usize> = (train_end..).step_by(cfg.horizon).take_while(|o| o + cfg.horizon <= test_start).collect();
+        let asinh = Self::fit_in(series, cfg, Scale::Asinh)?;
+        if origins.is_empty() {
+            return Ok(asinh);
+        }
+        let linear = Self::fit_in(series, cfg, Scale::Linear)?;
+        let y = &series.values[0];
+        let mae = |b: &Self| {
+            let errors: Vec<f64> = origins
+                .iter()
+                .flat_map(|&o| b.forecast(series, o).into_iter().enumerate().map(move |(h, f)| (f - y[o + h]).abs()))
+                .collect();
+            errors.iter().sum::<f64>() / errors.len() as f64
+        };
+        let scores = vec![mae(&asinh), mae(&linear)];
+        let mut kept = if scores[1] < scores[0] { linear } else { asinh };
+        kept.validation_mae = scores;
+        Ok(kept)
+    }
+
+    /// Fits the per-step models in one scale.
+    fn fit_in(series: &Series, cfg: &ForecastConfig, scale: Scale) -> Result<Self> {
+        let (train_end, test_start) = boundaries(series.len(), cfg)?;
+        let h = cfg.horizon;
+        let first_target = cfg.train_len.map_or(0, |l| train_end.saturating_sub(l));
+        // The history a block needs may use at most half of the steps before the training end.
+        let mut blocks: Vec<usize> = BLOCKS_BACK.to_vec();
+        if cfg.season.is_multiple_of(h) && !blocks.contains(&(cfg.season / h)) {
+            blocks.push(cfg.season / h);
+        }
+        blocks.retain(|&k| k * h * MAX_HISTORY_SHARE <= train_end);
+        if blocks.is_empty() {
+            return Err(Error::InvalidInput(format!(
+                "a linear baseline needs a {h}-step block of history with as many steps again to fit on: {train_end} training steps"
+            )));
+        }
+        blocks.sort_unstable();
+        let furthest = *blocks.last().expect("a block");
+        let covariate_blocks = if furthest > 1 { vec![1, furthest] } else { vec![1] };
+        let weekday = matches!(series.clock(), Some(Clock::Seconds { step, .. }) if step < 86_400)
+            && series.times.iter().all(|t| weekday_of(t).is_some());
+        let stabilise: Vec<Stabilise> = series.values.iter().map(|col| Stabilise::fit(&col[..train_end], scale)).collect();
+        let known_from = series.values.len() - cfg.future_cols;
+        let mut baseline = Self {
+            horizon: h,
+            known_from,
+            target_blocks: blocks,
+            covariate_blocks,
+            weekday,
+            stabilise,
+            feature_mean: Vec::new(),
+            feature_sd: Vec::new(),
+            models: Vec::new(),
+            samples: 0,
+            scale,
+            validation_mae: Vec::new(),
+        };
+
+        // Origins with their targets inside the training part and their history inside the series.
+        let start = first_target.max(furthest * h);
+        let last = train_end.saturating_sub(h);
+        let aligned: Vec<usize> = (start..=last).filter(|o| o % h == test_start % h).collect();
+        let origins: Vec<usize> = if aligned.len() >= MIN_ALIGNED_SAMPLES { aligned } else { (start..=last).collect() };
+        if origins.len() < 4 {
+            return Err(Error::InvalidInput(format!("a linear baseline needs training origins: {} here", origins.len())));
+        }
+        let z: Vec<Vec<f64>> =
+            series.values.iter().zip(&baseline.stabilise).map(|(col, s)| col.iter().map(|&x| s.apply(x)).collect()).collect();
+        let rows: Vec<Vec<f64>> = origins.iter().map(|&o| baseline.features(&z, &series.times, o)).collect();
+        let (n, p) = (rows.len(), rows[0].len());
+        baseline.feature_mean = (0..p).map(|j| rows.iter().map(|r| r[j]).sum::<f64>() / n as f64).collect();
+        baseline.feature_sd = (0..p)
+            .map(|j| {
+                let sd = (rows.iter().map(|r| (r[j] - baseline.feature_mean[j]).powi(2)).sum::<f64>() / n as f64).sqrt();
+                if sd > 0.0 { sd } else { 1.0 }
+            })
+            .collect();
+        let x: Vec<Vec<f64>> = rows.iter().map(|r| baseline.standardize(r)).collect();
+        let mut gram = vec![0.0; p * p];
+        for r in &x {
+            for j in 0..p {
+                if r[j] != 0.0 {
+                    for k in 0..p {
+                        gram[j * p + k] += r[j] * r[k];
+                    }
+                }
+            }
+        }
+        gram.iter_mut().for_each(|g| *g /= n as f64);
+        baseline.models = (0..h)
+            .map(|step| {
+                let y: Vec<f64> = origins.iter().map(|&o| z[0][o + step]).collect();
+                let mean = y.iter().sum::<f64>() / n as f64;
+                let xty: Vec<f64> = (0..p).map(|j| x.iter().zip(&y).map(|(r, v)| r[j] * (v - mean)).sum::<f64>() / n as f64).collect();
+                let yty = y.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n as f64;
+                (mean, LassoProblem { gram: &gram, xty: &xty, yty, n }.best_by_aic().coef)
+            })
+            .collect();
+        baseline.samples = n;
+        Ok(baseline)
+    }
+
+    /// Steps before an origin the features read.
+    pub fn history(&self) -> usize {
+        self.target_blocks.last().copied().unwrap_or(1) * self.horizon
+    }
+
+    /// The shape of the fit, for reports.
+    pub fn describe(&self) -> LinearSummary {
+        let nonzero: usize = self.models.iter().map(|(_, c)| c.iter().filter(|b| **b != 0.0).count()).sum();
+        LinearSummary {
+            samples: self.samples,
+            features: self.feature_mean.len(),
+            blocks: self.target_blocks.clone(),
+            mean_nonzero: nonzero as f64 / self.models.len().max(1) as f64,
+            scale: self.scale,
+            validation_mae: self.validation_mae.clone(),
+        }
+    }
+
+    /// The `horizon` forecasts from origin `o` (needs `o ≥ history()` and, with covariates known in
+    /// advance, their values up to `o + horizon`), in the series' units.
+    pub fn forecast(&self, series: &Series, o: usize) -> Vec<f64> {
+        let z: Vec<Vec<f64>> =
+            series.values.iter().zip(&self.stabilise).map(|(col, s)| col.iter().map(|&x| s.apply(x)).collect()).collect();
+        let x = self.standardize(&self.features(&z, &series.times, o));
+        self.models
+            .iter()
+            .map(|(intercept, coef)| self.stabilise[0].invert(intercept + coef.iter().zip(&x).map(|(b, v)| b * v).sum::<f64>()))
+            .collect()
+    }
+
+    /// The raw feature vector at origin `o` of the stabilised columns `z`.
+    fn features(&self, z: &[Vec<f64>], times: &[String], o: usize) -> Vec<f64> {
+        let h = self.horizon;
+        let block = |col: &[f64], k: usize| col[o - k * h..o - k * h + h].to_vec();
+        let mut f: Vec<f64> = self.target_blocks.iter().flat_map(|&k| block(&z[0], k)).collect();
+        for (c, col) in z.iter().enumerate().skip(1) {
+            f.extend(self.covariate_blocks.iter().flat_map(|&k| block(col, k)));
+            if c >= self.known_from {
+                f.extend_from_slice(&col[o..o + h]);
+            }
+        }
+        if self.weekday {
+            let day = weekday_of(&times[o]).expect("checked when fitted");
+            f.extend((0..7).map(|d| if d == day { 1.0 } else { 0.0 }));
+        }
+        f
+    }
+
+    fn standardize(&self, raw: &[f64]) -> Vec<f64> {
+        raw.iter().zip(&self.feature_mean).zip(&self.feature_sd).map(|((v, m), s)| (v - m) / s).collect()
+    }
+}
+
+/// Day of the week (Monday 0) of a timestamp starting `YYYY-MM-DD`.
+fn weekday_of(t: &str) -> Option<usize> {
+    use chrono::Datelike;
+    let date = chrono::NaiveDate::parse_from_str(t.trim().get(..10)?, "%Y-%m-%d").ok()?;
+    Some(date.weekday().num_days_from_monday() as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::OptimConfig;
+
+    fn cfg(horizon: usize, season: usize) -> ForecastConfig {
+        ForecastConfig {
+            window: 2 * season,
+            horizon,
+            season,
+            stride: 1,
+            test_len: 4 * horizon,
+            valid_len: 2 * horizon,
+            train_len: None,
+            epochs: 1,
+            batch_size: 8,
+            optim: OptimConfig::adam(1e-3, 5.0),
+            patience: 1,
+            seed: 0,
+            seasonal_residual: false,
+            future_cols: 0,
+        }
+    }
+
+    fn series(values: Vec<f64>) -> Series {
+        Series { times: (0..values.len()).map(|t| t.to_string()).collect(), columns: vec!["y".into()], values: vec![values], filled: 0 }
+    }
+
+    #[test]
+    fn a_weekly_pattern_is_found_among_the_blocks_back_and_forecast_exactly() {
+        // Hourly values with a daily shape and a weekday level: the week-back block (k = 7) repeats
+        // the target exactly, the day-back blocks only approximately.
+        let day: Vec<f64> = (0..24).map(|i| (i as f64 * 0.26).sin() * 10.0).collect();
+        let week = [0.0, 3.0, 5.0, 4.0, 6.0, -8.0, -12.0];
+        let y: Vec<f64> = (0..24 * 70).map(|t| 50.0 + day[t % 24] + week[(t / 24) % 7]).collect();
+        let s = series(y.clone());
+        let c = cfg(24, 24);
+        let baseline = LinearBaseline::fit(&s, &c).unwrap();
+        assert_eq!(baseline.describe().blocks, vec![1, 2, 3, 7]);
+        let (_, test_start) = boundaries(s.len(), &c).unwrap();
+        for o in [test_start, test_start + 24, test_start + 48] {
+            for (h, f) in baseline.forecast(&s, o).iter().enumerate() {
+                assert!((f - y[o + h]).abs() < 0.05, "origin {o} step {h}: {f} vs {}", y[o + h]);
+            }
+        }
+    }
+
+    #[test]
+    fn blocks_too_far_back_for_a_short_series_are_dropped() {
+        // 144 monthly values, horizon 12: 7 years back would eat the training part.
+        let y: Vec<f64> = (0..144).map(|t| 100.0 + t as f64 + 20.0 * ((t % 12) as f64 / 2.0).sin()).collect();
+        let c = ForecastConfig { test_len: 24, valid_len: 12, window: 24, ..cfg(12, 12) };
+        let baseline = LinearBaseline::fit(&series(y), &c).unwrap();
+        let d = baseline.describe();
+        assert_eq!(d.blocks, vec![1, 2, 3]);
+        // Too few aligned (yearly) origins: every step is an origin.
+        assert!(d.samples > 50, "{d:?}");
+    }
+}
