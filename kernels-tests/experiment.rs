@@ -163,6 +163,8 @@ fn three_shards_in_three_processes_merge_into_the_unsharded_results() {
     assert!(err.contains("--stage source"), "{err}");
     ok(&["--quiet", "experiment", "--config", config, "--out", sharded_s, "--stage", "source"]);
     assert!(sharded.join("source.safetensors").is_file());
+    let err = fails(&["experiment", "--config", config, "--out", sharded_s, "--shard", "17/17"]);
+    assert!(err.contains("17 shards for a grid of 16 runs"), "{err}");
     let shards: Vec<std::process::Child> = (1..=3)
         .map(|k| {
             common::cli::bin()
@@ -206,8 +208,10 @@ fn three_shards_in_three_processes_merge_into_the_unsharded_results() {
     }
     let err = fails(&["experiment", "merge", partial.to_str().unwrap()]);
     assert!(err.contains("shard 3/3 is missing"), "{err}");
-    let other = std::fs::read_to_string(sharded.join("results-shard-3-of-3.json")).unwrap().replace("\"epochs\": 3", "\"epochs\": 4");
-    std::fs::write(partial.join("results-shard-3-of-3.json"), other).unwrap();
-    let err = fails(&["experiment", "merge", partial.to_str().unwrap()]);
-    assert!(err.contains("results-shard-3-of-3.json") && err.contains("another configuration"), "{err}");
+    let third = std::fs::read_to_string(sharded.join("results-shard-3-of-3.json")).unwrap();
+    for other in [third.replace("\"epochs\": 3", "\"epochs\": 4"), third.replace("\"source_sha256\": \"", "\"source_sha256\": \"0")] {
+        std::fs::write(partial.join("results-shard-3-of-3.json"), other).unwrap();
+        let err = fails(&["experiment", "merge", partial.to_str().unwrap()]);
+        assert!(err.contains("results-shard-3-of-3.json") && err.contains("another configuration or source model"), "{err}");
+    }
 }

@@ -17,6 +17,7 @@ ADAPTER=${ADAPTER:-NVIDIA}
 BIN=${BIN:-lstm-transfer}
 here=$(dirname "$0")
 export CONFIG OUT SHARDS ADAPTER BIN
+mkdir -p "$OUT"   # Slurm writes the jobs' logs there and will not create it
 
 source_job=$(sbatch --parsable --job-name=lstm-transfer-source --gpus=1 --time=02:00:00 --output="$OUT/slurm-source-%j.out" \
   --wrap "$BIN --quiet --adapter '$ADAPTER' experiment --config '$CONFIG' --out '$OUT' --stage source --overwrite")

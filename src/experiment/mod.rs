@@ -224,16 +224,25 @@ pub fn run_shard(
             )));
         }
     };
-    let mut results = ShardResults { shard, adapter: ctx.adapter_line(), config: cfg.clone(), positions: Vec::new(), runs: Vec::new() };
+    let grid = shard::grid_size(cfg);
+    if shard.count > grid {
+        return Err(Error::InvalidInput(format!("{} shards for a grid of {grid} runs: some would have nothing to run", shard.count)));
+    }
+    let source_sha256 = shard::file_sha256(&source_file)?;
+    let mut results =
+        ShardResults { shard, adapter: ctx.adapter_line(), config: cfg.clone(), source_sha256, positions: Vec::new(), runs: Vec::new() };
     if resume && path.is_file() {
         let done = ShardResults::load(&path)?;
-        if done.shard != shard || serde_json::to_value(&done.config).ok() != serde_json::to_value(cfg).ok() {
+        if done.shard != shard || !done.same_experiment(&results) {
             return Err(Error::File {
                 path,
-                message: format!("holds another shard or configuration than shard {shard} of this one: cannot resume it"),
+                message: format!("holds another shard, configuration or source model than shard {shard} of this run: cannot resume it"),
             });
         }
         log(&format!("resuming shard {shard}: {} run(s) already done", done.runs.len()));
+        if !done.adapter.split("; ").any(|a| a == results.adapter) {
+            results.adapter = format!("{}; {}", done.adapter, results.adapter);
+        }
         (results.positions, results.runs) = (done.positions, done.runs);
     }
     create_dir(out)?;
@@ -252,6 +261,8 @@ pub fn run_shard(
         log,
     )?;
     (results.positions, results.runs) = runs.into_iter().unzip();
+    // Also when every run was already done (resumed): the file is the shard's record.
+    results.save(&path)?;
     Ok(results)
 }
 

@@ -10,15 +10,30 @@ use std::str::FromStr;
 
 use super::{ExperimentConfig, RunResult};
 use crate::error::{Error, Result};
-use crate::fsutil::{read_utf8, write_atomic};
+use crate::fsutil::{read_file, read_utf8, write_atomic};
 
 /// Slice `index` (1-based) of `count` disjoint slices of the grid; written `K/N`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "ShardFields")]
 pub struct Shard {
     /// Which slice, from 1.
     pub index: usize,
     /// How many slices.
     pub count: usize,
+}
+
+/// A shard as a results file writes it, checked by [`Shard::new`] when read.
+#[derive(serde::Deserialize)]
+struct ShardFields {
+    index: usize,
+    count: usize,
+}
+
+impl TryFrom<ShardFields> for Shard {
+    type Error = Error;
+    fn try_from(f: ShardFields) -> Result<Self> {
+        Shard::new(f.index, f.count)
+    }
 }
 
 impl Shard {
@@ -70,10 +85,12 @@ pub fn grid_size(cfg: &ExperimentConfig) -> usize {
 pub struct ShardResults {
     /// Which slice.
     pub shard: Shard,
-    /// The adapter it ran on (`GpuContext::adapter_line`).
+    /// The adapter(s) it ran on (`GpuContext::adapter_line`; `; `-separated when resumed elsewhere).
     pub adapter: String,
     /// The configuration it ran (merged shards must share it).
     pub config: ExperimentConfig,
+    /// SHA-256 of the source model's file the runs started from (merged shards must share it).
+    pub source_sha256: String,
     /// Position in the grid of each run, ascending.
     pub positions: Vec<usize>,
     /// The runs, parallel to `positions`.
@@ -96,6 +113,18 @@ impl ShardResults {
     pub fn expected_positions(&self) -> Vec<usize> {
         (0..grid_size(&self.config)).filter(|&p| self.shard.owns(p)).collect()
     }
+
+    /// Whether `other` ran the same grid from the same source model.
+    pub fn same_experiment(&self, other: &ShardResults) -> bool {
+        let config = |r: &ShardResults| serde_json::to_value(&r.config).expect("configs serialize");
+        self.source_sha256 == other.source_sha256 && config(self) == config(other)
+    }
+}
+
+/// SHA-256 of a file's bytes, in hex.
+pub fn file_sha256(path: &Path) -> Result<String> {
+    use sha2::Digest;
+    Ok(sha2::Sha256::digest(read_file(path)?).iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// The shards' results files in `dirs` (files given directly are taken as they are), sorted.
@@ -134,11 +163,10 @@ pub struct Merged {
 }
 
 /// Merges the shards' results files: all N slices present once, each finished, all on one
-/// configuration, every run where its position says (target, seed, method).
+/// configuration and source model, every run where its position says (target, seed, method).
 pub fn merge(files: &[PathBuf]) -> Result<Merged> {
     let shards: Vec<(PathBuf, ShardResults)> = files.iter().map(|f| Ok((f.clone(), ShardResults::load(f)?))).collect::<Result<_>>()?;
     let (first_path, first) = shards.first().ok_or_else(|| Error::InvalidInput("no shard results to merge".into()))?;
-    let config = serde_json::to_value(&first.config).expect("config serializes");
     let count = first.shard.count;
     let mut owner: Vec<Option<&Path>> = vec![None; count];
     let file_error = |path: &Path, message: String| Error::File { path: path.into(), message };
@@ -149,17 +177,18 @@ pub fn merge(files: &[PathBuf]) -> Result<Merged> {
                 format!("is shard {} but {} is shard {}: merge one split of the grid", s.shard, first_path.display(), first.shard),
             ));
         }
-        if serde_json::to_value(&s.config).expect("config serializes") != config {
-            return Err(file_error(path, format!("ran another configuration than {}", first_path.display())));
+        if !s.same_experiment(first) {
+            return Err(file_error(path, format!("ran another configuration or source model than {}", first_path.display())));
         }
         if let Some(other) = owner[s.shard.index - 1].replace(path) {
             return Err(file_error(path, format!("is shard {} and so is {}", s.shard, other.display())));
         }
         let expected = s.expected_positions();
-        if s.positions.len() != s.runs.len() || !s.positions.iter().all(|p| expected.contains(p)) {
+        let ascending = s.positions.windows(2).all(|w| w[0] < w[1]);
+        if s.positions.len() != s.runs.len() || !ascending || !s.positions.iter().all(|p| expected.contains(p)) {
             return Err(file_error(path, format!("its runs are not shard {}'s positions in the grid", s.shard)));
         }
-        if s.positions.len() < expected.len() {
+        if s.positions != expected {
             return Err(file_error(
                 path,
                 format!(
@@ -222,6 +251,11 @@ mod tests {
         for bad in ["0/3", "4/3", "1/0", "3", "a/b", ""] {
             let err = bad.parse::<Shard>().unwrap_err().to_string();
             assert!(err.contains("K/N"), "{bad}: {err}");
+        }
+        // A results file's shard is checked as it is read.
+        assert!(serde_json::from_str::<Shard>(r#"{"index": 2, "count": 3}"#).is_ok());
+        for bad in [r#"{"index": 0, "count": 3}"#, r#"{"index": 4, "count": 3}"#, r#"{"index": 1, "count": 0}"#] {
+            assert!(serde_json::from_str::<Shard>(bad).is_err(), "{bad}");
         }
     }
 }
