@@ -105,7 +105,7 @@ fn the_web_page_trains_on_webgpu_and_its_logits_equal_the_native_builds() {
     let (send, results) = mpsc::channel();
     let port = serve(PathBuf::from(WEB), send);
     let profile = std::env::temp_dir().join(format!("lstm-transfer-chromium-{}", std::process::id()));
-    let _browser = Browser(
+    let browser = Browser(
         Command::new(chromium())
             .args(["--headless=new", "--no-sandbox", "--enable-unsafe-webgpu", "--no-first-run", "--disable-dev-shm-usage"])
             .arg(format!("--user-data-dir={}", profile.display()))
@@ -116,6 +116,7 @@ fn the_web_page_trains_on_webgpu_and_its_logits_equal_the_native_builds() {
             .expect("Chromium starts"),
     );
     let body = results.recv_timeout(Duration::from_secs(600)).expect("the page posted no result within 10 minutes");
+    drop(browser);
     let _ = std::fs::remove_dir_all(&profile);
     let page: serde_json::Value = serde_json::from_str(&body).unwrap();
     eprintln!("browser adapter: {}; two epochs in {:.1} s", page["adapter"], page["train_seconds"]);

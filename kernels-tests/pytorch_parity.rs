@@ -141,7 +141,7 @@ impl ClassifierCase {
     fn model(&self, domains: usize) -> Classifier {
         let ctx = gpu();
         let cfg = ClassifierConfig { domains, ..self.cfg };
-        let model = Classifier::new(ctx, cfg, self.batch.batch, self.batch.steps, 0).unwrap();
+        let mut model = Classifier::new(ctx, cfg, self.batch.batch, self.batch.steps, 0).unwrap();
         let params: HashMap<String, (Vec<usize>, Vec<f32>)> =
             model.store.entries().iter().map(|e| (e.name.clone(), (self.gold.shape(&e.name).to_vec(), self.gold.f32(&e.name)))).collect();
         model.load_params(ctx, &params).unwrap();

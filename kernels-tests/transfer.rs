@@ -248,4 +248,11 @@ fn the_initial_parameters_recomputed_on_the_host_are_the_uploaded_ones() {
         assert_eq!(&on_host[name].0, shape, "{name}");
         assert!(on_host[name].1 == *values, "{name}: host and GPU initial values differ");
     }
+    // Once parameters are loaded the initial draw is no longer what the store holds: refused.
+    let mut loaded = Classifier::new(ctx, source_config(), 4, 6, 17).unwrap();
+    let initial = loaded.initial_params();
+    loaded.load_params(ctx, &initial).unwrap();
+    let src = source(ctx, source_config(), 2);
+    let err = transfer::apply(ctx, &loaded, &src, &identity_rows(), &TransferOptions::default()).unwrap_err().to_string();
+    assert!(err.contains("freshly built"), "{err}");
 }

@@ -50,7 +50,7 @@ pub struct GpuArgs {
     /// Backend(s) to use, comma-separated. Default: $LSTM_TRANSFER_BACKEND or any.
     #[arg(long, global = true, value_enum, value_delimiter = ',')]
     pub backend: Vec<Backend>,
-    /// Part of the adapter's name or PCI bus id to select (case-insensitive; `info` lists both).
+    /// Part of the adapter's name, or its whole PCI bus id, to select (case-insensitive; `info` lists both).
     /// Default: $LSTM_TRANSFER_ADAPTER or the best.
     #[arg(long, global = true)]
     pub adapter: Option<String>,

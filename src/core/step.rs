@@ -250,7 +250,7 @@ impl StepCore {
         read: bool,
     ) -> Result<Option<StepStats>> {
         let staging = read.then(|| self.stats_staging.clone());
-        let Some(steps) = self.record_and_submit(ctx, key, store, clear, after, staging.as_ref())? else {
+        let Some(steps) = self.record_and_submit(ctx, key, store, clear, after, staging.as_ref(), true)? else {
             return Ok(None);
         };
         checked_stats(&read_staging(ctx, &self.stats_staging, STATS_LEN)?, steps, self.updates).map(Some)
@@ -268,7 +268,7 @@ impl StepCore {
     ) -> Result<Option<PendingStats>> {
         // A buffer of its own per read, so several reads may be in flight.
         let staging = read.then(|| staging_buffer(ctx, "pending stats", (STATS_LEN * 4) as u64));
-        let Some(steps) = self.record_and_submit(ctx, key, store, clear, |_| {}, staging.as_ref())? else {
+        let Some(steps) = self.record_and_submit(ctx, key, store, clear, |_| {}, staging.as_ref(), false)? else {
             return Ok(None);
         };
         let staging = staging.expect("a read has its staging buffer");
@@ -276,7 +276,8 @@ impl StepCore {
     }
 
     /// Records and submits one step; with `read_into` the stats are copied there and cleared, and
-    /// the steps they sum over are returned.
+    /// the steps they sum over are returned. With `time_first_run`, a training plan's first run is
+    /// timed alone as setup (draining the queue: never on the non-blocking path).
     fn record_and_submit(
         &mut self,
         ctx: &GpuContext,
@@ -285,6 +286,7 @@ impl StepCore {
         clear: &[&wgpu::Buffer],
         after: impl FnOnce(&mut wgpu::CommandEncoder),
         read_into: Option<&wgpu::Buffer>,
+        time_first_run: bool,
     ) -> Result<Option<u32>> {
         self.updates = self.next_update(key.kind);
         let plan = self.plans.get(&key).ok_or_else(|| Error::InvalidInput(format!("no plan recorded for {key:?}")))?;
@@ -310,7 +312,7 @@ impl StepCore {
         // a training plan then runs alone (the queue drained before and after) and counts as
         // setup. Inference submits never wait here, so a frame loop polling predictions is not
         // blocked.
-        let first_run = self.fresh_kernels.remove(&key) && key.kind.has_backward();
+        let first_run = self.fresh_kernels.remove(&key) && key.kind.has_backward() && time_first_run;
         if first_run {
             ctx.wait_idle()?;
         }

@@ -39,13 +39,13 @@ impl Backend {
 }
 
 /// How to choose an adapter. Empty fields mean "any"; `from_env` reads `LSTM_TRANSFER_BACKEND`
-/// (vulkan, metal, dx12, gl; comma-separated) and `LSTM_TRANSFER_ADAPTER` (part of the adapter name or PCI
-/// bus id, case-insensitive).
+/// (vulkan, metal, dx12, gl; comma-separated) and `LSTM_TRANSFER_ADAPTER` (part of the adapter name, or its whole
+/// PCI bus id; case-insensitive).
 #[derive(Clone, Debug, Default)]
 pub struct AdapterChoice {
     /// Backends to consider; `None` allows all.
     pub backends: Option<wgpu::Backends>,
-    /// Case-insensitive substring the adapter's name or PCI bus id must contain; `None` allows any.
+    /// Case-insensitive substring of the adapter's name, or its whole PCI bus id; `None` allows any.
     pub name: Option<String>,
 }
 
@@ -79,11 +79,10 @@ impl AdapterChoice {
 
     fn accepts(&self, info: &wgpu::AdapterInfo) -> bool {
         let backend_ok = self.backends.is_none_or(|b| b.contains(wgpu::Backends::from(info.backend)));
-        // The PCI bus id tells apart identical GPUs of one machine (`lstm-transfer info` prints it).
+        // The PCI bus id (whole, as `lstm-transfer info` prints it) tells apart identical GPUs.
         let name_ok = self.name.as_ref().is_none_or(|n| {
-            let n = n.to_lowercase();
-            info.name.to_lowercase().contains(&n)
-                || (!info.device_pci_bus_id.is_empty() && info.device_pci_bus_id.to_lowercase().contains(&n))
+            info.name.to_lowercase().contains(&n.to_lowercase())
+                || (!info.device_pci_bus_id.is_empty() && info.device_pci_bus_id.eq_ignore_ascii_case(n))
         });
         backend_ok && name_ok
     }

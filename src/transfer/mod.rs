@@ -39,6 +39,7 @@
 //! # Ok::<(), lstm_transfer::Error>(())
 //! ```
 
+pub mod check;
 pub mod dann;
 pub mod hetero;
 pub mod recipe;
@@ -190,6 +191,11 @@ pub fn apply(
     rows: &[Option<usize>],
     opts: &TransferOptions,
 ) -> Result<TransferReport> {
+    if !target.is_pristine() {
+        return Err(Error::InvalidInput(
+            "transfer::apply writes a source into a freshly built target: this one has loaded parameters or trained".into(),
+        ));
+    }
     let fresh = target.initial_params();
     let (mapped, notes, from_source) = hetero::map_parameters(&source.info.config, &target.cfg, &source.tensors, &fresh, rows, opts.seed)?;
     let mut report = TransferReport { notes, ..Default::default() };

@@ -177,7 +177,7 @@ pub fn infer_config(tensors: &TensorMap, pooling: Pooling) -> Result<ClassifierC
 impl Checkpoint {
     /// A classifier with this checkpoint's parameters, for batches up to (batch_cap, steps_cap).
     pub fn classifier(&self, ctx: &GpuContext, batch_cap: usize, steps_cap: usize) -> Result<Classifier> {
-        let model = Classifier::new(ctx, self.info.config, batch_cap, steps_cap, 0)?;
+        let mut model = Classifier::new(ctx, self.info.config, batch_cap, steps_cap, 0)?;
         model.load_params(ctx, &self.tensors)?;
         Ok(model)
     }

@@ -144,6 +144,9 @@ pub struct Classifier {
     seed: u32,
     /// Seeded the initial parameters ([`Classifier::initial_params`]).
     init_seed: u64,
+    /// No parameters loaded and no step trained since `new` (the store still holds the initial draw,
+    /// unless written to directly).
+    pristine: bool,
 }
 
 /// How [`Classifier::new`] draws each tensor: the LSTM's with fan-in H, the heads' (fc, domain) with
@@ -226,7 +229,13 @@ impl Classifier {
             dropout: 0.0,
             seed: 0,
             init_seed: seed,
+            pristine: true,
         })
+    }
+
+    /// Whether the model is as [`Classifier::new`] built it: no parameters loaded, no step trained.
+    pub fn is_pristine(&self) -> bool {
+        self.pristine
     }
 
     /// The parameters [`Classifier::new`] drew, recomputed on the host (no readback).
@@ -235,7 +244,8 @@ impl Classifier {
     }
 
     /// Replaces parameters by name (e.g. from a checkpoint or a PyTorch state_dict).
-    pub fn load_params(&self, ctx: &GpuContext, tensors: &TensorMap) -> Result<()> {
+    pub fn load_params(&mut self, ctx: &GpuContext, tensors: &TensorMap) -> Result<()> {
+        self.pristine = false;
         self.store.upload_all(ctx, tensors)
     }
 
@@ -351,6 +361,7 @@ impl Classifier {
     /// first use); returns the plan's key.
     fn prepare_train_step(&mut self, ctx: &GpuContext, b: &Batch, update: bool) -> Result<PlanKey> {
         self.validate(b)?;
+        self.pristine &= !update;
         if self.cfg.domains > 0 && b.domain_labels.is_none() {
             return Err(Error::InvalidInput("the model has a domain head: every batch needs domain labels".into()));
         }
@@ -375,27 +386,35 @@ impl Classifier {
     /// Records and submits the forward pass of `b` with a copy of the logits (and the domain logits,
     /// when `with_domains`) into `staging`.
     fn submit_forward(&mut self, ctx: &GpuContext, b: &Batch, staging: &wgpu::Buffer, with_domains: bool) -> Result<()> {
+        let bytes = (b.batch * self.cfg.classes * 4) as u64;
+        let domain_bytes = (b.batch * self.cfg.domains * 4) as u64;
+        let (logits, domain_logits) = (self.bufs.logits.clone(), self.bufs.domain_logits.clone());
+        self.submit_infer(ctx, b, |encoder| {
+            encoder.copy_buffer_to_buffer(&logits, 0, staging, 0, bytes);
+            if with_domains && domain_bytes > 0 {
+                encoder.copy_buffer_to_buffer(&domain_logits, 0, staging, bytes, domain_bytes);
+            }
+        })
+    }
+
+    /// Records and submits the forward pass of `b`; `after` copies what it needs out.
+    fn submit_infer(&mut self, ctx: &GpuContext, b: &Batch, after: impl FnOnce(&mut wgpu::CommandEncoder)) -> Result<()> {
         self.validate(b)?;
         self.write_inputs(ctx, b);
         let key = PlanKey { batch: b.batch, steps: b.steps, kind: PlanKind::Infer };
         self.ensure_plan(ctx, key)?;
-        let bytes = (b.batch * self.cfg.classes * 4) as u64;
-        let domain_bytes = (b.batch * self.cfg.domains * 4) as u64;
-        let (logits, domain_logits) = (&self.bufs.logits, &self.bufs.domain_logits);
-        self.step.submit(
-            ctx,
-            key,
-            &self.store,
-            &[],
-            |encoder| {
-                encoder.copy_buffer_to_buffer(logits, 0, staging, 0, bytes);
-                if with_domains && domain_bytes > 0 {
-                    encoder.copy_buffer_to_buffer(domain_logits, 0, staging, bytes, domain_bytes);
-                }
-            },
-            false,
-        )?;
+        self.step.submit(ctx, key, &self.store, &[], after, false)?;
         Ok(())
+    }
+
+    /// The pooled features `[batch, features]` the heads read (the representation a transfer
+    /// carries); blocks until they are back.
+    pub fn features(&mut self, ctx: &GpuContext, b: &Batch) -> Result<Vec<f32>> {
+        let len = b.batch * self.cfg.features();
+        let staging = staging_buffer(ctx, "features staging", (len * 4) as u64);
+        let features = self.bufs.features.clone();
+        self.submit_infer(ctx, b, |encoder| encoder.copy_buffer_to_buffer(&features, 0, &staging, 0, (len * 4) as u64))?;
+        read_staging(ctx, &staging, len)
     }
 
     /// Logits `[batch, classes]` for a batch (labels are ignored); blocks until they are back.

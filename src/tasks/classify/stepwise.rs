@@ -60,7 +60,7 @@ impl StepwiseTrainer {
         if train.is_empty() {
             return Err(Error::InvalidInput("training needs examples: 0 train rows".into()));
         }
-        let total_updates = (cfg.epochs * train.len().div_ceil(cfg.batch_size)) as u64;
+        let total_updates = cfg.total_updates(train.len());
         Ok(Self { cfg, train, epoch: 0, plan: None, next: 0, steps: 0, total_updates })
     }
 

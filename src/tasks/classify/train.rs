@@ -147,6 +147,11 @@ impl TrainConfig {
         }
     }
 
+    /// Updates of a whole run over `rows` training rows (the learning-rate schedule's horizon).
+    pub fn total_updates(&self, rows: usize) -> u64 {
+        (self.epochs * rows.div_ceil(self.batch_size)) as u64
+    }
+
     /// How long the shared loop runs this configuration.
     pub fn limits(&self) -> FitLimits {
         FitLimits { epochs: self.epochs, patience: self.patience }
@@ -487,7 +492,7 @@ pub fn train_classifier<'a>(
         return Err(Error::InvalidInput(format!("training needs examples: {} train rows, {} valid rows", train.len(), valid.len())));
     }
     model.step.set_updates(state.updates);
-    let total_updates = (cfg.epochs * train.len().div_ceil(cfg.batch_size)) as u64;
+    let total_updates = cfg.total_updates(train.len());
     let mut run = ClassifierRun { ctx, model, data, cfg, total_updates };
     fit(&mut run, cfg.limits(), state, observer)
 }
