@@ -75,11 +75,13 @@ pub fn evaluate(
     let tail = origins(test_start, n, cfg, cfg.horizon);
     let m = cfg.season.max(1);
     let linear = LinearBaseline::fit(series, cfg);
+    let linear_forecasts: Option<Vec<Vec<f64>>> =
+        linear.as_ref().ok().filter(|l| tail.iter().all(|&o| o >= l.history())).map(|l| l.forecasts(series, &tail));
     let mut points = Vec::new();
-    for chunk in tail.chunks(cfg.batch_size) {
+    for (c, chunk) in tail.chunks(cfg.batch_size).enumerate() {
         let pred = model.predict(ctx, &cfg.cut(&scaled, chunk))?;
         for (i, &o) in chunk.iter().enumerate() {
-            let lin = linear.as_ref().ok().filter(|l| o >= l.history()).map(|l| l.forecast(series, o));
+            let lin = linear_forecasts.as_ref().map(|f| &f[c * cfg.batch_size + i]);
             for h in 0..cfg.horizon {
                 let naive = seasonal_naive(y, o, h, m);
                 let base = cfg.residual().map_or(0.0, |m| seasonal_naive(&scaled[0], o, h, m));

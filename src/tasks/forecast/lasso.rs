@@ -105,7 +105,9 @@ impl LassoProblem<'_> {
     fn aic(&self, coef: &[f64]) -> f64 {
         let df = coef.iter().filter(|b| **b != 0.0).count();
         let n = self.n as f64;
-        n * self.rss_over_n(coef).max(f64::MIN_POSITIVE).ln() + 2.0 * df as f64
+        // RSS comes from a difference of sums: near an exact fit it is rounding noise, whose log
+        // would swamp 2·df. Below a millionth of the variance a fit counts as exact.
+        n * self.rss_over_n(coef).max(1e-6 * self.yty).max(f64::MIN_POSITIVE).ln() + 2.0 * df as f64
     }
 
     /// The fit of the path with the lowest AIC among those leaving at least half the samples as

@@ -6,7 +6,8 @@
 //! forecast origin o, all in a variance-stabilised scale (asinh of the value less the column's
 //! median over its scaled MAD, LEAR's transform):
 //! - the target's `horizon` values of the blocks k = 1, 2, 3 and 7 before the origin
-//!   (`o − k·horizon ..`: LEAR's days d−1, d−2, d−3, d−7) and of the block one season back;
+//!   (`o − k·horizon ..`: LEAR's days d−1, d−2, d−3, d−7) and, when the season is a whole number of
+//!   blocks, of the block one season back;
 //! - each covariate's block before the origin and the furthest of those blocks; a covariate known in
 //!   advance also its values over the forecast block itself (LEAR: the day-ahead load and
 //!   generation forecasts of day d);
@@ -15,7 +16,8 @@
 //! Fitted on the training part only (the targets the LSTM trains on; `train_len` respected) with
 //! the penalty chosen by Akaike's criterion ([`super::lasso`]); origins every `horizon` steps in
 //! phase with the test origins (LEAR's daily samples) when that leaves enough samples, else every
-//! step. A block that would leave too few samples is dropped.
+//! step, the most recent [`MAX_SAMPLES`] at most. A block k is read only when `2·k·horizon` steps
+//! precede the training end (its history may take at most half of them).
 
 use super::data::{Clock, Series};
 use super::lasso::LassoProblem;
@@ -26,8 +28,12 @@ use crate::error::{Error, Result};
 const BLOCKS_BACK: [usize; 4] = [1, 2, 3, 7];
 /// Training samples below which origins are taken every step rather than every `horizon` steps.
 const MIN_ALIGNED_SAMPLES: usize = 200;
-/// The history the features read may use at most this share of the steps before the training end.
-const MAX_HISTORY_SHARE: usize = 2;
+/// The most recent training origins kept at most (bounds the fit's time and memory on long series).
+pub const MAX_SAMPLES: usize = 2_000;
+/// A block's history may take at most 1/this of the steps before the training end.
+const HISTORY_DIVISOR: usize = 2;
+/// How far past the training target's range (stabilised scale) a forecast may go.
+const Z_MARGIN: f64 = 3.0;
 /// MAD → standard deviation of a normal distribution.
 const MAD_TO_SD: f64 = 1.482_6;
 
@@ -100,6 +106,8 @@ pub struct LinearBaseline {
     models: Vec<(f64, Vec<f64>)>,
     /// Training samples (origins).
     pub samples: usize,
+    /// Bound of a forecast in the stabilised scale: the training target's largest magnitude plus a margin.
+    z_limit: f64,
     scale: Scale,
     validation_mae: Vec<f64>,
 }
@@ -137,7 +145,8 @@ impl LinearBaseline {
         let mae = |b: &Self| {
             let errors: Vec<f64> = origins
                 .iter()
-                .flat_map(|&o| b.forecast(series, o).into_iter().enumerate().map(move |(h, f)| (f - y[o + h]).abs()))
+                .zip(b.forecasts(series, &origins))
+                .flat_map(|(&o, f)| f.into_iter().enumerate().map(move |(h, f)| (f - y[o + h]).abs()))
                 .collect();
             errors.iter().sum::<f64>() / errors.len() as f64
         };
@@ -157,7 +166,7 @@ impl LinearBaseline {
         if cfg.season.is_multiple_of(h) && !blocks.contains(&(cfg.season / h)) {
             blocks.push(cfg.season / h);
         }
-        blocks.retain(|&k| k * h * MAX_HISTORY_SHARE <= train_end);
+        blocks.retain(|&k| k * h * HISTORY_DIVISOR <= train_end);
         if blocks.is_empty() {
             return Err(Error::InvalidInput(format!(
                 "a linear baseline needs a {h}-step block of history with as many steps again to fit on: {train_end} training steps"
@@ -181,6 +190,7 @@ impl LinearBaseline {
             feature_sd: Vec::new(),
             models: Vec::new(),
             samples: 0,
+            z_limit: f64::INFINITY,
             scale,
             validation_mae: Vec::new(),
         };
@@ -189,12 +199,12 @@ impl LinearBaseline {
         let start = first_target.max(furthest * h);
         let last = train_end.saturating_sub(h);
         let aligned: Vec<usize> = (start..=last).filter(|o| o % h == test_start % h).collect();
-        let origins: Vec<usize> = if aligned.len() >= MIN_ALIGNED_SAMPLES { aligned } else { (start..=last).collect() };
+        let mut origins: Vec<usize> = if aligned.len() >= MIN_ALIGNED_SAMPLES { aligned } else { (start..=last).collect() };
+        origins.drain(..origins.len().saturating_sub(MAX_SAMPLES));
         if origins.len() < 4 {
             return Err(Error::InvalidInput(format!("a linear baseline needs training origins: {} here", origins.len())));
         }
-        let z: Vec<Vec<f64>> =
-            series.values.iter().zip(&baseline.stabilise).map(|(col, s)| col.iter().map(|&x| s.apply(x)).collect()).collect();
+        let z = baseline.stabilised(series);
         let rows: Vec<Vec<f64>> = origins.iter().map(|&o| baseline.features(&z, &series.times, o)).collect();
         let (n, p) = (rows.len(), rows[0].len());
         baseline.feature_mean = (0..p).map(|j| rows.iter().map(|r| r[j]).sum::<f64>() / n as f64).collect();
@@ -204,7 +214,7 @@ impl LinearBaseline {
                 if sd > 0.0 { sd } else { 1.0 }
             })
             .collect();
-        let x: Vec<Vec<f64>> = rows.iter().map(|r| baseline.standardize(r)).collect();
+        let x: Vec<Vec<f64>> = rows.into_iter().map(|r| baseline.standardize(&r)).collect();
         let mut gram = vec![0.0; p * p];
         for r in &x {
             for j in 0..p {
@@ -226,6 +236,7 @@ impl LinearBaseline {
             })
             .collect();
         baseline.samples = n;
+        baseline.z_limit = z[0][..train_end].iter().fold(0.0f64, |m, v| m.max(v.abs())) + Z_MARGIN;
         Ok(baseline)
     }
 
@@ -247,16 +258,30 @@ impl LinearBaseline {
         }
     }
 
-    /// The `horizon` forecasts from origin `o` (needs `o ≥ history()` and, with covariates known in
-    /// advance, their values up to `o + horizon`), in the series' units.
-    pub fn forecast(&self, series: &Series, o: usize) -> Vec<f64> {
-        let z: Vec<Vec<f64>> =
-            series.values.iter().zip(&self.stabilise).map(|(col, s)| col.iter().map(|&x| s.apply(x)).collect()).collect();
-        let x = self.standardize(&self.features(&z, &series.times, o));
-        self.models
+    /// The `horizon` forecasts from each origin `o` (needs `o ≥ history()` and, with covariates known
+    /// in advance, their values up to `o + horizon`), in the series' units.
+    pub fn forecasts(&self, series: &Series, origins: &[usize]) -> Vec<Vec<f64>> {
+        let z = self.stabilised(series);
+        origins
             .iter()
-            .map(|(intercept, coef)| self.stabilise[0].invert(intercept + coef.iter().zip(&x).map(|(b, v)| b * v).sum::<f64>()))
+            .map(|&o| {
+                let x = self.standardize(&self.features(&z, &series.times, o));
+                self.models
+                    .iter()
+                    .map(|(intercept, coef)| {
+                        // Far outside the training range the inverse (sinh) would blow an error up
+                        // to infinity: a forecast stays within a margin of the training range.
+                        let z = intercept + coef.iter().zip(&x).map(|(b, v)| b * v).sum::<f64>();
+                        self.stabilise[0].invert(z.clamp(-self.z_limit, self.z_limit))
+                    })
+                    .collect()
+            })
             .collect()
+    }
+
+    /// Every column of `series` in the stabilised scale.
+    fn stabilised(&self, series: &Series) -> Vec<Vec<f64>> {
+        series.values.iter().zip(&self.stabilise).map(|(col, s)| col.iter().map(|&x| s.apply(x)).collect()).collect()
     }
 
     /// The raw feature vector at origin `o` of the stabilised columns `z`.
@@ -329,8 +354,9 @@ mod tests {
         let baseline = LinearBaseline::fit(&s, &c).unwrap();
         assert_eq!(baseline.describe().blocks, vec![1, 2, 3, 7]);
         let (_, test_start) = boundaries(s.len(), &c).unwrap();
-        for o in [test_start, test_start + 24, test_start + 48] {
-            for (h, f) in baseline.forecast(&s, o).iter().enumerate() {
+        let origins = [test_start, test_start + 24, test_start + 48];
+        for (&o, forecast) in origins.iter().zip(baseline.forecasts(&s, &origins)) {
+            for (h, f) in forecast.iter().enumerate() {
                 assert!((f - y[o + h]).abs() < 0.05, "origin {o} step {h}: {f} vs {}", y[o + h]);
             }
         }
