@@ -443,3 +443,28 @@ fn lm_sample_continues_a_prompt_the_way_the_corpus_does() {
     let err = fails(&["lm", "sample", "--from", &lm, "--temperature", "0"]);
     assert!(err.contains("temperature"), "{err}");
 }
+
+#[test]
+fn transfer_check_reports_coverage_confidence_logme_and_the_domain_gap() {
+    // The web page's shipped source (sentiment on IMDb + Amazon) on 100 Yelp sentences.
+    let root = env!("CARGO_MANIFEST_DIR");
+    let source = format!("{root}/examples/web/source.safetensors");
+    let yelp: String =
+        std::fs::read_to_string(format!("{root}/data/uci_yelp.tsv")).unwrap().lines().take(100).map(|l| format!("{l}\n")).collect();
+    let target = file("check_yelp.tsv", &yelp);
+    let imdb = format!("{root}/data/uci_imdb.tsv");
+    let out = ok(&["transfer", "--from", &source, "--check", "--data", &target, "--source-data", &imdb, "--format", "json"]);
+    let c: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(c["rows"], 100);
+    let share = |key: &str| c[key].as_f64().unwrap_or_else(|| panic!("{key} missing: {c}"));
+    assert!((0.5..1.0).contains(&c["coverage"]["covered_occurrences"].as_f64().unwrap()), "{c}");
+    assert!((0.0..=1.0).contains(&share("unknown_trigram_coverage")) && (0.5..=1.0).contains(&share("source_confidence")));
+    assert!((0.0..=1.0).contains(&share("source_entropy")) && (0.0..=1.0).contains(&share("source_accuracy")));
+    assert!(share("logme_source").is_finite() && share("logme_random").is_finite());
+    assert!((0.0..=2.0).contains(&share("proxy_a_distance")), "{c}");
+    // Check trains nothing: a method or training option with it is refused.
+    let err = fails(&["transfer", "--from", &source, "--check", "--method", "init", "--data", &target]);
+    assert!(err.contains("--method") && err.contains("--check"), "{err}");
+    let err = fails(&["transfer", "--from", &source, "--check"]);
+    assert!(err.contains("--data"), "{err}");
+}

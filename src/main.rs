@@ -49,7 +49,8 @@ enum Command {
   lstm-transfer transfer --from runs/movies.safetensors --method freeze --freeze-known-rows --gradual-unfreezing --discriminative-lr --schedule stlr --data yelp.tsv
   lstm-transfer transfer --from runs/movies.safetensors --method hetero --hidden 256 --layers 2 --data yelp.tsv
   lstm-transfer transfer --from state_dict.safetensors --method hetero --hidden 64 --out wide.safetensors      # map only, no training
-  lstm-transfer transfer --from runs/movies.safetensors --method dann --data movies.tsv --target yelp_unlabelled.txt --test yelp.tsv")]
+  lstm-transfer transfer --from runs/movies.safetensors --method dann --data movies.tsv --target yelp_unlabelled.txt --test yelp.tsv
+  lstm-transfer transfer --from runs/movies.safetensors --check --data yelp_100.tsv --source-data movies.tsv   # before training: will it help?")]
     Transfer(Box<TransferArgs>),
     /// Compare training from scratch with every transfer method over label budgets and seeds.
     #[command(after_help = "Examples:
@@ -121,6 +122,7 @@ fn run(cli: &Cli) -> Result<()> {
     match &cli.command {
         Command::Info => cli::system::info(&cli.gpu),
         Command::Train(args) => cli::train::run(&cli.gpu, &cli.io, args),
+        Command::Transfer(args) if args.check => cli::transfer::check(&cli.gpu, args),
         Command::Transfer(args) if args.train.data.is_none() => cli::transfer::write_mapped(&cli.gpu, &cli.io, args),
         Command::Transfer(args) => cli::transfer::run(&cli.gpu, &cli.io, args),
         Command::Eval(args) => cli::eval::run(&cli.gpu, args),

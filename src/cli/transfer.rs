@@ -28,8 +28,8 @@ pub struct TransferArgs {
     /// the --freeze tensors); ulmfit: gradual unfreezing, discriminative rates, stlr schedule; hetero:
     /// another shape (--hidden, --layers, --embed, --bidirectional/--unidirectional); dann:
     /// domain-adversarial on unlabelled --target text.
-    #[arg(long, value_enum)]
-    pub method: Method,
+    #[arg(long, value_enum, required_unless_present = "check")]
+    pub method: Option<Method>,
     /// Target tensors that take the source's values (pattern with *, repeatable) [default: *].
     #[arg(long = "copy")]
     pub copy: Vec<String>,
@@ -56,14 +56,28 @@ pub struct TransferArgs {
     /// Pooling of a source state_dict (its shapes cannot tell last, max and mean apart).
     #[arg(long, value_enum)]
     pub source_pooling: Option<Pooling>,
+    /// Train nothing: print how likely the source is to help on --data (its labelled target rows):
+    /// vocabulary and trigram coverage, the source's confidence, LogME of the transferred features
+    /// against a random start, and with --source-data the proxy A-distance.
+    #[arg(long, conflicts_with_all = ["method", "resume", "epochs"])]
+    pub check: bool,
+    /// --check: source-domain text (any table the --data options read; labels unused) for the proxy
+    /// A-distance between the domains.
+    #[arg(long, requires = "check")]
+    pub source_data: Option<PathBuf>,
     #[command(flatten)]
     pub train: TrainArgs,
 }
 
 impl TransferArgs {
+    /// The method (clap requires it unless --check, which has its own command path).
+    fn method(&self) -> Method {
+        self.method.expect("--method is required without --check")
+    }
+
     /// The method's recipe with the options given on the command line.
     fn recipe(&self) -> Recipe {
-        let mut r = Recipe::new(self.method);
+        let mut r = Recipe::new(self.method());
         if !self.freeze.is_empty() {
             (r.freeze, r.freeze_known_rows) = (self.freeze.clone(), self.freeze_known_rows);
         }
@@ -74,7 +88,7 @@ impl TransferArgs {
             // An explicit --schedule wins over the method's.
             r.schedule = None;
         }
-        if let (Some(g), Method::Dann) = (self.gamma, self.method) {
+        if let (Some(g), Method::Dann) = (self.gamma, self.method()) {
             r.dann_gamma = Some(g);
         }
         r
@@ -88,19 +102,19 @@ impl TransferArgs {
 /// `source_is_lm`: a language model has no pooling of its own, so any method may choose one.
 fn check_method(t: &TransferArgs, source_is_lm: bool) -> Result<()> {
     let reshapes = t.train.changes_shape() || (t.train.pooling.is_some() && !source_is_lm);
-    if reshapes && t.method != Method::Hetero {
+    if reshapes && t.method() != Method::Hetero {
         bail!(
             "shape options (--embed, --hidden, --layers, --bidirectional, --unidirectional, --pooling) need --method hetero \
                (from a language model, which has no pooling of its own, --pooling goes with any method)"
         );
     }
-    if (!t.freeze.is_empty() || t.freeze_known_rows) && !matches!(t.method, Method::Freeze | Method::Ulmfit) {
+    if (!t.freeze.is_empty() || t.freeze_known_rows) && !matches!(t.method(), Method::Freeze | Method::Ulmfit) {
         bail!("--freeze and --freeze-known-rows need --method freeze or ulmfit");
     }
-    if (t.method == Method::Dann) != t.target.is_some() {
+    if (t.method() == Method::Dann) != t.target.is_some() {
         bail!("--method dann needs --target FILE (unlabelled target text), and --target is only for dann");
     }
-    if t.gamma.is_some() && t.method != Method::Dann {
+    if t.gamma.is_some() && t.method() != Method::Dann {
         bail!("--gamma is only for --method dann");
     }
     Ok(())
@@ -262,7 +276,7 @@ pub fn write_mapped(gpu: &GpuArgs, io: &IoArgs, t: &TransferArgs) -> Result<()> 
         );
     }
     let _lock = io.guard(&a.out, std::slice::from_ref(&a.out), &[Some(t.from.as_path())], false)?;
-    if t.method == Method::Dann {
+    if t.method() == Method::Dann {
         bail!("--method dann trains on data: give --data (labelled) and --target (unlabelled)");
     }
     let source = super::load_source(&t.from, t.source_pooling)?;
@@ -289,5 +303,53 @@ pub fn write_mapped(gpu: &GpuArgs, io: &IoArgs, t: &TransferArgs) -> Result<()> 
     let info = ModelInfo { config: cfg, ..tr.source.info.clone() };
     save_classifier(&t.train.out, &ctx, &model, &info, tr.source.vocab.as_deref())?;
     println!("wrote {}", t.train.out.display());
+    Ok(())
+}
+
+/// `transfer --check`: the transferability figures of the source on --data's labelled rows.
+pub fn check(gpu: &GpuArgs, t: &TransferArgs) -> Result<()> {
+    let data = t.train.data.as_ref().context("--check reads the target's labelled rows: give --data")?;
+    let rows = t.train.table.read(data, false)?.rows;
+    let labels = label_names(rows.iter().filter_map(|r| r.label.as_deref()));
+    let source_rows = t.source_data.as_ref().map(|p| Ok::<_, anyhow::Error>(t.train.table.read(p, true)?.rows)).transpose()?;
+    let source = transfer::load_source(&t.from, t.source_pooling).with_context(|| format!("reading {}", t.from.display()))?;
+    let ctx = gpu.context()?;
+    let c = transfer::check::check(&ctx, &source, &rows, &labels, source_rows.as_deref(), t.train.seed)?;
+    if t.train.format == OutputFormat::Json {
+        println!("{}", serde_json::to_string_pretty(&c)?);
+        return Ok(());
+    }
+    let pct = |v: f64| format!("{:.1}%", 100.0 * v);
+    println!("{} on {} ({} labelled rows, adapter {})", t.from.display(), data.display(), c.rows, ctx.adapter_line());
+    println!(
+        "vocabulary        the source knows {} of the target's token occurrences ({} target words are new); \
+         new words share {} of their character trigrams with the source's words",
+        pct(c.coverage.covered_occurrences),
+        c.coverage.new_tokens,
+        pct(c.unknown_trigram_coverage)
+    );
+    match (c.source_confidence, c.source_entropy) {
+        (Some(conf), Some(entropy)) => println!(
+            "source as it is   mean top-class probability {:.3}, normalised entropy {entropy:.3}{}",
+            conf,
+            c.source_accuracy.map_or(String::new(), |a| format!(", accuracy {}", pct(a)))
+        ),
+        _ => println!("source as it is   no classification head (a language model): no confidence to report"),
+    }
+    println!(
+        "LogME             {:.4} per row started from the source vs {:.4} from a random start ({:+.4}: {})",
+        c.logme_source,
+        c.logme_random,
+        c.logme_source - c.logme_random,
+        if c.logme_source > c.logme_random {
+            "the source's features carry more label evidence"
+        } else {
+            "no more evidence than random features"
+        }
+    );
+    match c.proxy_a_distance {
+        Some(pad) => println!("domain gap        proxy A-distance {pad:.3} (0: alike, 2: told apart perfectly)"),
+        None => println!("domain gap        give --source-data FILE (source-domain text) for the proxy A-distance"),
+    }
     Ok(())
 }
