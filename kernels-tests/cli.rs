@@ -462,6 +462,11 @@ fn transfer_check_reports_coverage_confidence_logme_and_the_domain_gap() {
     assert!((0.0..=1.0).contains(&share("source_entropy")) && (0.0..=1.0).contains(&share("source_accuracy")));
     assert!(share("logme_source").is_finite() && share("logme_random").is_finite());
     assert!((0.0..=2.0).contains(&share("proxy_a_distance")), "{c}");
+    // The target's own rows as the source text: nothing tells the domains apart (neither the row
+    // counts nor the label column, which is not read as text).
+    let same = ok(&["transfer", "--from", &source, "--check", "--data", &target, "--source-data", &target, "--format", "json"]);
+    let same: serde_json::Value = serde_json::from_str(&same).unwrap();
+    assert_eq!(same["proxy_a_distance"].as_f64(), Some(0.0), "{same}");
     // Check trains nothing: a method or training option with it is refused.
     let err = fails(&["transfer", "--from", &source, "--check", "--method", "init", "--data", &target]);
     assert!(err.contains("--method") && err.contains("--check"), "{err}");

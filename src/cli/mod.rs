@@ -32,7 +32,7 @@ use clap::{Args, ValueEnum};
 use lstm_transfer::config::validate::check_capacity;
 use lstm_transfer::config::{AdamConfig, LrSchedule, OptimConfig, Pooling, ScheduleKind, WeightDecay};
 use lstm_transfer::core::lr_find::LrFind;
-use lstm_transfer::data::{Column, ReadOptions, TableFormat, TextTable, read_table};
+use lstm_transfer::data::{Column, ReadOptions, TableFormat, TextRow, TextTable, read_table};
 use lstm_transfer::fsutil::{RunLock, check_outputs, write_atomic};
 use lstm_transfer::gpu::Backend;
 use lstm_transfer::plot::{Panel, Series as PlotSeries, write_line_chart};
@@ -162,6 +162,19 @@ impl TableArgs {
         let table = read_table(path, &self.options(unlabeled))?;
         report_skipped(path, &table);
         Ok(table)
+    }
+
+    /// The texts of a file whose labels, if any, are not used: read as labelled rows (so the label
+    /// column does not end up in the text), or, when it has no label column, as unlabelled ones.
+    pub fn read_texts(&self, path: &Path) -> Result<Vec<TextRow>> {
+        let rows = match read_table(path, &self.options(false)) {
+            Ok(table) => {
+                report_skipped(path, &table);
+                table.rows
+            }
+            Err(_) => self.read(path, true)?.rows,
+        };
+        Ok(rows.into_iter().map(|r| TextRow { label: None, ..r }).collect())
     }
 }
 

@@ -128,7 +128,7 @@ fn read_target(path: &std::path::Path, a: &TrainArgs) -> Result<Vec<TextRow>> {
             lstm_transfer::data::ReadOptions { format: Some(lstm_transfer::data::TableFormat::Tsv), unlabeled: true, ..Default::default() };
         lstm_transfer::data::read_table(path, &opts)?
     } else {
-        a.table.read(path, true)?
+        return a.table.read_texts(path);
     };
     Ok(table.rows)
 }
@@ -311,7 +311,7 @@ pub fn check(gpu: &GpuArgs, t: &TransferArgs) -> Result<()> {
     let data = t.train.data.as_ref().context("--check reads the target's labelled rows: give --data")?;
     let rows = t.train.table.read(data, false)?.rows;
     let labels = label_names(rows.iter().filter_map(|r| r.label.as_deref()));
-    let source_rows = t.source_data.as_ref().map(|p| Ok::<_, anyhow::Error>(t.train.table.read(p, true)?.rows)).transpose()?;
+    let source_rows = t.source_data.as_ref().map(|p| t.train.table.read_texts(p)).transpose()?;
     let source = transfer::load_source(&t.from, t.source_pooling).with_context(|| format!("reading {}", t.from.display()))?;
     let ctx = gpu.context()?;
     let c = transfer::check::check(&ctx, &source, &rows, &labels, source_rows.as_deref(), t.train.seed)?;

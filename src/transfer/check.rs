@@ -30,7 +30,7 @@ use crate::tasks::classify::{Classifier, ClassifierConfig};
 
 /// Rows per forward pass.
 const BATCH: usize = 64;
-/// Source and target rows the domain classifier sees at most (each).
+/// Rows of each domain the domain classifier sees at most (as many of each).
 const PAD_ROWS: usize = 1_000;
 
 /// The figures of [`check`].
@@ -94,7 +94,10 @@ pub fn check(
 
     let proxy_a_distance = match source_rows {
         Some(src) if !src.is_empty() => {
-            let take = |r: &[TextRow]| Dataset::unlabelled(r.iter().take(PAD_ROWS).map(|r| vocab.encode(&r.text)).collect());
+            // As many rows of each domain: with unequal counts, always answering the larger would
+            // look like telling the domains apart.
+            let each = src.len().min(rows.len()).min(PAD_ROWS);
+            let take = |r: &[TextRow]| Dataset::unlabelled(r.iter().take(each).map(|r| vocab.encode(&r.text)).collect());
             let (s, t) = (features(ctx, &mut started, &take(src), max_len)?, features(ctx, &mut started, &take(rows), max_len)?);
             Some(proxy_a_distance(&s, &t))
         }
@@ -210,7 +213,8 @@ pub fn logme(features: &[Vec<f64>], labels: &[u32], classes: usize) -> f64 {
 }
 
 /// Proxy A-distance `2(1 − 2ε)`, ε the error on the odd rows of a ridge-regression classifier fitted
-/// on the even rows to tell `source` (−1) from `target` (+1); clamped to [0, 2].
+/// on the even rows to tell `source` (−1) from `target` (+1); clamped to [0, 2]. Give as many rows of
+/// each: the error is measured against a balanced guess.
 pub fn proxy_a_distance(source: &[Vec<f64>], target: &[Vec<f64>]) -> f64 {
     let rows: Vec<(&Vec<f64>, f64)> = source.iter().map(|x| (x, -1.0)).chain(target.iter().map(|x| (x, 1.0))).collect();
     let d = rows.first().map_or(0, |(x, _)| x.len());
