@@ -42,6 +42,7 @@ fn config() -> ForecastConfig {
         seed: 1,
         seasonal_residual: false,
         future_cols: 0,
+        linear_residual: None,
     }
 }
 
@@ -189,6 +190,22 @@ fn the_cli_trains_fine_tunes_from_another_series_and_refuses_bad_windows() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("too short") && !err.contains("panicked"), "{err}");
+
+    // The residual to the linear baseline: trained, scored, forecast past the end, and only
+    // fine-tuned from a model that learnt the same way.
+    let lin = temp("lin.safetensors").display().to_string();
+    let out = run(&["--series", "A", "--linear-residual", "--predict", "6", "--out", &lin]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["config"]["linear_residual"].is_object() && v["metrics"]["mae"].as_f64().unwrap().is_finite(), "{v}");
+    let predicted = std::fs::read_to_string(temp("lin.predict.csv")).unwrap();
+    assert_eq!(predicted.lines().count(), 7, "{predicted}");
+    let e = temp("e.safetensors").display().to_string();
+    let out = run(&["--series", "B", "--train-len", "120", "--from", &a, "--linear-residual", "--out", &e]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("did not learn the residual to the linear baseline"), "{err}");
+    let out = run(&["--series", "A", "--linear-residual", "--seasonal-residual", "on", "--out", &e]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("cannot be used with"));
 }
 
 #[test]

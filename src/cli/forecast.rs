@@ -21,6 +21,7 @@ use lstm_transfer::tasks::forecast::{
 
 use lstm_transfer::tasks::forecast::data::FillGaps;
 use lstm_transfer::tasks::forecast::evaluate::{MAX_STEPS_AHEAD, forecast_ahead};
+use lstm_transfer::tasks::forecast::linear::LinearBaseline;
 
 use super::{GpuArgs, IoArgs, OptimArgs, OutputFormat, epoch_bar, lr_find_outputs, outputs_of, report_lr_find, sibling, verbose_step};
 use lstm_transfer::core::lr_find::LrFindConfig;
@@ -87,6 +88,10 @@ pub struct ForecastArgs {
     /// MSE (auto; --lr-find tests the plain values). `--seasonal-residual` alone means on.
     #[arg(long, value_enum, default_value_t, num_args = 0..=1, default_missing_value = "on")]
     pub seasonal_residual: Residual,
+    /// Learn the difference to the linear (lasso) baseline's forecast instead (an all-zero output is
+    /// that baseline, fitted on the training part without the weekday dummies).
+    #[arg(long, conflicts_with = "seasonal_residual")]
+    pub linear_residual: bool,
     /// Start from a forecaster trained on another series (same inputs and horizon), then fine-tune.
     #[arg(long)]
     pub from: Option<PathBuf>,
@@ -156,6 +161,7 @@ impl ForecastArgs {
             seed: self.seed,
             seasonal_residual: self.seasonal_residual == Residual::On,
             future_cols: self.future_cols.len(),
+            linear_residual: None,
         };
         cfg.validate()?;
         Ok(cfg)
@@ -227,6 +233,19 @@ pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &ForecastArgs) -> Result<()> {
     if let Some((info, _)) = &source {
         // The source learnt residuals (or values): fine-tuning must read its output the same way
         // (`auto` follows the source).
+        let learnt_linear = info.forecast.linear_residual.is_some();
+        if a.linear_residual != learnt_linear {
+            bail!(
+                "{} {}: fine-tune it {} --linear-residual",
+                a.from.as_ref().expect("given").display(),
+                if learnt_linear {
+                    "learnt the residual to the linear baseline"
+                } else {
+                    "did not learn the residual to the linear baseline"
+                },
+                if learnt_linear { "with" } else { "without" }
+            );
+        }
         if a.seasonal_residual == Residual::On && !info.forecast.seasonal_residual {
             bail!(
                 "{} forecasts the values themselves: it cannot fine-tune with --seasonal-residual",
@@ -253,6 +272,13 @@ pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &ForecastArgs) -> Result<()> {
     let train_start = cfg.train_len.map_or(0, |l| train_end.saturating_sub(l));
     // Scaling statistics from the steps the model trains on.
     let scaler = Scaler::fit(&series, train_start, train_end);
+    if a.linear_residual {
+        // The base is fitted on this series' training part, in scaled units (also after --from:
+        // a linear model is the series' own).
+        let scaled = Series { values: scaler.scale(&series), ..series.clone() };
+        cfg.linear_residual = Some(LinearBaseline::fit_with(&scaled, &cfg, false).context("the linear baseline to learn the residual to")?);
+        boundaries(n, &cfg)?;
+    }
     let model_cfg = model_config(a, &series, &cfg, source.as_ref().map(|(info, _)| info))?;
     let say = |line: String| a.format.say(line);
     let ctx = gpu.context()?;
@@ -294,7 +320,7 @@ pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &ForecastArgs) -> Result<()> {
     }
     // --seasonal-residual auto (without --from) trains both ways; the residual needs a season of history.
     let mut candidates = vec![cfg.clone()];
-    if a.seasonal_residual == Residual::Auto && source.is_none() {
+    if a.seasonal_residual == Residual::Auto && source.is_none() && !a.linear_residual {
         let residual = ForecastConfig { seasonal_residual: true, ..cfg.clone() };
         if boundaries(n, &residual).is_ok() {
             candidates.push(residual);

@@ -362,15 +362,15 @@ impl Scaler {
 /// Windows whose inputs are steps `o-window..o` and targets `o..o+horizon` (column 0), for each
 /// origin `o` in `origins`, as one batch. Columns from `known_from` on are known in advance: input step
 /// `s` reads them at `s + horizon`, so the window's last `horizon` steps carry their values for the
-/// steps being forecast (never past `o + horizon - 1`). With `residual_season = Some(m)` the targets are
-/// the differences to the seasonal-naive forecast from `o` (the value one season back, repeated), so an
+/// steps being forecast (never past `o + horizon - 1`). With `base` (one row of `horizon` values per
+/// origin, e.g. the seasonal-naive forecast from `o`) the targets are the differences to it, so an
 /// all-zero output reproduces that baseline and the model learns only corrections.
 pub fn windows(
     scaled: &[Vec<f64>],
     origins: &[usize],
     window: usize,
     horizon: usize,
-    residual_season: Option<usize>,
+    base: Option<&[Vec<f64>]>,
     known_from: usize,
 ) -> Windows {
     let (b, f) = (origins.len(), scaled.len());
@@ -383,7 +383,7 @@ pub fn windows(
             }
         }
         for h in 0..horizon {
-            let base = residual_season.map_or(0.0, |m| seasonal_naive(&scaled[0], o, h, m));
+            let base = base.map_or(0.0, |rows| rows[i][h]);
             w.y.push((scaled[0][o + h] - base) as f32);
         }
     }
@@ -448,7 +448,8 @@ mod tests {
         assert_eq!(w.x, [0.0, 10.0, 1.0, 11.0, 1.0, 11.0, 2.0, 12.0]);
         assert_eq!(w.y, [2.0, 3.0, 3.0, 4.0]);
         // Residual to a season of 2: targets minus the values two steps back.
-        let w = windows(&scaled, &[2, 3], 2, 2, Some(2), 2);
+        let naive = |o: usize| (0..2).map(|h| seasonal_naive(&scaled[0], o, h, 2)).collect::<Vec<f64>>();
+        let w = windows(&scaled, &[2, 3], 2, 2, Some(&[naive(2), naive(3)]), 2);
         assert_eq!(w.y, [2.0, 2.0, 2.0, 2.0]);
         // Column 1 known 2 steps ahead: origin 2 reads it at steps 2,3 (its targets' steps), origin 4 at 4,5.
         let w = windows(&scaled, &[2, 4], 2, 2, None, 1);

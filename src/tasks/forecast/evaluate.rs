@@ -80,12 +80,12 @@ pub fn evaluate(
     let mut points = Vec::new();
     for (c, chunk) in tail.chunks(cfg.batch_size).enumerate() {
         let pred = model.predict(ctx, &cfg.cut(&scaled, chunk))?;
+        let base = cfg.base(&scaled, chunk);
         for (i, &o) in chunk.iter().enumerate() {
             let lin = linear_forecasts.as_ref().map(|f| &f[c * cfg.batch_size + i]);
             for h in 0..cfg.horizon {
                 let naive = seasonal_naive(y, o, h, m);
-                let base = cfg.residual().map_or(0.0, |m| seasonal_naive(&scaled[0], o, h, m));
-                let forecast = scaler.unscale_target(pred[i * cfg.horizon + h] as f64 + base);
+                let forecast = scaler.unscale_target(pred[i * cfg.horizon + h] as f64 + base.as_ref().map_or(0.0, |b| b[i][h]));
                 points.push(ForecastPoint { step: o + h, forecast, naive, linear: lin.as_ref().map(|l| l[h]) });
             }
         }
@@ -130,10 +130,9 @@ pub(crate) fn window_after(scaled: &[Vec<f64>], cfg: &ForecastConfig) -> Windows
 }
 
 /// What the model's output at each of the `horizon` steps after the end of a scaled series is
-/// added to: the seasonal naive for a residual model, else 0.
+/// added to: the seasonal naive or the linear baseline for a residual model, else 0.
 pub(crate) fn residual_base(scaled: &[Vec<f64>], cfg: &ForecastConfig) -> Vec<f64> {
-    let origin = scaled[0].len();
-    (0..cfg.horizon).map(|h| cfg.residual().map_or(0.0, |m| seasonal_naive(&scaled[0], origin, h, m))).collect()
+    cfg.base(scaled, &[scaled[0].len()]).map_or_else(|| vec![0.0; cfg.horizon], |mut rows| rows.remove(0))
 }
 
 /// The next `steps` values past the end of `series`, in its units. A direct forecast gives up to

@@ -38,7 +38,7 @@ const Z_MARGIN: f64 = 3.0;
 const MAD_TO_SD: f64 = 1.482_6;
 
 /// The scale the models work in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Scale {
     /// LEAR's variance-stabilising `asinh((x − median) / MAD)`: tames price spikes, but its inverse
@@ -49,7 +49,7 @@ pub enum Scale {
 }
 
 /// A column's transform: `(x − median) / scale`, then asinh for [`Scale::Asinh`].
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Stabilise {
     median: f64,
     scale: f64,
@@ -91,6 +91,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 /// The fitted baseline: one lasso model per forecast step.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LinearBaseline {
     horizon: usize,
     /// First column known in advance.
@@ -134,13 +135,20 @@ impl LinearBaseline {
     /// scales and keeps the one with the lower MAE on the validation part (origins every `horizon`
     /// steps from the training end; LEAR's asinh without any).
     pub fn fit(series: &Series, cfg: &ForecastConfig) -> Result<Self> {
+        Self::fit_with(series, cfg, true)
+    }
+
+    /// [`LinearBaseline::fit`] without the weekday dummies when `calendar` is false: the model then
+    /// needs no timestamps ([`LinearBaseline::forecasts_from_columns`]), as the base a forecaster
+    /// learns its residual to, which must also forecast past the end of the data.
+    pub fn fit_with(series: &Series, cfg: &ForecastConfig, calendar: bool) -> Result<Self> {
         let (train_end, test_start) = boundaries(series.len(), cfg)?;
         let origins: Vec<usize> = (train_end..).step_by(cfg.horizon).take_while(|o| o + cfg.horizon <= test_start).collect();
-        let asinh = Self::fit_in(series, cfg, Scale::Asinh)?;
+        let asinh = Self::fit_in(series, cfg, Scale::Asinh, calendar)?;
         if origins.is_empty() {
             return Ok(asinh);
         }
-        let linear = Self::fit_in(series, cfg, Scale::Linear)?;
+        let linear = Self::fit_in(series, cfg, Scale::Linear, calendar)?;
         let y = &series.values[0];
         let mae = |b: &Self| {
             let errors: Vec<f64> = origins
@@ -157,7 +165,7 @@ impl LinearBaseline {
     }
 
     /// Fits the per-step models in one scale.
-    fn fit_in(series: &Series, cfg: &ForecastConfig, scale: Scale) -> Result<Self> {
+    fn fit_in(series: &Series, cfg: &ForecastConfig, scale: Scale, calendar: bool) -> Result<Self> {
         let (train_end, test_start) = boundaries(series.len(), cfg)?;
         let h = cfg.horizon;
         let first_target = cfg.train_len.map_or(0, |l| train_end.saturating_sub(l));
@@ -175,7 +183,8 @@ impl LinearBaseline {
         blocks.sort_unstable();
         let furthest = *blocks.last().expect("a block");
         let covariate_blocks = if furthest > 1 { vec![1, furthest] } else { vec![1] };
-        let weekday = matches!(series.clock(), Some(Clock::Seconds { step, .. }) if step < 86_400)
+        let weekday = calendar
+            && matches!(series.clock(), Some(Clock::Seconds { step, .. }) if step < 86_400)
             && series.times.iter().all(|t| weekday_of(t).is_some());
         let stabilise: Vec<Stabilise> = series.values.iter().map(|col| Stabilise::fit(&col[..train_end], scale)).collect();
         let known_from = series.values.len() - cfg.future_cols;
@@ -204,8 +213,8 @@ impl LinearBaseline {
         if origins.len() < 4 {
             return Err(Error::InvalidInput(format!("a linear baseline needs training origins: {} here", origins.len())));
         }
-        let z = baseline.stabilised(series);
-        let rows: Vec<Vec<f64>> = origins.iter().map(|&o| baseline.features(&z, &series.times, o)).collect();
+        let z = baseline.stabilised(&series.values);
+        let rows: Vec<Vec<f64>> = origins.iter().map(|&o| baseline.features(&z, Some(&series.times), o)).collect();
         let (n, p) = (rows.len(), rows[0].len());
         baseline.feature_mean = (0..p).map(|j| rows.iter().map(|r| r[j]).sum::<f64>() / n as f64).collect();
         baseline.feature_sd = (0..p)
@@ -261,11 +270,21 @@ impl LinearBaseline {
     /// The `horizon` forecasts from each origin `o` (needs `o ≥ history()` and, with covariates known
     /// in advance, their values up to `o + horizon`), in the series' units.
     pub fn forecasts(&self, series: &Series, origins: &[usize]) -> Vec<Vec<f64>> {
-        let z = self.stabilised(series);
+        self.forecasts_z(&self.stabilised(&series.values), Some(&series.times), origins)
+    }
+
+    /// [`LinearBaseline::forecasts`] from the columns alone, for a model fitted without the
+    /// calendar ([`LinearBaseline::fit_with`]).
+    pub fn forecasts_from_columns(&self, columns: &[Vec<f64>], origins: &[usize]) -> Vec<Vec<f64>> {
+        assert!(!self.weekday, "a model with weekday dummies needs timestamps");
+        self.forecasts_z(&self.stabilised(columns), None, origins)
+    }
+
+    fn forecasts_z(&self, z: &[Vec<f64>], times: Option<&[String]>, origins: &[usize]) -> Vec<Vec<f64>> {
         origins
             .iter()
             .map(|&o| {
-                let x = self.standardize(&self.features(&z, &series.times, o));
+                let x = self.standardize(&self.features(z, times, o));
                 self.models
                     .iter()
                     .map(|(intercept, coef)| {
@@ -279,13 +298,13 @@ impl LinearBaseline {
             .collect()
     }
 
-    /// Every column of `series` in the stabilised scale.
-    fn stabilised(&self, series: &Series) -> Vec<Vec<f64>> {
-        series.values.iter().zip(&self.stabilise).map(|(col, s)| col.iter().map(|&x| s.apply(x)).collect()).collect()
+    /// Every column in the stabilised scale.
+    fn stabilised(&self, columns: &[Vec<f64>]) -> Vec<Vec<f64>> {
+        columns.iter().zip(&self.stabilise).map(|(col, s)| col.iter().map(|&x| s.apply(x)).collect()).collect()
     }
 
     /// The raw feature vector at origin `o` of the stabilised columns `z`.
-    fn features(&self, z: &[Vec<f64>], times: &[String], o: usize) -> Vec<f64> {
+    fn features(&self, z: &[Vec<f64>], times: Option<&[String]>, o: usize) -> Vec<f64> {
         let h = self.horizon;
         let block = |col: &[f64], k: usize| col[o - k * h..o - k * h + h].to_vec();
         let mut f: Vec<f64> = self.target_blocks.iter().flat_map(|&k| block(&z[0], k)).collect();
@@ -296,7 +315,7 @@ impl LinearBaseline {
             }
         }
         if self.weekday {
-            let day = weekday_of(&times[o]).expect("checked when fitted");
+            let day = times.and_then(|t| weekday_of(&t[o])).expect("checked when fitted");
             f.extend((0..7).map(|d| if d == day { 1.0 } else { 0.0 }));
         }
         f
@@ -335,6 +354,7 @@ mod tests {
             seed: 0,
             seasonal_residual: false,
             future_cols: 0,
+            linear_residual: None,
         }
     }
 
@@ -360,6 +380,31 @@ mod tests {
                 assert!((f - y[o + h]).abs() < 0.05, "origin {o} step {h}: {f} vs {}", y[o + h]);
             }
         }
+    }
+
+    #[test]
+    fn a_linear_residual_model_learns_the_values_less_the_linear_forecast_and_keeps_its_base() {
+        let y: Vec<f64> = (0..400).map(|t| 50.0 + (t as f64 * 0.7).sin() * 5.0 + 0.02 * t as f64).collect();
+        let s = series(y.clone());
+        let mut c = cfg(6, 6);
+        let linear = LinearBaseline::fit_with(&s, &c, false).unwrap();
+        c.linear_residual = Some(linear.clone());
+        let (_, test_start) = boundaries(s.len(), &c).unwrap();
+        let origins = [test_start, test_start + 6];
+        let w = c.cut(&s.values, &origins);
+        let forecasts = linear.forecasts_from_columns(&s.values, &origins);
+        assert!(forecasts.iter().flatten().any(|f| (f - 50.0).abs() > 1.0), "a forecast that is not a constant");
+        for (i, &o) in origins.iter().enumerate() {
+            for h in 0..6 {
+                let want = y[o + h] - forecasts[i][h];
+                assert!((w.y[i * 6 + h] as f64 - want).abs() < 1e-4, "origin {o} step {h}");
+            }
+        }
+        assert_eq!(c.history(), c.window.max(linear.history()));
+        // The base travels with the configuration (checkpoints): a JSON round trip keeps it.
+        let back: ForecastConfig = serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();
+        assert_eq!(back, c);
+        assert!(ForecastConfig { seasonal_residual: true, ..c }.validate().is_err(), "one residual at a time");
     }
 
     #[test]

@@ -10,8 +10,8 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
-use super::data::Windows;
-use super::data::windows;
+use super::data::{Windows, seasonal_naive, windows};
+use super::linear::LinearBaseline;
 use super::model::Forecaster;
 use crate::config::OptimConfig;
 use crate::config::validate::{MAX_SIZE, check_count, check_size};
@@ -57,6 +57,10 @@ pub struct ForecastConfig {
     /// The last this many input columns are known `horizon` steps in advance ([`SeriesSpec::future_cols`](super::SeriesSpec::future_cols)).
     #[serde(default)]
     pub future_cols: usize,
+    /// Learn the difference to this linear baseline's forecast (fitted without the calendar on the
+    /// scaled series, so its forecasts are in scaled units) instead of the values themselves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linear_residual: Option<LinearBaseline>,
 }
 
 impl ForecastConfig {
@@ -78,21 +82,35 @@ impl ForecastConfig {
         if let Some(n) = self.train_len {
             check_size("train-len", n, MAX_SIZE)?;
         }
+        if self.seasonal_residual && self.linear_residual.is_some() {
+            return Err(Error::InvalidInput("learn the residual to the seasonal naive or to the linear baseline, not both".into()));
+        }
         self.optim.validate()
     }
 
     /// Steps of history a forecast needs before its origin.
     pub fn history(&self) -> usize {
-        if self.seasonal_residual { self.window.max(self.season) } else { self.window }
+        match (&self.linear_residual, self.seasonal_residual) {
+            (Some(linear), _) => self.window.max(linear.history()),
+            (None, true) => self.window.max(self.season),
+            (None, false) => self.window,
+        }
     }
 
-    pub(crate) fn residual(&self) -> Option<usize> {
-        self.seasonal_residual.then_some(self.season)
+    /// What the model's `horizon` outputs from each origin are added to (scaled units): the
+    /// seasonal naive or the linear baseline's forecast for a residual model, None for one that
+    /// learns the values.
+    pub(crate) fn base(&self, scaled: &[Vec<f64>], origins: &[usize]) -> Option<Vec<Vec<f64>>> {
+        if let Some(linear) = &self.linear_residual {
+            return Some(linear.forecasts_from_columns(scaled, origins));
+        }
+        let m = self.seasonal_residual.then_some(self.season)?;
+        Some(origins.iter().map(|&o| (0..self.horizon).map(|h| seasonal_naive(&scaled[0], o, h, m)).collect()).collect())
     }
 
     /// The windows at `origins` of a scaled series.
     pub(crate) fn cut(&self, scaled: &[Vec<f64>], origins: &[usize]) -> Windows {
-        windows(scaled, origins, self.window, self.horizon, self.residual(), scaled.len() - self.future_cols)
+        windows(scaled, origins, self.window, self.horizon, self.base(scaled, origins).as_deref(), scaled.len() - self.future_cols)
     }
 }
 
