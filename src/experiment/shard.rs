@@ -98,10 +98,12 @@ pub struct ShardResults {
 }
 
 impl ShardResults {
-    /// Reads a shard's results file.
+    /// Reads a shard's results file (its configuration checked as a TOML one is).
     pub fn load(path: &Path) -> Result<Self> {
-        serde_json::from_str(&read_utf8(path)?)
-            .map_err(|e| Error::File { path: path.into(), message: format!("not a shard's results file ({e})") })
+        let file_error = |message: String| Error::File { path: path.into(), message };
+        let results: Self = serde_json::from_str(&read_utf8(path)?).map_err(|e| file_error(format!("not a shard's results file ({e})")))?;
+        results.config.validate().map_err(|e| file_error(format!("its configuration: {e}")))?;
+        Ok(results)
     }
 
     /// Writes it atomically (a shard killed mid-write leaves the previous version).

@@ -40,7 +40,10 @@ pub fn load_forecaster(path: &Path) -> Result<(ForecasterInfo, TensorMap)> {
 pub fn parse_forecaster(bytes: &[u8], path: &Path) -> Result<(ForecasterInfo, TensorMap)> {
     let TensorFile { tensors, metadata, .. } = TensorFile::parse(bytes, path)?;
     let info: ForecasterInfo = read_info(path, &metadata, META_FORECASTER, "a forecaster checkpoint")?;
-    let checked = info.config.validate().and_then(|_| info.forecast.validate());
+    let checked = info.config.validate().and_then(|_| info.forecast.validate()).and_then(|_| match &info.forecast.linear_residual {
+        Some(linear) => linear.validate(info.forecast.horizon, info.config.inputs),
+        None => Ok(()),
+    });
     checked.map_err(|e| Error::File { path: path.to_path_buf(), message: format!("metadata '{META_FORECASTER}': {e}") })?;
     Ok((info, tensors))
 }

@@ -32,6 +32,8 @@ const MIN_ALIGNED_SAMPLES: usize = 200;
 pub const MAX_SAMPLES: usize = 2_000;
 /// A block's history may take at most 1/this of the steps before the training end.
 const HISTORY_DIVISOR: usize = 2;
+/// The furthest block back a file's baseline may read (the season block included).
+const MAX_BLOCKS_BACK: usize = 1 << 20;
 /// How far past the training target's range (stabilised scale) a forecast may go.
 const Z_MARGIN: f64 = 3.0;
 /// MAD → standard deviation of a normal distribution.
@@ -249,6 +251,44 @@ impl LinearBaseline {
         Ok(baseline)
     }
 
+    /// Refuses a baseline read from a file that does not fit a series of `columns` columns and
+    /// forecasts of `horizon` steps, or whose parts disagree in size (it would index out of range,
+    /// or silently drop features), or that needs timestamps to forecast a residual's base.
+    pub fn validate(&self, horizon: usize, columns: usize) -> Result<()> {
+        let bad = |what: String| Err(Error::InvalidInput(format!("linear_residual: {what}")));
+        if self.horizon != horizon || self.models.len() != horizon {
+            return bad(format!("{} models of horizon {} for a {horizon}-step forecaster", self.models.len(), self.horizon));
+        }
+        if self.stabilise.len() != columns || self.known_from == 0 || self.known_from > columns {
+            return bad(format!(
+                "{} column transforms (known in advance from {}) for {columns} columns",
+                self.stabilise.len(),
+                self.known_from
+            ));
+        }
+        if self.weekday {
+            return bad("weekday dummies need timestamps: a residual's base is fitted without them".into());
+        }
+        let blocks_ok =
+            |b: &[usize]| !b.is_empty() && b.windows(2).all(|w| w[0] < w[1]) && b[0] >= 1 && b.iter().all(|&k| k <= MAX_BLOCKS_BACK);
+        if !blocks_ok(&self.target_blocks) || !blocks_ok(&self.covariate_blocks) {
+            return bad(format!("blocks back {:?} / {:?}: expected ascending counts from 1", self.target_blocks, self.covariate_blocks));
+        }
+        let features = self.target_blocks.len() * horizon
+            + (columns - 1) * self.covariate_blocks.len() * horizon
+            + (columns - self.known_from) * horizon;
+        let sizes = [self.feature_mean.len(), self.feature_sd.len()].into_iter().chain(self.models.iter().map(|(_, c)| c.len()));
+        if sizes.into_iter().any(|n| n != features) {
+            return bad(format!("coefficients or feature statistics of another length than the {features} features"));
+        }
+        let numbers = self.models.iter().flat_map(|(i, c)| std::iter::once(i).chain(c)).chain(&self.feature_mean).chain(&self.feature_sd);
+        let transforms = self.stabilise.iter().all(|s| s.median.is_finite() && s.scale.is_finite() && s.scale > 0.0);
+        if !numbers.into_iter().all(|v| v.is_finite()) || !transforms || !self.z_limit.is_finite() {
+            return bad("a coefficient, statistic or bound that is not finite".into());
+        }
+        Ok(())
+    }
+
     /// Steps before an origin the features read.
     pub fn history(&self) -> usize {
         self.target_blocks.last().copied().unwrap_or(1) * self.horizon
@@ -404,6 +444,11 @@ mod tests {
         // The base travels with the configuration (checkpoints): a JSON round trip keeps it.
         let back: ForecastConfig = serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();
         assert_eq!(back, c);
+        linear.validate(6, 1).unwrap();
+        let mut broken = linear.clone();
+        broken.models[0].1.pop();
+        assert!(broken.validate(6, 1).unwrap_err().to_string().contains("another length"));
+        assert!(linear.validate(12, 1).is_err() && linear.validate(6, 2).is_err());
         assert!(ForecastConfig { seasonal_residual: true, ..c }.validate().is_err(), "one residual at a time");
     }
 
