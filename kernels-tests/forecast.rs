@@ -6,8 +6,8 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::Command;
 
+use common::cli::bin;
 use common::gpu;
 use lstm_transfer::config::OptimConfig;
 use lstm_transfer::tasks::forecast::{self as timeseries, ForecastConfig, ForecastPredictor, Forecaster, ForecasterConfig, Scaler, Series};
@@ -112,10 +112,6 @@ fn a_covariate_known_in_advance_is_read_at_the_forecast_steps() {
     assert!(known < 0.5 * past, "known in advance: MAE {known:.3}; as a past input: {past:.3}");
     // The linear baseline reads a known covariate over the forecast block too: y = c, nearly exactly.
     assert!(linear_past > 0.2 && linear_known < 0.02, "linear MAE known {linear_known:.4}, past {linear_past:.4}");
-}
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_lstm-transfer"))
 }
 
 fn temp(name: &str) -> PathBuf {

@@ -145,6 +145,12 @@ fn lstm_forward_and_backward_match_reference() {
     // The slice kernel: 11 rows (a full slice of 8 and a partial one of 3), H = 68 (17 vec4 chunks,
     // threads loop twice over units), padded rows in both slices.
     check_lstm(LstmKernel::Slices, 5, 68, &[5, 2, 4, 5, 1, 3, 5, 4, 2, 5, 3]);
+    // The step kernel (one dispatch per timestep): the same 11 rows (groups of 4: the last holds 3)
+    // and H = 68 (two workgroups of 64 units, the second with 4); then H = 260, where the forward
+    // stages h in two chunks (65 vec4 > 64) and the backward the gate gradients in five rounds
+    // (4H = 1040 > 256), with a row of length 0 (its gradient passes through every step).
+    check_lstm(LstmKernel::Steps, 5, 68, &[5, 2, 4, 5, 1, 3, 5, 4, 2, 5, 3]);
+    check_lstm(LstmKernel::Steps, 3, 260, &[3, 1, 2, 3, 0]);
 }
 
 fn check_lstm(kernel: LstmKernel, tn: usize, h: usize, lengths: &[u32]) {
@@ -188,7 +194,9 @@ fn check_lstm(kernel: LstmKernel, tn: usize, h: usize, lengths: &[u32]) {
             dgates: whole(&dgates),
             d_state0: whole(&ds0),
         };
-        run(ctx, vec![lstm_forward_with(kernel, ctx, p, &fwd).unwrap(), lstm_backward_with(kernel, ctx, p, &bwd).unwrap()]);
+        let mut ops = lstm_forward_with(kernel, ctx, p, &fwd).unwrap().ops;
+        ops.extend(lstm_backward_with(kernel, ctx, p, &bwd).unwrap().ops);
+        run(ctx, ops);
 
         let want = r::lstm_forward(&sh, &to_f64(&pre), &to_f64(&w_hh), lengths, &to_f64(&state0));
         let col = if reverse { h } else { 0 };

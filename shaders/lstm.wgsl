@@ -1,4 +1,5 @@
-// lstm.wgsl — fused LSTM layer (one direction), forward and backward, one dispatch per sequence.
+// lstm.wgsl — fused LSTM layer (one direction), forward and backward: one dispatch per sequence
+// (per-row and slice variants) or one per timestep (step variants, at the end).
 //
 // Gate order along the 4H axis is PyTorch's: i, f, g, o. Sequences are time-major.
 // The input projection pre = x·W_ihᵀ + b_ih + b_hh is done beforehand by one GEMM over all timesteps;
@@ -23,11 +24,12 @@
 //   6 d_state_n [2][B][H] (dL/dh_n, dL/dc_n) | 7 dgates (rw) [T,B,4H] pre-activation gate gradients |
 //   8 d_state0 (rw) [2][B][H]: running dL/dh, dL/dc while walking back; ends as dL/dh0, dL/dc0
 // Grid: (B, 1, 1) for lstm_forward / lstm_backward, (ceil(B/LSTM_ROWS), 1, 1) for the `_slices`
-// variants; workgroup LSTM_WG for all four.
+// variants, (ceil(H/LSTM_WG), ceil(B/LSTM_STEP_ROWS), 1) for the `_step` variants (one dispatch per
+// timestep, `step` in the uniform block); workgroup LSTM_WG for all six.
 
 struct Params {
     batch: u32, steps: u32, hidden: u32, reverse: u32,
-    y_stride: u32, y_col: u32, _p0: u32, _p1: u32,
+    y_stride: u32, y_col: u32, step: u32, _p1: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -381,5 +383,187 @@ fn lstm_backward_slices(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_inv
             set_dh_prev(t, b0 + 6u, kc, acc_hi[2]); set_dh_prev(t, b0 + 7u, kc, acc_hi[3]);
         }
         storageBarrier();
+    }
+}
+
+// ---- step variants: one dispatch per timestep, the 4H gate units spread over many workgroups ----
+// For a GPU with many compute units: the kernels above loop over time inside one workgroup per
+// batch row (or slice), so at B = 64 only 8–64 workgroups run. Here each dispatch does one timestep
+// (dispatches in one compute pass are ordered by wgpu's barriers, which are the grid-wide sync), and
+// its grid covers every (unit, batch-row group): workgroup (x, y) owns units x·LSTM_WG .. +LSTM_WG
+// and rows y·LSTM_STEP_ROWS .. +LSTM_STEP_ROWS; each thread one unit for LSTM_STEP_ROWS rows, so each W_hh load
+// feeds LSTM_STEP_ROWS rows. Needs H % 4 == 0 (vec4 views, as the slice variants). Same bindings, shapes
+// and state layout as above; rows past B are read clamped and never written.
+//
+// lstm_forward_step, dispatch s = 0 .. T−1 (p.step = s) does time t = time_at(s): the rows' h_{t−1}
+// (from state0 at s = 0) is staged in workgroup memory STEP_KC4 vec4 at a time; thread j reads its
+// four W_hh rows as vec4 along k and finishes unit j (finish_unit). At s = 0 it also writes the
+// initial state of its units into the first slot.
+// lstm_backward_step, dispatch s = 0 .. T (p.step = s; T + 1 dispatches) walks time backwards: at
+// s ≥ 1 thread k first forms dL/dh of its unit from the step done by dispatch s − 1,
+// Σ_q W_hh[q, k] · dgates[q] (thread k reads column k: neighbours read neighbours), with those
+// dgates rows staged in workgroup memory; then, for s < T, the cell backward of time time_at(T−1−s).
+// Dispatch T only forms dL/dh_0.
+
+// Batch rows per thread: the components of the vec4 accumulators.
+const_assert LSTM_STEP_ROWS == 4u;
+const STEP_KC4: u32 = 64u;   // forward: vec4 chunks of h_{t−1} staged per row (256 units)
+const STEP_QC: u32 = 256u;   // backward: gate columns of dgates staged per round
+var<workgroup> h_stage: array<vec4<f32>, LSTM_STEP_ROWS * STEP_KC4>; // [row][kc]: h[b0+row, 4kc .. 4kc+4]
+var<workgroup> dg_stage: array<vec4<f32>, STEP_QC>;             // [q]: dgates[row b0+r, q] in component r
+
+@compute @workgroup_size(LSTM_WG, 1, 1)
+fn lstm_forward_step(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    let h = p.hidden;
+    let q = h / 4u;
+    let j = wg.x * LSTM_WG + li;
+    let b0 = wg.y * LSTM_STEP_ROWS;
+    let t = time_at(p.step);
+    let src = slot_before(t);
+    let dst = slot_after(t);
+    let first = p.step == 0u;
+    if (first && j < h) {
+        for (var r = 0u; r < LSTM_STEP_ROWS; r++) {
+            let b = b0 + r;
+            if (b < p.batch) {
+                set_state(0u, src, b, j, state0[b * h + j]);
+                set_state(1u, src, b, j, state0[(p.batch + b) * h + j]);
+            }
+        }
+    }
+    // z_g[r]: the recurrent part of gate g's pre-activation of unit j, row b0 + r.
+    var z_i = vec4<f32>(0.0);
+    var z_f = vec4<f32>(0.0);
+    var z_g = vec4<f32>(0.0);
+    var z_o = vec4<f32>(0.0);
+    let w_row = vec4<u32>(j, h + j, 2u * h + j, 3u * h + j) * q;
+    for (var c0 = 0u; c0 < q; c0 += STEP_KC4) {
+        for (var e = li; e < LSTM_STEP_ROWS * STEP_KC4; e += LSTM_WG) {
+            let b = min(b0 + e / STEP_KC4, p.batch - 1u);
+            let kc = c0 + e % STEP_KC4;
+            var v = vec4<f32>(0.0);
+            if (kc < q && first) {
+                let i = b * h + 4u * kc;
+                v = vec4<f32>(state0[i], state0[i + 1u], state0[i + 2u], state0[i + 3u]);
+            } else if (kc < q) {
+                v = states_out4[state_index(0u, src, b, 4u * kc) / 4u];
+            }
+            h_stage[e] = v;
+        }
+        workgroupBarrier();
+        if (j < h) {
+            let n = min(STEP_KC4, q - c0);
+            for (var kc = 0u; kc < n; kc++) {
+                // Column r of hm: row b0 + r's h at units 4(c0+kc) .. +4; w·hm = the four rows' dot products.
+                let hm = mat4x4<f32>(h_stage[kc], h_stage[STEP_KC4 + kc], h_stage[2u * STEP_KC4 + kc], h_stage[3u * STEP_KC4 + kc]);
+                z_i += w_hh4[w_row.x + c0 + kc] * hm;
+                z_f += w_hh4[w_row.y + c0 + kc] * hm;
+                z_g += w_hh4[w_row.z + c0 + kc] * hm;
+                z_o += w_hh4[w_row.w + c0 + kc] * hm;
+            }
+        }
+        workgroupBarrier();
+    }
+    if (j < h) {
+        finish_unit(src, dst, t, b0, j, vec4(z_i.x, z_f.x, z_g.x, z_o.x));
+        finish_unit(src, dst, t, b0 + 1u, j, vec4(z_i.y, z_f.y, z_g.y, z_o.y));
+        finish_unit(src, dst, t, b0 + 2u, j, vec4(z_i.z, z_f.z, z_g.z, z_o.z));
+        finish_unit(src, dst, t, b0 + 3u, j, vec4(z_i.w, z_f.w, z_g.w, z_o.w));
+    }
+}
+
+// dL/dh of unit k for the four rows, carried into time `t` from the step done before it (`t_done`,
+// walked by the previous dispatch): W_hhᵀ·dgates where that step was valid, else the gradient
+// passed through unchanged (d_state4 part 0).
+fn step_dh_carry(t_done: u32, b0: u32, k: u32, li: u32) -> vec4<f32> {
+    let h = p.hidden;
+    var acc = vec4<f32>(0.0);
+    for (var q0 = 0u; q0 < 4u * h; q0 += STEP_QC) {
+        for (var e = li; e < STEP_QC; e += LSTM_WG) {
+            var v = vec4<f32>(0.0);
+            if (q0 + e < 4u * h) {
+                for (var r = 0u; r < LSTM_STEP_ROWS; r++) {
+                    let b = min(b0 + r, p.batch - 1u);
+                    let i = (t_done * p.batch + b) * 4u * h + q0 + e;
+                    v[r] = dgates4[i / 4u][i % 4u];
+                }
+            }
+            dg_stage[e] = v;
+        }
+        workgroupBarrier();
+        if (k < h) {
+            let n = min(STEP_QC, 4u * h - q0);
+            for (var qq = 0u; qq < n; qq++) {
+                acc = fma(vec4<f32>(w_hh[(q0 + qq) * h + k]), dg_stage[qq], acc);
+            }
+        }
+        workgroupBarrier();
+    }
+    var out = vec4<f32>(0.0);
+    if (k < h) {
+        for (var r = 0u; r < LSTM_STEP_ROWS; r++) {
+            let b = min(b0 + r, p.batch - 1u);
+            out[r] = select(d_state_at(0u, b, k), acc[r], t_done < lengths[b]);
+        }
+    }
+    return out;
+}
+
+@compute @workgroup_size(LSTM_WG, 1, 1)
+fn lstm_backward_step(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    let h = p.hidden;
+    let k = wg.x * LSTM_WG + li;
+    let b0 = wg.y * LSTM_STEP_ROWS;
+    let s = p.step;
+    // dL/dh_t (before dy) and dL/dc_t of unit k for the four rows.
+    var dh_carry = vec4<f32>(0.0);
+    var dc_carry = vec4<f32>(0.0);
+    if (s == 0u) {
+        if (k < h) {
+            for (var r = 0u; r < LSTM_STEP_ROWS; r++) {
+                let b = min(b0 + r, p.batch - 1u);
+                dh_carry[r] = d_state_n[b * h + k];
+                dc_carry[r] = d_state_n[(p.batch + b) * h + k];
+            }
+        }
+    } else {
+        // Every thread takes part in staging, whether or not it owns a unit (the barriers).
+        dh_carry = step_dh_carry(time_at(p.steps - s), b0, k, li);
+        if (k < h) {
+            for (var r = 0u; r < LSTM_STEP_ROWS; r++) {
+                dc_carry[r] = d_state_at(1u, min(b0 + r, p.batch - 1u), k);
+            }
+        }
+    }
+    if (k >= h) { return; }
+    for (var r = 0u; r < LSTM_STEP_ROWS; r++) {
+        let b = b0 + r;
+        if (b >= p.batch) { break; }
+        if (s == p.steps) {
+            // After the last step: what is carried is the gradient of the initial state.
+            set_d_state(0u, b, k, dh_carry[r]);
+            set_d_state(1u, b, k, dc_carry[r]);
+            continue;
+        }
+        let t = time_at(p.steps - 1u - s);
+        let row = t * p.batch + b;
+        let dh = dh_carry[r] + dy[row * p.y_stride + p.y_col + k];
+        if (t >= lengths[b]) {
+            // Carried state: the gradient passes through untouched; the gates had no part.
+            set_d_state(0u, b, k, dh);
+            set_d_state(1u, b, k, dc_carry[r]);
+            for (var g = 0u; g < 4u; g++) { set_dgate(row, g * h + k, 0.0); }
+            continue;
+        }
+        let c_prev = states_in[state_index(1u, slot_before(t), b, k)];
+        let c_t = states_in[state_index(1u, slot_after(t), b, k)];
+        let base = row * 4u * h + k;
+        let gates = vec4<f32>(gates_in[base], gates_in[base + h], gates_in[base + 2u * h], gates_in[base + 3u * h]);
+        let g = cell_backward(gates, c_prev, c_t, dh, dc_carry[r]);
+        set_dgate(row, k, g.dgates.x);
+        set_dgate(row, h + k, g.dgates.y);
+        set_dgate(row, 2u * h + k, g.dgates.z);
+        set_dgate(row, 3u * h + k, g.dgates.w);
+        set_d_state(1u, b, k, g.dc_prev);
     }
 }

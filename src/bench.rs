@@ -10,11 +10,12 @@ use web_time::Instant;
 use crate::config::Pooling;
 use crate::data::Batch;
 use crate::error::Result;
-use crate::gpu::{GemmKernel, GpuContext, GpuTimer, View};
+use crate::gpu::{GemmKernel, GpuContext, GpuTimer, TuneMode, View};
 use crate::graph::Schedule;
 use crate::kernels::ceiling::{CeilingParams, fma_peak, stream_triad};
 use crate::kernels::lstm::LstmKernel;
 use crate::kernels::matmul::{Gemm, gemm};
+use crate::kernels::tune;
 use crate::nn::{LstmConfig, LstmStack};
 use crate::params::ParamStore;
 use crate::tasks::classify::{Classifier, ClassifierConfig};
@@ -90,10 +91,12 @@ pub struct Ceilings {
     pub stream_gbs: f64,
 }
 
-/// Which kernel variants run at one shape (see `kernels::matmul` and `kernels::lstm`).
+/// Which kernel variants run at one shape (see `kernels::matmul`, `kernels::lstm` and, for how they
+/// are chosen, `kernels::tune`).
 #[derive(Clone, Copy, Debug, serde::Serialize)]
 pub struct KernelChoice {
-    /// The GEMM kernel of the adapter (the blocked one falls back to tiled where alignment fails).
+    /// The GEMM kernel of the input projection x·W_ihᵀ (the blocked one falls back to tiled where
+    /// alignment fails).
     pub gemm: GemmKernel,
     /// The LSTM recurrence kernel at this batch and hidden size.
     pub lstm: LstmKernel,
@@ -185,33 +188,11 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// Times `schedule` (one pass, one submit per run).
+/// Median wall-clock and (where timed) GPU milliseconds of `schedule` (one pass, one submit per run).
 fn time_schedule(ctx: &GpuContext, schedule: &Schedule, repeats: usize, timer: &mut Option<GpuTimer>) -> Result<(f64, Option<f64>)> {
-    let mut wall = Vec::new();
-    let mut gpu = Vec::new();
-    for i in 0..=repeats {
-        let mut encoder = ctx.device.create_command_encoder(&Default::default());
-        let start = Instant::now();
-        match timer.as_mut() {
-            Some(t) => {
-                schedule.record_timed_pass(&mut encoder, "bench", t);
-                t.resolve(&mut encoder);
-            }
-            None => schedule.record(&mut encoder, "bench"),
-        }
-        ctx.queue.submit([encoder.finish()]);
-        ctx.wait_idle()?;
-        let ms = start.elapsed().as_secs_f64() * 1e3;
-        let gpu_ms = match timer.as_mut() {
-            Some(t) => t.read_ms(ctx)?.first().copied(),
-            None => None,
-        };
-        if i > 0 {
-            wall.push(ms);
-            gpu.extend(gpu_ms);
-        }
-    }
-    Ok((median(wall), (!gpu.is_empty()).then(|| median(gpu))))
+    let runs = schedule.time_runs(ctx, repeats, timer)?;
+    let gpu: Vec<f64> = runs.iter().filter_map(|r| r.1).collect();
+    Ok((median(runs.iter().map(|r| r.0).collect()), (!gpu.is_empty()).then(|| median(gpu))))
 }
 
 /// Runs every benchmark at `shape`; `ceilings` turn GFLOP/s into a share of the FMA roof.
@@ -219,7 +200,9 @@ pub fn bench_shape(ctx: &GpuContext, s: Shape, repeats: usize, ceilings: &Ceilin
     let (mut rows, work) = bench_layer(ctx, s, repeats, ceilings)?;
     let (step, profile) = bench_train_step(ctx, s, repeats, ceilings, work)?;
     rows.push(step);
-    let kernels = KernelChoice { gemm: ctx.gemm_kernel, lstm: LstmKernel::choose(s.b as u32, s.h as u32) };
+    let input_gemm = Gemm::new(s.b * s.t, 4 * s.h, s.e).b_transposed();
+    let kernels =
+        KernelChoice { gemm: tune::gemm_kernel(ctx, &input_gemm)?, lstm: tune::lstm_kernel(ctx, s.b as u32, s.t as u32, s.h as u32)? };
     Ok(ShapeBench { kernels, rows, profile })
 }
 
@@ -374,6 +357,7 @@ pub fn format_report(ctx: &GpuContext, ceilings: &Ceilings, shapes: &[ShapeBench
             );
         }
     }
+    s += &format_tuning(ctx);
     let profiled: Vec<&ShapeBench> = shapes.iter().filter(|sb| !sb.profile.is_empty()).collect();
     if !profiled.is_empty() {
         s += "\nper-kernel GPU time of the classifier training step (each dispatch in a pass of its own):\n\n";
@@ -396,4 +380,25 @@ pub fn format_report(ctx: &GpuContext, ceilings: &Ceilings, shapes: &[ShapeBench
         }
     }
     s
+}
+
+/// The tuner's records on this adapter: each shape's candidates with their times, the winner first
+/// marked. Says so where tuning is off.
+pub fn format_tuning(ctx: &GpuContext) -> String {
+    if ctx.tuning().mode() == TuneMode::Off {
+        return "\ntuning: off (a fixed rule per adapter type picks each kernel)\n".into();
+    }
+    let prefix = tune::cache_key(ctx, "");
+    let mut s = format!("\ntuning ({:?}; cache {}): best of each candidate, ms\n\n", ctx.tuning().mode(), cache_name(ctx));
+    s += "| shape | winner | candidates |\n|---|---|---|\n";
+    for (key, record) in ctx.tuning().records() {
+        let Some(shape) = key.strip_prefix(&prefix) else { continue };
+        let candidates: Vec<String> = record.candidates.iter().map(|c| format!("{} {:.3}", c.variant, c.ms)).collect();
+        s += &format!("| {shape} | {} | {} |\n", record.winner, candidates.join(", "));
+    }
+    s
+}
+
+fn cache_name(ctx: &GpuContext) -> String {
+    ctx.tuning().path().map(|p| p.display().to_string()).unwrap_or_else(|| "none".into())
 }

@@ -4,7 +4,10 @@
 //! uniform parameter block. A [`Schedule`] is an ordered list of ops recorded into a single compute
 //! pass; wgpu inserts the barriers between dependent dispatches inside the pass.
 
-use crate::gpu::GpuTimer;
+use web_time::Instant;
+
+use crate::error::Result;
+use crate::gpu::{GpuContext, GpuTimer};
 
 /// One dispatch, ready to record: built by the launchers in [`crate::kernels`].
 pub struct Op {
@@ -80,6 +83,35 @@ impl Schedule {
                 op.label
             })
             .collect()
+    }
+
+    /// Runs the schedule `repeats + 1` times (one pass, one submit and a wait each) and returns the
+    /// wall-clock milliseconds and, with a timer, the GPU milliseconds of each run after the first
+    /// (a warm-up: drivers such as lavapipe compile a pipeline on its first dispatch).
+    pub fn time_runs(&self, ctx: &GpuContext, repeats: usize, timer: &mut Option<GpuTimer>) -> Result<Vec<(f64, Option<f64>)>> {
+        let mut runs = Vec::with_capacity(repeats);
+        for i in 0..=repeats {
+            let mut encoder = ctx.device.create_command_encoder(&Default::default());
+            let start = Instant::now();
+            match timer.as_mut() {
+                Some(t) => {
+                    self.record_timed_pass(&mut encoder, "timed", t);
+                    t.resolve(&mut encoder);
+                }
+                None => self.record(&mut encoder, "timed"),
+            }
+            ctx.queue.submit([encoder.finish()]);
+            ctx.wait_idle()?;
+            let wall_ms = start.elapsed().as_secs_f64() * 1e3;
+            let gpu_ms = match timer.as_mut() {
+                Some(t) => t.read_ms(ctx)?.first().copied(),
+                None => None,
+            };
+            if i > 0 {
+                runs.push((wall_ms, gpu_ms));
+            }
+        }
+        Ok(runs)
     }
 
     fn record_pass(&self, encoder: &mut wgpu::CommandEncoder, label: &str, timestamps: Option<wgpu::ComputePassTimestampWrites<'_>>) {

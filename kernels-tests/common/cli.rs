@@ -5,8 +5,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::OnceLock;
 
+/// The binary with kernel tuning off: a test's kernels (and so its last bits) never depend on a
+/// timing, and nothing is written to the user's cache (the tuner's own tests turn it on).
 pub fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_lstm-transfer"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_lstm-transfer"));
+    command.env("LSTM_TRANSFER_TUNE", "off");
+    command
 }
 
 pub fn run(args: &[&str]) -> Output {

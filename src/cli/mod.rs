@@ -34,7 +34,7 @@ use lstm_transfer::config::{AdamConfig, LrSchedule, OptimConfig, Pooling, Schedu
 use lstm_transfer::core::lr_find::LrFind;
 use lstm_transfer::data::{Column, ReadOptions, TableFormat, TextRow, TextTable, read_table};
 use lstm_transfer::fsutil::{RunLock, check_outputs, write_atomic};
-use lstm_transfer::gpu::Backend;
+use lstm_transfer::gpu::{Backend, TuneMode, Tuning, default_cache_path};
 use lstm_transfer::plot::{Panel, Series as PlotSeries, write_line_chart};
 use lstm_transfer::tasks::classify::checkpoint::{self, Checkpoint};
 use lstm_transfer::{AdapterChoice, GpuContext};
@@ -54,6 +54,13 @@ pub struct GpuArgs {
     /// Default: $LSTM_TRANSFER_ADAPTER or the best.
     #[arg(long, global = true)]
     pub adapter: Option<String>,
+    /// When to time kernel variants on this adapter: cached (the first time a shape runs, then reuse
+    /// the winner), force (time again), off (a fixed rule per adapter type; reproducible to the bit).
+    #[arg(long, global = true, value_enum, env = "LSTM_TRANSFER_TUNE", default_value = "cached")]
+    pub tune: TuneMode,
+    /// The tuning cache file. Default: <user cache dir>/lstm-transfer/tuning.json.
+    #[arg(long, global = true, env = "LSTM_TRANSFER_TUNE_CACHE", value_name = "FILE")]
+    pub tune_cache: Option<PathBuf>,
 }
 
 impl GpuArgs {
@@ -62,8 +69,11 @@ impl GpuArgs {
         AdapterChoice::from_env().with_overrides(&self.backend, self.adapter.as_deref())
     }
 
+    /// The device, with kernel tuning as asked (notes about the cache file go to stderr).
     pub fn context(&self) -> Result<GpuContext> {
-        Ok(GpuContext::new(&self.choice())?)
+        let path = self.tune_cache.clone().or_else(default_cache_path);
+        let tuning = Tuning::new(self.tune, path).reporting(Box::new(|note| eprintln!("warning: {note}")));
+        Ok(GpuContext::new(&self.choice())?.with_tuning(tuning))
     }
 }
 

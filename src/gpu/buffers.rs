@@ -66,6 +66,14 @@ impl GpuContext {
         Ok(self.device.create_buffer(&wgpu::BufferDescriptor { label: Some(name), size: bytes, usage: STORAGE, mapped_at_creation: false }))
     }
 
+    /// A zero-filled storage buffer for transient work (the tuner's scratch), dropped right after
+    /// use and so left out of [`GpuContext::storage_bytes_allocated`].
+    pub fn scratch_buffer(&self, name: &str, bytes: u64) -> Result<wgpu::Buffer> {
+        let bytes = bytes.max(4).next_multiple_of(4);
+        self.check_buffer_size(name, bytes)?;
+        Ok(self.device.create_buffer(&wgpu::BufferDescriptor { label: Some(name), size: bytes, usage: STORAGE, mapped_at_creation: false }))
+    }
+
     /// A storage buffer holding `data`.
     pub fn storage_buffer_init<T: bytemuck::Pod>(&self, name: &str, data: &[T]) -> Result<wgpu::Buffer> {
         if data.is_empty() {

@@ -4,10 +4,12 @@
 mod buffers;
 mod shaders;
 mod timestamps;
+mod tuning;
 
 pub use buffers::{Pending, View, grid_1d, read_buffer, read_staging, staging_buffer};
 pub use shaders::{SHADER_FAMILIES, ShaderFamily};
 pub use timestamps::GpuTimer;
+pub use tuning::{Candidate, TuneMode, TuneRecord, Tuning, adapter_key, default_cache_path};
 
 use crate::error::{Error, Result};
 use shaders::PipelineCache;
@@ -154,8 +156,9 @@ pub struct GpuContext {
     pub queue: wgpu::Queue,
     /// The adapter the device was opened on.
     pub info: wgpu::AdapterInfo,
-    /// The GEMM kernel this adapter runs; public so a kernel benchmark can switch it.
+    /// The GEMM kernel this adapter runs where tuning is off; public so a kernel benchmark can switch it.
     pub gemm_kernel: GemmKernel,
+    tuning: Tuning,
     pipelines: PipelineCache,
     storage_bytes: std::sync::atomic::AtomicU64,
     setup_nanos: std::sync::atomic::AtomicU64,
@@ -207,10 +210,23 @@ impl GpuContext {
             queue,
             info,
             gemm_kernel,
+            tuning: Tuning::default(),
             pipelines: PipelineCache::default(),
             storage_bytes: Default::default(),
             setup_nanos: Default::default(),
         }
+    }
+
+    /// This context with kernel tuning set up (the default is [`TuneMode::Off`]); see
+    /// `kernels::tune`.
+    pub fn with_tuning(mut self, tuning: Tuning) -> Self {
+        self.tuning = tuning;
+        self
+    }
+
+    /// The kernel-tuning mode, cache and results.
+    pub fn tuning(&self) -> &Tuning {
+        &self.tuning
     }
 
     /// The features the device was created with.
@@ -262,7 +278,7 @@ impl GpuContext {
 }
 
 /// Which GEMM kernel runs (shaders/matmul.wgsl's two entry points).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum GemmKernel {
     /// Workgroup-memory tiling: the classic GPU kernel, any shape.
     Tiled,
@@ -272,14 +288,33 @@ pub enum GemmKernel {
 }
 
 impl GemmKernel {
-    /// Register blocking on CPU drivers (lavapipe, llvmpipe GL, SwiftShader), tiling on GPUs;
-    /// `LSTM_TRANSFER_GEMM=tiled|blocked` overrides the choice (for kernel benchmarks).
+    /// Both kernels, in the order the tuner times them.
+    pub const ALL: [GemmKernel; 2] = [Self::Tiled, Self::Blocked];
+
+    /// The rule where nothing is timed: register blocking on CPU drivers (lavapipe, llvmpipe GL,
+    /// SwiftShader), tiling on GPUs; `LSTM_TRANSFER_GEMM=tiled|blocked` overrides it.
     pub fn for_adapter(info: &wgpu::AdapterInfo) -> Self {
+        match Self::forced() {
+            Some(kernel) => kernel,
+            None if info.device_type == wgpu::DeviceType::Cpu => Self::Blocked,
+            None => Self::Tiled,
+        }
+    }
+
+    /// The kernel `LSTM_TRANSFER_GEMM` names (benchmarks pin a kernel this way, past the tuner).
+    pub fn forced() -> Option<Self> {
         match std::env::var("LSTM_TRANSFER_GEMM").as_deref() {
-            Ok("tiled") => Self::Tiled,
-            Ok("blocked") => Self::Blocked,
-            _ if info.device_type == wgpu::DeviceType::Cpu => Self::Blocked,
-            _ => Self::Tiled,
+            Ok("tiled") => Some(Self::Tiled),
+            Ok("blocked") => Some(Self::Blocked),
+            _ => None,
+        }
+    }
+
+    /// Short name, as the tuning cache and `bench` print it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Tiled => "tiled",
+            Self::Blocked => "blocked",
         }
     }
 }

@@ -81,6 +81,10 @@ shader_constants! {
     /// Batch rows per workgroup of the LSTM slice kernels: grid `(ceil(B / LSTM_ROWS), 1, 1)`. The
     /// kernels are unrolled for 8 (two vec4 halves; `lstm.wgsl` asserts it).
     LSTM_ROWS = 8;
+    /// Batch rows per workgroup (and per thread) of the LSTM step kernels: grid
+    /// `(ceil(H / LSTM_WG), ceil(B / LSTM_STEP_ROWS), 1)`. The kernels keep one vec4 component per
+    /// row (`lstm.wgsl` asserts 4).
+    LSTM_STEP_ROWS = 4;
     /// Edge of the square tile of C one GEMM workgroup computes (both kernels): grid
     /// `(ceil(N / GEMM_TILE), ceil(M / GEMM_TILE), 1)`. One of 8, 16, 32, 64 (`matmul.wgsl` asserts
     /// it).

@@ -1,10 +1,10 @@
-//! Fused LSTM layer launchers (shaders/lstm.wgsl): one dispatch per direction per sequence, in one
-//! of two variants ([`LstmKernel`]).
+//! Fused LSTM layer launchers (shaders/lstm.wgsl): per direction, one dispatch per sequence or one
+//! per timestep, in one of three variants ([`LstmKernel`]).
 
 use super::build_op;
 use crate::error::Result;
 use crate::gpu::{GpuContext, ShaderFamily, View};
-use crate::graph::Op;
+use crate::graph::Schedule;
 
 /// Uniform block of both LSTM entry points (the shader's `Params`).
 #[repr(C)]
@@ -23,7 +23,9 @@ pub struct LstmParams {
     pub y_stride: u32,
     /// This direction's first column in y / dy: 0 forward, H reverse.
     pub y_col: u32,
-    _pad: [u32; 2],
+    /// The step variants' dispatch number (set by the launcher; unused by the others).
+    pub step: u32,
+    _pad: u32,
 }
 
 impl LstmParams {
@@ -36,7 +38,8 @@ impl LstmParams {
             reverse: reverse as u32,
             y_stride: y_stride as u32,
             y_col: if reverse { hidden as u32 } else { 0 },
-            _pad: [0; 2],
+            step: 0,
+            _pad: 0,
         }
     }
 }
@@ -59,54 +62,113 @@ pub struct LstmForwardArgs<'a> {
     pub y: View<'a>,
 }
 
-/// Which recurrence kernel runs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+/// Which recurrence kernel runs. Every variant computes the same function (to rounding); which is
+/// fastest depends on the adapter and the shape, so the tuner ([`super::tune`]) times them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum LstmKernel {
-    /// One workgroup per batch row, scalar loads: any hidden size. Grid `(B,1,1)`.
+    /// One workgroup per batch row, scalar loads: any hidden size. One dispatch per sequence, grid
+    /// `(B,1,1)`.
     PerRow,
     /// One workgroup per [`SLICE_ROWS`] (8) batch rows, vec4 loads: each W_hh load feeds every row
-    /// of the slice. Needs H % 4 == 0. Grid `(ceil(B/SLICE_ROWS),1,1)`.
+    /// of the slice. Needs H % 4 == 0. One dispatch per sequence, grid `(ceil(B/SLICE_ROWS),1,1)`.
     Slices,
+    /// One dispatch per timestep (T forward, T + 1 backward), the 4H gate units of a step spread
+    /// over `ceil(H/LSTM_WG)·ceil(B/STEP_ROWS)` workgroups: fills a GPU with many compute units
+    /// where the other two launch a few workgroups. Needs H % 4 == 0.
+    Steps,
 }
 
 /// Batch rows per workgroup of the slice kernels (the shader's `LSTM_ROWS`).
 pub const SLICE_ROWS: u32 = ShaderFamily::LSTM_ROWS;
 
+/// Batch rows per workgroup of the step kernels (the shader's `LSTM_STEP_ROWS`).
+pub const STEP_ROWS: u32 = ShaderFamily::LSTM_STEP_ROWS;
+
 impl LstmKernel {
-    /// Slices where H is a multiple of 4 and the batch fills a slice (with fewer rows a slice would
-    /// compute the clamped rows for nothing: at B = 1 the per-row kernel is 4.5× faster on lavapipe);
-    /// `LSTM_TRANSFER_LSTM=rows|slices` overrides the choice where the shape allows (for benchmarks).
+    /// Every variant, in the order the tuner times them.
+    pub const ALL: [LstmKernel; 3] = [Self::PerRow, Self::Slices, Self::Steps];
+
+    /// The choice without timing anything: slices where H is a multiple of 4 and the batch fills a
+    /// slice (with fewer rows a slice would compute the clamped rows for nothing: at B = 1 the
+    /// per-row kernel is 4.5× faster on lavapipe), else per row. `LSTM_TRANSFER_LSTM=rows|slices|steps`
+    /// overrides it where the shape allows ([`LstmKernel::forced`]).
     pub fn choose(batch: u32, hidden: u32) -> Self {
-        let slices_ok = hidden.is_multiple_of(4);
-        match std::env::var("LSTM_TRANSFER_LSTM").as_deref() {
+        if let Some(forced) = Self::forced(hidden) {
+            return forced;
+        }
+        if Self::Slices.applies(hidden) && batch >= SLICE_ROWS { Self::Slices } else { Self::PerRow }
+    }
+
+    /// The variant `LSTM_TRANSFER_LSTM` names, where it applies to this hidden size (benchmarks pin
+    /// a variant this way, past the tuner).
+    pub fn forced(hidden: u32) -> Option<Self> {
+        let forced = match std::env::var("LSTM_TRANSFER_LSTM").as_deref() {
             Ok("rows") => Self::PerRow,
-            Ok("slices") if slices_ok => Self::Slices,
-            _ if slices_ok && batch >= SLICE_ROWS => Self::Slices,
-            _ => Self::PerRow,
+            Ok("slices") => Self::Slices,
+            Ok("steps") => Self::Steps,
+            _ => return None,
+        };
+        forced.applies(hidden).then_some(forced)
+    }
+
+    /// Whether this variant can run hidden size `hidden` (the vec4 views need H % 4 == 0).
+    pub fn applies(self, hidden: u32) -> bool {
+        self == Self::PerRow || hidden.is_multiple_of(4)
+    }
+
+    /// Short name, as the tuning cache and `bench` print it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::PerRow => "rows",
+            Self::Slices => "slices",
+            Self::Steps => "steps",
+        }
+    }
+
+    /// Dispatches per direction of a sequence of `steps`: (forward, backward).
+    pub fn dispatches(self, steps: u32) -> (u32, u32) {
+        match self {
+            Self::PerRow | Self::Slices => (1, 1),
+            Self::Steps => (steps, steps + 1),
         }
     }
 
     /// The entry point (forward or backward) and grid of this kernel.
     fn entry_and_grid(self, forward: bool, p: &LstmParams) -> (&'static str, [u32; 3]) {
+        let step_grid = [p.hidden.div_ceil(ShaderFamily::LSTM_WG), p.batch.div_ceil(STEP_ROWS), 1];
         match (self, forward) {
             (Self::PerRow, true) => ("lstm_forward", [p.batch, 1, 1]),
             (Self::PerRow, false) => ("lstm_backward", [p.batch, 1, 1]),
             (Self::Slices, true) => ("lstm_forward_slices", [p.batch.div_ceil(SLICE_ROWS), 1, 1]),
             (Self::Slices, false) => ("lstm_backward_slices", [p.batch.div_ceil(SLICE_ROWS), 1, 1]),
+            (Self::Steps, true) => ("lstm_forward_step", step_grid),
+            (Self::Steps, false) => ("lstm_backward_step", step_grid),
         }
+    }
+
+    /// The ops of one direction: one, or one per dispatch number for the step variant.
+    fn ops(self, forward: bool, ctx: &GpuContext, p: LstmParams, views: &[(u32, View)]) -> Result<Schedule> {
+        let (entry, grid) = self.entry_and_grid(forward, &p);
+        let (fwd, bwd) = self.dispatches(p.steps);
+        let count = if forward { fwd } else { bwd };
+        let mut schedule = Schedule::default();
+        for step in 0..count {
+            schedule.push(build_op(ctx, ShaderFamily::Lstm, entry, &LstmParams { step, ..p }, views, grid)?);
+        }
+        Ok(schedule)
     }
 }
 
-/// The forward recurrence of one layer direction over the whole sequence: one dispatch.
-pub fn lstm_forward(ctx: &GpuContext, p: LstmParams, a: &LstmForwardArgs) -> Result<Op> {
-    lstm_forward_with(LstmKernel::choose(p.batch, p.hidden), ctx, p, a)
+/// The forward recurrence of one layer direction over the whole sequence, with the tuner's kernel
+/// ([`super::tune::lstm_kernel`]).
+pub fn lstm_forward(ctx: &GpuContext, p: LstmParams, a: &LstmForwardArgs) -> Result<Schedule> {
+    lstm_forward_with(super::tune::lstm_kernel(ctx, p.batch, p.steps, p.hidden)?, ctx, p, a)
 }
 
-/// [`lstm_forward`] with the kernel named (the slice kernel needs H % 4 == 0).
-pub fn lstm_forward_with(kernel: LstmKernel, ctx: &GpuContext, p: LstmParams, a: &LstmForwardArgs) -> Result<Op> {
+/// [`lstm_forward`] with the kernel named (it must apply: [`LstmKernel::applies`]).
+pub fn lstm_forward_with(kernel: LstmKernel, ctx: &GpuContext, p: LstmParams, a: &LstmForwardArgs) -> Result<Schedule> {
     let views = [(1, a.w_hh), (2, a.lengths), (3, a.gates), (4, a.states), (5, a.pre), (6, a.state0), (7, a.y)];
-    let (entry, grid) = kernel.entry_and_grid(true, &p);
-    build_op(ctx, ShaderFamily::Lstm, entry, &p, &views, grid)
+    kernel.ops(true, ctx, p, &views)
 }
 
 /// Buffers of one layer direction for the backward pass, shapes as in the shader header.
@@ -129,15 +191,14 @@ pub struct LstmBackwardArgs<'a> {
     pub d_state0: View<'a>,
 }
 
-/// The backward recurrence of one layer direction, walking time in reverse: one dispatch. The
-/// weight and input gradients are left to GEMMs over `dgates`.
-pub fn lstm_backward(ctx: &GpuContext, p: LstmParams, a: &LstmBackwardArgs) -> Result<Op> {
-    lstm_backward_with(LstmKernel::choose(p.batch, p.hidden), ctx, p, a)
+/// The backward recurrence of one layer direction, walking time in reverse, with the tuner's kernel.
+/// The weight and input gradients are left to GEMMs over `dgates`.
+pub fn lstm_backward(ctx: &GpuContext, p: LstmParams, a: &LstmBackwardArgs) -> Result<Schedule> {
+    lstm_backward_with(super::tune::lstm_kernel(ctx, p.batch, p.steps, p.hidden)?, ctx, p, a)
 }
 
-/// [`lstm_backward`] with the kernel named (the slice kernel needs H % 4 == 0).
-pub fn lstm_backward_with(kernel: LstmKernel, ctx: &GpuContext, p: LstmParams, a: &LstmBackwardArgs) -> Result<Op> {
+/// [`lstm_backward`] with the kernel named (it must apply: [`LstmKernel::applies`]).
+pub fn lstm_backward_with(kernel: LstmKernel, ctx: &GpuContext, p: LstmParams, a: &LstmBackwardArgs) -> Result<Schedule> {
     let views = [(1, a.w_hh), (2, a.lengths), (3, a.gates), (4, a.states), (5, a.dy), (6, a.d_state_n), (7, a.dgates), (8, a.d_state0)];
-    let (entry, grid) = kernel.entry_and_grid(false, &p);
-    build_op(ctx, ShaderFamily::Lstm, entry, &p, &views, grid)
+    kernel.ops(false, ctx, p, &views)
 }

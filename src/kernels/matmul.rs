@@ -114,10 +114,10 @@ impl Gemm {
 /// Edge of the square tile of C one workgroup computes, in both kernels (the shader's `GEMM_TILE`).
 pub const TILE: u32 = ShaderFamily::GEMM_TILE;
 
-/// One GEMM dispatch with the adapter's kernel ([`GpuContext::gemm_kernel`]); `biases` holds zero,
-/// one or two bias vectors of length n.
+/// One GEMM dispatch with the tuner's kernel ([`super::tune::gemm_kernel`]; with tuning off, the
+/// adapter's [`GpuContext::gemm_kernel`]); `biases` holds zero, one or two bias vectors of length n.
 pub fn gemm(ctx: &GpuContext, g: Gemm, a: View, b: View, c: View, biases: &[View]) -> Result<Op> {
-    gemm_with(ctx, ctx.gemm_kernel, g, a, b, c, biases)
+    gemm_with(ctx, super::tune::gemm_kernel(ctx, &g)?, g, a, b, c, biases)
 }
 
 /// [`gemm`] with the kernel named: the blocked one where [`Gemm::blocked_ok`] holds, else tiled.

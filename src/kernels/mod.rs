@@ -14,6 +14,7 @@ pub mod matmul;
 pub mod optimizer;
 pub mod pool;
 pub mod reduce;
+pub mod tune;
 
 use crate::error::Result;
 use crate::gpu::{GpuContext, ShaderFamily, View};

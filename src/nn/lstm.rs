@@ -3,11 +3,13 @@
 //!
 //! Per layer l and direction d, with X the layer input `[T·B, in]` (time-major rows t·B+b):
 //!   forward:  pre = X·W_ihᵀ + b_ih + b_hh   (one GEMM over all timesteps)
-//!             lstm_forward                  (one fused dispatch for the whole sequence)
-//!   backward: lstm_backward                 (one fused dispatch, reverse time) → dgates `[T·B, 4H]`
+//!             lstm_forward                  (one fused dispatch for the whole sequence, or one per
+//!                                            timestep: the tuner's `LstmKernel`)
+//!   backward: lstm_backward                 (likewise, reverse time) → dgates `[T·B, 4H]`
 //!             dW_ih += dgatesᵀ·X, dW_hh += dgatesᵀ·H_prev, db_ih = db_hh = Σ_rows dgates,
 //!             dX (+)= dgates·W_ih            (GEMMs over all timesteps)
-//! so a layer costs 2 dispatches forward and 6 backward per direction, independent of T.
+//! so a layer costs 2 dispatches forward and 6 backward per direction, independent of T, with the
+//! per-sequence kernels; T + 1 forward and T + 6 backward with the per-timestep one.
 
 use crate::config::validate::{MAX_SIZE, bytes_of, check_size};
 use crate::error::Result;
@@ -194,7 +196,7 @@ impl LstmStack {
                     state0: View::whole(&buf.state0),
                     y: View::whole(&self.ys[l]),
                 };
-                s.push(lstm_forward(ctx, p, &args)?);
+                s.extend(lstm_forward(ctx, p, &args)?);
             }
         }
         Ok(s)
@@ -232,7 +234,7 @@ impl LstmStack {
                     dgates: View::whole(&buf.dgates),
                     d_state0: View::whole(&buf.d_state0),
                 };
-                s.push(lstm_backward(ctx, p, &args)?);
+                s.extend(lstm_backward(ctx, p, &args)?);
                 let dg = View::whole(&buf.dgates);
                 let g = Gemm::new(4 * h, cfg.layer_input(l), rows).a_transposed().accumulate(true);
                 s.push(gemm(ctx, g, dg, input, store.grad_view(&self.name("weight_ih", l, d))?, &[])?);

@@ -1,0 +1,159 @@
+//! The kernel tuner: it times every variant that applies, keeps the fastest in a cache file keyed by
+//! adapter and shape, reuses it, re-times on `force`, survives a corrupt file, and whatever it picks
+//! the model computes the same function (every variant is checked against the reference in
+//! gpu_kernels.rs; here a whole training run with the per-timestep recurrence, planted in the cache,
+//! against one with the fixed rule's kernels).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::cli::{bin, dir};
+use common::{assert_close, gpu};
+use lstm_transfer::config::Pooling;
+use lstm_transfer::data::Batch;
+use lstm_transfer::gpu::{Candidate, GemmKernel, TuneMode, TuneRecord, Tuning};
+use lstm_transfer::kernels::lstm::LstmKernel;
+use lstm_transfer::kernels::matmul::Gemm;
+use lstm_transfer::kernels::tune::{self, TUNE_STEPS};
+use lstm_transfer::tasks::classify::{Classifier, ClassifierConfig};
+use lstm_transfer::{AdapterChoice, GpuContext};
+
+fn context(mode: TuneMode, path: &Path) -> GpuContext {
+    GpuContext::new(&AdapterChoice::from_env()).expect("a GPU adapter").with_tuning(Tuning::new(mode, Some(path.to_path_buf())))
+}
+
+fn cache(name: &str) -> PathBuf {
+    let path = dir().join(name);
+    let _ = std::fs::remove_file(&path);
+    path
+}
+
+/// A record naming `winner`, with made-up times that no measurement would give.
+fn planted(winner: &str, variants: &[&str]) -> TuneRecord {
+    TuneRecord { winner: winner.into(), candidates: variants.iter().map(|v| Candidate { variant: v.to_string(), ms: 1e6 }).collect() }
+}
+
+#[test]
+fn tunes_every_variant_caches_the_winner_and_retunes_on_force() {
+    let path = cache("tuning-basic.json");
+    let (batch, steps, hidden) = (11, 5, 68);
+    let gemm = Gemm::new(37, 70, 19).b_transposed();
+    let ctx = context(TuneMode::Cached, &path);
+    let lstm = tune::lstm_kernel(&ctx, batch, steps, hidden).unwrap();
+    let gemm_kernel = tune::gemm_kernel(&ctx, &gemm).unwrap();
+
+    let lstm_key = tune::cache_key(&ctx, &tune::lstm_key(batch, steps.next_power_of_two().min(TUNE_STEPS), hidden));
+    let gemm_key = tune::cache_key(&ctx, &tune::gemm_key(&gemm));
+    let records = ctx.tuning().records();
+    assert_eq!(records.len(), 2, "one record per shape: {records:?}");
+    let lstm_record = &records[&lstm_key];
+    let names: Vec<&str> = lstm_record.candidates.iter().map(|c| c.variant.as_str()).collect();
+    assert_eq!(names, ["rows", "slices", "steps"], "every recurrence variant is timed at H = 68");
+    let gemm_record = &records[&gemm_key];
+    let names: Vec<&str> = gemm_record.candidates.iter().map(|c| c.variant.as_str()).collect();
+    assert_eq!(names, ["tiled", "blocked"]);
+    for record in [lstm_record, gemm_record] {
+        assert!(record.candidates.iter().all(|c| c.ms.is_finite() && c.ms > 0.0), "{record:?}");
+        let fastest = record.candidates.iter().min_by(|a, b| a.ms.total_cmp(&b.ms)).unwrap();
+        assert_eq!(record.winner, fastest.variant, "the winner is the fastest: {record:?}");
+    }
+    assert_eq!(lstm.name(), lstm_record.winner);
+    assert_eq!(gemm_kernel.name(), gemm_record.winner);
+    // H not a multiple of 4: only the per-row kernel applies, nothing is timed.
+    assert_eq!(tune::lstm_kernel(&ctx, batch, steps, 70).unwrap(), LstmKernel::PerRow);
+    assert_eq!(ctx.tuning().records().len(), 2);
+
+    // The file holds both records; another process (context) in cached mode uses them as they are:
+    // plant other winners with impossible times and see them returned untimed.
+    let saved = std::fs::read_to_string(&path).expect("the cache is written");
+    assert!(saved.contains(&lstm_key) && saved.contains(&gemm_key), "{saved}");
+    let planter = Tuning::new(TuneMode::Cached, Some(path.clone()));
+    planter.insert(&lstm_key, planted("steps", &["rows", "slices", "steps"]));
+    planter.insert(&gemm_key, planted("tiled", &["tiled", "blocked"]));
+    let cached = context(TuneMode::Cached, &path);
+    assert_eq!(tune::lstm_kernel(&cached, batch, steps, hidden).unwrap(), LstmKernel::Steps);
+    assert_eq!(tune::gemm_kernel(&cached, &gemm).unwrap(), GemmKernel::Tiled);
+    assert_eq!(cached.tuning().records()[&lstm_key].candidates[0].ms, 1e6, "read from the file, not timed");
+
+    // Force times again and overwrites the planted records; off times nothing and reads nothing.
+    let forced = context(TuneMode::Force, &path);
+    tune::lstm_kernel(&forced, batch, steps, hidden).unwrap();
+    let retimed = &forced.tuning().records()[&lstm_key];
+    assert!(retimed.candidates.iter().all(|c| c.ms < 1e6), "force re-times: {retimed:?}");
+    let on_disk = Tuning::new(TuneMode::Cached, Some(path.clone()));
+    assert_eq!(&on_disk.get(&lstm_key).unwrap(), retimed, "force saves what it measured");
+    assert_eq!(on_disk.get(&gemm_key).unwrap().candidates[0].ms, 1e6, "and keeps the other shapes' records");
+    let off = context(TuneMode::Off, &path);
+    assert_eq!(tune::lstm_kernel(&off, batch, steps, hidden).unwrap(), LstmKernel::choose(batch, hidden));
+    assert!(off.tuning().records().is_empty());
+}
+
+#[test]
+fn a_corrupt_or_foreign_cache_is_reported_and_rewritten() {
+    let path = cache("tuning-corrupt.json");
+    std::fs::write(&path, b"{ not json").unwrap();
+    let ctx = context(TuneMode::Cached, &path);
+    let kernel = tune::lstm_kernel(&ctx, 9, 3, 8).unwrap();
+    let notes = ctx.tuning().notes();
+    assert!(notes.iter().any(|n| n.contains("tuning-corrupt.json") && n.contains("not a tuning cache")), "{notes:?}");
+    let again = context(TuneMode::Cached, &path);
+    assert_eq!(tune::lstm_kernel(&again, 9, 3, 8).unwrap(), kernel, "the rewritten file is read back");
+    assert!(again.tuning().notes().is_empty(), "{:?}", again.tuning().notes());
+
+    // A winner this version does not know falls back to the fixed rule.
+    let key = tune::cache_key(&ctx, &tune::lstm_key(9, 4, 8));
+    Tuning::new(TuneMode::Cached, Some(path.clone())).insert(&key, planted("warp-specialised", &["warp-specialised"]));
+    assert_eq!(tune::lstm_kernel(&context(TuneMode::Cached, &path), 9, 3, 8).unwrap(), LstmKernel::choose(9, 8));
+
+    // The command line prints the note and goes on.
+    std::fs::write(&path, b"[1, 2").unwrap();
+    let out =
+        bin().args(["bench", "--shape", "9,3,8,8", "--repeats", "1", "--tune", "cached", "--tune-cache"]).arg(&path).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("warning: ignoring the tuning cache") && stderr.contains("tuning-corrupt.json"), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("tuning") && stdout.contains("lstm B16 T4 H8"), "bench prints each candidate's time:\n{stdout}");
+}
+
+/// A classifier trained with the per-timestep recurrence (planted in the cache) and the GEMM kernels the tuner times
+/// follows the one trained with the fixed rule's kernels: same losses and logits, to rounding.
+#[test]
+fn a_tuned_model_computes_what_the_fixed_rule_computes() {
+    let path = cache("tuning-model.json");
+    let (batch, steps) = (6usize, 7usize);
+    let cfg = ClassifierConfig {
+        vocab: 50,
+        embed: 12,
+        hidden: 20,
+        layers: 2,
+        bidirectional: true,
+        classes: 3,
+        domains: 0,
+        pooling: Pooling::Concat,
+    };
+    let tuned = context(TuneMode::Cached, &path);
+    let planter = Tuning::new(TuneMode::Cached, Some(path.clone()));
+    planter.insert(&tune::cache_key(&tuned, &tune::lstm_key(batch as u32, 8, 20)), planted("steps", &["steps"]));
+    let data = Batch {
+        batch,
+        steps,
+        ids: (0..batch * steps).map(|i| (i * 31 % 50) as u32).collect(),
+        lengths: vec![7, 3, 5, 7, 1, 6],
+        labels: (0..batch).map(|i| (i % 3) as u32).collect(),
+        domain_labels: None,
+    };
+    let run = |ctx: &GpuContext| {
+        let mut model = Classifier::new(ctx, cfg, batch, steps, 7).unwrap();
+        let losses: Vec<f64> = (0..4).map(|_| model.train_step(ctx, &data, true, true).unwrap().unwrap().loss_sum as f64).collect();
+        (losses, model.logits(ctx, &data).unwrap())
+    };
+    let (want_losses, want_logits) = run(gpu());
+    let (losses, logits) = run(&tuned);
+    let records = tuned.tuning().records();
+    assert_eq!(records.values().filter(|r| r.winner == "steps").count(), 1, "the planted record is used: {records:?}");
+    let to_f32 = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<_>>();
+    assert_close("losses", &to_f32(&losses), &want_losses, 1e-5, 1e-4);
+    assert_close("logits", &logits, &want_logits.iter().map(|&x| x as f64).collect::<Vec<_>>(), 1e-5, 1e-4);
+}

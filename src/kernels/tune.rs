@@ -1,0 +1,196 @@
+//! Autotuning: the first time a kernel shape runs on an adapter, time every variant that applies and
+//! keep the fastest ([`crate::gpu::Tuning`] holds and persists the results, keyed by adapter and
+//! shape). What is tuned:
+//! - the LSTM recurrence ([`LstmKernel`]: per row, batch slices, one dispatch per timestep), forward
+//!   and backward of one direction timed together, keyed by batch (rounded up to a power of two),
+//!   hidden size and sequence length (rounded up to a power of two, at most [`TUNE_STEPS`]: past a
+//!   few dozen steps the ranking no longer changes, and timing shorter sequences is cheaper);
+//! - the GEMM ([`GemmKernel`]: tiled, register-blocked), keyed by M (rounded up to a power of two),
+//!   N, K, the transpositions and whether the blocked kernel can read each operand as vec4.
+//!
+//! Variants are timed on scratch buffers of the real shape (zeros: the kernels' speed does not
+//! depend on the values), one warm-up and [`TUNE_REPEATS`] timed runs each, the best kept: GPU
+//! timestamps where the adapter has them, else the wall clock around submit and wait. With
+//! [`TuneMode::Off`] (the library's default) nothing is timed and a fixed rule per adapter type picks
+//! ([`LstmKernel::choose`], [`GemmKernel::for_adapter`]); `LSTM_TRANSFER_LSTM` / `LSTM_TRANSFER_GEMM`
+//! pin a variant past the tuner. Every variant computes the same function, to rounding (the tests
+//! check each one against the reference), so a tuned run may differ from an untuned one in the last
+//! bits only.
+
+use super::lstm::{LstmBackwardArgs, LstmForwardArgs, LstmKernel, LstmParams, lstm_backward_with, lstm_forward_with};
+use super::matmul::{Gemm, gemm_with};
+use crate::error::Result;
+use crate::gpu::{Candidate, GemmKernel, GpuContext, GpuTimer, TuneMode, TuneRecord, View, adapter_key};
+use crate::graph::Schedule;
+
+/// Timed runs per variant, after one warm-up.
+pub const TUNE_REPEATS: usize = 2;
+
+/// Longest sequence the recurrence is timed at.
+pub const TUNE_STEPS: u32 = 32;
+
+/// The recurrence kernel for a batch of `batch` rows × `steps` steps at hidden size `hidden`.
+pub fn lstm_kernel(ctx: &GpuContext, batch: u32, steps: u32, hidden: u32) -> Result<LstmKernel> {
+    if let Some(kernel) = LstmKernel::forced(hidden) {
+        return Ok(kernel);
+    }
+    let fallback = LstmKernel::choose(batch, hidden);
+    let candidates: Vec<LstmKernel> = LstmKernel::ALL.into_iter().filter(|k| k.applies(hidden)).collect();
+    if ctx.tuning().mode() == TuneMode::Off || candidates.len() < 2 {
+        return Ok(fallback);
+    }
+    let steps = steps.next_power_of_two().min(TUNE_STEPS);
+    let key = lstm_key(batch, steps, hidden);
+    let record = tuned(ctx, &key, || {
+        let buffers = LstmScratch::new(ctx, batch, steps, hidden)?;
+        candidates.iter().map(|&k| Ok(Candidate { variant: k.name().into(), ms: best_ms(ctx, &buffers.schedule(ctx, k)?)? })).collect()
+    })?;
+    Ok(candidates.into_iter().find(|k| k.name() == record.winner).unwrap_or(fallback))
+}
+
+/// The GEMM kernel for `g` (the blocked one is only timed where [`Gemm::blocked_ok`] holds).
+pub fn gemm_kernel(ctx: &GpuContext, g: &Gemm) -> Result<GemmKernel> {
+    if let Some(kernel) = GemmKernel::forced() {
+        return Ok(kernel);
+    }
+    if ctx.tuning().mode() == TuneMode::Off || !g.blocked_ok() {
+        return Ok(ctx.gemm_kernel);
+    }
+    let key = gemm_key(g);
+    let record = tuned(ctx, &key, || {
+        let (a, b, c) = (scratch(ctx, "tune a", a_len(g))?, scratch(ctx, "tune b", b_len(g))?, scratch(ctx, "tune c", c_len(g))?);
+        GemmKernel::ALL
+            .iter()
+            .map(|&kernel| {
+                let op = gemm_with(ctx, kernel, *g, View::whole(&a), View::whole(&b), View::whole(&c), &[])?;
+                Ok(Candidate { variant: kernel.name().into(), ms: best_ms(ctx, &Schedule { ops: vec![op] })? })
+            })
+            .collect()
+    })?;
+    Ok(GemmKernel::ALL.into_iter().find(|k| k.name() == record.winner).unwrap_or(ctx.gemm_kernel))
+}
+
+/// The cache key of a recurrence shape on this context's adapter (`steps` as timed).
+pub fn lstm_key(batch: u32, steps: u32, hidden: u32) -> String {
+    format!("lstm B{} T{steps} H{hidden}", batch.next_power_of_two())
+}
+
+/// The cache key of a GEMM shape.
+pub fn gemm_key(g: &Gemm) -> String {
+    let flag = |yes: bool, c: char| if yes { c } else { '-' };
+    format!(
+        "gemm M{} N{} K{} {}{} {}{}",
+        g.m.next_power_of_two(),
+        g.n,
+        g.k,
+        flag(g.trans_a == 1, 'T'),
+        flag(g.trans_b == 1, 'T'),
+        flag(g.a_vec4_ok(), '4'),
+        flag(g.b_vec4_ok(), '4')
+    )
+}
+
+/// The key of a shape on this context's adapter, as the cache file holds it.
+pub fn cache_key(ctx: &GpuContext, shape_key: &str) -> String {
+    format!("{} | {shape_key}", adapter_key(&ctx.info))
+}
+
+/// The record of `key` on this adapter: cached (in cached mode), else timed by `time` and saved.
+fn tuned(ctx: &GpuContext, key: &str, time: impl FnOnce() -> Result<Vec<Candidate>>) -> Result<TuneRecord> {
+    let full_key = cache_key(ctx, key);
+    if let Some(record) = ctx.tuning().get(&full_key) {
+        return Ok(record);
+    }
+    let record = TuneRecord::from_candidates(time()?).expect("every tuned kernel has at least two candidates");
+    ctx.tuning().insert(&full_key, record.clone());
+    Ok(record)
+}
+
+/// The best of [`TUNE_REPEATS`] timed runs, in milliseconds.
+fn best_ms(ctx: &GpuContext, schedule: &Schedule) -> Result<f64> {
+    let mut timer = GpuTimer::new(ctx, 1);
+    let runs = schedule.time_runs(ctx, TUNE_REPEATS, &mut timer)?;
+    Ok(runs.iter().map(|&(wall, gpu)| gpu.unwrap_or(wall)).fold(f64::INFINITY, f64::min))
+}
+
+/// A zeroed f32 scratch buffer of `len` elements (at least one vec4, so every view is valid).
+fn scratch(ctx: &GpuContext, label: &str, len: usize) -> Result<wgpu::Buffer> {
+    ctx.scratch_buffer(label, (len.max(4) * 4) as u64)
+}
+
+/// Elements the GEMM reads from A, B and writes to C, from the offsets and strides, plus one vec4
+/// (the blocked kernel reads whole vec4 rows).
+fn a_len(g: &Gemm) -> usize {
+    let (rows, cols) = if g.trans_a == 1 { (g.k, g.m) } else { (g.m, g.k) };
+    g.a_off as usize + (rows as usize - 1) * g.lda as usize + cols as usize + 4
+}
+fn b_len(g: &Gemm) -> usize {
+    let (rows, cols) = if g.trans_b == 1 { (g.n, g.k) } else { (g.k, g.n) };
+    g.b_off as usize + (rows as usize - 1) * g.ldb as usize + cols as usize + 4
+}
+fn c_len(g: &Gemm) -> usize {
+    g.c_off as usize + (g.m as usize - 1) * g.ldc as usize + g.n as usize
+}
+
+/// Scratch buffers of one layer direction at a shape, every row valid for all steps.
+struct LstmScratch {
+    p: LstmParams,
+    w_hh: wgpu::Buffer,
+    lengths: wgpu::Buffer,
+    gates: wgpu::Buffer,
+    states: wgpu::Buffer,
+    pre: wgpu::Buffer,
+    state: wgpu::Buffer,
+    y: wgpu::Buffer,
+    dgates: wgpu::Buffer,
+    d_state: wgpu::Buffer,
+}
+
+impl LstmScratch {
+    fn new(ctx: &GpuContext, batch: u32, steps: u32, hidden: u32) -> Result<Self> {
+        let (b, t, h) = (batch as usize, steps as usize, hidden as usize);
+        Ok(Self {
+            p: LstmParams::new(b, t, h, false, h),
+            w_hh: scratch(ctx, "tune w_hh", 4 * h * h)?,
+            lengths: {
+                let lengths = scratch(ctx, "tune lengths", b)?;
+                ctx.queue.write_buffer(&lengths, 0, bytemuck::cast_slice(&vec![steps; b]));
+                lengths
+            },
+            gates: scratch(ctx, "tune gates", t * b * 4 * h)?,
+            states: scratch(ctx, "tune states", 2 * (t + 1) * b * h)?,
+            pre: scratch(ctx, "tune pre", t * b * 4 * h)?,
+            state: scratch(ctx, "tune state", 2 * b * h)?,
+            y: scratch(ctx, "tune y", t * b * h)?,
+            dgates: scratch(ctx, "tune dgates", t * b * 4 * h)?,
+            d_state: scratch(ctx, "tune d_state", 2 * b * h)?,
+        })
+    }
+
+    /// Forward then backward with `kernel` (y doubles as dy, the state as h0 and as dL/dh_n).
+    fn schedule(&self, ctx: &GpuContext, kernel: LstmKernel) -> Result<Schedule> {
+        let w = View::whole;
+        let forward = LstmForwardArgs {
+            w_hh: w(&self.w_hh),
+            lengths: w(&self.lengths),
+            gates: w(&self.gates),
+            states: w(&self.states),
+            pre: w(&self.pre),
+            state0: w(&self.state),
+            y: w(&self.y),
+        };
+        let backward = LstmBackwardArgs {
+            w_hh: w(&self.w_hh),
+            lengths: w(&self.lengths),
+            gates: w(&self.gates),
+            states: w(&self.states),
+            dy: w(&self.y),
+            d_state_n: w(&self.state),
+            dgates: w(&self.dgates),
+            d_state0: w(&self.d_state),
+        };
+        let mut schedule = lstm_forward_with(kernel, ctx, self.p, &forward)?;
+        schedule.extend(lstm_backward_with(kernel, ctx, self.p, &backward)?);
+        Ok(schedule)
+    }
+}
