@@ -145,6 +145,14 @@ fn lstm_forward_and_backward_match_reference() {
     // The slice kernel: 11 rows (a full slice of 8 and a partial one of 3), H = 68 (17 vec4 chunks,
     // threads loop twice over units), padded rows in both slices.
     check_lstm(LstmKernel::Slices, 5, 68, &[5, 2, 4, 5, 1, 3, 5, 4, 2, 5, 3]);
+    // The same with subgroup broadcasts, where the adapter has subgroups of 8 or more (lavapipe: 8).
+    // H = 68: the threads' second round over units covers 4 of its 64 lanes (the others compute on
+    // clamped indices for the broadcasts and write nothing).
+    if LstmKernel::SlicesSubgroup.applies(gpu(), 68) {
+        check_lstm(LstmKernel::SlicesSubgroup, 5, 68, &[5, 2, 4, 5, 1, 3, 5, 4, 2, 5, 3]);
+    } else {
+        eprintln!("no subgroups of 8 or more on this adapter: the subgroup kernel cannot run here");
+    }
     // The step kernel (one dispatch per timestep): the same 11 rows (groups of 4: the last holds 3)
     // and H = 68 (two workgroups of 64 units, the second with 4); then H = 260, where the forward
     // stages h in two chunks (65 vec4 > 64) and the backward the gate gradients in five rounds

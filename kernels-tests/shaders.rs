@@ -49,6 +49,7 @@ macro_rules! twin {
 const TWINS: &[Twin] = &[
     twin!(Matmul, "Params", matmul::Gemm),
     twin!(Lstm, "Params", lstm::LstmParams),
+    twin!(LstmSubgroups, "Params", lstm::LstmParams),
     twin!(Embedding, "Params", embedding::EmbeddingParams),
     twin!(Pool, "Params", pool::PoolParams),
     twin!(Dropout, "Params", dropout::DropoutParams),

@@ -239,19 +239,37 @@ fn finish_unit(src: u32, dst: u32, t: u32, b: u32, j: u32, z: vec4<f32>) {
     y[row * p.y_stride + p.y_col + j] = h_new;
 }
 
+// Copies the initial state of the slice's rows into slot `first` (threads stride over the units).
+fn slice_initial_state(b0: u32, first: u32, li: u32) {
+    let h = p.hidden;
+    for (var r = 0u; r < min(LSTM_ROWS, p.batch - b0); r++) {
+        for (var j = li; j < h; j += LSTM_WG) {
+            set_state(0u, first, b0 + r, j, state0[(b0 + r) * h + j]);
+            set_state(1u, first, b0 + r, j, state0[(p.batch + b0 + r) * h + j]);
+        }
+    }
+}
+
+// finish_unit for unit j of the slice's 8 rows, from the recurrent parts z_g[half][row] of the gates.
+// Constant indices only: a runtime index would push the accumulators out of registers.
+fn finish_slice(src: u32, dst: u32, t: u32, b0: u32, j: u32, z_i: mat2x4<f32>, z_f: mat2x4<f32>, z_g: mat2x4<f32>, z_o: mat2x4<f32>) {
+    finish_unit(src, dst, t, b0, j, vec4(z_i[0].x, z_f[0].x, z_g[0].x, z_o[0].x));
+    finish_unit(src, dst, t, b0 + 1u, j, vec4(z_i[0].y, z_f[0].y, z_g[0].y, z_o[0].y));
+    finish_unit(src, dst, t, b0 + 2u, j, vec4(z_i[0].z, z_f[0].z, z_g[0].z, z_o[0].z));
+    finish_unit(src, dst, t, b0 + 3u, j, vec4(z_i[0].w, z_f[0].w, z_g[0].w, z_o[0].w));
+    finish_unit(src, dst, t, b0 + 4u, j, vec4(z_i[1].x, z_f[1].x, z_g[1].x, z_o[1].x));
+    finish_unit(src, dst, t, b0 + 5u, j, vec4(z_i[1].y, z_f[1].y, z_g[1].y, z_o[1].y));
+    finish_unit(src, dst, t, b0 + 6u, j, vec4(z_i[1].z, z_f[1].z, z_g[1].z, z_o[1].z));
+    finish_unit(src, dst, t, b0 + 7u, j, vec4(z_i[1].w, z_f[1].w, z_g[1].w, z_o[1].w));
+}
+
 @compute @workgroup_size(LSTM_WG, 1, 1)
 fn lstm_forward_slices(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     let b0 = wg.x * LSTM_ROWS;
     let h = p.hidden;
     let q = h / 4u;
     let first = select(0u, p.steps, p.reverse != 0u);
-    let rows = min(LSTM_ROWS, p.batch - b0);
-    for (var r = 0u; r < rows; r++) {
-        for (var j = li; j < h; j += LSTM_WG) {
-            set_state(0u, first, b0 + r, j, state0[(b0 + r) * h + j]);
-            set_state(1u, first, b0 + r, j, state0[(p.batch + b0 + r) * h + j]);
-        }
-    }
+    slice_initial_state(b0, first, li);
     storageBarrier();
     for (var s = 0u; s < p.steps; s++) {
         let t = time_at(s);
@@ -279,15 +297,7 @@ fn lstm_forward_slices(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invo
                 z_g += mat2x4<f32>(w_g * h_lo, w_g * h_hi);
                 z_o += mat2x4<f32>(w_o * h_lo, w_o * h_hi);
             }
-            // Constant indices only: a runtime index would push the accumulators out of registers.
-            finish_unit(src, dst, t, b0, j, vec4(z_i[0].x, z_f[0].x, z_g[0].x, z_o[0].x));
-            finish_unit(src, dst, t, b0 + 1u, j, vec4(z_i[0].y, z_f[0].y, z_g[0].y, z_o[0].y));
-            finish_unit(src, dst, t, b0 + 2u, j, vec4(z_i[0].z, z_f[0].z, z_g[0].z, z_o[0].z));
-            finish_unit(src, dst, t, b0 + 3u, j, vec4(z_i[0].w, z_f[0].w, z_g[0].w, z_o[0].w));
-            finish_unit(src, dst, t, b0 + 4u, j, vec4(z_i[1].x, z_f[1].x, z_g[1].x, z_o[1].x));
-            finish_unit(src, dst, t, b0 + 5u, j, vec4(z_i[1].y, z_f[1].y, z_g[1].y, z_o[1].y));
-            finish_unit(src, dst, t, b0 + 6u, j, vec4(z_i[1].z, z_f[1].z, z_g[1].z, z_o[1].z));
-            finish_unit(src, dst, t, b0 + 7u, j, vec4(z_i[1].w, z_f[1].w, z_g[1].w, z_o[1].w));
+            finish_slice(src, dst, t, b0, j, z_i, z_f, z_g, z_o);
         }
         storageBarrier();
     }
@@ -319,46 +329,65 @@ fn set_dh_prev(t: u32, b: u32, kc: u32, v: vec4<f32>) {
     }
 }
 
-@compute @workgroup_size(LSTM_WG, 1, 1)
-fn lstm_backward_slices(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    let b0 = wg.x * LSTM_ROWS;
+// Starts the slice's running dL/dh, dL/dc from d_state_n (threads stride over the units).
+fn slice_initial_d_state(b0: u32, li: u32) {
     let h = p.hidden;
-    let q = h / 4u;
-    let rows = min(LSTM_ROWS, p.batch - b0);
-    let last = p.batch - 1u;
-    for (var r = 0u; r < rows; r++) {
+    for (var r = 0u; r < min(LSTM_ROWS, p.batch - b0); r++) {
         for (var j = li; j < h; j += LSTM_WG) {
             set_d_state(0u, b0 + r, j, d_state_n[(b0 + r) * h + j]);
             set_d_state(1u, b0 + r, j, d_state_n[(p.batch + b0 + r) * h + j]);
         }
     }
+}
+
+// Phase 1 of a backward step at time t: element-wise gate gradients, per row of the slice and unit.
+fn slice_gate_grads(t: u32, b0: u32, li: u32) {
+    let h = p.hidden;
+    for (var r = 0u; r < min(LSTM_ROWS, p.batch - b0); r++) {
+        let b = b0 + r;
+        let row = t * p.batch + b;
+        for (var j = li; j < h; j += LSTM_WG) {
+            let dh = d_state_at(0u, b, j) + dy[row * p.y_stride + p.y_col + j];
+            if (t >= lengths[b]) {
+                // Carried state: the gradient passes through untouched; the gates had no part.
+                set_d_state(0u, b, j, dh);
+                for (var g = 0u; g < 4u; g++) { set_dgate(row, g * h + j, 0.0); }
+                continue;
+            }
+            let c_prev = states_in[state_index(1u, slot_before(t), b, j)];
+            let c_t = states_in[state_index(1u, slot_after(t), b, j)];
+            let base = row * 4u * h + j;
+            let gates = vec4<f32>(gates_in[base], gates_in[base + h], gates_in[base + 2u * h], gates_in[base + 3u * h]);
+            let g = cell_backward(gates, c_prev, c_t, dh, d_state_at(1u, b, j));
+            set_dgate(row, j, g.dgates.x);
+            set_dgate(row, h + j, g.dgates.y);
+            set_dgate(row, 2u * h + j, g.dgates.z);
+            set_dgate(row, 3u * h + j, g.dgates.w);
+            set_d_state(1u, b, j, g.dc_prev);
+        }
+    }
+}
+
+// set_dh_prev for units 4kc..4kc+4 of the slice's 8 rows (column r of lo: row b0+r; of hi: b0+4+r).
+// Constant indices only (see finish_slice).
+fn set_dh_prev_slice(t: u32, b0: u32, kc: u32, lo: mat4x4<f32>, hi: mat4x4<f32>) {
+    set_dh_prev(t, b0, kc, lo[0]); set_dh_prev(t, b0 + 1u, kc, lo[1]);
+    set_dh_prev(t, b0 + 2u, kc, lo[2]); set_dh_prev(t, b0 + 3u, kc, lo[3]);
+    set_dh_prev(t, b0 + 4u, kc, hi[0]); set_dh_prev(t, b0 + 5u, kc, hi[1]);
+    set_dh_prev(t, b0 + 6u, kc, hi[2]); set_dh_prev(t, b0 + 7u, kc, hi[3]);
+}
+
+@compute @workgroup_size(LSTM_WG, 1, 1)
+fn lstm_backward_slices(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    let b0 = wg.x * LSTM_ROWS;
+    let h = p.hidden;
+    let q = h / 4u;
+    let last = p.batch - 1u;
+    slice_initial_d_state(b0, li);
     storageBarrier();
     for (var s = 0u; s < p.steps; s++) {
         let t = time_at(p.steps - 1u - s);
-        // Phase 1: element-wise gate gradients of this step, per row and unit.
-        for (var r = 0u; r < rows; r++) {
-            let b = b0 + r;
-            let row = t * p.batch + b;
-            for (var j = li; j < h; j += LSTM_WG) {
-                let dh = d_state_at(0u, b, j) + dy[row * p.y_stride + p.y_col + j];
-                if (t >= lengths[b]) {
-                    // Carried state: the gradient passes through untouched; the gates had no part.
-                    set_d_state(0u, b, j, dh);
-                    for (var g = 0u; g < 4u; g++) { set_dgate(row, g * h + j, 0.0); }
-                    continue;
-                }
-                let c_prev = states_in[state_index(1u, slot_before(t), b, j)];
-                let c_t = states_in[state_index(1u, slot_after(t), b, j)];
-                let base = row * 4u * h + j;
-                let gates = vec4<f32>(gates_in[base], gates_in[base + h], gates_in[base + 2u * h], gates_in[base + 3u * h]);
-                let g = cell_backward(gates, c_prev, c_t, dh, d_state_at(1u, b, j));
-                set_dgate(row, j, g.dgates.x);
-                set_dgate(row, h + j, g.dgates.y);
-                set_dgate(row, 2u * h + j, g.dgates.z);
-                set_dgate(row, 3u * h + j, g.dgates.w);
-                set_d_state(1u, b, j, g.dc_prev);
-            }
-        }
+        slice_gate_grads(t, b0, li);
         storageBarrier();
         // Phase 2: dL/dh_{t-1}[r, 4kc..4kc+4] = Σ_q dgates_t[r, q] · W_hh[q, 4kc..4kc+4], q over 4H in
         // chunks of 4: wm's columns are W_hh rows q..q+4 at those units, d_r the row's 4 gate gradients.
@@ -376,11 +405,7 @@ fn lstm_backward_slices(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_inv
                 acc_hi += wm * mat4x4<f32>(dgates4[row_hi.x + qc], dgates4[row_hi.y + qc],
                                            dgates4[row_hi.z + qc], dgates4[row_hi.w + qc]);
             }
-            // Constant indices only (see the forward pass).
-            set_dh_prev(t, b0, kc, acc_lo[0]); set_dh_prev(t, b0 + 1u, kc, acc_lo[1]);
-            set_dh_prev(t, b0 + 2u, kc, acc_lo[2]); set_dh_prev(t, b0 + 3u, kc, acc_lo[3]);
-            set_dh_prev(t, b0 + 4u, kc, acc_hi[0]); set_dh_prev(t, b0 + 5u, kc, acc_hi[1]);
-            set_dh_prev(t, b0 + 6u, kc, acc_hi[2]); set_dh_prev(t, b0 + 7u, kc, acc_hi[3]);
+            set_dh_prev_slice(t, b0, kc, acc_lo, acc_hi);
         }
         storageBarrier();
     }

@@ -188,9 +188,10 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// Median wall-clock and (where timed) GPU milliseconds of `schedule` (one pass, one submit per run).
+/// Median wall-clock and (where timed) GPU milliseconds of `schedule` (one pass, one submit per run)
+/// over `repeats` runs after a warm-up.
 fn time_schedule(ctx: &GpuContext, schedule: &Schedule, repeats: usize, timer: &mut Option<GpuTimer>) -> Result<(f64, Option<f64>)> {
-    let runs = schedule.time_runs(ctx, repeats, timer)?;
+    let runs = schedule.time_runs(ctx, repeats + 1, timer)?.split_off(1);
     let gpu: Vec<f64> = runs.iter().filter_map(|r| r.1).collect();
     Ok((median(runs.iter().map(|r| r.0).collect()), (!gpu.is_empty()).then(|| median(gpu))))
 }
@@ -389,11 +390,24 @@ pub fn format_tuning(ctx: &GpuContext) -> String {
         return "\ntuning: off (a fixed rule per adapter type picks each kernel)\n".into();
     }
     let prefix = tune::cache_key(ctx, "");
-    let mut s = format!("\ntuning ({:?}; cache {}): best of each candidate, ms\n\n", ctx.tuning().mode(), cache_name(ctx));
+    let mut s = format!(
+        "\ntuning ({:?}; cache {}): each candidate's best time at the tuned size, ms (screening: {} steps, {} GEMM rows)\n\n",
+        ctx.tuning().mode(),
+        cache_name(ctx),
+        tune::SCREEN_STEPS,
+        tune::SCREEN_ROWS
+    );
     s += "| shape | winner | candidates |\n|---|---|---|\n";
     for (key, record) in ctx.tuning().records() {
         let Some(shape) = key.strip_prefix(&prefix) else { continue };
-        let candidates: Vec<String> = record.candidates.iter().map(|c| format!("{} {:.3}", c.variant, c.ms)).collect();
+        let candidates: Vec<String> = record
+            .candidates
+            .iter()
+            .map(|c| match c.ms {
+                Some(ms) => format!("{} {ms:.3}", c.variant),
+                None => format!("{} dropped at screening ({:.3} there)", c.variant, c.screen_ms),
+            })
+            .collect();
         s += &format!("| {shape} | {} | {} |\n", record.winner, candidates.join(", "));
     }
     s

@@ -85,12 +85,12 @@ impl Schedule {
             .collect()
     }
 
-    /// Runs the schedule `repeats + 1` times (one pass, one submit and a wait each) and returns the
-    /// wall-clock milliseconds and, with a timer, the GPU milliseconds of each run after the first
-    /// (a warm-up: drivers such as lavapipe compile a pipeline on its first dispatch).
-    pub fn time_runs(&self, ctx: &GpuContext, repeats: usize, timer: &mut Option<GpuTimer>) -> Result<Vec<(f64, Option<f64>)>> {
-        let mut runs = Vec::with_capacity(repeats);
-        for i in 0..=repeats {
+    /// Runs the schedule `runs` times (one pass, one submit and a wait each) and returns the
+    /// wall-clock milliseconds and, with a timer, the GPU milliseconds of each run. Callers discard a
+    /// first run where it compiles pipelines (drivers such as lavapipe compile on first dispatch).
+    pub fn time_runs(&self, ctx: &GpuContext, runs: usize, timer: &mut Option<GpuTimer>) -> Result<Vec<(f64, Option<f64>)>> {
+        let mut times = Vec::with_capacity(runs);
+        for _ in 0..runs {
             let mut encoder = ctx.device.create_command_encoder(&Default::default());
             let start = Instant::now();
             match timer.as_mut() {
@@ -107,11 +107,9 @@ impl Schedule {
                 Some(t) => t.read_ms(ctx)?.first().copied(),
                 None => None,
             };
-            if i > 0 {
-                runs.push((wall_ms, gpu_ms));
-            }
+            times.push((wall_ms, gpu_ms));
         }
-        Ok(runs)
+        Ok(times)
     }
 
     fn record_pass(&self, encoder: &mut wgpu::CommandEncoder, label: &str, timestamps: Option<wgpu::ComputePassTimestampWrites<'_>>) {

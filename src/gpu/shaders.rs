@@ -19,6 +19,9 @@ pub enum ShaderFamily {
     Matmul,
     /// `lstm.wgsl`: the fused LSTM recurrence of one layer and direction, forward and backward.
     Lstm,
+    /// `lstm_subgroups.wgsl`, compiled after `lstm.wgsl`: the batch-slice recurrence sharing loads
+    /// through subgroup broadcasts. Only built on devices with the SUBGROUP feature.
+    LstmSubgroups,
     /// `embedding.wgsl`: embedding gather and its deterministic gradient scatter.
     Embedding,
     /// `pool.wgsl`: last / max / mean pooling of the LSTM output over valid steps, and its gradient.
@@ -41,6 +44,7 @@ pub enum ShaderFamily {
 pub const SHADER_FAMILIES: &[ShaderFamily] = &[
     ShaderFamily::Matmul,
     ShaderFamily::Lstm,
+    ShaderFamily::LstmSubgroups,
     ShaderFamily::Embedding,
     ShaderFamily::Pool,
     ShaderFamily::Dropout,
@@ -99,6 +103,7 @@ impl ShaderFamily {
         match self {
             Self::Matmul => "matmul.wgsl",
             Self::Lstm => "lstm.wgsl",
+            Self::LstmSubgroups => "lstm_subgroups.wgsl",
             Self::Embedding => "embedding.wgsl",
             Self::Pool => "pool.wgsl",
             Self::Dropout => "dropout.wgsl",
@@ -110,10 +115,19 @@ impl ShaderFamily {
         }
     }
 
-    fn body(self) -> &'static str {
+    /// The family's own file, after the files it builds on (a subgroup variant on its base family).
+    fn body(self) -> String {
+        match self {
+            Self::LstmSubgroups => format!("{}\n{}", Self::Lstm.own_file(), self.own_file()),
+            other => other.own_file().to_string(),
+        }
+    }
+
+    fn own_file(self) -> &'static str {
         match self {
             Self::Matmul => include_str!("../../shaders/matmul.wgsl"),
             Self::Lstm => include_str!("../../shaders/lstm.wgsl"),
+            Self::LstmSubgroups => include_str!("../../shaders/lstm_subgroups.wgsl"),
             Self::Embedding => include_str!("../../shaders/embedding.wgsl"),
             Self::Pool => include_str!("../../shaders/pool.wgsl"),
             Self::Dropout => include_str!("../../shaders/dropout.wgsl"),

@@ -31,13 +31,16 @@ pub enum TuneMode {
     Off,
 }
 
-/// One candidate's measured time.
+/// One candidate's measured times, in milliseconds (GPU timestamps where the adapter has them, else
+/// wall clock).
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Candidate {
     /// The variant's short name (e.g. "slices", "blocked").
     pub variant: String,
-    /// Its best time in milliseconds (GPU timestamps where the adapter has them, else wall clock).
-    pub ms: f64,
+    /// Its time at the screening size (a smaller instance of the shape, timed once).
+    pub screen_ms: f64,
+    /// Its best time at the tuned size; `None` where screening dropped it (much slower than the best).
+    pub ms: Option<f64>,
 }
 
 /// The outcome of tuning one shape.
@@ -50,9 +53,9 @@ pub struct TuneRecord {
 }
 
 impl TuneRecord {
-    /// The record of these timings: the winner is the fastest (the first on a tie).
+    /// The record of these timings: the winner is the fastest at the tuned size (the first on a tie).
     pub fn from_candidates(candidates: Vec<Candidate>) -> Option<Self> {
-        let best = candidates.iter().min_by(|a, b| a.ms.total_cmp(&b.ms))?;
+        let best = candidates.iter().filter_map(|c| Some((c, c.ms?))).min_by(|a, b| a.1.total_cmp(&b.1))?.0;
         Some(Self { winner: best.variant.clone(), candidates })
     }
 }

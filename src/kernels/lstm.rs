@@ -72,6 +72,10 @@ pub enum LstmKernel {
     /// One workgroup per [`SLICE_ROWS`] (8) batch rows, vec4 loads: each W_hh load feeds every row
     /// of the slice. Needs H % 4 == 0. One dispatch per sequence, grid `(ceil(B/SLICE_ROWS),1,1)`.
     Slices,
+    /// [`LstmKernel::Slices`] with the h (forward) and dgates (backward) rows every thread needs
+    /// loaded once per subgroup and shared by subgroup broadcasts. Needs H % 4 == 0 and the SUBGROUP
+    /// feature with subgroups of at least 8 invocations.
+    SlicesSubgroup,
     /// One dispatch per timestep (T forward, T + 1 backward), the 4H gate units of a step spread
     /// over `ceil(H/LSTM_WG)·ceil(B/STEP_ROWS)` workgroups: fills a GPU with many compute units
     /// where the other two launch a few workgroups. Needs H % 4 == 0.
@@ -86,34 +90,36 @@ pub const STEP_ROWS: u32 = ShaderFamily::LSTM_STEP_ROWS;
 
 impl LstmKernel {
     /// Every variant, in the order the tuner times them.
-    pub const ALL: [LstmKernel; 3] = [Self::PerRow, Self::Slices, Self::Steps];
+    pub const ALL: [LstmKernel; 4] = [Self::PerRow, Self::Slices, Self::SlicesSubgroup, Self::Steps];
 
     /// The choice without timing anything: slices where H is a multiple of 4 and the batch fills a
     /// slice (with fewer rows a slice would compute the clamped rows for nothing: at B = 1 the
     /// per-row kernel is 4.5× faster on lavapipe), else per row. `LSTM_TRANSFER_LSTM=rows|slices|steps`
     /// overrides it where the shape allows ([`LstmKernel::forced`]).
-    pub fn choose(batch: u32, hidden: u32) -> Self {
-        if let Some(forced) = Self::forced(hidden) {
+    pub fn choose(ctx: &GpuContext, batch: u32, hidden: u32) -> Self {
+        if let Some(forced) = Self::forced(ctx, hidden) {
             return forced;
         }
-        if Self::Slices.applies(hidden) && batch >= SLICE_ROWS { Self::Slices } else { Self::PerRow }
+        if Self::Slices.applies(ctx, hidden) && batch >= SLICE_ROWS { Self::Slices } else { Self::PerRow }
     }
 
-    /// The variant `LSTM_TRANSFER_LSTM` names, where it applies to this hidden size (benchmarks pin
-    /// a variant this way, past the tuner).
-    pub fn forced(hidden: u32) -> Option<Self> {
-        let forced = match std::env::var("LSTM_TRANSFER_LSTM").as_deref() {
-            Ok("rows") => Self::PerRow,
-            Ok("slices") => Self::Slices,
-            Ok("steps") => Self::Steps,
-            _ => return None,
-        };
-        forced.applies(hidden).then_some(forced)
+    /// The variant `LSTM_TRANSFER_LSTM` names, where it applies (benchmarks pin a variant this way,
+    /// past the tuner).
+    pub fn forced(ctx: &GpuContext, hidden: u32) -> Option<Self> {
+        let name = std::env::var("LSTM_TRANSFER_LSTM").ok()?;
+        Self::ALL.into_iter().find(|k| k.name() == name && k.applies(ctx, hidden))
     }
 
-    /// Whether this variant can run hidden size `hidden` (the vec4 views need H % 4 == 0).
-    pub fn applies(self, hidden: u32) -> bool {
-        self == Self::PerRow || hidden.is_multiple_of(4)
+    /// Whether this variant can run hidden size `hidden` on this device (the vec4 views need
+    /// H % 4 == 0; the subgroup variant needs subgroups of at least 8 invocations).
+    pub fn applies(self, ctx: &GpuContext, hidden: u32) -> bool {
+        match self {
+            Self::PerRow => true,
+            Self::Slices | Self::Steps => hidden.is_multiple_of(4),
+            Self::SlicesSubgroup => {
+                hidden.is_multiple_of(4) && ctx.features().contains(wgpu::Features::SUBGROUP) && ctx.info.subgroup_min_size >= 8
+            }
+        }
     }
 
     /// Short name, as the tuning cache and `bench` print it.
@@ -121,6 +127,7 @@ impl LstmKernel {
         match self {
             Self::PerRow => "rows",
             Self::Slices => "slices",
+            Self::SlicesSubgroup => "slices-sg",
             Self::Steps => "steps",
         }
     }
@@ -128,32 +135,36 @@ impl LstmKernel {
     /// Dispatches per direction of a sequence of `steps`: (forward, backward).
     pub fn dispatches(self, steps: u32) -> (u32, u32) {
         match self {
-            Self::PerRow | Self::Slices => (1, 1),
+            Self::PerRow | Self::Slices | Self::SlicesSubgroup => (1, 1),
             Self::Steps => (steps, steps + 1),
         }
     }
 
-    /// The entry point (forward or backward) and grid of this kernel.
-    fn entry_and_grid(self, forward: bool, p: &LstmParams) -> (&'static str, [u32; 3]) {
+    /// The family, entry point (forward or backward) and grid of this kernel.
+    fn entry_and_grid(self, forward: bool, p: &LstmParams) -> (ShaderFamily, &'static str, [u32; 3]) {
+        let slice_grid = [p.batch.div_ceil(SLICE_ROWS), 1, 1];
         let step_grid = [p.hidden.div_ceil(ShaderFamily::LSTM_WG), p.batch.div_ceil(STEP_ROWS), 1];
-        match (self, forward) {
-            (Self::PerRow, true) => ("lstm_forward", [p.batch, 1, 1]),
-            (Self::PerRow, false) => ("lstm_backward", [p.batch, 1, 1]),
-            (Self::Slices, true) => ("lstm_forward_slices", [p.batch.div_ceil(SLICE_ROWS), 1, 1]),
-            (Self::Slices, false) => ("lstm_backward_slices", [p.batch.div_ceil(SLICE_ROWS), 1, 1]),
-            (Self::Steps, true) => ("lstm_forward_step", step_grid),
-            (Self::Steps, false) => ("lstm_backward_step", step_grid),
-        }
+        let (family, entry, grid) = match (self, forward) {
+            (Self::PerRow, true) => (ShaderFamily::Lstm, "lstm_forward", [p.batch, 1, 1]),
+            (Self::PerRow, false) => (ShaderFamily::Lstm, "lstm_backward", [p.batch, 1, 1]),
+            (Self::Slices, true) => (ShaderFamily::Lstm, "lstm_forward_slices", slice_grid),
+            (Self::Slices, false) => (ShaderFamily::Lstm, "lstm_backward_slices", slice_grid),
+            (Self::SlicesSubgroup, true) => (ShaderFamily::LstmSubgroups, "lstm_forward_slices_sg", slice_grid),
+            (Self::SlicesSubgroup, false) => (ShaderFamily::LstmSubgroups, "lstm_backward_slices_sg", slice_grid),
+            (Self::Steps, true) => (ShaderFamily::Lstm, "lstm_forward_step", step_grid),
+            (Self::Steps, false) => (ShaderFamily::Lstm, "lstm_backward_step", step_grid),
+        };
+        (family, entry, grid)
     }
 
     /// The ops of one direction: one, or one per dispatch number for the step variant.
     fn ops(self, forward: bool, ctx: &GpuContext, p: LstmParams, views: &[(u32, View)]) -> Result<Schedule> {
-        let (entry, grid) = self.entry_and_grid(forward, &p);
+        let (family, entry, grid) = self.entry_and_grid(forward, &p);
         let (fwd, bwd) = self.dispatches(p.steps);
         let count = if forward { fwd } else { bwd };
         let mut schedule = Schedule::default();
         for step in 0..count {
-            schedule.push(build_op(ctx, ShaderFamily::Lstm, entry, &LstmParams { step, ..p }, views, grid)?);
+            schedule.push(build_op(ctx, family, entry, &LstmParams { step, ..p }, views, grid)?);
         }
         Ok(schedule)
     }

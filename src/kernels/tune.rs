@@ -1,21 +1,28 @@
 //! Autotuning: the first time a kernel shape runs on an adapter, time every variant that applies and
 //! keep the fastest ([`crate::gpu::Tuning`] holds and persists the results, keyed by adapter and
 //! shape). What is tuned:
-//! - the LSTM recurrence ([`LstmKernel`]: per row, batch slices, one dispatch per timestep), forward
-//!   and backward of one direction timed together, keyed by batch (rounded up to a power of two),
-//!   hidden size and sequence length (rounded up to a power of two, at most [`TUNE_STEPS`]: past a
-//!   few dozen steps the ranking no longer changes, and timing shorter sequences is cheaper);
+//! - the LSTM recurrence ([`LstmKernel`]: per row, batch slices with or without subgroup sharing, one
+//!   dispatch per timestep), forward and backward of one direction timed together, keyed by batch
+//!   (rounded up to a power of two), hidden size and sequence length (rounded up to a power of two,
+//!   at most [`TUNE_STEPS`]);
 //! - the GEMM ([`GemmKernel`]: tiled, register-blocked), keyed by M (rounded up to a power of two),
 //!   N, K, the transpositions and whether the blocked kernel can read each operand as vec4.
 //!
-//! Variants are timed on scratch buffers of the real shape (zeros: the kernels' speed does not
-//! depend on the values), one warm-up and [`TUNE_REPEATS`] timed runs each, the best kept: GPU
-//! timestamps where the adapter has them, else the wall clock around submit and wait. With
-//! [`TuneMode::Off`] (the library's default) nothing is timed and a fixed rule per adapter type picks
-//! ([`LstmKernel::choose`], [`GemmKernel::for_adapter`]); `LSTM_TRANSFER_LSTM` / `LSTM_TRANSFER_GEMM`
-//! pin a variant past the tuner. Every variant computes the same function, to rounding (the tests
-//! check each one against the reference), so a tuned run may differ from an untuned one in the last
-//! bits only.
+//! Each shape is raced in two rounds on scratch buffers (zeros: the kernels' speed does not depend on
+//! the values). Screening: every candidate compiles and runs once at a small instance of the shape
+//! (at most [`SCREEN_STEPS`] steps, [`SCREEN_ROWS`] GEMM rows); one more than [`SCREEN_FACTOR`]×
+//! slower than the best is dropped there, so a hopeless variant costs one short run (on a CPU driver
+//! the per-row recurrence at B = 64 takes seconds per run). The rest run [`TUNE_REPEATS`] times at
+//! the tuned size, and the best time counts: GPU timestamps where the adapter has them, else the wall
+//! clock around submit and wait. The screening size alone would mislead: how a variant's time grows
+//! with the sequence is not linear on every driver (lavapipe's per-row kernel costs 194 ms at
+//! B = 1, T = 32 and 405 ms at T = 256, the subgroup slices 166 and 1202 ms).
+//!
+//! With [`TuneMode::Off`] (the library's default) nothing is timed and a fixed rule per adapter type
+//! picks ([`LstmKernel::choose`], [`GemmKernel::for_adapter`]); `LSTM_TRANSFER_LSTM` /
+//! `LSTM_TRANSFER_GEMM` pin a variant past the tuner. Every variant computes the same function, to
+//! rounding (the tests check each one against the reference), so a tuned run may differ from an
+//! untuned one in the last bits only.
 
 use super::lstm::{LstmBackwardArgs, LstmForwardArgs, LstmKernel, LstmParams, lstm_backward_with, lstm_forward_with};
 use super::matmul::{Gemm, gemm_with};
@@ -23,27 +30,36 @@ use crate::error::Result;
 use crate::gpu::{Candidate, GemmKernel, GpuContext, GpuTimer, TuneMode, TuneRecord, View, adapter_key};
 use crate::graph::Schedule;
 
-/// Timed runs per variant, after one warm-up.
+/// Timed runs per surviving candidate at the tuned size.
 pub const TUNE_REPEATS: usize = 2;
 
-/// Longest sequence the recurrence is timed at.
-pub const TUNE_STEPS: u32 = 32;
+/// Longest sequence the recurrence is tuned at (longer ones share its record).
+pub const TUNE_STEPS: u32 = 256;
+
+/// Steps of the recurrence's screening round.
+pub const SCREEN_STEPS: u32 = 16;
+
+/// Rows (M) of the GEMM's screening round.
+pub const SCREEN_ROWS: u32 = 256;
+
+/// A candidate this many times slower than the best at screening is not timed at the tuned size.
+pub const SCREEN_FACTOR: f64 = 2.5;
 
 /// The recurrence kernel for a batch of `batch` rows × `steps` steps at hidden size `hidden`.
 pub fn lstm_kernel(ctx: &GpuContext, batch: u32, steps: u32, hidden: u32) -> Result<LstmKernel> {
-    if let Some(kernel) = LstmKernel::forced(hidden) {
+    if let Some(kernel) = LstmKernel::forced(ctx, hidden) {
         return Ok(kernel);
     }
-    let fallback = LstmKernel::choose(batch, hidden);
-    let candidates: Vec<LstmKernel> = LstmKernel::ALL.into_iter().filter(|k| k.applies(hidden)).collect();
+    let fallback = LstmKernel::choose(ctx, batch, hidden);
+    let candidates: Vec<LstmKernel> = LstmKernel::ALL.into_iter().filter(|k| k.applies(ctx, hidden)).collect();
     if ctx.tuning().mode() == TuneMode::Off || candidates.len() < 2 {
         return Ok(fallback);
     }
-    let steps = steps.next_power_of_two().min(TUNE_STEPS);
-    let key = lstm_key(batch, steps, hidden);
-    let record = tuned(ctx, &key, || {
-        let buffers = LstmScratch::new(ctx, batch, steps, hidden)?;
-        candidates.iter().map(|&k| Ok(Candidate { variant: k.name().into(), ms: best_ms(ctx, &buffers.schedule(ctx, k)?)? })).collect()
+    let steps = tuned_steps(steps);
+    let record = tuned(ctx, &lstm_key(batch, steps, hidden), || {
+        let short = LstmScratch::new(ctx, batch, steps.min(SCREEN_STEPS), hidden)?;
+        let full = LstmScratch::new(ctx, batch, steps, hidden)?;
+        race(ctx, &candidates, |k| k.name(), |k| short.schedule(ctx, k), |k| full.schedule(ctx, k))
     })?;
     Ok(candidates.into_iter().find(|k| k.name() == record.winner).unwrap_or(fallback))
 }
@@ -56,18 +72,52 @@ pub fn gemm_kernel(ctx: &GpuContext, g: &Gemm) -> Result<GemmKernel> {
     if ctx.tuning().mode() == TuneMode::Off || !g.blocked_ok() {
         return Ok(ctx.gemm_kernel);
     }
-    let key = gemm_key(g);
-    let record = tuned(ctx, &key, || {
+    let record = tuned(ctx, &gemm_key(g), || {
         let (a, b, c) = (scratch(ctx, "tune a", a_len(g))?, scratch(ctx, "tune b", b_len(g))?, scratch(ctx, "tune c", c_len(g))?);
-        GemmKernel::ALL
-            .iter()
-            .map(|&kernel| {
-                let op = gemm_with(ctx, kernel, *g, View::whole(&a), View::whole(&b), View::whole(&c), &[])?;
-                Ok(Candidate { variant: kernel.name().into(), ms: best_ms(ctx, &Schedule { ops: vec![op] })? })
-            })
-            .collect()
+        // The screening product: the first rows of C (the buffers hold the whole product).
+        let mut short = *g;
+        short.m = g.m.min(SCREEN_ROWS);
+        let schedule = |kernel, g| -> Result<Schedule> {
+            Ok(Schedule { ops: vec![gemm_with(ctx, kernel, g, View::whole(&a), View::whole(&b), View::whole(&c), &[])?] })
+        };
+        race(ctx, &GemmKernel::ALL, |k| k.name(), |k| schedule(k, short), |k| schedule(k, *g))
     })?;
     Ok(GemmKernel::ALL.into_iter().find(|k| k.name() == record.winner).unwrap_or(ctx.gemm_kernel))
+}
+
+/// The sequence length a batch of `steps` is tuned at (and keyed by).
+pub fn tuned_steps(steps: u32) -> u32 {
+    steps.next_power_of_two().min(TUNE_STEPS)
+}
+
+/// Times `candidates` in the two rounds described above: `short` and `full` build a candidate's
+/// schedule at the screening and the tuned size.
+fn race<K: Copy>(
+    ctx: &GpuContext,
+    candidates: &[K],
+    name: impl Fn(K) -> &'static str,
+    short: impl Fn(K) -> Result<Schedule>,
+    full: impl Fn(K) -> Result<Schedule>,
+) -> Result<Vec<Candidate>> {
+    let mut timer = GpuTimer::new(ctx, 1);
+    let ms = |run: (f64, Option<f64>)| run.1.unwrap_or(run.0);
+    let mut screen = Vec::with_capacity(candidates.len());
+    for &k in candidates {
+        // The first run compiles the pipelines; the second is timed.
+        screen.push(ms(short(k)?.time_runs(ctx, 2, &mut timer)?[1]));
+    }
+    let best = screen.iter().copied().fold(f64::INFINITY, f64::min);
+    let mut out = Vec::with_capacity(candidates.len());
+    for (&k, screen_ms) in candidates.iter().zip(screen) {
+        let ms = if screen_ms > SCREEN_FACTOR * best {
+            None
+        } else {
+            let runs = full(k)?.time_runs(ctx, TUNE_REPEATS, &mut timer)?;
+            Some(runs.into_iter().map(ms).fold(f64::INFINITY, f64::min))
+        };
+        out.push(Candidate { variant: name(k).into(), screen_ms, ms });
+    }
+    Ok(out)
 }
 
 /// The cache key of a recurrence shape on this context's adapter (`steps` as timed).
@@ -101,16 +151,9 @@ fn tuned(ctx: &GpuContext, key: &str, time: impl FnOnce() -> Result<Vec<Candidat
     if let Some(record) = ctx.tuning().get(&full_key) {
         return Ok(record);
     }
-    let record = TuneRecord::from_candidates(time()?).expect("every tuned kernel has at least two candidates");
+    let record = TuneRecord::from_candidates(time()?).expect("screening keeps the fastest candidate");
     ctx.tuning().insert(&full_key, record.clone());
     Ok(record)
-}
-
-/// The best of [`TUNE_REPEATS`] timed runs, in milliseconds.
-fn best_ms(ctx: &GpuContext, schedule: &Schedule) -> Result<f64> {
-    let mut timer = GpuTimer::new(ctx, 1);
-    let runs = schedule.time_runs(ctx, TUNE_REPEATS, &mut timer)?;
-    Ok(runs.iter().map(|&(wall, gpu)| gpu.unwrap_or(wall)).fold(f64::INFINITY, f64::min))
 }
 
 /// A zeroed f32 scratch buffer of `len` elements (at least one vec4, so every view is valid).
