@@ -48,6 +48,7 @@ macro_rules! twin {
 /// A new kernel's uniform block must be listed here, or `uniform_structs_match_their_rust_twins` fails.
 const TWINS: &[Twin] = &[
     twin!(Matmul, "Params", matmul::Gemm),
+    twin!(MatmulSubgroups, "Params", matmul::Gemm),
     twin!(Lstm, "Params", lstm::LstmParams),
     twin!(LstmSubgroups, "Params", lstm::LstmParams),
     twin!(Embedding, "Params", embedding::EmbeddingParams),

@@ -206,13 +206,21 @@ fn across_k_b(n: u32, k: u32, s: bool) -> mat4x4<f32> {
 fn k_step(ms: u32, ns: u32, k: u32, a_scalar: bool, b_scalar: bool, tail: bool) {
     var r_lo: mat4x4<f32>;
     var r_hi: mat4x4<f32>;
-    var c_lo: mat4x4<f32>;
-    var c_hi: mat4x4<f32>;
     if (p.trans_a == 0u) {
         r_lo = along_k_a(ms, k, a_scalar); r_hi = along_k_a(ms + 4u, k, a_scalar);
     } else {
         r_lo = across_k_a(ms, k, a_scalar); r_hi = across_k_a(ms + 4u, k, a_scalar);
     }
+    k_step_with_a(r_lo, r_hi, ns, k, b_scalar, tail);
+}
+
+// Four k of the block given op(A)'s part (r_lo: rows 0-3, r_hi: rows 4-7, column kk = k + kk);
+// loads op(B)'s part at (ns, k).
+fn k_step_with_a(a_lo: mat4x4<f32>, a_hi: mat4x4<f32>, ns: u32, k: u32, b_scalar: bool, tail: bool) {
+    var r_lo = a_lo;
+    var r_hi = a_hi;
+    var c_lo: mat4x4<f32>;
+    var c_hi: mat4x4<f32>;
     if (p.trans_b == 1u) {
         c_lo = along_k_b(ns, k, b_scalar); c_hi = along_k_b(ns + 4u, k, b_scalar);
     } else {
@@ -261,22 +269,35 @@ fn matmul_blocked_sab(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invoc
 
 // The blocked product; a_scalar / b_scalar are constants at every call site.
 fn blocked(wg: vec3<u32>, lid: vec3<u32>, a_scalar: bool, b_scalar: bool) {
-    let m0 = (wg.y * BT + lid.y) * 8u;
-    let n0 = (wg.x * BT + lid.x) * 8u;
-    // A block past the edge of C is shifted back inside it, so every load is in range without checks;
-    // where an operand is read as vec4 along M or N, back to end at M or N rounded up to 4 (its rows
-    // are padded that far), which keeps the vec4 reads aligned.
-    let m_end = select(p.m, (p.m + 3u) & ~3u, p.trans_a == 1u && !a_scalar);
-    let n_end = select(p.n, (p.n + 3u) & ~3u, p.trans_b == 0u && !b_scalar);
-    let ms = min(m0, m_end - 8u);
-    let ns = min(n0, n_end - 8u);
+    let o = block_origin(wg, lid, a_scalar, b_scalar);
     let k_full = p.k & ~3u;
     for (var k = 0u; k < k_full; k += 4u) {
-        k_step(ms, ns, k, a_scalar, b_scalar, false);
+        k_step(o.z, o.w, k, a_scalar, b_scalar, false);
     }
     if (k_full < p.k) {
-        k_step(ms, ns, k_full, a_scalar, b_scalar, true);
+        k_step(o.z, o.w, k_full, a_scalar, b_scalar, true);
     }
+    store_block(o);
+}
+
+// The thread's block: (m0, n0) where it starts, (ms, ns) where it is read from. A block past the
+// edge of C is shifted back inside it, so every load is in range without checks; where an operand
+// is read as vec4 along M or N, back to end at M or N rounded up to 4 (its rows are padded that
+// far), which keeps the vec4 reads aligned.
+fn block_origin(wg: vec3<u32>, lid: vec3<u32>, a_scalar: bool, b_scalar: bool) -> vec4<u32> {
+    let m0 = (wg.y * BT + lid.y) * 8u;
+    let n0 = (wg.x * BT + lid.x) * 8u;
+    let m_end = select(p.m, (p.m + 3u) & ~3u, p.trans_a == 1u && !a_scalar);
+    let n_end = select(p.n, (p.n + 3u) & ~3u, p.trans_b == 0u && !b_scalar);
+    return vec4<u32>(m0, n0, min(m0, m_end - 8u), min(n0, n_end - 8u));
+}
+
+// Stores the accumulated block (o from block_origin).
+fn store_block(o: vec4<u32>) {
+    let ms = o.z;
+    let m0 = o.x;
+    let ns = o.w;
+    let n0 = o.y;
     store_block_row(ms, m0, ns, n0, 0u, lo0, hi0); store_block_row(ms, m0, ns, n0, 1u, lo1, hi1);
     store_block_row(ms, m0, ns, n0, 2u, lo2, hi2); store_block_row(ms, m0, ns, n0, 3u, lo3, hi3);
     store_block_row(ms, m0, ns, n0, 4u, lo4, hi4); store_block_row(ms, m0, ns, n0, 5u, lo5, hi5);

@@ -229,6 +229,12 @@ impl GpuContext {
         &self.tuning
     }
 
+    /// Whether the device has subgroup operations with subgroups of at least 8 invocations (what the
+    /// `*_subgroups.wgsl` kernels need).
+    pub fn has_subgroups_of_8(&self) -> bool {
+        self.features().contains(wgpu::Features::SUBGROUP) && self.info.subgroup_min_size >= 8
+    }
+
     /// The features the device was created with.
     pub fn features(&self) -> wgpu::Features {
         self.device.features()
@@ -282,32 +288,39 @@ impl GpuContext {
 pub enum GemmKernel {
     /// Workgroup-memory tiling: the classic GPU kernel, any shape.
     Tiled,
-    /// Register blocking with vec4 loads straight from storage: ~6× faster on lavapipe; used where
+    /// Register blocking with vec4 loads straight from storage: ~3–6× faster on lavapipe; used where
     /// `Gemm::blocked_ok` holds, the tiled kernel elsewhere.
     Blocked,
+    /// [`GemmKernel::Blocked`] with op(A) loaded once per group of 8 lanes and shared by subgroup
+    /// shuffles. Needs the SUBGROUP feature with subgroups of at least 8 invocations.
+    BlockedSubgroup,
 }
 
 impl GemmKernel {
-    /// Both kernels, in the order the tuner times them.
-    pub const ALL: [GemmKernel; 2] = [Self::Tiled, Self::Blocked];
+    /// Every kernel, in the order the tuner times them.
+    pub const ALL: [GemmKernel; 3] = [Self::Tiled, Self::Blocked, Self::BlockedSubgroup];
 
     /// The rule where nothing is timed: register blocking on CPU drivers (lavapipe, llvmpipe GL,
     /// SwiftShader), tiling on GPUs; `LSTM_TRANSFER_GEMM=tiled|blocked` overrides it.
     pub fn for_adapter(info: &wgpu::AdapterInfo) -> Self {
-        match Self::forced() {
-            Some(kernel) => kernel,
-            None if info.device_type == wgpu::DeviceType::Cpu => Self::Blocked,
-            None => Self::Tiled,
+        match std::env::var("LSTM_TRANSFER_GEMM").as_deref() {
+            Ok("tiled") => Self::Tiled,
+            Ok("blocked") => Self::Blocked,
+            _ if info.device_type == wgpu::DeviceType::Cpu => Self::Blocked,
+            _ => Self::Tiled,
         }
     }
 
-    /// The kernel `LSTM_TRANSFER_GEMM` names (benchmarks pin a kernel this way, past the tuner).
-    pub fn forced() -> Option<Self> {
-        match std::env::var("LSTM_TRANSFER_GEMM").as_deref() {
-            Ok("tiled") => Some(Self::Tiled),
-            Ok("blocked") => Some(Self::Blocked),
-            _ => None,
-        }
+    /// The kernel `LSTM_TRANSFER_GEMM` names (benchmarks pin a kernel this way, past the tuner;
+    /// the subgroup kernel only where it [applies](GemmKernel::applies)).
+    pub fn forced(ctx: &GpuContext) -> Option<Self> {
+        let name = std::env::var("LSTM_TRANSFER_GEMM").ok()?;
+        Self::ALL.into_iter().find(|k| k.name() == name && k.applies(ctx))
+    }
+
+    /// Whether the device can run this kernel (the subgroup one needs subgroups of 8 or more).
+    pub fn applies(self, ctx: &GpuContext) -> bool {
+        self != Self::BlockedSubgroup || ctx.has_subgroups_of_8()
     }
 
     /// Short name, as the tuning cache and `bench` print it.
@@ -315,6 +328,7 @@ impl GemmKernel {
         match self {
             Self::Tiled => "tiled",
             Self::Blocked => "blocked",
+            Self::BlockedSubgroup => "blocked-sg",
         }
     }
 }

@@ -17,6 +17,9 @@ use crate::error::{Error, Result};
 pub enum ShaderFamily {
     /// `matmul.wgsl`: tiled GEMM with optional transposes, accumulation and up to two bias vectors.
     Matmul,
+    /// `matmul_subgroups.wgsl`, compiled after `matmul.wgsl`: the blocked GEMM sharing op(A) across a
+    /// subgroup. Only built on devices with the SUBGROUP feature.
+    MatmulSubgroups,
     /// `lstm.wgsl`: the fused LSTM recurrence of one layer and direction, forward and backward.
     Lstm,
     /// `lstm_subgroups.wgsl`, compiled after `lstm.wgsl`: the batch-slice recurrence sharing loads
@@ -43,6 +46,7 @@ pub enum ShaderFamily {
 /// Every family with its file name, for the validation test and `info`.
 pub const SHADER_FAMILIES: &[ShaderFamily] = &[
     ShaderFamily::Matmul,
+    ShaderFamily::MatmulSubgroups,
     ShaderFamily::Lstm,
     ShaderFamily::LstmSubgroups,
     ShaderFamily::Embedding,
@@ -102,6 +106,7 @@ impl ShaderFamily {
     pub fn file_name(self) -> &'static str {
         match self {
             Self::Matmul => "matmul.wgsl",
+            Self::MatmulSubgroups => "matmul_subgroups.wgsl",
             Self::Lstm => "lstm.wgsl",
             Self::LstmSubgroups => "lstm_subgroups.wgsl",
             Self::Embedding => "embedding.wgsl",
@@ -118,6 +123,7 @@ impl ShaderFamily {
     /// The family's own file, after the files it builds on (a subgroup variant on its base family).
     fn body(self) -> String {
         match self {
+            Self::MatmulSubgroups => format!("{}\n{}", Self::Matmul.own_file(), self.own_file()),
             Self::LstmSubgroups => format!("{}\n{}", Self::Lstm.own_file(), self.own_file()),
             other => other.own_file().to_string(),
         }
@@ -126,6 +132,7 @@ impl ShaderFamily {
     fn own_file(self) -> &'static str {
         match self {
             Self::Matmul => include_str!("../../shaders/matmul.wgsl"),
+            Self::MatmulSubgroups => include_str!("../../shaders/matmul_subgroups.wgsl"),
             Self::Lstm => include_str!("../../shaders/lstm.wgsl"),
             Self::LstmSubgroups => include_str!("../../shaders/lstm_subgroups.wgsl"),
             Self::Embedding => include_str!("../../shaders/embedding.wgsl"),

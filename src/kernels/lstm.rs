@@ -116,9 +116,7 @@ impl LstmKernel {
         match self {
             Self::PerRow => true,
             Self::Slices | Self::Steps => hidden.is_multiple_of(4),
-            Self::SlicesSubgroup => {
-                hidden.is_multiple_of(4) && ctx.features().contains(wgpu::Features::SUBGROUP) && ctx.info.subgroup_min_size >= 8
-            }
+            Self::SlicesSubgroup => hidden.is_multiple_of(4) && ctx.has_subgroups_of_8(),
         }
     }
 

@@ -120,23 +120,27 @@ pub fn gemm(ctx: &GpuContext, g: Gemm, a: View, b: View, c: View, biases: &[View
     gemm_with(ctx, super::tune::gemm_kernel(ctx, &g)?, g, a, b, c, biases)
 }
 
-/// [`gemm`] with the kernel named: the blocked one where [`Gemm::blocked_ok`] holds, else tiled.
+/// [`gemm`] with the kernel named: a blocked one where [`Gemm::blocked_ok`] holds, else tiled.
 pub fn gemm_with(ctx: &GpuContext, kernel: GemmKernel, g: Gemm, a: View, b: View, c: View, biases: &[View]) -> Result<Op> {
     let dummy = ctx.storage_buffer("unused bias", 4)?;
     let g = Gemm { bias_count: biases.len() as u32, ..g };
     let bias0 = biases.first().copied().unwrap_or(View::whole(&dummy));
     let bias1 = biases.get(1).copied().unwrap_or(View::whole(&dummy));
     let grid = [g.n.div_ceil(TILE), g.m.div_ceil(TILE), 1];
-    if kernel == GemmKernel::Blocked && g.blocked_ok() {
-        let entry = match (g.a_vec4_ok(), g.b_vec4_ok()) {
-            (true, true) => "matmul_blocked",
-            (false, true) => "matmul_blocked_sa",
-            (true, false) => "matmul_blocked_sb",
-            (false, false) => "matmul_blocked_sab",
+    if kernel != GemmKernel::Tiled && g.blocked_ok() {
+        let (family, entry) = match (kernel == GemmKernel::BlockedSubgroup, g.a_vec4_ok(), g.b_vec4_ok()) {
+            (false, true, true) => (ShaderFamily::Matmul, "matmul_blocked"),
+            (false, false, true) => (ShaderFamily::Matmul, "matmul_blocked_sa"),
+            (false, true, false) => (ShaderFamily::Matmul, "matmul_blocked_sb"),
+            (false, false, false) => (ShaderFamily::Matmul, "matmul_blocked_sab"),
+            (true, true, true) => (ShaderFamily::MatmulSubgroups, "matmul_blocked_sg"),
+            (true, false, true) => (ShaderFamily::MatmulSubgroups, "matmul_blocked_sg_sa"),
+            (true, true, false) => (ShaderFamily::MatmulSubgroups, "matmul_blocked_sg_sb"),
+            (true, false, false) => (ShaderFamily::MatmulSubgroups, "matmul_blocked_sg_sab"),
         };
         // Every entry point binds both views of A and B (they share one function body).
         let views = [(1, a), (2, b), (3, c), (4, bias0), (5, bias1), (6, a), (7, b)];
-        return build_op(ctx, ShaderFamily::Matmul, entry, &g, &views, grid);
+        return build_op(ctx, family, entry, &g, &views, grid);
     }
     build_op(ctx, ShaderFamily::Matmul, "matmul", &g, &[(1, a), (2, b), (3, c), (4, bias0), (5, bias1)], grid)
 }

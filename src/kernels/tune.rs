@@ -5,7 +5,7 @@
 //!   dispatch per timestep), forward and backward of one direction timed together, keyed by batch
 //!   (rounded up to a power of two), hidden size and sequence length (rounded up to a power of two,
 //!   at most [`TUNE_STEPS`]);
-//! - the GEMM ([`GemmKernel`]: tiled, register-blocked), keyed by M (rounded up to a power of two),
+//! - the GEMM ([`GemmKernel`]: tiled, register-blocked with or without subgroup sharing), keyed by M (rounded up to a power of two),
 //!   N, K, the transpositions and whether the blocked kernel can read each operand as vec4.
 //!
 //! Each shape is raced in two rounds on scratch buffers (zeros: the kernels' speed does not depend on
@@ -66,12 +66,13 @@ pub fn lstm_kernel(ctx: &GpuContext, batch: u32, steps: u32, hidden: u32) -> Res
 
 /// The GEMM kernel for `g` (the blocked one is only timed where [`Gemm::blocked_ok`] holds).
 pub fn gemm_kernel(ctx: &GpuContext, g: &Gemm) -> Result<GemmKernel> {
-    if let Some(kernel) = GemmKernel::forced() {
+    if let Some(kernel) = GemmKernel::forced(ctx) {
         return Ok(kernel);
     }
     if ctx.tuning().mode() == TuneMode::Off || !g.blocked_ok() {
         return Ok(ctx.gemm_kernel);
     }
+    let candidates: Vec<GemmKernel> = GemmKernel::ALL.into_iter().filter(|k| k.applies(ctx)).collect();
     let record = tuned(ctx, &gemm_key(g), || {
         let (a, b, c) = (scratch(ctx, "tune a", a_len(g))?, scratch(ctx, "tune b", b_len(g))?, scratch(ctx, "tune c", c_len(g))?);
         // The screening product: the first rows of C (the buffers hold the whole product).
@@ -80,9 +81,9 @@ pub fn gemm_kernel(ctx: &GpuContext, g: &Gemm) -> Result<GemmKernel> {
         let schedule = |kernel, g| -> Result<Schedule> {
             Ok(Schedule { ops: vec![gemm_with(ctx, kernel, g, View::whole(&a), View::whole(&b), View::whole(&c), &[])?] })
         };
-        race(ctx, &GemmKernel::ALL, |k| k.name(), |k| schedule(k, short), |k| schedule(k, *g))
+        race(ctx, &candidates, |k| k.name(), |k| schedule(k, short), |k| schedule(k, *g))
     })?;
-    Ok(GemmKernel::ALL.into_iter().find(|k| k.name() == record.winner).unwrap_or(ctx.gemm_kernel))
+    Ok(candidates.into_iter().find(|k| k.name() == record.winner).unwrap_or(ctx.gemm_kernel))
 }
 
 /// The sequence length a batch of `steps` is tuned at (and keyed by).
