@@ -334,7 +334,7 @@ pub fn format_report(ctx: &GpuContext, ceilings: &Ceilings, shapes: &[ShapeBench
     s += "| B | T | E | H | what | kernels | wall ms | GPU ms | GFLOP/s | % FMA roof | GB/s | dispatches / passes / submits | tokens/s | GPU MiB |\n";
     s += "|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---|---:|---:|\n";
     for sb in shapes {
-        let kernels = format!("gemm {:?}, lstm {:?}", sb.kernels.gemm, sb.kernels.lstm).to_lowercase();
+        let kernels = format!("gemm {}, lstm {}", sb.kernels.gemm.name(), sb.kernels.lstm.name());
         for r in &sb.rows {
             let gpu = r.gpu_ms.map(|v| format!("{v:.3}")).unwrap_or_else(|| "-".into());
             s += &format!(
