@@ -113,6 +113,15 @@ fn a_corrupt_or_foreign_cache_is_reported_and_rewritten() {
     assert_eq!(tune::lstm_kernel(&again, 9, 3, 8).unwrap(), kernel, "the rewritten file is read back");
     assert!(again.tuning().notes().is_empty(), "{:?}", again.tuning().notes());
 
+    // A file written for other kernels (another version) is not trusted: noted, and timed again.
+    let stale = std::fs::read_to_string(&path).unwrap();
+    let kernels = serde_json::from_str::<serde_json::Value>(&stale).unwrap()["kernels"].as_str().unwrap().to_string();
+    std::fs::write(&path, stale.replace(&kernels, "0123456789abcdef")).unwrap();
+    let retimed = context(TuneMode::Cached, &path);
+    tune::lstm_kernel(&retimed, 9, 3, 8).unwrap();
+    assert!(retimed.tuning().notes().iter().any(|n| n.contains("written for other kernels")), "{:?}", retimed.tuning().notes());
+    assert!(std::fs::read_to_string(&path).unwrap().contains(&kernels), "rewritten for these kernels");
+
     // A winner this version does not know falls back to the fixed rule.
     let key = tune::cache_key(&ctx, &tune::lstm_key(9, tune::tuned_steps(3), 8));
     Tuning::new(TuneMode::Cached, Some(path.clone())).insert(&key, planted("warp-specialised", &["warp-specialised"]));

@@ -250,17 +250,32 @@ fn slice_initial_state(b0: u32, first: u32, li: u32) {
     }
 }
 
-// finish_unit for unit j of the slice's 8 rows, from the recurrent parts z_g[half][row] of the gates.
-// Constant indices only: a runtime index would push the accumulators out of registers.
-fn finish_slice(src: u32, dst: u32, t: u32, b0: u32, j: u32, z_i: mat2x4<f32>, z_f: mat2x4<f32>, z_g: mat2x4<f32>, z_o: mat2x4<f32>) {
-    finish_unit(src, dst, t, b0, j, vec4(z_i[0].x, z_f[0].x, z_g[0].x, z_o[0].x));
-    finish_unit(src, dst, t, b0 + 1u, j, vec4(z_i[0].y, z_f[0].y, z_g[0].y, z_o[0].y));
-    finish_unit(src, dst, t, b0 + 2u, j, vec4(z_i[0].z, z_f[0].z, z_g[0].z, z_o[0].z));
-    finish_unit(src, dst, t, b0 + 3u, j, vec4(z_i[0].w, z_f[0].w, z_g[0].w, z_o[0].w));
-    finish_unit(src, dst, t, b0 + 4u, j, vec4(z_i[1].x, z_f[1].x, z_g[1].x, z_o[1].x));
-    finish_unit(src, dst, t, b0 + 5u, j, vec4(z_i[1].y, z_f[1].y, z_g[1].y, z_o[1].y));
-    finish_unit(src, dst, t, b0 + 6u, j, vec4(z_i[1].z, z_f[1].z, z_g[1].z, z_o[1].z));
-    finish_unit(src, dst, t, b0 + 7u, j, vec4(z_i[1].w, z_f[1].w, z_g[1].w, z_o[1].w));
+// The recurrent parts of unit j's four gate pre-activations for the slice's 8 rows: column half,
+// component r = row b0 + 4·half + r.
+struct SliceZ { i: mat2x4<f32>, f: mat2x4<f32>, g: mat2x4<f32>, o: mat2x4<f32> }
+
+// z plus unit j's W_hh at units 4kc..4kc+4 (w_row: where its four gate rows start, in vec4) times
+// the 8 rows' h there (columns of h_lo: rows 0..3, of h_hi: rows 4..7).
+fn add_recurrent(z: SliceZ, w_row: vec4<u32>, kc: u32, h_lo: mat4x4<f32>, h_hi: mat4x4<f32>) -> SliceZ {
+    let w_i = w_hh4[w_row.x + kc];
+    let w_f = w_hh4[w_row.y + kc];
+    let w_g = w_hh4[w_row.z + kc];
+    let w_o = w_hh4[w_row.w + kc];
+    return SliceZ(z.i + mat2x4<f32>(w_i * h_lo, w_i * h_hi), z.f + mat2x4<f32>(w_f * h_lo, w_f * h_hi),
+                  z.g + mat2x4<f32>(w_g * h_lo, w_g * h_hi), z.o + mat2x4<f32>(w_o * h_lo, w_o * h_hi));
+}
+
+// finish_unit for unit j of the slice's 8 rows. Constant indices only: a runtime index would push the
+// accumulators out of registers.
+fn finish_slice(src: u32, dst: u32, t: u32, b0: u32, j: u32, z: SliceZ) {
+    finish_unit(src, dst, t, b0, j, vec4(z.i[0].x, z.f[0].x, z.g[0].x, z.o[0].x));
+    finish_unit(src, dst, t, b0 + 1u, j, vec4(z.i[0].y, z.f[0].y, z.g[0].y, z.o[0].y));
+    finish_unit(src, dst, t, b0 + 2u, j, vec4(z.i[0].z, z.f[0].z, z.g[0].z, z.o[0].z));
+    finish_unit(src, dst, t, b0 + 3u, j, vec4(z.i[0].w, z.f[0].w, z.g[0].w, z.o[0].w));
+    finish_unit(src, dst, t, b0 + 4u, j, vec4(z.i[1].x, z.f[1].x, z.g[1].x, z.o[1].x));
+    finish_unit(src, dst, t, b0 + 5u, j, vec4(z.i[1].y, z.f[1].y, z.g[1].y, z.o[1].y));
+    finish_unit(src, dst, t, b0 + 6u, j, vec4(z.i[1].z, z.f[1].z, z.g[1].z, z.o[1].z));
+    finish_unit(src, dst, t, b0 + 7u, j, vec4(z.i[1].w, z.f[1].w, z.g[1].w, z.o[1].w));
 }
 
 @compute @workgroup_size(LSTM_WG, 1, 1)
@@ -276,28 +291,16 @@ fn lstm_forward_slices(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invo
         let src = slot_before(t);
         let dst = slot_after(t);
         for (var j = li; j < h; j += LSTM_WG) {
-            // Recurrent part of the pre-activations of unit j: gate g, rows b0..b0+4 (z_g.lo) and
-            // b0+4..b0+8 (z_g.hi).
-            var z_i = mat2x4<f32>();
-            var z_f = mat2x4<f32>();
-            var z_g = mat2x4<f32>();
-            var z_o = mat2x4<f32>();
             let hl = h_rows(src, b0);
             let hh = h_rows(src, b0 + 4u);
             let w_row = vec4<u32>(j, h + j, 2u * h + j, 3u * h + j) * q;
+            var z = SliceZ();
             for (var kc = 0u; kc < q; kc++) {
                 let h_lo = mat4x4<f32>(states_out4[hl.x + kc], states_out4[hl.y + kc], states_out4[hl.z + kc], states_out4[hl.w + kc]);
                 let h_hi = mat4x4<f32>(states_out4[hh.x + kc], states_out4[hh.y + kc], states_out4[hh.z + kc], states_out4[hh.w + kc]);
-                let w_i = w_hh4[w_row.x + kc];
-                let w_f = w_hh4[w_row.y + kc];
-                let w_g = w_hh4[w_row.z + kc];
-                let w_o = w_hh4[w_row.w + kc];
-                z_i += mat2x4<f32>(w_i * h_lo, w_i * h_hi);
-                z_f += mat2x4<f32>(w_f * h_lo, w_f * h_hi);
-                z_g += mat2x4<f32>(w_g * h_lo, w_g * h_hi);
-                z_o += mat2x4<f32>(w_o * h_lo, w_o * h_hi);
+                z = add_recurrent(z, w_row, kc, h_lo, h_hi);
             }
-            finish_slice(src, dst, t, b0, j, z_i, z_f, z_g, z_o);
+            finish_slice(src, dst, t, b0, j, z);
         }
         storageBarrier();
     }
@@ -340,6 +343,31 @@ fn slice_initial_d_state(b0: u32, li: u32) {
     }
 }
 
+// Gate gradients of unit j, row b at time t, from dL/dh_t (dy included) and the dL/dc_t carried from
+// the step after: writes dgates (zero at a padded step) and the running dL/dh (passed through at a
+// padded step; at a valid one the W_hhᵀ product replaces it later) and dL/dc_{t−1} into d_state.
+fn unit_gate_grads(t: u32, b: u32, j: u32, dh: f32, dc: f32) {
+    let h = p.hidden;
+    let row = t * p.batch + b;
+    set_d_state(0u, b, j, dh);
+    if (t >= lengths[b]) {
+        // Carried state: the gradient passes through untouched; the gates had no part.
+        set_d_state(1u, b, j, dc);
+        for (var g = 0u; g < 4u; g++) { set_dgate(row, g * h + j, 0.0); }
+        return;
+    }
+    let c_prev = states_in[state_index(1u, slot_before(t), b, j)];
+    let c_t = states_in[state_index(1u, slot_after(t), b, j)];
+    let base = row * 4u * h + j;
+    let gates = vec4<f32>(gates_in[base], gates_in[base + h], gates_in[base + 2u * h], gates_in[base + 3u * h]);
+    let g = cell_backward(gates, c_prev, c_t, dh, dc);
+    set_dgate(row, j, g.dgates.x);
+    set_dgate(row, h + j, g.dgates.y);
+    set_dgate(row, 2u * h + j, g.dgates.z);
+    set_dgate(row, 3u * h + j, g.dgates.w);
+    set_d_state(1u, b, j, g.dc_prev);
+}
+
 // Phase 1 of a backward step at time t: element-wise gate gradients, per row of the slice and unit.
 fn slice_gate_grads(t: u32, b0: u32, li: u32) {
     let h = p.hidden;
@@ -347,23 +375,7 @@ fn slice_gate_grads(t: u32, b0: u32, li: u32) {
         let b = b0 + r;
         let row = t * p.batch + b;
         for (var j = li; j < h; j += LSTM_WG) {
-            let dh = d_state_at(0u, b, j) + dy[row * p.y_stride + p.y_col + j];
-            if (t >= lengths[b]) {
-                // Carried state: the gradient passes through untouched; the gates had no part.
-                set_d_state(0u, b, j, dh);
-                for (var g = 0u; g < 4u; g++) { set_dgate(row, g * h + j, 0.0); }
-                continue;
-            }
-            let c_prev = states_in[state_index(1u, slot_before(t), b, j)];
-            let c_t = states_in[state_index(1u, slot_after(t), b, j)];
-            let base = row * 4u * h + j;
-            let gates = vec4<f32>(gates_in[base], gates_in[base + h], gates_in[base + 2u * h], gates_in[base + 3u * h]);
-            let g = cell_backward(gates, c_prev, c_t, dh, d_state_at(1u, b, j));
-            set_dgate(row, j, g.dgates.x);
-            set_dgate(row, h + j, g.dgates.y);
-            set_dgate(row, 2u * h + j, g.dgates.z);
-            set_dgate(row, 3u * h + j, g.dgates.w);
-            set_d_state(1u, b, j, g.dc_prev);
+            unit_gate_grads(t, b, j, d_state_at(0u, b, j) + dy[row * p.y_stride + p.y_col + j], d_state_at(1u, b, j));
         }
     }
 }
@@ -571,24 +583,6 @@ fn lstm_backward_step(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invoc
             continue;
         }
         let t = time_at(p.steps - 1u - s);
-        let row = t * p.batch + b;
-        let dh = dh_carry[r] + dy[row * p.y_stride + p.y_col + k];
-        if (t >= lengths[b]) {
-            // Carried state: the gradient passes through untouched; the gates had no part.
-            set_d_state(0u, b, k, dh);
-            set_d_state(1u, b, k, dc_carry[r]);
-            for (var g = 0u; g < 4u; g++) { set_dgate(row, g * h + k, 0.0); }
-            continue;
-        }
-        let c_prev = states_in[state_index(1u, slot_before(t), b, k)];
-        let c_t = states_in[state_index(1u, slot_after(t), b, k)];
-        let base = row * 4u * h + k;
-        let gates = vec4<f32>(gates_in[base], gates_in[base + h], gates_in[base + 2u * h], gates_in[base + 3u * h]);
-        let g = cell_backward(gates, c_prev, c_t, dh, dc_carry[r]);
-        set_dgate(row, k, g.dgates.x);
-        set_dgate(row, h + k, g.dgates.y);
-        set_dgate(row, 2u * h + k, g.dgates.z);
-        set_dgate(row, 3u * h + k, g.dgates.w);
-        set_d_state(1u, b, k, g.dc_prev);
+        unit_gate_grads(t, b, k, dh_carry[r] + dy[(t * p.batch + b) * p.y_stride + p.y_col + k], dc_carry[r]);
     }
 }

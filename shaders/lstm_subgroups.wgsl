@@ -43,26 +43,14 @@ fn lstm_forward_slices_sg(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_i
         for (var j0 = 0u; j0 < h; j0 += LSTM_WG) {
             let j = j0 + li;
             let jc = min(j, h - 1u);
-            var z_i = mat2x4<f32>();
-            var z_f = mat2x4<f32>();
-            var z_g = mat2x4<f32>();
-            var z_o = mat2x4<f32>();
             let w_row = vec4<u32>(jc, h + jc, 2u * h + jc, 3u * h + jc) * q;
+            var z = SliceZ();
             for (var kc = 0u; kc < q; kc++) {
                 let mine = states_out4[my_h + kc];
-                let h_lo = broadcast_lo(mine);
-                let h_hi = broadcast_hi(mine);
-                let w_i = w_hh4[w_row.x + kc];
-                let w_f = w_hh4[w_row.y + kc];
-                let w_g = w_hh4[w_row.z + kc];
-                let w_o = w_hh4[w_row.w + kc];
-                z_i += mat2x4<f32>(w_i * h_lo, w_i * h_hi);
-                z_f += mat2x4<f32>(w_f * h_lo, w_f * h_hi);
-                z_g += mat2x4<f32>(w_g * h_lo, w_g * h_hi);
-                z_o += mat2x4<f32>(w_o * h_lo, w_o * h_hi);
+                z = add_recurrent(z, w_row, kc, broadcast_lo(mine), broadcast_hi(mine));
             }
             if (j < h) {
-                finish_slice(src, dst, t, b0, j, z_i, z_f, z_g, z_o);
+                finish_slice(src, dst, t, b0, j, z);
             }
         }
         storageBarrier();

@@ -12,7 +12,8 @@
 // they are where subgroups are cut from consecutive local invocation indices. WGSL does not promise
 // it, so every subgroup checks it first (each lane's index mod 8 is its lane mod 8, and the first lane
 // of its group holds the row's first index) and, where it does not hold, reads op(A) as matmul_blocked
-// does: same result either way.
+// does: same result either way. (No `enable subgroups;` directive: naga rejects it; the device
+// feature is what turns subgroups on. The tuner never runs in a browser, where Tint would want it.)
 //
 // Entry points: matmul_blocked_sg, _sg_sa (A read as scalars), _sg_sb (B), _sg_sab (both), the
 // bindings and grid of matmul_blocked (and its _sa / _sb / _sab); workgroup (BT·BT, 1, 1).
@@ -74,7 +75,12 @@ fn matmul_blocked_sg_sab(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_in
 fn blocked_sg(wg: vec3<u32>, li: u32, sid: u32, a_scalar: bool, b_scalar: bool) {
     let o = block_origin(wg, vec3<u32>(li % BT, li / BT, 0u), a_scalar, b_scalar);
     let k_full = p.k & ~3u;
-    let rows_are_groups = subgroupAll((sid & 7u) == (li & 7u) && subgroupShuffle(li, sid & ~7u) == (li & ~7u));
+    // The shuffle runs on every lane (not behind a short-circuit `&&`: a lane must not read a lane
+    // that skipped it); the vote is the same for the whole subgroup, so both loops below run in
+    // subgroup-uniform control flow. Two copies of the loop rather than a flag inside it: a runtime
+    // flag in the k loop costs lavapipe dearly (see matmul.wgsl).
+    let group_start = subgroupShuffle(li, sid & ~7u);
+    let rows_are_groups = subgroupAll(((sid & 7u) == (li & 7u)) & (group_start == (li & ~7u)));
     if (rows_are_groups) {
         for (var k = 0u; k < k_full; k += 4u) {
             k_step_shared(o.z, o.w, k, a_scalar, b_scalar, false, sid);

@@ -287,12 +287,15 @@ impl GpuContext {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum GemmKernel {
     /// Workgroup-memory tiling: the classic GPU kernel, any shape.
+    #[serde(rename = "tiled")]
     Tiled,
     /// Register blocking with vec4 loads straight from storage: ~3–6× faster on lavapipe; used where
     /// `Gemm::blocked_ok` holds, the tiled kernel elsewhere.
+    #[serde(rename = "blocked")]
     Blocked,
     /// [`GemmKernel::Blocked`] with op(A) loaded once per group of 8 lanes and shared by subgroup
     /// shuffles. Needs the SUBGROUP feature with subgroups of at least 8 invocations.
+    #[serde(rename = "blocked-sg")]
     BlockedSubgroup,
 }
 

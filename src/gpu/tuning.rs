@@ -4,10 +4,11 @@
 //!
 //! On disk it is one JSON file (by default `<user cache dir>/lstm-transfer/tuning.json`):
 //! `{"format": 1, "kernels": "<hash of the WGSL sources>", "entries": {"<adapter> | <shape>": record}}`.
-//! A file written for other kernel sources (another version of this crate) is ignored as a whole; a
-//! file that cannot be read or parsed is ignored with a note ([`Tuning::notes`]) and rewritten at the
-//! next save. Saves re-read the file and merge, so processes tuning side by side lose nothing but a
-//! race on the same entry (both winners are valid); each write is atomic.
+//! A file written for other kernel sources (another version of this crate), or one that cannot be
+//! read or parsed, is ignored with a note ([`Tuning::notes`]) and rewritten at the next save. Saves
+//! re-read the file and merge, and each write is atomic; processes tuning side by side without a lock
+//! can still drop each other's newest entries (those shapes are timed again on a later run).
+//! In a browser (wasm32) tuning is always off: nothing there may block, and it has no file system.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -100,8 +101,9 @@ fn kernels_hash() -> String {
 
 impl Tuning {
     /// Tuning in `mode`, persisted in `path` (`None`: kept for this process only). In
-    /// [`TuneMode::Cached`] the file is read when the first shape is looked up.
+    /// [`TuneMode::Cached`] the file is read when the first shape is looked up. Always off in a browser.
     pub fn new(mode: TuneMode, path: Option<PathBuf>) -> Self {
+        let mode = if cfg!(target_arch = "wasm32") { TuneMode::Off } else { mode };
         Self { mode, path, ..Default::default() }
     }
 
@@ -159,7 +161,8 @@ impl Tuning {
         }
     }
 
-    fn note(&self, note: String) {
+    /// Records a note (and reports it, once) about the cache or a shape that could not be tuned.
+    pub fn note(&self, note: String) {
         let mut notes = self.notes.lock().unwrap();
         if !notes.contains(&note) {
             if let Some(report) = &self.reporter {
@@ -182,7 +185,10 @@ impl Tuning {
         };
         match serde_json::from_slice::<CacheFile>(&bytes) {
             Ok(file) if file.format == FORMAT && file.kernels == kernels_hash() => file.entries,
-            Ok(_) => BTreeMap::new(), // written for other kernels: re-tuned and overwritten
+            Ok(_) => {
+                self.note(format!("the tuning cache {} was written for other kernels; its shapes are timed again", path.display()));
+                BTreeMap::new()
+            }
             Err(e) => {
                 self.note(format!("ignoring the tuning cache {} (not a tuning cache: {e}); it will be rewritten", path.display()));
                 BTreeMap::new()

@@ -68,17 +68,21 @@ pub struct LstmForwardArgs<'a> {
 pub enum LstmKernel {
     /// One workgroup per batch row, scalar loads: any hidden size. One dispatch per sequence, grid
     /// `(B,1,1)`.
+    #[serde(rename = "rows")]
     PerRow,
     /// One workgroup per [`SLICE_ROWS`] (8) batch rows, vec4 loads: each W_hh load feeds every row
     /// of the slice. Needs H % 4 == 0. One dispatch per sequence, grid `(ceil(B/SLICE_ROWS),1,1)`.
+    #[serde(rename = "slices")]
     Slices,
     /// [`LstmKernel::Slices`] with the h (forward) and dgates (backward) rows every thread needs
     /// loaded once per subgroup and shared by subgroup broadcasts. Needs H % 4 == 0 and the SUBGROUP
     /// feature with subgroups of at least 8 invocations.
+    #[serde(rename = "slices-sg")]
     SlicesSubgroup,
     /// One dispatch per timestep (T forward, T + 1 backward), the 4H gate units of a step spread
     /// over `ceil(H/LSTM_WG)·ceil(B/STEP_ROWS)` workgroups: fills a GPU with many compute units
     /// where the other two launch a few workgroups. Needs H % 4 == 0.
+    #[serde(rename = "steps")]
     Steps,
 }
 

@@ -4,7 +4,7 @@
 //! - the LSTM recurrence ([`LstmKernel`]: per row, batch slices with or without subgroup sharing, one
 //!   dispatch per timestep), forward and backward of one direction timed together, keyed by batch
 //!   (rounded up to a power of two), hidden size and sequence length (rounded up to a power of two,
-//!   at most [`TUNE_STEPS`]);
+//!   at most [`TUNE_STEPS`]), timed at the first such batch's own length (at most [`TUNE_STEPS`]);
 //! - the GEMM ([`GemmKernel`]: tiled, register-blocked with or without subgroup sharing), keyed by M (rounded up to a power of two),
 //!   N, K, the transpositions and whether the blocked kernel can read each operand as vec4.
 //!
@@ -15,8 +15,9 @@
 //! the per-row recurrence at B = 64 takes seconds per run). The rest run [`TUNE_REPEATS`] times at
 //! the tuned size, and the best time counts: GPU timestamps where the adapter has them, else the wall
 //! clock around submit and wait. The screening size alone would mislead: how a variant's time grows
-//! with the sequence is not linear on every driver (lavapipe's per-row kernel costs 194 ms at
-//! B = 1, T = 32 and 405 ms at T = 256, the subgroup slices 166 and 1202 ms).
+//! with the sequence is not linear on every driver (on lavapipe at B = 1, H = 256, the per-row kernel's
+//! forward + backward takes 266 ms at 16 steps and 497 ms at 256, the subgroup slices 167 and 2,237 ms:
+//! results/bench/tuning/tuning.json).
 //!
 //! With [`TuneMode::Off`] (the library's default) nothing is timed and a fixed rule per adapter type
 //! picks ([`LstmKernel::choose`], [`GemmKernel::for_adapter`]); `LSTM_TRANSFER_LSTM` /
@@ -33,7 +34,7 @@ use crate::graph::Schedule;
 /// Timed runs per surviving candidate at the tuned size.
 pub const TUNE_REPEATS: usize = 2;
 
-/// Longest sequence the recurrence is tuned at (longer ones share its record).
+/// Longest sequence the recurrence is timed at (longer ones share its record).
 pub const TUNE_STEPS: u32 = 256;
 
 /// Steps of the recurrence's screening round.
@@ -55,16 +56,20 @@ pub fn lstm_kernel(ctx: &GpuContext, batch: u32, steps: u32, hidden: u32) -> Res
     if ctx.tuning().mode() == TuneMode::Off || candidates.len() < 2 {
         return Ok(fallback);
     }
-    let steps = tuned_steps(steps);
-    let record = tuned(ctx, &lstm_key(batch, steps, hidden), || {
-        let short = LstmScratch::new(ctx, batch, steps.min(SCREEN_STEPS), hidden)?;
-        let full = LstmScratch::new(ctx, batch, steps, hidden)?;
-        race(ctx, &candidates, |k| k.name(), |k| short.schedule(ctx, k), |k| full.schedule(ctx, k))
-    })?;
-    Ok(candidates.into_iter().find(|k| k.name() == record.winner).unwrap_or(fallback))
+    // Timed at this batch's own length (capped), so the scratch is never larger than the model's.
+    let timed = steps.min(TUNE_STEPS);
+    let winner = tuned(ctx, &lstm_key(batch, tuned_steps(steps), hidden), || {
+        let screen_ms = {
+            let short = LstmScratch::new(ctx, batch, timed.min(SCREEN_STEPS), hidden)?;
+            screen(ctx, &candidates, |k| short.schedule(ctx, k))?
+        };
+        let full = LstmScratch::new(ctx, batch, timed, hidden)?;
+        finals(ctx, &candidates, |k| k.name(), &screen_ms, |k| full.schedule(ctx, k))
+    });
+    Ok(winner.and_then(|w| candidates.into_iter().find(|k| k.name() == w)).unwrap_or(fallback))
 }
 
-/// The GEMM kernel for `g` (the blocked one is only timed where [`Gemm::blocked_ok`] holds).
+/// The GEMM kernel for `g` (the blocked ones are only timed where [`Gemm::blocked_ok`] holds).
 pub fn gemm_kernel(ctx: &GpuContext, g: &Gemm) -> Result<GemmKernel> {
     if let Some(kernel) = GemmKernel::forced(ctx) {
         return Ok(kernel);
@@ -73,52 +78,54 @@ pub fn gemm_kernel(ctx: &GpuContext, g: &Gemm) -> Result<GemmKernel> {
         return Ok(ctx.gemm_kernel);
     }
     let candidates: Vec<GemmKernel> = GemmKernel::ALL.into_iter().filter(|k| k.applies(ctx)).collect();
-    let record = tuned(ctx, &gemm_key(g), || {
+    let winner = tuned(ctx, &gemm_key(g), || {
         let (a, b, c) = (scratch(ctx, "tune a", a_len(g))?, scratch(ctx, "tune b", b_len(g))?, scratch(ctx, "tune c", c_len(g))?);
-        // The screening product: the first rows of C (the buffers hold the whole product).
-        let mut short = *g;
-        short.m = g.m.min(SCREEN_ROWS);
         let schedule = |kernel, g| -> Result<Schedule> {
             Ok(Schedule { ops: vec![gemm_with(ctx, kernel, g, View::whole(&a), View::whole(&b), View::whole(&c), &[])?] })
         };
-        race(ctx, &candidates, |k| k.name(), |k| schedule(k, short), |k| schedule(k, *g))
-    })?;
-    Ok(candidates.into_iter().find(|k| k.name() == record.winner).unwrap_or(ctx.gemm_kernel))
+        // The screening product: the first rows of C (the buffers hold the whole product).
+        let mut short = *g;
+        short.m = g.m.min(SCREEN_ROWS);
+        let screen_ms = screen(ctx, &candidates, |k| schedule(k, short))?;
+        finals(ctx, &candidates, |k| k.name(), &screen_ms, |k| schedule(k, *g))
+    });
+    Ok(winner.and_then(|w| candidates.into_iter().find(|k| k.name() == w)).unwrap_or(ctx.gemm_kernel))
 }
 
-/// The sequence length a batch of `steps` is tuned at (and keyed by).
+/// The sequence length a batch of `steps` is keyed by.
 pub fn tuned_steps(steps: u32) -> u32 {
     steps.next_power_of_two().min(TUNE_STEPS)
 }
 
-/// Times `candidates` in the two rounds described above: `short` and `full` build a candidate's
-/// schedule at the screening and the tuned size.
-fn race<K: Copy>(
+/// Screening: each candidate's time at the small instance `build` makes (its first run compiles the
+/// pipelines; the second is timed).
+fn screen<K: Copy>(ctx: &GpuContext, candidates: &[K], build: impl Fn(K) -> Result<Schedule>) -> Result<Vec<f64>> {
+    let mut timer = GpuTimer::new(ctx, 1);
+    candidates.iter().map(|&k| Ok(best_of(build(k)?.time_runs(ctx, 2, &mut timer)?.split_off(1)))).collect()
+}
+
+/// The final round: the candidates within [`SCREEN_FACTOR`] of the best screening time, timed
+/// [`TUNE_REPEATS`] times at the size `build` makes; the others are recorded as dropped.
+fn finals<K: Copy>(
     ctx: &GpuContext,
     candidates: &[K],
     name: impl Fn(K) -> &'static str,
-    short: impl Fn(K) -> Result<Schedule>,
-    full: impl Fn(K) -> Result<Schedule>,
+    screen_ms: &[f64],
+    build: impl Fn(K) -> Result<Schedule>,
 ) -> Result<Vec<Candidate>> {
     let mut timer = GpuTimer::new(ctx, 1);
-    let ms = |run: (f64, Option<f64>)| run.1.unwrap_or(run.0);
-    let mut screen = Vec::with_capacity(candidates.len());
-    for &k in candidates {
-        // The first run compiles the pipelines; the second is timed.
-        screen.push(ms(short(k)?.time_runs(ctx, 2, &mut timer)?[1]));
-    }
-    let best = screen.iter().copied().fold(f64::INFINITY, f64::min);
+    let best = screen_ms.iter().copied().fold(f64::INFINITY, f64::min);
     let mut out = Vec::with_capacity(candidates.len());
-    for (&k, screen_ms) in candidates.iter().zip(screen) {
-        let ms = if screen_ms > SCREEN_FACTOR * best {
-            None
-        } else {
-            let runs = full(k)?.time_runs(ctx, TUNE_REPEATS, &mut timer)?;
-            Some(runs.into_iter().map(ms).fold(f64::INFINITY, f64::min))
-        };
+    for (&k, &screen_ms) in candidates.iter().zip(screen_ms) {
+        let ms = if screen_ms > SCREEN_FACTOR * best { None } else { Some(best_of(build(k)?.time_runs(ctx, TUNE_REPEATS, &mut timer)?)) };
         out.push(Candidate { variant: name(k).into(), screen_ms, ms });
     }
     Ok(out)
+}
+
+/// The fastest of some runs: GPU time where measured, else wall clock.
+fn best_of(runs: Vec<(f64, Option<f64>)>) -> f64 {
+    runs.into_iter().map(|(wall, gpu)| gpu.unwrap_or(wall)).fold(f64::INFINITY, f64::min)
 }
 
 /// The cache key of a recurrence shape on this context's adapter (`steps` as timed).
@@ -146,15 +153,25 @@ pub fn cache_key(ctx: &GpuContext, shape_key: &str) -> String {
     format!("{} | {shape_key}", adapter_key(&ctx.info))
 }
 
-/// The record of `key` on this adapter: cached (in cached mode), else timed by `time` and saved.
-fn tuned(ctx: &GpuContext, key: &str, time: impl FnOnce() -> Result<Vec<Candidate>>) -> Result<TuneRecord> {
+/// The winner's name for `key` on this adapter: cached (in cached mode), else timed by `time` and
+/// saved. Where timing fails (a buffer over the device's limits, a pipeline the driver rejects), a note
+/// says so and `None` leaves the choice to the fixed rule: tuning never fails a run.
+fn tuned(ctx: &GpuContext, key: &str, time: impl FnOnce() -> Result<Vec<Candidate>>) -> Option<String> {
     let full_key = cache_key(ctx, key);
     if let Some(record) = ctx.tuning().get(&full_key) {
-        return Ok(record);
+        return Some(record.winner);
     }
-    let record = TuneRecord::from_candidates(time()?).expect("screening keeps the fastest candidate");
-    ctx.tuning().insert(&full_key, record.clone());
-    Ok(record)
+    match time() {
+        Ok(candidates) => {
+            let record = TuneRecord::from_candidates(candidates).expect("the best screened candidate is always timed");
+            ctx.tuning().insert(&full_key, record.clone());
+            Some(record.winner)
+        }
+        Err(e) => {
+            ctx.tuning().note(format!("could not tune {key} ({e}); the fixed rule picks its kernel"));
+            None
+        }
+    }
 }
 
 /// A zeroed f32 scratch buffer of `len` elements (at least one vec4, so every view is valid).
