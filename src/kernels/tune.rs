@@ -5,8 +5,9 @@
 //!   dispatch per timestep), forward and backward of one direction timed together, keyed by batch
 //!   (rounded up to a power of two), hidden size and sequence length (rounded up to a power of two,
 //!   at most [`TUNE_STEPS`]), timed at the first such batch's own length (at most [`TUNE_STEPS`]);
-//! - the GEMM ([`GemmKernel`]: tiled, register-blocked with or without subgroup sharing), keyed by M (rounded up to a power of two),
-//!   N, K, the transpositions and whether the blocked kernel can read each operand as vec4.
+//! - the GEMM ([`GemmKernel`]: tiled, register-blocked with or without subgroup sharing), keyed by M,
+//!   N and K (each rounded up to a power of two), the transpositions and whether the blocked kernels
+//!   can read each operand as vec4, timed at the first such product's own shape.
 //!
 //! Each shape is raced in two rounds on scratch buffers (zeros: the kernels' speed does not depend on
 //! the values). Screening: every candidate compiles and runs once at a small instance of the shape
@@ -133,14 +134,15 @@ pub fn lstm_key(batch: u32, steps: u32, hidden: u32) -> String {
     format!("lstm B{} T{steps} H{hidden}", batch.next_power_of_two())
 }
 
-/// The cache key of a GEMM shape.
+/// The cache key of a GEMM shape: M, N and K rounded up to powers of two (the weight gradients
+/// contract over the batch's B·T rows, which change from batch to batch).
 pub fn gemm_key(g: &Gemm) -> String {
     let flag = |yes: bool, c: char| if yes { c } else { '-' };
     format!(
         "gemm M{} N{} K{} {}{} {}{}",
         g.m.next_power_of_two(),
-        g.n,
-        g.k,
+        g.n.next_power_of_two(),
+        g.k.next_power_of_two(),
         flag(g.trans_a == 1, 'T'),
         flag(g.trans_b == 1, 'T'),
         flag(g.a_vec4_ok(), '4'),
