@@ -206,26 +206,28 @@ fn across_k_b(n: u32, k: u32, s: bool) -> mat4x4<f32> {
 fn k_step(ms: u32, ns: u32, k: u32, a_scalar: bool, b_scalar: bool, tail: bool) {
     var r_lo: mat4x4<f32>;
     var r_hi: mat4x4<f32>;
+    var c_lo: mat4x4<f32>;
+    var c_hi: mat4x4<f32>;
     if (p.trans_a == 0u) {
         r_lo = along_k_a(ms, k, a_scalar); r_hi = along_k_a(ms + 4u, k, a_scalar);
     } else {
         r_lo = across_k_a(ms, k, a_scalar); r_hi = across_k_a(ms + 4u, k, a_scalar);
     }
-    k_step_with_a(r_lo, r_hi, ns, k, b_scalar, tail);
-}
-
-// Four k of the block given op(A)'s part (r_lo: rows 0-3, r_hi: rows 4-7, column kk = k + kk);
-// loads op(B)'s part at (ns, k).
-fn k_step_with_a(a_lo: mat4x4<f32>, a_hi: mat4x4<f32>, ns: u32, k: u32, b_scalar: bool, tail: bool) {
-    var r_lo = a_lo;
-    var r_hi = a_hi;
-    var c_lo: mat4x4<f32>;
-    var c_hi: mat4x4<f32>;
     if (p.trans_b == 1u) {
         c_lo = along_k_b(ns, k, b_scalar); c_hi = along_k_b(ns + 4u, k, b_scalar);
     } else {
         c_lo = across_k_b(ns, k, b_scalar); c_hi = across_k_b(ns + 4u, k, b_scalar);
     }
+    k_step_with(r_lo, r_hi, c_lo, c_hi, k, tail);
+}
+
+// Four k of the block from its operands: op(A)'s rows 0-3 (a_lo) and 4-7 (a_hi), op(B)'s columns 0-3
+// (b_lo) and 4-7 (b_hi); column kk of each is k + kk.
+fn k_step_with(a_lo: mat4x4<f32>, a_hi: mat4x4<f32>, b_lo: mat4x4<f32>, b_hi: mat4x4<f32>, k: u32, tail: bool) {
+    var r_lo = a_lo;
+    var r_hi = a_hi;
+    var c_lo = b_lo;
+    var c_hi = b_hi;
     if (tail) {
         // Zero both operands past K: what was read there is another row's data (or a clamped copy).
         let keep = k_mask(k);
