@@ -293,8 +293,9 @@ pub enum GemmKernel {
     /// `Gemm::blocked_ok` holds, the tiled kernel elsewhere.
     #[serde(rename = "blocked")]
     Blocked,
-    /// [`GemmKernel::Blocked`] with op(A) loaded once per group of 8 lanes and shared by subgroup
-    /// shuffles. Needs the SUBGROUP feature with subgroups of at least 8 invocations.
+    /// [`GemmKernel::Blocked`] with both operands shared by subgroup shuffles inside each group of 8
+    /// lanes (a 2×4 patch of blocks): 6 loads per 4 k instead of 16. Needs the SUBGROUP feature with
+    /// subgroups of at least 8 invocations.
     #[serde(rename = "blocked-sg")]
     BlockedSubgroup,
 }

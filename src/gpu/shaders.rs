@@ -17,8 +17,8 @@ use crate::error::{Error, Result};
 pub enum ShaderFamily {
     /// `matmul.wgsl`: tiled GEMM with optional transposes, accumulation and up to two bias vectors.
     Matmul,
-    /// `matmul_subgroups.wgsl`, compiled after `matmul.wgsl`: the blocked GEMM sharing op(A) across a
-    /// subgroup. Only built on devices with the SUBGROUP feature.
+    /// `matmul_subgroups.wgsl`, compiled after `matmul.wgsl`: the blocked GEMM sharing both operands
+    /// inside groups of 8 lanes. Only built on devices with the SUBGROUP feature.
     MatmulSubgroups,
     /// `lstm.wgsl`: the fused LSTM recurrence of one layer and direction, forward and backward.
     Lstm,
