@@ -122,6 +122,15 @@ fn a_corrupt_or_foreign_cache_is_reported_and_rewritten() {
     assert!(retimed.tuning().notes().iter().any(|n| n.contains("written for other kernels")), "{:?}", retimed.tuning().notes());
     assert!(std::fs::read_to_string(&path).unwrap().contains(&kernels), "rewritten for these kernels");
 
+    // A cache path that is no regular file (a FIFO with no writer would block a plain read forever)
+    // is refused as any input is, with a note, and tuning goes on.
+    let fifo = cache("tuning-fifo.json");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let on_fifo = context(TuneMode::Cached, &fifo);
+    assert!(tune::lstm_kernel(&on_fifo, 9, 3, 8).unwrap().applies(&on_fifo, 8));
+    let notes = on_fifo.tuning().notes();
+    assert!(notes.iter().any(|n| n.contains("ignoring the tuning cache") && n.contains("not a regular file")), "{notes:?}");
+
     // A winner this version does not know falls back to the fixed rule.
     let key = tune::cache_key(&ctx, &tune::lstm_key(9, tune::tuned_steps(3), 8));
     Tuning::new(TuneMode::Cached, Some(path.clone())).insert(&key, planted("warp-specialised", &["warp-specialised"]));

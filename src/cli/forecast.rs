@@ -230,14 +230,14 @@ pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &ForecastArgs) -> Result<()> {
     }
     let source = a.from.as_ref().map(|p| timeseries::load_forecaster(p).with_context(|| format!("loading {}", p.display()))).transpose()?;
     let mut cfg = a.config(n)?;
-    if let Some((info, _)) = &source {
+    if let (Some(from), Some((info, _))) = (&a.from, &source) {
         // The source learnt residuals (or values): fine-tuning must read its output the same way
         // (`auto` follows the source).
         let learnt_linear = info.forecast.linear_residual.is_some();
         if a.linear_residual != learnt_linear {
             bail!(
                 "{} {}: fine-tune it {} --linear-residual",
-                a.from.as_ref().expect("given").display(),
+                from.display(),
                 if learnt_linear {
                     "learnt the residual to the linear baseline"
                 } else {
@@ -247,21 +247,15 @@ pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &ForecastArgs) -> Result<()> {
             );
         }
         if a.seasonal_residual == Residual::On && !info.forecast.seasonal_residual {
-            bail!(
-                "{} forecasts the values themselves: it cannot fine-tune with --seasonal-residual",
-                a.from.as_ref().expect("given").display()
-            );
+            bail!("{} forecasts the values themselves: it cannot fine-tune with --seasonal-residual", from.display());
         }
         if a.seasonal_residual == Residual::Off && info.forecast.seasonal_residual {
-            bail!(
-                "{} learnt the residual to the seasonal naive: it cannot fine-tune with --seasonal-residual off",
-                a.from.as_ref().expect("given").display()
-            );
+            bail!("{} learnt the residual to the seasonal naive: it cannot fine-tune with --seasonal-residual off", from.display());
         }
         if info.forecast.seasonal_residual && info.forecast.season != cfg.season {
             bail!(
                 "{} learnt the residual to the {}-step seasonal naive: give --season {}",
-                a.from.as_ref().expect("given").display(),
+                from.display(),
                 info.forecast.season,
                 info.forecast.season
             );

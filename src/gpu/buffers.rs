@@ -60,10 +60,9 @@ impl GpuContext {
 
     /// A zero-filled storage buffer of `bytes` (at least 4: wgpu rejects empty bindings).
     pub fn storage_buffer(&self, name: &str, bytes: u64) -> Result<wgpu::Buffer> {
-        let bytes = bytes.max(4).next_multiple_of(4);
-        self.check_buffer_size(name, bytes)?;
-        self.count_allocation(bytes);
-        Ok(self.device.create_buffer(&wgpu::BufferDescriptor { label: Some(name), size: bytes, usage: STORAGE, mapped_at_creation: false }))
+        let buffer = self.scratch_buffer(name, bytes)?;
+        self.count_allocation(buffer.size());
+        Ok(buffer)
     }
 
     /// A zero-filled storage buffer for transient work (the tuner's scratch), dropped right after

@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use sha2::{Digest, Sha256};
 
@@ -90,13 +90,16 @@ pub fn default_cache_path() -> Option<PathBuf> {
     dirs::cache_dir().map(|d| d.join("lstm-transfer").join("tuning.json"))
 }
 
-/// A hash of every kernel source: a cache written for other kernels is not trusted.
-fn kernels_hash() -> String {
-    let mut hasher = Sha256::new();
-    for family in SHADER_FAMILIES {
-        hasher.update(family.source().as_bytes());
-    }
-    hasher.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
+/// A hash of every kernel source, computed once: a cache written for other kernels is not trusted.
+fn kernels_hash() -> &'static str {
+    static HASH: OnceLock<String> = OnceLock::new();
+    HASH.get_or_init(|| {
+        let mut hasher = Sha256::new();
+        for family in SHADER_FAMILIES {
+            hasher.update(family.source().as_bytes());
+        }
+        hasher.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
+    })
 }
 
 impl Tuning {
@@ -151,7 +154,7 @@ impl Tuning {
         if let Some(path) = &self.path {
             let mut entries = self.read_file();
             entries.insert(key.to_string(), record);
-            let file = CacheFile { format: FORMAT, kernels: kernels_hash(), entries };
+            let file = CacheFile { format: FORMAT, kernels: kernels_hash().to_string(), entries };
             let written = serde_json::to_vec_pretty(&file)
                 .map_err(|e| e.to_string())
                 .and_then(|bytes| crate::fsutil::write_atomic(path, &bytes).map_err(|e| e.to_string()));
@@ -174,12 +177,13 @@ impl Tuning {
 
     /// The file's entries; empty (with a note) where it is missing, unreadable, corrupt or stale.
     fn read_file(&self) -> BTreeMap<String, TuneRecord> {
-        let Some(path) = &self.path else { return BTreeMap::new() };
-        let bytes = match std::fs::read(path) {
+        let Some(path) = self.path.as_deref().filter(|p| p.exists()) else { return BTreeMap::new() };
+        // Read as any input is: a regular file within the input limit (`--tune-cache /dev/zero`
+        // must not read forever).
+        let bytes = match crate::fsutil::read_file(path) {
             Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return BTreeMap::new(),
             Err(e) => {
-                self.note(format!("ignoring the tuning cache {}: {e}", path.display()));
+                self.note(format!("ignoring the tuning cache: {e}"));
                 return BTreeMap::new();
             }
         };

@@ -185,14 +185,14 @@ fn scratch(ctx: &GpuContext, label: &str, len: usize) -> Result<wgpu::Buffer> {
 /// (the blocked kernel reads whole vec4 rows).
 fn a_len(g: &Gemm) -> usize {
     let (rows, cols) = if g.trans_a == 1 { (g.k, g.m) } else { (g.m, g.k) };
-    g.a_off as usize + (rows as usize - 1) * g.lda as usize + cols as usize + 4
+    g.a_off as usize + (rows as usize).saturating_sub(1) * g.lda as usize + cols as usize + 4
 }
 fn b_len(g: &Gemm) -> usize {
     let (rows, cols) = if g.trans_b == 1 { (g.n, g.k) } else { (g.k, g.n) };
-    g.b_off as usize + (rows as usize - 1) * g.ldb as usize + cols as usize + 4
+    g.b_off as usize + (rows as usize).saturating_sub(1) * g.ldb as usize + cols as usize + 4
 }
 fn c_len(g: &Gemm) -> usize {
-    g.c_off as usize + (g.m as usize - 1) * g.ldc as usize + g.n as usize
+    g.c_off as usize + (g.m as usize).saturating_sub(1) * g.ldc as usize + g.n as usize
 }
 
 /// Scratch buffers of one layer direction at a shape, every row valid for all steps.
