@@ -387,3 +387,16 @@ fn quiet_prints_results_only_and_verbose_prints_every_readback() {
     let verbose = ok(&[&["train", "--data", data, "--out", &verbose_out, "--verbose"][..], &TINY].concat());
     assert!(verbose.contains("epoch 1/1 step") && verbose.contains("epoch   1"), "{verbose}");
 }
+
+#[test]
+fn a_series_transfer_grid_without_scratch_or_longer_than_the_target_is_refused_before_training() {
+    let data = file("grid_series.csv", &series(200));
+    let common = ["forecast-transfer", "--data", &data, "--window", "8", "--horizon", "2", "--season", "7", "--test-len", "20"];
+    let err = fails(&[&common[..], &["--methods", "init,source-only", "--out", &out("grid_a")]].concat());
+    assert!(err.contains("must include scratch"), "{err}");
+    let err = fails(&[&common[..], &["--lengths", "16,180", "--out", &out("grid_b")]].concat());
+    assert!(err.contains("grid_series.csv") && err.contains("200 steps") && err.contains("target length 180 needs 208"), "{err}");
+    let err = fails(&[&common[..], &["--lengths", "3", "--out", &out("grid_c")]].concat());
+    assert!(err.contains("target length 3") && err.contains("two horizons"), "{err}");
+    assert!(!Path::new(&out("grid_b")).join("config.json").exists(), "nothing written for a refused grid");
+}

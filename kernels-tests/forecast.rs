@@ -294,3 +294,91 @@ fn forecast_writes_the_next_steps_with_their_dates_and_fills_a_skipped_hour() {
     let err = String::from_utf8_lossy(&too_long.stderr);
     assert!(!too_long.status.success() && err.contains("more than --max-gap 0"), "{err}");
 }
+
+#[test]
+fn transfer_between_series_beats_scratch_on_a_target_with_the_sources_dynamics_and_few_steps() {
+    use lstm_transfer::experiment::series::{Learn, SeriesGridConfig, SeriesMethod, SeriesRef, run_series_grid, source_path};
+    use lstm_transfer::experiment::series_report::{FILES, write_series_report};
+    use lstm_transfer::tasks::forecast::SeriesSpec;
+
+    // B is A in other units (×10 + 5): the same dynamics, which 18 training steps of B cannot teach.
+    let csv = temp("grid.csv");
+    let a = series(700, 0.0).values[0].clone();
+    let mut text = String::from("unique_id,ds,y\n");
+    for (id, scale, shift) in [("A", 1.0, 0.0), ("B", 10.0, 5.0)] {
+        for (t, v) in a.iter().enumerate() {
+            text += &format!("{id},{t},{}\n", v * scale + shift);
+        }
+    }
+    std::fs::write(&csv, text).unwrap();
+    let out = temp("grid");
+    let cfg = SeriesGridConfig {
+        source: SeriesRef { data: csv.clone(), series: Some("A".into()) },
+        target: SeriesRef { data: csv.clone(), series: Some("B".into()) },
+        columns: SeriesSpec {
+            time_col: "ds".into(),
+            target_col: "y".into(),
+            series_col: Some("unique_id".into()),
+            max_gap: 3,
+            ..Default::default()
+        },
+        source_checkpoint: None,
+        window: 30,
+        horizon: 6,
+        season: 24,
+        test_len: 48,
+        source_valid_len: 48,
+        lengths: vec![24],
+        seeds: vec![1, 2],
+        methods: SeriesMethod::ALL.to_vec(),
+        learn: Learn::SeasonalResidual,
+        hidden: 16,
+        layers: 1,
+        source_epochs: 15,
+        epochs: 3,
+        patience: 3,
+        batch_size: 32,
+        lr: 1e-2,
+        lower_rate_factor: 10.0,
+    };
+    let ctx = gpu();
+    let mut saved = 0;
+    let runs = run_series_grid(
+        ctx,
+        &cfg,
+        &out,
+        &mut |r| {
+            saved = r.len();
+            Ok(())
+        },
+        &mut |_| {},
+    )
+    .unwrap();
+    assert_eq!((runs.len(), saved), (10, 10));
+    let mae = |method: &str, seed: u64| runs.iter().find(|r| r.method == method && r.seed == seed).unwrap().mae;
+    for seed in [1, 2] {
+        let scratch = mae("scratch", seed);
+        assert!(runs.iter().all(|r| r.mae.is_finite() && r.length == 24 && r.naive_mae > 0.0));
+        for method in ["source-only", "init", "frozen-lstm", "lower-rate"] {
+            assert!(mae(method, seed) < 0.8 * scratch, "seed {seed}: {method} MAE {} vs scratch {scratch}", mae(method, seed));
+        }
+    }
+    // The source model applied as it is does not depend on the seed.
+    assert_eq!(mae("source-only", 1), mae("source-only", 2));
+    let md = write_series_report(&out, &runs, "test").unwrap();
+    assert!(md.contains("| B from A | 24 |"), "{md}");
+    assert!(FILES.iter().chain(&["config.json"]).all(|f| out.join(f).is_file()));
+
+    // The source written by the grid serves again; one of another horizon is refused, naming it.
+    let again = SeriesGridConfig {
+        source_checkpoint: Some(source_path(&out)),
+        methods: vec![SeriesMethod::Scratch, SeriesMethod::SourceOnly],
+        seeds: vec![1],
+        ..cfg.clone()
+    };
+    let runs2 = run_series_grid(ctx, &again, &temp("grid2"), &mut |_| Ok(()), &mut |_| {}).unwrap();
+    assert_eq!(runs2[1].mae, mae("source-only", 1));
+    let other = SeriesGridConfig { horizon: 12, ..again };
+    let err = run_series_grid(ctx, &other, &temp("grid3"), &mut |_| Ok(()), &mut |_| {}).unwrap_err().to_string();
+    assert!(err.contains("source.safetensors") && err.contains("forecasting 6 steps"), "{err}");
+}

@@ -69,6 +69,13 @@ enum Command {
       --future-col gen_forecast --out runs/fr_cov.safetensors                # the day-ahead forecasts are known in advance
   lstm-transfer forecast --data ts/EPF_FR_BE.csv --series-col unique_id --series BE --train-len 1440 --from runs/fr.safetensors")]
     Forecast(Box<cli::forecast::ForecastArgs>),
+    /// Carry a forecaster of one series to another with few steps: every method against training on
+    /// the target alone, over target lengths and seeds, with a report and plot.
+    #[command(after_help = "Examples:
+  lstm-transfer forecast-transfer --data ts/EPF_FR_BE.csv --series-col unique_id --source FR --target BE \
+      --season 168 --test-len 1608 --out runs/fr-to-be          # 7, 14, 30 and 60 days of BE, 3 seeds, 5 methods
+  lstm-transfer forecast-transfer --data be.csv --source-data fr.csv --source-model runs/fr.safetensors --lengths 168,720")]
+    ForecastTransfer(Box<cli::forecast_transfer::ForecastTransferArgs>),
     /// Train an LSTM language model (truncated BPTT) and report perplexity; it transfers into a classifier.
     #[command(after_help = "Examples:
   lstm-transfer lm --train ptb.train.txt --valid ptb.valid.txt --test ptb.test.txt --embed 200 --hidden 200 --layers 2
@@ -128,6 +135,7 @@ fn run(cli: &Cli) -> Result<()> {
         Command::Eval(args) => cli::eval::run(&cli.gpu, args),
         Command::Experiment(args) => cli::experiment::command(&cli.gpu, &cli.io, args),
         Command::Forecast(args) => cli::forecast::run(&cli.gpu, &cli.io, args),
+        Command::ForecastTransfer(args) => cli::forecast_transfer::run(&cli.gpu, &cli.io, args),
         Command::Lm(args) => cli::lm::command(&cli.gpu, &cli.io, args),
         Command::Predict(args) => cli::predict::run(&cli.gpu, args),
         Command::Bench { shape, repeats, json } => cli::system::bench(&cli.gpu, shape, *repeats, *json),

@@ -25,38 +25,18 @@ use lstm_transfer::tasks::forecast::linear::LinearBaseline;
 
 use super::{GpuArgs, IoArgs, OptimArgs, OutputFormat, epoch_bar, lr_find_outputs, outputs_of, report_lr_find, sibling, verbose_step};
 use lstm_transfer::core::lr_find::LrFindConfig;
-use lstm_transfer::tasks::forecast::train::lr_find_forecaster;
+use lstm_transfer::tasks::forecast::train::{default_stride, lr_find_forecaster};
 
 #[derive(Args)]
 pub struct ForecastArgs {
     /// CSV with a header: a timestamp column and value columns.
     #[arg(long)]
     pub data: PathBuf,
-    #[arg(long, default_value = "ds")]
-    pub time_col: String,
-    /// The series to forecast.
-    #[arg(long, default_value = "y")]
-    pub target_col: String,
-    /// Further input series (covariates), repeatable.
-    #[arg(long = "input-col")]
-    pub input_cols: Vec<String>,
-    /// Covariates known --horizon steps in advance (e.g. day-ahead load forecasts), repeatable: the
-    /// window's last --horizon steps read their values for the steps being forecast.
-    #[arg(long = "future-col")]
-    pub future_cols: Vec<String>,
-    /// Column naming the series of each row (several series in one file)…
-    #[arg(long)]
-    pub series_col: Option<String>,
-    /// …and the series to use.
+    #[command(flatten)]
+    pub columns: SeriesColumnsArgs,
+    /// …and the series to use (of the file's --series-col).
     #[arg(long)]
     pub series: Option<String>,
-    /// Fill the missing steps of gaps (a clock that skips an hour at a daylight-saving switch, a
-    /// missing day): linear (straight line) or previous (last value). Default: a gap is an error.
-    #[arg(long, value_enum)]
-    pub fill_gaps: Option<FillGaps>,
-    /// Most missing steps one gap may have to be filled.
-    #[arg(long, default_value_t = 3)]
-    pub max_gap: usize,
     /// Also forecast the next N steps past the end of the data, to NAME.predict.csv (timestamp,
     /// forecast). Up to --horizon steps; more for a series without covariates (forecasts fed back).
     #[arg(long)]
@@ -117,6 +97,49 @@ pub struct ForecastArgs {
     pub format: OutputFormat,
 }
 
+/// Which columns of a series CSV to read, and how to treat its gaps (`forecast`, `forecast-transfer`).
+#[derive(Args, Clone)]
+pub struct SeriesColumnsArgs {
+    #[arg(long, default_value = "ds")]
+    pub time_col: String,
+    /// The series to forecast.
+    #[arg(long, default_value = "y")]
+    pub target_col: String,
+    /// Further input series (covariates), repeatable.
+    #[arg(long = "input-col")]
+    pub input_cols: Vec<String>,
+    /// Covariates known --horizon steps in advance (e.g. day-ahead load forecasts), repeatable: the
+    /// window's last --horizon steps read their values for the steps being forecast.
+    #[arg(long = "future-col")]
+    pub future_cols: Vec<String>,
+    /// Column naming the series of each row (several series in one file)…
+    #[arg(long)]
+    pub series_col: Option<String>,
+    /// Fill the missing steps of gaps (a clock that skips an hour at a daylight-saving switch, a
+    /// missing day): linear (straight line) or previous (last value). Default: a gap is an error.
+    #[arg(long, value_enum)]
+    pub fill_gaps: Option<FillGaps>,
+    /// Most missing steps one gap may have to be filled.
+    #[arg(long, default_value_t = 3)]
+    pub max_gap: usize,
+}
+
+impl SeriesColumnsArgs {
+    /// The reader's settings for `series` of the file (None: the file holds one series).
+    pub fn spec(&self, series: Option<String>) -> SeriesSpec {
+        SeriesSpec {
+            time_col: self.time_col.clone(),
+            target_col: self.target_col.clone(),
+            input_cols: self.input_cols.clone(),
+            future_cols: self.future_cols.clone(),
+            series_col: self.series_col.clone(),
+            series,
+            fill_gaps: self.fill_gaps,
+            max_gap: self.max_gap,
+        }
+    }
+}
+
 /// Whether the forecaster learns the residual to the seasonal naive.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum Residual {
@@ -131,16 +154,7 @@ pub enum Residual {
 
 impl ForecastArgs {
     fn spec(&self) -> SeriesSpec {
-        SeriesSpec {
-            time_col: self.time_col.clone(),
-            target_col: self.target_col.clone(),
-            input_cols: self.input_cols.clone(),
-            future_cols: self.future_cols.clone(),
-            series_col: self.series_col.clone(),
-            series: self.series.clone(),
-            fill_gaps: self.fill_gaps,
-            max_gap: self.max_gap,
-        }
+        self.columns.spec(self.series.clone())
     }
 
     /// The run's settings for a series of `n` steps (checked).
@@ -160,25 +174,12 @@ impl ForecastArgs {
             patience: self.patience,
             seed: self.seed,
             seasonal_residual: self.seasonal_residual == Residual::On,
-            future_cols: self.future_cols.len(),
+            future_cols: self.columns.future_cols.len(),
             linear_residual: None,
         };
         cfg.validate()?;
         Ok(cfg)
     }
-}
-
-/// Training windows a default stride leaves at least (when the series has that many origins).
-const MIN_TRAINING_WINDOWS: usize = 512;
-
-/// The stride that leaves at least [`MIN_TRAINING_WINDOWS`] training windows, between 1 and the
-/// horizon: on a short series (AirPassengers: 144 months) every origin is used, while a long
-/// hourly one does not repeat each step in `horizon` overlapping windows per epoch.
-fn default_stride(n: usize, held_out: usize, train_len: Option<usize>, window: usize, horizon: usize) -> usize {
-    let before_validation = n.saturating_sub(held_out);
-    let trainable = train_len.map_or(before_validation, |l| l.min(before_validation));
-    let origins = trainable.saturating_sub(window + horizon);
-    (origins / MIN_TRAINING_WINDOWS).clamp(1, horizon.max(1))
 }
 
 /// The model's shape: the source's (which must read the same columns and horizon), or the options'.
@@ -208,10 +209,10 @@ pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &ForecastArgs) -> Result<()> {
     if let Some(steps) = a.predict {
         // Refused here too, before any training, rather than after it.
         lstm_transfer::config::validate::check_size("predict", steps, MAX_STEPS_AHEAD)?;
-        if !a.future_cols.is_empty() {
+        if !a.columns.future_cols.is_empty() {
             bail!("--predict needs the covariates known in advance past the end of the data (--future-col): this file does not have them");
         }
-        if steps > a.horizon && !a.input_cols.is_empty() {
+        if steps > a.horizon && !a.columns.input_cols.is_empty() {
             bail!("--predict {steps} exceeds --horizon {}: only a series without --input-col can feed its forecasts back", a.horizon);
         }
         outputs.push(sibling(&a.out, ".predict.csv"));
@@ -225,7 +226,7 @@ pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &ForecastArgs) -> Result<()> {
             "{}: filled {} missing steps in gaps ({:?})",
             a.data.display(),
             series.filled,
-            a.fill_gaps.unwrap_or(FillGaps::Linear)
+            a.columns.fill_gaps.unwrap_or(FillGaps::Linear)
         ));
     }
     let source = a.from.as_ref().map(|p| timeseries::load_forecaster(p).with_context(|| format!("loading {}", p.display()))).transpose()?;
@@ -354,9 +355,9 @@ pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &ForecastArgs) -> Result<()> {
     }
     // As much history as the tail is long (at least a window), so the forecast is seen in context.
     let history = cfg.window.max(n - test_start).min(test_start);
-    write_forecast_chart(&sibling(&a.out, ".forecast.svg"), &a.target_col, &series, &points, test_start, history)?;
+    write_forecast_chart(&sibling(&a.out, ".forecast.svg"), &a.columns.target_col, &series, &points, test_start, history)?;
     let json = serde_json::json!({
-        "data": a.data.display().to_string(), "series": a.series, "target": a.target_col, "adapter": ctx.adapter_line(),
+        "data": a.data.display().to_string(), "series": a.series, "target": a.columns.target_col, "adapter": ctx.adapter_line(),
         "window": cfg.window, "horizon": cfg.horizon, "season": cfg.season, "train_steps": train_end - train_start,
         "seasonal_residual": cfg.seasonal_residual, "config": cfg, "epochs": logs.len(), "seconds": seconds, "from": a.from.as_ref().map(|p| p.display().to_string()), "metrics": m,
     });
@@ -429,7 +430,7 @@ fn write_forecast_chart(
 fn write_predictions(a: &ForecastArgs, series: &Series, values: &[f64]) -> Result<PathBuf> {
     let last = series.times.last().expect("a series has steps");
     let clock = series.clock();
-    let mut csv = format!("{},{}_forecast\n", a.time_col, a.target_col);
+    let mut csv = format!("{},{}_forecast\n", a.columns.time_col, a.columns.target_col);
     for (k, v) in values.iter().enumerate() {
         let time = clock.and_then(|c| c.after(last, k + 1)).unwrap_or_else(|| format!("{last}+{}", k + 1));
         csv += &format!("{time},{v}\n");

@@ -19,6 +19,7 @@ macro_rules! progress {
 pub mod eval;
 pub mod experiment;
 pub mod forecast;
+pub mod forecast_transfer;
 pub mod lm;
 pub mod predict;
 pub mod system;

@@ -9,6 +9,8 @@
 
 pub mod config;
 pub mod report;
+pub mod series;
+pub mod series_report;
 pub mod shard;
 
 use std::path::{Path, PathBuf};
@@ -266,7 +268,7 @@ pub fn run_shard(
     Ok(results)
 }
 
-fn create_dir(out: &Path) -> Result<()> {
+pub(crate) fn create_dir(out: &Path) -> Result<()> {
     std::fs::create_dir_all(out).map_err(|e| Error::File { path: out.into(), message: e.to_string() })
 }
 

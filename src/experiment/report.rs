@@ -16,7 +16,8 @@ const T975: [f64; 30] = [
     2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
 ];
 
-fn mean_std(v: &[f64]) -> (f64, f64) {
+/// Mean and sample standard deviation (0 with one value).
+pub fn mean_std(v: &[f64]) -> (f64, f64) {
     let n = v.len() as f64;
     let mean = v.iter().sum::<f64>() / n.max(1.0);
     let var = if v.len() > 1 { v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0) } else { 0.0 };
@@ -35,6 +36,50 @@ pub fn paired_interval(diffs: &[f64]) -> (f64, Option<f64>) {
     (mean, half_width(sd, diffs.len()))
 }
 
+/// What a grid's runs are scored by, and how a report shows it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Metric {
+    /// Its name in the report and on the plot's y axis.
+    pub label: &'static str,
+    /// Values are shown multiplied by this (100: a fraction shown in %).
+    pub display_scale: f64,
+    /// Decimals shown.
+    pub decimals: usize,
+    /// A gain is a higher value (accuracy) or a lower one (an error).
+    pub higher_is_better: bool,
+    /// What the budget counts (the plot's x axis)…
+    pub budget: &'static str,
+    /// …and its symbol in the table.
+    pub budget_symbol: &'static str,
+}
+
+/// The text experiment's metric.
+pub const ACCURACY: Metric = Metric {
+    label: "test accuracy (%)",
+    display_scale: 100.0,
+    decimals: 1,
+    higher_is_better: true,
+    budget: "labelled target rows",
+    budget_symbol: "n",
+};
+
+/// One run as [`summarize_scores`] reads it.
+#[derive(Clone, Copy, Debug)]
+pub struct Scored<'a> {
+    /// Target name.
+    pub target: &'a str,
+    /// Labelled target rows (or steps) of the run.
+    pub budget: usize,
+    /// Method name; `scratch` is what the others are paired with.
+    pub method: &'a str,
+    /// The seed (pairs runs across methods).
+    pub seed: u64,
+    /// The run's score in the metric's units.
+    pub score: f64,
+    /// DANN: the proxy A-distance.
+    pub proxy_a_distance: Option<f64>,
+}
+
 /// Summary of one (target, budget, method) cell.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Cell {
@@ -46,48 +91,66 @@ pub struct Cell {
     pub method: String,
     /// Runs (seeds) in the cell.
     pub runs: usize,
-    /// Mean test accuracy over the runs (a fraction).
+    /// Mean score over the runs (for accuracy a fraction).
     pub mean: f64,
-    /// Sample standard deviation of the test accuracy (0 with one run).
+    /// Sample standard deviation of the score (0 with one run).
     pub std: f64,
-    /// Mean difference in test accuracy to scratch, paired by seed (a fraction; None for scratch
-    /// itself or without scratch runs).
+    /// Mean difference in score to scratch, paired by seed (None for scratch itself or without
+    /// scratch runs).
     pub delta: Option<f64>,
     /// 95% half-width of `delta` (Student's t; None with fewer than two pairs).
     pub delta_half_width: Option<f64>,
-    /// The interval lies above 0 (a clear gain).
+    /// The interval lies on the better side of 0 (a clear gain: above for accuracy, below for an error).
     pub significant_gain: bool,
-    /// The interval lies below 0 (negative transfer).
+    /// The interval lies on the worse side of 0 (negative transfer).
     pub negative_transfer: bool,
     /// DANN: mean proxy A-distance over the runs that report one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub proxy_a_distance: Option<f64>,
 }
 
-/// Cells in (target, budget, method-order) order.
+/// Cells of the text experiment's runs, scored by test accuracy.
 pub fn summarize(results: &[RunResult]) -> Vec<Cell> {
-    let mut methods: Vec<String> = Vec::new();
+    let scored: Vec<Scored> = results
+        .iter()
+        .map(|r| Scored {
+            target: &r.target,
+            budget: r.budget,
+            method: &r.method,
+            seed: r.seed,
+            score: r.test_accuracy,
+            proxy_a_distance: r.proxy_a_distance,
+        })
+        .collect();
+    summarize_scores(&scored, ACCURACY)
+}
+
+/// Cells in (target, budget, method-order) order; gains and negative transfer in `metric`'s direction.
+pub fn summarize_scores(results: &[Scored], metric: Metric) -> Vec<Cell> {
+    let mut methods: Vec<&str> = Vec::new();
     for r in results {
         if !methods.contains(&r.method) {
-            methods.push(r.method.clone());
+            methods.push(r.method);
         }
     }
-    let mut groups: BTreeMap<(String, usize), Vec<&RunResult>> = BTreeMap::new();
+    let mut groups: BTreeMap<(&str, usize), Vec<&Scored>> = BTreeMap::new();
     for r in results {
-        groups.entry((r.target.clone(), r.budget)).or_default().push(r);
+        groups.entry((r.target, r.budget)).or_default().push(r);
     }
+    // A difference to scratch that is a gain is positive after this sign.
+    let better = if metric.higher_is_better { 1.0 } else { -1.0 };
     let mut cells = Vec::new();
     for ((target, budget), runs) in groups {
-        let scratch: BTreeMap<u64, f64> = runs.iter().filter(|r| r.method == "scratch").map(|r| (r.seed, r.test_accuracy)).collect();
+        let scratch: BTreeMap<u64, f64> = runs.iter().filter(|r| r.method == "scratch").map(|r| (r.seed, r.score)).collect();
         for m in &methods {
-            let mine: Vec<&&RunResult> = runs.iter().filter(|r| &r.method == m).collect();
+            let mine: Vec<&&Scored> = runs.iter().filter(|r| r.method == *m).collect();
             if mine.is_empty() {
                 continue;
             }
-            let acc: Vec<f64> = mine.iter().map(|r| r.test_accuracy).collect();
-            let (mean, std) = mean_std(&acc);
-            let diffs: Vec<f64> = mine.iter().filter_map(|r| scratch.get(&r.seed).map(|s| r.test_accuracy - s)).collect();
-            let (delta, half) = if m != "scratch" && !diffs.is_empty() {
+            let scores: Vec<f64> = mine.iter().map(|r| r.score).collect();
+            let (mean, std) = mean_std(&scores);
+            let diffs: Vec<f64> = mine.iter().filter_map(|r| scratch.get(&r.seed).map(|s| r.score - s)).collect();
+            let (delta, half) = if *m != "scratch" && !diffs.is_empty() {
                 let (d, h) = paired_interval(&diffs);
                 (Some(d), h)
             } else {
@@ -95,16 +158,16 @@ pub fn summarize(results: &[RunResult]) -> Vec<Cell> {
             };
             let pads: Vec<f64> = mine.iter().filter_map(|r| r.proxy_a_distance).collect();
             cells.push(Cell {
-                target: target.clone(),
+                target: target.to_string(),
                 budget,
-                method: m.clone(),
+                method: m.to_string(),
                 runs: mine.len(),
                 mean,
                 std,
                 delta,
                 delta_half_width: half,
-                significant_gain: matches!((delta, half), (Some(d), Some(h)) if d - h > 0.0),
-                negative_transfer: matches!((delta, half), (Some(d), Some(h)) if d + h < 0.0),
+                significant_gain: matches!((delta, half), (Some(d), Some(h)) if better * d - h > 0.0),
+                negative_transfer: matches!((delta, half), (Some(d), Some(h)) if better * d + h < 0.0),
                 proxy_a_distance: (!pads.is_empty()).then(|| mean_std(&pads).0),
             });
         }
@@ -113,18 +176,22 @@ pub fn summarize(results: &[RunResult]) -> Vec<Cell> {
 }
 
 /// The markdown table: one row per (target, budget), one column per method.
-pub fn markdown(cells: &[Cell], title: &str, adapter: &str) -> String {
+pub fn markdown(cells: &[Cell], title: &str, adapter: &str, metric: Metric) -> String {
     let mut methods: Vec<&str> = Vec::new();
     for c in cells {
         if !methods.contains(&c.method.as_str()) {
             methods.push(&c.method);
         }
     }
+    let (gain_side, loss_side) = if metric.higher_is_better { ("above", "below") } else { ("below", "above") };
     let mut s = format!(
-        "# {title}\n\nTest accuracy (%) mean ± std over seeds; [Δ vs scratch ± 95% half-width, paired by seed]; \
-                         `*` the interval lies above 0, `!` below 0 (negative transfer). Adapter: {adapter}.\n\n"
+        "# {title}\n\n{} mean ± std over seeds; [Δ vs scratch ± 95% half-width, paired by seed]; \
+         `*` the interval lies {gain_side} 0 (a gain), `!` {loss_side} 0 (negative transfer). Adapter: {adapter}.\n\n",
+        capitalize(metric.label)
     );
-    s += &format!("| target | n | {} |\n|---|---:|{}\n", methods.join(" | "), "---|".repeat(methods.len()));
+    let (k, d) = (metric.display_scale, metric.decimals);
+    let n = metric.budget_symbol;
+    s += &format!("| target | {n} | {} |\n|---|---:|{}\n", methods.join(" | "), "---|".repeat(methods.len()));
     let mut rows: Vec<(&str, usize)> = Vec::new();
     for c in cells {
         if !rows.contains(&(c.target.as_str(), c.budget)) {
@@ -136,8 +203,8 @@ pub fn markdown(cells: &[Cell], title: &str, adapter: &str) -> String {
         for m in &methods {
             match cells.iter().find(|c| c.target == target && c.budget == budget && c.method == *m) {
                 Some(c) => {
-                    s += &format!(" {:.1} ± {:.1}", 100.0 * c.mean, 100.0 * c.std);
-                    if let Some(d) = c.delta {
+                    s += &format!(" {:.d$} ± {:.d$}", k * c.mean, k * c.std);
+                    if let Some(delta) = c.delta {
                         let flag = if c.significant_gain {
                             "*"
                         } else if c.negative_transfer {
@@ -146,8 +213,8 @@ pub fn markdown(cells: &[Cell], title: &str, adapter: &str) -> String {
                             ""
                         };
                         match c.delta_half_width {
-                            Some(h) => s += &format!(" [{:+.1} ± {:.1}{flag}]", 100.0 * d, 100.0 * h),
-                            None => s += &format!(" [{:+.1}]", 100.0 * d),
+                            Some(h) => s += &format!(" [{:+.d$} ± {:.d$}{flag}]", k * delta, k * h),
+                            None => s += &format!(" [{:+.d$}]", k * delta),
                         }
                     }
                     if let Some(p) = c.proxy_a_distance {
@@ -161,9 +228,14 @@ pub fn markdown(cells: &[Cell], title: &str, adapter: &str) -> String {
         s += "\n";
     }
     let negatives: Vec<String> =
-        cells.iter().filter(|c| c.negative_transfer).map(|c| format!("{} at n={} on {}", c.method, c.budget, c.target)).collect();
+        cells.iter().filter(|c| c.negative_transfer).map(|c| format!("{} at {n}={} on {}", c.method, c.budget, c.target)).collect();
     s += &format!("\nNegative transfer: {}.\n", if negatives.is_empty() { "none significant".into() } else { negatives.join("; ") });
     s
+}
+
+fn capitalize(s: &str) -> String {
+    let mut chars = s.chars();
+    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }
 
 /// Every file the report writes into the output directory.
@@ -178,17 +250,18 @@ pub fn write_results(out: &Path, results: &[RunResult]) -> Result<()> {
 pub fn write_report(out: &Path, results: &[RunResult], adapter: &str) -> Result<String> {
     write_results(out, results)?;
     let cells = summarize(results);
-    let md = markdown(&cells, "Transfer experiment", adapter);
+    let md = markdown(&cells, "Transfer experiment", adapter, ACCURACY);
     write_atomic(&out.join("report.md"), md.as_bytes())?;
     write_atomic(&out.join("summary.json"), serde_json::to_string_pretty(&cells).expect("cells serialize").as_bytes())?;
-    write_budget_chart(&out.join("accuracy_vs_budget.svg"), &cells)?;
+    write_budget_chart(&out.join("accuracy_vs_budget.svg"), &cells, ACCURACY)?;
     write_learning_curves(&out.join("learning_curves.svg"), results)?;
     Ok(md)
 }
 
-/// `accuracy_vs_budget.svg`: a panel per target, a line per method over the label budgets, each
-/// point with the 95% interval of its mean over seeds (Student's t; none with one seed).
-fn write_budget_chart(path: &Path, cells: &[Cell]) -> Result<()> {
+/// `accuracy_vs_budget.svg` (or another metric's): a panel per target, a line per method over the
+/// budgets, each point with the 95% interval of its mean over seeds (Student's t; none with one seed).
+pub fn write_budget_chart(path: &Path, cells: &[Cell], metric: Metric) -> Result<()> {
+    let k = metric.display_scale;
     let mut targets: Vec<&str> = cells.iter().map(|c| c.target.as_str()).collect();
     targets.dedup();
     let panels: Vec<Panel> = targets
@@ -196,7 +269,7 @@ fn write_budget_chart(path: &Path, cells: &[Cell]) -> Result<()> {
         .map(|t| {
             let mut series: Vec<Series> = Vec::new();
             for c in cells.iter().filter(|c| c.target == *t) {
-                let (point, error) = ((c.budget as f64, 100.0 * c.mean), 100.0 * half_width(c.std, c.runs).unwrap_or(0.0));
+                let (point, error) = ((c.budget as f64, k * c.mean), k * half_width(c.std, c.runs).unwrap_or(0.0));
                 match series.iter_mut().find(|s| s.name == c.method) {
                     Some(s) => {
                         s.points.push(point);
@@ -205,10 +278,10 @@ fn write_budget_chart(path: &Path, cells: &[Cell]) -> Result<()> {
                     None => series.push(Series::new(c.method.clone(), vec![point]).with_errors(vec![error])),
                 }
             }
-            Panel::new(*t, "labelled target rows", "test accuracy (%), 95% interval over seeds", series)
+            Panel::new(*t, metric.budget, format!("{}, 95% interval over seeds", metric.label), series)
         })
         .collect();
-    write_line_chart(path, "accuracy vs label budget", &panels)
+    write_line_chart(path, &format!("{} vs {}", metric.label, metric.budget), &panels)
 }
 
 /// `learning_curves.svg` at the smallest budget: training loss, validation loss and validation
@@ -295,7 +368,7 @@ mod tests {
         // init: diffs 0.10, 0.09, 0.11 → mean 0.10, sd 0.01, half-width 4.303 · 0.01 / √3.
         assert!((get("init").delta.unwrap() - 0.10).abs() < 1e-12);
         assert!((get("init").delta_half_width.unwrap() - 4.303 * 0.01 / 3f64.sqrt()).abs() < 1e-9);
-        let md = markdown(&cells, "x", "test");
+        let md = markdown(&cells, "x", "test", ACCURACY);
         assert!(md.contains("| t | 50 |") && md.contains("Negative transfer: bad at n=50 on t."), "{md}");
     }
 }

@@ -114,6 +114,19 @@ impl ForecastConfig {
     }
 }
 
+/// Training windows a default stride leaves at least (when the series has that many origins).
+const MIN_TRAINING_WINDOWS: usize = 512;
+
+/// The stride that leaves at least [`MIN_TRAINING_WINDOWS`] training windows, between 1 and the
+/// horizon: on a short series (AirPassengers: 144 months) every origin is used, while a long
+/// hourly one does not repeat each step in `horizon` overlapping windows per epoch.
+pub fn default_stride(n: usize, held_out: usize, train_len: Option<usize>, window: usize, horizon: usize) -> usize {
+    let before_validation = n.saturating_sub(held_out);
+    let trainable = train_len.map_or(before_validation, |l| l.min(before_validation));
+    let origins = trainable.saturating_sub(window + horizon);
+    (origins / MIN_TRAINING_WINDOWS).clamp(1, horizon.max(1))
+}
+
 /// Index boundaries (train_end, test_start) of a series of length `n`.
 pub fn boundaries(n: usize, cfg: &ForecastConfig) -> Result<(usize, usize)> {
     let need = cfg.history() + cfg.horizon;
