@@ -365,6 +365,7 @@ fn transfer_between_series_beats_scratch_on_a_target_with_the_sources_dynamics_a
     }
     // The source model applied as it is does not depend on the seed.
     assert_eq!(mae("source-only", 1), mae("source-only", 2));
+    assert!(runs.iter().all(|r| r.kept_source == (r.method == "source-only") || !["scratch", "source-only"].contains(&r.method.as_str())));
     let md = write_series_report(&out, &runs, "test").unwrap();
     assert!(md.contains("| B from A | 24 |"), "{md}");
     assert!(FILES.iter().chain(&["config.json"]).all(|f| out.join(f).is_file()));
@@ -381,4 +382,29 @@ fn transfer_between_series_beats_scratch_on_a_target_with_the_sources_dynamics_a
     let other = SeriesGridConfig { horizon: 12, ..again };
     let err = run_series_grid(ctx, &other, &temp("grid3"), &mut |_| Ok(()), &mut |_| {}).unwrap_err().to_string();
     assert!(err.contains("source.safetensors") && err.contains("forecasting 6 steps"), "{err}");
+}
+
+#[test]
+fn fine_tuning_that_only_hurts_on_validation_keeps_the_starting_model() {
+    use lstm_transfer::tasks::forecast::StartPoint;
+    let ctx = gpu();
+    let (s, cfg) = (series(700, 0.0), ForecastConfig { epochs: 8, ..config() });
+    let (train_end, _) = timeseries::boundaries(s.len(), &cfg).unwrap();
+    let scaler = Scaler::fit(&s, 0, train_end);
+    let scaled = scaler.scale(&s);
+    let shape = ForecasterConfig { inputs: 1, hidden: 16, layers: 1, horizon: 6 };
+    // A fresh model: training beats its starting point, which is not kept.
+    let mut model = Forecaster::new(ctx, shape, 32, 30, 3).unwrap();
+    let start = StartPoint::measure(ctx, &mut model, &scaled, &cfg).unwrap().expect("validation windows");
+    let logs = timeseries::fit(ctx, &mut model, &scaled, &cfg, &mut ()).unwrap();
+    assert!(!start.keep_if_better(ctx, &model, &logs).unwrap());
+    let (_, trained) = timeseries::evaluate(ctx, &mut model, &s, &scaler, &cfg).unwrap();
+    // Fine-tuning at a rate that wrecks it: no epoch beats the start, which is put back exactly.
+    let wreck = ForecastConfig { optim: OptimConfig::adam(3.0, 1e6), epochs: 2, ..cfg.clone() };
+    let start = StartPoint::measure(ctx, &mut model, &scaled, &wreck).unwrap().expect("validation windows");
+    let logs = timeseries::fit(ctx, &mut model, &scaled, &wreck, &mut ()).unwrap();
+    assert!(logs.iter().all(|l| l.valid_mse > start.mse), "the rate should wreck it: {logs:?} vs {}", start.mse);
+    assert!(start.keep_if_better(ctx, &model, &logs).unwrap());
+    let (_, kept) = timeseries::evaluate(ctx, &mut model, &s, &scaler, &cfg).unwrap();
+    assert_eq!(kept.mae, trained.mae);
 }

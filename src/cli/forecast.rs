@@ -16,7 +16,7 @@ use lstm_transfer::fsutil::write_atomic;
 use lstm_transfer::plot::{Panel, Series as PlotSeries, XAxis, write_line_chart};
 use lstm_transfer::tasks::forecast::{
     self as timeseries, ForecastConfig, ForecastEpoch, ForecastPoint, ForecastRun, Forecaster, ForecasterConfig, ForecasterInfo, Scaler,
-    Series, SeriesSpec, boundaries, read_series,
+    Series, SeriesSpec, StartPoint, boundaries, read_series,
 };
 
 use lstm_transfer::tasks::forecast::data::FillGaps;
@@ -325,12 +325,21 @@ pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &ForecastArgs) -> Result<()> {
     let mut best: Option<(Forecaster, Vec<ForecastEpoch>, ForecastConfig, f64)> = None;
     for candidate in candidates.iter() {
         let mut model = new_model(candidate)?;
+        // A model from --from counts as epoch 0 of early stopping.
+        let start_point = if source.is_some() { StartPoint::measure(&ctx, &mut model, &scaled, candidate)? } else { None };
         let mut observer = ForecastObserver { format: a.format, epochs: candidate.epochs, bar: None };
         let logs = timeseries::fit(&ctx, &mut model, &scaled, candidate, &mut observer)?;
         if let Some(bar) = observer.bar.take() {
             bar.finish_and_clear();
         }
-        let valid = logs.iter().map(|l| l.valid_mse).fold(f64::INFINITY, f64::min);
+        let mut valid = logs.iter().map(|l| l.valid_mse).fold(f64::INFINITY, f64::min);
+        if let Some(start) = start_point {
+            let mse = start.mse;
+            if start.keep_if_better(&ctx, &model, &logs)? {
+                say(format!("kept the model as --from gave it: no epoch beat its validation MSE {mse:.4} (scaled)"));
+                valid = mse;
+            }
+        }
         if candidates.len() > 1 {
             let what = if candidate.seasonal_residual { "residual to the seasonal naive" } else { "values" };
             say(format!("learning the {what}: best validation MSE {valid:.4} (scaled)"));

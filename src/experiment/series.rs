@@ -12,7 +12,10 @@
 //! - the target is scaled with statistics of its own training steps, so a source's dynamics carry
 //!   over in the units of the series they meet;
 //! - every method sees the same steps, scaling and window order for a seed; the seed also draws the
-//!   fresh model of `scratch`.
+//!   fresh model of `scratch`;
+//! - a method that fine-tunes the source counts the source itself as epoch 0 of early stopping
+//!   ([`StartPoint`]): when no epoch beats it on the validation steps, the
+//!   source is kept (the run records it).
 //!
 //! The source is trained once on the source series' own training part (its last `test_len` steps
 //! held out, `valid_len` before them for early stopping), or read from a checkpoint.
@@ -30,7 +33,7 @@ use crate::params::TensorMap;
 use crate::tasks::forecast::linear::LinearBaseline;
 use crate::tasks::forecast::train::default_stride;
 use crate::tasks::forecast::{
-    self as timeseries, ForecastConfig, Forecaster, ForecasterConfig, ForecasterInfo, Scaler, Series, SeriesSpec, boundaries,
+    self as timeseries, ForecastConfig, Forecaster, ForecasterConfig, ForecasterInfo, Scaler, Series, SeriesSpec, StartPoint, boundaries,
     load_forecaster, read_series, save_forecaster,
 };
 
@@ -243,6 +246,10 @@ pub struct SeriesRun {
     pub linear_mae: Option<f64>,
     /// Epochs trained (0 for source-only).
     pub epochs: usize,
+    /// The source's parameters were kept: no fine-tuning epoch beat them on the validation steps
+    /// (always for source-only, never for scratch).
+    #[serde(default)]
+    pub kept_source: bool,
     /// Validation MSE per epoch (scaled units).
     pub valid_curve: Vec<f64>,
     /// Wall-clock seconds of training and evaluation.
@@ -371,8 +378,19 @@ pub fn run_series_grid(
                 let start = Instant::now();
                 let mut model = Forecaster::new(ctx, source.info.config, fc.batch_size, fc.window, seed)?;
                 prepare(ctx, &mut model, &source.tensors, method, cfg.lower_rate_factor)?;
-                let logs =
-                    if method == SeriesMethod::SourceOnly { Vec::new() } else { timeseries::fit(ctx, &mut model, &scaled, &fc, &mut ())? };
+                let (logs, kept_source) = match method {
+                    SeriesMethod::SourceOnly => (Vec::new(), true),
+                    SeriesMethod::Scratch => (timeseries::fit(ctx, &mut model, &scaled, &fc, &mut ())?, false),
+                    _ => {
+                        let start = StartPoint::measure(ctx, &mut model, &scaled, &fc)?;
+                        let logs = timeseries::fit(ctx, &mut model, &scaled, &fc, &mut ())?;
+                        let kept = match start {
+                            Some(start) => start.keep_if_better(ctx, &model, &logs)?,
+                            None => false,
+                        };
+                        (logs, kept)
+                    }
+                };
                 let (_, m) = timeseries::evaluate(ctx, &mut model, &series, &scaler, &fc)?;
                 let run = SeriesRun {
                     target: name.clone(),
@@ -385,16 +403,18 @@ pub fn run_series_grid(
                     naive_mae: m.naive_mae,
                     linear_mae: m.linear_mae,
                     epochs: logs.len(),
+                    kept_source,
                     valid_curve: logs.iter().map(|l| l.valid_mse).collect(),
                     seconds: start.elapsed().as_secs_f64(),
                 };
                 log(&format!(
-                    "L={length:<5} seed {seed:<3} {:<12} MAE {:>8.3}  (naive {:.3}, linear {}; {} epochs, {:.0} s)",
+                    "L={length:<5} seed {seed:<3} {:<12} MAE {:>8.3}  (naive {:.3}, linear {}; {} epochs{}, {:.0} s)",
                     run.method,
                     run.mae,
                     run.naive_mae,
                     run.linear_mae.map_or("n/a".into(), |v| format!("{v:.3}")),
                     run.epochs,
+                    if run.kept_source && method != SeriesMethod::SourceOnly { ", source kept" } else { "" },
                     run.seconds
                 ));
                 runs.push(run);

@@ -113,6 +113,7 @@ mod tests {
             naive_mae: 10.0,
             linear_mae: Some(12.0),
             epochs: 1,
+            kept_source: false,
             valid_curve: vec![1.0],
             seconds: 0.0,
         }

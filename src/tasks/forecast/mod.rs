@@ -17,4 +17,4 @@ pub use data::{Scaler, Series, SeriesSpec, Windows, read_series, windows};
 pub use evaluate::{ForecastMetrics, ForecastPoint, evaluate};
 pub use model::{Forecaster, ForecasterConfig};
 pub use predictor::{ForecastPredictor, PendingForecast};
-pub use train::{ForecastConfig, ForecastEpoch, ForecastRun, boundaries, fit, train_origins};
+pub use train::{ForecastConfig, ForecastEpoch, ForecastRun, StartPoint, boundaries, fit, train_origins};

@@ -298,3 +298,36 @@ pub fn fit<'a>(
     keep.0.restore(&run.model.store)?;
     Ok(state.logs)
 }
+
+/// A model's parameters and validation MSE before fine-tuning: early stopping's epoch 0 for a model
+/// that starts from another series' parameters. When no epoch beats it on the validation windows,
+/// [`StartPoint::keep_if_better`] leaves the model as it started (fine-tuning on a few steps only
+/// made it worse there).
+pub struct StartPoint {
+    /// Validation MSE (scaled units).
+    pub mse: f64,
+    params: crate::params::TensorMap,
+}
+
+impl StartPoint {
+    /// Measures `model` on the validation windows of `cfg` (None without validation windows).
+    pub fn measure(ctx: &GpuContext, model: &mut Forecaster, scaled: &[Vec<f64>], cfg: &ForecastConfig) -> Result<Option<Self>> {
+        let (train_end, test_start) = boundaries(scaled[0].len(), cfg)?;
+        let valid = origins(train_end, test_start, cfg, cfg.horizon);
+        if valid.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(Self { mse: scaled_mse(ctx, model, scaled, &valid, cfg)?, params: model.store.download_map(ctx)? }))
+    }
+
+    /// After [`fit`]: puts the starting parameters back when no epoch of `logs` had a lower
+    /// validation MSE; returns whether it did.
+    pub fn keep_if_better(self, ctx: &GpuContext, model: &Forecaster, logs: &[ForecastEpoch]) -> Result<bool> {
+        let best = logs.iter().map(|l| l.valid_mse).fold(f64::INFINITY, f64::min);
+        if self.mse <= best {
+            model.load_params(ctx, &self.params)?;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+}
