@@ -391,12 +391,23 @@ fn quiet_prints_results_only_and_verbose_prints_every_readback() {
 #[test]
 fn a_series_transfer_grid_without_scratch_or_longer_than_the_target_is_refused_before_training() {
     let data = file("grid_series.csv", &series(200));
-    let common = ["forecast-transfer", "--data", &data, "--window", "8", "--horizon", "2", "--season", "7", "--test-len", "20"];
+    let source = file("grid_source.csv", &series(300));
+    let common = [
+        "forecast-transfer", "--data", &data, "--source-data", &source, "--window", "8", "--horizon", "2", "--season", "7", "--test-len",
+        "20",
+    ];
     let err = fails(&[&common[..], &["--methods", "init,source-only", "--out", &out("grid_a")]].concat());
     assert!(err.contains("must include scratch"), "{err}");
     let err = fails(&[&common[..], &["--lengths", "16,180", "--out", &out("grid_b")]].concat());
     assert!(err.contains("grid_series.csv") && err.contains("200 steps") && err.contains("target length 180 needs 208"), "{err}");
     let err = fails(&[&common[..], &["--lengths", "3", "--out", &out("grid_c")]].concat());
     assert!(err.contains("target length 3") && err.contains("two horizons"), "{err}");
+    let err = fails(&[&common[..], &["--seeds", "1,1", "--out", &out("grid_d")]].concat());
+    assert!(err.contains("--seeds") && err.contains("repeated"), "{err}");
+    let err = fails(&[&common[..], &["--lengths", "18446744073709551615", "--out", &out("grid_e")]].concat());
+    assert!(err.contains("lengths"), "{err}");
+    // One series in the file and no other named: the source would be the target itself.
+    let err = fails(&["forecast-transfer", "--data", &data, "--window", "8", "--horizon", "2", "--out", &out("grid_f")]);
+    assert!(err.contains("the same series"), "{err}");
     assert!(!Path::new(&out("grid_b")).join("config.json").exists(), "nothing written for a refused grid");
 }

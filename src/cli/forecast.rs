@@ -323,6 +323,8 @@ pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &ForecastArgs) -> Result<()> {
     }
     let start = std::time::Instant::now();
     let mut best: Option<(Forecaster, Vec<ForecastEpoch>, ForecastConfig, f64)> = None;
+    // With --from there is one candidate; whether its starting model was kept.
+    let mut kept_from = false;
     for candidate in candidates.iter() {
         let mut model = new_model(candidate)?;
         // A model from --from counts as epoch 0 of early stopping.
@@ -338,6 +340,7 @@ pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &ForecastArgs) -> Result<()> {
             if start.keep_if_better(&ctx, &model, &logs)? {
                 say(format!("kept the model as --from gave it: no epoch beat its validation MSE {mse:.4} (scaled)"));
                 valid = mse;
+                kept_from = true;
             }
         }
         if candidates.len() > 1 {
@@ -368,7 +371,7 @@ pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &ForecastArgs) -> Result<()> {
     let json = serde_json::json!({
         "data": a.data.display().to_string(), "series": a.series, "target": a.columns.target_col, "adapter": ctx.adapter_line(),
         "window": cfg.window, "horizon": cfg.horizon, "season": cfg.season, "train_steps": train_end - train_start,
-        "seasonal_residual": cfg.seasonal_residual, "config": cfg, "epochs": logs.len(), "seconds": seconds, "from": a.from.as_ref().map(|p| p.display().to_string()), "metrics": m,
+        "seasonal_residual": cfg.seasonal_residual, "config": cfg, "epochs": logs.len(), "seconds": seconds, "from": a.from.as_ref().map(|p| p.display().to_string()), "kept_from": kept_from, "metrics": m,
     });
     write_atomic(&sibling(&a.out, ".metrics.json"), serde_json::to_string_pretty(&json)?.as_bytes())?;
     if a.format == OutputFormat::Json {

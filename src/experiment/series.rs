@@ -18,7 +18,10 @@
 //!   source is kept (the run records it).
 //!
 //! The source is trained once on the source series' own training part (its last `test_len` steps
-//! held out, `valid_len` before them for early stopping), or read from a checkpoint.
+//! held out, `source_valid_len` before them for early stopping), or read from a checkpoint. What the
+//! source saw must precede the target's tail in time (two series of the same dates, as EPF's FR
+//! and BE, with the same `test_len`): with timestamps on both, a source that reaches into the
+//! target's tail is refused; a checkpoint's period cannot be checked, so that is the caller's care.
 
 use std::path::{Path, PathBuf};
 
@@ -26,6 +29,7 @@ use web_time::Instant;
 
 use super::create_dir;
 use crate::config::OptimConfig;
+use crate::config::validate::MAX_SIZE;
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
 use crate::gpu::GpuContext;
@@ -154,9 +158,31 @@ pub struct SeriesGridConfig {
 impl SeriesGridConfig {
     /// Refuses settings the grid cannot run, naming them.
     pub fn validate(&self) -> Result<()> {
+        crate::config::validate::check_size("source-epochs", self.source_epochs, MAX_SIZE)?;
+        self.forecast_config(self.source_valid_len, None, 1, 1).validate()?;
         let bad = |what: String| Err(Error::InvalidInput(what));
         if self.lengths.is_empty() || self.seeds.is_empty() || self.methods.is_empty() {
             return bad("the grid needs at least one target length, seed and method".into());
+        }
+        for &l in &self.lengths {
+            crate::config::validate::check_size("lengths", l, MAX_SIZE)?;
+        }
+        // A repeated entry would pair several runs with one scratch run and overstate the intervals.
+        fn repeated<T: PartialEq>(v: &[T]) -> bool {
+            v.iter().enumerate().any(|(i, x)| v[..i].contains(x))
+        }
+        for (option, twice) in
+            [("lengths", repeated(&self.lengths)), ("seeds", repeated(&self.seeds)), ("methods", repeated(&self.methods))]
+        {
+            if twice {
+                return bad(format!("--{option}: an entry is repeated (each must appear once)"));
+            }
+        }
+        if self.source_checkpoint.is_none() && self.source == self.target {
+            return bad(format!(
+                "the source and the target are the same series ({}): name another with --source / --source-data",
+                self.target.name()
+            ));
         }
         if let Some(&l) = self.lengths.iter().find(|&&l| l < 2 * self.horizon) {
             return bad(format!(
@@ -170,7 +196,7 @@ impl SeriesGridConfig {
         if !(self.lower_rate_factor.is_finite() && self.lower_rate_factor >= 1.0) {
             return bad(format!("lower-rate factor {}: expected a number ≥ 1", self.lower_rate_factor));
         }
-        self.forecast_config(self.source_valid_len, None, 1, 1).validate()
+        Ok(())
     }
 
     /// Refuses target lengths a target series of `steps` steps cannot give in full: each needs the
@@ -250,6 +276,9 @@ pub struct SeriesRun {
     /// (always for source-only, never for scratch).
     #[serde(default)]
     pub kept_source: bool,
+    /// The source's validation MSE before fine-tuning (scaled units; None for scratch and source-only).
+    #[serde(default)]
+    pub start_mse: Option<f64>,
     /// Validation MSE per epoch (scaled units).
     pub valid_curve: Vec<f64>,
     /// Wall-clock seconds of training and evaluation.
@@ -271,7 +300,13 @@ pub fn source_path(out: &Path) -> PathBuf {
 
 /// Trains the source on its series' training part (or reads `source_checkpoint`), checked against
 /// the grid's columns, horizon and what it learns.
-pub fn source_model(ctx: &GpuContext, cfg: &SeriesGridConfig, out: &Path, log: &mut dyn FnMut(&str)) -> Result<SeriesSource> {
+pub fn source_model(
+    ctx: &GpuContext,
+    cfg: &SeriesGridConfig,
+    target: &Series,
+    out: &Path,
+    log: &mut dyn FnMut(&str),
+) -> Result<SeriesSource> {
     if let Some(path) = &cfg.source_checkpoint {
         let (info, tensors) = load_forecaster(path)?;
         let learns = match (info.forecast.seasonal_residual, info.forecast.linear_residual.is_some()) {
@@ -280,19 +315,27 @@ pub fn source_model(ctx: &GpuContext, cfg: &SeriesGridConfig, out: &Path, log: &
             _ => Learn::Values,
         };
         let columns = |s: &SeriesSpec| (s.input_cols.clone(), s.future_cols.clone());
-        if info.config.horizon != cfg.horizon || columns(&info.spec) != columns(&cfg.columns) || learns != cfg.learn {
+        // A residual to the seasonal naive means the same thing only with the same season.
+        let season = |learn: Learn, season: usize| (learn == Learn::SeasonalResidual).then_some(season);
+        if info.config.horizon != cfg.horizon
+            || columns(&info.spec) != columns(&cfg.columns)
+            || learns != cfg.learn
+            || season(learns, info.forecast.season) != season(cfg.learn, cfg.season)
+        {
             return Err(Error::File {
                 path: path.clone(),
                 message: format!(
-                    "a source forecasting {} steps from inputs {:?} / known in advance {:?}, learning {learns:?}; the grid needs {} steps \
-                     from {:?} / {:?}, learning {:?}",
+                    "a source forecasting {} steps from inputs {:?} / known in advance {:?}, learning {learns:?} (season {}); the grid \
+                     needs {} steps from {:?} / {:?}, learning {:?} (season {})",
                     info.config.horizon,
                     info.spec.input_cols,
                     info.spec.future_cols,
+                    info.forecast.season,
                     cfg.horizon,
                     cfg.columns.input_cols,
                     cfg.columns.future_cols,
-                    cfg.learn
+                    cfg.learn,
+                    cfg.season
                 ),
             });
         }
@@ -307,9 +350,22 @@ pub fn source_model(ctx: &GpuContext, cfg: &SeriesGridConfig, out: &Path, log: &
         epochs: cfg.source_epochs,
         ..cfg.forecast_config(cfg.source_valid_len, None, default_stride(n, held_out, None, cfg.window, cfg.horizon), seed)
     };
-    let (train_end, _) = boundaries(n, &fc)?;
+    let in_source = |e: Error| Error::File { path: cfg.source.data.clone(), message: format!("source series {}: {e}", cfg.source.name()) };
+    let (train_end, test_start) = boundaries(n, &fc).map_err(in_source)?;
+    // What the source sees (training and validation steps) must end before the target's tail.
+    let target_tail = target.len().saturating_sub(cfg.test_len);
+    if let (Some(seen), Some(tail)) = (series.seconds_at(test_start - 1), target.seconds_at(target_tail))
+        && seen >= tail
+    {
+        return Err(in_source(Error::InvalidInput(format!(
+            "its training and validation steps reach {}, past the start of the target's held-out tail ({}): the source would \
+             have seen the test period; give it a longer --source-valid-len or an earlier stretch",
+            series.times[test_start - 1],
+            target.times[target_tail]
+        ))));
+    }
     let scaler = Scaler::fit(&series, 0, train_end);
-    set_linear_base(&mut fc, &series, &scaler, cfg.learn)?;
+    set_linear_base(&mut fc, &series, &scaler, cfg.learn).map_err(in_source)?;
     let shape = ForecasterConfig { inputs: series.columns.len(), hidden: cfg.hidden, layers: cfg.layers, horizon: cfg.horizon };
     let mut model = Forecaster::new(ctx, shape, fc.batch_size, fc.window, seed)?;
     let start = Instant::now();
@@ -355,7 +411,7 @@ pub fn run_series_grid(
     cfg.check_target(series.len())?;
     create_dir(out)?;
     write_atomic(&out.join("config.json"), serde_json::to_string_pretty(cfg).expect("config serializes").as_bytes())?;
-    let source = source_model(ctx, cfg, out, log)?;
+    let source = source_model(ctx, cfg, &series, out, log)?;
     if series.columns.len() != source.info.config.inputs {
         return Err(Error::InvalidInput(format!(
             "{}: {} columns, the source reads {}",
@@ -373,22 +429,31 @@ pub fn run_series_grid(
             let (train_end, _) = boundaries(series.len(), &fc)?;
             let scaler = Scaler::fit(&series, train_end - (length - valid_len), train_end);
             set_linear_base(&mut fc, &series, &scaler, cfg.learn)?;
+            if train_end - (length - valid_len) < fc.history() {
+                return Err(Error::InvalidInput(format!(
+                    "{}: target length {length} needs {} steps of history before its first step (the linear base's); {} precede it",
+                    cfg.target.data.display(),
+                    fc.history(),
+                    train_end - (length - valid_len)
+                )));
+            }
             let scaled = scaler.scale(&series);
             for &method in &cfg.methods {
                 let start = Instant::now();
                 let mut model = Forecaster::new(ctx, source.info.config, fc.batch_size, fc.window, seed)?;
                 prepare(ctx, &mut model, &source.tensors, method, cfg.lower_rate_factor)?;
-                let (logs, kept_source) = match method {
-                    SeriesMethod::SourceOnly => (Vec::new(), true),
-                    SeriesMethod::Scratch => (timeseries::fit(ctx, &mut model, &scaled, &fc, &mut ())?, false),
+                let (logs, start_mse, kept_source) = match method {
+                    SeriesMethod::SourceOnly => (Vec::new(), None, true),
+                    SeriesMethod::Scratch => (timeseries::fit(ctx, &mut model, &scaled, &fc, &mut ())?, None, false),
                     _ => {
                         let start = StartPoint::measure(ctx, &mut model, &scaled, &fc)?;
+                        let start_mse = start.as_ref().map(|s| s.mse);
                         let logs = timeseries::fit(ctx, &mut model, &scaled, &fc, &mut ())?;
                         let kept = match start {
                             Some(start) => start.keep_if_better(ctx, &model, &logs)?,
                             None => false,
                         };
-                        (logs, kept)
+                        (logs, start_mse, kept)
                     }
                 };
                 let (_, m) = timeseries::evaluate(ctx, &mut model, &series, &scaler, &fc)?;
@@ -404,6 +469,7 @@ pub fn run_series_grid(
                     linear_mae: m.linear_mae,
                     epochs: logs.len(),
                     kept_source,
+                    start_mse,
                     valid_curve: logs.iter().map(|l| l.valid_mse).collect(),
                     seconds: start.elapsed().as_secs_f64(),
                 };
@@ -433,6 +499,9 @@ fn prepare(ctx: &GpuContext, model: &mut Forecaster, source: &TensorMap, method:
     }
     model.load_params(ctx, source)?;
     let lstm: Vec<String> = model.store.entries().iter().map(|e| e.name.clone()).filter(|n| n.starts_with("lstm.")).collect();
+    if lstm.is_empty() {
+        return Err(Error::InvalidInput(format!("{}: the forecaster has no lstm.* tensors to freeze or slow down", method.name())));
+    }
     for name in &lstm {
         match method {
             SeriesMethod::FrozenLstm => model.store.set_frozen(name, true)?,

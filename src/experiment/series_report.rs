@@ -78,8 +78,12 @@ fn baselines_table(runs: &[SeriesRun]) -> String {
         let naive = here[0].naive_mae;
         let linear: Vec<f64> = here.iter().filter_map(|r| r.linear_mae).collect();
         let linear = (!linear.is_empty()).then(|| mean_std(&linear).0);
-        let mut methods: Vec<&str> = here.iter().map(|r| r.method.as_str()).collect();
-        methods.dedup();
+        let mut methods: Vec<&str> = Vec::new();
+        for r in &here {
+            if !methods.contains(&r.method.as_str()) {
+                methods.push(&r.method);
+            }
+        }
         let best = methods
             .iter()
             .map(|m| (*m, mean_std(&here.iter().filter(|r| r.method == *m).map(|r| r.mae).collect::<Vec<_>>()).0))
@@ -87,11 +91,11 @@ fn baselines_table(runs: &[SeriesRun]) -> String {
             .expect("a run");
         let baseline = linear.map_or(naive, |l| l.min(naive));
         s += &format!(
-            "| {target} | {length} | {naive:.3} | {} | {} {:.3} | {:.3} |\n",
+            "| {target} | {length} | {naive:.3} | {} | {} {:.3} | {} |\n",
             linear.map_or("n/a".into(), |v| format!("{v:.3}")),
             best.0,
             best.1,
-            best.1 / baseline
+            if baseline > 0.0 { format!("{:.3}", best.1 / baseline) } else { "n/a".into() }
         );
     }
     s
@@ -114,6 +118,7 @@ mod tests {
             linear_mae: Some(12.0),
             epochs: 1,
             kept_source: false,
+            start_mse: None,
             valid_curve: vec![1.0],
             seconds: 0.0,
         }

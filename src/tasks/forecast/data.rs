@@ -77,6 +77,11 @@ impl Series {
         self.times.is_empty()
     }
 
+    /// Seconds since the epoch of step `t` (None when its timestamp is not a date or a number).
+    pub fn seconds_at(&self, t: usize) -> Option<f64> {
+        self.times.get(t).and_then(|s| timestamp(s))
+    }
+
     /// How the timestamps advance (from their median step), to name steps past the end.
     pub fn clock(&self) -> Option<Clock> {
         let stamps: Vec<f64> = self.times.iter().map(|t| timestamp(t)).collect::<Option<_>>()?;

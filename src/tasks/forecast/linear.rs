@@ -13,7 +13,8 @@
 //!   generation forecasts of day d);
 //! - with sub-daily timestamps, dummies of the origin's weekday.
 //!
-//! Fitted on the training part only (the targets the LSTM trains on; `train_len` respected) with
+//! Fitted on the training part only (the targets the LSTM trains on; `train_len` respected, the
+//! scale's statistics too) with
 //! the penalty chosen by Akaike's criterion ([`super::lasso`]); origins every `horizon` steps in
 //! phase with the test origins (LEAR's daily samples) when that leaves enough samples, else every
 //! step, the most recent [`MAX_SAMPLES`] at most. A block k is read only when `2·k·horizon` steps
@@ -188,7 +189,10 @@ impl LinearBaseline {
         let weekday = calendar
             && matches!(series.clock(), Some(Clock::Seconds { step, .. }) if step < 86_400)
             && series.times.iter().all(|t| weekday_of(t).is_some());
-        let stabilise: Vec<Stabilise> = series.values.iter().map(|col| Stabilise::fit(&col[..train_end], scale)).collect();
+        // Statistics of the steps the fit reads (its origins' history and targets), not of every step
+        // before validation: with `train_len`, only that stretch of the series counts as known.
+        let read_from = first_target.saturating_sub(furthest * h);
+        let stabilise: Vec<Stabilise> = series.values.iter().map(|col| Stabilise::fit(&col[read_from..train_end], scale)).collect();
         let known_from = series.values.len() - cfg.future_cols;
         let mut baseline = Self {
             horizon: h,
