@@ -41,15 +41,8 @@ pub struct ForecastArgs {
     /// forecast). Up to --horizon steps; more for a series without covariates (forecasts fed back).
     #[arg(long)]
     pub predict: Option<usize>,
-    /// Input steps per window.
-    #[arg(long, default_value_t = 168)]
-    pub window: usize,
-    /// Steps forecast at once.
-    #[arg(long, default_value_t = 24)]
-    pub horizon: usize,
-    /// Season length of the seasonal-naive baseline and of MASE's scale.
-    #[arg(long, default_value_t = 24)]
-    pub season: usize,
+    #[command(flatten)]
+    pub shape: WindowArgs,
     /// Steps between training windows [default: as many steps as leave at least 512 windows, from 1
     /// (a short monthly series: every window counts) up to the horizon (a long hourly one)].
     #[arg(long)]
@@ -95,6 +88,20 @@ pub struct ForecastArgs {
     /// Result format (json: the metrics on stdout).
     #[arg(long, value_enum, default_value_t)]
     pub format: OutputFormat,
+}
+
+/// A forecaster's windows: input steps, steps forecast, season (`forecast`, `forecast-transfer`).
+#[derive(Args, Clone, Copy)]
+pub struct WindowArgs {
+    /// Input steps per window.
+    #[arg(long, default_value_t = 168)]
+    pub window: usize,
+    /// Steps forecast at once.
+    #[arg(long, default_value_t = 24)]
+    pub horizon: usize,
+    /// Season length of the seasonal-naive baseline and of MASE's scale.
+    #[arg(long, default_value_t = 24)]
+    pub season: usize,
 }
 
 /// Which columns of a series CSV to read, and how to treat its gaps (`forecast`, `forecast-transfer`).
@@ -161,10 +168,12 @@ impl ForecastArgs {
     fn config(&self, n: usize) -> Result<ForecastConfig> {
         let (test_len, valid_len) = (self.test_len.unwrap_or(n / 10), self.valid_len.unwrap_or(n / 10));
         let cfg = ForecastConfig {
-            window: self.window,
-            horizon: self.horizon,
-            season: self.season,
-            stride: self.stride.unwrap_or_else(|| default_stride(n, test_len + valid_len, self.train_len, self.window, self.horizon)),
+            window: self.shape.window,
+            horizon: self.shape.horizon,
+            season: self.shape.season,
+            stride: self
+                .stride
+                .unwrap_or_else(|| default_stride(n, test_len + valid_len, self.train_len, self.shape.window, self.shape.horizon)),
             test_len,
             valid_len,
             train_len: self.train_len,
@@ -185,9 +194,10 @@ impl ForecastArgs {
 /// The model's shape: the source's (which must read the same columns and horizon), or the options'.
 fn model_config(a: &ForecastArgs, series: &Series, cfg: &ForecastConfig, source: Option<&ForecasterInfo>) -> Result<ForecasterConfig> {
     let Some(info) = source else {
-        return Ok(ForecasterConfig { inputs: series.columns.len(), hidden: a.hidden, layers: a.layers, horizon: a.horizon });
+        return Ok(ForecasterConfig { inputs: series.columns.len(), hidden: a.hidden, layers: a.layers, horizon: a.shape.horizon });
     };
-    if info.config.inputs != series.columns.len() || info.config.horizon != a.horizon || info.forecast.future_cols != cfg.future_cols {
+    if info.config.inputs != series.columns.len() || info.config.horizon != a.shape.horizon || info.forecast.future_cols != cfg.future_cols
+    {
         bail!(
             "{} reads {} series ({} known in advance) and forecasts {} steps; this run has {} series ({}; {} known in advance) \
                and --horizon {}",
@@ -198,7 +208,7 @@ fn model_config(a: &ForecastArgs, series: &Series, cfg: &ForecastConfig, source:
             series.columns.len(),
             series.columns.join(", "),
             cfg.future_cols,
-            a.horizon
+            a.shape.horizon
         );
     }
     Ok(info.config)
@@ -212,8 +222,8 @@ pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &ForecastArgs) -> Result<()> {
         if !a.columns.future_cols.is_empty() {
             bail!("--predict needs the covariates known in advance past the end of the data (--future-col): this file does not have them");
         }
-        if steps > a.horizon && !a.columns.input_cols.is_empty() {
-            bail!("--predict {steps} exceeds --horizon {}: only a series without --input-col can feed its forecasts back", a.horizon);
+        if steps > a.shape.horizon && !a.columns.input_cols.is_empty() {
+            bail!("--predict {steps} exceeds --horizon {}: only a series without --input-col can feed its forecasts back", a.shape.horizon);
         }
         outputs.push(sibling(&a.out, ".predict.csv"));
     }

@@ -9,7 +9,7 @@ use lstm_transfer::experiment::series::{Learn, SeriesGridConfig, SeriesMethod, S
 use lstm_transfer::experiment::series_report::{FILES, write_results, write_series_report};
 use lstm_transfer::tasks::forecast::read_series;
 
-use super::forecast::SeriesColumnsArgs;
+use super::forecast::{SeriesColumnsArgs, WindowArgs};
 use super::{GpuArgs, IoArgs};
 
 #[derive(Args)]
@@ -31,15 +31,8 @@ pub struct ForecastTransferArgs {
     pub source_model: Option<PathBuf>,
     #[command(flatten)]
     pub columns: SeriesColumnsArgs,
-    /// Input steps per window.
-    #[arg(long, default_value_t = 168)]
-    pub window: usize,
-    /// Steps forecast at once.
-    #[arg(long, default_value_t = 24)]
-    pub horizon: usize,
-    /// Season of the seasonal naive and of MASE.
-    #[arg(long, default_value_t = 24)]
-    pub season: usize,
+    #[command(flatten)]
+    pub shape: WindowArgs,
     /// Held-out tail of each series [default: 10% of the target series].
     #[arg(long)]
     pub test_len: Option<usize>,
@@ -91,9 +84,9 @@ impl ForecastTransferArgs {
             target: SeriesRef { data: self.data.clone(), series: self.target.clone() },
             columns: self.columns.spec(None),
             source_checkpoint: self.source_model.clone(),
-            window: self.window,
-            horizon: self.horizon,
-            season: self.season,
+            window: self.shape.window,
+            horizon: self.shape.horizon,
+            season: self.shape.season,
             test_len,
             source_valid_len: self.source_valid_len.unwrap_or(test_len),
             lengths: self.lengths.clone(),
