@@ -52,7 +52,7 @@ fn every_method_runs_and_the_report_is_written() {
         r#"
 budgets = [16]
 seeds = [1, 2]
-methods = ["scratch", "source-only", "init", "freeze", "ulmfit", "hetero", "dann", "lm-ulmfit"]
+methods = ["scratch", "source-only", "init", "freeze", "ulmfit", "hetero", "dann", "lm-ulmfit", "self-train"]
 [source]
 data = ["{}"]
 lm_checkpoint = "{}"
@@ -78,11 +78,11 @@ test_size = 40
     let cfg = ExperimentConfig::load(&config_path).unwrap();
     let out = dir().join("out");
     let results = experiment::run(ctx, &cfg, &out, &mut |_| {}).unwrap();
-    assert_eq!(results.len(), 8 * 2, "every method × seed ran");
+    assert_eq!(results.len(), 9 * 2, "every method × seed ran");
     assert!(results.iter().all(|r| r.budget == 16 && (0.0..=1.0).contains(&r.test_accuracy)));
     assert!(results.iter().filter(|r| r.method == "dann").all(|r| r.proxy_a_distance.is_some()));
     let md = report::write_report(&out, &results, "test").unwrap();
-    assert!(md.contains("| toy | 16 |") && md.contains("lm-ulmfit"), "{md}");
+    assert!(md.contains("| toy | 16 |") && md.contains("lm-ulmfit") && md.contains("self-train"), "{md}");
     for file in ["report.md", "results.json", "summary.json", "accuracy_vs_budget.svg", "learning_curves.svg", "source.safetensors"] {
         assert!(out.join(file).exists(), "{file} missing");
     }

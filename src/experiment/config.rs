@@ -170,11 +170,13 @@ pub enum Arm {
     Transfer(Method),
     /// ULMFiT from `source.lm_checkpoint` (a language model).
     LmUlmfit,
+    /// `init`, then self-training on the target's unlabelled rows (see `self_train.rs`).
+    SelfTrain,
 }
 
 impl Arm {
     /// Every arm, in the report's order.
-    pub const ALL: [Arm; 8] = [
+    pub const ALL: [Arm; 9] = [
         Arm::Scratch,
         Arm::SourceOnly,
         Arm::Transfer(Method::Init),
@@ -183,6 +185,7 @@ impl Arm {
         Arm::Transfer(Method::Hetero),
         Arm::Transfer(Method::Dann),
         Arm::LmUlmfit,
+        Arm::SelfTrain,
     ];
 
     /// The name used in configs, logs and reports.
@@ -196,6 +199,7 @@ impl Arm {
             Arm::Transfer(Method::Hetero) => "hetero",
             Arm::Transfer(Method::Dann) => "dann",
             Arm::LmUlmfit => "lm-ulmfit",
+            Arm::SelfTrain => "self-train",
         }
     }
 }

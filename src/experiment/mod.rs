@@ -9,6 +9,7 @@
 
 pub mod config;
 pub mod report;
+mod self_train;
 pub mod series;
 pub mod series_report;
 pub mod shard;
@@ -175,6 +176,8 @@ struct TargetSplit<'a> {
     train: Vec<TextRow>,
     valid: Vec<TextRow>,
     pool: &'a [TextRow],
+    /// The pool's rows outside the n labels (their labels unused): self-training's unlabelled rows.
+    unlabelled: Vec<TextRow>,
     test: &'a [TextRow],
     labels: &'a [String],
 }
@@ -317,10 +320,10 @@ fn run_grid(
         for &budget in &cfg.budgets {
             let n = if budget == 0 { pool.len() } else { budget.min(pool.len()) };
             for &seed in &cfg.seeds {
-                let (labelled, _) = stratified(&pool, n, seed);
+                let (labelled, unlabelled) = stratified(&pool, n, seed);
                 let n_valid = ((n as f64) * cfg.finetune.valid_fraction).round().max(1.0) as usize;
                 let (valid, train) = stratified(&labelled, n_valid, seed.wrapping_add(1000));
-                let split = TargetSplit { train, valid, pool: &pool, test: &test, labels: &labels };
+                let split = TargetSplit { train, valid, pool: &pool, unlabelled, test: &test, labels: &labels };
                 for &arm in &cfg.methods {
                     let p = position;
                     position += 1;
@@ -381,6 +384,7 @@ fn run_arm(ctx: &GpuContext, cfg: &ExperimentConfig, sources: &Sources, s: &Targ
     let (method, from) = match arm {
         Arm::Scratch => return run_scratch(ctx, cfg, sources.classifier, s, tc),
         Arm::SourceOnly => return run_source_only(ctx, cfg, sources.classifier, s),
+        Arm::SelfTrain => return self_train::run(ctx, sources.classifier, s, tc, seed),
         Arm::Transfer(method) => (method, sources.classifier),
         Arm::LmUlmfit => (Method::Ulmfit, sources.lm.ok_or_else(|| Error::InvalidInput("lm-ulmfit needs [source] lm_checkpoint".into()))?),
     };
