@@ -115,7 +115,7 @@ impl ForecastConfig {
 }
 
 /// Training windows a default stride leaves at least (when the series has that many origins).
-const MIN_TRAINING_WINDOWS: usize = 512;
+pub const MIN_TRAINING_WINDOWS: usize = 512;
 
 /// The stride that leaves at least [`MIN_TRAINING_WINDOWS`] training windows, between 1 and the
 /// horizon: on a short series (AirPassengers: 144 months) every origin is used, while a long
