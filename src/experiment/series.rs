@@ -423,21 +423,24 @@ pub fn run_series_grid(
     let name = format!("{} from {}", cfg.target.name(), cfg.source.name());
     let mut runs = Vec::new();
     for &length in &cfg.lengths {
+        // The split, scaling, residual base and linear baseline of a length do not depend on the seed.
         let valid_len = cfg.valid_len(length);
+        let mut base = cfg.forecast_config(valid_len, Some(length - valid_len), 1, 0);
+        let (train_end, _) = boundaries(series.len(), &base)?;
+        let scaler = Scaler::fit(&series, train_end - (length - valid_len), train_end);
+        set_linear_base(&mut base, &series, &scaler, cfg.learn)?;
+        if train_end - (length - valid_len) < base.history() {
+            return Err(Error::InvalidInput(format!(
+                "{}: target length {length} needs {} steps of history before its first step (the linear base's); {} precede it",
+                cfg.target.data.display(),
+                base.history(),
+                train_end - (length - valid_len)
+            )));
+        }
+        let scaled = scaler.scale(&series);
+        let linear = LinearBaseline::fit(&series, &base);
         for &seed in &cfg.seeds {
-            let mut fc = cfg.forecast_config(valid_len, Some(length - valid_len), 1, seed);
-            let (train_end, _) = boundaries(series.len(), &fc)?;
-            let scaler = Scaler::fit(&series, train_end - (length - valid_len), train_end);
-            set_linear_base(&mut fc, &series, &scaler, cfg.learn)?;
-            if train_end - (length - valid_len) < fc.history() {
-                return Err(Error::InvalidInput(format!(
-                    "{}: target length {length} needs {} steps of history before its first step (the linear base's); {} precede it",
-                    cfg.target.data.display(),
-                    fc.history(),
-                    train_end - (length - valid_len)
-                )));
-            }
-            let scaled = scaler.scale(&series);
+            let fc = ForecastConfig { seed, ..base.clone() };
             for &method in &cfg.methods {
                 let start = Instant::now();
                 let mut model = Forecaster::new(ctx, source.info.config, fc.batch_size, fc.window, seed)?;
@@ -456,7 +459,7 @@ pub fn run_series_grid(
                         (logs, start_mse, kept)
                     }
                 };
-                let (_, m) = timeseries::evaluate(ctx, &mut model, &series, &scaler, &fc)?;
+                let (_, m) = timeseries::evaluate_against(ctx, &mut model, &series, &scaler, &fc, &linear)?;
                 let run = SeriesRun {
                     target: name.clone(),
                     length,

@@ -68,13 +68,25 @@ pub fn evaluate(
     scaler: &Scaler,
     cfg: &ForecastConfig,
 ) -> Result<(Vec<ForecastPoint>, ForecastMetrics)> {
+    evaluate_against(ctx, model, series, scaler, cfg, &LinearBaseline::fit(series, cfg))
+}
+
+/// [`evaluate`] beside a linear baseline already fitted on `series` with `cfg`'s split (or the
+/// reason it could not be), for callers that score several models on the same split.
+pub fn evaluate_against(
+    ctx: &GpuContext,
+    model: &mut Forecaster,
+    series: &Series,
+    scaler: &Scaler,
+    cfg: &ForecastConfig,
+    linear: &Result<LinearBaseline>,
+) -> Result<(Vec<ForecastPoint>, ForecastMetrics)> {
     let n = series.len();
     let (train_end, test_start) = boundaries(n, cfg)?;
     let scaled = scaler.scale(series);
     let y = &series.values[0];
     let tail = origins(test_start, n, cfg, cfg.horizon);
     let m = cfg.season.max(1);
-    let linear = LinearBaseline::fit(series, cfg);
     let linear_forecasts: Option<Vec<Vec<f64>>> =
         linear.as_ref().ok().filter(|l| tail.iter().all(|&o| o >= l.history())).map(|l| l.forecasts(series, &tail));
     let mut points = Vec::new();

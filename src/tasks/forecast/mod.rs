@@ -14,7 +14,7 @@ pub mod train;
 
 pub use checkpoint::{ForecasterInfo, load_forecaster, save_forecaster};
 pub use data::{Scaler, Series, SeriesSpec, Windows, read_series, windows};
-pub use evaluate::{ForecastMetrics, ForecastPoint, evaluate};
+pub use evaluate::{ForecastMetrics, ForecastPoint, evaluate, evaluate_against};
 pub use model::{Forecaster, ForecasterConfig};
 pub use predictor::{ForecastPredictor, PendingForecast};
 pub use train::{ForecastConfig, ForecastEpoch, ForecastRun, StartPoint, boundaries, fit, train_origins};
