@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use common::cli::bin;
 use common::gpu;
 use lstm_transfer::config::OptimConfig;
+use lstm_transfer::tasks::forecast::data::Scaling;
 use lstm_transfer::tasks::forecast::{self as timeseries, ForecastConfig, ForecastPredictor, Forecaster, ForecasterConfig, Scaler, Series};
 
 /// Two cycles (24 and 7 steps) and a little noise: a 24-step seasonal naive misses the 7-step cycle.
@@ -43,6 +44,7 @@ fn config() -> ForecastConfig {
         seasonal_residual: false,
         future_cols: 0,
         linear_residual: None,
+        fold: 1,
     }
 }
 
@@ -202,6 +204,34 @@ fn the_cli_trains_fine_tunes_from_another_series_and_refuses_bad_windows() {
     assert!(!out.status.success() && err.contains("did not learn the residual to the linear baseline"), "{err}");
     let out = run(&["--series", "A", "--linear-residual", "--seasonal-residual", "on", "--out", &e]);
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("cannot be used with"));
+
+    // Six steps per LSTM step, asinh scaling: trained, saved, and loaded by the predictor, which
+    // forecasts the same values as the CLI; a source of another fold or scaling is refused.
+    let folded = temp("fold.safetensors");
+    let out = run(&["--series", "A", "--fold", "6", "--scaling", "asinh", "--predict", "6", "--out", &folded.display().to_string()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["config"]["fold"] == 6 && v["metrics"]["mae"].as_f64().unwrap() < v["metrics"]["naive_mae"].as_f64().unwrap(), "{v}");
+    let mut predictor = ForecastPredictor::load(&folded).unwrap();
+    assert_eq!((predictor.info().config.inputs, predictor.info().columns(), predictor.info().scaler.scaling), (6, 1, Scaling::Asinh));
+    let history = &series(400, 0.0).values[0];
+    let ours = predictor.forecast(history, 6).unwrap();
+    let written = std::fs::read_to_string(temp("fold.predict.csv")).unwrap();
+    let cli: Vec<f64> = written.lines().skip(1).map(|l| l.split(',').nth(1).unwrap().parse().unwrap()).collect();
+    for (h, (a, b)) in ours.iter().zip(&cli).enumerate() {
+        assert!((a - b).abs() <= 1e-6 * b.abs().max(1.0), "step {h}: predictor {a}, CLI {b}");
+    }
+    let source = folded.display().to_string();
+    for (other, expected) in
+        [(["--fold", "3", "--scaling", "asinh"], "--fold 6"), (["--fold", "6", "--scaling", "zscore"], "--scaling asinh")]
+    {
+        let out = run(&[&["--series", "B", "--from", source.as_str(), "--out", e.as_str()][..], &other[..]].concat());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(expected), "{other:?}: {err}");
+    }
+    let out = run(&["--series", "A", "--fold", "7", "--out", &e]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("invalid fold") && err.contains("divisor of --window 30, got 7"), "{err}");
 }
 
 #[test]
@@ -326,6 +356,8 @@ fn transfer_between_series_beats_scratch_on_a_target_with_the_sources_dynamics_a
         window: 30,
         horizon: 6,
         season: 24,
+        fold: 1,
+        scaling: Scaling::Zscore,
         test_len: 48,
         source_valid_len: 48,
         lengths: vec![24],

@@ -19,7 +19,7 @@ use lstm_transfer::tasks::forecast::{
     Series, SeriesSpec, StartPoint, boundaries, read_series,
 };
 
-use lstm_transfer::tasks::forecast::data::FillGaps;
+use lstm_transfer::tasks::forecast::data::{FillGaps, Scaling};
 use lstm_transfer::tasks::forecast::evaluate::{MAX_STEPS_AHEAD, forecast_ahead};
 use lstm_transfer::tasks::forecast::linear::LinearBaseline;
 
@@ -90,7 +90,8 @@ pub struct ForecastArgs {
     pub format: OutputFormat,
 }
 
-/// A forecaster's windows: input steps, steps forecast, season (`forecast`, `forecast-transfer`).
+/// A forecaster's windows and how it reads them: input steps, steps forecast, season, steps per
+/// LSTM step, scaling (`forecast`, `forecast-transfer`).
 #[derive(Args, Clone, Copy)]
 pub struct WindowArgs {
     /// Input steps per window.
@@ -102,6 +103,14 @@ pub struct WindowArgs {
     /// Season length of the seasonal-naive baseline and of MASE's scale.
     #[arg(long, default_value_t = 24)]
     pub season: usize,
+    /// Series steps per LSTM step: 24 on hourly data makes the LSTM read a day per step (24 inputs
+    /// per column) and recur over days, not hours. Divides --window.
+    #[arg(long, default_value_t = 1)]
+    pub fold: usize,
+    /// How values are scaled for the LSTM: zscore, or asinh (LEAR's transform of the median- and
+    /// MAD-scaled values: price spikes no longer rule the squared-error loss).
+    #[arg(long, value_enum, default_value_t)]
+    pub scaling: Scaling,
 }
 
 /// Which columns of a series CSV to read, and how to treat its gaps (`forecast`, `forecast-transfer`).
@@ -185,6 +194,7 @@ impl ForecastArgs {
             seasonal_residual: self.seasonal_residual == Residual::On,
             future_cols: self.columns.future_cols.len(),
             linear_residual: None,
+            fold: self.shape.fold,
         };
         cfg.validate()?;
         Ok(cfg)
@@ -194,20 +204,26 @@ impl ForecastArgs {
 /// The model's shape: the source's (which must read the same columns and horizon), or the options'.
 fn model_config(a: &ForecastArgs, series: &Series, cfg: &ForecastConfig, source: Option<&ForecasterInfo>) -> Result<ForecasterConfig> {
     let Some(info) = source else {
-        return Ok(ForecasterConfig { inputs: series.columns.len(), hidden: a.hidden, layers: a.layers, horizon: a.shape.horizon });
+        let inputs = cfg.lstm_inputs(series.columns.len());
+        return Ok(ForecasterConfig { inputs, hidden: a.hidden, layers: a.layers, horizon: a.shape.horizon });
     };
-    if info.config.inputs != series.columns.len() || info.config.horizon != a.shape.horizon || info.forecast.future_cols != cfg.future_cols
+    if info.columns() != series.columns.len()
+        || info.config.horizon != a.shape.horizon
+        || info.forecast.future_cols != cfg.future_cols
+        || info.forecast.fold != cfg.fold
     {
         bail!(
-            "{} reads {} series ({} known in advance) and forecasts {} steps; this run has {} series ({}; {} known in advance) \
-               and --horizon {}",
+            "{} reads {} series ({} known in advance, --fold {}) and forecasts {} steps; this run has {} series ({}; {} known in \
+               advance, --fold {}) and --horizon {}",
             a.from.as_ref().expect("source given").display(),
-            info.config.inputs,
+            info.columns(),
             info.forecast.future_cols,
+            info.forecast.fold,
             info.config.horizon,
             series.columns.len(),
             series.columns.join(", "),
             cfg.future_cols,
+            cfg.fold,
             a.shape.horizon
         );
     }
@@ -271,12 +287,16 @@ pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &ForecastArgs) -> Result<()> {
                 info.forecast.season
             );
         }
+        if info.scaler.scaling != a.shape.scaling {
+            let scaling = format!("{:?}", info.scaler.scaling).to_lowercase();
+            bail!("{} reads values scaled with --scaling {scaling}: fine-tune it with the same", from.display());
+        }
         cfg.seasonal_residual = info.forecast.seasonal_residual;
     }
     let (train_end, test_start) = boundaries(n, &cfg)?;
     let train_start = cfg.train_len.map_or(0, |l| train_end.saturating_sub(l));
     // Scaling statistics from the steps the model trains on.
-    let scaler = Scaler::fit(&series, train_start, train_end);
+    let scaler = Scaler::fit_as(&series, train_start, train_end, a.shape.scaling);
     if a.linear_residual {
         // The base is fitted on this series' training part, in scaled units (also after --from:
         // a linear model is the series' own).
@@ -313,7 +333,7 @@ pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &ForecastArgs) -> Result<()> {
     }
     let scaled = scaler.scale(&series);
     let new_model = |cfg: &ForecastConfig| -> Result<Forecaster> {
-        let model = Forecaster::new(&ctx, model_cfg, cfg.batch_size, cfg.window, a.seed)?;
+        let model = Forecaster::new(&ctx, model_cfg, cfg.batch_size, cfg.lstm_steps(), a.seed)?;
         if let Some((_, tensors)) = &source {
             model.load_params(&ctx, tensors)?;
         }

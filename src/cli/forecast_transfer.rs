@@ -87,6 +87,8 @@ impl ForecastTransferArgs {
             window: self.shape.window,
             horizon: self.shape.horizon,
             season: self.shape.season,
+            fold: self.shape.fold,
+            scaling: self.shape.scaling,
             test_len,
             source_valid_len: self.source_valid_len.unwrap_or(test_len),
             lengths: self.lengths.clone(),

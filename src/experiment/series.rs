@@ -34,6 +34,7 @@ use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
 use crate::gpu::GpuContext;
 use crate::params::TensorMap;
+use crate::tasks::forecast::data::Scaling;
 use crate::tasks::forecast::linear::LinearBaseline;
 use crate::tasks::forecast::train::default_stride;
 use crate::tasks::forecast::{
@@ -125,6 +126,12 @@ pub struct SeriesGridConfig {
     pub horizon: usize,
     /// Season of the seasonal naive (and of MASE).
     pub season: usize,
+    /// Series steps per LSTM step ([`ForecastConfig::fold`]).
+    #[serde(default = "crate::tasks::forecast::train::default_fold")]
+    pub fold: usize,
+    /// How both series are scaled for the LSTM.
+    #[serde(default)]
+    pub scaling: Scaling,
     /// Held-out tail of each series (the target's is the test set).
     pub test_len: usize,
     /// The source's validation steps before its tail.
@@ -240,6 +247,7 @@ impl SeriesGridConfig {
             seasonal_residual: self.learn == Learn::SeasonalResidual,
             future_cols: self.columns.future_cols.len(),
             linear_residual: None,
+            fold: self.fold,
         }
     }
 
@@ -321,21 +329,27 @@ pub fn source_model(
             || columns(&info.spec) != columns(&cfg.columns)
             || learns != cfg.learn
             || season(learns, info.forecast.season) != season(cfg.learn, cfg.season)
+            || info.forecast.fold != cfg.fold
+            || info.scaler.scaling != cfg.scaling
         {
             return Err(Error::File {
                 path: path.clone(),
                 message: format!(
-                    "a source forecasting {} steps from inputs {:?} / known in advance {:?}, learning {learns:?} (season {}); the grid \
-                     needs {} steps from {:?} / {:?}, learning {:?} (season {})",
+                    "a source forecasting {} steps from inputs {:?} / known in advance {:?}, learning {learns:?} (season {}, fold {}, \
+                     {:?} scaling); the grid needs {} steps from {:?} / {:?}, learning {:?} (season {}, fold {}, {:?} scaling)",
                     info.config.horizon,
                     info.spec.input_cols,
                     info.spec.future_cols,
                     info.forecast.season,
+                    info.forecast.fold,
+                    info.scaler.scaling,
                     cfg.horizon,
                     cfg.columns.input_cols,
                     cfg.columns.future_cols,
                     cfg.learn,
-                    cfg.season
+                    cfg.season,
+                    cfg.fold,
+                    cfg.scaling
                 ),
             });
         }
@@ -364,10 +378,11 @@ pub fn source_model(
             target.times[target_tail]
         ))));
     }
-    let scaler = Scaler::fit(&series, 0, train_end);
+    let scaler = Scaler::fit_as(&series, 0, train_end, cfg.scaling);
     set_linear_base(&mut fc, &series, &scaler, cfg.learn).map_err(in_source)?;
-    let shape = ForecasterConfig { inputs: series.columns.len(), hidden: cfg.hidden, layers: cfg.layers, horizon: cfg.horizon };
-    let mut model = Forecaster::new(ctx, shape, fc.batch_size, fc.window, seed)?;
+    let shape =
+        ForecasterConfig { inputs: fc.lstm_inputs(series.columns.len()), hidden: cfg.hidden, layers: cfg.layers, horizon: cfg.horizon };
+    let mut model = Forecaster::new(ctx, shape, fc.batch_size, fc.lstm_steps(), seed)?;
     let start = Instant::now();
     let logs = timeseries::fit(ctx, &mut model, &scaler.scale(&series), &fc, &mut ())?;
     let (_, m) = timeseries::evaluate(ctx, &mut model, &series, &scaler, &fc)?;
@@ -412,12 +427,12 @@ pub fn run_series_grid(
     create_dir(out)?;
     write_atomic(&out.join("config.json"), serde_json::to_string_pretty(cfg).expect("config serializes").as_bytes())?;
     let source = source_model(ctx, cfg, &series, out, log)?;
-    if series.columns.len() != source.info.config.inputs {
+    if series.columns.len() != source.info.columns() {
         return Err(Error::InvalidInput(format!(
             "{}: {} columns, the source reads {}",
             cfg.target.data.display(),
             series.columns.len(),
-            source.info.config.inputs
+            source.info.columns()
         )));
     }
     let name = format!("{} from {}", cfg.target.name(), cfg.source.name());
@@ -427,7 +442,7 @@ pub fn run_series_grid(
         let valid_len = cfg.valid_len(length);
         let mut base = cfg.forecast_config(valid_len, Some(length - valid_len), 1, 0);
         let (train_end, _) = boundaries(series.len(), &base)?;
-        let scaler = Scaler::fit(&series, train_end - (length - valid_len), train_end);
+        let scaler = Scaler::fit_as(&series, train_end - (length - valid_len), train_end, cfg.scaling);
         set_linear_base(&mut base, &series, &scaler, cfg.learn)?;
         if train_end - (length - valid_len) < base.history() {
             return Err(Error::InvalidInput(format!(
@@ -443,7 +458,7 @@ pub fn run_series_grid(
             let fc = ForecastConfig { seed, ..base.clone() };
             for &method in &cfg.methods {
                 let start = Instant::now();
-                let mut model = Forecaster::new(ctx, source.info.config, fc.batch_size, fc.window, seed)?;
+                let mut model = Forecaster::new(ctx, source.info.config, fc.batch_size, fc.lstm_steps(), seed)?;
                 prepare(ctx, &mut model, &source.tensors, method, cfg.lower_rate_factor)?;
                 let (logs, start_mse, kept_source) = match method {
                     SeriesMethod::SourceOnly => (Vec::new(), None, true),

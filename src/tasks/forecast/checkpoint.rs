@@ -24,6 +24,14 @@ pub struct ForecasterInfo {
     pub forecast: ForecastConfig,
 }
 
+impl ForecasterInfo {
+    /// Columns of the series the model reads (the target first): the LSTM's inputs per step are
+    /// these times the fold.
+    pub fn columns(&self) -> usize {
+        self.config.inputs / self.forecast.fold
+    }
+}
+
 const META_FORECASTER: &str = "lstm_transfer_forecaster";
 
 /// Writes a forecaster checkpoint (PyTorch names, description in the metadata), atomically.
@@ -40,10 +48,15 @@ pub fn load_forecaster(path: &Path) -> Result<(ForecasterInfo, TensorMap)> {
 pub fn parse_forecaster(bytes: &[u8], path: &Path) -> Result<(ForecasterInfo, TensorMap)> {
     let TensorFile { tensors, metadata, .. } = TensorFile::parse(bytes, path)?;
     let info: ForecasterInfo = read_info(path, &metadata, META_FORECASTER, "a forecaster checkpoint")?;
-    let checked = info.config.validate().and_then(|_| info.forecast.validate()).and_then(|_| match &info.forecast.linear_residual {
-        Some(linear) => linear.validate(info.forecast.horizon, info.config.inputs),
-        None => Ok(()),
-    });
+    let folded = |_| match info.config.inputs.is_multiple_of(info.forecast.fold) {
+        true => Ok(()),
+        false => Err(Error::InvalidInput(format!("{} LSTM inputs are not whole steps of fold {}", info.config.inputs, info.forecast.fold))),
+    };
+    let checked =
+        info.config.validate().and_then(|_| info.forecast.validate()).and_then(folded).and_then(|_| match &info.forecast.linear_residual {
+            Some(linear) => linear.validate(info.forecast.horizon, info.columns()),
+            None => Ok(()),
+        });
     checked.map_err(|e| Error::File { path: path.to_path_buf(), message: format!("metadata '{META_FORECASTER}': {e}") })?;
     Ok((info, tensors))
 }

@@ -328,44 +328,75 @@ fn fill_gaps(series: &Series, stamps: &[f64], median: f64, fill: FillGaps, max_g
     Ok(out)
 }
 
-/// Per-column mean and standard deviation (fitted on the training part; stored with the model).
+/// How a series is scaled for the model.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+#[serde(rename_all = "kebab-case")]
+pub enum Scaling {
+    /// `(x − mean) / sd`.
+    #[default]
+    Zscore,
+    /// `asinh((x − median) / (1.4826·MAD))`, LEAR's variance-stabilising transform: price spikes
+    /// are compressed, so a squared-error loss is not ruled by them (inverted with sinh).
+    Asinh,
+}
+
+/// Per-column centre and spread (fitted on the training part; stored with the model), and the
+/// transform applied after them.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Scaler {
-    /// Mean per column.
+    /// Centre per column: the mean ([`Scaling::Zscore`]) or the median ([`Scaling::Asinh`]).
     pub mean: Vec<f64>,
-    /// Standard deviation per column (1 for a constant column).
+    /// Spread per column: the standard deviation or the scaled MAD (1 for a constant column).
     pub std: Vec<f64>,
+    /// The transform (z-score for checkpoints written without one).
+    #[serde(default)]
+    pub scaling: Scaling,
 }
 
 impl Scaler {
-    /// Fits on steps `start..end`.
+    /// Fits a z-score on steps `start..end`.
     pub fn fit(series: &Series, start: usize, end: usize) -> Self {
+        Self::fit_as(series, start, end, Scaling::Zscore)
+    }
+
+    /// Fits `scaling`'s statistics on steps `start..end`.
+    pub fn fit_as(series: &Series, start: usize, end: usize, scaling: Scaling) -> Self {
         let (mean, std) = series
             .values
             .iter()
             .map(|v| {
                 let v = &v[start.min(v.len())..end.min(v.len())];
-                let m = v.iter().sum::<f64>() / v.len().max(1) as f64;
-                let s = (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / v.len().max(1) as f64).sqrt();
-                (m, if s > 0.0 { s } else { 1.0 })
+                match scaling {
+                    Scaling::Zscore => {
+                        let m = v.iter().sum::<f64>() / v.len().max(1) as f64;
+                        let s = (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / v.len().max(1) as f64).sqrt();
+                        (m, if s > 0.0 { s } else { 1.0 })
+                    }
+                    Scaling::Asinh => super::linear::robust_centre_and_spread(v),
+                }
             })
             .unzip();
-        Self { mean, std }
+        Self { mean, std, scaling }
     }
 
     /// Scaled copy of every column.
     pub fn scale(&self, series: &Series) -> Vec<Vec<f64>> {
-        series.values.iter().enumerate().map(|(c, v)| v.iter().map(|x| (x - self.mean[c]) / self.std[c]).collect()).collect()
+        let forward = |u: f64| if self.scaling == Scaling::Asinh { u.asinh() } else { u };
+        series.values.iter().enumerate().map(|(c, v)| v.iter().map(|x| forward((x - self.mean[c]) / self.std[c])).collect()).collect()
     }
 
     /// A target-column value back in the series' units.
     pub fn unscale_target(&self, v: f64) -> f64 {
-        v * self.std[0] + self.mean[0]
+        let u = if self.scaling == Scaling::Asinh { v.sinh() } else { v };
+        u * self.std[0] + self.mean[0]
     }
 }
 
 /// Windows whose inputs are steps `o-window..o` and targets `o..o+horizon` (column 0), for each
-/// origin `o` in `origins`, as one batch. Columns from `known_from` on are known in advance: input step
+/// origin `o` in `origins`, as one batch. With `fold` > 1 every `fold` consecutive steps form one
+/// LSTM step of `fold × F` inputs (`[window/fold, B, fold·F]`, step-major inside: input `j·F + c` is
+/// column c at the step's j-th series step), so a day of 24 hours is read at once. Columns from `known_from` on are known in advance: input step
 /// `s` reads them at `s + horizon`, so the window's last `horizon` steps carry their values for the
 /// steps being forecast (never past `o + horizon - 1`). With `base` (one row of `horizon` values per
 /// origin, e.g. the seasonal-naive forecast from `o`) the targets are the differences to it, so an
@@ -377,14 +408,17 @@ pub fn windows(
     horizon: usize,
     base: Option<&[Vec<f64>]>,
     known_from: usize,
+    fold: usize,
 ) -> Windows {
+    debug_assert!(fold >= 1 && window.is_multiple_of(fold), "checked by ForecastConfig::validate");
     let (b, f) = (origins.len(), scaled.len());
-    let mut w = Windows { batch: b, steps: window, x: vec![0.0; window * b * f], y: Vec::with_capacity(b * horizon) };
+    let mut w = Windows { batch: b, steps: window / fold, x: vec![0.0; window * b * f], y: Vec::with_capacity(b * horizon) };
     for (i, &o) in origins.iter().enumerate() {
         for t in 0..window {
+            let (step, within) = (t / fold, t % fold);
             for (c, col) in scaled.iter().enumerate() {
                 let lead = if c >= known_from { horizon } else { 0 };
-                w.x[(t * b + i) * f + c] = col[o - window + t + lead] as f32;
+                w.x[((step * b + i) * fold + within) * f + c] = col[o - window + t + lead] as f32;
             }
         }
         for h in 0..horizon {
@@ -424,6 +458,40 @@ mod tests {
     }
 
     #[test]
+    fn a_fold_puts_consecutive_steps_side_by_side_in_one_lstm_step() {
+        // Two columns, steps t = 0..8: value 10·c + t. Window 6 at origin 6, fold 3 → 2 LSTM steps
+        // of 3 × 2 inputs; the second origin (7) interleaves as batch row 1.
+        let scaled: Vec<Vec<f64>> = (0..2).map(|c| (0..10).map(|t| (10 * c + t) as f64).collect()).collect();
+        let flat = windows(&scaled, &[6, 7], 6, 2, None, 2, 1);
+        let folded = windows(&scaled, &[6, 7], 6, 2, None, 2, 3);
+        assert_eq!((folded.steps, folded.x.len(), folded.y), (2, flat.x.len(), flat.y));
+        // [step, row, (j, column)]: step 1 of row 0 reads series steps 3, 4, 5 of both columns.
+        assert_eq!(&folded.x[12..18], &[3.0, 13.0, 4.0, 14.0, 5.0, 15.0]);
+        for (step, row, j, c) in (0..2).flat_map(|s| (0..2).flat_map(move |r| (0..3).flat_map(move |j| (0..2).map(move |c| (s, r, j, c)))))
+        {
+            let t = step * 3 + j;
+            assert_eq!(folded.x[((step * 2 + row) * 3 + j) * 2 + c], flat.x[(t * 2 + row) * 2 + c], "step {step} row {row} j {j} col {c}");
+        }
+    }
+
+    #[test]
+    fn asinh_scaling_is_robust_to_a_spike_and_inverts_exactly() {
+        let mut values: Vec<f64> = (0..101).map(|t| 50.0 + (t % 10) as f64).collect();
+        values[40] = 5_000.0;
+        let s =
+            Series { times: (0..101).map(|t| t.to_string()).collect(), columns: vec!["y".into()], values: vec![values.clone()], filled: 0 };
+        let z = Scaler::fit(&s, 0, 101);
+        let a = Scaler::fit_as(&s, 0, 101, Scaling::Asinh);
+        // The median (55) and scaled MAD (≈ 4.4) ignore the spike; the mean and sd do not.
+        assert!((a.mean[0] - 55.0).abs() < 1e-12 && a.std[0] < 10.0 && z.std[0] > 400.0, "{a:?} {z:?}");
+        let scaled = a.scale(&s);
+        assert!(scaled[0][40] < 8.0, "the spike is compressed: {}", scaled[0][40]);
+        for (t, (&v, &x)) in scaled[0].iter().zip(&values).enumerate() {
+            assert!((a.unscale_target(v) - x).abs() <= 1e-9 * x.abs(), "step {t}: {} vs {x}", a.unscale_target(v));
+        }
+    }
+
+    #[test]
     fn reads_one_series_of_several_and_reports_bad_cells_and_gaps() {
         let ok = write("ok.csv", "id,ds,y\nA,2020-01-01,1\nB,2020-01-01,5\nB,2020-02-01,6\nB,2020-03-01,7\n");
         let s = read_series(&ok, &spec()).unwrap();
@@ -448,16 +516,16 @@ mod tests {
     #[test]
     fn windows_are_time_major_with_targets_after_the_origin() {
         let scaled = vec![vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0], vec![10.0, 11.0, 12.0, 13.0, 14.0, 15.0]];
-        let w = windows(&scaled, &[2, 3], 2, 2, None, 2);
+        let w = windows(&scaled, &[2, 3], 2, 2, None, 2, 1);
         // x[t][b][f]: origin 2 reads steps 0,1; origin 3 reads 1,2.
         assert_eq!(w.x, [0.0, 10.0, 1.0, 11.0, 1.0, 11.0, 2.0, 12.0]);
         assert_eq!(w.y, [2.0, 3.0, 3.0, 4.0]);
         // Residual to a season of 2: targets minus the values two steps back.
         let naive = |o: usize| (0..2).map(|h| seasonal_naive(&scaled[0], o, h, 2)).collect::<Vec<f64>>();
-        let w = windows(&scaled, &[2, 3], 2, 2, Some(&[naive(2), naive(3)]), 2);
+        let w = windows(&scaled, &[2, 3], 2, 2, Some(&[naive(2), naive(3)]), 2, 1);
         assert_eq!(w.y, [2.0, 2.0, 2.0, 2.0]);
         // Column 1 known 2 steps ahead: origin 2 reads it at steps 2,3 (its targets' steps), origin 4 at 4,5.
-        let w = windows(&scaled, &[2, 4], 2, 2, None, 1);
+        let w = windows(&scaled, &[2, 4], 2, 2, None, 1, 1);
         assert_eq!(w.x, [0.0, 12.0, 2.0, 14.0, 1.0, 13.0, 3.0, 15.0]);
         assert_eq!(w.y, [2.0, 3.0, 4.0, 5.0]);
     }

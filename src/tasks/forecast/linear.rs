@@ -59,19 +59,27 @@ struct Stabilise {
     asinh: bool,
 }
 
+/// The median of `values` and their MAD scaled to a normal's standard deviation (the spread about
+/// the median when the MAD is 0, else 1): LEAR's statistics, also the forecaster's
+/// [`Scaling::Asinh`](super::data::Scaling::Asinh).
+pub(crate) fn robust_centre_and_spread(values: &[f64]) -> (f64, f64) {
+    let centre = median(values.to_vec());
+    let mad = MAD_TO_SD * median(values.iter().map(|v| (v - centre).abs()).collect());
+    let sd = (values.iter().map(|v| (v - centre).powi(2)).sum::<f64>() / values.len().max(1) as f64).sqrt();
+    let spread = if mad > 0.0 {
+        mad
+    } else if sd > 0.0 {
+        sd
+    } else {
+        1.0
+    };
+    (centre, spread)
+}
+
 impl Stabilise {
     fn fit(values: &[f64], kind: Scale) -> Self {
-        let centre = median(values.to_vec());
-        let mad = MAD_TO_SD * median(values.iter().map(|v| (v - centre).abs()).collect());
-        let sd = (values.iter().map(|v| (v - centre).powi(2)).sum::<f64>() / values.len().max(1) as f64).sqrt();
-        let scale = if mad > 0.0 {
-            mad
-        } else if sd > 0.0 {
-            sd
-        } else {
-            1.0
-        };
-        Self { median: centre, scale, asinh: kind == Scale::Asinh }
+        let (median, scale) = robust_centre_and_spread(values);
+        Self { median, scale, asinh: kind == Scale::Asinh }
     }
 
     fn apply(&self, x: f64) -> f64 {
@@ -399,6 +407,7 @@ mod tests {
             seasonal_residual: false,
             future_cols: 0,
             linear_residual: None,
+            fold: 1,
         }
     }
 

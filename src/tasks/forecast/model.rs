@@ -72,7 +72,7 @@ impl ForecasterConfig {
 /// let series = read_series("AirPassengers.csv".as_ref(), &spec)?;
 /// let cfg = ForecastConfig { window: 24, horizon: 12, season: 12, stride: 1, test_len: 24, valid_len: 12, train_len: None,
 ///                            epochs: 30, batch_size: 32, optim: OptimConfig::adam(3e-3, 1.0), patience: 5, seed: 1,
-///                            seasonal_residual: true, future_cols: 0, linear_residual: None };
+///                            seasonal_residual: true, future_cols: 0, linear_residual: None, fold: 1 };
 /// let (train_end, _) = forecast::boundaries(series.len(), &cfg)?;
 /// let scaler = Scaler::fit(&series, 0, train_end);
 /// let ctx = GpuContext::new(&AdapterChoice::from_env())?;

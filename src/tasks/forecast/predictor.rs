@@ -42,7 +42,7 @@ impl ForecastPredictor {
     /// `wgpu::Device` with [`GpuContext::from_device`]).
     pub fn load_on(ctx: Arc<GpuContext>, path: &Path) -> Result<Self> {
         let (info, tensors) = load_forecaster(path)?;
-        let model = Forecaster::new(&ctx, info.config, 1, info.forecast.window, 0)?;
+        let model = Forecaster::new(&ctx, info.config, 1, info.forecast.lstm_steps(), 0)?;
         model.load_params(&ctx, &tensors)?;
         Ok(Self { ctx, model, info })
     }
@@ -91,8 +91,8 @@ impl ForecastPredictor {
 
     /// `history` as a one-column series, refused for a model that reads covariates.
     fn target_only(&self, history: &[f64]) -> Result<Series> {
-        let columns = &self.info.config.inputs;
-        if *columns != 1 {
+        let columns = self.info.columns();
+        if columns != 1 {
             return Err(Error::InvalidInput(format!(
                 "this forecaster reads {columns} columns (the target and its covariates): give them all with forecast_series"
             )));
@@ -107,7 +107,7 @@ impl ForecastPredictor {
 
     /// Refuses a series with other columns, too little history or a value that is not finite.
     fn check(&self, series: &Series) -> Result<()> {
-        let (need, inputs) = (self.history_len(), self.info.config.inputs);
+        let (need, inputs) = (self.history_len(), self.info.columns());
         if series.values.len() != inputs || series.values.iter().any(|c| c.len() != series.len()) {
             return Err(Error::InvalidInput(format!(
                 "the forecaster reads {inputs} columns of equal length ({}); the series has {} ({})",

@@ -61,6 +61,15 @@ pub struct ForecastConfig {
     /// scaled series, so its forecasts are in scaled units) instead of the values themselves.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub linear_residual: Option<LinearBaseline>,
+    /// Series steps per LSTM step (1: one step at a time; 24 on hourly data: a day of inputs per
+    /// step, so the LSTM recurs over days). Divides `window`.
+    #[serde(default = "crate::tasks::forecast::train::default_fold")]
+    pub fold: usize,
+}
+
+/// One series step per LSTM step: the fold of checkpoints and configurations written without one.
+pub(crate) fn default_fold() -> usize {
+    1
 }
 
 impl ForecastConfig {
@@ -81,6 +90,10 @@ impl ForecastConfig {
         check_count("valid-len", self.valid_len, MAX_SIZE)?;
         if let Some(n) = self.train_len {
             check_size("train-len", n, MAX_SIZE)?;
+        }
+        check_size("fold", self.fold, MAX_SIZE)?;
+        if !self.window.is_multiple_of(self.fold) {
+            return Err(Error::invalid_option("fold", &format!("a divisor of --window {}", self.window), self.fold));
         }
         if self.seasonal_residual && self.linear_residual.is_some() {
             return Err(Error::InvalidInput("learn the residual to the seasonal naive or to the linear baseline, not both".into()));
@@ -110,7 +123,18 @@ impl ForecastConfig {
 
     /// The windows at `origins` of a scaled series.
     pub(crate) fn cut(&self, scaled: &[Vec<f64>], origins: &[usize]) -> Windows {
-        windows(scaled, origins, self.window, self.horizon, self.base(scaled, origins).as_deref(), scaled.len() - self.future_cols)
+        let base = self.base(scaled, origins);
+        windows(scaled, origins, self.window, self.horizon, base.as_deref(), scaled.len() - self.future_cols, self.fold)
+    }
+
+    /// LSTM steps per window.
+    pub fn lstm_steps(&self) -> usize {
+        self.window / self.fold
+    }
+
+    /// LSTM inputs per step for a series of `columns` columns.
+    pub fn lstm_inputs(&self, columns: usize) -> usize {
+        columns * self.fold
     }
 }
 
