@@ -10,7 +10,9 @@ use std::path::PathBuf;
 use common::cli::bin;
 use common::gpu;
 use lstm_transfer::config::OptimConfig;
+use lstm_transfer::tasks::forecast::checkpoint::member_tensors;
 use lstm_transfer::tasks::forecast::data::Scaling;
+use lstm_transfer::tasks::forecast::evaluate::forecast_ahead;
 use lstm_transfer::tasks::forecast::{self as timeseries, ForecastConfig, ForecastPredictor, Forecaster, ForecasterConfig, Scaler, Series};
 
 /// Two cycles (24 and 7 steps) and a little noise: a 24-step seasonal naive misses the 7-step cycle.
@@ -58,7 +60,7 @@ fn the_forecaster_learns_and_beats_a_wrong_seasonal_naive() {
     let logs = timeseries::fit(ctx, &mut model, &scaler.scale(&s), &cfg, &mut ()).unwrap();
     let (first, best) = (logs[0].valid_mse, logs.iter().map(|l| l.valid_mse).fold(f64::INFINITY, f64::min));
     assert!(best < 0.3 * first, "validation MSE should fall: {first:.4} → {best:.4}");
-    let (points, m) = timeseries::evaluate(ctx, &mut model, &s, &scaler, &cfg).unwrap();
+    let (points, m) = timeseries::evaluate(ctx, std::slice::from_mut(&mut model), &s, &scaler, &cfg).unwrap();
     assert_eq!(points.len(), 60);
     let y = &s.values[0];
     let mae = points.iter().map(|p| (p.forecast - y[p.step]).abs()).sum::<f64>() / 60.0;
@@ -75,7 +77,7 @@ fn the_forecaster_learns_and_beats_a_wrong_seasonal_naive() {
     let cfg = ForecastConfig { seasonal_residual: true, epochs: 15, ..config() };
     let mut model = Forecaster::new(ctx, ForecasterConfig { inputs: 1, hidden: 16, layers: 1, horizon: 6 }, 32, 30, 3).unwrap();
     timeseries::fit(ctx, &mut model, &scaler.scale(&s), &cfg, &mut ()).unwrap();
-    let (_, r) = timeseries::evaluate(ctx, &mut model, &s, &scaler, &cfg).unwrap();
+    let (_, r) = timeseries::evaluate(ctx, std::slice::from_mut(&mut model), &s, &scaler, &cfg).unwrap();
     assert!(r.mae < 0.8 * r.naive_mae, "residual LSTM MAE {:.3} vs seasonal naive {:.3}", r.mae, r.naive_mae);
 }
 
@@ -105,7 +107,7 @@ fn a_covariate_known_in_advance_is_read_at_the_forecast_steps() {
         let scaler = Scaler::fit(&s, 0, train_end);
         let mut model = Forecaster::new(ctx, ForecasterConfig { inputs: 2, hidden: 16, layers: 1, horizon: 3 }, 32, 12, 5).unwrap();
         timeseries::fit(ctx, &mut model, &scaler.scale(&s), &cfg, &mut ()).unwrap();
-        let m = timeseries::evaluate(ctx, &mut model, &s, &scaler, &cfg).unwrap().1;
+        let m = timeseries::evaluate(ctx, std::slice::from_mut(&mut model), &s, &scaler, &cfg).unwrap().1;
         (m.mae, m.linear_mae.unwrap())
     };
     let ((known, linear_known), (past, linear_past)) = (mae(1), mae(0));
@@ -229,6 +231,36 @@ fn the_cli_trains_fine_tunes_from_another_series_and_refuses_bad_windows() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success() && err.contains(expected), "{other:?}: {err}");
     }
+
+    // A seed ensemble: two members in one checkpoint, each scored alone too; the predictor forecasts
+    // their mean (z-score scaling is linear, so the mean output is the mean forecast); it cannot be
+    // a transfer's source.
+    let ens = temp("ens.safetensors");
+    let out = run(&["--series", "A", "--ensemble", "2", "--out", &ens.display().to_string()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((v["members"].as_array().unwrap().len(), v["members"][1]["seed"].as_u64()), (2, Some(2)), "{v}");
+    let each: Vec<f64> = v["member_mae"].as_array().unwrap().iter().map(|m| m.as_f64().unwrap()).collect();
+    assert!(each.len() == 2 && each[0] != each[1], "two different members: {each:?}");
+    let ctx = gpu();
+    let (info, tensors) = timeseries::load_forecaster(&ens).unwrap();
+    assert!(info.members == 2 && tensors.contains_key("member2.fc.weight") && tensors.contains_key("fc.weight"));
+    let alone: Vec<Vec<f64>> = (0..2)
+        .map(|k| {
+            let mut model = Forecaster::new(ctx, info.config, 1, info.forecast.lstm_steps(), 0).unwrap();
+            model.load_params(ctx, &member_tensors(&tensors, k)).unwrap();
+            forecast_ahead(ctx, std::slice::from_mut(&mut model), &series(400, 0.0), &info.scaler, &info.forecast, 6).unwrap()
+        })
+        .collect();
+    let together = ForecastPredictor::load(&ens).unwrap().forecast(history, 6).unwrap();
+    for h in 0..6 {
+        let mean = 0.5 * (alone[0][h] + alone[1][h]);
+        assert!(alone[0][h] != alone[1][h] && (together[h] - mean).abs() <= 1e-5 * mean.abs(), "step {h}: {together:?} vs {alone:?}");
+    }
+    let out = run(&["--series", "B", "--from", &ens.display().to_string(), "--out", &e]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("an ensemble of 2 forecasters"), "{err}");
+
     let out = run(&["--series", "A", "--fold", "7", "--out", &e]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("invalid fold") && err.contains("divisor of --window 30, got 7"), "{err}");
@@ -279,7 +311,7 @@ fn forecast_writes_the_next_steps_with_their_dates_and_fills_a_skipped_hour() {
     for (i, (w, b)) in written.iter().zip(&blocking).enumerate() {
         assert!((w - b).abs() <= 1e-6 * w.abs(), "step {i}: CLI {w}, API {b}");
     }
-    let pending = predictor.submit(&history).unwrap();
+    let mut pending = predictor.submit(&history).unwrap();
     let polled = loop {
         if let Some(values) = pending.poll().unwrap() {
             break values;
@@ -440,13 +472,13 @@ fn fine_tuning_that_only_hurts_on_validation_keeps_the_starting_model() {
     let start = StartPoint::measure(ctx, &mut model, &scaled, &cfg).unwrap().expect("validation windows");
     let logs = timeseries::fit(ctx, &mut model, &scaled, &cfg, &mut ()).unwrap();
     assert!(!start.keep_if_better(ctx, &model, &logs).unwrap());
-    let (_, trained) = timeseries::evaluate(ctx, &mut model, &s, &scaler, &cfg).unwrap();
+    let (_, trained) = timeseries::evaluate(ctx, std::slice::from_mut(&mut model), &s, &scaler, &cfg).unwrap();
     // Fine-tuning at a rate that wrecks it: no epoch beats the start, which is put back exactly.
     let wreck = ForecastConfig { optim: OptimConfig::adam(3.0, 1e6), epochs: 2, ..cfg.clone() };
     let start = StartPoint::measure(ctx, &mut model, &scaled, &wreck).unwrap().expect("validation windows");
     let logs = timeseries::fit(ctx, &mut model, &scaled, &wreck, &mut ()).unwrap();
     assert!(logs.iter().all(|l| l.valid_mse > start.mse), "the rate should wreck it: {logs:?} vs {}", start.mse);
     assert!(start.keep_if_better(ctx, &model, &logs).unwrap());
-    let (_, kept) = timeseries::evaluate(ctx, &mut model, &s, &scaler, &cfg).unwrap();
+    let (_, kept) = timeseries::evaluate(ctx, std::slice::from_mut(&mut model), &s, &scaler, &cfg).unwrap();
     assert_eq!(kept.mae, trained.mae);
 }

@@ -19,6 +19,8 @@ use lstm_transfer::tasks::forecast::{
     Series, SeriesSpec, StartPoint, boundaries, read_series,
 };
 
+use lstm_transfer::config::validate::check_size;
+use lstm_transfer::tasks::forecast::checkpoint::{MAX_MEMBERS, ensemble_as_source};
 use lstm_transfer::tasks::forecast::data::{FillGaps, Scaling};
 use lstm_transfer::tasks::forecast::evaluate::{MAX_STEPS_AHEAD, forecast_ahead};
 use lstm_transfer::tasks::forecast::linear::LinearBaseline;
@@ -83,6 +85,10 @@ pub struct ForecastArgs {
     pub patience: usize,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Train N forecasters, from seeds --seed, --seed + 1, …, and forecast their mean output (a
+    /// seed ensemble; the checkpoint holds every member).
+    #[arg(long, default_value_t = 1)]
+    pub ensemble: usize,
     #[arg(long, default_value = "runs/forecaster.safetensors")]
     pub out: PathBuf,
     /// Result format (json: the metrics on stdout).
@@ -154,6 +160,15 @@ impl SeriesColumnsArgs {
             max_gap: self.max_gap,
         }
     }
+}
+
+/// One trained forecaster: its epochs, best validation MSE (scaled) and whether it is --from's
+/// model kept unchanged.
+struct Trained {
+    model: Forecaster,
+    logs: Vec<ForecastEpoch>,
+    valid_mse: f64,
+    kept_from: bool,
 }
 
 /// Whether the forecaster learns the residual to the seasonal naive.
@@ -257,7 +272,11 @@ pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &ForecastArgs) -> Result<()> {
     }
     let source = a.from.as_ref().map(|p| timeseries::load_forecaster(p).with_context(|| format!("loading {}", p.display()))).transpose()?;
     let mut cfg = a.config(n)?;
+    check_size("ensemble", a.ensemble, MAX_MEMBERS)?;
     if let (Some(from), Some((info, _))) = (&a.from, &source) {
+        if info.members > 1 {
+            bail!("{}: {}", from.display(), ensemble_as_source(info.members));
+        }
         // The source learnt residuals (or values): fine-tuning must read its output the same way
         // (`auto` follows the source).
         let learnt_linear = info.forecast.linear_residual.is_some();
@@ -332,8 +351,9 @@ pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &ForecastArgs) -> Result<()> {
         ));
     }
     let scaled = scaler.scale(&series);
-    let new_model = |cfg: &ForecastConfig| -> Result<Forecaster> {
-        let model = Forecaster::new(&ctx, model_cfg, cfg.batch_size, cfg.lstm_steps(), a.seed)?;
+    // A model seeded (its parameters and window order) from `fc.seed`, started from --from's.
+    let new_model = |fc: &ForecastConfig| -> Result<Forecaster> {
+        let model = Forecaster::new(&ctx, model_cfg, fc.batch_size, fc.lstm_steps(), fc.seed)?;
         if let Some((_, tensors)) = &source {
             model.load_params(&ctx, tensors)?;
         }
@@ -343,6 +363,26 @@ pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &ForecastArgs) -> Result<()> {
         let found = lr_find_forecaster(&ctx, &mut new_model(&cfg)?, &scaled, &cfg, LrFindConfig::default())?;
         return report_lr_find(a.format, &a.out, &found);
     }
+    let train = |fc: &ForecastConfig| -> Result<Trained> {
+        let mut model = new_model(fc)?;
+        // A model from --from counts as epoch 0 of early stopping.
+        let start_point = if source.is_some() { StartPoint::measure(&ctx, &mut model, &scaled, fc)? } else { None };
+        let mut observer = ForecastObserver { format: a.format, epochs: fc.epochs, bar: None };
+        let logs = timeseries::fit(&ctx, &mut model, &scaled, fc, &mut observer)?;
+        if let Some(bar) = observer.bar.take() {
+            bar.finish_and_clear();
+        }
+        let mut trained =
+            Trained { valid_mse: logs.iter().map(|l| l.valid_mse).fold(f64::INFINITY, f64::min), model, logs, kept_from: false };
+        if let Some(start) = start_point {
+            let mse = start.mse;
+            if start.keep_if_better(&ctx, &trained.model, &trained.logs)? {
+                say(format!("kept the model as --from gave it: no epoch beat its validation MSE {mse:.4} (scaled)"));
+                (trained.valid_mse, trained.kept_from) = (mse, true);
+            }
+        }
+        Ok(trained)
+    };
     // --seasonal-residual auto (without --from) trains both ways; the residual needs a season of history.
     let mut candidates = vec![cfg.clone()];
     if a.seasonal_residual == Residual::Auto && source.is_none() && !a.linear_residual {
@@ -352,46 +392,49 @@ pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &ForecastArgs) -> Result<()> {
         }
     }
     let start = std::time::Instant::now();
-    let mut best: Option<(Forecaster, Vec<ForecastEpoch>, ForecastConfig, f64)> = None;
-    // With --from there is one candidate; whether its starting model was kept.
-    let mut kept_from = false;
+    let mut best: Option<(Trained, ForecastConfig)> = None;
     for candidate in candidates.iter() {
-        let mut model = new_model(candidate)?;
-        // A model from --from counts as epoch 0 of early stopping.
-        let start_point = if source.is_some() { StartPoint::measure(&ctx, &mut model, &scaled, candidate)? } else { None };
-        let mut observer = ForecastObserver { format: a.format, epochs: candidate.epochs, bar: None };
-        let logs = timeseries::fit(&ctx, &mut model, &scaled, candidate, &mut observer)?;
-        if let Some(bar) = observer.bar.take() {
-            bar.finish_and_clear();
-        }
-        let mut valid = logs.iter().map(|l| l.valid_mse).fold(f64::INFINITY, f64::min);
-        if let Some(start) = start_point {
-            let mse = start.mse;
-            if start.keep_if_better(&ctx, &model, &logs)? {
-                say(format!("kept the model as --from gave it: no epoch beat its validation MSE {mse:.4} (scaled)"));
-                valid = mse;
-                kept_from = true;
-            }
-        }
+        let trained = train(candidate)?;
         if candidates.len() > 1 {
             let what = if candidate.seasonal_residual { "residual to the seasonal naive" } else { "values" };
-            say(format!("learning the {what}: best validation MSE {valid:.4} (scaled)"));
+            say(format!("learning the {what}: best validation MSE {:.4} (scaled)", trained.valid_mse));
         }
-        if best.as_ref().is_none_or(|b| valid < b.3) {
-            best = Some((model, logs, candidate.clone(), valid));
+        if best.as_ref().is_none_or(|(b, _)| trained.valid_mse < b.valid_mse) {
+            best = Some((trained, candidate.clone()));
         }
     }
-    let (mut model, logs, cfg, _) = best.expect("at least one candidate");
+    let (first, cfg) = best.expect("at least one candidate");
     if candidates.len() > 1 {
         let kept = if cfg.seasonal_residual { "--seasonal-residual on" } else { "--seasonal-residual off" };
         say(format!("kept {kept} (lower validation MSE)"));
     }
+    // The further members of an --ensemble: the same setting from the next seeds.
+    let mut members = vec![first];
+    for k in 1..a.ensemble {
+        members.push(train(&ForecastConfig { seed: cfg.seed + k as u64, ..cfg.clone() })?);
+        say(format!("ensemble member {} of {}: best validation MSE {:.4} (scaled)", k + 1, a.ensemble, members[k].valid_mse));
+    }
     let seconds = start.elapsed().as_secs_f64();
-    let (points, m) = timeseries::evaluate(&ctx, &mut model, &series, &scaler, &cfg)?;
-    let info = ForecasterInfo { config: model_cfg, spec, scaler, forecast: cfg.clone() };
-    timeseries::save_forecaster(&a.out, &ctx, &model, &info)?;
+    let summaries: Vec<serde_json::Value> = members
+        .iter()
+        .enumerate()
+        .map(|(k, m)| serde_json::json!({"seed": cfg.seed + k as u64, "epochs": m.logs.len(), "valid_mse": m.valid_mse, "kept_from": m.kept_from}))
+        .collect();
+    let (logs, kept_from) = (members[0].logs.clone(), members[0].kept_from);
+    let mut models: Vec<Forecaster> = members.into_iter().map(|m| m.model).collect();
+    let linear = LinearBaseline::fit(&series, &cfg);
+    let (points, m) = timeseries::evaluate_against(&ctx, &mut models, &series, &scaler, &cfg, &linear)?;
+    // Each member alone on the same tail, beside the ensemble.
+    let mut member_mae = Vec::new();
+    if models.len() > 1 {
+        for model in models.iter_mut() {
+            member_mae.push(timeseries::evaluate_against(&ctx, std::slice::from_mut(model), &series, &scaler, &cfg, &linear)?.1.mae);
+        }
+    }
+    let info = ForecasterInfo { config: model_cfg, spec, scaler, forecast: cfg.clone(), members: models.len() };
+    timeseries::save_forecaster(&a.out, &ctx, &models, &info)?;
     if let Some(steps) = a.predict {
-        let values = forecast_ahead(&ctx, &mut model, &series, &info.scaler, &cfg, steps)?;
+        let values = forecast_ahead(&ctx, &mut models, &series, &info.scaler, &cfg, steps)?;
         let path = write_predictions(a, &series, &values)?;
         a.format.say(format!("forecast of the next {steps} steps: {}", path.display()));
     }
@@ -402,6 +445,7 @@ pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &ForecastArgs) -> Result<()> {
         "data": a.data.display().to_string(), "series": a.series, "target": a.columns.target_col, "adapter": ctx.adapter_line(),
         "window": cfg.window, "horizon": cfg.horizon, "season": cfg.season, "train_steps": train_end - train_start,
         "seasonal_residual": cfg.seasonal_residual, "config": cfg, "epochs": logs.len(), "seconds": seconds, "from": a.from.as_ref().map(|p| p.display().to_string()), "kept_from": kept_from, "metrics": m,
+        "members": summaries, "member_mae": member_mae,
     });
     write_atomic(&sibling(&a.out, ".metrics.json"), serde_json::to_string_pretty(&json)?.as_bytes())?;
     if a.format == OutputFormat::Json {
@@ -411,6 +455,10 @@ pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &ForecastArgs) -> Result<()> {
         println!("                     MAE        RMSE       MASE");
         let mase = |v: Option<f64>| v.map_or_else(|| format!("{:>10}", "n/a"), |v| format!("{v:>10.3}"));
         println!("LSTM            {:>9.3} {:>11.3} {}", m.mae, m.rmse, mase(m.mase));
+        if !member_mae.is_empty() {
+            let each: Vec<String> = member_mae.iter().map(|v| format!("{v:.3}")).collect();
+            println!("  (the mean of {} members; each alone: MAE {})", member_mae.len(), each.join(" / "));
+        }
         println!("seasonal naive  {:>9.3} {:>11.3} {}   (season {})", m.naive_mae, m.naive_rmse, mase(m.naive_mase), cfg.season);
         match (m.linear_mae, m.linear_rmse, &m.linear) {
             (Some(mae), Some(rmse), Some(l)) => println!(

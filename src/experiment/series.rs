@@ -34,6 +34,7 @@ use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
 use crate::gpu::GpuContext;
 use crate::params::TensorMap;
+use crate::tasks::forecast::checkpoint::ensemble_as_source;
 use crate::tasks::forecast::data::Scaling;
 use crate::tasks::forecast::linear::LinearBaseline;
 use crate::tasks::forecast::train::default_stride;
@@ -317,6 +318,9 @@ pub fn source_model(
 ) -> Result<SeriesSource> {
     if let Some(path) = &cfg.source_checkpoint {
         let (info, tensors) = load_forecaster(path)?;
+        if info.members > 1 {
+            return Err(Error::File { path: path.clone(), message: ensemble_as_source(info.members) });
+        }
         let learns = match (info.forecast.seasonal_residual, info.forecast.linear_residual.is_some()) {
             (true, _) => Learn::SeasonalResidual,
             (_, true) => Learn::LinearResidual,
@@ -385,7 +389,7 @@ pub fn source_model(
     let mut model = Forecaster::new(ctx, shape, fc.batch_size, fc.lstm_steps(), seed)?;
     let start = Instant::now();
     let logs = timeseries::fit(ctx, &mut model, &scaler.scale(&series), &fc, &mut ())?;
-    let (_, m) = timeseries::evaluate(ctx, &mut model, &series, &scaler, &fc)?;
+    let (_, m) = timeseries::evaluate(ctx, std::slice::from_mut(&mut model), &series, &scaler, &fc)?;
     log(&format!(
         "source {}: {} epochs in {:.0} s; its own tail: MAE {:.3} (seasonal naive {:.3}, linear {})",
         cfg.source.name(),
@@ -396,9 +400,9 @@ pub fn source_model(
         m.linear_mae.map_or("n/a".into(), |v| format!("{v:.3}"))
     ));
     let spec = SeriesSpec { series: cfg.source.series.clone(), ..cfg.columns.clone() };
-    let info = ForecasterInfo { config: shape, spec, scaler, forecast: fc };
+    let info = ForecasterInfo { config: shape, spec, scaler, forecast: fc, members: 1 };
     let path = source_path(out);
-    save_forecaster(&path, ctx, &model, &info)?;
+    save_forecaster(&path, ctx, std::slice::from_ref(&model), &info)?;
     log(&format!("wrote {}", path.display()));
     Ok(SeriesSource { info, tensors: model.store.download_map(ctx)? })
 }
@@ -474,7 +478,7 @@ pub fn run_series_grid(
                         (logs, start_mse, kept)
                     }
                 };
-                let (_, m) = timeseries::evaluate_against(ctx, &mut model, &series, &scaler, &fc, &linear)?;
+                let (_, m) = timeseries::evaluate_against(ctx, std::slice::from_mut(&mut model), &series, &scaler, &fc, &linear)?;
                 let run = SeriesRun {
                     target: name.clone(),
                     length,

@@ -1,5 +1,7 @@
 //! Forecaster checkpoints: tensors with PyTorch names and the model's description (shape, columns,
 //! scaling statistics, windows and training settings) under metadata `lstm_transfer_forecaster`.
+//! An ensemble keeps every member in the one file: the first under the plain names (what PyTorch
+//! loads), member k ≥ 2 under `member{k}.` + the same names.
 
 use std::path::Path;
 
@@ -22,6 +24,14 @@ pub struct ForecasterInfo {
     pub scaler: Scaler,
     /// Windows and training settings.
     pub forecast: ForecastConfig,
+    /// Forecasters in the ensemble, whose mean output is the forecast (1 for checkpoints written
+    /// without the field); set by [`save_forecaster`].
+    #[serde(default = "one_member")]
+    pub members: usize,
+}
+
+fn one_member() -> usize {
+    1
 }
 
 impl ForecasterInfo {
@@ -34,9 +44,37 @@ impl ForecasterInfo {
 
 const META_FORECASTER: &str = "lstm_transfer_forecaster";
 
-/// Writes a forecaster checkpoint (PyTorch names, description in the metadata), atomically.
-pub fn save_forecaster(path: &Path, ctx: &GpuContext, model: &Forecaster, info: &ForecasterInfo) -> Result<()> {
-    save_model(path, &model.store.download(ctx)?, META_FORECASTER, info, None, &[])
+/// Most members an ensemble checkpoint may hold.
+pub const MAX_MEMBERS: usize = 64;
+
+/// Why an ensemble checkpoint cannot be a transfer's source (`forecast --from`, `forecast-transfer`).
+pub fn ensemble_as_source(members: usize) -> String {
+    format!("an ensemble of {members} forecasters: transfer starts from one (train the source without --ensemble)")
+}
+
+/// The name of member `k`'s (0-based) tensor `name` in a checkpoint.
+fn member_name(k: usize, name: &str) -> String {
+    if k == 0 { name.to_string() } else { format!("member{}.{name}", k + 1) }
+}
+
+/// Member `k`'s (0-based) tensors of a checkpoint, under their plain names.
+pub fn member_tensors(tensors: &TensorMap, k: usize) -> TensorMap {
+    if k == 0 {
+        return tensors.clone();
+    }
+    let prefix = member_name(k, "");
+    tensors.iter().filter_map(|(name, t)| name.strip_prefix(&prefix).map(|plain| (plain.to_string(), t.clone()))).collect()
+}
+
+/// Writes a forecaster checkpoint (PyTorch names, description in the metadata), atomically: one
+/// model, or every member of an ensemble (`info.members` is set to their count).
+pub fn save_forecaster(path: &Path, ctx: &GpuContext, members: &[Forecaster], info: &ForecasterInfo) -> Result<()> {
+    let mut tensors = Vec::new();
+    for (k, member) in members.iter().enumerate() {
+        tensors.extend(member.store.download(ctx)?.into_iter().map(|(name, shape, values)| (member_name(k, &name), shape, values)));
+    }
+    let info = ForecasterInfo { members: members.len(), ..info.clone() };
+    save_model(path, &tensors, META_FORECASTER, &info, None, &[])
 }
 
 /// Reads a forecaster checkpoint: its description (checked) and tensors.
@@ -58,5 +96,20 @@ pub fn parse_forecaster(bytes: &[u8], path: &Path) -> Result<(ForecasterInfo, Te
             None => Ok(()),
         });
     checked.map_err(|e| Error::File { path: path.to_path_buf(), message: format!("metadata '{META_FORECASTER}': {e}") })?;
+    if info.members == 0 || info.members > MAX_MEMBERS {
+        return Err(Error::File {
+            path: path.to_path_buf(),
+            message: format!("metadata '{META_FORECASTER}': {} members, expected 1 to {MAX_MEMBERS}", info.members),
+        });
+    }
+    for k in 0..info.members {
+        if let Some((name, _)) = info.config.param_specs().iter().find(|(name, _)| !tensors.contains_key(&member_name(k, name))) {
+            let missing = member_name(k, name);
+            return Err(Error::File {
+                path: path.to_path_buf(),
+                message: format!("no tensor '{missing}' (member {} of {})", k + 1, info.members),
+            });
+        }
+    }
     Ok((info, tensors))
 }

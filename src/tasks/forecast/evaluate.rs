@@ -4,7 +4,7 @@
 
 use super::data::{Scaler, Series, Windows, seasonal_naive};
 use super::linear::{LinearBaseline, LinearSummary};
-use super::model::Forecaster;
+use super::model::{Forecaster, predict_mean};
 use super::train::{ForecastConfig, boundaries, origins};
 use crate::config::validate::check_size;
 use crate::error::{Error, Result};
@@ -60,10 +60,11 @@ pub struct ForecastPoint {
     pub linear: Option<f64>,
 }
 
-/// Rolling forecasts over the tail (origins every `horizon` steps from the tail's start) and their metrics.
+/// Rolling forecasts over the tail (origins every `horizon` steps from the tail's start) and their
+/// metrics: of one model, or the members' mean forecast of an ensemble.
 pub fn evaluate(
     ctx: &GpuContext,
-    model: &mut Forecaster,
+    model: &mut [Forecaster],
     series: &Series,
     scaler: &Scaler,
     cfg: &ForecastConfig,
@@ -75,7 +76,7 @@ pub fn evaluate(
 /// reason it could not be), for callers that score several models on the same split.
 pub fn evaluate_against(
     ctx: &GpuContext,
-    model: &mut Forecaster,
+    model: &mut [Forecaster],
     series: &Series,
     scaler: &Scaler,
     cfg: &ForecastConfig,
@@ -91,7 +92,7 @@ pub fn evaluate_against(
         linear.as_ref().ok().filter(|l| tail.iter().all(|&o| o >= l.history())).map(|l| l.forecasts(series, &tail));
     let mut points = Vec::new();
     for (c, chunk) in tail.chunks(cfg.batch_size).enumerate() {
-        let pred = model.predict(ctx, &cfg.cut(&scaled, chunk))?;
+        let pred = predict_mean(ctx, model, &cfg.cut(&scaled, chunk))?;
         let base = cfg.base(&scaled, chunk);
         for (i, &o) in chunk.iter().enumerate() {
             let lin = linear_forecasts.as_ref().map(|f| &f[c * cfg.batch_size + i]);
@@ -150,10 +151,10 @@ pub(crate) fn residual_base(scaled: &[Vec<f64>], cfg: &ForecastConfig) -> Vec<f6
 /// The next `steps` values past the end of `series`, in its units. A direct forecast gives up to
 /// `horizon` steps; a series read without covariates goes further by feeding the forecasts back as
 /// inputs, `horizon` steps at a time. Covariates known in advance are not in the data past its end,
-/// so such a model cannot forecast ahead.
+/// so such a model cannot forecast ahead. An ensemble forecasts its members' mean.
 pub fn forecast_ahead(
     ctx: &GpuContext,
-    model: &mut Forecaster,
+    model: &mut [Forecaster],
     series: &Series,
     scaler: &Scaler,
     cfg: &ForecastConfig,
@@ -177,7 +178,7 @@ pub fn forecast_ahead(
     let mut scaled = scaler.scale(series);
     let mut out = Vec::with_capacity(steps);
     while out.len() < steps {
-        let pred = model.predict(ctx, &window_after(&scaled, cfg))?;
+        let pred = predict_mean(ctx, model, &window_after(&scaled, cfg))?;
         let base = residual_base(&scaled, cfg);
         for (&p, base) in pred.iter().zip(base) {
             let value = p as f64 + base;

@@ -79,7 +79,7 @@ impl ForecasterConfig {
 /// let shape = ForecasterConfig { inputs: 1, hidden: 64, layers: 1, horizon: cfg.horizon };
 /// let mut model = Forecaster::new(&ctx, shape, cfg.batch_size, cfg.window, 1)?;
 /// forecast::fit(&ctx, &mut model, &scaler.scale(&series), &cfg, &mut ())?;
-/// let (_, metrics) = forecast::evaluate(&ctx, &mut model, &series, &scaler, &cfg)?;
+/// let (_, metrics) = forecast::evaluate(&ctx, std::slice::from_mut(&mut model), &series, &scaler, &cfg)?;
 /// println!("MASE {:?} (seasonal naive {:?})", metrics.mase, metrics.naive_mase);
 /// # Ok::<(), lstm_transfer::Error>(())
 /// ```
@@ -204,6 +204,22 @@ impl Forecaster {
     pub fn load_params(&self, ctx: &GpuContext, tensors: &TensorMap) -> Result<()> {
         self.store.upload_all(ctx, tensors)
     }
+}
+
+/// The mean of the members' outputs `[B,horizon]` for a batch of windows (scaled units, before any
+/// residual base, which is the same for every member): an ensemble of forecasters trained from
+/// different seeds forecasts as one.
+pub fn predict_mean(ctx: &GpuContext, members: &mut [Forecaster], b: &Windows) -> Result<Vec<f32>> {
+    let mut sum: Vec<f64> = Vec::new();
+    for member in members.iter_mut() {
+        let pred = member.predict(ctx, b)?;
+        sum.resize(pred.len(), 0.0);
+        sum.iter_mut().zip(pred).for_each(|(s, p)| *s += p as f64);
+    }
+    if members.is_empty() {
+        return Err(Error::InvalidInput("an ensemble of no forecasters".into()));
+    }
+    Ok(sum.into_iter().map(|s| (s / members.len() as f64) as f32).collect())
 }
 
 /// Records the forward pass (and for a training key the MSE, the backward pass and the update tail).

@@ -14,18 +14,18 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use super::checkpoint::{ForecasterInfo, load_forecaster};
+use super::checkpoint::{ForecasterInfo, load_forecaster, member_tensors};
 use super::data::{Scaler, Series};
 use super::evaluate::{forecast_ahead, residual_base, window_after};
 use super::model::Forecaster;
 use crate::error::{Error, Result};
 use crate::gpu::{GpuContext, Pending};
 
-/// A forecaster loaded for prediction, with its scaling and window settings, on a GPU context it
-/// shares.
+/// A forecaster (or an ensemble's members, whose mean it forecasts) loaded for prediction, with its
+/// scaling and window settings, on a GPU context it shares.
 pub struct ForecastPredictor {
     ctx: Arc<GpuContext>,
-    model: Forecaster,
+    members: Vec<Forecaster>,
     info: ForecasterInfo,
 }
 
@@ -42,9 +42,14 @@ impl ForecastPredictor {
     /// `wgpu::Device` with [`GpuContext::from_device`]).
     pub fn load_on(ctx: Arc<GpuContext>, path: &Path) -> Result<Self> {
         let (info, tensors) = load_forecaster(path)?;
-        let model = Forecaster::new(&ctx, info.config, 1, info.forecast.lstm_steps(), 0)?;
-        model.load_params(&ctx, &tensors)?;
-        Ok(Self { ctx, model, info })
+        let members = (0..info.members)
+            .map(|k| {
+                let model = Forecaster::new(&ctx, info.config, 1, info.forecast.lstm_steps(), 0)?;
+                model.load_params(&ctx, &member_tensors(&tensors, k))?;
+                Ok(model)
+            })
+            .collect::<Result<_>>()?;
+        Ok(Self { ctx, members, info })
     }
 
     /// What the checkpoint says: shape, columns, scaling, window and horizon.
@@ -74,7 +79,7 @@ impl ForecastPredictor {
     /// [`forecast`](Self::forecast) from a series with every column the model reads (target first).
     pub fn forecast_series(&mut self, series: &Series, steps: usize) -> Result<Vec<f64>> {
         self.check(series)?;
-        forecast_ahead(&self.ctx, &mut self.model, series, &self.info.scaler, &self.info.forecast, steps)
+        forecast_ahead(&self.ctx, &mut self.members, series, &self.info.scaler, &self.info.forecast, steps)
     }
 
     /// Submits the forecast of the next [`horizon`](Self::horizon) values after `history` and
@@ -84,7 +89,8 @@ impl ForecastPredictor {
         let series = self.target_only(history)?;
         self.check(&series)?;
         let scaled = self.info.scaler.scale(&series);
-        let pending = self.model.submit_predict(&self.ctx, &window_after(&scaled, &self.info.forecast))?;
+        let window = window_after(&scaled, &self.info.forecast);
+        let pending = self.members.iter_mut().map(|m| Ok((m.submit_predict(&self.ctx, &window)?, None))).collect::<Result<_>>()?;
         let base = residual_base(&scaled, &self.info.forecast);
         Ok(PendingForecast { ctx: self.ctx.clone(), pending, base, scaler: self.info.scaler.clone() })
     }
@@ -131,17 +137,23 @@ impl ForecastPredictor {
 /// A forecast submitted with [`ForecastPredictor::submit`], not yet read back.
 pub struct PendingForecast {
     ctx: Arc<GpuContext>,
-    pending: Pending<f32>,
+    /// Each member's readback, and its outputs once they arrived.
+    pending: Vec<(Pending<f32>, Option<Vec<f32>>)>,
     /// The seasonal naive (scaled) each output is added to, or zeros.
     base: Vec<f64>,
     scaler: Scaler,
 }
 
 impl PendingForecast {
-    /// The next `horizon` values in the series' units once the GPU is done; `None` until then
-    /// (never blocks).
-    pub fn poll(&self) -> Result<Option<Vec<f64>>> {
-        let Some(out) = self.pending.poll(&self.ctx)? else { return Ok(None) };
-        Ok(Some(out.iter().zip(&self.base).map(|(&p, b)| self.scaler.unscale_target(p as f64 + b)).collect()))
+    /// The next `horizon` values in the series' units once the GPU is done (every member's, for an
+    /// ensemble); `None` until then (never blocks).
+    pub fn poll(&mut self) -> Result<Option<Vec<f64>>> {
+        for (pending, out) in self.pending.iter_mut().filter(|(_, out)| out.is_none()) {
+            *out = pending.poll(&self.ctx)?;
+        }
+        let outputs: Option<Vec<&Vec<f32>>> = self.pending.iter().map(|(_, out)| out.as_ref()).collect();
+        let Some(outputs) = outputs else { return Ok(None) };
+        let mean = |h: usize| outputs.iter().map(|o| o[h] as f64).sum::<f64>() / outputs.len() as f64;
+        Ok(Some(self.base.iter().enumerate().map(|(h, b)| self.scaler.unscale_target(mean(h) + b)).collect()))
     }
 }
