@@ -83,6 +83,12 @@ test_size = 40
     assert!(results.iter().filter(|r| r.method == "dann").all(|r| r.proxy_a_distance.is_some()));
     let md = report::write_report(&out, &results, "test").unwrap();
     assert!(md.contains("| toy | 16 |") && md.contains("lm-ulmfit") && md.contains("self-train"), "{md}");
+    // The transferability check ran once per split, on its 16 labels, before the split's first run.
+    let checked =
+        |r: &&lstm_transfer::experiment::RunResult| r.check.as_ref().is_some_and(|c| c.rows == 16 && c.proxy_a_distance.is_some());
+    assert!(results.iter().filter(|r| r.method == "scratch").all(|r| checked(&r)), "{results:?}");
+    assert!(results.iter().filter(|r| r.method != "scratch").all(|r| r.check.is_none()));
+    assert!(md.contains("## Transferability check before training") && md.contains("Spearman's ρ"), "{md}");
     for file in ["report.md", "results.json", "summary.json", "accuracy_vs_budget.svg", "learning_curves.svg", "source.safetensors"] {
         assert!(out.join(file).exists(), "{file} missing");
     }

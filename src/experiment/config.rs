@@ -104,6 +104,10 @@ pub struct FinetuneSpec {
     /// DANN: labelled source rows per run (a seeded sample).
     #[serde(default = "defaults::dann_source_rows")]
     pub dann_source_rows: usize,
+    /// DANN: γ of the gradient reversal's schedule λ = 2/(1+exp(−γ·p)) − 1 over training progress p
+    /// (small: λ rises slowly and stays below 1; large: full reversal almost at once) [default: 10].
+    #[serde(default = "defaults::dann_gamma")]
+    pub dann_gamma: f64,
 }
 
 /// One target domain.
@@ -156,6 +160,10 @@ pub struct ExperimentConfig {
     pub seeds: Vec<u64>,
     /// Any of scratch, source-only, init, freeze, ulmfit, hetero, dann, lm-ulmfit.
     pub methods: Vec<Arm>,
+    /// Run the transferability check (`transfer --check`) on each split's n labels before its runs:
+    /// the report sets its figures beside the gain measured for `init` and ranks them against it.
+    #[serde(default = "defaults::yes")]
+    pub check: bool,
 }
 
 /// What one run of the experiment does with the source.
@@ -215,6 +223,9 @@ mod defaults {
     pub fn dann_epochs() -> usize {
         4
     }
+    pub fn dann_gamma() -> f64 {
+        crate::transfer::recipe::DEFAULT_GAMMA
+    }
     pub fn dann_source_rows() -> usize {
         1000
     }
@@ -232,6 +243,9 @@ mod defaults {
     }
     pub fn one() -> usize {
         1
+    }
+    pub fn yes() -> bool {
+        true
     }
     pub fn batch() -> usize {
         16
@@ -259,6 +273,7 @@ mod defaults {
             patience: None,
             dann_epochs: dann_epochs(),
             dann_source_rows: dann_source_rows(),
+            dann_gamma: dann_gamma(),
         }
     }
 }
@@ -308,6 +323,7 @@ impl ExperimentConfig {
             budgets: vec![50, 200],
             seeds: vec![1, 2, 3, 4, 5],
             methods: vec![Arm::Scratch, Arm::SourceOnly, Arm::Transfer(Method::Init), Arm::Transfer(Method::Dann)],
+            check: true,
         }
     }
 
@@ -356,6 +372,7 @@ impl ExperimentConfig {
         check_positive_f32("finetune.lr", f.lr)?;
         check_positive_f32("finetune.transfer_lr", f.transfer_lr)?;
         check_finite_range("finetune.valid_fraction", f.valid_fraction, 0.0, 1.0)?;
+        check_finite_range("finetune.dann_gamma", f.dann_gamma, 0.0, 1e6)?;
         for t in &self.targets {
             check_size(&format!("target '{}' test_size", t.name), t.test_size, MAX_SIZE)?;
         }

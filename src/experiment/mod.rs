@@ -7,6 +7,7 @@
 //! epoch is chosen on a stratified `valid_fraction` of the n labels (validation loss); every method
 //! sees the same n labels for a given seed.
 
+mod check_report;
 pub mod config;
 pub mod report;
 mod self_train;
@@ -32,6 +33,7 @@ use crate::gpu::GpuContext;
 use crate::tasks::classify::checkpoint::{Checkpoint, ModelInfo, TOKENIZER, save_classifier};
 use crate::tasks::classify::train::Evaluation;
 use crate::tasks::classify::{Classifier, ClassifierConfig, Monitor, TrainConfig, TrainData, TrainState, evaluate, train_classifier};
+use crate::transfer::check::{Transferability, check};
 use crate::transfer::dann::{DannData, dann_data};
 use crate::transfer::{self, Method, Recipe, TransferOptions, load_source};
 
@@ -65,6 +67,10 @@ pub struct RunResult {
     /// DANN: proxy A-distance of the last epoch (held-out source vs target rows).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proxy_a_distance: Option<f64>,
+    /// The transferability check of the run's split (its n labels), on the first run of each split
+    /// when the experiment's `check` is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<Transferability>,
 }
 
 /// Trains `model` and leaves it at its best epoch; returns the run's log.
@@ -321,6 +327,15 @@ fn run_grid(
             let n = if budget == 0 { pool.len() } else { budget.min(pool.len()) };
             for &seed in &cfg.seeds {
                 let (labelled, unlabelled) = stratified(&pool, n, seed);
+                // The check reads the split's n labels before any run, as a user would before training.
+                let mut figures = None;
+                if cfg.check && todo(position) {
+                    let source_rows = (!source_rows.is_empty()).then_some(&source_rows[..]);
+                    match check(ctx, source, &labelled, &labels, source_rows, seed) {
+                        Ok(c) => figures = Some(c),
+                        Err(e) => log(&format!("{} n={n} seed={seed}: no transferability check: {e}", target.name)),
+                    }
+                }
                 let n_valid = ((n as f64) * cfg.finetune.valid_fraction).round().max(1.0) as usize;
                 let (valid, train) = stratified(&labelled, n_valid, seed.wrapping_add(1000));
                 let split = TargetSplit { train, valid, pool: &pool, unlabelled, test: &test, labels: &labels };
@@ -333,6 +348,7 @@ fn run_grid(
                     let start = Instant::now();
                     let mut r = run_arm(ctx, cfg, &sources, &split, arm, seed)?;
                     (r.target, r.budget, r.seed, r.seconds) = (target.name.clone(), n, seed, start.elapsed().as_secs_f64());
+                    r.check = figures.take();
                     log(&format!(
                         "{} n={n} seed={seed} {:<11} test accuracy {:.3}  macro-F1 {:.3}  (best epoch {}, {:.1} s)",
                         r.target,
@@ -408,7 +424,7 @@ fn run_arm(ctx: &GpuContext, cfg: &ExperimentConfig, sources: &Sources, s: &Targ
         tc.optim.optimizer.lr = ft.lr;
     }
     if method == Method::Dann {
-        tc.epochs = ft.dann_epochs;
+        (tc.epochs, tc.dann_gamma) = (ft.dann_epochs, Some(ft.dann_gamma));
     }
     let mut model = Classifier::new(ctx, mcfg, tc.batch_size, tc.max_len, seed)?;
     let options = TransferOptions { copy: vec!["*".into()], exclude: plan.exclude, seed };
@@ -502,5 +518,6 @@ fn result(arm: Arm, eval: &Evaluation, best_epoch: usize) -> RunResult {
         valid_loss_curve: Vec::new(),
         seconds: 0.0,
         proxy_a_distance: None,
+        check: None,
     }
 }

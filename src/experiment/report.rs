@@ -250,7 +250,7 @@ pub fn write_results(out: &Path, results: &[RunResult]) -> Result<()> {
 pub fn write_report(out: &Path, results: &[RunResult], adapter: &str) -> Result<String> {
     write_results(out, results)?;
     let cells = summarize(results);
-    let md = markdown(&cells, "Transfer experiment", adapter, ACCURACY);
+    let md = markdown(&cells, "Transfer experiment", adapter, ACCURACY) + &super::check_report::markdown(results, &cells);
     write_atomic(&out.join("report.md"), md.as_bytes())?;
     write_atomic(&out.join("summary.json"), serde_json::to_string_pretty(&cells).expect("cells serialize").as_bytes())?;
     write_budget_chart(&out.join("accuracy_vs_budget.svg"), &cells, ACCURACY)?;
@@ -341,6 +341,7 @@ mod tests {
             valid_loss_curve: vec![1.0 - acc],
             seconds: 0.0,
             proxy_a_distance: None,
+            check: None,
         }
     }
 

@@ -34,7 +34,7 @@ const BATCH: usize = 64;
 const PAD_ROWS: usize = 1_000;
 
 /// The figures of [`check`].
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Transferability {
     /// Labelled target rows the check read.
     pub rows: usize,

@@ -58,7 +58,7 @@ use crate::tasks::classify::checkpoint::{Checkpoint, TOKENIZER};
 use crate::tasks::classify::{Classifier, ClassifierConfig};
 
 /// How much of the target's text the source vocabulary covers.
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Coverage {
     /// Tokens carried over from the source vocabulary (specials included).
     pub source_tokens: usize,
