@@ -467,6 +467,13 @@ fn transfer_check_reports_coverage_confidence_logme_and_the_domain_gap() {
     let same = ok(&["transfer", "--from", &source, "--check", "--data", &target, "--source-data", &target, "--format", "json"]);
     let same: serde_json::Value = serde_json::from_str(&same).unwrap();
     assert_eq!(same["proxy_a_distance"].as_f64(), Some(0.0), "{same}");
+    // A target of other (and more) labels than the source's head: its confidence is still read, its
+    // accuracy is not.
+    let topics: String = yelp.lines().enumerate().map(|(i, l)| format!("topic{}\t{}\n", i % 3, l.split_once('\t').unwrap().1)).collect();
+    let topics = file("check_topics.tsv", &topics);
+    let out = ok(&["transfer", "--from", &source, "--check", "--data", &topics, "--format", "json"]);
+    let t: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(t["source_confidence"].as_f64().is_some_and(|c| (0.5..=1.0).contains(&c)) && t["source_accuracy"].is_null(), "{t}");
     // Check trains nothing: a method or training option with it is refused.
     let err = fails(&["transfer", "--from", &source, "--check", "--method", "init", "--data", &target]);
     assert!(err.contains("--method") && err.contains("--check"), "{err}");

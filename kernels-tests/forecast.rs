@@ -260,6 +260,9 @@ fn the_cli_trains_fine_tunes_from_another_series_and_refuses_bad_windows() {
     let out = run(&["--series", "B", "--from", &ens.display().to_string(), "--out", &e]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && err.contains("an ensemble of 2 forecasters"), "{err}");
+    let out = run(&["--series", "B", "--from", &a, "--ensemble", "2", "--out", &e]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("cannot be combined with --from or --lr-find"), "{err}");
 
     let out = run(&["--series", "A", "--fold", "7", "--out", &e]);
     let err = String::from_utf8_lossy(&out.stderr);

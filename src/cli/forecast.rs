@@ -273,6 +273,11 @@ pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &ForecastArgs) -> Result<()> {
     let source = a.from.as_ref().map(|p| timeseries::load_forecaster(p).with_context(|| format!("loading {}", p.display()))).transpose()?;
     let mut cfg = a.config(n)?;
     check_size("ensemble", a.ensemble, MAX_MEMBERS)?;
+    if a.ensemble > 1 && (a.from.is_some() || a.optim.lr_find) {
+        // From one starting model the members would differ only in their window order, and those
+        // that no epoch improves would be that model itself.
+        bail!("--ensemble trains fresh models from different seeds: it cannot be combined with --from or --lr-find");
+    }
     if let (Some(from), Some((info, _))) = (&a.from, &source) {
         if info.members > 1 {
             bail!("{}: {}", from.display(), ensemble_as_source(info.members));
@@ -307,8 +312,7 @@ pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &ForecastArgs) -> Result<()> {
             );
         }
         if info.scaler.scaling != a.shape.scaling {
-            let scaling = format!("{:?}", info.scaler.scaling).to_lowercase();
-            bail!("{} reads values scaled with --scaling {scaling}: fine-tune it with the same", from.display());
+            bail!("{} reads values scaled with --scaling {}: fine-tune it with the same", from.display(), info.scaler.scaling.name());
         }
         cfg.seasonal_residual = info.forecast.seasonal_residual;
     }
@@ -411,14 +415,14 @@ pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &ForecastArgs) -> Result<()> {
     // The further members of an --ensemble: the same setting from the next seeds.
     let mut members = vec![first];
     for k in 1..a.ensemble {
-        members.push(train(&ForecastConfig { seed: cfg.seed + k as u64, ..cfg.clone() })?);
+        members.push(train(&ForecastConfig { seed: cfg.seed.wrapping_add(k as u64), ..cfg.clone() })?);
         say(format!("ensemble member {} of {}: best validation MSE {:.4} (scaled)", k + 1, a.ensemble, members[k].valid_mse));
     }
     let seconds = start.elapsed().as_secs_f64();
     let summaries: Vec<serde_json::Value> = members
         .iter()
         .enumerate()
-        .map(|(k, m)| serde_json::json!({"seed": cfg.seed + k as u64, "epochs": m.logs.len(), "valid_mse": m.valid_mse, "kept_from": m.kept_from}))
+        .map(|(k, m)| serde_json::json!({"seed": cfg.seed.wrapping_add(k as u64), "epochs": m.logs.len(), "valid_mse": m.valid_mse, "kept_from": m.kept_from}))
         .collect();
     let (logs, kept_from) = (members[0].logs.clone(), members[0].kept_from);
     let mut models: Vec<Forecaster> = members.into_iter().map(|m| m.model).collect();

@@ -32,6 +32,8 @@ const LOGME_GAIN: usize = 5;
 struct Row<'a> {
     target: &'a str,
     budget: usize,
+    /// Splits (seeds) whose check the figures average.
+    checks: usize,
     figures: Vec<Option<f64>>,
     init: Option<&'a Cell>,
 }
@@ -46,12 +48,12 @@ pub fn markdown(results: &[RunResult], cells: &[Cell]) -> String {
             let figures = FIGURES
                 .iter()
                 .map(|f| {
-                    let values: Vec<f64> = checks.iter().filter_map(|c| (f.read)(c)).collect();
+                    let values: Vec<f64> = checks.iter().filter_map(|c| (f.read)(c)).filter(|v| v.is_finite()).collect();
                     (!values.is_empty()).then(|| mean_std(&values).0)
                 })
                 .collect();
             let init = cells.iter().find(|c| c.target == r.target && c.budget == r.budget && c.method == "init" && c.delta.is_some());
-            rows.push(Row { target: &r.target, budget: r.budget, figures, init });
+            rows.push(Row { target: &r.target, budget: r.budget, checks: checks.len(), figures, init });
         }
     }
     if rows.is_empty() {
@@ -59,14 +61,18 @@ pub fn markdown(results: &[RunResult], cells: &[Cell]) -> String {
     }
     let mut s = String::from(
         "\n## Transferability check before training\n\nEach figure is the mean over the seeds' splits of `transfer --check` on \
-         the split's n labels, read before any run. Coverage: share of the target's token occurrences the source knows; \
+         the split's n labels, read before any run (checks: the splits checked). Coverage: share of the target's token occurrences the source knows; \
          unknown-word trigrams: share of the unknown words' character trigrams found in the source's words; source \
          confidence / entropy / accuracy: the source classifier on the labelled rows; LogME gain: LogME of the started \
          model's features minus that of the same model at random (per row); PAD: proxy A-distance between source and \
          target rows. Measured: init − scratch in accuracy points (paired by seed, 95% half-width).\n\n",
     );
     let names: Vec<&str> = FIGURES.iter().map(|f| f.name).collect();
-    s += &format!("| target | n | {} | measured: init − scratch |\n|---|---:|{}---|\n", names.join(" | "), "---:|".repeat(names.len()));
+    s += &format!(
+        "| target | n | checks | {} | measured: init − scratch |\n|---|---:|---:|{}---|\n",
+        names.join(" | "),
+        "---:|".repeat(names.len())
+    );
     for row in &rows {
         let figures: Vec<String> = row.figures.iter().map(|f| f.map_or("–".into(), |v| format!("{v:.3}"))).collect();
         let measured = match row.init {
@@ -77,7 +83,7 @@ pub fn markdown(results: &[RunResult], cells: &[Cell]) -> String {
             },
             None => "– (no init and scratch runs)".into(),
         };
-        s += &format!("| {} | {} | {} | {measured} |\n", row.target, row.budget, figures.join(" | "));
+        s += &format!("| {} | {} | {} | {} | {measured} |\n", row.target, row.budget, row.checks, figures.join(" | "));
     }
 
     // Spearman's ρ of each figure with the measured gains, over every cell and within each budget.
@@ -93,7 +99,8 @@ pub fn markdown(results: &[RunResult], cells: &[Cell]) -> String {
     );
     s += &format!("| | {} |\n|---|{}\n", names.join(" | "), "---:|".repeat(names.len()));
     let rho = |rows: &[&Row], k: usize| {
-        let pairs: Vec<(f64, f64)> = rows.iter().filter_map(|r| r.figures[k].map(|f| (f, gain(r)))).collect();
+        let pairs: Vec<(f64, f64)> =
+            rows.iter().filter_map(|r| r.figures[k].map(|f| (f, gain(r)))).filter(|(f, g)| f.is_finite() && g.is_finite()).collect();
         spearman(&pairs)
     };
     let all: Vec<String> = (0..FIGURES.len()).map(|k| rho(&scored, k).map_or("–".into(), |v| format!("{v:+.2}"))).collect();
@@ -121,8 +128,8 @@ pub fn markdown(results: &[RunResult], cells: &[Cell]) -> String {
     s
 }
 
-/// Spearman's rank correlation of the pairs (ties get their mean rank); None with fewer than 3
-/// pairs or when either side is constant.
+/// Spearman's rank correlation of the (finite) pairs (ties get their mean rank); None with fewer
+/// than 3 pairs or when either side is constant.
 fn spearman(pairs: &[(f64, f64)]) -> Option<f64> {
     if pairs.len() < 3 {
         return None;
@@ -198,7 +205,7 @@ mod tests {
         }
         let cells = super::super::report::summarize(&results);
         let md = markdown(&results, &cells);
-        assert!(md.contains("| a | 50 | 0.900 | 0.500 | 0.800 | 0.400 | – | 0.300 | 0.200 | +10.1 ±"), "{md}");
+        assert!(md.contains("| a | 50 | 1 | 0.900 | 0.500 | 0.800 | 0.400 | – | 0.300 | 0.200 | +10.1 ±"), "{md}");
         assert!(md.contains("| c | 50 |") && md.contains("| -0.200 | 0.200 | -2.9 ±"), "{md}");
         // LogME gain ranks the three gains exactly; constant figures get no ρ.
         assert!(md.contains("| all cells | – | – | – | – | – | +1.00 | – |"), "{md}");

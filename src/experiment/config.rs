@@ -372,7 +372,9 @@ impl ExperimentConfig {
         check_positive_f32("finetune.lr", f.lr)?;
         check_positive_f32("finetune.transfer_lr", f.transfer_lr)?;
         check_finite_range("finetune.valid_fraction", f.valid_fraction, 0.0, 1.0)?;
-        check_finite_range("finetune.dann_gamma", f.dann_gamma, 0.0, 1e6)?;
+        if !(f.dann_gamma > 0.0 && f.dann_gamma <= 1e6) {
+            return bad(format!("finetune.dann_gamma must be in (0, 1e6] (0 would never reverse the gradient): {}", f.dann_gamma));
+        }
         for t in &self.targets {
             check_size(&format!("target '{}' test_size", t.name), t.test_size, MAX_SIZE)?;
         }

@@ -333,7 +333,11 @@ fn run_grid(
                     let source_rows = (!source_rows.is_empty()).then_some(&source_rows[..]);
                     match check(ctx, source, &labelled, &labels, source_rows, seed) {
                         Ok(c) => figures = Some(c),
-                        Err(e) => log(&format!("{} n={n} seed={seed}: no transferability check: {e}", target.name)),
+                        // What the check cannot read (too few rows, no vocabulary) leaves the runs to go on.
+                        Err(e @ Error::InvalidInput(_)) => {
+                            log(&format!("{} n={n} seed={seed}: no transferability check: {e}", target.name))
+                        }
+                        Err(e) => return Err(e),
                     }
                 }
                 let n_valid = ((n as f64) * cfg.finetune.valid_fraction).round().max(1.0) as usize;

@@ -340,20 +340,20 @@ pub fn source_model(
                 path: path.clone(),
                 message: format!(
                     "a source forecasting {} steps from inputs {:?} / known in advance {:?}, learning {learns:?} (season {}, fold {}, \
-                     {:?} scaling); the grid needs {} steps from {:?} / {:?}, learning {:?} (season {}, fold {}, {:?} scaling)",
+                     {} scaling); the grid needs {} steps from {:?} / {:?}, learning {:?} (season {}, fold {}, {} scaling)",
                     info.config.horizon,
                     info.spec.input_cols,
                     info.spec.future_cols,
                     info.forecast.season,
                     info.forecast.fold,
-                    info.scaler.scaling,
+                    info.scaler.scaling.name(),
                     cfg.horizon,
                     cfg.columns.input_cols,
                     cfg.columns.future_cols,
                     cfg.learn,
                     cfg.season,
                     cfg.fold,
-                    cfg.scaling
+                    cfg.scaling.name()
                 ),
             });
         }

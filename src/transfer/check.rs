@@ -107,8 +107,11 @@ pub fn check(
     let (mut source_confidence, mut source_entropy, mut source_accuracy) = (None, None, None);
     if source.info.config.classes > 1 {
         let source_vocab = Vocab::from_tokens(source_vocab.to_vec())?;
-        let data =
-            Dataset { ids: rows.iter().map(|r| source_vocab.encode(&r.text)).collect(), labels: target.labels.clone(), domains: None };
+        // The source's head reads only the text; the target's labels (other classes, perhaps more
+        // of them than the head has) are scored only when they are the source's.
+        let same_labels = source.info.labels == labels;
+        let row_labels = if same_labels { target.labels.clone() } else { vec![0; rows.len()] };
+        let data = Dataset { ids: rows.iter().map(|r| source_vocab.encode(&r.text)).collect(), labels: row_labels, domains: None };
         let mut model = source.classifier(ctx, BATCH, max_len)?;
         let (logits, _) = predict_logits(ctx, &mut model, &data, BATCH, max_len)?;
         let classes = source.info.config.classes;
@@ -117,7 +120,7 @@ pub fn check(
         source_confidence = Some(probs.iter().map(|p| p.iter().fold(0.0f32, |a, &b| a.max(b)) as f64).sum::<f64>() / n);
         let entropy = |p: &[f32]| -p.iter().filter(|&&q| q > 0.0).map(|&q| q as f64 * (q as f64).ln()).sum::<f64>();
         source_entropy = Some(probs.iter().map(|p| entropy(p)).sum::<f64>() / n / (classes as f64).ln());
-        if source.info.labels == labels {
+        if same_labels {
             let right = logits.chunks(classes).zip(&target.labels).filter(|(z, y)| argmax(z) == **y as usize).count();
             source_accuracy = Some(right as f64 / n);
         }

@@ -337,8 +337,19 @@ pub enum Scaling {
     #[default]
     Zscore,
     /// `asinh((x − median) / (1.4826·MAD))`, LEAR's variance-stabilising transform: price spikes
-    /// are compressed, so a squared-error loss is not ruled by them (inverted with sinh).
+    /// are compressed, so a squared-error loss is not ruled by them (inverted with sinh). A column
+    /// whose MAD is 0 is divided by its spread about the median instead (1 when constant).
     Asinh,
+}
+
+impl Scaling {
+    /// The name options and files use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scaling::Zscore => "zscore",
+            Scaling::Asinh => "asinh",
+        }
+    }
 }
 
 /// Per-column centre and spread (fitted on the training part; stored with the model), and the

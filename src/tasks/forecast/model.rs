@@ -25,7 +25,8 @@ use crate::params::{ParamStore, TensorMap};
 /// Shape of a forecaster.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ForecasterConfig {
-    /// Input series per step (the target series plus any covariates).
+    /// LSTM inputs per step: the series' columns (the target plus any covariates) times the
+    /// window's fold ([`ForecastConfig::fold`](super::ForecastConfig::fold)).
     pub inputs: usize,
     /// LSTM hidden size.
     pub hidden: usize,
@@ -210,16 +211,15 @@ impl Forecaster {
 /// residual base, which is the same for every member): an ensemble of forecasters trained from
 /// different seeds forecasts as one.
 pub fn predict_mean(ctx: &GpuContext, members: &mut [Forecaster], b: &Windows) -> Result<Vec<f32>> {
-    let mut sum: Vec<f64> = Vec::new();
-    for member in members.iter_mut() {
-        let pred = member.predict(ctx, b)?;
-        sum.resize(pred.len(), 0.0);
-        sum.iter_mut().zip(pred).for_each(|(s, p)| *s += p as f64);
-    }
-    if members.is_empty() {
-        return Err(Error::InvalidInput("an ensemble of no forecasters".into()));
-    }
-    Ok(sum.into_iter().map(|s| (s / members.len() as f64) as f32).collect())
+    let outputs = members.iter_mut().map(|m| m.predict(ctx, b)).collect::<Result<Vec<_>>>()?;
+    mean_output(&outputs)
+}
+
+/// The element-wise mean of the members' outputs (summed in f64, rounded once).
+pub(crate) fn mean_output(outputs: &[impl AsRef<[f32]>]) -> Result<Vec<f32>> {
+    let Some(first) = outputs.first() else { return Err(Error::InvalidInput("an ensemble of no forecasters".into())) };
+    let k = outputs.len() as f64;
+    Ok((0..first.as_ref().len()).map(|i| (outputs.iter().map(|o| o.as_ref()[i] as f64).sum::<f64>() / k) as f32).collect())
 }
 
 /// Records the forward pass (and for a training key the MSE, the backward pass and the update tail).

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use super::checkpoint::{ForecasterInfo, load_forecaster, member_tensors};
 use super::data::{Scaler, Series};
 use super::evaluate::{forecast_ahead, residual_base, window_after};
-use super::model::Forecaster;
+use super::model::{Forecaster, mean_output};
 use crate::error::{Error, Result};
 use crate::gpu::{GpuContext, Pending};
 
@@ -153,7 +153,7 @@ impl PendingForecast {
         }
         let outputs: Option<Vec<&Vec<f32>>> = self.pending.iter().map(|(_, out)| out.as_ref()).collect();
         let Some(outputs) = outputs else { return Ok(None) };
-        let mean = |h: usize| outputs.iter().map(|o| o[h] as f64).sum::<f64>() / outputs.len() as f64;
-        Ok(Some(self.base.iter().enumerate().map(|(h, b)| self.scaler.unscale_target(mean(h) + b)).collect()))
+        let mean = mean_output(&outputs)?;
+        Ok(Some(mean.iter().zip(&self.base).map(|(&p, b)| self.scaler.unscale_target(p as f64 + b)).collect()))
     }
 }
