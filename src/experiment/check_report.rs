@@ -88,6 +88,9 @@ pub fn markdown(results: &[RunResult], cells: &[Cell]) -> String {
 
     // Spearman's ρ of each figure with the measured gains, over every cell and within each budget.
     let scored: Vec<&Row> = rows.iter().filter(|r| r.init.is_some()).collect();
+    if scored.is_empty() {
+        return s + "\nWithout init and scratch runs there is no measured gain to rank the figures against.\n";
+    }
     let gain = |r: &Row| r.init.and_then(|c| c.delta).expect("filtered");
     let mut budgets: Vec<usize> = scored.iter().map(|r| r.budget).collect();
     budgets.sort_unstable();
@@ -214,6 +217,10 @@ mod tests {
         // No checks, no section.
         let bare: Vec<RunResult> = results.iter().cloned().map(|r| RunResult { check: None, ..r }).collect();
         assert_eq!(markdown(&bare, &cells), "");
+        // Checks without init runs: the figures, no ranking.
+        let no_init: Vec<RunResult> = results.iter().filter(|r| r.method == "scratch").cloned().collect();
+        let md = markdown(&no_init, &super::super::report::summarize(&no_init));
+        assert!(md.contains("| a | 50 | 1 | 0.900") && md.contains("no measured gain") && !md.contains("Spearman"), "{md}");
     }
 
     #[test]
