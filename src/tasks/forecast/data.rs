@@ -402,6 +402,17 @@ impl Scaler {
         let u = if self.scaling == Scaling::Asinh { v.sinh() } else { v };
         u * self.std[0] + self.mean[0]
     }
+
+    /// A model's forecast `v` (output plus residual base, scaled) for series step `step` back in the
+    /// series' units; refused when it is not finite (a diverged model, or an output past sinh's
+    /// range), rather than written into metrics or a prediction file.
+    pub fn forecast_value(&self, v: f64, step: usize) -> Result<f64> {
+        let value = self.unscale_target(v);
+        if !value.is_finite() {
+            return Err(Error::InvalidInput(format!("the forecast for step {step} is {value} (model output {v} in scaled units)")));
+        }
+        Ok(value)
+    }
 }
 
 /// Windows whose inputs are steps `o-window..o` and targets `o..o+horizon` (column 0), for each
@@ -500,6 +511,17 @@ mod tests {
         for (t, (&v, &x)) in scaled[0].iter().zip(&values).enumerate() {
             assert!((a.unscale_target(v) - x).abs() <= 1e-9 * x.abs(), "step {t}: {} vs {x}", a.unscale_target(v));
         }
+    }
+
+    #[test]
+    fn a_forecast_that_is_not_finite_is_refused_naming_its_step() {
+        let s = Series { times: vec!["0".into(), "1".into()], columns: vec!["y".into()], values: vec![vec![1.0, 3.0]], filled: 0 };
+        let a = Scaler::fit_as(&s, 0, 2, Scaling::Asinh);
+        assert!((a.forecast_value(0.5, 7).unwrap() - a.unscale_target(0.5)).abs() < 1e-12);
+        // sinh overflows past ~710; a NaN output (a diverged model) is refused in either scaling.
+        let e = a.forecast_value(1_000.0, 7).unwrap_err().to_string();
+        assert!(e.contains("step 7") && e.contains("inf"), "{e}");
+        assert!(Scaler::fit(&s, 0, 2).forecast_value(f64::NAN, 3).unwrap_err().to_string().contains("step 3"));
     }
 
     #[test]

@@ -98,7 +98,7 @@ pub fn evaluate_against(
             let lin = linear_forecasts.as_ref().map(|f| &f[c * cfg.batch_size + i]);
             for h in 0..cfg.horizon {
                 let naive = seasonal_naive(y, o, h, m);
-                let forecast = scaler.unscale_target(pred[i * cfg.horizon + h] as f64 + base.as_ref().map_or(0.0, |b| b[i][h]));
+                let forecast = scaler.forecast_value(pred[i * cfg.horizon + h] as f64 + base.as_ref().map_or(0.0, |b| b[i][h]), o + h)?;
                 points.push(ForecastPoint { step: o + h, forecast, naive, linear: lin.as_ref().map(|l| l[h]) });
             }
         }
@@ -183,7 +183,7 @@ pub fn forecast_ahead(
         for (&p, base) in pred.iter().zip(base) {
             let value = p as f64 + base;
             if out.len() < steps {
-                out.push(scaler.unscale_target(value));
+                out.push(scaler.forecast_value(value, scaled[0].len())?);
             }
             scaled[0].push(value);
         }

@@ -92,7 +92,7 @@ impl ForecastPredictor {
         let window = window_after(&scaled, &self.info.forecast);
         let pending = self.members.iter_mut().map(|m| Ok((m.submit_predict(&self.ctx, &window)?, None))).collect::<Result<_>>()?;
         let base = residual_base(&scaled, &self.info.forecast);
-        Ok(PendingForecast { ctx: self.ctx.clone(), pending, base, scaler: self.info.scaler.clone() })
+        Ok(PendingForecast { ctx: self.ctx.clone(), pending, base, scaler: self.info.scaler.clone(), end: series.len() })
     }
 
     /// `history` as a one-column series, refused for a model that reads covariates.
@@ -142,6 +142,8 @@ pub struct PendingForecast {
     /// The seasonal naive (scaled) each output is added to, or zeros.
     base: Vec<f64>,
     scaler: Scaler,
+    /// Steps of history given: the first forecast is for this step.
+    end: usize,
 }
 
 impl PendingForecast {
@@ -154,6 +156,7 @@ impl PendingForecast {
         let outputs: Option<Vec<&Vec<f32>>> = self.pending.iter().map(|(_, out)| out.as_ref()).collect();
         let Some(outputs) = outputs else { return Ok(None) };
         let mean = mean_output(&outputs)?;
-        Ok(Some(mean.iter().zip(&self.base).map(|(&p, b)| self.scaler.unscale_target(p as f64 + b)).collect()))
+        let values = mean.iter().zip(&self.base).enumerate().map(|(h, (&p, b))| self.scaler.forecast_value(p as f64 + b, self.end + h));
+        Ok(Some(values.collect::<Result<_>>()?))
     }
 }
