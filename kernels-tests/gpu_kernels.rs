@@ -75,7 +75,7 @@ fn check_gemm(kernel: GemmKernel, m: usize, n: usize, k: usize, ta: bool, tb: bo
         }
     }
     let runs = match kernel {
-        GemmKernel::Tiled => "tiled".into(),
+        tiled if tiled.is_tiled() => tiled.name().into(),
         blocked => format!("{blocked:?}, vec4 reads of A {} B {}", spec.a_vec4_ok(), spec.b_vec4_ok()),
     };
     assert_close(&format!("matmul ({m},{n},{k}) ta={ta} tb={tb} {runs}"), &read(ctx, &cb, m * n), &want, ATOL, RTOL);
@@ -100,7 +100,7 @@ fn blocked_gemm_over_padded_rows() {
     let spec = Gemm::new(m, n, k).a_transposed().strides(lda, ldb, ldc);
     assert!(spec.a_vec4_ok() && spec.b_vec4_ok(), "padded rows are read as vec4");
     let want = r::matmul(&to_f64(&a), &to_f64(&b), m, n, k, false, false);
-    for kernel in gemm_kernels().into_iter().filter(|&k| k != GemmKernel::Tiled) {
+    for kernel in gemm_kernels().into_iter().filter(|k| !k.is_tiled()) {
         let cb = zeros(ctx, m * ldc);
         run(ctx, vec![gemm_with(ctx, kernel, spec, whole(&ab), whole(&bb), whole(&cb), &[]).unwrap()]);
         let got: Vec<f32> = read(ctx, &cb, m * ldc).chunks(ldc).flat_map(|r| r[..n].to_vec()).collect();

@@ -1,7 +1,7 @@
 //! Every shader family parses and validates with naga (prelude included), and every uniform struct
 //! has the size of its Rust twin. No GPU needed.
 
-use lstm_transfer::gpu::{SHADER_FAMILIES, ShaderFamily};
+use lstm_transfer::gpu::{GemmKernel, SHADER_FAMILIES, ShaderFamily};
 use lstm_transfer::kernels::{ceiling, dropout, embedding, grad_reverse, loss, lstm, matmul, optimizer, pool, reduce};
 
 #[test]
@@ -112,7 +112,8 @@ fn uniform_structs_match_their_rust_twins() {
 #[test]
 fn shared_constants_are_emitted_once() {
     assert_eq!(lstm::SLICE_ROWS, ShaderFamily::LSTM_ROWS);
-    assert_eq!(matmul::TILE, ShaderFamily::GEMM_TILE);
+    assert_eq!(GemmKernel::Blocked.tile_edge(), ShaderFamily::GEMM_TILE);
+    assert_eq!(GemmKernel::TiledSmall.tile_edge(), ShaderFamily::GEMM_TILE_SMALL);
     for &family in SHADER_FAMILIES {
         let source = family.source();
         for (name, value) in ShaderFamily::CONSTANTS {

@@ -10,13 +10,15 @@
 //
 // Bindings: 0 uniform Params | 1 a (read) | 2 b (read) | 3 c (read_write) | 4 bias0 (read) | 5 bias1 (read)
 //   bias_count = 0, 1 or 2 says how many of bias0/bias1 are added (unused ones are bound to a dummy).
-// Two variants, same bindings and the same GEMM_TILE×GEMM_TILE tile of C per workgroup (64×64),
-// grid (ceil(N/GEMM_TILE), ceil(M/GEMM_TILE), 1):
-//   matmul         — workgroup-memory tiling for GPUs: TT×TT threads (TT = GEMM_TILE/4 = 16), each a
-//                    4×4 block (strided by TT); K is walked in slices of KT = 16 staged in workgroup
-//                    memory. Any shape and layout.
-//   matmul_blocked — register blocking for CPU drivers (lavapipe): BT×BT threads (BT = GEMM_TILE/8 =
-//                    8), each an 8×8 block of
+// Two kernels, same bindings; each workgroup computes one square tile of C, the grid covers C with
+// them: (ceil(N/edge), ceil(M/edge), 1).
+//   matmul, matmul_t32 — workgroup-memory tiling for GPUs: tiles of edge GEMM_TILE (64) and
+//                    GEMM_TILE_SMALL (32), TT×TT threads (TT = edge/4: 16 and 8), each a 4×4 block
+//                    (strided by TT); K is walked in slices of KT = 16 staged in workgroup memory. Any
+//                    shape and layout. The small tile gives 4× the workgroups: what a large GPU needs
+//                    to fill its compute units at small M·N (a batch of one); the tuner picks.
+//   matmul_blocked — register blocking for CPU drivers (lavapipe), tiles of edge GEMM_TILE: BT×BT
+//                    threads (BT = GEMM_TILE/8 = 8), each an 8×8 block of
 //                    contiguous rows and columns, read straight from storage as vec4 (a CPU driver runs a
 //                    workgroup as SIMD lanes with per-lane loads: every load must feed many FMAs, and a
 //                    barrier costs more than the caches it would save). Needs M, N >= 8. An operand whose
@@ -41,13 +43,15 @@ struct Params {
 @group(0) @binding(5) var<storage, read> bias1: array<f32>;
 
 const KT: u32 = 16u;            // tiled: K slice staged per step
-const TT: u32 = GEMM_TILE / 4u; // tiled: threads per side, each 4 rows and 4 columns strided by TT
 const BT: u32 = GEMM_TILE / 8u; // blocked: threads per side, each an 8×8 block
-// The per-thread blocks (4×4, 8×8) are unrolled; the tiled kernel's TT² threads must fit a workgroup
-// (≤ 256) and stage its KT×GEMM_TILE slices in whole rounds.
+// The per-thread blocks (4×4, 8×8) are unrolled; a tiled kernel's (edge/4)² threads must fit a
+// workgroup (≤ 256) and stage its KT×edge slices in whole rounds; the small tile fits the staging
+// arrays, sized for the large one.
 const_assert GEMM_TILE == 8u || GEMM_TILE == 16u || GEMM_TILE == 32u || GEMM_TILE == 64u;
-var<workgroup> a_tile: array<f32, KT * GEMM_TILE>; // [KT][GEMM_TILE]: a_tile[kk*GEMM_TILE + mm]
-var<workgroup> b_tile: array<f32, KT * GEMM_TILE>; // [KT][GEMM_TILE]: b_tile[kk*GEMM_TILE + nn]
+const_assert GEMM_TILE_SMALL == 16u || GEMM_TILE_SMALL == 32u;
+const_assert GEMM_TILE_SMALL < GEMM_TILE;
+var<workgroup> a_tile: array<f32, KT * GEMM_TILE>; // [KT][edge]: a_tile[kk*edge + mm]
+var<workgroup> b_tile: array<f32, KT * GEMM_TILE>; // [KT][edge]: b_tile[kk*edge + nn]
 
 fn load_a(m: u32, k: u32) -> f32 {
     if (m >= p.m || k >= p.k) { return 0.0; }
@@ -61,11 +65,23 @@ fn load_b(k: u32, n: u32) -> f32 {
     return b[p.b_off + n * p.ldb + k];
 }
 
-@compute @workgroup_size(TT, TT, 1)
+@compute @workgroup_size(GEMM_TILE / 4u, GEMM_TILE / 4u, 1)
 fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
           @builtin(local_invocation_index) li: u32) {
-    let row0 = wg.y * GEMM_TILE;
-    let col0 = wg.x * GEMM_TILE;
+    tiled(GEMM_TILE, wg, lid, li);
+}
+
+@compute @workgroup_size(GEMM_TILE_SMALL / 4u, GEMM_TILE_SMALL / 4u, 1)
+fn matmul_t32(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
+              @builtin(local_invocation_index) li: u32) {
+    tiled(GEMM_TILE_SMALL, wg, lid, li);
+}
+
+// The tiled kernel at tile edge `edge` (a constant argument, folded away), TT = edge/4 threads a side.
+fn tiled(edge: u32, wg: vec3<u32>, lid: vec3<u32>, li: u32) {
+    let tt = edge / 4u;
+    let row0 = wg.y * edge;
+    let col0 = wg.x * edge;
     // acc0..acc3 hold rows row0 + y + TT·i (i = 0..3), columns col0 + x + TT·{0,1,2,3}: explicit vec4 registers
     // (a runtime-indexed array would live in memory on some compilers).
     var acc0 = vec4<f32>(0.0);
@@ -74,50 +90,50 @@ fn matmul(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) li
     var acc3 = vec4<f32>(0.0);
 
     for (var k0 = 0u; k0 < p.k; k0 += KT) {
-        // TT² threads stage the KT·GEMM_TILE elements of each tile (4 each at 64). Pick the walk order
-        // that reads memory contiguously for the operand's storage order.
-        for (var r = 0u; r < KT * GEMM_TILE / (TT * TT); r++) {
-            let e = li + r * TT * TT;
+        // TT² threads stage the KT·edge elements of each tile (4 each at 64, 8 at 32). Pick the walk
+        // order that reads memory contiguously for the operand's storage order.
+        for (var r = 0u; r < KT * edge / (tt * tt); r++) {
+            let e = li + r * tt * tt;
             if (p.trans_a == 0u) {
                 let mm = e / KT; let kk = e % KT;
-                a_tile[kk * GEMM_TILE + mm] = load_a(row0 + mm, k0 + kk);
+                a_tile[kk * edge + mm] = load_a(row0 + mm, k0 + kk);
             } else {
-                let kk = e / GEMM_TILE; let mm = e % GEMM_TILE;
-                a_tile[kk * GEMM_TILE + mm] = load_a(row0 + mm, k0 + kk);
+                let kk = e / edge; let mm = e % edge;
+                a_tile[kk * edge + mm] = load_a(row0 + mm, k0 + kk);
             }
             if (p.trans_b == 0u) {
-                let kk = e / GEMM_TILE; let nn = e % GEMM_TILE;
-                b_tile[kk * GEMM_TILE + nn] = load_b(k0 + kk, col0 + nn);
+                let kk = e / edge; let nn = e % edge;
+                b_tile[kk * edge + nn] = load_b(k0 + kk, col0 + nn);
             } else {
                 let nn = e / KT; let kk = e % KT;
-                b_tile[kk * GEMM_TILE + nn] = load_b(k0 + kk, col0 + nn);
+                b_tile[kk * edge + nn] = load_b(k0 + kk, col0 + nn);
             }
         }
         workgroupBarrier();
         for (var kk = 0u; kk < KT; kk++) {
-            let base = kk * GEMM_TILE;
-            let bv = vec4<f32>(b_tile[base + lid.x], b_tile[base + lid.x + TT],
-                               b_tile[base + lid.x + 2u * TT], b_tile[base + lid.x + 3u * TT]);
+            let base = kk * edge;
+            let bv = vec4<f32>(b_tile[base + lid.x], b_tile[base + lid.x + tt],
+                               b_tile[base + lid.x + 2u * tt], b_tile[base + lid.x + 3u * tt]);
             acc0 = fma(vec4<f32>(a_tile[base + lid.y]), bv, acc0);
-            acc1 = fma(vec4<f32>(a_tile[base + lid.y + TT]), bv, acc1);
-            acc2 = fma(vec4<f32>(a_tile[base + lid.y + 2u * TT]), bv, acc2);
-            acc3 = fma(vec4<f32>(a_tile[base + lid.y + 3u * TT]), bv, acc3);
+            acc1 = fma(vec4<f32>(a_tile[base + lid.y + tt]), bv, acc1);
+            acc2 = fma(vec4<f32>(a_tile[base + lid.y + 2u * tt]), bv, acc2);
+            acc3 = fma(vec4<f32>(a_tile[base + lid.y + 3u * tt]), bv, acc3);
         }
         workgroupBarrier();
     }
 
     // Thread (x,y) owns rows row0 + y + TT·i and columns col0 + x + TT·j: neighbouring threads write
     // neighbouring columns.
-    store_row(row0 + lid.y, col0 + lid.x, acc0);
-    store_row(row0 + lid.y + TT, col0 + lid.x, acc1);
-    store_row(row0 + lid.y + 2u * TT, col0 + lid.x, acc2);
-    store_row(row0 + lid.y + 3u * TT, col0 + lid.x, acc3);
+    store_row(row0 + lid.y, col0 + lid.x, tt, acc0);
+    store_row(row0 + lid.y + tt, col0 + lid.x, tt, acc1);
+    store_row(row0 + lid.y + 2u * tt, col0 + lid.x, tt, acc2);
+    store_row(row0 + lid.y + 3u * tt, col0 + lid.x, tt, acc3);
 }
 
-// Writes acc to C[m, n0 + TT·j] for j = 0..3.
-fn store_row(m: u32, n0: u32, acc: vec4<f32>) {
+// Writes acc to C[m, n0 + tt·j] for j = 0..3.
+fn store_row(m: u32, n0: u32, tt: u32, acc: vec4<f32>) {
     for (var j = 0u; j < 4u; j++) {
-        store_one(m, n0 + TT * j, acc[j]);
+        store_one(m, n0 + tt * j, acc[j]);
     }
 }
 

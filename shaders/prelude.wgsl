@@ -1,7 +1,8 @@
 // prelude.wgsl — helpers shared by every kernel. The host (src/gpu/shaders.rs) prepends this file
 // to each kernel family before compiling, so no kernel carries its own copy. Ahead of it the host
-// emits the shared constants (WG_1D, WG_REDUCE, EMBED_WG, LSTM_WG, LSTM_ROWS, LSTM_STEP_ROWS, GEMM_TILE) as `const`s
-// generated from ShaderFamily's associated constants, which the launchers' grids use too.
+// emits the shared constants (WG_1D, WG_REDUCE, EMBED_WG, LSTM_WG, LSTM_ROWS, LSTM_STEP_ROWS,
+// GEMM_TILE, GEMM_TILE_SMALL) as `const`s generated from ShaderFamily's associated constants, which
+// the launchers' grids use too.
 
 const NONE: u32 = 0xffffffffu;
 

@@ -286,9 +286,13 @@ impl GpuContext {
 /// Which GEMM kernel runs (shaders/matmul.wgsl's two entry points).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum GemmKernel {
-    /// Workgroup-memory tiling: the classic GPU kernel, any shape.
+    /// Workgroup-memory tiling: the classic GPU kernel, any shape; 64×64 tiles of C.
     #[serde(rename = "tiled")]
     Tiled,
+    /// [`GemmKernel::Tiled`] with 32×32 tiles: 4× the workgroups, for products too small to fill a
+    /// large GPU with 64×64 tiles (a batch of one).
+    #[serde(rename = "tiled-32")]
+    TiledSmall,
     /// Register blocking with vec4 loads straight from storage: ~3–6× faster on lavapipe; used where
     /// `Gemm::blocked_ok` holds, the tiled kernel elsewhere.
     #[serde(rename = "blocked")]
@@ -302,7 +306,7 @@ pub enum GemmKernel {
 
 impl GemmKernel {
     /// Every kernel, in the order the tuner times them.
-    pub const ALL: [GemmKernel; 3] = [Self::Tiled, Self::Blocked, Self::BlockedSubgroup];
+    pub const ALL: [GemmKernel; 4] = [Self::Tiled, Self::TiledSmall, Self::Blocked, Self::BlockedSubgroup];
 
     /// The rule where nothing is timed: register blocking on CPU drivers (lavapipe, llvmpipe GL,
     /// SwiftShader), tiling on GPUs; `LSTM_TRANSFER_GEMM=tiled|blocked` overrides it.
@@ -327,10 +331,25 @@ impl GemmKernel {
         self != Self::BlockedSubgroup || ctx.has_subgroups_of_8()
     }
 
+    /// Whether this is one of the workgroup-memory kernels, which run any shape (the blocked ones
+    /// need [`crate::kernels::matmul::Gemm::blocked_ok`]).
+    pub fn is_tiled(self) -> bool {
+        matches!(self, Self::Tiled | Self::TiledSmall)
+    }
+
+    /// Edge of the square tile of C one workgroup computes.
+    pub fn tile_edge(self) -> u32 {
+        match self {
+            Self::TiledSmall => ShaderFamily::GEMM_TILE_SMALL,
+            _ => ShaderFamily::GEMM_TILE,
+        }
+    }
+
     /// Short name, as the tuning cache and `bench` print it.
     pub fn name(self) -> &'static str {
         match self {
             Self::Tiled => "tiled",
+            Self::TiledSmall => "tiled-32",
             Self::Blocked => "blocked",
             Self::BlockedSubgroup => "blocked-sg",
         }

@@ -93,10 +93,13 @@ shader_constants! {
     /// `(ceil(H / LSTM_WG), ceil(B / LSTM_STEP_ROWS), 1)`. The kernels keep one vec4 component per
     /// row (`lstm.wgsl` asserts 4).
     LSTM_STEP_ROWS = 4;
-    /// Edge of the square tile of C one GEMM workgroup computes (both kernels): grid
-    /// `(ceil(N / GEMM_TILE), ceil(M / GEMM_TILE), 1)`. One of 8, 16, 32, 64 (`matmul.wgsl` asserts
-    /// it).
+    /// Edge of the square tile of C one GEMM workgroup computes (the blocked kernels and the large
+    /// tiled one): grid `(ceil(N / GEMM_TILE), ceil(M / GEMM_TILE), 1)`. One of 8, 16, 32, 64
+    /// (`matmul.wgsl` asserts it).
     GEMM_TILE = 64;
+    /// Edge of the small tiled GEMM's tile (`matmul_t32`): 4× the workgroups of the large one, for
+    /// small products on a large GPU. 16 or 32, under GEMM_TILE (`matmul.wgsl` asserts it).
+    GEMM_TILE_SMALL = 32;
 }
 
 const _: () = assert!(ShaderFamily::WG_REDUCE.is_power_of_two(), "the tree reductions halve WG_REDUCE down to 1");

@@ -111,36 +111,39 @@ impl Gemm {
     }
 }
 
-/// Edge of the square tile of C one workgroup computes, in both kernels (the shader's `GEMM_TILE`).
-pub const TILE: u32 = ShaderFamily::GEMM_TILE;
-
 /// One GEMM dispatch with the tuner's kernel ([`super::tune::gemm_kernel`]; with tuning off, the
 /// adapter's [`GpuContext::gemm_kernel`]); `biases` holds zero, one or two bias vectors of length n.
 pub fn gemm(ctx: &GpuContext, g: Gemm, a: View, b: View, c: View, biases: &[View]) -> Result<Op> {
     gemm_with(ctx, super::tune::gemm_kernel(ctx, &g)?, g, a, b, c, biases)
 }
 
-/// [`gemm`] with the kernel named: a blocked one where [`Gemm::blocked_ok`] holds, else tiled.
+/// [`gemm`] with the kernel named: a blocked one where [`Gemm::blocked_ok`] holds, else the large
+/// tiled one.
 pub fn gemm_with(ctx: &GpuContext, kernel: GemmKernel, g: Gemm, a: View, b: View, c: View, biases: &[View]) -> Result<Op> {
     let dummy = ctx.storage_buffer("unused bias", 4)?;
     let g = Gemm { bias_count: biases.len() as u32, ..g };
     let bias0 = biases.first().copied().unwrap_or(View::whole(&dummy));
     let bias1 = biases.get(1).copied().unwrap_or(View::whole(&dummy));
-    let grid = [g.n.div_ceil(TILE), g.m.div_ceil(TILE), 1];
-    if kernel != GemmKernel::Tiled && g.blocked_ok() {
-        let (family, entry) = match (kernel == GemmKernel::BlockedSubgroup, g.a_vec4_ok(), g.b_vec4_ok()) {
-            (false, true, true) => (ShaderFamily::Matmul, "matmul_blocked"),
-            (false, false, true) => (ShaderFamily::Matmul, "matmul_blocked_sa"),
-            (false, true, false) => (ShaderFamily::Matmul, "matmul_blocked_sb"),
-            (false, false, false) => (ShaderFamily::Matmul, "matmul_blocked_sab"),
-            (true, true, true) => (ShaderFamily::MatmulSubgroups, "matmul_blocked_sg"),
-            (true, false, true) => (ShaderFamily::MatmulSubgroups, "matmul_blocked_sg_sa"),
-            (true, true, false) => (ShaderFamily::MatmulSubgroups, "matmul_blocked_sg_sb"),
-            (true, false, false) => (ShaderFamily::MatmulSubgroups, "matmul_blocked_sg_sab"),
-        };
-        // Every entry point binds both views of A and B (they share one function body).
-        let views = [(1, a), (2, b), (3, c), (4, bias0), (5, bias1), (6, a), (7, b)];
-        return build_op(ctx, family, entry, &g, &views, grid);
+    let kernel = if kernel.is_tiled() || g.blocked_ok() { kernel } else { GemmKernel::Tiled };
+    let edge = kernel.tile_edge();
+    let grid = [g.n.div_ceil(edge), g.m.div_ceil(edge), 1];
+    let entry = match (kernel, g.a_vec4_ok(), g.b_vec4_ok()) {
+        (GemmKernel::Tiled, ..) => "matmul",
+        (GemmKernel::TiledSmall, ..) => "matmul_t32",
+        (GemmKernel::Blocked, true, true) => "matmul_blocked",
+        (GemmKernel::Blocked, false, true) => "matmul_blocked_sa",
+        (GemmKernel::Blocked, true, false) => "matmul_blocked_sb",
+        (GemmKernel::Blocked, false, false) => "matmul_blocked_sab",
+        (GemmKernel::BlockedSubgroup, true, true) => "matmul_blocked_sg",
+        (GemmKernel::BlockedSubgroup, false, true) => "matmul_blocked_sg_sa",
+        (GemmKernel::BlockedSubgroup, true, false) => "matmul_blocked_sg_sb",
+        (GemmKernel::BlockedSubgroup, false, false) => "matmul_blocked_sg_sab",
+    };
+    let family = if kernel == GemmKernel::BlockedSubgroup { ShaderFamily::MatmulSubgroups } else { ShaderFamily::Matmul };
+    if kernel.is_tiled() {
+        return build_op(ctx, family, entry, &g, &[(1, a), (2, b), (3, c), (4, bias0), (5, bias1)], grid);
     }
-    build_op(ctx, ShaderFamily::Matmul, "matmul", &g, &[(1, a), (2, b), (3, c), (4, bias0), (5, bias1)], grid)
+    // Every blocked entry point binds both views of A and B (they share one function body).
+    let views = [(1, a), (2, b), (3, c), (4, bias0), (5, bias1), (6, a), (7, b)];
+    build_op(ctx, family, entry, &g, &views, grid)
 }

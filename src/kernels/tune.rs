@@ -5,9 +5,10 @@
 //!   dispatch per timestep), forward and backward of one direction timed together, keyed by batch
 //!   (rounded up to a power of two), hidden size and sequence length (rounded up to a power of two,
 //!   at most [`TUNE_STEPS`]), timed at the first such batch's own length (at most [`TUNE_STEPS`]);
-//! - the GEMM ([`GemmKernel`]: tiled, register-blocked with or without subgroup sharing), keyed by M,
-//!   N and K (each rounded up to a power of two), the transpositions and whether the blocked kernels
-//!   can read each operand as vec4, timed at the first such product's own shape.
+//! - the GEMM ([`GemmKernel`]: tiled with 64- or 32-edge tiles, register-blocked with or without
+//!   subgroup sharing), keyed by M, N and K (each rounded up to a power of two), the transpositions
+//!   and whether the blocked kernels can read each operand as vec4, timed at the first such
+//!   product's own shape.
 //!
 //! Each shape is raced in two rounds on scratch buffers (zeros: the kernels' speed does not depend on
 //! the values). Screening: every candidate compiles and runs once at a small instance of the shape
@@ -75,10 +76,10 @@ pub fn gemm_kernel(ctx: &GpuContext, g: &Gemm) -> Result<GemmKernel> {
     if let Some(kernel) = GemmKernel::forced(ctx) {
         return Ok(kernel);
     }
-    if ctx.tuning().mode() == TuneMode::Off || !g.blocked_ok() {
+    let candidates: Vec<GemmKernel> = GemmKernel::ALL.into_iter().filter(|k| k.applies(ctx) && (k.is_tiled() || g.blocked_ok())).collect();
+    if ctx.tuning().mode() == TuneMode::Off || candidates.len() < 2 {
         return Ok(ctx.gemm_kernel);
     }
-    let candidates: Vec<GemmKernel> = GemmKernel::ALL.into_iter().filter(|k| k.applies(ctx)).collect();
     let winner = tuned(ctx, &gemm_key(g), || {
         let (a, b, c) = (scratch(ctx, "tune a", a_len(g))?, scratch(ctx, "tune b", b_len(g))?, scratch(ctx, "tune c", c_len(g))?);
         let schedule = |kernel, g| -> Result<Schedule> {
