@@ -16,6 +16,14 @@ use crate::params::{NamedTensor, TensorMap};
 /// Metadata key of the vocabulary (a JSON array of tokens; id = position).
 pub const META_VOCAB: &str = "vocab";
 
+/// Metadata key of the checkpoint format: a number, raised whenever a description gains a field
+/// that an older reader would silently ignore (and so misread the model).
+pub const META_FORMAT: &str = "lstm_transfer_format";
+
+/// The format this build writes, and the newest it reads. 1: no [`META_FORMAT`] entry (before the
+/// forecaster's fold, scaling and ensemble members); 2: those, and the entry itself.
+pub const FORMAT: u32 = 2;
+
 /// Writes f32 tensors and string metadata as safetensors, atomically.
 pub fn save_tensors(path: &Path, tensors: &[NamedTensor], metadata: HashMap<String, String>) -> Result<()> {
     let views: Vec<(String, TensorView<'_>)> = tensors
@@ -60,7 +68,8 @@ pub fn save_model(
     extra: &[(&str, String)],
 ) -> Result<()> {
     let json_err = |e: serde_json::Error| Error::File { path: path.to_path_buf(), message: format!("metadata '{key}': {e}") };
-    let mut metadata = HashMap::from([(key.to_string(), serde_json::to_string(info).map_err(json_err)?)]);
+    let mut metadata =
+        HashMap::from([(key.to_string(), serde_json::to_string(info).map_err(json_err)?), (META_FORMAT.to_string(), FORMAT.to_string())]);
     if let Some(vocab) = vocab {
         metadata.insert(META_VOCAB.to_string(), serde_json::to_string(vocab).map_err(json_err)?);
     }
@@ -146,8 +155,21 @@ pub fn read_tensors(path: &Path) -> Result<(TensorMap, HashMap<String, String>)>
 
 /// The JSON metadata entry `key` of `path`, parsed; `what` names the kind of checkpoint that has it
 /// (for the error when it is missing).
+/// A checkpoint written in a newer format than [`FORMAT`] is refused: its description may hold fields
+/// this build would ignore.
 pub fn read_info<T: serde::de::DeserializeOwned>(path: &Path, metadata: &HashMap<String, String>, key: &str, what: &str) -> Result<T> {
     let err = |message: String| Error::File { path: path.to_path_buf(), message };
+    if let Some(format) = metadata.get(META_FORMAT) {
+        match format.trim().parse::<u32>() {
+            Ok(n) if n <= FORMAT => {}
+            Ok(n) => {
+                return Err(err(format!(
+                    "written in checkpoint format {n} by a newer lstm-transfer; this build reads formats up to {FORMAT}: update it to use this file"
+                )));
+            }
+            Err(_) => return Err(err(format!("metadata '{META_FORMAT}' is '{format}', expected a format number"))),
+        }
+    }
     let text = metadata.get(key).ok_or_else(|| err(format!("no '{key}' metadata: not {what}")))?;
     serde_json::from_str(text).map_err(|e| err(format!("metadata '{key}': {e}")))
 }
@@ -179,6 +201,31 @@ pub fn check_shapes(path: &Path, tensors: &TensorMap, specs: &[(String, Vec<usiz
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_checkpoint_from_a_newer_format_is_refused_and_an_older_one_read() {
+        let path = Path::new("model.safetensors");
+        let info = |format: Option<&str>| {
+            let mut metadata = HashMap::from([("m".to_string(), "7".to_string())]);
+            if let Some(f) = format {
+                metadata.insert(META_FORMAT.to_string(), f.to_string());
+            }
+            read_info::<u32>(path, &metadata, "m", "a model").map_err(|e| e.to_string())
+        };
+        assert_eq!(info(None), Ok(7), "format 1 has no entry");
+        assert_eq!(info(Some(&FORMAT.to_string())), Ok(7));
+        let newer = info(Some(&(FORMAT + 1).to_string())).unwrap_err();
+        assert!(newer.contains("model.safetensors") && newer.contains(&format!("format {}", FORMAT + 1)), "{newer}");
+        let garbled = info(Some("two")).unwrap_err();
+        assert!(garbled.contains("'two', expected a format number"), "{garbled}");
+
+        let dir = std::env::temp_dir().join(format!("lstm-transfer-format-{}", std::process::id()));
+        let file = dir.join("m.safetensors");
+        save_model(&file, &[("w".to_string(), vec![1], vec![1.0])], "m", &7u32, None, &[]).unwrap();
+        let (_, metadata) = read_tensors(&file).unwrap();
+        assert_eq!(metadata[META_FORMAT], FORMAT.to_string(), "every model is written with its format");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn the_same_tensors_and_metadata_give_the_same_bytes() {
