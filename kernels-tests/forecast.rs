@@ -456,9 +456,27 @@ fn transfer_between_series_beats_scratch_on_a_target_with_the_sources_dynamics_a
     };
     let runs2 = run_series_grid(ctx, &again, &temp("grid2"), &mut |_| Ok(()), &mut |_| {}).unwrap();
     assert_eq!(runs2[1].mae, mae("source-only", 1));
-    let other = SeriesGridConfig { horizon: 12, ..again };
+    let other = SeriesGridConfig { horizon: 12, ..again.clone() };
     let err = run_series_grid(ctx, &other, &temp("grid3"), &mut |_| Ok(()), &mut |_| {}).unwrap_err().to_string();
     assert!(err.contains("source.safetensors") && err.contains("forecasting 6 steps"), "{err}");
+    // Nor does a source that learned the seasonal residual serve a grid over the source's linear base.
+    let linear_from_seasonal = SeriesGridConfig { learn: Learn::SourceLinearResidual, ..again };
+    let err = run_series_grid(ctx, &linear_from_seasonal, &temp("grid4"), &mut |_| Ok(()), &mut |_| {}).unwrap_err().to_string();
+    assert!(err.contains("learning SeasonalResidual") && err.contains("learning SourceLinearResidual"), "{err}");
+
+    // The source's linear base carried to B (fitted on A's 600 steps, applied in B's own scaling):
+    // every run reads it, and it holds the dynamics the seasonal naive misses.
+    let linear = SeriesGridConfig {
+        learn: Learn::SourceLinearResidual,
+        methods: vec![SeriesMethod::Scratch, SeriesMethod::SourceOnly],
+        seeds: vec![1],
+        ..cfg.clone()
+    };
+    let runs = run_series_grid(ctx, &linear, &temp("grid5"), &mut |_| Ok(()), &mut |_| {}).unwrap();
+    assert_eq!(runs.len(), 2);
+    for r in &runs {
+        assert!(r.mae.is_finite() && r.mae < 0.5 * r.naive_mae, "{r:?}");
+    }
 }
 
 #[test]

@@ -88,6 +88,17 @@ pub enum Learn {
     SeasonalResidual,
     /// The residual to the linear (lasso) baseline, fitted on each series' own training steps.
     LinearResidual,
+    /// The residual to the source's linear baseline: fitted on the source's training steps (as with
+    /// `linear-residual`) and applied to the target in the target's own scaling, where a few target
+    /// days are too few to fit one. The source model learns as with `linear-residual`.
+    SourceLinearResidual,
+}
+
+impl Learn {
+    /// What the source model learns: a target's source-linear residual is the source's own linear one.
+    pub fn of_source(self) -> Self {
+        if self == Self::SourceLinearResidual { Self::LinearResidual } else { self }
+    }
 }
 
 /// One series of a file: the file and, when it holds several, the series' name.
@@ -331,7 +342,7 @@ pub fn source_model(
         let season = |learn: Learn, season: usize| (learn == Learn::SeasonalResidual).then_some(season);
         if info.config.horizon != cfg.horizon
             || columns(&info.spec) != columns(&cfg.columns)
-            || learns != cfg.learn
+            || learns != cfg.learn.of_source()
             || season(learns, info.forecast.season) != season(cfg.learn, cfg.season)
             || info.forecast.fold != cfg.fold
             || info.scaler.scaling != cfg.scaling
@@ -383,7 +394,7 @@ pub fn source_model(
         ))));
     }
     let scaler = Scaler::fit_as(&series, 0, train_end, cfg.scaling);
-    set_linear_base(&mut fc, &series, &scaler, cfg.learn).map_err(in_source)?;
+    set_linear_base(&mut fc, &series, &scaler, cfg.learn.of_source()).map_err(in_source)?;
     let shape =
         ForecasterConfig { inputs: fc.lstm_inputs(series.columns.len()), hidden: cfg.hidden, layers: cfg.layers, horizon: cfg.horizon };
     let mut model = Forecaster::new(ctx, shape, fc.batch_size, fc.lstm_steps(), seed)?;
@@ -448,6 +459,11 @@ pub fn run_series_grid(
         let (train_end, _) = boundaries(series.len(), &base)?;
         let scaler = Scaler::fit_as(&series, train_end - (length - valid_len), train_end, cfg.scaling);
         set_linear_base(&mut base, &series, &scaler, cfg.learn)?;
+        if cfg.learn == Learn::SourceLinearResidual {
+            base.linear_residual = Some(source.info.forecast.linear_residual.clone().ok_or_else(|| {
+                Error::InvalidInput("learning the source's linear residual needs a source that learned a linear residual".into())
+            })?);
+        }
         if train_end - (length - valid_len) < base.history() {
             return Err(Error::InvalidInput(format!(
                 "{}: target length {length} needs {} steps of history before its first step (the linear base's); {} precede it",
