@@ -136,12 +136,17 @@ fn transfer_with_data_fine_tunes_and_reports_the_mapping() {
         tsv += &format!("{label}\tthe hotel was {word} and the bed {}\n", if i % 3 == 0 { "soft" } else { "hard" });
     }
     let data = file("hotels.tsv", &tsv);
+    // Unlabelled target text: its words join the vocabulary (rooms, were, spotless, no, left beside
+    // the labelled rows' hotel, and, bed, soft, hard), their rows induced where the source's
+    // embedding learned something their subwords predict (kernels-tests/transfer.rs tests that).
+    let target = file("hotel_reviews.txt", "the rooms were spotless\nno rooms left\n");
     let out = dir().join("hotels.safetensors").display().to_string();
     let printed = ok(&[
         "transfer", "--from", ckpt, "--method", "freeze", "--freeze-known-rows", "--gradual-unfreezing", "--discriminative-lr", "--data",
-        &data, "--out", &out, "--epochs", "3", "--batch-size", "16", "--min-freq", "1",
+        &data, "--target", &target, "--out", &out, "--epochs", "3", "--batch-size", "16", "--min-freq", "1",
     ]);
     assert!(printed.contains("new target tokens") && printed.contains("the head starts fresh"), "{printed}");
+    assert!(printed.contains("145 source tokens + 10 new target tokens"), "{printed}");
     assert!(printed.contains("copied: embedding.weight") && printed.contains("fresh:  fc.weight, fc.bias"), "{printed}");
     assert!(printed.contains("test ("), "{printed}");
 }
@@ -167,6 +172,9 @@ fn dann_transfer_reports_the_domain_head() {
     let other = dir().join("dann-no-target.safetensors").display().to_string();
     let err = fails(&["transfer", "--from", ckpt, "--method", "dann", "--data", data, "--out", &other]);
     assert!(err.contains("--target"), "{err}");
+    let fresh =
+        ["transfer", "--from", ckpt, "--method", "init", "--new-words", "fresh", "--data", data, "--target", &target, "--out", &other];
+    assert!(fails(&fresh).contains("--new-words subword"), "--target without dann joins words only with induced rows");
 }
 
 /// ULMFiT end to end: a language model on unlabelled text, then its embedding and LSTM carried into a
@@ -459,6 +467,10 @@ fn transfer_check_reports_coverage_confidence_logme_and_the_domain_gap() {
     let share = |key: &str| c[key].as_f64().unwrap_or_else(|| panic!("{key} missing: {c}"));
     assert!((0.5..1.0).contains(&c["coverage"]["covered_occurrences"].as_f64().unwrap()), "{c}");
     assert!((0.0..=1.0).contains(&share("unknown_trigram_coverage")) && (0.5..=1.0).contains(&share("source_confidence")));
+    let fidelity = &c["subword_fidelity"];
+    assert!(
+        (0.0..=1.0).contains(&fidelity["induced_share"].as_f64().unwrap()) && (-1.0..=1.0).contains(&fidelity["cosine"].as_f64().unwrap())
+    );
     assert!((0.0..=1.0).contains(&share("source_entropy")) && (0.0..=1.0).contains(&share("source_accuracy")));
     assert!(share("logme_source").is_finite() && share("logme_random").is_finite());
     assert!((0.0..=2.0).contains(&share("proxy_a_distance")), "{c}");

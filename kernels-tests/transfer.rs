@@ -14,7 +14,7 @@ use lstm_transfer::kernels::loss::IGNORE_LABEL;
 use lstm_transfer::params::TensorMap;
 use lstm_transfer::tasks::classify::checkpoint::{Checkpoint, ModelInfo, TOKENIZER};
 use lstm_transfer::tasks::classify::{Classifier, ClassifierConfig, TrainConfig, TrainData, TrainState, train_classifier};
-use lstm_transfer::transfer::{self, TransferOptions, align_vocab, dann};
+use lstm_transfer::transfer::{self, NewWords, RowSource, TransferOptions, align_vocab, dann};
 use rand::Rng;
 
 const VOCAB: usize = 30;
@@ -43,8 +43,8 @@ fn probe(n: usize, seed: u64) -> Batch {
     make_batches(&data, n, 13, None).batches.remove(0)
 }
 
-fn identity_rows() -> Vec<Option<usize>> {
-    (0..VOCAB).map(Some).collect()
+fn identity_rows() -> Vec<RowSource> {
+    (0..VOCAB).map(RowSource::Source).collect()
 }
 
 /// Logits of the source and of a target of configuration `target` after `transfer::apply`.
@@ -97,7 +97,8 @@ fn init_copies_every_tensor_and_aligns_the_vocabulary() {
     let texts = vec![vec!["good".to_string(), "food".into(), "food".into()], vec!["bad".into(), "service".into()]];
     let aligned = align_vocab(&src_vocab, &texts, 1, 100).unwrap();
     assert_eq!(aligned.vocab.tokens, ["<pad>", "<unk>", "good", "bad", "film", "food", "service"]);
-    assert_eq!(aligned.rows, [Some(0), Some(1), Some(2), Some(3), Some(4), None, None]);
+    use RowSource::{Fresh, Source};
+    assert_eq!(aligned.rows, [Source(0), Source(1), Source(2), Source(3), Source(4), Fresh, Fresh]);
     assert_eq!((aligned.coverage.new_tokens, aligned.coverage.covered_occurrences), (2, 0.4));
 
     let cfg =
@@ -117,6 +118,59 @@ fn init_copies_every_tensor_and_aligns_the_vocabulary() {
             assert_eq!(got, &src.tensors[name].1, "{name} copied");
         }
     }
+}
+
+/// New target words start from the source's subwords. The source's embedding is built as training
+/// leaves one: random rows, plus +3 along the first axis for the 30 words starting "good", −3 for
+/// the 30 starting "bad". "goodness" shares n-grams with the good-words, so its row is induced on
+/// their side; "123" shares none and stays fresh; `fresh` leaves both fresh.
+#[test]
+fn new_words_start_from_the_source_subwords() {
+    let ctx = gpu();
+    let mut g = rng(3);
+    let mut src_vocab: Vec<String> = vec!["<pad>".into(), "<unk>".into()];
+    for i in 0..60 {
+        let ending: String = (0..3).map(|_| g.random_range(b'a'..=b'z') as char).collect();
+        src_vocab.push(format!("{}{ending}", if i % 2 == 0 { "good" } else { "bad" }));
+    }
+    let cfg = ClassifierConfig {
+        vocab: src_vocab.len(),
+        embed: 8,
+        hidden: 5,
+        layers: 1,
+        bidirectional: false,
+        classes: 2,
+        domains: 0,
+        pooling: Pooling::Last,
+    };
+    let mut src = Checkpoint { vocab: Some(src_vocab.clone()), ..source(ctx, cfg, 9) };
+    let emb = &mut src.tensors.get_mut("embedding.weight").unwrap().1;
+    for (w, row) in emb.chunks_mut(8).enumerate().skip(2) {
+        row[0] += if w % 2 == 0 { 3.0 } else { -3.0 };
+    }
+    let emb = src.tensors["embedding.weight"].1.clone();
+    let texts = vec![vec!["goodness".to_string(), "123".into(), src_vocab[2].clone()]];
+    let mut fresh_plan = align_vocab(&src_vocab, &texts, 1, 100).unwrap();
+    assert_eq!(fresh_plan.start_new_rows(&src, NewWords::Fresh).unwrap(), 0);
+    assert!(fresh_plan.rows[62..].iter().all(|r| *r == RowSource::Fresh));
+
+    let mut aligned = align_vocab(&src_vocab, &texts, 1, 100).unwrap();
+    assert_eq!(aligned.vocab.tokens[62..], ["123", "goodness"]);
+    assert_eq!(aligned.start_new_rows(&src, NewWords::Subword).unwrap(), 1);
+    assert_eq!((aligned.coverage.induced_tokens, &aligned.rows[62]), (1, &RowSource::Fresh));
+    let RowSource::Induced(induced) = aligned.rows[63].clone() else { panic!("goodness: {:?}", aligned.rows[63]) };
+    assert!(induced[0] > 1.5, "goodness lands on the good-words' side of the first axis: {induced:?}");
+
+    let target = Classifier::new(ctx, ClassifierConfig { vocab: 64, ..cfg }, 2, 3, 10).unwrap();
+    let before = target.store.download(ctx).unwrap();
+    let report = transfer::apply(ctx, &target, &src, &aligned.rows, &TransferOptions::default()).unwrap();
+    assert!(report.notes.iter().any(|n| n.contains("1 new tokens' rows induced")), "{:?}", report.notes);
+    let after = target.store.download(ctx).unwrap();
+    let table = |t: &[(String, Vec<usize>, Vec<f32>)]| t.iter().find(|t| t.0 == "embedding.weight").unwrap().2.clone();
+    let (got, was) = (table(&after), table(&before));
+    assert_eq!(&got[..62 * 8], &emb[..], "source rows copied");
+    assert_eq!(&got[62 * 8..63 * 8], &was[62 * 8..63 * 8], "123 keeps its fresh row");
+    assert_eq!(&got[63 * 8..], &induced[..], "goodness takes its induced row");
 }
 
 /// Toy target task on ids 2..VOCAB: label = whether id 5 occurs.

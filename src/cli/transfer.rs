@@ -13,7 +13,7 @@ use lstm_transfer::tasks::classify::checkpoint::{Checkpoint, ModelInfo, TOKENIZE
 use lstm_transfer::tasks::classify::train::argmax;
 use lstm_transfer::tasks::classify::{Classifier, ClassifierConfig};
 use lstm_transfer::transfer::dann::dann_data;
-use lstm_transfer::transfer::{self, Method, Recipe, TransferOptions};
+use lstm_transfer::transfer::{self, Method, NewWords, Recipe, RowSource, TransferOptions};
 use rand::{Rng, SeedableRng};
 
 use super::train::{self as train_cmd, Prepared, Splits, Start, TrainArgs, TrainRows, read_splits};
@@ -46,10 +46,16 @@ pub struct TransferArgs {
     /// Discriminative learning rates: each layer group down from the head at lr / FACTOR^depth [ulmfit: 2.6].
     #[arg(long, num_args = 0..=1, default_missing_value = "2.6", value_name = "FACTOR")]
     pub discriminative_lr: Option<f64>,
-    /// dann: unlabelled target-domain text: a .txt file has one text per line; any other file is read
-    /// with the --data column options (its labels, if any, are not used).
+    /// Unlabelled target-domain text: a .txt file has one text per line; any other file is read with
+    /// the --data column options (its labels, if any, are not used). dann trains its domain head on
+    /// it; with --new-words subword (any method) its words join the target vocabulary.
     #[arg(long)]
     pub target: Option<PathBuf>,
+    /// Rows of target words the source never saw: subword starts each from the source rows of words
+    /// sharing its character n-grams (fastText-style, fitted to the source's embedding); fresh starts
+    /// them at random.
+    #[arg(long, value_enum, default_value_t = NewWords::Subword)]
+    pub new_words: NewWords,
     /// dann: γ of the gradient-reversal schedule λ = 2/(1+exp(−γ·p)) − 1 [default: 10].
     #[arg(long)]
     pub gamma: Option<f64>,
@@ -111,8 +117,11 @@ fn check_method(t: &TransferArgs, source_is_lm: bool) -> Result<()> {
     if (!t.freeze.is_empty() || t.freeze_known_rows) && !matches!(t.method(), Method::Freeze | Method::Ulmfit) {
         bail!("--freeze and --freeze-known-rows need --method freeze or ulmfit");
     }
-    if (t.method() == Method::Dann) != t.target.is_some() {
-        bail!("--method dann needs --target FILE (unlabelled target text), and --target is only for dann");
+    if t.method() == Method::Dann && t.target.is_none() {
+        bail!("--method dann needs --target FILE (unlabelled target text)");
+    }
+    if t.target.is_some() && t.method() != Method::Dann && t.new_words != NewWords::Subword {
+        bail!("--target is for --method dann, or for --new-words subword (its words join the vocabulary)");
     }
     if t.gamma.is_some() && t.method() != Method::Dann {
         bail!("--gamma is only for --method dann");
@@ -120,7 +129,7 @@ fn check_method(t: &TransferArgs, source_is_lm: bool) -> Result<()> {
     Ok(())
 }
 
-/// The unlabelled target rows of a DANN run (see `--target`).
+/// The unlabelled target rows (see `--target`).
 fn read_target(path: &std::path::Path, a: &TrainArgs) -> Result<Vec<TextRow>> {
     let plain = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("txt"));
     let table = if plain {
@@ -164,7 +173,7 @@ pub fn run(gpu: &GpuArgs, io: &IoArgs, t: &TransferArgs) -> Result<()> {
 struct Transfer {
     format: OutputFormat,
     source: Checkpoint,
-    rows: Vec<Option<usize>>,
+    rows: Vec<RowSource>,
     options: TransferOptions,
     /// Whether the head is carried over (same labels), so logits can be compared before fine-tuning.
     head_kept: bool,
@@ -179,14 +188,15 @@ fn prepare(t: &TransferArgs, splits: &Splits) -> Result<Prepared> {
     check_method(t, source.info.config.classes == 0)?;
     let target = t.target.as_ref().map(|p| read_target(p, a)).transpose()?;
     // The target vocabulary: the source's tokens (same ids, rows copied), then new target tokens
-    // (from the unlabelled target text too, for dann).
+    // (from the unlabelled target text too), their rows induced from the source's subwords or fresh.
     let mut texts: Vec<Vec<String>> = splits.train.iter().map(|r| tokenize(&r.text)).collect();
     if let Some(rows) = &target {
         texts.extend(rows.iter().map(|r| tokenize(&r.text)));
     }
     let labels = label_names(splits.train.iter().filter_map(|r| r.label.as_deref()));
-    let plan = transfer::plan_target(&source, &texts, &labels, a.min_freq, a.max_vocab)
+    let mut plan = transfer::plan_target(&source, &texts, &labels, a.min_freq, a.max_vocab)
         .with_context(|| format!("transferring from {}", t.from.display()))?;
+    plan.aligned.start_new_rows(&source, t.new_words)?;
     let recipe = t.recipe();
     let base = ClassifierConfig { domains: recipe.domains(), ..plan.config };
     let info = ModelInfo { config: a.shape(base), labels, max_len: a.max_len, tokenizer: TOKENIZER.into() };
@@ -195,7 +205,7 @@ fn prepare(t: &TransferArgs, splits: &Splits) -> Result<Prepared> {
     let options = TransferOptions { copy: t.copy_patterns(), exclude: plan.exclude, seed: a.seed };
     let tr = Transfer { format: a.format, source, rows: plan.aligned.rows, options, head_kept: plan.head_kept, notes: plan.notes };
     let start = Start::From(Box::new(move |ctx, model, probe| tr.apply(ctx, model, probe)));
-    let rows = target.map(dann_rows);
+    let rows = target.filter(|_| t.method() == Method::Dann).map(dann_rows);
     Ok(Prepared { vocab: plan.aligned.vocab, info, config, state: Default::default(), start, rows })
 }
 
@@ -281,7 +291,7 @@ pub fn write_mapped(gpu: &GpuArgs, io: &IoArgs, t: &TransferArgs) -> Result<()> 
     }
     let source = super::load_source(&t.from, t.source_pooling)?;
     let cfg = t.train.shape(source.info.config);
-    let rows: Vec<Option<usize>> = (0..cfg.vocab).map(Some).collect();
+    let rows: Vec<RowSource> = (0..cfg.vocab).map(RowSource::Source).collect();
     let ctx = gpu.context()?;
     let mut model = Classifier::new(&ctx, cfg, 32, 64, t.train.seed)?;
     // Probe: 256 seeded random sequences of 5..=40 source token ids.
@@ -328,6 +338,14 @@ pub fn check(gpu: &GpuArgs, t: &TransferArgs) -> Result<()> {
         c.coverage.new_tokens,
         pct(c.unknown_trigram_coverage)
     );
+    if let Some(f) = c.subword_fidelity {
+        println!(
+            "subword rows      held-out source words: {} got a row induced from the others' subwords, at cosine {:.3} \
+             with the row the source learned (what --new-words subword gives new target words)",
+            pct(f.induced_share),
+            f.cosine
+        );
+    }
     match (c.source_confidence, c.source_entropy) {
         (Some(conf), Some(entropy)) => println!(
             "source as it is   mean top-class probability {:.3}, normalised entropy {entropy:.3}{}",

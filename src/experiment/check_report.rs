@@ -168,8 +168,9 @@ mod tests {
     fn run(target: &str, budget: usize, seed: u64, method: &str, accuracy: f64, logme_gain: Option<f64>) -> RunResult {
         let check = logme_gain.map(|g| Transferability {
             rows: budget,
-            coverage: crate::transfer::Coverage { source_tokens: 10, new_tokens: 2, covered_occurrences: 0.9 },
+            coverage: crate::transfer::Coverage { source_tokens: 10, new_tokens: 2, covered_occurrences: 0.9, induced_tokens: 0 },
             unknown_trigram_coverage: 0.5,
+            subword_fidelity: None,
             source_confidence: Some(0.8),
             source_entropy: Some(0.4),
             source_accuracy: None,

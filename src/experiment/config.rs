@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::config::Pooling;
 use crate::config::validate::{MAX_SIZE, check_finite_range, check_positive_f32, check_size};
 use crate::error::{Error, Result};
-use crate::transfer::Method;
+use crate::transfer::{Method, NewWords};
 
 impl TryFrom<String> for Arm {
     type Error = String;
@@ -108,6 +108,12 @@ pub struct FinetuneSpec {
     /// (small: λ rises slowly and stays below 1; large: full reversal almost at once) [default: 10].
     #[serde(default = "defaults::dann_gamma")]
     pub dann_gamma: f64,
+    /// Rows of target words the source never saw, in every arm that transfers a vocabulary:
+    /// "subword" (the default) induces them from the source's subwords, with the words of the
+    /// target's unlabelled rows joining the vocabulary; "fresh" starts them at random and takes new
+    /// words from the n labels only (and, for dann, the pool).
+    #[serde(default)]
+    pub new_words: NewWords,
 }
 
 /// One target domain.
@@ -274,6 +280,7 @@ mod defaults {
             dann_epochs: dann_epochs(),
             dann_source_rows: dann_source_rows(),
             dann_gamma: dann_gamma(),
+            new_words: NewWords::default(),
         }
     }
 }

@@ -35,7 +35,7 @@ use crate::tasks::classify::train::Evaluation;
 use crate::tasks::classify::{Classifier, ClassifierConfig, Monitor, TrainConfig, TrainData, TrainState, evaluate, train_classifier};
 use crate::transfer::check::{Transferability, check};
 use crate::transfer::dann::{DannData, dann_data};
-use crate::transfer::{self, Method, Recipe, TransferOptions, load_source};
+use crate::transfer::{self, Method, NewWords, Recipe, TransferOptions, load_source};
 
 /// One fine-tuning run.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
@@ -404,16 +404,21 @@ fn run_arm(ctx: &GpuContext, cfg: &ExperimentConfig, sources: &Sources, s: &Targ
     let (method, from) = match arm {
         Arm::Scratch => return run_scratch(ctx, cfg, sources.classifier, s, tc),
         Arm::SourceOnly => return run_source_only(ctx, cfg, sources.classifier, s),
-        Arm::SelfTrain => return self_train::run(ctx, sources.classifier, s, tc, seed),
+        Arm::SelfTrain => return self_train::run(ctx, sources.classifier, s, tc, seed, ft.new_words),
         Arm::Transfer(method) => (method, sources.classifier),
         Arm::LmUlmfit => (Method::Ulmfit, sources.lm.ok_or_else(|| Error::InvalidInput("lm-ulmfit needs [source] lm_checkpoint".into()))?),
     };
     let recipe = Recipe::new(method);
+    // The target vocabulary: the source's, then the new words of the n labels, and of the unlabelled
+    // rows too when their rows start from the source's subwords (or DANN trains on them).
     let mut texts: Vec<Vec<String>> = s.train.iter().map(|r| tokenize(&r.text)).collect();
     if method == Method::Dann {
         texts.extend(s.pool.iter().map(|r| tokenize(&r.text)));
+    } else if ft.new_words == NewWords::Subword {
+        texts.extend(s.unlabelled.iter().map(|r| tokenize(&r.text)));
     }
-    let plan = transfer::plan_target(from, &texts, s.labels, 1, 30_000)?;
+    let mut plan = transfer::plan_target(from, &texts, s.labels, 1, 30_000)?;
+    plan.aligned.start_new_rows(from, ft.new_words)?;
     let mut mcfg = ClassifierConfig { domains: recipe.domains(), ..plan.config };
     if from.info.config.classes == 0 {
         // A language model has no head, so no pooling of its own: the classifier pools as configured.

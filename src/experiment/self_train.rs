@@ -12,7 +12,7 @@ use crate::gpu::GpuContext;
 use crate::tasks::classify::checkpoint::Checkpoint;
 use crate::tasks::classify::train::predict_logits;
 use crate::tasks::classify::{Classifier, TrainConfig, TrainData, evaluate};
-use crate::transfer::{self, Method, Recipe, TransferOptions};
+use crate::transfer::{self, Method, NewWords, Recipe, TransferOptions};
 
 /// Rounds of pseudo-labelling after the first fine-tuning.
 pub const ROUNDS: usize = 2;
@@ -22,9 +22,17 @@ pub const PER_LABEL: usize = 4;
 pub const MIN_CONFIDENCE: f64 = 0.9;
 
 /// The self-training arm on one split (see the module's doc).
-pub(super) fn run(ctx: &GpuContext, source: &Checkpoint, s: &TargetSplit, mut tc: TrainConfig, seed: u64) -> Result<RunResult> {
+pub(super) fn run(
+    ctx: &GpuContext,
+    source: &Checkpoint,
+    s: &TargetSplit,
+    mut tc: TrainConfig,
+    seed: u64,
+    new_words: NewWords,
+) -> Result<RunResult> {
     let texts: Vec<Vec<String>> = s.train.iter().chain(&s.unlabelled).map(|r| tokenize(&r.text)).collect();
-    let plan = transfer::plan_target(source, &texts, s.labels, 1, 30_000)?;
+    let mut plan = transfer::plan_target(source, &texts, s.labels, 1, 30_000)?;
+    plan.aligned.start_new_rows(source, new_words)?;
     Recipe::new(Method::Init).apply(&mut tc, plan.aligned.coverage.source_tokens);
     let vocab = &plan.aligned.vocab;
     let (train, valid, test) = (encode(&s.train, vocab, s.labels)?, encode(&s.valid, vocab, s.labels)?, encode(s.test, vocab, s.labels)?);

@@ -4,7 +4,8 @@
 //!
 //! - **Coverage**: the share of the target's token occurrences the source's vocabulary knows, and for
 //!   the words it does not know, the share of their character trigrams found in the source's words
-//!   (how much a subword model could still carry over).
+//!   (how much a subword model could still carry over), and how well the source's subwords recover
+//!   rows it learned (held-out words), which is what the new words' induced rows are worth.
 //! - **Source confidence**: the source classifier's mean top-class probability and mean normalised
 //!   entropy on the target texts, and its accuracy there when the labels are the same.
 //! - **LogME** (You, Liu, Wang & Long, ICML 2021): the log marginal evidence, per row, of a Bayesian
@@ -19,7 +20,7 @@ use std::collections::HashSet;
 
 use nalgebra::{DMatrix, DVector, SymmetricEigen};
 
-use super::{Coverage, TransferOptions, apply, plan_target};
+use super::{Coverage, NewWords, TransferOptions, apply, plan_target};
 use crate::data::{Dataset, TextRow, Vocab, encode_rows, make_batches, tokenize};
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;
@@ -43,6 +44,10 @@ pub struct Transferability {
     /// Of the target's token occurrences the source does not know, the mean share of their character
     /// trigrams that occur in the source's vocabulary.
     pub unknown_trigram_coverage: f64,
+    /// How well the source's subwords recover its own words' rows (held-out words; see
+    /// [`super::subword::fidelity`]): what the rows induced for the target's new words are worth.
+    #[serde(default)]
+    pub subword_fidelity: Option<super::subword::Fidelity>,
     /// The source classifier's mean top-class probability on the target texts (None for a source
     /// without a head, e.g. a language model).
     pub source_confidence: Option<f64>,
@@ -74,9 +79,14 @@ pub fn check(
         return Err(Error::InvalidInput(format!("a transferability check needs labelled target rows: {} given", rows.len())));
     }
     let texts: Vec<Vec<String>> = rows.iter().map(|r| tokenize(&r.text)).collect();
-    let plan = plan_target(source, &texts, labels, 1, 30_000)?;
+    let mut plan = plan_target(source, &texts, labels, 1, 30_000)?;
+    plan.aligned.start_new_rows(source, NewWords::default())?;
     let source_vocab = source.vocab.as_deref().expect("plan_target checked the vocabulary");
     let unknown_trigram_coverage = trigram_coverage(source_vocab, &texts);
+    let subword_fidelity = source
+        .tensors
+        .get("embedding.weight")
+        .and_then(|(shape, emb)| super::subword::fidelity(source_vocab, emb, shape[1], 2..source_vocab.len()));
     let max_len = source.info.max_len;
     let vocab = &plan.aligned.vocab;
     let path = std::path::Path::new("target rows");
@@ -129,6 +139,7 @@ pub fn check(
         rows: rows.len(),
         coverage: plan.aligned.coverage.clone(),
         unknown_trigram_coverage,
+        subword_fidelity,
         source_confidence,
         source_entropy,
         source_accuracy,
@@ -154,8 +165,7 @@ fn features(ctx: &GpuContext, model: &mut Classifier, data: &Dataset, max_len: u
 
 /// The character trigrams of a word, with `<` and `>` marking its ends (fastText's convention).
 fn trigrams(word: &str) -> Vec<String> {
-    let chars: Vec<char> = format!("<{word}>").chars().collect();
-    chars.windows(3).map(|w| w.iter().collect()).collect()
+    super::subword::ngrams_of(word, 3..=3)
 }
 
 /// Over the target's token occurrences unknown to `source_vocab`, the mean share of their trigrams

@@ -29,6 +29,7 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use super::RowSource;
 use crate::error::{Error, Result};
 use crate::nn::LstmConfig;
 use crate::params::TensorMap;
@@ -162,15 +163,16 @@ fn matmul(a: &[f32], b: &[f32], n: usize, k: usize, m: usize) -> Vec<f32> {
 }
 
 /// Maps `src` tensors (config `src_cfg`) onto the target configuration. `fresh` holds the target's
-/// own initialisation, used wherever nothing maps; `rows` maps each target vocabulary row to a source
-/// row (None: keep the fresh row). Returns the target tensors, one line per decision, and the names
-/// of the tensors that were mapped (the others are `fresh`'s).
+/// own initialisation, used wherever nothing maps; `rows` says where each target vocabulary row
+/// comes from (a source row, a row induced in the source's space, or the fresh row). Returns the
+/// target tensors, one line per decision, and the names of the tensors that were mapped (the others
+/// are `fresh`'s).
 pub fn map_parameters(
     src_cfg: &ClassifierConfig,
     tgt_cfg: &ClassifierConfig,
     src: &TensorMap,
     fresh: &TensorMap,
-    rows: &[Option<usize>],
+    rows: &[RowSource],
     seed: u64,
 ) -> Result<(TensorMap, Vec<String>, Vec<String>)> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -216,30 +218,43 @@ struct Mapping<'a> {
 impl Mapping<'_> {
     /// The embedding: rows by vocabulary, columns by the embedding map. Returns the projection P
     /// (source → target columns) when the target embedding is narrower.
-    fn embedding(&mut self, rows: &[Option<usize>]) -> Result<Option<Vec<f32>>> {
+    fn embedding(&mut self, rows: &[RowSource]) -> Result<Option<Vec<f32>>> {
         let (src_cfg, tgt_cfg, src) = (self.src_cfg, self.tgt_cfg, self.src);
         let (es, et) = (src_cfg.embed, tgt_cfg.embed);
         let emb_src = get(src, "embedding.weight")?;
         let projection = (et < es).then(|| principal_directions(emb_src, es, et));
-        let emb_cols: Vec<f32> = match &projection {
-            Some(p) => matmul(emb_src, p, emb_src.len() / es, es, et),
-            None => emb_src.to_vec(),
+        // A source-space row in the target's columns: projected when narrower, else as it is.
+        let columns = |row: &[f32]| -> Vec<f32> {
+            match &projection {
+                Some(p) => matmul(row, p, 1, es, et),
+                None => row.to_vec(),
+            }
         };
         let width = es.min(et);
         let emb = &mut self.out.get_mut("embedding.weight").expect("target has an embedding").1;
-        let mut copied = 0;
+        let (mut copied, mut induced) = (0, 0);
         for (t, source_row) in rows.iter().enumerate() {
-            if let Some(s) = *source_row {
-                let src_width = if projection.is_some() { et } else { es };
-                emb[t * et..t * et + width].copy_from_slice(&emb_cols[s * src_width..s * src_width + width]);
-                if et > es {
-                    // New columns: small values (their first-layer weights start at zero, see below).
-                    for v in &mut emb[t * et + es..(t + 1) * et] {
-                        *v *= 0.01;
-                    }
+            let row = match source_row {
+                RowSource::Source(s) => {
+                    copied += 1;
+                    columns(&emb_src[s * es..(s + 1) * es])
                 }
-                copied += 1;
+                RowSource::Induced(v) => {
+                    induced += 1;
+                    columns(v)
+                }
+                RowSource::Fresh => continue,
+            };
+            emb[t * et..t * et + width].copy_from_slice(&row[..width]);
+            if et > es {
+                // New columns: small values (their first-layer weights start at zero, see below).
+                for v in &mut emb[t * et + es..(t + 1) * et] {
+                    *v *= 0.01;
+                }
             }
+        }
+        if induced > 0 {
+            self.notes.push(format!("embedding: {induced} new tokens' rows induced from the source's subwords"));
         }
         self.notes.push(format!("embedding: {copied} of {} rows from the source vocabulary", rows.len()));
         match et.cmp(&es) {

@@ -44,6 +44,7 @@ pub mod dann;
 pub mod hetero;
 pub mod recipe;
 pub mod source;
+pub mod subword;
 
 use std::collections::HashMap;
 
@@ -66,6 +67,34 @@ pub struct Coverage {
     pub new_tokens: usize,
     /// Share of the target's token occurrences whose token the source knew.
     pub covered_occurrences: f64,
+    /// New tokens whose rows were induced from the source's subwords ([`AlignedVocab::start_new_rows`]).
+    #[serde(default)]
+    pub induced_tokens: usize,
+}
+
+/// What a new target token's embedding row starts from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
+#[serde(rename_all = "kebab-case")]
+pub enum NewWords {
+    /// The target's fresh initialisation: the token learns only from the target's labels.
+    Fresh,
+    /// A row induced from the source's subwords when the token shares character n-grams with the
+    /// source's words ([`subword`]); otherwise fresh.
+    #[default]
+    Subword,
+}
+
+/// Where a target embedding row comes from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RowSource {
+    /// The source's row of this id (a token both vocabularies hold).
+    Source(usize),
+    /// A row in the source's embedding space induced from the source's subwords
+    /// ([`AlignedVocab::start_new_rows`]); mapped into the target like a source row.
+    Induced(Vec<f32>),
+    /// The target's fresh initialisation (a new token).
+    Fresh,
 }
 
 /// A target vocabulary aligned with the source's: the source's tokens first (same ids, so their rows
@@ -73,10 +102,42 @@ pub struct Coverage {
 pub struct AlignedVocab {
     /// The target vocabulary: the source tokens, then the new target tokens, most frequent first.
     pub vocab: Vocab,
-    /// Source row of each target row (None: a new token, fresh row).
-    pub rows: Vec<Option<usize>>,
+    /// Where each target row comes from: the source's rows, then fresh (or induced) new tokens.
+    pub rows: Vec<RowSource>,
     /// How much of the target text the source tokens cover.
     pub coverage: Coverage,
+}
+
+impl AlignedVocab {
+    /// Starts the new tokens' rows as `new_words` says: with [`NewWords::Subword`], each new token
+    /// whose character n-grams the source has gets a row induced from the source's embedding
+    /// ([`subword`]); tokens sharing no n-gram with the source stay fresh. Returns how many were
+    /// induced.
+    pub fn start_new_rows(&mut self, source: &Checkpoint, new_words: NewWords) -> Result<usize> {
+        if new_words == NewWords::Fresh {
+            return Ok(0);
+        }
+        let source_tokens = source.vocab.as_deref().ok_or_else(|| Error::InvalidInput("the source model has no vocabulary".into()))?;
+        let (shape, embedding) = source
+            .tensors
+            .get("embedding.weight")
+            .ok_or_else(|| Error::InvalidInput("the source model has no embedding.weight to induce rows from".into()))?;
+        let dim = shape[1];
+        // The specials <pad> and <unk> are not words.
+        let words: Vec<usize> = (2..source_tokens.len()).collect();
+        let table = subword::SubwordTable::fit(source_tokens, embedding, dim, &words);
+        let mut induced = 0;
+        for (row, token) in self.rows.iter_mut().zip(&self.vocab.tokens) {
+            if *row == RowSource::Fresh
+                && let Some(v) = table.induce(token)
+            {
+                *row = RowSource::Induced(v);
+                induced += 1;
+            }
+        }
+        self.coverage.induced_tokens = induced;
+        Ok(induced)
+    }
 }
 
 /// Aligns a target vocabulary with `source` (new tokens: seen `min_freq` times, up to `max_size` in all).
@@ -99,11 +160,12 @@ pub fn align_vocab(source: &[String], target_texts: &[Vec<String>], min_freq: us
     new.truncate(max_size.saturating_sub(source.len()));
     let mut tokens = source.to_vec();
     tokens.extend(new.iter().map(|(t, _)| t.to_string()));
-    let rows = (0..tokens.len()).map(|i| (i < source.len()).then_some(i)).collect();
+    let rows = (0..tokens.len()).map(|i| if i < source.len() { RowSource::Source(i) } else { RowSource::Fresh }).collect();
     let coverage = Coverage {
         source_tokens: source.len(),
         new_tokens: new.len(),
         covered_occurrences: if total == 0 { 0.0 } else { known as f64 / total as f64 },
+        induced_tokens: 0,
     };
     Ok(AlignedVocab { vocab: Vocab::from_tokens(tokens)?, rows, coverage })
 }
@@ -181,14 +243,14 @@ pub fn plan_target(source: &Checkpoint, texts: &[Vec<String>], labels: &[String]
 }
 
 /// Writes the source's parameters into a freshly built `target` (whose configuration may differ, see
-/// [`hetero`]); `rows` maps target vocabulary rows to source rows. What the source does not provide
+/// [`hetero`]); `rows` says where each target vocabulary row comes from. What the source does not provide
 /// (new tokens' rows, new units) keeps or is mapped from the target's initial draw, recomputed on the
 /// host: nothing is read back, so this runs in a browser too.
 pub fn apply(
     ctx: &GpuContext,
     target: &Classifier,
     source: &Checkpoint,
-    rows: &[Option<usize>],
+    rows: &[RowSource],
     opts: &TransferOptions,
 ) -> Result<TransferReport> {
     if !target.is_pristine() {

@@ -23,7 +23,7 @@ use lstm_transfer::tasks::classify::predictor::softmax;
 use lstm_transfer::tasks::classify::stepwise::StepwiseTrainer;
 use lstm_transfer::tasks::classify::train::argmax;
 use lstm_transfer::tasks::classify::{Checkpoint, Classifier, ClassifierConfig, TrainConfig};
-use lstm_transfer::transfer::{self, Method, Recipe, TransferOptions, source::parse_source};
+use lstm_transfer::transfer::{self, Method, NewWords, Recipe, TransferOptions, source::parse_source};
 use lstm_transfer::{GpuContext, config::OptimConfig, wgpu};
 use serde_json::json;
 use wasm_bindgen::prelude::*;
@@ -244,7 +244,8 @@ impl Run {
                 (model, vocab, notes)
             }
             Start::Transfer(method) => {
-                let plan = transfer::plan_target(source, &texts, &labels, 1, 30_000).map_err(js_error)?;
+                let mut plan = transfer::plan_target(source, &texts, &labels, 1, 30_000).map_err(js_error)?;
+                plan.aligned.start_new_rows(source, NewWords::default()).map_err(js_error)?;
                 tc.optim = OptimConfig::adam(TRANSFER_LR, 5.0);
                 Recipe::new(method).apply(&mut tc, plan.aligned.coverage.source_tokens);
                 let model = Classifier::new(&ctx, plan.config, BATCH.max(SCORE_BATCH), max_len, seed).map_err(js_error)?;
