@@ -147,6 +147,21 @@ fn non_finite_weights_are_refused_naming_the_tensor() {
 }
 
 #[test]
+fn a_vocabulary_longer_than_the_embedding_is_refused_naming_the_file() {
+    // One token more than embedding.weight has rows: transfer and subword induction index rows by
+    // token id, so the file is refused when read instead of panicking there.
+    let (ckpt, _) = trained();
+    let (tensors, mut metadata) = lstm_transfer::core::checkpoint::read_tensors(Path::new(ckpt)).unwrap();
+    let vocab = metadata.get_mut(lstm_transfer::core::checkpoint::META_VOCAB).unwrap();
+    *vocab = vocab.replacen('[', "[\"extra\",", 1);
+    let named: Vec<_> = tensors.into_iter().map(|(n, (s, v))| (n, s, v)).collect();
+    let longer = out("vocab_longer.safetensors");
+    lstm_transfer::core::checkpoint::save_tensors(Path::new(&longer), &named, metadata).unwrap();
+    let err = fails(&["transfer", "--from", &longer, "--method", "init", "--out", &out("from_longer.safetensors")]);
+    assert!(err.contains("vocab_longer.safetensors") && err.contains("tokens but embedding.weight has"), "{err}");
+}
+
+#[test]
 fn integer_tensors_are_named_by_their_type_not_as_missing() {
     let tensors = [("embedding.weight", safetensors::tensor::TensorView::new(safetensors::Dtype::I64, vec![2, 2], &[0u8; 32]).unwrap())];
     let path = out("int_tensors.safetensors");

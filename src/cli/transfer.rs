@@ -324,7 +324,7 @@ pub fn check(gpu: &GpuArgs, t: &TransferArgs) -> Result<()> {
     let source_rows = t.source_data.as_ref().map(|p| t.train.table.read_texts(p)).transpose()?;
     let source = transfer::load_source(&t.from, t.source_pooling).with_context(|| format!("reading {}", t.from.display()))?;
     let ctx = gpu.context()?;
-    let c = transfer::check::check(&ctx, &source, &rows, &labels, source_rows.as_deref(), t.train.seed)?;
+    let c = transfer::check::check(&ctx, &source, &rows, &labels, source_rows.as_deref(), t.train.seed, t.new_words)?;
     if t.train.format == OutputFormat::Json {
         println!("{}", serde_json::to_string_pretty(&c)?);
         return Ok(());
@@ -338,13 +338,19 @@ pub fn check(gpu: &GpuArgs, t: &TransferArgs) -> Result<()> {
         c.coverage.new_tokens,
         pct(c.unknown_trigram_coverage)
     );
-    if let Some(f) = c.subword_fidelity {
-        println!(
+    match c.subword_fidelity {
+        Some(f) if f.directions == 0 => println!(
+            "subword rows      the source's word vectors show no learned direction above their random start: \
+             --new-words subword induces nothing"
+        ),
+        Some(f) => println!(
             "subword rows      held-out source words: {} got a row induced from the others' subwords, at cosine {:.3} \
-             with the row the source learned (what --new-words subword gives new target words)",
+             with the learned part of their own ({} learned directions; what --new-words subword gives new words)",
             pct(f.induced_share),
-            f.cosine
-        );
+            f.cosine,
+            f.directions
+        ),
+        None => {}
     }
     match (c.source_confidence, c.source_entropy) {
         (Some(conf), Some(entropy)) => println!(

@@ -174,12 +174,18 @@ pub fn read_info<T: serde::de::DeserializeOwned>(path: &Path, metadata: &HashMap
     serde_json::from_str(text).map_err(|e| err(format!("metadata '{key}': {e}")))
 }
 
-/// The vocabulary in the metadata of `path`, if it has one.
-pub fn read_vocab(path: &Path, metadata: &HashMap<String, String>) -> Result<Option<Vec<String>>> {
-    match metadata.get(META_VOCAB) {
-        Some(_) => read_info(path, metadata, META_VOCAB, "a model with a vocabulary").map(Some),
-        None => Ok(None),
+/// The vocabulary in the metadata, if any, checked against the `rows` of the model's embedding
+/// (a vocabulary of another length would index past the embedding or leave rows without a token).
+pub fn read_vocab(path: &Path, metadata: &HashMap<String, String>, rows: usize) -> Result<Option<Vec<String>>> {
+    if !metadata.contains_key(META_VOCAB) {
+        return Ok(None);
     }
+    let vocab: Vec<String> = read_info(path, metadata, META_VOCAB, "a model with a vocabulary")?;
+    if vocab.len() != rows {
+        let message = format!("the vocabulary has {} tokens but embedding.weight has {rows} rows", vocab.len());
+        return Err(Error::File { path: path.to_path_buf(), message });
+    }
+    Ok(Some(vocab))
 }
 
 /// Checks that every (name, shape) of `specs` is in `tensors` with that shape, naming the file and the

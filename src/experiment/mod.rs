@@ -331,7 +331,7 @@ fn run_grid(
                 let mut figures = None;
                 if cfg.check && todo(position) {
                     let source_rows = (!source_rows.is_empty()).then_some(&source_rows[..]);
-                    match check(ctx, source, &labelled, &labels, source_rows, seed) {
+                    match check(ctx, source, &labelled, &labels, source_rows, seed, cfg.finetune.new_words) {
                         Ok(c) => figures = Some(c),
                         // What the check cannot read (too few rows, no vocabulary) leaves the runs to go on.
                         Err(e @ Error::InvalidInput(_)) => {

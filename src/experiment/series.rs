@@ -461,7 +461,10 @@ pub fn run_series_grid(
         set_linear_base(&mut base, &series, &scaler, cfg.learn)?;
         if cfg.learn == Learn::SourceLinearResidual {
             base.linear_residual = Some(source.info.forecast.linear_residual.clone().ok_or_else(|| {
-                Error::InvalidInput("learning the source's linear residual needs a source that learned a linear residual".into())
+                Error::InvalidInput(format!(
+                    "--learn source-linear-residual: the model of the source series {} learned no linear residual",
+                    cfg.source.name()
+                ))
             })?);
         }
         if train_end - (length - valid_len) < base.history() {

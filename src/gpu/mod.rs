@@ -283,7 +283,7 @@ impl GpuContext {
     }
 }
 
-/// Which GEMM kernel runs (shaders/matmul.wgsl's two entry points).
+/// Which GEMM kernel runs (an entry point of shaders/matmul.wgsl or matmul_subgroups.wgsl).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum GemmKernel {
     /// Workgroup-memory tiling: the classic GPU kernel, any shape; 64×64 tiles of C.
@@ -309,13 +309,15 @@ impl GemmKernel {
     pub const ALL: [GemmKernel; 4] = [Self::Tiled, Self::TiledSmall, Self::Blocked, Self::BlockedSubgroup];
 
     /// The rule where nothing is timed: register blocking on CPU drivers (lavapipe, llvmpipe GL,
-    /// SwiftShader), tiling on GPUs; `LSTM_TRANSFER_GEMM=tiled|blocked` overrides it.
+    /// SwiftShader), tiling on GPUs; `LSTM_TRANSFER_GEMM` naming a kernel overrides it (not
+    /// blocked-sg, which needs the device's subgroups: [`GemmKernel::forced`] pins that one).
     pub fn for_adapter(info: &wgpu::AdapterInfo) -> Self {
-        match std::env::var("LSTM_TRANSFER_GEMM").as_deref() {
-            Ok("tiled") => Self::Tiled,
-            Ok("blocked") => Self::Blocked,
-            _ if info.device_type == wgpu::DeviceType::Cpu => Self::Blocked,
-            _ => Self::Tiled,
+        let named = std::env::var("LSTM_TRANSFER_GEMM").ok();
+        let pinned = Self::ALL.into_iter().find(|k| Some(k.name()) == named.as_deref() && *k != Self::BlockedSubgroup);
+        match pinned {
+            Some(kernel) => kernel,
+            None if info.device_type == wgpu::DeviceType::Cpu => Self::Blocked,
+            None => Self::Tiled,
         }
     }
 

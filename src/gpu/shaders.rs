@@ -98,7 +98,8 @@ shader_constants! {
     /// (`matmul.wgsl` asserts it).
     GEMM_TILE = 64;
     /// Edge of the small tiled GEMM's tile (`matmul_t32`): 4× the workgroups of the large one, for
-    /// small products on a large GPU. 16 or 32, under GEMM_TILE (`matmul.wgsl` asserts it).
+    /// small products on a large GPU. 32: the entry point (`matmul_t32`) and the tuner's name
+    /// (`tiled-32`) say so; `matmul.wgsl` asserts it divides GEMM_TILE.
     GEMM_TILE_SMALL = 32;
 }
 

@@ -136,18 +136,21 @@ pub fn lstm_key(batch: u32, steps: u32, hidden: u32) -> String {
 }
 
 /// The cache key of a GEMM shape: M, N and K rounded up to powers of two (the weight gradients
-/// contract over the batch's B·T rows, which change from batch to batch).
+/// contract over the batch's B·T rows, which change from batch to batch). A product the blocked
+/// kernels cannot run (M or N < 8) is keyed apart ("tiled-only"): M = 5 and M = 8 round alike, and
+/// neither may inherit a winner the other could not race.
 pub fn gemm_key(g: &Gemm) -> String {
     let flag = |yes: bool, c: char| if yes { c } else { '-' };
     format!(
-        "gemm M{} N{} K{} {}{} {}{}",
+        "gemm M{} N{} K{} {}{} {}{}{}",
         g.m.next_power_of_two(),
         g.n.next_power_of_two(),
         g.k.next_power_of_two(),
         flag(g.trans_a == 1, 'T'),
         flag(g.trans_b == 1, 'T'),
         flag(g.a_vec4_ok(), '4'),
-        flag(g.b_vec4_ok(), '4')
+        flag(g.b_vec4_ok(), '4'),
+        if g.blocked_ok() { "" } else { " tiled-only" }
     )
 }
 
@@ -256,5 +259,18 @@ impl LstmScratch {
         let mut schedule = lstm_forward_with(kernel, ctx, self.p, &forward)?;
         schedule.extend(lstm_backward_with(kernel, ctx, self.p, &backward)?);
         Ok(schedule)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn products_the_blocked_kernels_cannot_run_are_keyed_apart() {
+        // M = 5 and M = 8 round to the same power of two; only M = 8 may race the blocked kernels.
+        let (small, blocked) = (gemm_key(&Gemm::new(5, 64, 32)), gemm_key(&Gemm::new(8, 64, 32)));
+        assert!(small.ends_with(" tiled-only") && !blocked.contains("tiled-only"), "{small} / {blocked}");
+        assert_eq!(small.trim_end_matches(" tiled-only"), blocked);
     }
 }

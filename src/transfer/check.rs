@@ -66,7 +66,7 @@ pub struct Transferability {
 
 /// Checks `source` against labelled target `rows` (labels in `labels` order); `source_rows`
 /// (labelled or not) give the domain gap. `seed` draws the random baseline and the target model's
-/// fresh rows.
+/// fresh rows; `new_words` starts the new words' rows as the runs will.
 pub fn check(
     ctx: &GpuContext,
     source: &Checkpoint,
@@ -74,13 +74,14 @@ pub fn check(
     labels: &[String],
     source_rows: Option<&[TextRow]>,
     seed: u64,
+    new_words: NewWords,
 ) -> Result<Transferability> {
     if rows.len() < 2 {
         return Err(Error::InvalidInput(format!("a transferability check needs labelled target rows: {} given", rows.len())));
     }
     let texts: Vec<Vec<String>> = rows.iter().map(|r| tokenize(&r.text)).collect();
     let mut plan = plan_target(source, &texts, labels, 1, 30_000)?;
-    plan.aligned.start_new_rows(source, NewWords::default())?;
+    plan.aligned.start_new_rows(source, new_words)?;
     let source_vocab = source.vocab.as_deref().expect("plan_target checked the vocabulary");
     let unknown_trigram_coverage = trigram_coverage(source_vocab, &texts);
     let subword_fidelity = source
@@ -163,7 +164,8 @@ fn features(ctx: &GpuContext, model: &mut Classifier, data: &Dataset, max_len: u
     Ok(out)
 }
 
-/// The character trigrams of a word, with `<` and `>` marking its ends (fastText's convention).
+/// The character trigrams of a word, with `<` and `>` marking its ends (fastText's convention), each
+/// once (a word repeating a trigram counts it once).
 fn trigrams(word: &str) -> Vec<String> {
     super::subword::ngrams_of(word, 3..=3)
 }

@@ -114,7 +114,7 @@ impl AlignedVocab {
     /// ([`subword`]); tokens sharing no n-gram with the source stay fresh. Returns how many were
     /// induced.
     pub fn start_new_rows(&mut self, source: &Checkpoint, new_words: NewWords) -> Result<usize> {
-        if new_words == NewWords::Fresh {
+        if new_words == NewWords::Fresh || !self.rows.contains(&RowSource::Fresh) {
             return Ok(0);
         }
         let source_tokens = source.vocab.as_deref().ok_or_else(|| Error::InvalidInput("the source model has no vocabulary".into()))?;

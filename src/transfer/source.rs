@@ -32,8 +32,9 @@ fn lm_source(path: &Path, file: TensorFile) -> Result<Checkpoint> {
     let info: LmInfo = read_info(path, metadata, META_LM, "a language-model checkpoint")?;
     let file_err = |message: String| Error::File { path: path.to_path_buf(), message };
     info.config.validate().map_err(|e| file_err(format!("metadata '{META_LM}': {e}")))?;
-    let vocab = read_vocab(path, metadata)?.ok_or_else(|| file_err("a language-model checkpoint without its vocabulary".into()))?;
     let c = info.config;
+    let vocab =
+        read_vocab(path, metadata, c.vocab)?.ok_or_else(|| file_err("a language-model checkpoint without its vocabulary".into()))?;
     let config = ClassifierConfig {
         vocab: c.vocab,
         embed: c.embed,

@@ -5,11 +5,13 @@
 //! from the n-grams it shares with words that were. A source trained with word embeddings only has
 //! no n-gram vectors, but its word vectors determine them: [`SubwordTable::fit`] finds n-gram vectors
 //! z whose mean over each source word's n-grams reproduces the learned part of that word's row
-//! (`LearnedRows` below; least squares, by backfitting from the n-grams' centroids), and
+//! (`LearnedRows` below; by backfitting from the n-grams' centroids, see [`FIT_PASSES`]), and
 //! [`SubwordTable::induce`] gives a new word the rows' mean plus the mean of the vectors of its
 //! n-grams that the source has: "loving" lands with "love" and "lovely". A word sharing no n-gram
 //! with the source, or a source whose rows show nothing learned, gives nothing (the row stays fresh).
-//! [`fidelity`] measures how well this recovers the source's own held-out words.
+//! [`fidelity`] measures how well this recovers the source's own held-out words. An induced row has
+//! no random part, so its norm is well below a trained or fresh row's: the LSTM reads the new word
+//! as the source's words with those n-grams, minus what made each of them individual.
 //!
 //! Everything is host-side and reads only the source's `embedding.weight`: the target's checkpoint
 //! keeps PyTorch's `nn.Embedding` layout, and every transfer method that copies the embedding
@@ -19,9 +21,11 @@ use std::collections::HashMap;
 
 /// Lengths of the character n-grams, in characters (the end marks count).
 pub const NGRAM_LENGTHS: std::ops::RangeInclusive<usize> = 3..=5;
-/// Backfitting passes after the centroid start: enough to take most of the centroids' shrinkage out
-/// (each pass is one Jacobi step of the least-squares fit), few enough that the n-grams shared by
-/// many words keep a share of the signal instead of ceding it all to rare, word-specific ones.
+/// Backfitting passes after the centroid start. Each pass adds to every n-gram the mean residual of
+/// the words holding it: a damped, preconditioned least-squares step (stable: it never overshoots),
+/// whose fixed point weights each word by its number of n-grams. Enough passes to take most of the
+/// centroids' shrinkage out, few enough that the n-grams shared by many words keep a share of the
+/// signal instead of ceding it all to rare, word-specific ones.
 pub const FIT_PASSES: usize = 4;
 
 /// The character n-grams of `word` marked `<word>` for n in [`NGRAM_LENGTHS`], each once, in order
@@ -57,6 +61,10 @@ pub struct SubwordTable {
     mean: Vec<f32>,
 }
 
+/// Fewest rows per embedding column to look for learned directions: with fewer, the median
+/// eigenvalue underestimates the bulk's variance and noise directions would pass the edge.
+const MIN_ROWS_PER_DIM: usize = 4;
+
 /// How far above the bulk's Marchenko–Pastur edge a direction's variance must be to count as
 /// learned: the largest eigenvalue of pure noise fluctuates around the edge (Tracy–Widom).
 const EDGE_MARGIN: f64 = 1.25;
@@ -87,18 +95,22 @@ impl<'a> LearnedRows<'a> {
         for &w in words {
             mean.iter_mut().zip(row(w)).for_each(|(m, &x)| *m += x as f64 / n);
         }
+        let mut learned = Self { embedding, dim, mean: mean.iter().map(|&m| m as f32).collect(), basis: Vec::new(), directions: 0 };
+        if words.len() < MIN_ROWS_PER_DIM * dim {
+            return learned;
+        }
         let centred = nalgebra::DMatrix::<f64>::from_fn(words.len(), dim, |i, c| row(words[i])[c] as f64 - mean[c]);
-        let eigen = (centred.transpose() * &centred / n).symmetric_eigen();
+        let eigen = (centred.tr_mul(&centred) / n).symmetric_eigen();
         let mut values: Vec<f64> = eigen.eigenvalues.iter().copied().collect();
         values.sort_by(f64::total_cmp);
         let edge = EDGE_MARGIN * values[dim / 2] * (1.0 + (dim as f64 / n).sqrt()).powi(2);
-        let mut basis = Vec::new();
         for (k, &value) in eigen.eigenvalues.iter().enumerate() {
-            if words.len() > dim && value > edge {
-                basis.extend(eigen.eigenvectors.column(k).iter().map(|&x| x as f32));
+            if value > edge {
+                learned.basis.extend(eigen.eigenvectors.column(k).iter().map(|&x| x as f32));
+                learned.directions += 1;
             }
         }
-        Self { embedding, dim, mean: mean.iter().map(|&m| m as f32).collect(), directions: basis.len() / dim, basis }
+        learned
     }
 
     /// The learned part of row `w`: its centred row projected on the learned directions.
@@ -177,10 +189,12 @@ impl SubwordTable {
 /// compared with the learned part of its own row.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Fidelity {
+    /// Learned directions found in the source's rows (0: nothing to induce; then both figures are 0).
+    pub directions: usize,
     /// Mean cosine between the induced rows and the learned part of the held-out words' own rows,
     /// over the words that got one (0 when the rows show nothing learned).
     pub cosine: f64,
-    /// Share of the held-out words that shared an n-gram with the others (got an induced row).
+    /// Share of the held-out words that got an induced row (shared an n-gram with the others).
     pub induced_share: f64,
 }
 
@@ -194,14 +208,15 @@ pub fn fidelity(tokens: &[String], embedding: &[f32], dim: usize, words: std::op
     if words.len() < HOLD_OUT_EVERY {
         return None;
     }
-    let all: Vec<usize> = words.collect();
-    let learned = LearnedRows::new(embedding, dim, &all);
-    let (held_out, kept): (Vec<usize>, Vec<usize>) = all.iter().partition(|&&w| (w - all[0]) % HOLD_OUT_EVERY == HOLD_OUT_EVERY - 1);
+    let start = words.start;
+    let (held_out, kept): (Vec<usize>, Vec<usize>) = words.partition(|w| (w - start) % HOLD_OUT_EVERY == HOLD_OUT_EVERY - 1);
+    // Directions, mean and n-grams from the kept words only: nothing of the held-out rows leaks in.
+    let learned = LearnedRows::new(embedding, dim, &kept);
     let table = SubwordTable::fit_passes(tokens, &learned, &kept, FIT_PASSES);
     let cosines: Vec<f64> =
         held_out.iter().filter_map(|&w| table.induce_signal(&tokens[w]).map(|v| cosine(&v, &learned.signal(w)))).collect();
     let cosine = if cosines.is_empty() { 0.0 } else { cosines.iter().sum::<f64>() / cosines.len() as f64 };
-    Some(Fidelity { cosine, induced_share: cosines.len() as f64 / held_out.len() as f64 })
+    Some(Fidelity { directions: learned.directions, cosine, induced_share: cosines.len() as f64 / held_out.len() as f64 })
 }
 
 /// Cosine of two vectors (0 when either is zero).
@@ -285,7 +300,7 @@ mod tests {
     fn fidelity_compares_the_learned_part_of_held_out_words() {
         let (tokens, embedding) = source();
         let f = fidelity(&tokens, &embedding, 16, 2..tokens.len()).unwrap();
-        assert_eq!(f.induced_share, 1.0);
+        assert_eq!((f.directions, f.induced_share), (1, 1.0));
         assert!(f.cosine > 0.8, "{f:?}");
         assert_eq!(fidelity(&tokens, &embedding, 16, 2..5), None, "too few words to hold any out");
     }

@@ -97,7 +97,6 @@ pub fn parse(bytes: &[u8], path: &Path, pooling: Option<Pooling>) -> Result<Chec
 /// shapes of a plain state_dict) checked, and its parameters checked against it.
 pub(crate) fn from_file(path: &Path, file: TensorFile, pooling: Option<Pooling>) -> Result<Checkpoint> {
     let file_err = |message: String| Error::File { path: path.to_path_buf(), message };
-    let vocab = read_vocab(path, &file.metadata)?;
     let info = match file.metadata.get(META_MODEL) {
         Some(_) => read_info::<ModelInfo>(path, &file.metadata, META_MODEL, "a classifier checkpoint")?,
         None => {
@@ -108,11 +107,7 @@ pub(crate) fn from_file(path: &Path, file: TensorFile, pooling: Option<Pooling>)
             ModelInfo { labels: (0..config.classes).map(|c| c.to_string()).collect(), config, max_len: 512, tokenizer: TOKENIZER.into() }
         }
     };
-    if let Some(v) = &vocab
-        && v.len() != info.config.vocab
-    {
-        return Err(file_err(format!("the vocabulary has {} tokens but embedding.weight has {} rows", v.len(), info.config.vocab)));
-    }
+    let vocab = read_vocab(path, &file.metadata, info.config.vocab)?;
     info.validate().map_err(|e| file_err(format!("metadata '{META_MODEL}': {e}")))?;
     let specs = info.config.param_specs();
     file.check_shapes(path, &specs)?;

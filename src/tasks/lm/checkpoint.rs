@@ -33,9 +33,6 @@ pub fn load_lm(path: &Path) -> Result<(LmInfo, Vec<String>, TensorMap)> {
     let info: LmInfo = read_info(path, &metadata, META_LM, "a language-model checkpoint")?;
     let err = |message: String| Error::File { path: path.to_path_buf(), message };
     info.config.validate().map_err(|e| err(format!("metadata '{META_LM}': {e}")))?;
-    let vocab = read_vocab(path, &metadata)?.ok_or_else(|| err("no vocabulary in the metadata".into()))?;
-    if vocab.len() != info.config.vocab {
-        return Err(err(format!("the vocabulary has {} tokens but the model's config says {}", vocab.len(), info.config.vocab)));
-    }
+    let vocab = read_vocab(path, &metadata, info.config.vocab)?.ok_or_else(|| err("no vocabulary in the metadata".into()))?;
     Ok((info, vocab, tensors))
 }
