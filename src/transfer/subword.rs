@@ -96,7 +96,7 @@ impl<'a> LearnedRows<'a> {
             mean.iter_mut().zip(row(w)).for_each(|(m, &x)| *m += x as f64 / n);
         }
         let mut learned = Self { embedding, dim, mean: mean.iter().map(|&m| m as f32).collect(), basis: Vec::new(), directions: 0 };
-        if words.len() < MIN_ROWS_PER_DIM * dim {
+        if dim == 0 || words.len() < MIN_ROWS_PER_DIM * dim {
             return learned;
         }
         let centred = nalgebra::DMatrix::<f64>::from_fn(words.len(), dim, |i, c| row(words[i])[c] as f64 - mean[c]);
