@@ -155,6 +155,7 @@ pub fn read_tensors(path: &Path) -> Result<(TensorMap, HashMap<String, String>)>
 
 /// The JSON metadata entry `key` of `path`, parsed; `what` names the kind of checkpoint that has it
 /// (for the error when it is missing).
+///
 /// A checkpoint written in a newer format than [`FORMAT`] is refused: its description may hold fields
 /// this build would ignore.
 pub fn read_info<T: serde::de::DeserializeOwned>(path: &Path, metadata: &HashMap<String, String>, key: &str, what: &str) -> Result<T> {

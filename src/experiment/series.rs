@@ -458,7 +458,6 @@ pub fn run_series_grid(
         let mut base = cfg.forecast_config(valid_len, Some(length - valid_len), 1, 0);
         let (train_end, _) = boundaries(series.len(), &base)?;
         let scaler = Scaler::fit_as(&series, train_end - (length - valid_len), train_end, cfg.scaling);
-        set_linear_base(&mut base, &series, &scaler, cfg.learn)?;
         if cfg.learn == Learn::SourceLinearResidual {
             base.linear_residual = Some(source.info.forecast.linear_residual.clone().ok_or_else(|| {
                 Error::InvalidInput(format!(
@@ -466,6 +465,8 @@ pub fn run_series_grid(
                     cfg.source.name()
                 ))
             })?);
+        } else {
+            set_linear_base(&mut base, &series, &scaler, cfg.learn)?;
         }
         if train_end - (length - valid_len) < base.history() {
             return Err(Error::InvalidInput(format!(
