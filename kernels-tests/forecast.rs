@@ -421,12 +421,12 @@ fn transfer_between_series_beats_scratch_on_a_target_with_the_sources_dynamics_a
         &mut |_| {},
     )
     .unwrap();
-    assert_eq!((runs.len(), saved), (10, 10));
+    assert_eq!((runs.len(), saved), (12, 12));
     let mae = |method: &str, seed: u64| runs.iter().find(|r| r.method == method && r.seed == seed).unwrap().mae;
     for seed in [1, 2] {
         let scratch = mae("scratch", seed);
         assert!(runs.iter().all(|r| r.mae.is_finite() && r.length == 24 && r.naive_mae > 0.0));
-        for method in ["source-only", "init", "frozen-lstm", "lower-rate"] {
+        for method in ["source-only", "init", "frozen-lstm", "lower-rate", "joint"] {
             assert!(mae(method, seed) < 0.8 * scratch, "seed {seed}: {method} MAE {} vs scratch {scratch}", mae(method, seed));
         }
     }
@@ -435,7 +435,7 @@ fn transfer_between_series_beats_scratch_on_a_target_with_the_sources_dynamics_a
     // A fine-tuning run measured the source before training; one that kept it forecasts as the source does.
     for r in &runs {
         match r.method.as_str() {
-            "scratch" => assert!(!r.kept_source && r.start_mse.is_none(), "{r:?}"),
+            "scratch" | "joint" => assert!(!r.kept_source && r.start_mse.is_none(), "{r:?}"),
             "source-only" => assert!(r.kept_source && r.start_mse.is_none(), "{r:?}"),
             _ => assert!(r.start_mse.is_some_and(f64::is_finite), "{r:?}"),
         }
@@ -456,6 +456,10 @@ fn transfer_between_series_beats_scratch_on_a_target_with_the_sources_dynamics_a
     };
     let runs2 = run_series_grid(ctx, &again, &temp("grid2"), &mut |_| Ok(()), &mut |_| {}).unwrap();
     assert_eq!(runs2[1].mae, mae("source-only", 1));
+    // joint trains on the source series' windows: a checkpoint alone cannot serve it.
+    let joint = SeriesGridConfig { methods: vec![SeriesMethod::Scratch, SeriesMethod::Joint], ..again.clone() };
+    let err = run_series_grid(ctx, &joint, &temp("grid6"), &mut |_| Ok(()), &mut |_| {}).unwrap_err().to_string();
+    assert!(err.contains("joint") && err.contains("--source-model"), "{err}");
     let other = SeriesGridConfig { horizon: 12, ..again.clone() };
     let err = run_series_grid(ctx, &other, &temp("grid3"), &mut |_| Ok(()), &mut |_| {}).unwrap_err().to_string();
     assert!(err.contains("source.safetensors") && err.contains("forecasting 6 steps"), "{err}");
@@ -502,4 +506,49 @@ fn fine_tuning_that_only_hurts_on_validation_keeps_the_starting_model() {
     assert!(start.keep_if_better(ctx, &model, &logs).unwrap());
     let (_, kept) = timeseries::evaluate(ctx, std::slice::from_mut(&mut model), &s, &scaler, &cfg).unwrap();
     assert_eq!(kept.mae, trained.mae);
+}
+
+#[test]
+fn a_short_series_learns_from_the_windows_of_a_long_one_trained_beside_it() {
+    // B is A in other units (×10 + 5) with the same dynamics; B trains on its last 60 steps only.
+    // C's clock runs 200 steps later: its training part reaches B's held-out tail.
+    let csv = temp("with.csv");
+    let a = series(400, 0.0).values[0].clone();
+    let mut text = String::from("unique_id,ds,y\n");
+    for (id, scale, shift, start) in [("A", 1.0, 0.0, 0), ("B", 10.0, 5.0, 0), ("C", 1.0, 0.0, 200)] {
+        for (t, v) in a.iter().enumerate() {
+            text += &format!("{id},{},{}\n", t + start, v * scale + shift);
+        }
+    }
+    std::fs::write(&csv, text).unwrap();
+    let csv = csv.display().to_string();
+    let run = |name: &str, extra: &[&str]| {
+        let out = temp(&format!("{name}.safetensors")).display().to_string();
+        let common = [
+            "forecast", "--data", &csv, "--series-col", "unique_id", "--series", "B", "--train-len", "60", "--window", "30", "--horizon",
+            "6", "--season", "24", "--test-len", "48", "--valid-len", "48", "--hidden", "16", "--epochs", "12", "--seasonal-residual",
+            "off", "--format", "json", "--out", &out,
+        ];
+        bin().args(common).args(extra).output().unwrap()
+    };
+    let mae = |out: &std::process::Output| {
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (v["metrics"]["mae"].as_f64().unwrap(), v["with_series"].clone())
+    };
+    let (alone, none) = mae(&run("alone", &[]));
+    let (with_a, named) = mae(&run("with_a", &["--with-series", "A"]));
+    assert_eq!((none, named), (serde_json::json!([]), serde_json::json!(["A"])));
+    assert!(with_a < 0.8 * alone, "B with A's windows: MAE {with_a}, alone {alone}");
+    for (extra, expected) in [
+        (&["--with-series", "B"][..], "not the --series forecast"),
+        (&["--with-series", "A,A"][..], "each extra series once"),
+        (&["--with-series", "Z"][..], "--with-series Z"),
+        (&["--with-series", "C"][..], "past the start of the held-out tail"),
+        (&["--with-series", "A", "--lr-find"][..], "leave out --with-series"),
+    ] {
+        let out = run("refused", extra);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(expected) && !err.contains("panicked"), "{extra:?}: {err}");
+    }
 }

@@ -15,8 +15,8 @@ use lstm_transfer::core::fit::{FitObserver, FitState, StepProgress};
 use lstm_transfer::fsutil::write_atomic;
 use lstm_transfer::plot::{Panel, Series as PlotSeries, XAxis, write_line_chart};
 use lstm_transfer::tasks::forecast::{
-    self as timeseries, ForecastConfig, ForecastEpoch, ForecastPoint, ForecastRun, Forecaster, ForecasterConfig, ForecasterInfo, Scaler,
-    Series, SeriesSpec, StartPoint, boundaries, read_series,
+    self as timeseries, ExtraSeries, ForecastConfig, ForecastEpoch, ForecastPoint, ForecastRun, Forecaster, ForecasterConfig,
+    ForecasterInfo, Scaler, Series, SeriesSpec, StartPoint, boundaries, read_series,
 };
 
 use lstm_transfer::config::validate::check_size;
@@ -70,6 +70,14 @@ pub struct ForecastArgs {
     /// Start from a forecaster trained on another series (same inputs and horizon), then fine-tune.
     #[arg(long)]
     pub from: Option<PathBuf>,
+    /// Also train on the windows of these other series of the file (comma-separated values of
+    /// --series-col; a model of several series at once). Each is scaled with statistics of its own
+    /// training part and, with --linear-residual, learns the residual to its own linear base;
+    /// validation, early stopping and the scores stay --series'. An extra series trains on its whole
+    /// training part (--train-len limits --series only), which must end before --series' held-out
+    /// tail begins.
+    #[arg(long, value_delimiter = ',')]
+    pub with_series: Vec<String>,
     #[arg(long, default_value_t = 64)]
     pub hidden: usize,
     #[arg(long, default_value_t = 1)]
@@ -321,12 +329,10 @@ pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &ForecastArgs) -> Result<()> {
     // Scaling statistics from the steps the model trains on.
     let scaler = Scaler::fit_as(&series, train_start, train_end, a.shape.scaling);
     if a.linear_residual {
-        // The base is fitted on this series' training part, in scaled units (also after --from:
-        // a linear model is the series' own).
-        let scaled = Series { values: scaler.scale(&series), ..series.clone() };
-        cfg.linear_residual = Some(LinearBaseline::fit_with(&scaled, &cfg, false).context("the linear baseline to learn the residual to")?);
+        cfg.linear_residual = Some(linear_base(&series, &scaler, &cfg)?);
         boundaries(n, &cfg)?;
     }
+    let extras = a.with_series.iter().map(|name| extra_series(a, name, &series, test_start)).collect::<Result<Vec<_>>>()?;
     let model_cfg = model_config(a, &series, &cfg, source.as_ref().map(|(info, _)| info))?;
     let say = |line: String| a.format.say(line);
     let ctx = gpu.context()?;
@@ -364,6 +370,9 @@ pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &ForecastArgs) -> Result<()> {
         Ok(model)
     };
     if a.optim.lr_find {
+        if !extras.is_empty() {
+            bail!("--lr-find tests the rate on --series alone: leave out --with-series");
+        }
         let found = lr_find_forecaster(&ctx, &mut new_model(&cfg)?, &scaled, &cfg, LrFindConfig::default())?;
         return report_lr_find(a.format, &a.out, &found);
     }
@@ -372,7 +381,11 @@ pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &ForecastArgs) -> Result<()> {
         // A model from --from counts as epoch 0 of early stopping.
         let start_point = if source.is_some() { StartPoint::measure(&ctx, &mut model, &scaled, fc)? } else { None };
         let mut observer = ForecastObserver { format: a.format, epochs: fc.epochs, bar: None };
-        let logs = timeseries::fit(&ctx, &mut model, &scaled, fc, &mut observer)?;
+        // The extra series learn what this run learns (values or a residual), from their own base.
+        let extra_cfgs: Vec<ForecastConfig> = extras.iter().map(|e| e.config(fc)).collect();
+        let extra: Vec<ExtraSeries> =
+            extras.iter().zip(&extra_cfgs).map(|(e, cfg)| ExtraSeries { name: &e.name, scaled: &e.scaled, cfg }).collect();
+        let logs = timeseries::fit_with(&ctx, &mut model, &scaled, &extra, fc, &mut observer)?;
         if let Some(bar) = observer.bar.take() {
             bar.finish_and_clear();
         }
@@ -449,7 +462,7 @@ pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &ForecastArgs) -> Result<()> {
         "data": a.data.display().to_string(), "series": a.series, "target": a.columns.target_col, "adapter": ctx.adapter_line(),
         "window": cfg.window, "horizon": cfg.horizon, "season": cfg.season, "train_steps": train_end - train_start,
         "seasonal_residual": cfg.seasonal_residual, "config": cfg, "epochs": logs.len(), "seconds": seconds, "from": a.from.as_ref().map(|p| p.display().to_string()), "kept_from": kept_from, "metrics": m,
-        "members": summaries, "member_mae": member_mae,
+        "members": summaries, "member_mae": member_mae, "with_series": a.with_series,
     });
     write_atomic(&sibling(&a.out, ".metrics.json"), serde_json::to_string_pretty(&json)?.as_bytes())?;
     if a.format == OutputFormat::Json {
@@ -482,6 +495,64 @@ pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &ForecastArgs) -> Result<()> {
         println!("wrote {} (+ .forecast.svg, .metrics.json)", a.out.display());
     }
     Ok(())
+}
+
+/// The linear base a residual model learns from, fitted on the series' training part in scaled units
+/// (also after --from: a linear model is the series' own).
+fn linear_base(series: &Series, scaler: &Scaler, cfg: &ForecastConfig) -> Result<LinearBaseline> {
+    let scaled = Series { values: scaler.scale(series), ..series.clone() };
+    LinearBaseline::fit_with(&scaled, cfg, false).context("the linear baseline to learn the residual to")
+}
+
+/// A series of `--with-series`: scaled with its own training part's statistics, and its own linear base.
+struct Extra {
+    name: String,
+    scaled: Vec<Vec<f64>>,
+    /// Its boundaries, stride and base; what it learns follows the run's setting ([`Extra::config`]).
+    cfg: ForecastConfig,
+}
+
+impl Extra {
+    /// Its windows' settings for a run with settings `run`.
+    fn config(&self, run: &ForecastConfig) -> ForecastConfig {
+        let linear_residual = if run.linear_residual.is_some() { self.cfg.linear_residual.clone() } else { None };
+        ForecastConfig { seasonal_residual: run.seasonal_residual, linear_residual, seed: run.seed, ..self.cfg.clone() }
+    }
+}
+
+/// Reads the extra series `name` of --data and checks that its training part ends before the
+/// held-out tail of `main` (which starts at `test_start`).
+fn extra_series(a: &ForecastArgs, name: &str, main: &Series, test_start: usize) -> Result<Extra> {
+    if a.columns.series_col.is_none() || a.series.is_none() {
+        bail!("--with-series names other series of the file: give --series-col and the --series to forecast");
+    }
+    if a.series.as_deref() == Some(name) || a.with_series.iter().filter(|s| *s == name).count() > 1 {
+        bail!("--with-series {name}: each extra series once, and not the --series forecast");
+    }
+    let series = read_series(&a.data, &a.columns.spec(Some(name.to_string())))
+        .with_context(|| format!("--with-series {name} in {}", a.data.display()))?;
+    let n = series.len();
+    // Its whole training part: --train-len limits the series forecast only.
+    let mut cfg = ForecastConfig { train_len: None, ..a.config(n)? };
+    if a.stride.is_none() {
+        cfg.stride = default_stride(n, cfg.test_len + cfg.valid_len, None, cfg.window, cfg.horizon);
+    }
+    let (train_end, _) = boundaries(n, &cfg).with_context(|| format!("--with-series {name}"))?;
+    if let (Some(seen), Some(tail)) = (series.seconds_at(train_end - 1), main.seconds_at(test_start))
+        && seen >= tail
+    {
+        bail!(
+            "--with-series {name}: its training part reaches {}, past the start of the held-out tail ({}); give a longer \
+             --test-len or --valid-len",
+            series.times[train_end - 1],
+            main.times[test_start]
+        );
+    }
+    let scaler = Scaler::fit_as(&series, 0, train_end, a.shape.scaling);
+    if a.linear_residual {
+        cfg.linear_residual = Some(linear_base(&series, &scaler, &cfg).with_context(|| format!("--with-series {name}"))?);
+    }
+    Ok(Extra { name: name.to_string(), scaled: scaler.scale(&series), cfg })
 }
 
 /// `NAME.forecast.svg`: the actual series from `history` steps before the held-out tail (which

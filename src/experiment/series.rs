@@ -39,8 +39,8 @@ use crate::tasks::forecast::data::Scaling;
 use crate::tasks::forecast::linear::LinearBaseline;
 use crate::tasks::forecast::train::default_stride;
 use crate::tasks::forecast::{
-    self as timeseries, ForecastConfig, Forecaster, ForecasterConfig, ForecasterInfo, Scaler, Series, SeriesSpec, StartPoint, boundaries,
-    load_forecaster, read_series, save_forecaster,
+    self as timeseries, ExtraSeries, ForecastConfig, Forecaster, ForecasterConfig, ForecasterInfo, Scaler, Series, SeriesSpec, StartPoint,
+    boundaries, load_forecaster, read_series, save_forecaster,
 };
 
 /// How a target model starts from the source and trains.
@@ -58,11 +58,15 @@ pub enum SeriesMethod {
     FrozenLstm,
     /// The source's LSTM fine-tuned at a lower rate (lr / `lower_rate_factor`), its head at the full rate.
     LowerRate,
+    /// A fresh model trained on the source's training windows and the target's together (each in
+    /// its own scaling; validated on the target's steps): learning both at once instead of one
+    /// after the other. Needs the source series, not a checkpoint.
+    Joint,
 }
 
 impl SeriesMethod {
     /// Every method, in report order.
-    pub const ALL: [Self; 5] = [Self::Scratch, Self::SourceOnly, Self::Init, Self::FrozenLstm, Self::LowerRate];
+    pub const ALL: [Self; 6] = [Self::Scratch, Self::SourceOnly, Self::Init, Self::FrozenLstm, Self::LowerRate, Self::Joint];
 
     /// The name in reports (as on the command line).
     pub fn name(self) -> &'static str {
@@ -72,6 +76,7 @@ impl SeriesMethod {
             Self::Init => "init",
             Self::FrozenLstm => "frozen-lstm",
             Self::LowerRate => "lower-rate",
+            Self::Joint => "joint",
         }
     }
 }
@@ -209,6 +214,9 @@ impl SeriesGridConfig {
                 2 * self.horizon
             ));
         }
+        if self.source_checkpoint.is_some() && self.methods.contains(&SeriesMethod::Joint) {
+            return bad("joint trains on the source series' windows: it needs the source series, not --source-model".into());
+        }
         if !self.methods.contains(&SeriesMethod::Scratch) {
             return bad("the methods must include scratch: every other method is compared with it".into());
         }
@@ -311,6 +319,8 @@ pub struct SeriesSource {
     pub info: ForecasterInfo,
     /// Its parameters.
     pub tensors: TensorMap,
+    /// The source series scaled as the source model read it, `[column][t]` (None for a checkpoint).
+    pub scaled: Option<Vec<Vec<f64>>>,
 }
 
 /// Where the grid writes the source it trains.
@@ -369,7 +379,7 @@ pub fn source_model(
             });
         }
         log(&format!("source: {} ({} hidden, {} layers)", path.display(), info.config.hidden, info.config.layers));
-        return Ok(SeriesSource { info, tensors });
+        return Ok(SeriesSource { info, tensors, scaled: None });
     }
     let series = cfg.source.read(&cfg.columns)?;
     let n = series.len();
@@ -399,7 +409,8 @@ pub fn source_model(
         ForecasterConfig { inputs: fc.lstm_inputs(series.columns.len()), hidden: cfg.hidden, layers: cfg.layers, horizon: cfg.horizon };
     let mut model = Forecaster::new(ctx, shape, fc.batch_size, fc.lstm_steps(), seed)?;
     let start = Instant::now();
-    let logs = timeseries::fit(ctx, &mut model, &scaler.scale(&series), &fc, &mut ())?;
+    let scaled = scaler.scale(&series);
+    let logs = timeseries::fit(ctx, &mut model, &scaled, &fc, &mut ())?;
     let (_, m) = timeseries::evaluate(ctx, std::slice::from_mut(&mut model), &series, &scaler, &fc)?;
     log(&format!(
         "source {}: {} epochs in {:.0} s; its own tail: MAE {:.3} (seasonal naive {:.3}, linear {})",
@@ -415,7 +426,7 @@ pub fn source_model(
     let path = source_path(out);
     save_forecaster(&path, ctx, std::slice::from_ref(&model), &info)?;
     log(&format!("wrote {}", path.display()));
-    Ok(SeriesSource { info, tensors: model.store.download_map(ctx)? })
+    Ok(SeriesSource { info, tensors: model.store.download_map(ctx)?, scaled: Some(scaled) })
 }
 
 /// With [`Learn::LinearResidual`], fits the base on the series' training part (scaled units).
@@ -478,6 +489,7 @@ pub fn run_series_grid(
         }
         let scaled = scaler.scale(&series);
         let linear = LinearBaseline::fit(&series, &base);
+        let source_name = cfg.source.name();
         for &seed in &cfg.seeds {
             let fc = ForecastConfig { seed, ..base.clone() };
             for &method in &cfg.methods {
@@ -487,6 +499,12 @@ pub fn run_series_grid(
                 let (logs, start_mse, kept_source) = match method {
                     SeriesMethod::SourceOnly => (Vec::new(), None, true),
                     SeriesMethod::Scratch => (timeseries::fit(ctx, &mut model, &scaled, &fc, &mut ())?, None, false),
+                    SeriesMethod::Joint => {
+                        let source_scaled = source.scaled.as_deref().expect("validate: joint needs the source series");
+                        let source_cfg = ForecastConfig { seed, ..source.info.forecast.clone() };
+                        let extra = [ExtraSeries { name: &source_name, scaled: source_scaled, cfg: &source_cfg }];
+                        (timeseries::fit_with(ctx, &mut model, &scaled, &extra, &fc, &mut ())?, None, false)
+                    }
                     _ => {
                         let start = StartPoint::measure(ctx, &mut model, &scaled, &fc)?;
                         let start_mse = start.as_ref().map(|s| s.mse);
@@ -533,10 +551,10 @@ pub fn run_series_grid(
     Ok(runs)
 }
 
-/// Sets a fresh model up for `method`: the source's parameters for every method but scratch, the
+/// Sets a fresh model up for `method`: the source's parameters for every method but scratch and joint, the
 /// LSTM frozen or at a lower rate.
 fn prepare(ctx: &GpuContext, model: &mut Forecaster, source: &TensorMap, method: SeriesMethod, factor: f32) -> Result<()> {
-    if method == SeriesMethod::Scratch {
+    if matches!(method, SeriesMethod::Scratch | SeriesMethod::Joint) {
         return Ok(());
     }
     model.load_params(ctx, source)?;

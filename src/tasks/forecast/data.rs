@@ -21,6 +21,26 @@ pub struct Windows {
     pub y: Vec<f32>,
 }
 
+impl Windows {
+    /// The batches side by side: one batch of all their windows, in order (each `[T,B_k,F]` with the
+    /// same T and F).
+    pub fn concat(parts: &[Windows]) -> Windows {
+        let Some(first) = parts.first() else { return Windows::default() };
+        let steps = first.steps;
+        let features = |w: &Windows| if w.batch == 0 { 0 } else { w.x.len() / (w.steps * w.batch) };
+        debug_assert!(parts.iter().all(|w| w.steps == steps && (w.batch == 0 || features(w) == features(first))));
+        let batch = parts.iter().map(|w| w.batch).sum();
+        let mut x = Vec::with_capacity(parts.iter().map(|w| w.x.len()).sum());
+        for t in 0..steps {
+            for w in parts {
+                let row = w.batch * features(w);
+                x.extend_from_slice(&w.x[t * row..(t + 1) * row]);
+            }
+        }
+        Windows { batch, steps, x, y: parts.iter().flat_map(|w| w.y.iter().copied()).collect() }
+    }
+}
+
 /// Which columns of the CSV to read.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SeriesSpec {
@@ -477,6 +497,24 @@ mod tests {
             series: Some("B".into()),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn concatenated_batches_keep_each_window_whole() {
+        // Two columns; windows of 3 steps; origins 5, 7 of one series and 4 of another.
+        let one = vec![(0..10).map(f64::from).collect::<Vec<_>>(), (0..10).map(|t| 100.0 + t as f64).collect()];
+        let other: Vec<Vec<f64>> = one.iter().map(|c| c.iter().map(|v| -v).collect()).collect();
+        let joined = Windows::concat(&[windows(&one, &[5, 7], 3, 2, None, 2, 1), windows(&other, &[4], 3, 2, None, 2, 1)]);
+        let alone = windows(&one, &[5, 7], 3, 2, None, 2, 1);
+        assert_eq!((joined.batch, joined.steps), (3, 3));
+        // Step t holds the three windows' rows in order: [one@5, one@7, other@4], two features each.
+        for t in 0..3 {
+            let row = &joined.x[t * 6..(t + 1) * 6];
+            assert_eq!(&row[..4], &alone.x[t * 4..(t + 1) * 4], "step {t}");
+            assert_eq!(row[4..], [-(1.0 + t as f32), -(101.0 + t as f32)], "step {t}");
+        }
+        assert_eq!(joined.y, [5.0, 6.0, 7.0, 8.0, -4.0, -5.0]);
+        assert_eq!(Windows::concat(&[]).batch, 0);
     }
 
     #[test]

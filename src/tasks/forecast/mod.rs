@@ -17,4 +17,4 @@ pub use data::{Scaler, Series, SeriesSpec, Windows, read_series, windows};
 pub use evaluate::{ForecastMetrics, ForecastPoint, evaluate, evaluate_against};
 pub use model::{Forecaster, ForecasterConfig};
 pub use predictor::{ForecastPredictor, PendingForecast};
-pub use train::{ForecastConfig, ForecastEpoch, ForecastRun, StartPoint, boundaries, fit, train_origins};
+pub use train::{ExtraSeries, ForecastConfig, ForecastEpoch, ForecastRun, StartPoint, boundaries, fit, fit_with, train_origins};

@@ -226,6 +226,39 @@ pub struct ForecastEpoch {
     pub valid_mse: f64,
 }
 
+/// Another series whose training windows join those of the series being forecast: one model learns
+/// from several series at once (a "global" forecasting model), while validation, early stopping and
+/// the scaling the model meets at forecast time stay the forecast series' own.
+#[derive(Clone, Copy, Debug)]
+pub struct ExtraSeries<'a> {
+    /// Its name in errors.
+    pub name: &'a str,
+    /// The series, scaled with statistics of its own training part, `[column][t]`; the same columns
+    /// as the forecast series.
+    pub scaled: &'a [Vec<f64>],
+    /// Its windows' settings: its own boundaries, training length and residual base; the window,
+    /// horizon, fold and columns known in advance must be the forecast series'.
+    pub cfg: &'a ForecastConfig,
+}
+
+impl ExtraSeries<'_> {
+    /// Its training window origins, checked against the forecast series' settings `main` and
+    /// `columns`.
+    fn train_origins(&self, main: &ForecastConfig, columns: usize) -> Result<Vec<usize>> {
+        let (name, c, s) = (self.name, self.cfg, self.scaled.len());
+        if (c.window, c.horizon, c.fold, c.future_cols, s) != (main.window, main.horizon, main.fold, main.future_cols, columns) {
+            return Err(Error::InvalidInput(format!(
+                "extra series {name}: window {}, horizon {}, fold {}, {s} columns ({} known in advance); the forecast series: {}, {}, \
+                 {}, {columns} ({})",
+                c.window, c.horizon, c.fold, c.future_cols, main.window, main.horizon, main.fold, main.future_cols
+            )));
+        }
+        let named = |e: Error| Error::InvalidInput(format!("extra series {name}: {e}"));
+        c.validate().map_err(named)?;
+        train_origins(self.scaled[0].len(), c).map_err(named)
+    }
+}
+
 /// One forecaster run as the shared loop drives it.
 pub struct ForecastRun<'a> {
     /// The device.
@@ -236,8 +269,25 @@ pub struct ForecastRun<'a> {
     pub scaled: &'a [Vec<f64>],
     /// The run's settings.
     pub cfg: &'a ForecastConfig,
-    train: Vec<usize>,
+    /// Series whose training windows join the forecast series'.
+    pub extra: &'a [ExtraSeries<'a>],
+    /// Training windows: (series, origin), series 0 the forecast series, k ≥ 1 `extra[k - 1]`.
+    train: Vec<(usize, usize)>,
     valid: Vec<usize>,
+}
+
+impl ForecastRun<'_> {
+    /// The batch of the training windows `chunk`, cut from each one's series with its settings.
+    fn cut(&self, chunk: &[(usize, usize)]) -> Windows {
+        let parts: Vec<Windows> = (0..=self.extra.len())
+            .filter_map(|k| {
+                let origins: Vec<usize> = chunk.iter().filter(|&&(s, _)| s == k).map(|&(_, o)| o).collect();
+                let (scaled, cfg) = if k == 0 { (self.scaled, self.cfg) } else { (self.extra[k - 1].scaled, self.extra[k - 1].cfg) };
+                (!origins.is_empty()).then(|| cfg.cut(scaled, &origins))
+            })
+            .collect();
+        Windows::concat(&parts)
+    }
 }
 
 impl EpochTask for ForecastRun<'_> {
@@ -248,7 +298,6 @@ impl EpochTask for ForecastRun<'_> {
         self.train.shuffle(&mut ChaCha8Rng::seed_from_u64(cfg.seed.wrapping_mul(31).wrapping_add(epoch as u64)));
         let steps = self.train.len().div_ceil(cfg.batch_size);
         let total = (cfg.epochs * steps) as u64;
-        let (model, train) = (&mut *self.model, &self.train);
         let sums = run_steps(
             ctx,
             epoch,
@@ -256,14 +305,15 @@ impl EpochTask for ForecastRun<'_> {
             steps,
             ReadCadence::default(),
             |i, read| {
-                let chunk = &train[i * cfg.batch_size..((i + 1) * cfg.batch_size).min(train.len())];
-                model.step.set_learning_rate(cfg.optim.lr_at(model.step.updates(), total) as f32);
-                Ok((model.train_step(ctx, &cfg.cut(scaled, chunk), read)?, chunk.len()))
+                let chunk = &self.train[i * cfg.batch_size..((i + 1) * cfg.batch_size).min(self.train.len())];
+                let batch = self.cut(chunk);
+                self.model.step.set_learning_rate(cfg.optim.lr_at(self.model.step.updates(), total) as f32);
+                Ok((self.model.train_step(ctx, &batch, read)?, chunk.len()))
             },
             progress,
         )?;
         let train_mse = sums.mean_loss();
-        let valid_mse = if self.valid.is_empty() { train_mse } else { scaled_mse(ctx, model, scaled, &self.valid, cfg)? };
+        let valid_mse = if self.valid.is_empty() { train_mse } else { scaled_mse(ctx, self.model, scaled, &self.valid, cfg)? };
         Ok(ForecastEpoch { epoch, train_mse, valid_mse })
     }
 
@@ -309,13 +359,29 @@ pub fn fit<'a>(
     cfg: &'a ForecastConfig,
     observer: &mut dyn FitObserver<ForecastRun<'a>>,
 ) -> Result<Vec<ForecastEpoch>> {
+    fit_with(ctx, model, scaled, &[], cfg, observer)
+}
+
+/// [`fit`], the training windows of the `extra` series shuffled in with the series' own (validation
+/// stays the series' own).
+pub fn fit_with<'a>(
+    ctx: &'a GpuContext,
+    model: &'a mut Forecaster,
+    scaled: &'a [Vec<f64>],
+    extra: &'a [ExtraSeries<'a>],
+    cfg: &'a ForecastConfig,
+    observer: &mut dyn FitObserver<ForecastRun<'a>>,
+) -> Result<Vec<ForecastEpoch>> {
     cfg.validate()?;
     let n = scaled[0].len();
     let (train_end, test_start) = boundaries(n, cfg)?;
-    let train = train_origins(n, cfg)?;
+    let mut train: Vec<(usize, usize)> = train_origins(n, cfg)?.into_iter().map(|o| (0, o)).collect();
+    for (k, series) in extra.iter().enumerate() {
+        train.extend(series.train_origins(cfg, scaled.len())?.into_iter().map(|o| (k + 1, o)));
+    }
     let valid = origins(train_end, test_start, cfg, cfg.horizon);
     model.step.configure(ctx, &mut model.store, &cfg.optim);
-    let mut run = ForecastRun { ctx, model, scaled, cfg, train, valid };
+    let mut run = ForecastRun { ctx, model, scaled, cfg, extra, train, valid };
     let mut keep = (KeepBest::new(ctx), observer);
     let limits = FitLimits { epochs: cfg.epochs, patience: Some(cfg.patience) };
     let state = fit_epochs(&mut run, limits, FitState::default(), &mut keep)?;
