@@ -190,11 +190,10 @@ fn check_lstm(kernel: LstmKernel, tn: usize, h: usize, lengths: &[u32]) {
         let w_hh = random(&mut g, 4 * h * h, 0.2);
         let state0 = random(&mut g, 2 * bn * h, 0.5);
         let d_state_n = random(&mut g, 2 * bn * h, 1.0);
-        let (pre_b, w_b, s0_b, dsn_b) =
+        // One buffer holds pre, then the gates (forward, in place), then their gradients (backward).
+        let (gates, w_b, s0_b, dsn_b) =
             (buffer_f32(ctx, &pre), buffer_f32(ctx, &w_hh), buffer_f32(ctx, &state0), buffer_f32(ctx, &d_state_n));
-        let gates = zeros(ctx, tn * bn * 4 * h);
         let states = zeros(ctx, 2 * (tn + 1) * bn * h);
-        let dgates = zeros(ctx, tn * bn * 4 * h);
         let ds0 = zeros(ctx, 2 * bn * h);
         let p = LstmParams::new(bn, tn, h, reverse, y_stride);
         let fwd = LstmForwardArgs {
@@ -202,23 +201,21 @@ fn check_lstm(kernel: LstmKernel, tn: usize, h: usize, lengths: &[u32]) {
             lengths: whole(&len_buf),
             gates: whole(&gates),
             states: whole(&states),
-            pre: whole(&pre_b),
             state0: whole(&s0_b),
             y: whole(&y_buf),
         };
         let bwd = LstmBackwardArgs {
             w_hh: whole(&w_b),
             lengths: whole(&len_buf),
-            gates: whole(&gates),
             states: whole(&states),
             dy: whole(&dy_buf),
             d_state_n: whole(&dsn_b),
-            dgates: whole(&dgates),
+            dgates: whole(&gates),
             d_state0: whole(&ds0),
         };
-        let mut ops = lstm_forward_with(kernel, ctx, p, &fwd).unwrap().ops;
-        ops.extend(lstm_backward_with(kernel, ctx, p, &bwd).unwrap().ops);
-        run(ctx, ops);
+        run(ctx, lstm_forward_with(kernel, ctx, p, &fwd).unwrap().ops);
+        let gates_after_forward = read(ctx, &gates, tn * bn * 4 * h);
+        run(ctx, lstm_backward_with(kernel, ctx, p, &bwd).unwrap().ops);
 
         let want = r::lstm_forward(&sh, &to_f64(&pre), &to_f64(&w_hh), lengths, &to_f64(&state0));
         let col = if reverse { h } else { 0 };
@@ -229,12 +226,11 @@ fn check_lstm(kernel: LstmKernel, tn: usize, h: usize, lengths: &[u32]) {
         let tag = |what: &str| format!("lstm {kernel:?} {what} reverse={reverse}");
         // Gates are only defined (and only used) at valid steps.
         let valid = |i: usize| ((i / (4 * h)) / bn) < lengths[(i / (4 * h)) % bn] as usize;
-        let gates_got: Vec<f32> =
-            read(ctx, &gates, tn * bn * 4 * h).iter().enumerate().map(|(i, &v)| if valid(i) { v } else { 0.0 }).collect();
+        let gates_got: Vec<f32> = gates_after_forward.iter().enumerate().map(|(i, &v)| if valid(i) { v } else { 0.0 }).collect();
         assert_close(&tag("gates"), &gates_got, &want.gates, ATOL, RTOL);
         assert_close(&tag("states"), &read(ctx, &states, 2 * (tn + 1) * bn * h), &want.states, ATOL, RTOL);
         assert_close(&tag("y"), &y_got, &want.y, ATOL, RTOL);
-        assert_close(&tag("dgates"), &read(ctx, &dgates, tn * bn * 4 * h), &want_dg, 1e-4, 1e-4);
+        assert_close(&tag("dgates"), &read(ctx, &gates, tn * bn * 4 * h), &want_dg, 1e-4, 1e-4);
         assert_close(&tag("d_state0"), &read(ctx, &ds0, 2 * bn * h), &want_ds0, 1e-4, 1e-4);
     }
 }

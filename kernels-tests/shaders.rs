@@ -174,6 +174,7 @@ fn every_entry_point_fits_webgpu_default_limits() {
             );
         }
     }
-    // Counted per entry point (a family's file declares more): the largest sits at the limit.
-    assert_eq!(most_storage, 8, "the largest entry point's storage buffers");
+    // Counted per entry point (a family's file declares more): the largest (the LSTM backward, which
+    // reads the gates in place where it writes their gradients) sits one under the limit.
+    assert_eq!(most_storage, 7, "the largest entry point's storage buffers");
 }

@@ -16,13 +16,19 @@
 // direction reads slot t+1 and writes slot t (slot T = initial state, slot 0 = final state).
 // Variable lengths: at t >= lengths[b] the state is carried unchanged and the gates are not used.
 //
+// One [T,B,4H] buffer per layer direction serves three tensors in turn, each computed in place over
+// the one before: the GEMM's pre-activations pre = x·W_ihᵀ + b_ih + b_hh, which the forward pass
+// replaces by the gate activations i,f,g,o (at valid steps), which the backward pass replaces by the
+// gradients of the pre-activations. Every kernel's thread reads a (row, unit)'s four entries and
+// writes the same four, which no other thread reads in that step, so in place is race-free and
+// takes a third of the memory of three buffers.
+//
 // Bindings shared by both entry points: 0 uniform Params | 1 w_hh [4H,H] | 2 lengths [B] u32
-// lstm_forward:  3 gates_out (rw) [T,B,4H] activations i,f,g,o | 4 states_out (rw) |
-//   5 pre [T,B,4H] | 6 state0 [2][B][H] (h0, c0) |
-//   7 y (rw) [T,B,y_stride]: this direction's h at columns y_col .. y_col+H
-// lstm_backward: 3 gates_in | 4 states_in | 5 dy [T,B,y_stride] (columns y_col..) |
-//   6 d_state_n [2][B][H] (dL/dh_n, dL/dc_n) | 7 dgates (rw) [T,B,4H] pre-activation gate gradients |
-//   8 d_state0 (rw) [2][B][H]: running dL/dh, dL/dc while walking back; ends as dL/dh0, dL/dc0
+// lstm_forward:  3 gates_out (rw) [T,B,4H] pre-activations in, activations out | 4 states_out (rw) |
+//   5 state0 [2][B][H] (h0, c0) | 6 y (rw) [T,B,y_stride]: this direction's h at columns y_col .. y_col+H
+// lstm_backward: 3 states_in | 4 dy [T,B,y_stride] (columns y_col..) | 5 d_state_n [2][B][H]
+//   (dL/dh_n, dL/dc_n) | 6 dgates (rw) [T,B,4H] activations in, pre-activation gradients out |
+//   7 d_state0 (rw) [2][B][H]: running dL/dh, dL/dc while walking back; ends as dL/dh0, dL/dc0
 // Grid: (B, 1, 1) for lstm_forward / lstm_backward, (ceil(B/LSTM_ROWS), 1, 1) for the `_slices`
 // variants, (ceil(H/LSTM_WG), ceil(B/LSTM_STEP_ROWS), 1) for the `_step` variants (one dispatch per
 // timestep, `step` in the uniform block); workgroup LSTM_WG for all six.
@@ -71,11 +77,10 @@ fn cell_backward(gates: vec4<f32>, c_prev: f32, c_t: f32, dh: f32, dc_next: f32)
 }
 
 // ---- forward ----
-@group(0) @binding(3) var<storage, read_write> gates_out: array<f32>;
+@group(0) @binding(3) var<storage, read_write> gates_out: array<f32>; // pre-activations in, activations out
 @group(0) @binding(4) var<storage, read_write> states_out: array<f32>;
-@group(0) @binding(5) var<storage, read> pre: array<f32>;
-@group(0) @binding(6) var<storage, read> state0: array<f32>;
-@group(0) @binding(7) var<storage, read_write> y: array<f32>;
+@group(0) @binding(5) var<storage, read> state0: array<f32>;
+@group(0) @binding(6) var<storage, read_write> y: array<f32>;
 
 @compute @workgroup_size(LSTM_WG, 1, 1)
 fn lstm_forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
@@ -99,8 +104,8 @@ fn lstm_forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
             var h_new = h_prev;
             var c_new = c_prev;
             if (t < len) {
-                var z = vec4<f32>(pre[row * 4u * h + j], pre[row * 4u * h + h + j],
-                                  pre[row * 4u * h + 2u * h + j], pre[row * 4u * h + 3u * h + j]);
+                var z = vec4<f32>(gates_out[row * 4u * h + j], gates_out[row * 4u * h + h + j],
+                                  gates_out[row * 4u * h + 2u * h + j], gates_out[row * 4u * h + 3u * h + j]);
                 let h_base = state_index(0u, src, b, 0u);
                 for (var k = 0u; k < h; k++) {
                     let hk = states_out[h_base + k];
@@ -124,12 +129,11 @@ fn lstm_forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
 }
 
 // ---- backward ----
-@group(0) @binding(3) var<storage, read> gates_in: array<f32>;
-@group(0) @binding(4) var<storage, read> states_in: array<f32>;
-@group(0) @binding(5) var<storage, read> dy: array<f32>;
-@group(0) @binding(6) var<storage, read> d_state_n: array<f32>;
-@group(0) @binding(7) var<storage, read_write> dgates: array<f32>;
-@group(0) @binding(8) var<storage, read_write> d_state0: array<f32>;
+@group(0) @binding(3) var<storage, read> states_in: array<f32>;
+@group(0) @binding(4) var<storage, read> dy: array<f32>;
+@group(0) @binding(5) var<storage, read> d_state_n: array<f32>;
+@group(0) @binding(6) var<storage, read_write> dgates: array<f32>; // activations in, their gradients out
+@group(0) @binding(7) var<storage, read_write> d_state0: array<f32>;
 
 @compute @workgroup_size(LSTM_WG, 1, 1)
 fn lstm_backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
@@ -159,7 +163,7 @@ fn lstm_backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
             let c_prev = states_in[state_index(1u, slot_before(t), b, j)];
             let c_t = states_in[state_index(1u, slot_after(t), b, j)];
             let base = row * 4u * h + j;
-            let gates = vec4<f32>(gates_in[base], gates_in[base + h], gates_in[base + 2u * h], gates_in[base + 3u * h]);
+            let gates = vec4<f32>(dgates[base], dgates[base + h], dgates[base + 2u * h], dgates[base + 3u * h]);
             let g = cell_backward(gates, c_prev, c_t, dh, d_state0[(p.batch + b) * h + j]);
             dgates[base] = g.dgates.x;
             dgates[base + h] = g.dgates.y;
@@ -226,7 +230,7 @@ fn finish_unit(src: u32, dst: u32, t: u32, b: u32, j: u32, z: vec4<f32>) {
     var c_new = c_prev;
     if (t < lengths[b]) {
         let base = row * 4u * h + j;
-        let a = gate_activations(z + vec4<f32>(pre[base], pre[base + h], pre[base + 2u * h], pre[base + 3u * h]));
+        let a = gate_activations(z + vec4<f32>(gates_out[base], gates_out[base + h], gates_out[base + 2u * h], gates_out[base + 3u * h]));
         c_new = a.y * c_prev + a.x * a.z;
         h_new = a.w * tanh_stable(c_new);
         gates_out[base] = a.x;
@@ -306,8 +310,8 @@ fn lstm_forward_slices(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invo
     }
 }
 
-@group(0) @binding(7) var<storage, read_write> dgates4: array<vec4<f32>>;  // [T,B,4H/4]
-@group(0) @binding(8) var<storage, read_write> d_state4: array<vec4<f32>>; // [2][B][H/4]
+@group(0) @binding(6) var<storage, read_write> dgates4: array<vec4<f32>>;  // [T,B,4H/4]
+@group(0) @binding(7) var<storage, read_write> d_state4: array<vec4<f32>>; // [2][B][H/4]
 
 fn d_state_at(part: u32, b: u32, j: u32) -> f32 {
     let i = (part * p.batch + b) * p.hidden + j;
@@ -322,6 +326,12 @@ fn set_d_state(part: u32, b: u32, j: u32, v: f32) {
 fn set_dgate(row: u32, col: u32, v: f32) {
     let i = row * 4u * p.hidden + col;
     dgates4[i / 4u][i % 4u] = v;
+}
+
+// The gate activation at (row, col) the forward pass left where its gradient goes.
+fn saved_gate(row: u32, col: u32) -> f32 {
+    let i = row * 4u * p.hidden + col;
+    return dgates4[i / 4u][i % 4u];
 }
 
 // dL/dh_{t-1} of row b at units 4kc..4kc+4, where the row is in the batch and t is a valid step
@@ -358,8 +368,7 @@ fn unit_gate_grads(t: u32, b: u32, j: u32, dh: f32, dc: f32) {
     }
     let c_prev = states_in[state_index(1u, slot_before(t), b, j)];
     let c_t = states_in[state_index(1u, slot_after(t), b, j)];
-    let base = row * 4u * h + j;
-    let gates = vec4<f32>(gates_in[base], gates_in[base + h], gates_in[base + 2u * h], gates_in[base + 3u * h]);
+    let gates = vec4<f32>(saved_gate(row, j), saved_gate(row, h + j), saved_gate(row, 2u * h + j), saved_gate(row, 3u * h + j));
     let g = cell_backward(gates, c_prev, c_t, dh, dc);
     set_dgate(row, j, g.dgates.x);
     set_dgate(row, h + j, g.dgates.y);

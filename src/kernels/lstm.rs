@@ -50,12 +50,12 @@ pub struct LstmForwardArgs<'a> {
     pub w_hh: View<'a>,
     /// Valid steps per row, `[B]` u32; at `t >= lengths[b]` the state is carried unchanged.
     pub lengths: View<'a>,
-    /// Written: gate activations `[T,B,4H]` (i,f,g,o), kept for the backward pass.
+    /// `[T,B,4H]`, read and written in place: on entry the input projection `x·W_ihᵀ + b_ih + b_hh`
+    /// from the preceding GEMM; on exit the gate activations (i,f,g,o) at valid steps, kept for
+    /// the backward pass (padded steps keep the projection, which nothing reads).
     pub gates: View<'a>,
     /// Written: h (part 0) and c (part 1) of every slot, `[2][T+1][B][H]`.
     pub states: View<'a>,
-    /// Input projection `x·W_ihᵀ + b_ih + b_hh`, `[T,B,4H]`, from the preceding GEMM.
-    pub pre: View<'a>,
     /// Initial state `[2][B][H]`: h0, then c0.
     pub state0: View<'a>,
     /// Written: layer output `[T,B,y_stride]`, this direction's h in columns `y_col..y_col+H`.
@@ -180,7 +180,7 @@ pub fn lstm_forward(ctx: &GpuContext, p: LstmParams, a: &LstmForwardArgs) -> Res
 
 /// [`lstm_forward`] with the kernel named (it must apply: [`LstmKernel::applies`]).
 pub fn lstm_forward_with(kernel: LstmKernel, ctx: &GpuContext, p: LstmParams, a: &LstmForwardArgs) -> Result<Schedule> {
-    let views = [(1, a.w_hh), (2, a.lengths), (3, a.gates), (4, a.states), (5, a.pre), (6, a.state0), (7, a.y)];
+    let views = [(1, a.w_hh), (2, a.lengths), (3, a.gates), (4, a.states), (5, a.state0), (6, a.y)];
     kernel.ops(true, ctx, p, &views)
 }
 
@@ -190,15 +190,14 @@ pub struct LstmBackwardArgs<'a> {
     pub w_hh: View<'a>,
     /// Valid steps per row, `[B]` u32; padded steps pass the state gradient through.
     pub lengths: View<'a>,
-    /// Gate activations `[T,B,4H]` saved by the forward pass.
-    pub gates: View<'a>,
     /// States `[2][T+1][B][H]` saved by the forward pass.
     pub states: View<'a>,
     /// Gradient of the layer output, `[T,B,y_stride]`; this direction reads columns `y_col..y_col+H`.
     pub dy: View<'a>,
     /// Incoming gradient of the final state `[2][B][H]`: dL/dh_n, then dL/dc_n.
     pub d_state_n: View<'a>,
-    /// Written: gradients of the gate pre-activations `[T,B,4H]` (zero at padded steps).
+    /// `[T,B,4H]`, read and written in place: on entry the gate activations the forward pass left
+    /// (its `gates`); on exit the gradients of the gate pre-activations (zero at padded steps).
     pub dgates: View<'a>,
     /// Written: running dL/dh, dL/dc `[2][B][H]`; ends as the gradient of the initial state.
     pub d_state0: View<'a>,
@@ -212,6 +211,6 @@ pub fn lstm_backward(ctx: &GpuContext, p: LstmParams, a: &LstmBackwardArgs) -> R
 
 /// [`lstm_backward`] with the kernel named (it must apply: [`LstmKernel::applies`]).
 pub fn lstm_backward_with(kernel: LstmKernel, ctx: &GpuContext, p: LstmParams, a: &LstmBackwardArgs) -> Result<Schedule> {
-    let views = [(1, a.w_hh), (2, a.lengths), (3, a.gates), (4, a.states), (5, a.dy), (6, a.d_state_n), (7, a.dgates), (8, a.d_state0)];
+    let views = [(1, a.w_hh), (2, a.lengths), (3, a.states), (4, a.dy), (5, a.d_state_n), (6, a.dgates), (7, a.d_state0)];
     kernel.ops(false, ctx, p, &views)
 }

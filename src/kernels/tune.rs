@@ -204,12 +204,10 @@ struct LstmScratch {
     p: LstmParams,
     w_hh: wgpu::Buffer,
     lengths: wgpu::Buffer,
-    gates: wgpu::Buffer,
+    gates: wgpu::Buffer, // pre-activations → activations → their gradients, in place
     states: wgpu::Buffer,
-    pre: wgpu::Buffer,
     state: wgpu::Buffer,
     y: wgpu::Buffer,
-    dgates: wgpu::Buffer,
     d_state: wgpu::Buffer,
 }
 
@@ -226,10 +224,8 @@ impl LstmScratch {
             },
             gates: scratch(ctx, "tune gates", t * b * 4 * h)?,
             states: scratch(ctx, "tune states", 2 * (t + 1) * b * h)?,
-            pre: scratch(ctx, "tune pre", t * b * 4 * h)?,
             state: scratch(ctx, "tune state", 2 * b * h)?,
             y: scratch(ctx, "tune y", t * b * h)?,
-            dgates: scratch(ctx, "tune dgates", t * b * 4 * h)?,
             d_state: scratch(ctx, "tune d_state", 2 * b * h)?,
         })
     }
@@ -242,18 +238,16 @@ impl LstmScratch {
             lengths: w(&self.lengths),
             gates: w(&self.gates),
             states: w(&self.states),
-            pre: w(&self.pre),
             state0: w(&self.state),
             y: w(&self.y),
         };
         let backward = LstmBackwardArgs {
             w_hh: w(&self.w_hh),
             lengths: w(&self.lengths),
-            gates: w(&self.gates),
             states: w(&self.states),
             dy: w(&self.y),
             d_state_n: w(&self.state),
-            dgates: w(&self.dgates),
+            dgates: w(&self.gates),
             d_state0: w(&self.d_state),
         };
         let mut schedule = lstm_forward_with(kernel, ctx, self.p, &forward)?;

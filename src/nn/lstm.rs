@@ -4,8 +4,8 @@
 //! Per layer l and direction d, with X the layer input `[T·B, in]` (time-major rows t·B+b):
 //!   forward:  pre = X·W_ihᵀ + b_ih + b_hh   (one GEMM over all timesteps)
 //!             lstm_forward                  (one fused dispatch for the whole sequence, or one per
-//!                                            timestep: the tuner's `LstmKernel`)
-//!   backward: lstm_backward                 (likewise, reverse time) → dgates `[T·B, 4H]`
+//!                                            timestep: the tuner's `LstmKernel`) → gates, over pre
+//!   backward: lstm_backward                 (likewise, reverse time) → dgates `[T·B, 4H]`, over gates
 //!             dW_ih += dgatesᵀ·X, dW_hh += dgatesᵀ·H_prev, db_ih = db_hh = Σ_rows dgates,
 //!             dX (+)= dgates·W_ih            (GEMMs over all timesteps)
 //! so a layer costs 2 dispatches forward and 6 backward per direction, independent of T, with the
@@ -83,9 +83,10 @@ impl LstmConfig {
 
 /// Buffers of one layer direction, sized for the capacity (B, T).
 struct DirectionBuffers {
-    pre: wgpu::Buffer,       // [T,B,4H] input projection + biases
-    gates: wgpu::Buffer,     // [T,B,4H] gate activations i,f,g,o
-    dgates: wgpu::Buffer,    // [T,B,4H] gradient of the gate pre-activations
+    // [T,B,4H], three tensors in turn, each computed in place over the one before (shaders/lstm.wgsl):
+    // the input projection + biases (GEMM) → the gate activations i,f,g,o (forward) → the gradients
+    // of the gate pre-activations (backward, read by the weight, bias and input GEMMs).
+    gates: wgpu::Buffer,
     states: wgpu::Buffer,    // [2][T+1][B][H] h and c in every slot
     state0: wgpu::Buffer,    // [2][B][H] initial h, c
     d_state_n: wgpu::Buffer, // [2][B][H] incoming dL/dh_n, dL/dc_n
@@ -123,9 +124,7 @@ impl LstmStack {
             for d in 0..cfg.dirs() {
                 let name = |what: &str| format!("lstm {what} l{l}d{d}");
                 dirs.push(DirectionBuffers {
-                    pre: buffer(name("pre"), &[t, b, 4, h])?,
                     gates: buffer(name("gates"), &[t, b, 4, h])?,
-                    dgates: buffer(name("dgates"), &[t, b, 4, h])?,
                     states: buffer(name("states"), &[2, t + 1, b, h])?,
                     state0: buffer(name("state0"), &[2, b, h])?,
                     d_state_n: buffer(name("d_state_n"), &[2, b, h])?,
@@ -185,14 +184,13 @@ impl LstmStack {
                 let buf = self.dir(l, d);
                 let g = Gemm::new(rows, 4 * h, cfg.layer_input(l)).b_transposed();
                 let biases = [store.view(&self.name("bias_ih", l, d))?, store.view(&self.name("bias_hh", l, d))?];
-                s.push(gemm(ctx, g, input, store.view(&self.name("weight_ih", l, d))?, View::whole(&buf.pre), &biases)?);
+                s.push(gemm(ctx, g, input, store.view(&self.name("weight_ih", l, d))?, View::whole(&buf.gates), &biases)?);
                 let p = LstmParams::new(batch, steps, h, d == 1, cfg.output_size());
                 let args = LstmForwardArgs {
                     w_hh: store.view(&self.name("weight_hh", l, d))?,
                     lengths,
                     gates: View::whole(&buf.gates),
                     states: View::whole(&buf.states),
-                    pre: View::whole(&buf.pre),
                     state0: View::whole(&buf.state0),
                     y: View::whole(&self.ys[l]),
                 };
@@ -227,15 +225,14 @@ impl LstmStack {
                 let args = LstmBackwardArgs {
                     w_hh: store.view(&self.name("weight_hh", l, d))?,
                     lengths,
-                    gates: View::whole(&buf.gates),
                     states: View::whole(&buf.states),
                     dy: View::whole(&self.dys[l]),
                     d_state_n: View::whole(&buf.d_state_n),
-                    dgates: View::whole(&buf.dgates),
+                    dgates: View::whole(&buf.gates),
                     d_state0: View::whole(&buf.d_state0),
                 };
                 s.extend(lstm_backward(ctx, p, &args)?);
-                let dg = View::whole(&buf.dgates);
+                let dg = View::whole(&buf.gates);
                 let g = Gemm::new(4 * h, cfg.layer_input(l), rows).a_transposed().accumulate(true);
                 s.push(gemm(ctx, g, dg, input, store.grad_view(&self.name("weight_ih", l, d))?, &[])?);
                 // h_{t-1} rows: slots 0..T for the forward direction, 1..T+1 for the reverse one.
