@@ -128,6 +128,11 @@ pub struct TargetSpec {
     /// label budgets are drawn from the rest.
     #[serde(default = "defaults::test_size")]
     pub test_size: usize,
+    /// Weak labels: this share of each split's n labelled rows (training and validation alike) gets
+    /// another class's label, drawn with the split's seed; the test rows keep theirs. 0 (the default)
+    /// to 1 (exclusive).
+    #[serde(default)]
+    pub label_noise: f64,
 }
 
 /// The whole experiment.
@@ -326,7 +331,7 @@ impl ExperimentConfig {
             },
             model: ModelSpec { pooling: Pooling::Max, ..defaults::model() },
             finetune: FinetuneSpec { epochs: 12, patience: Some(3), dann_source_rows: 300, dann_epochs: 3, ..defaults::finetune() },
-            targets: vec![TargetSpec { name: "uci_yelp".into(), data: "embedded:uci_yelp".into(), test_size: 600 }],
+            targets: vec![TargetSpec { name: "uci_yelp".into(), data: "embedded:uci_yelp".into(), test_size: 600, label_noise: 0.0 }],
             budgets: vec![50, 200],
             seeds: vec![1, 2, 3, 4, 5],
             methods: vec![Arm::Scratch, Arm::SourceOnly, Arm::Transfer(Method::Init), Arm::Transfer(Method::Dann)],
@@ -384,6 +389,7 @@ impl ExperimentConfig {
         }
         for t in &self.targets {
             check_size(&format!("target '{}' test_size", t.name), t.test_size, MAX_SIZE)?;
+            check_finite_range(&format!("target '{}' label_noise", t.name), t.label_noise, 0.0, 1.0)?;
         }
         Ok(())
     }

@@ -18,8 +18,8 @@ pub mod shard;
 use std::path::{Path, PathBuf};
 use web_time::Instant;
 
-use rand::SeedableRng;
 use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 pub use config::{Arm, ExperimentConfig};
@@ -120,6 +120,26 @@ fn stratified(rows: &[TextRow], n: usize, seed: u64) -> (Vec<TextRow>, Vec<TextR
     sample.shuffle(&mut rng);
     rest.shuffle(&mut rng);
     (sample, rest)
+}
+
+/// Weak labels: `share` of `rows` (rounded) get another class's label (one of `labels`), drawn with
+/// `seed`; the others keep theirs.
+fn weaken(mut rows: Vec<TextRow>, labels: &[String], share: f64, seed: u64) -> Result<Vec<TextRow>> {
+    let k = (rows.len() as f64 * share).round() as usize;
+    if k == 0 {
+        return Ok(rows);
+    }
+    if labels.len() < 2 {
+        return Err(Error::InvalidInput(format!("label_noise {share} needs two classes or more to swap labels; the data has {labels:?}")));
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5eed);
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    order.shuffle(&mut rng);
+    for &i in &order[..k] {
+        let others: Vec<&String> = labels.iter().filter(|l| rows[i].label.as_ref() != Some(*l)).collect();
+        rows[i].label = Some(others[rng.random_range(0..others.len())].clone());
+    }
+    Ok(rows)
 }
 
 /// The source model: trained on the configured data, or loaded.
@@ -327,6 +347,8 @@ fn run_grid(
             let n = if budget == 0 { pool.len() } else { budget.min(pool.len()) };
             for &seed in &cfg.seeds {
                 let (labelled, unlabelled) = stratified(&pool, n, seed);
+                let labelled = weaken(labelled, &labels, target.label_noise, seed)
+                    .map_err(|e| Error::InvalidInput(format!("target {}: {e}", target.name)))?;
                 // The check reads the split's n labels before any run, as a user would before training.
                 let mut figures = None;
                 if cfg.check && todo(position) {
@@ -528,5 +550,27 @@ fn result(arm: Arm, eval: &Evaluation, best_epoch: usize) -> RunResult {
         seconds: 0.0,
         proxy_a_distance: None,
         check: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weak_labels_swap_the_share_asked_for_to_other_classes() {
+        let labels: Vec<String> = ["0", "1", "2"].map(String::from).to_vec();
+        let rows: Vec<TextRow> =
+            (0..50).map(|i| TextRow { label: Some(labels[i % 3].clone()), text: format!("row {i}"), line: i + 1 }).collect();
+        let tags = |rows: &[TextRow]| rows.iter().map(|r| r.label.clone().unwrap()).collect::<Vec<_>>();
+        let weak = weaken(rows.clone(), &labels, 0.2, 7).unwrap();
+        let swapped = weak.iter().zip(&rows).filter(|(w, r)| w.label != r.label).count();
+        assert_eq!(swapped, 10);
+        assert!(weak.iter().zip(&rows).all(|(w, r)| w.text == r.text && labels.contains(w.label.as_ref().unwrap())));
+        assert_eq!(tags(&weaken(rows.clone(), &labels, 0.2, 7).unwrap()), tags(&weak), "the seed fixes the swaps");
+        assert_ne!(tags(&weaken(rows.clone(), &labels, 0.2, 8).unwrap()), tags(&weak));
+        assert_eq!(tags(&weaken(rows.clone(), &labels, 0.0, 7).unwrap()), tags(&rows));
+        let err = weaken(rows[..4].to_vec(), &labels[..1], 0.5, 1).unwrap_err().to_string();
+        assert!(err.contains("two classes"), "{err}");
     }
 }
