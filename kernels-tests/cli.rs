@@ -59,6 +59,14 @@ fn train_stops_early_writes_checkpoint_state_log_and_plot_and_eval_reports_json(
     assert!(v["macro_f1"].as_f64().is_some());
     assert_eq!(v["confusion"].as_array().unwrap().len(), 2);
     assert_eq!(v["labels"], serde_json::json!(["neg", "pos"]));
+    // The same model with its activations stored as f16 scores the same rows alike.
+    let json = ok(&[
+        "eval", "--precision", "f16", "--checkpoint", ckpt, "--data", data, "--label-col", "label", "--text-col", "title", "--text-col",
+        "body", "--format", "json",
+    ]);
+    let f16: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let (f16_accuracy, f16_loss, loss) = (f16["accuracy"].as_f64().unwrap(), f16["loss"].as_f64().unwrap(), v["loss"].as_f64().unwrap());
+    assert!((f16_accuracy - accuracy).abs() <= 0.02 && (f16_loss - loss).abs() <= 0.01 * loss.max(0.1), "f16 {f16} vs f32 {v}");
 }
 
 #[test]
@@ -317,6 +325,7 @@ fn closed_option_sets_list_their_values() {
         ("--pooling", "attention", "concat"),
         ("--input-format", "xml", "jsonl"),
         ("--backend", "cuda", "vulkan"),
+        ("--precision", "f8", "f16"),
     ] {
         let err = fails(&["train", option, value, "--data", &data]);
         assert!(err.contains(value) && err.contains(listed), "{option} {value}: {err}");

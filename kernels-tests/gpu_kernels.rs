@@ -5,7 +5,7 @@ mod common;
 
 use common::reference::{self as r, LstmShape};
 use common::*;
-use lstm_transfer::config::{AdamConfig, Pooling, WeightDecay};
+use lstm_transfer::config::{AdamConfig, Pooling, Precision, WeightDecay};
 use lstm_transfer::gpu::GemmKernel;
 use lstm_transfer::gpu::View;
 use lstm_transfer::kernels::dropout::{DropoutParams, dropout};
@@ -156,6 +156,8 @@ fn transpose(x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
 #[test]
 fn lstm_forward_and_backward_match_reference() {
     check_lstm(LstmKernel::PerRow, 5, 70, &[5, 2, 4]);
+    // The per-row kernel with the gates, y and dy stored as f16 (Precision::F16).
+    check_lstm_at(Precision::F16, LstmKernel::PerRow, 5, 70, &[5, 2, 4]);
     // The slice kernel: 11 rows (a full slice of 8 and a partial one of 3), H = 68 (17 vec4 chunks,
     // threads loop twice over units), padded rows in both slices.
     check_lstm(LstmKernel::Slices, 5, 68, &[5, 2, 4, 5, 1, 3, 5, 4, 2, 5, 3]);
@@ -176,45 +178,60 @@ fn lstm_forward_and_backward_match_reference() {
 }
 
 fn check_lstm(kernel: LstmKernel, tn: usize, h: usize, lengths: &[u32]) {
+    check_lstm_at(Precision::F32, kernel, tn, h, lengths);
+}
+
+/// With `Precision::F16` the gates buffer (pre, then gates, then their gradients), y and dy are f16:
+/// the reference reads pre and dy rounded as the kernel does, and what the kernel stores rounded
+/// (gates, y) or computes from rounded values (the gate gradients read the rounded gates; dL/dh
+/// reads the rounded gate gradients) is compared within f16's precision: 1e-3 for stored values
+/// (two roundings' worth at magnitude 1), 4e-3 for the gradients (as the PyTorch parity suite).
+fn check_lstm_at(precision: Precision, kernel: LstmKernel, tn: usize, h: usize, lengths: &[u32]) {
     let ctx = gpu();
+    let f16 = precision == Precision::F16;
+    let (stored, grads) = if f16 { (1e-3, 4e-3) } else { (ATOL, 1e-4) };
+    let tensor = |data: &[f32]| if f16 { buffer_f16(ctx, data) } else { buffer_f32(ctx, data) };
+    let input = |data: Vec<f32>| if f16 { round_f16(&data) } else { data };
     let bn = lengths.len();
     let mut g = rng(3);
     let y_stride = 2 * h;
-    let dy_all = random(&mut g, tn * bn * y_stride, 1.0);
-    let y_buf = zeros(ctx, tn * bn * y_stride);
-    let dy_buf = buffer_f32(ctx, &dy_all);
+    let dy_all = input(random(&mut g, tn * bn * y_stride, 1.0));
+    let y_buf = tensor(&vec![0.0; tn * bn * y_stride]);
+    let dy_buf = tensor(&dy_all);
+    fn view(b: &wgpu::Buffer, precision: Precision) -> View<'_> {
+        View::tensor(b, precision)
+    }
     let len_buf = buffer_u32(ctx, lengths);
     for reverse in [false, true] {
         let sh = LstmShape { b: bn, t: tn, h, reverse };
-        let pre = random(&mut g, tn * bn * 4 * h, 1.0);
+        let pre = input(random(&mut g, tn * bn * 4 * h, 1.0));
         let w_hh = random(&mut g, 4 * h * h, 0.2);
         let state0 = random(&mut g, 2 * bn * h, 0.5);
         let d_state_n = random(&mut g, 2 * bn * h, 1.0);
         // One buffer holds pre, then the gates (forward, in place), then their gradients (backward).
-        let (gates, w_b, s0_b, dsn_b) =
-            (buffer_f32(ctx, &pre), buffer_f32(ctx, &w_hh), buffer_f32(ctx, &state0), buffer_f32(ctx, &d_state_n));
+        let (gates, w_b, s0_b, dsn_b) = (tensor(&pre), buffer_f32(ctx, &w_hh), buffer_f32(ctx, &state0), buffer_f32(ctx, &d_state_n));
         let states = zeros(ctx, 2 * (tn + 1) * bn * h);
         let ds0 = zeros(ctx, 2 * bn * h);
         let p = LstmParams::new(bn, tn, h, reverse, y_stride);
         let fwd = LstmForwardArgs {
             w_hh: whole(&w_b),
             lengths: whole(&len_buf),
-            gates: whole(&gates),
+            gates: view(&gates, precision),
             states: whole(&states),
             state0: whole(&s0_b),
-            y: whole(&y_buf),
+            y: view(&y_buf, precision),
         };
         let bwd = LstmBackwardArgs {
             w_hh: whole(&w_b),
             lengths: whole(&len_buf),
             states: whole(&states),
-            dy: whole(&dy_buf),
+            dy: view(&dy_buf, precision),
             d_state_n: whole(&dsn_b),
-            dgates: whole(&gates),
+            dgates: view(&gates, precision),
             d_state0: whole(&ds0),
         };
         run(ctx, lstm_forward_with(kernel, ctx, p, &fwd).unwrap().ops);
-        let gates_after_forward = read(ctx, &gates, tn * bn * 4 * h);
+        let gates_after_forward = read_tensor(ctx, view(&gates, precision), tn * bn * 4 * h);
         run(ctx, lstm_backward_with(kernel, ctx, p, &bwd).unwrap().ops);
 
         let want = r::lstm_forward(&sh, &to_f64(&pre), &to_f64(&w_hh), lengths, &to_f64(&state0));
@@ -222,16 +239,18 @@ fn check_lstm(kernel: LstmKernel, tn: usize, h: usize, lengths: &[u32]) {
         let dy: Vec<f64> =
             (0..tn * bn).flat_map(|row| dy_all[row * y_stride + col..row * y_stride + col + h].iter().map(|&v| v as f64)).collect();
         let (want_dg, want_ds0) = r::lstm_backward(&sh, &to_f64(&w_hh), lengths, &want, &dy, &to_f64(&d_state_n));
-        let y_got: Vec<f32> = read(ctx, &y_buf, tn * bn * y_stride).chunks(y_stride).flat_map(|r| r[col..col + h].to_vec()).collect();
-        let tag = |what: &str| format!("lstm {kernel:?} {what} reverse={reverse}");
+        let y_got: Vec<f32> =
+            read_tensor(ctx, view(&y_buf, precision), tn * bn * y_stride).chunks(y_stride).flat_map(|r| r[col..col + h].to_vec()).collect();
+        let tag = |what: &str| format!("lstm {kernel:?} {precision:?} {what} reverse={reverse}");
         // Gates are only defined (and only used) at valid steps.
         let valid = |i: usize| ((i / (4 * h)) / bn) < lengths[(i / (4 * h)) % bn] as usize;
         let gates_got: Vec<f32> = gates_after_forward.iter().enumerate().map(|(i, &v)| if valid(i) { v } else { 0.0 }).collect();
-        assert_close(&tag("gates"), &gates_got, &want.gates, ATOL, RTOL);
+        assert_close(&tag("gates"), &gates_got, &want.gates, stored, stored);
+        // The states stay f32, computed from the gates before they are stored.
         assert_close(&tag("states"), &read(ctx, &states, 2 * (tn + 1) * bn * h), &want.states, ATOL, RTOL);
-        assert_close(&tag("y"), &y_got, &want.y, ATOL, RTOL);
-        assert_close(&tag("dgates"), &read(ctx, &gates, tn * bn * 4 * h), &want_dg, 1e-4, 1e-4);
-        assert_close(&tag("d_state0"), &read(ctx, &ds0, 2 * bn * h), &want_ds0, 1e-4, 1e-4);
+        assert_close(&tag("y"), &y_got, &want.y, stored, stored);
+        assert_close(&tag("dgates"), &read_tensor(ctx, view(&gates, precision), tn * bn * 4 * h), &want_dg, grads, grads);
+        assert_close(&tag("d_state0"), &read(ctx, &ds0, 2 * bn * h), &want_ds0, grads, grads);
     }
 }
 
@@ -535,4 +554,104 @@ fn bad_batches_are_rejected_with_the_reason() {
         let err = model.train_step(ctx, &batch, true, true).unwrap_err().to_string();
         assert!(err.contains(reason), "expected '{reason}' in: {err}");
     }
+}
+
+/// Every GEMM kernel with f16 operands (`View::half`): each of A, B and C f16 or not, all four
+/// transpositions, biases and accumulation, at sizes off the tiles. A kernel that reads A and B as f32
+/// views (the blocked ones) hands an f16 A or B to the tiled kernel. The reference reads the f16
+/// operands rounded as the kernel does; an f16 C is compared within its rounding (1e-3, values up to ~5).
+#[test]
+fn matmul_with_f16_operands() {
+    let ctx = gpu();
+    let (m, n, k) = (37, 70, 19);
+    for kernel in gemm_kernels() {
+        for halves in 1..8u32 {
+            let (ha, hb, hc) = (halves & 1 != 0, halves & 2 != 0, halves & 4 != 0);
+            for (ta, tb) in [(false, false), (true, true), (false, true), (true, false)] {
+                let mut g = rng(11);
+                let maybe = |half: bool, v: Vec<f32>| if half { round_f16(&v) } else { v };
+                let a = maybe(ha, random(&mut g, m * k, 1.0));
+                let b = maybe(hb, random(&mut g, k * n, 1.0));
+                let c0 = maybe(hc, random(&mut g, m * n, 1.0));
+                let bias = random(&mut g, n, 1.0);
+                let a_store = if ta { transpose(&a, m, k) } else { a.clone() };
+                let b_store = if tb { transpose(&b, k, n) } else { b.clone() };
+                let store = |half: bool, v: &[f32]| if half { buffer_f16(ctx, v) } else { buffer_f32(ctx, v) };
+                let (ab, bb, cb, biasb) = (store(ha, &a_store), store(hb, &b_store), store(hc, &c0), buffer_f32(ctx, &bias));
+                let view = |half: bool, buf| if half { half_view(buf) } else { whole(buf) };
+                let mut spec = Gemm::new(m, n, k).accumulate(true);
+                if ta {
+                    spec = spec.a_transposed();
+                }
+                if tb {
+                    spec = spec.b_transposed();
+                }
+                let op = gemm_with(ctx, kernel, spec, view(ha, &ab), view(hb, &bb), view(hc, &cb), &[whole(&biasb)]).unwrap();
+                run(ctx, vec![op]);
+                let mut want = r::matmul(&to_f64(&a), &to_f64(&b), m, n, k, false, false);
+                for i in 0..m {
+                    for j in 0..n {
+                        want[i * n + j] += c0[i * n + j] as f64 + bias[j] as f64;
+                    }
+                }
+                let tol = if hc { 1e-3 } else { ATOL };
+                let what = format!("matmul {kernel:?} f16 A {ha} B {hb} C {hc} ta={ta} tb={tb}");
+                assert_close(&what, &read_tensor(ctx, view(hc, &cb), m * n), &want, tol, tol);
+            }
+        }
+    }
+}
+
+/// Pooling (forward and backward) and column sums over f16 tensors; the other LSTM kernels refuse
+/// f16 activations rather than misread them.
+#[test]
+fn pooling_column_sums_and_kernel_choice_with_f16_tensors() {
+    use r::PoolKind::{Last, Max, Mean};
+    let ctx = gpu();
+    let (bn, tn, h) = (3, 4, 35);
+    let f = 2 * h;
+    let lengths = [4u32, 1, 3];
+    let mut g = rng(12);
+    let y = round_f16(&random(&mut g, tn * bn * f, 1.0));
+    let dfeat = random(&mut g, bn * 3 * f, 1.0);
+    let (len_b, y_b, feat_b, dfeat_b, dy_b) = (
+        buffer_u32(ctx, &lengths),
+        buffer_f16(ctx, &y),
+        zeros(ctx, bn * 3 * f),
+        buffer_f32(ctx, &dfeat),
+        buffer_f16(ctx, &vec![0.0; tn * bn * f]),
+    );
+    let p = PoolParams::new(bn, tn, h, 2, Pooling::Concat);
+    run(
+        ctx,
+        vec![
+            pool_forward(ctx, p, whole(&len_b), half_view(&y_b), whole(&feat_b)).unwrap(),
+            pool_backward(ctx, p, whole(&len_b), whole(&dfeat_b), half_view(&y_b), half_view(&dy_b)).unwrap(),
+        ],
+    );
+    let y64 = to_f64(&y);
+    let kinds = [Last, Max, Mean];
+    assert_close("pool f16", &read(ctx, &feat_b, bn * 3 * f), &r::pool(&y64, &lengths, bn, h, f, &kinds), ATOL, RTOL);
+    let want_dy = r::pool_backward(&y64, &lengths, &to_f64(&dfeat), bn, tn, h, f, &kinds);
+    assert_close("pool f16 backward", &read_tensor(ctx, half_view(&dy_b), tn * bn * f), &want_dy, 1e-3, 1e-3);
+
+    let (rows, cols) = (33, 71);
+    let x = round_f16(&random(&mut g, rows * cols, 1.0));
+    let (x_b, out_b) = (buffer_f16(ctx, &x), zeros(ctx, cols));
+    run(ctx, vec![column_sum(ctx, rows, cols, false, half_view(&x_b), whole(&out_b)).unwrap()]);
+    let want: Vec<f64> = (0..cols).map(|c| (0..rows).map(|r| x[r * cols + c] as f64).sum()).collect();
+    assert_close("column_sum f16", &read(ctx, &out_b, cols), &want, ATOL, RTOL);
+
+    let p = LstmParams::new(1, 2, 8, false, 8);
+    let (w, l, gates, s, y) = (zeros(ctx, 256), buffer_u32(ctx, &[2]), buffer_f16(ctx, &[0.0; 64]), zeros(ctx, 48), zeros(ctx, 16));
+    let args = LstmForwardArgs {
+        w_hh: whole(&w),
+        lengths: whole(&l),
+        gates: half_view(&gates),
+        states: whole(&s),
+        state0: whole(&s),
+        y: whole(&y),
+    };
+    let err = lstm_forward_with(LstmKernel::Slices, ctx, p, &args).err().expect("refused").to_string();
+    assert!(err.contains("f32 activations only"), "{err}");
 }

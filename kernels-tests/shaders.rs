@@ -1,7 +1,7 @@
 //! Every shader family parses and validates with naga (prelude included), and every uniform struct
 //! has the size of its Rust twin. No GPU needed.
 
-use lstm_transfer::gpu::{GemmKernel, SHADER_FAMILIES, ShaderFamily};
+use lstm_transfer::gpu::{GemmKernel, HalfBindings, SHADER_FAMILIES, ShaderFamily};
 use lstm_transfer::kernels::{ceiling, dropout, embedding, grad_reverse, loss, lstm, matmul, optimizer, pool, reduce};
 
 #[test]
@@ -16,6 +16,25 @@ fn every_shader_parses_and_validates() {
         assert!(body.contains("Bindings") || body.contains("bindings"), "{} header names no bindings", family.file_name());
         assert!(body.contains("Grid") || body.contains("grid"), "{} header names no dispatch grid", family.file_name());
     }
+}
+
+/// Every combination of a family's tensors stored as f16 compiles too (the GEMM binds any of A, B, C
+/// as f16; the LSTM, pooling and reduction families their activations).
+#[test]
+fn every_f16_tensor_combination_validates() {
+    let mut families = 0;
+    for family in SHADER_FAMILIES {
+        let tensors = family.tensor_bindings().0;
+        families += usize::from(tensors != 0);
+        // Every subset of the tensor bindings' bits.
+        let mut subset = tensors;
+        while subset != 0 {
+            family.validate_with(HalfBindings(subset)).unwrap_or_else(|e| panic!("f16 bindings {subset:#b}: {e}"));
+            subset = (subset - 1) & tensors;
+        }
+    }
+    // matmul, matmul_subgroups, lstm, lstm_subgroups, pool, reduce.
+    assert_eq!(families, 6, "families declaring tensors");
 }
 
 #[test]

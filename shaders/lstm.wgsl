@@ -23,6 +23,10 @@
 // writes the same four, which no other thread reads in that step, so in place is race-free and
 // takes a third of the memory of three buffers.
 //
+// gates_out / dgates, y and dy are tensors (src/gpu/shaders.rs): f16 pairs in a module built for them,
+// which only lstm_forward / lstm_backward read and write correctly; the slice and step variants view
+// the same buffers as f32 vec4, so the host gives them f32 activations only. The states stay f32.
+//
 // Bindings shared by both entry points: 0 uniform Params | 1 w_hh [4H,H] | 2 lengths [B] u32
 // lstm_forward:  3 gates_out (rw) [T,B,4H] pre-activations in, activations out | 4 states_out (rw) |
 //   5 state0 [2][B][H] (h0, c0) | 6 y (rw) [T,B,y_stride]: this direction's h at columns y_col .. y_col+H
@@ -77,10 +81,10 @@ fn cell_backward(gates: vec4<f32>, c_prev: f32, c_t: f32, dh: f32, dc_next: f32)
 }
 
 // ---- forward ----
-@group(0) @binding(3) var<storage, read_write> gates_out: array<f32>; // pre-activations in, activations out
+@group(0) @binding(3) var<storage, read_write> gates_out: tensor; // pre-activations in, activations out
 @group(0) @binding(4) var<storage, read_write> states_out: array<f32>;
 @group(0) @binding(5) var<storage, read> state0: array<f32>;
-@group(0) @binding(6) var<storage, read_write> y: array<f32>;
+@group(0) @binding(6) var<storage, read_write> y: tensor;
 
 @compute @workgroup_size(LSTM_WG, 1, 1)
 fn lstm_forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
@@ -104,8 +108,8 @@ fn lstm_forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
             var h_new = h_prev;
             var c_new = c_prev;
             if (t < len) {
-                var z = vec4<f32>(gates_out[row * 4u * h + j], gates_out[row * 4u * h + h + j],
-                                  gates_out[row * 4u * h + 2u * h + j], gates_out[row * 4u * h + 3u * h + j]);
+                var z = vec4<f32>(gates_out_at(row * 4u * h + j), gates_out_at(row * 4u * h + h + j),
+                                  gates_out_at(row * 4u * h + 2u * h + j), gates_out_at(row * 4u * h + 3u * h + j));
                 let h_base = state_index(0u, src, b, 0u);
                 for (var k = 0u; k < h; k++) {
                     let hk = states_out[h_base + k];
@@ -115,14 +119,14 @@ fn lstm_forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
                 let a = gate_activations(z);
                 c_new = a.y * c_prev + a.x * a.z;
                 h_new = a.w * tanh_stable(c_new);
-                gates_out[row * 4u * h + j] = a.x;
-                gates_out[row * 4u * h + h + j] = a.y;
-                gates_out[row * 4u * h + 2u * h + j] = a.z;
-                gates_out[row * 4u * h + 3u * h + j] = a.w;
+                gates_out_set(row * 4u * h + j, a.x);
+                gates_out_set(row * 4u * h + h + j, a.y);
+                gates_out_set(row * 4u * h + 2u * h + j, a.z);
+                gates_out_set(row * 4u * h + 3u * h + j, a.w);
             }
             states_out[state_index(0u, dst, b, j)] = h_new;
             states_out[state_index(1u, dst, b, j)] = c_new;
-            y[row * p.y_stride + p.y_col + j] = h_new;
+            y_set(row * p.y_stride + p.y_col + j, h_new);
         }
         storageBarrier();
     }
@@ -130,9 +134,9 @@ fn lstm_forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
 
 // ---- backward ----
 @group(0) @binding(3) var<storage, read> states_in: array<f32>;
-@group(0) @binding(4) var<storage, read> dy: array<f32>;
+@group(0) @binding(4) var<storage, read> dy: tensor;
 @group(0) @binding(5) var<storage, read> d_state_n: array<f32>;
-@group(0) @binding(6) var<storage, read_write> dgates: array<f32>; // activations in, their gradients out
+@group(0) @binding(6) var<storage, read_write> dgates: tensor; // activations in, their gradients out
 @group(0) @binding(7) var<storage, read_write> d_state0: array<f32>;
 
 @compute @workgroup_size(LSTM_WG, 1, 1)
@@ -153,22 +157,22 @@ fn lstm_backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
         let in_range = t < len;
         // Phase 1: element-wise gate gradients of this step.
         for (var j = li; j < h; j += LSTM_WG) {
-            let dh = d_state0[b * h + j] + dy[row * p.y_stride + p.y_col + j];
+            let dh = d_state0[b * h + j] + dy_at(row * p.y_stride + p.y_col + j);
             if (!in_range) {
                 // Carried state: the gradient passes through untouched; the gates had no part.
                 d_state0[b * h + j] = dh;
-                for (var g = 0u; g < 4u; g++) { dgates[row * 4u * h + g * h + j] = 0.0; }
+                for (var g = 0u; g < 4u; g++) { dgates_set(row * 4u * h + g * h + j, 0.0); }
                 continue;
             }
             let c_prev = states_in[state_index(1u, slot_before(t), b, j)];
             let c_t = states_in[state_index(1u, slot_after(t), b, j)];
             let base = row * 4u * h + j;
-            let gates = vec4<f32>(dgates[base], dgates[base + h], dgates[base + 2u * h], dgates[base + 3u * h]);
+            let gates = vec4<f32>(dgates_at(base), dgates_at(base + h), dgates_at(base + 2u * h), dgates_at(base + 3u * h));
             let g = cell_backward(gates, c_prev, c_t, dh, d_state0[(p.batch + b) * h + j]);
-            dgates[base] = g.dgates.x;
-            dgates[base + h] = g.dgates.y;
-            dgates[base + 2u * h] = g.dgates.z;
-            dgates[base + 3u * h] = g.dgates.w;
+            dgates_set(base, g.dgates.x);
+            dgates_set(base + h, g.dgates.y);
+            dgates_set(base + 2u * h, g.dgates.z);
+            dgates_set(base + 3u * h, g.dgates.w);
             d_state0[(p.batch + b) * h + j] = g.dc_prev;
         }
         storageBarrier();
@@ -177,7 +181,7 @@ fn lstm_backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
             for (var k = li; k < h; k += LSTM_WG) {
                 var acc = 0.0;
                 for (var r = 0u; r < 4u * h; r++) {
-                    acc = fma(w_hh[r * h + k], dgates[row * 4u * h + r], acc);
+                    acc = fma(w_hh[r * h + k], dgates_at(row * 4u * h + r), acc);
                 }
                 d_state0[b * h + k] = acc;
             }
@@ -230,17 +234,17 @@ fn finish_unit(src: u32, dst: u32, t: u32, b: u32, j: u32, z: vec4<f32>) {
     var c_new = c_prev;
     if (t < lengths[b]) {
         let base = row * 4u * h + j;
-        let a = gate_activations(z + vec4<f32>(gates_out[base], gates_out[base + h], gates_out[base + 2u * h], gates_out[base + 3u * h]));
+        let a = gate_activations(z + vec4<f32>(gates_out_at(base), gates_out_at(base + h), gates_out_at(base + 2u * h), gates_out_at(base + 3u * h)));
         c_new = a.y * c_prev + a.x * a.z;
         h_new = a.w * tanh_stable(c_new);
-        gates_out[base] = a.x;
-        gates_out[base + h] = a.y;
-        gates_out[base + 2u * h] = a.z;
-        gates_out[base + 3u * h] = a.w;
+        gates_out_set(base, a.x);
+        gates_out_set(base + h, a.y);
+        gates_out_set(base + 2u * h, a.z);
+        gates_out_set(base + 3u * h, a.w);
     }
     set_state(0u, dst, b, j, h_new);
     set_state(1u, dst, b, j, c_new);
-    y[row * p.y_stride + p.y_col + j] = h_new;
+    y_set(row * p.y_stride + p.y_col + j, h_new);
 }
 
 // Copies the initial state of the slice's rows into slot `first` (threads stride over the units).
@@ -384,7 +388,7 @@ fn slice_gate_grads(t: u32, b0: u32, li: u32) {
         let b = b0 + r;
         let row = t * p.batch + b;
         for (var j = li; j < h; j += LSTM_WG) {
-            unit_gate_grads(t, b, j, d_state_at(0u, b, j) + dy[row * p.y_stride + p.y_col + j], d_state_at(1u, b, j));
+            unit_gate_grads(t, b, j, d_state_at(0u, b, j) + dy_at(row * p.y_stride + p.y_col + j), d_state_at(1u, b, j));
         }
     }
 }
@@ -592,6 +596,6 @@ fn lstm_backward_step(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invoc
             continue;
         }
         let t = time_at(p.steps - 1u - s);
-        unit_gate_grads(t, b, k, dh_carry[r] + dy[(t * p.batch + b) * p.y_stride + p.y_col + k], dc_carry[r]);
+        unit_gate_grads(t, b, k, dh_carry[r] + dy_at((t * p.batch + b) * p.y_stride + p.y_col + k), dc_carry[r]);
     }
 }

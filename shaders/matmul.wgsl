@@ -1,8 +1,11 @@
 // matmul.wgsl — GEMM: C[M,N] = op(A)[M,K] · op(B)[K,N] (+ C if accumulate) (+ bias0[N] + bias1[N])
 //
-// All matrices are row-major f32 in storage buffers; element offsets and leading dimensions come in
-// the uniform block, so one buffer can hold several matrices (e.g. the LSTM state sequence shifted by
-// one step).
+// All matrices are row-major in storage buffers; element offsets and leading dimensions come in the
+// uniform block, so one buffer can hold several matrices (e.g. the LSTM state sequence shifted by one
+// step). A, B and C are tensors (src/gpu/shaders.rs): f32, or f16 pairs in a module built for them.
+// The tiled kernels read A and B through load_a / load_b and take them f16; the blocked kernels read
+// them through f32 vec4 / scalar views (a4, b4, a_s, b_s), so the host gives them f32 A and B only.
+// Every kernel writes C through store_one, so C may be f16 in all of them.
 //   op(A) = A        : A[m,k] at a_off + m*lda + k     (trans_a = 0)
 //   op(A) = Aᵀ       : A[m,k] at a_off + k*lda + m     (trans_a = 1, A stored [K,M])
 //   op(B) = B        : B[k,n] at b_off + k*ldb + n     (trans_b = 0)
@@ -36,9 +39,9 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read_write> c: array<f32>;
+@group(0) @binding(1) var<storage, read> a: tensor;
+@group(0) @binding(2) var<storage, read> b: tensor;
+@group(0) @binding(3) var<storage, read_write> c: tensor;
 @group(0) @binding(4) var<storage, read> bias0: array<f32>;
 @group(0) @binding(5) var<storage, read> bias1: array<f32>;
 
@@ -55,14 +58,14 @@ var<workgroup> b_tile: array<f32, KT * GEMM_TILE>; // [KT][edge]: b_tile[kk*edge
 
 fn load_a(m: u32, k: u32) -> f32 {
     if (m >= p.m || k >= p.k) { return 0.0; }
-    if (p.trans_a == 0u) { return a[p.a_off + m * p.lda + k]; }
-    return a[p.a_off + k * p.lda + m];
+    if (p.trans_a == 0u) { return a_at(p.a_off + m * p.lda + k); }
+    return a_at(p.a_off + k * p.lda + m);
 }
 
 fn load_b(k: u32, n: u32) -> f32 {
     if (k >= p.k || n >= p.n) { return 0.0; }
-    if (p.trans_b == 0u) { return b[p.b_off + k * p.ldb + n]; }
-    return b[p.b_off + n * p.ldb + k];
+    if (p.trans_b == 0u) { return b_at(p.b_off + k * p.ldb + n); }
+    return b_at(p.b_off + n * p.ldb + k);
 }
 
 @compute @workgroup_size(GEMM_TILE / 4u, GEMM_TILE / 4u, 1)
@@ -144,8 +147,8 @@ fn store_one(m: u32, n: u32, v: f32) {
     if (p.bias_count >= 1u) { x += bias0[n]; }
     if (p.bias_count >= 2u) { x += bias1[n]; }
     let idx = p.c_off + m * p.ldc + n;
-    if (p.accumulate != 0u) { x += c[idx]; }
-    c[idx] = x;
+    if (p.accumulate != 0u) { x += c_at(idx); }
+    c_set(idx, x);
 }
 
 // ---- register-blocked variant ----

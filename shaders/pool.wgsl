@@ -13,6 +13,7 @@
 // pool_backward: 0 uniform Params | 1 lengths [B] | 2 d_features [B,P*F] | 3 dy (rw) [T,B,F] | 4 y [T,B,F]
 //   (y only for the max pooling's arg max; bind any buffer when mode has no MAX bit)
 //   (adds into dy; the thread of column (b,c) is the only writer of dy[·,b,c])
+//   y, y_saved and dy are tensors (f32, or f16 in a module built for them; src/gpu/shaders.rs).
 // Grid: grid_1d(B*F, WG_1D), workgroup WG_1D; one thread per (b, c) loops over t.
 
 struct Params {
@@ -40,7 +41,7 @@ fn last_step(b: u32, c: u32) -> u32 {
     return select(lengths[b] - 1u, 0u, c >= p.hidden);
 }
 
-@group(0) @binding(2) var<storage, read> y: array<f32>;
+@group(0) @binding(2) var<storage, read> y: tensor;
 @group(0) @binding(3) var<storage, read_write> features: array<f32>;
 
 @compute @workgroup_size(WG_1D, 1, 1)
@@ -52,13 +53,13 @@ fn pool_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
     let row = b * countOneBits(p.mode) * p.features;
     let len = lengths[b];
     if ((p.mode & LAST) != 0u) {
-        features[row + slot(LAST, c)] = y[at(last_step(b, c), b, c)];
+        features[row + slot(LAST, c)] = y_at(at(last_step(b, c), b, c));
     }
     if ((p.mode & (MAX | MEAN)) != 0u) {
-        var best = y[at(0u, b, c)];
+        var best = y_at(at(0u, b, c));
         var sum = 0.0;
         for (var t = 0u; t < len; t++) {
-            let v = y[at(t, b, c)];
+            let v = y_at(at(t, b, c));
             best = max(best, v);
             sum += v;
         }
@@ -68,8 +69,8 @@ fn pool_forward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
 }
 
 @group(0) @binding(2) var<storage, read> d_features: array<f32>;
-@group(0) @binding(3) var<storage, read_write> dy: array<f32>;
-@group(0) @binding(4) var<storage, read> y_saved: array<f32>;
+@group(0) @binding(3) var<storage, read_write> dy: tensor;
+@group(0) @binding(4) var<storage, read> y_saved: tensor;
 
 @compute @workgroup_size(WG_1D, 1, 1)
 fn pool_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -81,22 +82,22 @@ fn pool_backward(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
     let len = lengths[b];
     if ((p.mode & LAST) != 0u) {
         let j = at(last_step(b, c), b, c);
-        dy[j] += d_features[row + slot(LAST, c)];
+        dy_set(j, dy_at(j) + d_features[row + slot(LAST, c)]);
     }
     if ((p.mode & MAX) != 0u) {
         // Recompute the arg max with the forward's rule: the first t holding the maximum.
-        var best = y_saved[at(0u, b, c)];
+        var best = y_saved_at(at(0u, b, c));
         var arg = 0u;
         for (var t = 1u; t < len; t++) {
-            let v = y_saved[at(t, b, c)];
+            let v = y_saved_at(at(t, b, c));
             if (v > best) { best = v; arg = t; }
         }
-        dy[at(arg, b, c)] += d_features[row + slot(MAX, c)];
+        dy_set(at(arg, b, c), dy_at(at(arg, b, c)) + d_features[row + slot(MAX, c)]);
     }
     if ((p.mode & MEAN) != 0u) {
         let g = d_features[row + slot(MEAN, c)] / f32(len);
         for (var t = 0u; t < len; t++) {
-            dy[at(t, b, c)] += g;
+            dy_set(at(t, b, c), dy_at(at(t, b, c)) + g);
         }
     }
 }

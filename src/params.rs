@@ -139,7 +139,7 @@ impl ParamStore {
 
     fn view_in<'a>(&self, buffer: &'a wgpu::Buffer, name: &str) -> Result<View<'a>> {
         let e = self.entry(name)?;
-        Ok(View { buffer, offset: e.offset as u64 * 4, size: (e.len().max(1) * 4) as u64 })
+        Ok(View { buffer, offset: e.offset as u64 * 4, size: (e.len().max(1) * 4) as u64, half: false })
     }
 
     /// The tensor's values, for binding to a kernel.

@@ -8,6 +8,7 @@ pub mod reference;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
+use lstm_transfer::config::Precision;
 use lstm_transfer::gpu::{View, read_buffer};
 use lstm_transfer::graph::Op;
 use lstm_transfer::{AdapterChoice, GpuContext};
@@ -26,6 +27,16 @@ pub fn gpu() -> &'static GpuContext {
             "GPU test without a GPU adapter (LSTM_TRANSFER_REQUIRE_GPU={:?}): {e}",
             std::env::var("LSTM_TRANSFER_REQUIRE_GPU").unwrap_or_default()
         ),
+    })
+}
+
+/// A second context on the same adapter whose models store the LSTM's activations as f16.
+pub fn gpu_f16() -> &'static GpuContext {
+    static CTX: OnceLock<GpuContext> = OnceLock::new();
+    CTX.get_or_init(|| {
+        GpuContext::new(&AdapterChoice::from_env())
+            .unwrap_or_else(|e| panic!("GPU test without a GPU adapter: {e}"))
+            .with_precision(Precision::F16)
     })
 }
 
@@ -90,6 +101,44 @@ pub fn read(ctx: &GpuContext, buffer: &wgpu::Buffer, n: usize) -> Vec<f32> {
 
 pub fn whole(buffer: &wgpu::Buffer) -> View<'_> {
     View::whole(buffer)
+}
+
+/// `data` packed as `Precision::F16` stores it: two f16 per u32, the first in the low half.
+pub fn f16_words(data: &[f32]) -> Vec<u32> {
+    let bits = |i: usize| data.get(i).map_or(0, |&v| half::f16::from_f32(v).to_bits() as u32);
+    (0..data.len().div_ceil(2)).map(|w| bits(2 * w) | bits(2 * w + 1) << 16).collect()
+}
+
+/// `data` rounded to f16, as a kernel reads it back from an f16 tensor.
+pub fn round_f16(data: &[f32]) -> Vec<f32> {
+    data.iter().map(|&v| half::f16::from_f32(v).to_f32()).collect()
+}
+
+/// An f16 tensor holding `data` (rounded), and its view.
+pub fn buffer_f16(ctx: &GpuContext, data: &[f32]) -> wgpu::Buffer {
+    ctx.storage_buffer_init("test f16", &f16_words(data)).unwrap()
+}
+
+pub fn half_view(buffer: &wgpu::Buffer) -> View<'_> {
+    View::tensor(buffer, Precision::F16)
+}
+
+/// The first `n` values of a tensor view, f32 or f16.
+pub fn read_tensor(ctx: &GpuContext, view: View, n: usize) -> Vec<f32> {
+    if !view.half {
+        return read(ctx, view.buffer, n);
+    }
+    let words: Vec<u32> = read_buffer(ctx, view.buffer, 0, n.div_ceil(2)).unwrap();
+    (0..n).map(|i| half::f16::from_bits((words[i / 2] >> (16 * (i % 2))) as u16).to_f32()).collect()
+}
+
+/// Writes `data` into a tensor view, f32 or f16.
+pub fn write_tensor(ctx: &GpuContext, view: View, data: &[f32]) {
+    if view.half {
+        ctx.queue.write_buffer(view.buffer, view.offset, bytemuck::cast_slice(&f16_words(data)));
+    } else {
+        ctx.queue.write_buffer(view.buffer, view.offset, bytemuck::cast_slice(data));
+    }
 }
 
 /// A golden file from kernels-tests/fixtures/golden (copied from PyTorch's dumps in ../shared/golden).

@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use lstm_transfer::config::validate::check_capacity;
-use lstm_transfer::config::{AdamConfig, LrSchedule, OptimConfig, Pooling, ScheduleKind, WeightDecay};
+use lstm_transfer::config::{AdamConfig, LrSchedule, OptimConfig, Pooling, Precision, ScheduleKind, WeightDecay};
 use lstm_transfer::core::lr_find::LrFind;
 use lstm_transfer::data::{Column, ReadOptions, TableFormat, TextRow, TextTable, read_table};
 use lstm_transfer::fsutil::{RunLock, check_outputs, write_atomic};
@@ -62,6 +62,10 @@ pub struct GpuArgs {
     /// The tuning cache file. Default: <user cache dir>/lstm-transfer/tuning.json.
     #[arg(long, global = true, env = "LSTM_TRANSFER_TUNE_CACHE", value_name = "FILE")]
     pub tune_cache: Option<PathBuf>,
+    /// How the LSTM's activations (gates, layer outputs and their gradients) are stored: f32, or f16
+    /// (half their memory; arithmetic, weights and optimizer state stay f32).
+    #[arg(long, global = true, value_enum, env = "LSTM_TRANSFER_PRECISION", default_value = "f32")]
+    pub precision: Precision,
 }
 
 impl GpuArgs {
@@ -74,7 +78,7 @@ impl GpuArgs {
     pub fn context(&self) -> Result<GpuContext> {
         let path = self.tune_cache.clone().or_else(default_cache_path);
         let tuning = Tuning::new(self.tune, path).reporting(Box::new(|note| eprintln!("warning: {note}")));
-        Ok(GpuContext::new(&self.choice())?.with_tuning(tuning))
+        Ok(GpuContext::new(&self.choice())?.with_tuning(tuning).with_precision(self.precision))
     }
 }
 

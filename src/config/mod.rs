@@ -4,9 +4,11 @@
 
 pub mod optimizer;
 pub mod pooling;
+pub mod precision;
 pub mod schedule;
 pub mod validate;
 
 pub use optimizer::{AdamConfig, OptimConfig, WeightDecay};
 pub use pooling::Pooling;
+pub use precision::Precision;
 pub use schedule::{LrSchedule, ScheduleKind};

@@ -6,6 +6,7 @@ use std::num::NonZeroU64;
 use wgpu::util::DeviceExt;
 
 use super::GpuContext;
+use crate::config::Precision;
 use crate::error::{Error, Result};
 
 /// Every storage buffer may be copied into and out of and bound read-only or read-write.
@@ -20,12 +21,20 @@ pub struct View<'a> {
     pub offset: u64,
     /// Length of the range, in bytes.
     pub size: u64,
+    /// The range holds f16 pairs ([`Precision::F16`]), not f32: a kernel reads it through an f16
+    /// module ([`HalfBindings`](super::HalfBindings)).
+    pub half: bool,
 }
 
 impl<'a> View<'a> {
-    /// The whole of `buffer`.
+    /// The whole of `buffer`, f32.
     pub fn whole(buffer: &'a wgpu::Buffer) -> Self {
-        Self { buffer, offset: 0, size: buffer.size() }
+        Self { buffer, offset: 0, size: buffer.size(), half: false }
+    }
+
+    /// The whole of `buffer`, holding tensors of `precision`.
+    pub fn tensor(buffer: &'a wgpu::Buffer, precision: Precision) -> Self {
+        Self { half: precision == Precision::F16, ..Self::whole(buffer) }
     }
 
     /// The range as a bind group resource (a size of 0 binds the rest of the buffer).

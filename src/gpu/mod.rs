@@ -7,10 +7,11 @@ mod timestamps;
 mod tuning;
 
 pub use buffers::{Pending, View, grid_1d, read_buffer, read_staging, staging_buffer};
-pub use shaders::{SHADER_FAMILIES, ShaderFamily};
+pub use shaders::{HalfBindings, SHADER_FAMILIES, ShaderFamily};
 pub use timestamps::GpuTimer;
 pub use tuning::{Candidate, TuneMode, TuneRecord, Tuning, adapter_key, default_cache_path};
 
+use crate::config::Precision;
 use crate::error::{Error, Result};
 use shaders::PipelineCache;
 
@@ -159,6 +160,7 @@ pub struct GpuContext {
     /// The GEMM kernel this adapter runs where tuning is off; public so a kernel benchmark can switch it.
     pub gemm_kernel: GemmKernel,
     tuning: Tuning,
+    precision: Precision,
     pipelines: PipelineCache,
     storage_bytes: std::sync::atomic::AtomicU64,
     setup_nanos: std::sync::atomic::AtomicU64,
@@ -211,6 +213,7 @@ impl GpuContext {
             info,
             gemm_kernel,
             tuning: Tuning::default(),
+            precision: Precision::F32,
             pipelines: PipelineCache::default(),
             storage_bytes: Default::default(),
             setup_nanos: Default::default(),
@@ -222,6 +225,18 @@ impl GpuContext {
     pub fn with_tuning(mut self, tuning: Tuning) -> Self {
         self.tuning = tuning;
         self
+    }
+
+    /// This context with the LSTM's activations stored at `precision` (the default is f32) by every
+    /// model built on it afterwards.
+    pub fn with_precision(mut self, precision: Precision) -> Self {
+        self.precision = precision;
+        self
+    }
+
+    /// How models built on this context store the LSTM's activations.
+    pub fn precision(&self) -> Precision {
+        self.precision
     }
 
     /// The kernel-tuning mode, cache and results.
@@ -254,8 +269,8 @@ impl GpuContext {
     }
 
     /// The compute pipeline for `entry` in `family`, compiled once and cached.
-    pub fn pipeline(&self, family: ShaderFamily, entry: &'static str) -> Result<wgpu::ComputePipeline> {
-        self.pipelines.get(&self.device, family, entry)
+    pub fn pipeline(&self, family: ShaderFamily, half: HalfBindings, entry: &'static str) -> Result<wgpu::ComputePipeline> {
+        self.pipelines.get(&self.device, family, half, entry)
     }
 
     /// Pipelines compiled so far (each once, on first use).

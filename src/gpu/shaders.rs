@@ -5,7 +5,15 @@
 //! the associated constants of [`ShaderFamily`] below, then `shaders/prelude.wgsl`, so helpers such
 //! as `sigmoid` are written once and the shaders and the launchers' dispatch grids read the same
 //! numbers. Pipelines use wgpu's automatic layout (each entry point gets exactly the bindings it
-//! uses) and are built once per (family, entry point).
+//! uses) and are built once per (family, f16 bindings, entry point).
+//!
+//! Tensors that may be stored as f16 are declared `var<storage, ACCESS> NAME: tensor;` and read and
+//! written only through `NAME_at(i) -> f32` and `NAME_set(i, v)`. The host expands each declaration
+//! ([`ShaderFamily::source_with`]): as `array<f32>`, or, for the bindings a module stores as f16, as
+//! `u32`s holding two f16 each (`pack2x16float`; no `shader-f16` feature, so it works in a browser),
+//! read with `unpack2x16float` and, when writable, as `atomic<u32>` written half by half (an
+//! `atomicAnd` clears the element's 16 bits, an `atomicOr` sets them), so two threads writing the two
+//! halves of one word never lose each other's. Arithmetic stays f32.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -150,42 +158,131 @@ impl ShaderFamily {
         }
     }
 
-    /// The complete source handed to the compiler: the shared constants, the prelude, the family.
+    /// The complete source handed to the compiler, every tensor f32: the shared constants, the
+    /// prelude, the family.
     pub fn source(self) -> String {
+        self.source_with(HalfBindings::NONE)
+    }
+
+    /// [`ShaderFamily::source`] with the tensors at the bindings of `half` stored as f16.
+    pub fn source_with(self, half: HalfBindings) -> String {
         let mut source = String::from("// Shared constants, generated from ShaderFamily::CONSTANTS (src/gpu/shaders.rs).\n");
         for (name, value) in Self::CONSTANTS {
             source.push_str(&format!("const {name}: u32 = {value}u;\n"));
         }
-        format!("{source}\n{PRELUDE}\n{}", self.body())
+        let body: Vec<String> = self.body().lines().map(|line| expand_tensor(line, half).unwrap_or_else(|| line.to_string())).collect();
+        format!("{source}\n{PRELUDE}\n{}\n", body.join("\n"))
+    }
+
+    /// The bindings the family declares as tensors (which may be stored as f16).
+    pub fn tensor_bindings(self) -> HalfBindings {
+        HalfBindings(self.body().lines().filter_map(tensor_declaration).fold(0, |m, t| m | 1 << t.binding))
     }
 
     /// Parses and validates the source with naga, without a GPU.
     pub fn validate(self) -> Result<naga::Module> {
-        let source = self.source();
+        self.validate_with(HalfBindings::NONE)
+    }
+
+    /// [`ShaderFamily::validate`] for the source with the tensors of `half` stored as f16.
+    pub fn validate_with(self, half: HalfBindings) -> Result<naga::Module> {
+        let source = self.source_with(half);
+        let name = if half == HalfBindings::NONE {
+            self.file_name().to_string()
+        } else {
+            format!("{} (f16 bindings {:#b})", self.file_name(), half.0)
+        };
         let module = naga::front::wgsl::parse_str(&source).map_err(|e| Error::Shader {
-            shader: self.file_name().into(),
+            shader: name.clone(),
             stage: "parse",
             message: e.emit_to_string(&source),
         })?;
         naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::all())
             .validate(&module)
-            .map_err(|e| Error::Shader { shader: self.file_name().into(), stage: "validate", message: e.emit_to_string(&source) })?;
+            .map_err(|e| Error::Shader { shader: name.clone(), stage: "validate", message: e.emit_to_string(&source) })?;
         Ok(module)
     }
 }
 
+/// The bindings of a module whose tensors are stored as f16: bit n for binding n.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct HalfBindings(pub u32);
+
+impl HalfBindings {
+    /// Every tensor f32.
+    pub const NONE: Self = Self(0);
+
+    /// Whether binding `n` is stored as f16.
+    pub fn has(self, binding: u32) -> bool {
+        binding < 32 && self.0 & (1 << binding) != 0
+    }
+}
+
+/// A `var<storage, ACCESS> NAME: tensor;` declaration.
+struct TensorDeclaration<'a> {
+    /// `@group(0) @binding(N) var<storage, ACCESS>`.
+    head: &'a str,
+    name: &'a str,
+    binding: u32,
+    writable: bool,
+    comment: &'a str,
+}
+
+fn tensor_declaration(line: &str) -> Option<TensorDeclaration<'_>> {
+    let (declaration, comment) = line.split_once("//").map_or((line, ""), |(d, c)| (d, c));
+    let (head, name) = declaration.trim_end().strip_suffix(": tensor;")?.rsplit_once(' ')?;
+    let binding = head.split_once("@binding(")?.1.split_once(')')?.0.parse().ok()?;
+    Some(TensorDeclaration { head, name, binding, writable: head.contains("read_write"), comment })
+}
+
+/// The WGSL of a tensor declaration line (None for any other line): the binding and its accessors.
+fn expand_tensor(line: &str, half: HalfBindings) -> Option<String> {
+    let TensorDeclaration { head, name, binding, writable, comment } = tensor_declaration(line)?;
+    let comment = |note: &str| match (comment.trim(), note) {
+        ("", "") => String::new(),
+        (c, "") | ("", c) => format!(" // {c}"),
+        (c, note) => format!(" // {c} ({note})"),
+    };
+    Some(match (half.has(binding), writable) {
+        (false, _) => {
+            let set = if writable { format!("\nfn {name}_set(i: u32, v: f32) {{ {name}[i] = v; }}") } else { String::new() };
+            format!("{head} {name}: array<f32>;{}\nfn {name}_at(i: u32) -> f32 {{ return {name}[i]; }}{set}", comment(""))
+        }
+        (true, false) => format!(
+            "{head} {name}: array<u32>;{}\nfn {name}_at(i: u32) -> f32 {{ return unpack2x16float({name}[i >> 1u])[i & 1u]; }}",
+            comment("f16 pairs")
+        ),
+        (true, true) => format!(
+            "{head} {name}: array<atomic<u32>>;{}
+fn {name}_at(i: u32) -> f32 {{ return unpack2x16float(atomicLoad(&{name}[i >> 1u]))[i & 1u]; }}
+fn {name}_set(i: u32, v: f32) {{
+    let shift = (i & 1u) * 16u;
+    atomicAnd(&{name}[i >> 1u], ~(0xffffu << shift));
+    atomicOr(&{name}[i >> 1u], (pack2x16float(vec2<f32>(v, 0.0)) & 0xffffu) << shift);
+}}",
+            comment("f16 pairs, written half by half")
+        ),
+    })
+}
+
 #[derive(Default)]
 pub(super) struct PipelineCache {
-    modules: Mutex<HashMap<ShaderFamily, wgpu::ShaderModule>>,
-    pipelines: Mutex<HashMap<(ShaderFamily, &'static str), wgpu::ComputePipeline>>,
+    modules: Mutex<HashMap<(ShaderFamily, HalfBindings), wgpu::ShaderModule>>,
+    pipelines: Mutex<HashMap<(ShaderFamily, HalfBindings, &'static str), wgpu::ComputePipeline>>,
 }
 
 impl PipelineCache {
-    pub(super) fn get(&self, device: &wgpu::Device, family: ShaderFamily, entry: &'static str) -> Result<wgpu::ComputePipeline> {
-        if let Some(p) = self.pipelines.lock().unwrap().get(&(family, entry)) {
+    pub(super) fn get(
+        &self,
+        device: &wgpu::Device,
+        family: ShaderFamily,
+        half: HalfBindings,
+        entry: &'static str,
+    ) -> Result<wgpu::ComputePipeline> {
+        if let Some(p) = self.pipelines.lock().unwrap().get(&(family, half, entry)) {
             return Ok(p.clone());
         }
-        let module = self.module(device, family)?;
+        let module = self.module(device, family, half)?;
         let descriptor = wgpu::ComputePipelineDescriptor {
             label: Some(entry),
             layout: None,
@@ -211,7 +308,7 @@ impl PipelineCache {
         };
         #[cfg(target_arch = "wasm32")]
         let pipeline = device.create_compute_pipeline(&descriptor);
-        self.pipelines.lock().unwrap().insert((family, entry), pipeline.clone());
+        self.pipelines.lock().unwrap().insert((family, half, entry), pipeline.clone());
         Ok(pipeline)
     }
 
@@ -220,17 +317,17 @@ impl PipelineCache {
         self.pipelines.lock().unwrap().len()
     }
 
-    fn module(&self, device: &wgpu::Device, family: ShaderFamily) -> Result<wgpu::ShaderModule> {
-        if let Some(m) = self.modules.lock().unwrap().get(&family) {
+    fn module(&self, device: &wgpu::Device, family: ShaderFamily, half: HalfBindings) -> Result<wgpu::ShaderModule> {
+        if let Some(m) = self.modules.lock().unwrap().get(&(family, half)) {
             return Ok(m.clone());
         }
         // Validate with naga first so a broken shader is reported with its source location.
-        family.validate()?;
+        family.validate_with(half)?;
         let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
             label: Some(family.file_name()),
-            source: wgpu::ShaderSource::Wgsl(family.source().into()),
+            source: wgpu::ShaderSource::Wgsl(family.source_with(half).into()),
         });
-        self.modules.lock().unwrap().insert(family, module.clone());
+        self.modules.lock().unwrap().insert((family, half), module.clone());
         Ok(module)
     }
 }

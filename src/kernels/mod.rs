@@ -16,11 +16,12 @@ pub mod pool;
 pub mod reduce;
 pub mod tune;
 
-use crate::error::Result;
-use crate::gpu::{GpuContext, ShaderFamily, View};
+use crate::error::{Error, Result};
+use crate::gpu::{GpuContext, HalfBindings, ShaderFamily, View};
 use crate::graph::Op;
 
-/// Builds an op: binding 0 is the uniform block `params`, then `(binding, view)` pairs.
+/// Builds an op: binding 0 is the uniform block `params`, then `(binding, view)` pairs; the pipeline
+/// reads the f16 views (`View::half`) as f16 tensors.
 pub(crate) fn build_op<P: bytemuck::Pod>(
     ctx: &GpuContext,
     family: ShaderFamily,
@@ -29,7 +30,16 @@ pub(crate) fn build_op<P: bytemuck::Pod>(
     views: &[(u32, View<'_>)],
     workgroups: [u32; 3],
 ) -> Result<Op> {
-    let pipeline = ctx.pipeline(family, entry)?;
+    let half = HalfBindings(views.iter().filter(|(_, view)| view.half).fold(0, |m, (binding, _)| m | 1 << binding));
+    if half.0 & !family.tensor_bindings().0 != 0 {
+        return Err(Error::InvalidInput(format!(
+            "{}:{entry}: an f16 view at a binding that takes f32 only (f16 bindings {:#b}, tensors {:#b})",
+            family.file_name(),
+            half.0,
+            family.tensor_bindings().0
+        )));
+    }
+    let pipeline = ctx.pipeline(family, half, entry)?;
     let uniform = ctx.uniform_buffer(entry, params);
     let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: uniform.as_entire_binding() }];
     entries.extend(views.iter().map(|(binding, view)| wgpu::BindGroupEntry { binding: *binding, resource: view.binding() }));

@@ -11,6 +11,7 @@
 //! so a layer costs 2 dispatches forward and 6 backward per direction, independent of T, with the
 //! per-sequence kernels; T + 1 forward and T + 6 backward with the per-timestep one.
 
+use crate::config::Precision;
 use crate::config::validate::{MAX_SIZE, bytes_of, check_size};
 use crate::error::Result;
 use crate::gpu::{GpuContext, View};
@@ -102,6 +103,8 @@ pub struct LstmStack {
     pub batch: usize,
     /// Sequence capacity: the largest T the buffers hold.
     pub steps: usize,
+    /// How the gates, y and dy are stored (the context's [`GpuContext::precision`] when built).
+    pub precision: Precision,
     /// Per layer: y `[T,B,dirs·H]` (layer output) and dy (its gradient).
     ys: Vec<wgpu::Buffer>,
     dys: Vec<wgpu::Buffer>,
@@ -109,22 +112,30 @@ pub struct LstmStack {
 }
 
 impl LstmStack {
-    /// Allocates the activations for batches up to (`batch`, `steps`); parameter names start with
-    /// `prefix` (e.g. `lstm.`), and the parameters themselves live in a [`ParamStore`].
+    /// Allocates the activations for batches up to (`batch`, `steps`), the gates, y and dy at the
+    /// context's [`GpuContext::precision`]; parameter names start with `prefix` (e.g. `lstm.`), and
+    /// the parameters themselves live in a [`ParamStore`].
     pub fn new(ctx: &GpuContext, cfg: LstmConfig, prefix: &str, batch: usize, steps: usize) -> Result<Self> {
         cfg.validate()?;
         let (b, t, h, out) = (batch, steps, cfg.hidden, cfg.output_size());
+        let precision = ctx.precision();
         let buffer = |name: String, dims: &[usize]| ctx.storage_buffer(&name, bytes_of(&name, dims)?);
+        // Bytes of `dims` values at the stack's precision (bytes_of checks the product).
+        let tensor = |name: String, dims: &[usize]| {
+            let bytes = bytes_of(&name, dims)? / 4;
+            let bytes = precision.bytes(bytes as usize).expect("bytes_of checked the size");
+            ctx.storage_buffer(&name, bytes)
+        };
         let mut ys = Vec::new();
         let mut dys = Vec::new();
         let mut dirs = Vec::new();
         for l in 0..cfg.layers {
-            ys.push(buffer(format!("lstm y l{l}"), &[t, b, out])?);
-            dys.push(buffer(format!("lstm dy l{l}"), &[t, b, out])?);
+            ys.push(tensor(format!("lstm y l{l}"), &[t, b, out])?);
+            dys.push(tensor(format!("lstm dy l{l}"), &[t, b, out])?);
             for d in 0..cfg.dirs() {
                 let name = |what: &str| format!("lstm {what} l{l}d{d}");
                 dirs.push(DirectionBuffers {
-                    gates: buffer(name("gates"), &[t, b, 4, h])?,
+                    gates: tensor(name("gates"), &[t, b, 4, h])?,
                     states: buffer(name("states"), &[2, t + 1, b, h])?,
                     state0: buffer(name("state0"), &[2, b, h])?,
                     d_state_n: buffer(name("d_state_n"), &[2, b, h])?,
@@ -132,7 +143,7 @@ impl LstmStack {
                 });
             }
         }
-        Ok(Self { cfg, prefix: prefix.to_string(), batch, steps, ys, dys, dirs })
+        Ok(Self { cfg, prefix: prefix.to_string(), batch, steps, precision, ys, dys, dirs })
     }
 
     fn name(&self, kind: &str, layer: usize, dir: usize) -> String {
@@ -143,14 +154,19 @@ impl LstmStack {
         &self.dirs[layer * self.cfg.dirs() + dir]
     }
 
-    /// Output of the top layer, `[T,B,dirs·H]`.
-    pub fn output(&self) -> &wgpu::Buffer {
-        self.ys.last().expect("an LSTM has at least one layer")
+    /// A gates, y or dy buffer at the stack's precision.
+    fn tensor<'a>(&self, buffer: &'a wgpu::Buffer) -> View<'a> {
+        View::tensor(buffer, self.precision)
     }
 
-    /// Gradient of the top layer's output, to be filled before the backward ops run.
-    pub fn output_grad(&self) -> &wgpu::Buffer {
-        self.dys.last().expect("an LSTM has at least one layer")
+    /// Output of the top layer, `[T,B,dirs·H]` (at the stack's precision).
+    pub fn output(&self) -> View<'_> {
+        self.tensor(self.ys.last().expect("an LSTM has at least one layer"))
+    }
+
+    /// Gradient of the top layer's output, to be filled (or cleared) before the backward ops run.
+    pub fn output_grad(&self) -> View<'_> {
+        self.tensor(self.dys.last().expect("an LSTM has at least one layer"))
     }
 
     /// Buffer of h (part 0) and c (part 1) for every slot of (layer, dir); see shaders/lstm.wgsl.
@@ -179,20 +195,20 @@ impl LstmStack {
         let (h, rows) = (cfg.hidden, batch * steps);
         let mut s = Schedule::default();
         for l in 0..cfg.layers {
-            let input = if l == 0 { x } else { View::whole(&self.ys[l - 1]) };
+            let input = if l == 0 { x } else { self.tensor(&self.ys[l - 1]) };
             for d in 0..cfg.dirs() {
                 let buf = self.dir(l, d);
                 let g = Gemm::new(rows, 4 * h, cfg.layer_input(l)).b_transposed();
                 let biases = [store.view(&self.name("bias_ih", l, d))?, store.view(&self.name("bias_hh", l, d))?];
-                s.push(gemm(ctx, g, input, store.view(&self.name("weight_ih", l, d))?, View::whole(&buf.gates), &biases)?);
+                s.push(gemm(ctx, g, input, store.view(&self.name("weight_ih", l, d))?, self.tensor(&buf.gates), &biases)?);
                 let p = LstmParams::new(batch, steps, h, d == 1, cfg.output_size());
                 let args = LstmForwardArgs {
                     w_hh: store.view(&self.name("weight_hh", l, d))?,
                     lengths,
-                    gates: View::whole(&buf.gates),
+                    gates: self.tensor(&buf.gates),
                     states: View::whole(&buf.states),
                     state0: View::whole(&buf.state0),
-                    y: View::whole(&self.ys[l]),
+                    y: self.tensor(&self.ys[l]),
                 };
                 s.extend(lstm_forward(ctx, p, &args)?);
             }
@@ -216,8 +232,8 @@ impl LstmStack {
         let (h, rows) = (cfg.hidden, batch * steps);
         let mut s = Schedule::default();
         for l in (0..cfg.layers).rev() {
-            let input = if l == 0 { x } else { View::whole(&self.ys[l - 1]) };
-            let d_input = if l == 0 { dx } else { Some(View::whole(&self.dys[l - 1])) };
+            let input = if l == 0 { x } else { self.tensor(&self.ys[l - 1]) };
+            let d_input = if l == 0 { dx } else { Some(self.tensor(&self.dys[l - 1])) };
             for d in 0..cfg.dirs() {
                 let buf = self.dir(l, d);
                 let w_ih = store.view(&self.name("weight_ih", l, d))?;
@@ -226,13 +242,13 @@ impl LstmStack {
                     w_hh: store.view(&self.name("weight_hh", l, d))?,
                     lengths,
                     states: View::whole(&buf.states),
-                    dy: View::whole(&self.dys[l]),
+                    dy: self.tensor(&self.dys[l]),
                     d_state_n: View::whole(&buf.d_state_n),
-                    dgates: View::whole(&buf.gates),
+                    dgates: self.tensor(&buf.gates),
                     d_state0: View::whole(&buf.d_state0),
                 };
                 s.extend(lstm_backward(ctx, p, &args)?);
-                let dg = View::whole(&buf.gates);
+                let dg = self.tensor(&buf.gates);
                 let g = Gemm::new(4 * h, cfg.layer_input(l), rows).a_transposed().accumulate(true);
                 s.push(gemm(ctx, g, dg, input, store.grad_view(&self.name("weight_ih", l, d))?, &[])?);
                 // h_{t-1} rows: slots 0..T for the forward direction, 1..T+1 for the reverse one.

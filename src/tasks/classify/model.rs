@@ -347,14 +347,14 @@ impl Classifier {
     /// the store). With `read = true` the stats accumulated since the last read come back.
     pub fn train_step(&mut self, ctx: &GpuContext, b: &Batch, update: bool, read: bool) -> Result<Option<StepStats>> {
         let key = self.prepare_train_step(ctx, b, update)?;
-        self.step.submit(ctx, key, &self.store, &[self.lstm.output_grad()], |_| {}, read)
+        self.step.submit(ctx, key, &self.store, &[self.lstm.output_grad().buffer], |_| {}, read)
     }
 
     /// [`Classifier::train_step`] (with the update) without any wait: with `read` the stats come
     /// back as a [`PendingStats`] to poll — the training step of a browser page or a frame loop.
     pub fn submit_train_step(&mut self, ctx: &GpuContext, b: &Batch, read: bool) -> Result<Option<PendingStats>> {
         let key = self.prepare_train_step(ctx, b, true)?;
-        self.step.submit_pending(ctx, key, &self.store, &[self.lstm.output_grad()], read)
+        self.step.submit_pending(ctx, key, &self.store, &[self.lstm.output_grad().buffer], read)
     }
 
     /// Writes the batch and this step's parameters into the training plan of its shape (recorded on
@@ -460,7 +460,7 @@ impl Net<'_> {
         s.push(gather(ctx, batch, steps, cfg.embed, w(&b.ids), st.view("embedding.weight")?, w(&b.x))?);
         s.extend(self.lstm.forward(ctx, st, w(&b.x), w(&b.lengths), batch, steps)?);
         let pool = PoolParams::new(batch, steps, cfg.hidden, cfg.lstm().dirs(), cfg.pooling);
-        s.push(pool_forward(ctx, pool, w(&b.lengths), w(self.lstm.output()), w(&b.features))?);
+        s.push(pool_forward(ctx, pool, w(&b.lengths), self.lstm.output(), w(&b.features))?);
         // Dropout only in training plans; the heads read `head_in` and write their gradient to `d_head_in`.
         let drop = kind != PlanKind::Infer && self.dropout > 0.0;
         let (head_in, d_head_in) = if drop { (&b.dropped, &b.d_dropped) } else { (&b.features, &b.d_features) };
@@ -514,7 +514,7 @@ impl Net<'_> {
         if drop {
             plan.dropout.push(s.push(dropout(ctx, drop_params, w(&b.d_dropped), w(&b.d_features))?));
         }
-        s.push(pool_backward(ctx, pool, w(&b.lengths), w(&b.d_features), w(self.lstm.output()), w(self.lstm.output_grad()))?);
+        s.push(pool_backward(ctx, pool, w(&b.lengths), w(&b.d_features), self.lstm.output(), self.lstm.output_grad())?);
         s.extend(self.lstm.backward(ctx, st, w(&b.x), w(&b.lengths), Some(w(&b.dx)), batch, steps)?);
         plan.scatter = Some(s.push(scatter_add(ctx, cfg.embed, 0, &self.segments.views(), w(&b.dx), st.grad_view("embedding.weight")?)?));
         if kind == PlanKind::Train {

@@ -174,7 +174,7 @@ impl Forecaster {
     /// over the steps since the last read comes back (the only wait on the GPU).
     pub fn train_step(&mut self, ctx: &GpuContext, b: &Windows, read: bool) -> Result<Option<StepStats>> {
         let key = self.prepare(ctx, b, PlanKind::Train)?;
-        self.step.submit(ctx, key, &self.store, &[self.lstm.output_grad()], |_| {}, read)
+        self.step.submit(ctx, key, &self.store, &[self.lstm.output_grad().buffer], |_| {}, read)
     }
 
     /// Forecasts `[B,horizon]` for a batch of windows (`y` is not used); blocks until they are back.
@@ -236,7 +236,7 @@ fn build_plan(
     let mut s = Schedule::default();
     s.extend(lstm.forward(ctx, st, w(&bufs.x), w(&bufs.lengths), batch, steps)?);
     let pool = PoolParams::new(batch, steps, cfg.hidden, 1, Pooling::Last);
-    s.push(pool_forward(ctx, pool, w(&bufs.lengths), w(lstm.output()), w(&bufs.features))?);
+    s.push(pool_forward(ctx, pool, w(&bufs.lengths), lstm.output(), w(&bufs.features))?);
     let head = Gemm::new(batch, cfg.horizon, cfg.hidden).b_transposed();
     s.push(gemm(ctx, head, w(&bufs.features), st.view("fc.weight")?, w(&bufs.pred), &[st.view("fc.bias")?])?);
     if !key.kind.has_backward() {
@@ -248,7 +248,7 @@ fn build_plan(
     s.push(gemm(ctx, dw, w(&bufs.d_pred), w(&bufs.features), st.grad_view("fc.weight")?, &[])?);
     s.push(column_sum(ctx, batch, cfg.horizon, true, w(&bufs.d_pred), st.grad_view("fc.bias")?)?);
     s.push(gemm(ctx, Gemm::new(batch, cfg.hidden, cfg.horizon), w(&bufs.d_pred), st.view("fc.weight")?, w(&bufs.d_features), &[])?);
-    s.push(pool_backward(ctx, pool, w(&bufs.lengths), w(&bufs.d_features), w(lstm.output()), w(lstm.output_grad()))?);
+    s.push(pool_backward(ctx, pool, w(&bufs.lengths), w(&bufs.d_features), lstm.output(), lstm.output_grad())?);
     s.extend(lstm.backward(ctx, st, w(&bufs.x), w(&bufs.lengths), None, batch, steps)?);
     let adam = if key.kind == PlanKind::Train { Some(tail.push(ctx, &mut s, st)?) } else { None };
     Ok(Plan { schedule: s, adam, ..Default::default() })

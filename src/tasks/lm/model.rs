@@ -268,23 +268,23 @@ impl Net<'_> {
         s.extend(self.lstm.forward(ctx, st, w(&bufs.x), w(&bufs.lengths), b, steps)?);
         let (v, h, ld) = (cfg.vocab, cfg.hidden, logits_stride(cfg.vocab));
         let dec = Gemm::new(rows, v, h).b_transposed().strides(h, h, ld);
-        s.push(gemm(ctx, dec, w(self.lstm.output()), st.view(cfg.decoder_weight())?, w(&bufs.logits), &[st.view("decoder.bias")?])?);
+        s.push(gemm(ctx, dec, self.lstm.output(), st.view(cfg.decoder_weight())?, w(&bufs.logits), &[st.view("decoder.bias")?])?);
         if key.kind == PlanKind::Infer {
             // The logits stay readable (the loss below turns them into their gradient in place).
             return Ok(Plan { schedule: s, ..Default::default() });
         }
         s.push(cross_entropy_rows(ctx, rows, v, ld, 1.0 / rows as f32, w(&bufs.targets), w(&bufs.logits), w(&bufs.row_loss))?);
-        let stats_loss = View { buffer: tail.stats(), offset: (SLOT_LOSS * 4) as u64, size: 4 };
+        let stats_loss = View { buffer: tail.stats(), offset: (SLOT_LOSS * 4) as u64, size: 4, half: false };
         s.push(column_sum(ctx, rows, 1, true, w(&bufs.row_loss), stats_loss)?);
         if key.kind != PlanKind::Train {
             return Ok(Plan { schedule: s, ..Default::default() });
         }
         // Decoder backward: dW += dlogitsᵀ·y, db = Σ rows, dy = dlogits·W.
         let dw = Gemm::new(v, h, rows).a_transposed().strides(ld, h, h).accumulate(true);
-        s.push(gemm(ctx, dw, w(&bufs.logits), w(self.lstm.output()), st.grad_view(cfg.decoder_weight())?, &[])?);
+        s.push(gemm(ctx, dw, w(&bufs.logits), self.lstm.output(), st.grad_view(cfg.decoder_weight())?, &[])?);
         s.push(column_sum_strided(ctx, rows, v, ld, true, w(&bufs.logits), st.grad_view("decoder.bias")?)?);
         let dy = Gemm::new(rows, h, v).strides(ld, h, h);
-        s.push(gemm(ctx, dy, w(&bufs.logits), st.view(cfg.decoder_weight())?, w(self.lstm.output_grad()), &[])?);
+        s.push(gemm(ctx, dy, w(&bufs.logits), st.view(cfg.decoder_weight())?, self.lstm.output_grad(), &[])?);
         s.extend(self.lstm.backward(ctx, st, w(&bufs.x), w(&bufs.lengths), Some(w(&bufs.dx)), b, steps)?);
         let scatter = s.push(scatter_add(ctx, cfg.embed, 0, &self.segments.views(), w(&bufs.dx), st.grad_view("embedding.weight")?)?);
         let adam = tail.push(ctx, &mut s, st)?;
