@@ -156,8 +156,6 @@ fn transpose(x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
 #[test]
 fn lstm_forward_and_backward_match_reference() {
     check_lstm(LstmKernel::PerRow, 5, 70, &[5, 2, 4]);
-    // The per-row kernel with the gates, y and dy stored as f16 (Precision::F16).
-    check_lstm_at(Precision::F16, LstmKernel::PerRow, 5, 70, &[5, 2, 4]);
     // The slice kernel: 11 rows (a full slice of 8 and a partial one of 3), H = 68 (17 vec4 chunks,
     // threads loop twice over units), padded rows in both slices.
     check_lstm(LstmKernel::Slices, 5, 68, &[5, 2, 4, 5, 1, 3, 5, 4, 2, 5, 3]);
@@ -177,6 +175,20 @@ fn lstm_forward_and_backward_match_reference() {
     check_lstm(LstmKernel::Steps, 3, 260, &[3, 1, 2, 3, 0]);
 }
 
+/// Every recurrence kernel with the gates, y and dy stored as f16 (Precision::F16), at the shapes
+/// above.
+#[test]
+fn lstm_kernels_with_f16_activations_match_reference() {
+    let slices: &[u32] = &[5, 2, 4, 5, 1, 3, 5, 4, 2, 5, 3];
+    check_lstm_at(Precision::F16, LstmKernel::PerRow, 5, 70, &[5, 2, 4]);
+    check_lstm_at(Precision::F16, LstmKernel::Slices, 5, 68, slices);
+    if LstmKernel::SlicesSubgroup.applies(gpu(), 68) {
+        check_lstm_at(Precision::F16, LstmKernel::SlicesSubgroup, 5, 68, slices);
+    }
+    check_lstm_at(Precision::F16, LstmKernel::Steps, 5, 68, slices);
+    check_lstm_at(Precision::F16, LstmKernel::Steps, 3, 260, &[3, 1, 2, 3, 0]);
+}
+
 fn check_lstm(kernel: LstmKernel, tn: usize, h: usize, lengths: &[u32]) {
     check_lstm_at(Precision::F32, kernel, tn, h, lengths);
 }
@@ -194,7 +206,9 @@ fn check_lstm_at(precision: Precision, kernel: LstmKernel, tn: usize, h: usize, 
     let input = |data: Vec<f32>| if f16 { round_f16(&data) } else { data };
     let bn = lengths.len();
     let mut g = rng(3);
-    let y_stride = 2 * h;
+    // In f16 the rows of y get an odd stride (a spare column), so two rows, owned by different
+    // workgroups, share a word: the half-word writes must not lose each other's.
+    let y_stride = 2 * h + usize::from(f16);
     let dy_all = input(random(&mut g, tn * bn * y_stride, 1.0));
     let y_buf = tensor(&vec![0.0; tn * bn * y_stride]);
     let dy_buf = tensor(&dy_all);
@@ -556,18 +570,20 @@ fn bad_batches_are_rejected_with_the_reason() {
     }
 }
 
-/// Every GEMM kernel with f16 operands (`View::half`): each of A, B and C f16 or not, all four
-/// transpositions, biases and accumulation, at sizes off the tiles. A kernel that reads A and B as f32
-/// views (the blocked ones) hands an f16 A or B to the tiled kernel. The reference reads the f16
-/// operands rounded as the kernel does; an f16 C is compared within its rounding (1e-3, values up to ~5).
+/// Every GEMM kernel with f16 operands (`View::half`), every transposition, biases and accumulation,
+/// at sizes off the tiles. The reference reads the f16 operands rounded as the kernel
+/// does; an f16 C is compared within its rounding (1e-3, values up to ~5).
 #[test]
 fn matmul_with_f16_operands() {
     let ctx = gpu();
-    let (m, n, k) = (37, 70, 19);
-    for kernel in gemm_kernels() {
-        for halves in 1..8u32 {
+    // (44, 84, 20): the blocked kernels read A and B by vec4 (along and across K); (37, 69, 19): by
+    // scalars, and with N odd, tiles (of other workgroups) share C's words. Each of A, B, C alone
+    // f16, then all three.
+    let shapes = [((44, 84, 20), [(false, false), (true, true)]), ((37, 69, 19), [(false, true), (true, false)])];
+    for (((m, n, k), transpositions), kernel) in shapes.into_iter().flat_map(|s| gemm_kernels().into_iter().map(move |k| (s, k))) {
+        for halves in [1u32, 2, 4, 7] {
             let (ha, hb, hc) = (halves & 1 != 0, halves & 2 != 0, halves & 4 != 0);
-            for (ta, tb) in [(false, false), (true, true), (false, true), (true, false)] {
+            for (ta, tb) in transpositions {
                 let mut g = rng(11);
                 let maybe = |half: bool, v: Vec<f32>| if half { round_f16(&v) } else { v };
                 let a = maybe(ha, random(&mut g, m * k, 1.0));
@@ -602,14 +618,16 @@ fn matmul_with_f16_operands() {
     }
 }
 
-/// Pooling (forward and backward) and column sums over f16 tensors; the other LSTM kernels refuse
-/// f16 activations rather than misread them.
+/// Pooling (forward and backward) and column sums over f16 tensors; an f16 view where a kernel takes
+/// f32 only is refused rather than misread.
 #[test]
-fn pooling_column_sums_and_kernel_choice_with_f16_tensors() {
+fn pooling_and_column_sums_with_f16_tensors() {
     use r::PoolKind::{Last, Max, Mean};
     let ctx = gpu();
-    let (bn, tn, h) = (3, 4, 35);
-    let f = 2 * h;
+    // One direction of 91 units: 273 threads in two workgroups, and with F odd neighbouring rows
+    // (other threads, some in the other workgroup) share dy's words.
+    let (bn, tn, h) = (3, 4, 91);
+    let f = h;
     let lengths = [4u32, 1, 3];
     let mut g = rng(12);
     let y = round_f16(&random(&mut g, tn * bn * f, 1.0));
@@ -621,7 +639,7 @@ fn pooling_column_sums_and_kernel_choice_with_f16_tensors() {
         buffer_f32(ctx, &dfeat),
         buffer_f16(ctx, &vec![0.0; tn * bn * f]),
     );
-    let p = PoolParams::new(bn, tn, h, 2, Pooling::Concat);
+    let p = PoolParams::new(bn, tn, h, 1, Pooling::Concat);
     run(
         ctx,
         vec![
@@ -642,16 +660,6 @@ fn pooling_column_sums_and_kernel_choice_with_f16_tensors() {
     let want: Vec<f64> = (0..cols).map(|c| (0..rows).map(|r| x[r * cols + c] as f64).sum()).collect();
     assert_close("column_sum f16", &read(ctx, &out_b, cols), &want, ATOL, RTOL);
 
-    let p = LstmParams::new(1, 2, 8, false, 8);
-    let (w, l, gates, s, y) = (zeros(ctx, 256), buffer_u32(ctx, &[2]), buffer_f16(ctx, &[0.0; 64]), zeros(ctx, 48), zeros(ctx, 16));
-    let args = LstmForwardArgs {
-        w_hh: whole(&w),
-        lengths: whole(&l),
-        gates: half_view(&gates),
-        states: whole(&s),
-        state0: whole(&s),
-        y: whole(&y),
-    };
-    let err = lstm_forward_with(LstmKernel::Slices, ctx, p, &args).err().expect("refused").to_string();
-    assert!(err.contains("f32 activations only"), "{err}");
+    let err = column_sum(ctx, rows, cols, false, half_view(&x_b), half_view(&out_b)).err().expect("refused").to_string();
+    assert!(err.contains("column_sum") && err.contains("f32 only"), "{err}");
 }

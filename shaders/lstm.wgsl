@@ -23,9 +23,8 @@
 // writes the same four, which no other thread reads in that step, so in place is race-free and
 // takes a third of the memory of three buffers.
 //
-// gates_out / dgates, y and dy are tensors (src/gpu/shaders.rs): f16 pairs in a module built for them,
-// which only lstm_forward / lstm_backward read and write correctly; the slice and step variants view
-// the same buffers as f32 vec4, so the host gives them f32 activations only. The states stay f32.
+// gates_out / dgates (and its vec4 view dgates4), y and dy are tensors (src/gpu/shaders.rs): f32, or
+// f16 pairs in a module built for them, in every variant. The states stay f32.
 //
 // Bindings shared by both entry points: 0 uniform Params | 1 w_hh [4H,H] | 2 lengths [B] u32
 // lstm_forward:  3 gates_out (rw) [T,B,4H] pre-activations in, activations out | 4 states_out (rw) |
@@ -314,7 +313,7 @@ fn lstm_forward_slices(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invo
     }
 }
 
-@group(0) @binding(6) var<storage, read_write> dgates4: array<vec4<f32>>;  // [T,B,4H/4]
+@group(0) @binding(6) var<storage, read_write> dgates4: tensor4;  // [T,B,4H/4]
 @group(0) @binding(7) var<storage, read_write> d_state4: array<vec4<f32>>; // [2][B][H/4]
 
 fn d_state_at(part: u32, b: u32, j: u32) -> f32 {
@@ -329,13 +328,13 @@ fn set_d_state(part: u32, b: u32, j: u32, v: f32) {
 
 fn set_dgate(row: u32, col: u32, v: f32) {
     let i = row * 4u * p.hidden + col;
-    dgates4[i / 4u][i % 4u] = v;
+    dgates4_put(i, v);
 }
 
 // The gate activation at (row, col) the forward pass left where its gradient goes.
 fn saved_gate(row: u32, col: u32) -> f32 {
     let i = row * 4u * p.hidden + col;
-    return dgates4[i / 4u][i % 4u];
+    return dgates4_get(i);
 }
 
 // dL/dh_{t-1} of row b at units 4kc..4kc+4, where the row is in the batch and t is a valid step
@@ -425,10 +424,10 @@ fn lstm_backward_slices(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_inv
             for (var qc = 0u; qc < h; qc++) {
                 let wm = mat4x4<f32>(w_hh4[(4u * qc) * q + kc], w_hh4[(4u * qc + 1u) * q + kc],
                                      w_hh4[(4u * qc + 2u) * q + kc], w_hh4[(4u * qc + 3u) * q + kc]);
-                acc_lo += wm * mat4x4<f32>(dgates4[row_lo.x + qc], dgates4[row_lo.y + qc],
-                                           dgates4[row_lo.z + qc], dgates4[row_lo.w + qc]);
-                acc_hi += wm * mat4x4<f32>(dgates4[row_hi.x + qc], dgates4[row_hi.y + qc],
-                                           dgates4[row_hi.z + qc], dgates4[row_hi.w + qc]);
+                acc_lo += wm * mat4x4<f32>(dgates4_at(row_lo.x + qc), dgates4_at(row_lo.y + qc),
+                                           dgates4_at(row_lo.z + qc), dgates4_at(row_lo.w + qc));
+                acc_hi += wm * mat4x4<f32>(dgates4_at(row_hi.x + qc), dgates4_at(row_hi.y + qc),
+                                           dgates4_at(row_hi.z + qc), dgates4_at(row_hi.w + qc));
             }
             set_dh_prev_slice(t, b0, kc, acc_lo, acc_hi);
         }
@@ -535,7 +534,7 @@ fn step_dh_carry(t_done: u32, b0: u32, k: u32, li: u32) -> vec4<f32> {
                 for (var r = 0u; r < LSTM_STEP_ROWS; r++) {
                     let b = min(b0 + r, p.batch - 1u);
                     let i = (t_done * p.batch + b) * 4u * h + q0 + e;
-                    v[r] = dgates4[i / 4u][i % 4u];
+                    v[r] = dgates4_get(i);
                 }
             }
             dg_stage[e] = v;

@@ -81,7 +81,7 @@ fn lstm_backward_slices_sg(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_
             for (var qc = 0u; qc < h; qc++) {
                 let wm = mat4x4<f32>(w_hh4[(4u * qc) * q + kcc], w_hh4[(4u * qc + 1u) * q + kcc],
                                      w_hh4[(4u * qc + 2u) * q + kcc], w_hh4[(4u * qc + 3u) * q + kcc]);
-                let mine = dgates4[my_dg + qc];
+                let mine = dgates4_at(my_dg + qc);
                 acc_lo += wm * broadcast_lo(mine);
                 acc_hi += wm * broadcast_hi(mine);
             }

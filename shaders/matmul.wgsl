@@ -2,10 +2,9 @@
 //
 // All matrices are row-major in storage buffers; element offsets and leading dimensions come in the
 // uniform block, so one buffer can hold several matrices (e.g. the LSTM state sequence shifted by one
-// step). A, B and C are tensors (src/gpu/shaders.rs): f32, or f16 pairs in a module built for them.
-// The tiled kernels read A and B through load_a / load_b and take them f16; the blocked kernels read
-// them through f32 vec4 / scalar views (a4, b4, a_s, b_s), so the host gives them f32 A and B only.
-// Every kernel writes C through store_one, so C may be f16 in all of them.
+// step). A, B and C are tensors (src/gpu/shaders.rs): f32, or f16 pairs in a module built for them;
+// the blocked kernels' vec4 and scalar views of A and B (a4, b4, a_s, b_s) are tensors too, and every
+// kernel writes C through store_one, so any of A, B and C may be f16 in every kernel.
 //   op(A) = A        : A[m,k] at a_off + m*lda + k     (trans_a = 0)
 //   op(A) = Aᵀ       : A[m,k] at a_off + k*lda + m     (trans_a = 1, A stored [K,M])
 //   op(B) = B        : B[k,n] at b_off + k*ldb + n     (trans_b = 0)
@@ -152,8 +151,8 @@ fn store_one(m: u32, n: u32, v: f32) {
 }
 
 // ---- register-blocked variant ----
-@group(0) @binding(1) var<storage, read> a4: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> b4: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> a4: tensor4;
+@group(0) @binding(2) var<storage, read> b4: tensor4;
 
 // The thread's 8×8 block: lo_i = row i, columns 0-3; hi_i = row i, columns 4-7. Private variables that
 // the compiler keeps in registers (an indexed array would live in memory on some compilers).
@@ -175,22 +174,22 @@ fn rank1(r_lo: vec4<f32>, r_hi: vec4<f32>, c_lo: vec4<f32>, c_hi: vec4<f32>) {
     lo7 = fma(vec4(r_hi.w), c_lo, lo7); hi7 = fma(vec4(r_hi.w), c_hi, hi7);
 }
 
-@group(0) @binding(6) var<storage, read> a_s: array<f32>;
-@group(0) @binding(7) var<storage, read> b_s: array<f32>;
+@group(0) @binding(6) var<storage, read> a_s: tensor;
+@group(0) @binding(7) var<storage, read> b_s: tensor;
 
 // The four elements of A (or B) as stored at [row, col..col+4]: one vec4 load where aligned, else four
 // scalar loads (clamped to the buffer: what lies past a row's end is masked or never stored).
 fn a_vec(row: u32, col: u32, scalar: bool) -> vec4<f32> {
     let i = p.a_off + row * p.lda + col;
-    if (!scalar) { return a4[i / 4u]; }
-    let last = arrayLength(&a_s) - 1u;
-    return vec4<f32>(a_s[min(i, last)], a_s[min(i + 1u, last)], a_s[min(i + 2u, last)], a_s[min(i + 3u, last)]);
+    if (!scalar) { return a4_at(i / 4u); }
+    let last = a_s_len() - 1u;
+    return vec4<f32>(a_s_at(min(i, last)), a_s_at(min(i + 1u, last)), a_s_at(min(i + 2u, last)), a_s_at(min(i + 3u, last)));
 }
 fn b_vec(row: u32, col: u32, scalar: bool) -> vec4<f32> {
     let i = p.b_off + row * p.ldb + col;
-    if (!scalar) { return b4[i / 4u]; }
-    let last = arrayLength(&b_s) - 1u;
-    return vec4<f32>(b_s[min(i, last)], b_s[min(i + 1u, last)], b_s[min(i + 2u, last)], b_s[min(i + 3u, last)]);
+    if (!scalar) { return b4_at(i / 4u); }
+    let last = b_s_len() - 1u;
+    return vec4<f32>(b_s_at(min(i, last)), b_s_at(min(i + 1u, last)), b_s_at(min(i + 2u, last)), b_s_at(min(i + 3u, last)));
 }
 
 // Columns kk = 0..3 of the result: slice kk of op(A) rows (m..m+4) or op(B) columns (n..n+4) at k + kk.

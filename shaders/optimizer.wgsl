@@ -9,10 +9,11 @@
 // Elements between tensors (alignment padding) belong to no tensor and are left alone.
 //
 // Update (PyTorch's formulation, bias corrections bc1 = 1-β1^t, bc2 = 1-β2^t computed on the host):
-//   g = grad * clip;  Adam with L2 (decay_mode 1): g += wd*p;  AdamW (decay_mode 2): p -= lr*wd*p
+//   g = grad / grad_scale * clip;  Adam with L2 (decay_mode 1): g += wd*p;  AdamW (decay_mode 2): p -= lr*wd*p
 //   m = β1 m + (1-β1) g;  v = β2 v + (1-β2) g²;  p -= (lr/bc1) * m / (sqrt(v)/sqrt(bc2) + eps)
-// clip = min(1, max_norm / (sqrt(stats[norm_slot]) + 1e-6)) when max_norm > 0 (global-norm clipping;
-// stats[norm_slot] was filled by reduce.wgsl's sum_squares earlier in the same pass).
+// clip = min(1, max_norm / (sqrt(stats[norm_slot]) / grad_scale + 1e-6)) when max_norm > 0 (global-norm
+// clipping; stats[norm_slot] was filled by reduce.wgsl's sum_squares earlier in the same pass).
+// grad_scale: the loss scaling the stored gradients carry (1, or 1024 with f16 activations).
 //
 // Bindings: 0 uniform Params | 1 tensors [n_tensors] TensorEntry | 2 row_mask [*] u32 | 3 stats [*] |
 //           4 params (rw) | 5 grads | 6 m (rw) | 7 v (rw)
@@ -21,7 +22,7 @@
 struct Params {
     n_total: u32, n_tensors: u32, decay_mode: u32, norm_slot: u32,
     lr: f32, beta1: f32, beta2: f32, eps: f32,
-    bc1: f32, bc2: f32, max_norm: f32, _p0: u32,
+    bc1: f32, bc2: f32, max_norm: f32, grad_scale: f32,
 }
 
 struct TensorEntry {
@@ -59,11 +60,11 @@ fn adam_step(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
 
     var clip = 1.0;
     if (p.max_norm > 0.0) {
-        clip = min(1.0, p.max_norm / (sqrt(stats[p.norm_slot]) + 1e-6));
+        clip = min(1.0, p.max_norm / (sqrt(stats[p.norm_slot]) / p.grad_scale + 1e-6));
     }
     let lr = p.lr * t.lr_scale;
     var w = params[i];
-    var g = grads[i] * clip;
+    var g = grads[i] / p.grad_scale * clip;
     if (p.decay_mode == 1u) { g += t.weight_decay * w; }
     if (p.decay_mode == 2u) { w -= lr * t.weight_decay * w; }
     let m = p.beta1 * m1[i] + (1.0 - p.beta1) * g;

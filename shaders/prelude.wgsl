@@ -6,6 +6,9 @@
 
 const NONE: u32 = 0xffffffffu;
 
+// The largest finite f16: f16 tensors store values clamped to ±F16_MAX (src/gpu/shaders.rs).
+const F16_MAX: f32 = 65504.0;
+
 fn sigmoid(x: f32) -> f32 {
     return 1.0 / (1.0 + exp(-x));
 }

@@ -7,7 +7,7 @@
 
 use web_time::Instant;
 
-use crate::config::{Pooling, Precision};
+use crate::config::Pooling;
 use crate::data::Batch;
 use crate::error::Result;
 use crate::gpu::{GemmKernel, GpuContext, GpuTimer, TuneMode, View};
@@ -202,12 +202,8 @@ pub fn bench_shape(ctx: &GpuContext, s: Shape, repeats: usize, ceilings: &Ceilin
     let (step, profile) = bench_train_step(ctx, s, repeats, ceilings, work)?;
     rows.push(step);
     let input_gemm = Gemm::new(s.b * s.t, 4 * s.h, s.e).b_transposed();
-    // f16 activations run the per-row recurrence (the only kernel reading them).
-    let lstm = match ctx.precision() {
-        Precision::F16 => LstmKernel::PerRow,
-        Precision::F32 => tune::lstm_kernel(ctx, s.b as u32, s.t as u32, s.h as u32)?,
-    };
-    let kernels = KernelChoice { gemm: tune::gemm_kernel(ctx, &input_gemm)?, lstm };
+    let kernels =
+        KernelChoice { gemm: tune::gemm_kernel(ctx, &input_gemm)?, lstm: tune::lstm_kernel(ctx, s.b as u32, s.t as u32, s.h as u32)? };
     Ok(ShapeBench { kernels, rows, profile })
 }
 

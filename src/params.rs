@@ -68,6 +68,10 @@ pub struct ParamStore {
     pub m: wgpu::Buffer,
     /// Adam's second moments, same layout as `params`.
     pub v: wgpu::Buffer,
+    /// The factor the gradients are computed and stored at (loss scaling: the context's
+    /// [`Precision::grad_scale`](crate::config::Precision::grad_scale) when the store was made). The
+    /// loss kernels multiply by it, Adam divides it out, [`ParamStore::download_grads`] too.
+    pub grad_scale: f32,
     table: wgpu::Buffer,
     row_masks: wgpu::Buffer,
 }
@@ -106,6 +110,7 @@ impl ParamStore {
             entries,
             index,
             total,
+            grad_scale: ctx.precision().grad_scale(),
         };
         store.sync_options(ctx);
         Ok(store)
@@ -188,7 +193,11 @@ impl ParamStore {
 
     /// Every tensor's gradient, by name, in store order.
     pub fn download_grads(&self, ctx: &GpuContext) -> Result<Vec<NamedTensor>> {
-        self.download_from(ctx, &self.grads)
+        let mut grads = self.download_from(ctx, &self.grads)?;
+        if self.grad_scale != 1.0 {
+            grads.iter_mut().for_each(|(_, _, g)| g.iter_mut().for_each(|v| *v /= self.grad_scale));
+        }
+        Ok(grads)
     }
 
     /// Adam's first and second moments, by name, in store order (for the training state).

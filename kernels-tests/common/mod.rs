@@ -74,6 +74,21 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f64], atol: f64, rtol: f64)
     }
 }
 
+/// Compares a whole tensor by its relative L2 error ‖got − want‖ / ‖want‖ ≤ `tol` (where an
+/// element-wise tolerance cannot fit every element: results read through f16 storage); a zero `want`
+/// needs a zero `got`. On failure prints the error, the tolerance and the worst element.
+pub fn assert_rel_l2(what: &str, got: &[f32], want: &[f64], tol: f64) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    let diff: f64 = got.iter().zip(want).map(|(&g, &w)| (g as f64 - w).powi(2)).sum::<f64>().sqrt();
+    let norm: f64 = want.iter().map(|w| w * w).sum::<f64>().sqrt();
+    let error = if norm == 0.0 { diff } else { diff / norm };
+    if error > tol || !error.is_finite() {
+        let (i, _) =
+            got.iter().zip(want).map(|(&g, &w)| (g as f64 - w).abs()).enumerate().fold((0, -1.0), |a, b| if b.1 > a.1 { b } else { a });
+        panic!("{what}: relative L2 error {error:e} > {tol:e} (‖want‖ {norm:e}); worst at index {i}: got {} want {}", got[i], want[i]);
+    }
+}
+
 /// Runs ops in one pass, one submit, and waits.
 pub fn run(ctx: &GpuContext, ops: Vec<Op>) {
     let schedule = lstm_transfer::graph::Schedule { ops };

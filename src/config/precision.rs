@@ -25,6 +25,18 @@ impl Precision {
         (words as u64).checked_mul(4)
     }
 
+    /// The factor every gradient is computed at (loss scaling): 1 in f32; in f16 2¹⁰, so that the
+    /// activation gradients of a mean loss over hundreds of rows (1e-4 to 1e-6) lie in f16's normal
+    /// range (from 6.1e-5) instead of flushing towards zero, while those seen in training (|dy| well
+    /// under 1) stay far below its largest value (65504 / 2¹⁰ = 64). The loss kernels multiply their
+    /// gradient by it; Adam divides it out (`ParamStore::grad_scale`).
+    pub fn grad_scale(self) -> f32 {
+        match self {
+            Self::F32 => 1.0,
+            Self::F16 => 1024.0,
+        }
+    }
+
     /// The lowercase name used on the command line.
     pub fn name(self) -> &'static str {
         match self {

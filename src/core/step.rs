@@ -96,7 +96,8 @@ pub struct StepStats {
     pub domain_correct: f32,
     /// Domain head: rows counted.
     pub domain_rows: f32,
-    /// Squared global gradient norm of the last step (when clipping is on).
+    /// Squared global gradient norm of the last step (when clipping is on), of the gradients as
+    /// stored: `grad_scale²` × the true one with f16 activations ([`ParamStore::grad_scale`]).
     pub grad_norm_sq: f32,
     /// Steps submitted since the last readback (this one included).
     pub steps: u32,
@@ -137,7 +138,8 @@ impl UpdateTail<'_> {
         if self.optimizer.max_grad_norm > 0.0 {
             s.push(sum_squares(ctx, n, SLOT_NORM, View::whole(&store.grads), stats)?);
         }
-        let p = AdamParams::new(&self.optimizer, n, store.entries().len(), SLOT_NORM, 1, self.optimizer.lr);
+        let p =
+            AdamParams::new(&self.optimizer, n, store.entries().len(), SLOT_NORM, 1, self.optimizer.lr).with_grad_scale(store.grad_scale);
         Ok(s.push(adam_step(ctx, p, &store.adam_views(stats))?))
     }
 }
@@ -291,7 +293,8 @@ impl StepCore {
         self.updates = self.next_update(key.kind);
         let plan = self.plans.get(&key).ok_or_else(|| Error::InvalidInput(format!("no plan recorded for {key:?}")))?;
         if let Some(adam) = plan.adam {
-            let p = AdamParams::new(&self.optimizer, store.total_len(), store.entries().len(), SLOT_NORM, self.updates, self.optimizer.lr);
+            let p = AdamParams::new(&self.optimizer, store.total_len(), store.entries().len(), SLOT_NORM, self.updates, self.optimizer.lr)
+                .with_grad_scale(store.grad_scale);
             plan.schedule.ops[adam].write_params(&ctx.queue, &p);
         }
         let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("step") });

@@ -8,12 +8,16 @@
 //! uses) and are built once per (family, f16 bindings, entry point).
 //!
 //! Tensors that may be stored as f16 are declared `var<storage, ACCESS> NAME: tensor;` and read and
-//! written only through `NAME_at(i) -> f32` and `NAME_set(i, v)`. The host expands each declaration
+//! written only through `NAME_at(i) -> f32`, `NAME_set(i, v)` and `NAME_len()`; a vec4 view of one,
+//! `NAME: tensor4;`, through `NAME_at(q) -> vec4<f32>` (elements 4q..4q+4), `NAME_get(i) -> f32` and
+//! `NAME_put(i, v)` (element i). The host expands each declaration
 //! ([`ShaderFamily::source_with`]): as `array<f32>`, or, for the bindings a module stores as f16, as
 //! `u32`s holding two f16 each (`pack2x16float`; no `shader-f16` feature, so it works in a browser),
 //! read with `unpack2x16float` and, when writable, as `atomic<u32>` written half by half (an
 //! `atomicAnd` clears the element's 16 bits, an `atomicOr` sets them), so two threads writing the two
-//! halves of one word never lose each other's. Arithmetic stays f32.
+//! halves of one word never lose each other's. A value beyond f16's range is stored as ±65504
+//! (`F16_MAX`, in the prelude; `pack2x16float` leaves out-of-range results undefined). Arithmetic
+//! stays f32.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -218,51 +222,108 @@ impl HalfBindings {
     }
 }
 
-/// A `var<storage, ACCESS> NAME: tensor;` declaration.
+/// A `var<storage, ACCESS> NAME: tensor;` (or `tensor4;`, a vec4 view) declaration.
 struct TensorDeclaration<'a> {
     /// `@group(0) @binding(N) var<storage, ACCESS>`.
     head: &'a str,
     name: &'a str,
     binding: u32,
     writable: bool,
+    vec4: bool,
     comment: &'a str,
 }
 
 fn tensor_declaration(line: &str) -> Option<TensorDeclaration<'_>> {
     let (declaration, comment) = line.split_once("//").map_or((line, ""), |(d, c)| (d, c));
-    let (head, name) = declaration.trim_end().strip_suffix(": tensor;")?.rsplit_once(' ')?;
+    let declaration = declaration.trim_end();
+    let (rest, vec4) = match declaration.strip_suffix(": tensor4;") {
+        Some(rest) => (rest, true),
+        None => (declaration.strip_suffix(": tensor;")?, false),
+    };
+    let (head, name) = rest.rsplit_once(' ')?;
     let binding = head.split_once("@binding(")?.1.split_once(')')?.0.parse().ok()?;
-    Some(TensorDeclaration { head, name, binding, writable: head.contains("read_write"), comment })
+    Some(TensorDeclaration { head, name, binding, writable: head.contains("read_write"), vec4, comment })
 }
 
 /// The WGSL of a tensor declaration line (None for any other line): the binding and its accessors.
 fn expand_tensor(line: &str, half: HalfBindings) -> Option<String> {
-    let TensorDeclaration { head, name, binding, writable, comment } = tensor_declaration(line)?;
-    let comment = |note: &str| match (comment.trim(), note) {
-        ("", "") => String::new(),
-        (c, "") | ("", c) => format!(" // {c}"),
-        (c, note) => format!(" // {c} ({note})"),
-    };
+    let declaration = tensor_declaration(line)?;
+    if declaration.vec4 {
+        return Some(expand_tensor4(declaration, half));
+    }
+    let TensorDeclaration { head, name, binding, writable, comment, .. } = declaration;
+    let comment = |note: &str| trailing_comment(comment, note);
     Some(match (half.has(binding), writable) {
         (false, _) => {
             let set = if writable { format!("\nfn {name}_set(i: u32, v: f32) {{ {name}[i] = v; }}") } else { String::new() };
-            format!("{head} {name}: array<f32>;{}\nfn {name}_at(i: u32) -> f32 {{ return {name}[i]; }}{set}", comment(""))
+            format!(
+                "{head} {name}: array<f32>;{}\nfn {name}_at(i: u32) -> f32 {{ return {name}[i]; }}{set}
+fn {name}_len() -> u32 {{ return arrayLength(&{name}); }}",
+                comment("")
+            )
         }
         (true, false) => format!(
-            "{head} {name}: array<u32>;{}\nfn {name}_at(i: u32) -> f32 {{ return unpack2x16float({name}[i >> 1u])[i & 1u]; }}",
+            "{head} {name}: array<u32>;{}\nfn {name}_at(i: u32) -> f32 {{ return unpack2x16float({name}[i >> 1u])[i & 1u]; }}
+fn {name}_len() -> u32 {{ return 2u * arrayLength(&{name}); }}",
             comment("f16 pairs")
         ),
         (true, true) => format!(
             "{head} {name}: array<atomic<u32>>;{}
 fn {name}_at(i: u32) -> f32 {{ return unpack2x16float(atomicLoad(&{name}[i >> 1u]))[i & 1u]; }}
+fn {name}_len() -> u32 {{ return 2u * arrayLength(&{name}); }}
 fn {name}_set(i: u32, v: f32) {{
     let shift = (i & 1u) * 16u;
     atomicAnd(&{name}[i >> 1u], ~(0xffffu << shift));
-    atomicOr(&{name}[i >> 1u], (pack2x16float(vec2<f32>(v, 0.0)) & 0xffffu) << shift);
+    atomicOr(&{name}[i >> 1u], (pack2x16float(vec2<f32>(clamp(v, -F16_MAX, F16_MAX), 0.0)) & 0xffffu) << shift);
 }}",
             comment("f16 pairs, written half by half")
         ),
     })
+}
+
+/// A declaration's own comment (without its `//`) and a note, as a trailing WGSL comment.
+fn trailing_comment(comment: &str, note: &str) -> String {
+    match (comment.trim(), note) {
+        ("", "") => String::new(),
+        (c, "") | ("", c) => format!(" // {c}"),
+        (c, note) => format!(" // {c} ({note})"),
+    }
+}
+
+/// The WGSL of a `tensor4` declaration: a vec4 view, loaded whole (`NAME_at(q)`: elements 4q..4q+4,
+/// two u32 words when f16) or element by element (`NAME_get(i)`, `NAME_put(i, v)`).
+fn expand_tensor4(declaration: TensorDeclaration, half: HalfBindings) -> String {
+    let TensorDeclaration { head, name, binding, writable, comment: original, .. } = declaration;
+    let comment = trailing_comment(original, "");
+    if !half.has(binding) {
+        let put = if writable { format!("\nfn {name}_put(i: u32, v: f32) {{ {name}[i / 4u][i % 4u] = v; }}") } else { String::new() };
+        return format!(
+            "{head} {name}: array<vec4<f32>>;{comment}
+fn {name}_at(q: u32) -> vec4<f32> {{ return {name}[q]; }}
+fn {name}_get(i: u32) -> f32 {{ return {name}[i / 4u][i % 4u]; }}{put}"
+        );
+    }
+    if !writable {
+        let comment = trailing_comment(original, "f16 pairs");
+        return format!(
+            "{head} {name}: array<u32>;{comment}
+fn {name}_at(q: u32) -> vec4<f32> {{ return vec4<f32>(unpack2x16float({name}[2u * q]), unpack2x16float({name}[2u * q + 1u])); }}
+fn {name}_get(i: u32) -> f32 {{ return unpack2x16float({name}[i >> 1u])[i & 1u]; }}"
+        );
+    }
+    let comment = trailing_comment(original, "f16 pairs, written half by half");
+    format!(
+        "{head} {name}: array<atomic<u32>>;{comment}
+fn {name}_at(q: u32) -> vec4<f32> {{
+    return vec4<f32>(unpack2x16float(atomicLoad(&{name}[2u * q])), unpack2x16float(atomicLoad(&{name}[2u * q + 1u])));
+}}
+fn {name}_get(i: u32) -> f32 {{ return unpack2x16float(atomicLoad(&{name}[i >> 1u]))[i & 1u]; }}
+fn {name}_put(i: u32, v: f32) {{
+    let shift = (i & 1u) * 16u;
+    atomicAnd(&{name}[i >> 1u], ~(0xffffu << shift));
+    atomicOr(&{name}[i >> 1u], (pack2x16float(vec2<f32>(clamp(v, -F16_MAX, F16_MAX), 0.0)) & 0xffffu) << shift);
+}}"
+    )
 }
 
 #[derive(Default)]

@@ -2,7 +2,7 @@
 //! per timestep, in one of three variants ([`LstmKernel`]).
 
 use super::build_op;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::gpu::{GpuContext, ShaderFamily, View};
 use crate::graph::Schedule;
 
@@ -174,15 +174,12 @@ impl LstmKernel {
 
 /// The forward recurrence of one layer direction over the whole sequence, with the tuner's kernel
 /// ([`super::tune::lstm_kernel`]).
-/// f16 activations take the per-row kernel: the others read them through f32 vec4 views.
 pub fn lstm_forward(ctx: &GpuContext, p: LstmParams, a: &LstmForwardArgs) -> Result<Schedule> {
-    let kernel = if a.gates.half || a.y.half { LstmKernel::PerRow } else { super::tune::lstm_kernel(ctx, p.batch, p.steps, p.hidden)? };
-    lstm_forward_with(kernel, ctx, p, a)
+    lstm_forward_with(super::tune::lstm_kernel(ctx, p.batch, p.steps, p.hidden)?, ctx, p, a)
 }
 
 /// [`lstm_forward`] with the kernel named (it must apply: [`LstmKernel::applies`]).
 pub fn lstm_forward_with(kernel: LstmKernel, ctx: &GpuContext, p: LstmParams, a: &LstmForwardArgs) -> Result<Schedule> {
-    per_row_for_half(kernel, a.gates.half || a.y.half)?;
     let views = [(1, a.w_hh), (2, a.lengths), (3, a.gates), (4, a.states), (5, a.state0), (6, a.y)];
     kernel.ops(true, ctx, p, &views)
 }
@@ -208,23 +205,12 @@ pub struct LstmBackwardArgs<'a> {
 
 /// The backward recurrence of one layer direction, walking time in reverse, with the tuner's kernel.
 /// The weight and input gradients are left to GEMMs over `dgates`.
-/// f16 activations take the per-row kernel, as in [`lstm_forward`].
 pub fn lstm_backward(ctx: &GpuContext, p: LstmParams, a: &LstmBackwardArgs) -> Result<Schedule> {
-    let kernel = if a.dgates.half || a.dy.half { LstmKernel::PerRow } else { super::tune::lstm_kernel(ctx, p.batch, p.steps, p.hidden)? };
-    lstm_backward_with(kernel, ctx, p, a)
+    lstm_backward_with(super::tune::lstm_kernel(ctx, p.batch, p.steps, p.hidden)?, ctx, p, a)
 }
 
 /// [`lstm_backward`] with the kernel named (it must apply: [`LstmKernel::applies`]).
 pub fn lstm_backward_with(kernel: LstmKernel, ctx: &GpuContext, p: LstmParams, a: &LstmBackwardArgs) -> Result<Schedule> {
-    per_row_for_half(kernel, a.dgates.half || a.dy.half)?;
     let views = [(1, a.w_hh), (2, a.lengths), (3, a.states), (4, a.dy), (5, a.d_state_n), (6, a.dgates), (7, a.d_state0)];
     kernel.ops(false, ctx, p, &views)
-}
-
-/// Only the per-row kernels read and write f16 activations (the others view them as f32 vec4).
-fn per_row_for_half(kernel: LstmKernel, half: bool) -> Result<()> {
-    if half && kernel != LstmKernel::PerRow {
-        return Err(Error::InvalidInput(format!("the {} LSTM kernel reads f32 activations only: f16 ones take rows", kernel.name())));
-    }
-    Ok(())
 }

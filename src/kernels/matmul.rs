@@ -117,17 +117,14 @@ pub fn gemm(ctx: &GpuContext, g: Gemm, a: View, b: View, c: View, biases: &[View
     gemm_with(ctx, super::tune::gemm_kernel(ctx, &g)?, g, a, b, c, biases)
 }
 
-/// [`gemm`] with the kernel named: a blocked one where [`Gemm::blocked_ok`] holds and A and B are
-/// f32, else the large tiled one.
+/// [`gemm`] with the kernel named: a blocked one where [`Gemm::blocked_ok`] holds, else the large
+/// tiled one.
 pub fn gemm_with(ctx: &GpuContext, kernel: GemmKernel, g: Gemm, a: View, b: View, c: View, biases: &[View]) -> Result<Op> {
     let dummy = ctx.storage_buffer("unused bias", 4)?;
     let g = Gemm { bias_count: biases.len() as u32, ..g };
     let bias0 = biases.first().copied().unwrap_or(View::whole(&dummy));
     let bias1 = biases.get(1).copied().unwrap_or(View::whole(&dummy));
-    // The blocked kernels read A and B through f32 views (vec4 or scalar): an f16 operand takes a
-    // tiled kernel, which reads them as tensors. C may be f16 in every kernel.
-    let blocked_fits = g.blocked_ok() && !a.half && !b.half;
-    let kernel = if kernel.is_tiled() || blocked_fits { kernel } else { GemmKernel::Tiled };
+    let kernel = if kernel.is_tiled() || g.blocked_ok() { kernel } else { GemmKernel::Tiled };
     let edge = kernel.tile_edge();
     let grid = [g.n.div_ceil(edge), g.m.div_ceil(edge), 1];
     let entry = match (kernel, g.a_vec4_ok(), g.b_vec4_ok()) {

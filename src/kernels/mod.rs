@@ -21,7 +21,10 @@ use crate::gpu::{GpuContext, HalfBindings, ShaderFamily, View};
 use crate::graph::Op;
 
 /// Builds an op: binding 0 is the uniform block `params`, then `(binding, view)` pairs; the pipeline
-/// reads the f16 views (`View::half`) as f16 tensors.
+/// reads the f16 views (`View::half`) as f16 tensors. An f16 view at a binding where no entry point
+/// of the family declares a tensor is refused; one where another entry point of the family declares a
+/// tensor but this one does not (lstm.wgsl's 3–5, pool.wgsl's 2–3) is not caught here: the launchers
+/// pass f16 views at tensor bindings only.
 pub(crate) fn build_op<P: bytemuck::Pod>(
     ctx: &GpuContext,
     family: ShaderFamily,
@@ -33,7 +36,7 @@ pub(crate) fn build_op<P: bytemuck::Pod>(
     let half = HalfBindings(views.iter().filter(|(_, view)| view.half).fold(0, |m, (binding, _)| m | 1 << binding));
     if half.0 & !family.tensor_bindings().0 != 0 {
         return Err(Error::InvalidInput(format!(
-            "{}:{entry}: an f16 view at a binding that takes f32 only (f16 bindings {:#b}, tensors {:#b})",
+            "{}:{entry}: an f16 view at a binding that takes f32 only (f16 bindings {:#b}, tensor bindings {:#b})",
             family.file_name(),
             half.0,
             family.tensor_bindings().0

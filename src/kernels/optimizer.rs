@@ -32,7 +32,9 @@ pub struct AdamParams {
     pub bc2: f32,
     /// Global gradient-norm clip (0 = no clipping).
     pub max_norm: f32,
-    _pad: u32,
+    /// The factor the stored gradients carry (loss scaling, [`crate::params::ParamStore::grad_scale`]);
+    /// divided out before clipping and the update.
+    pub grad_scale: f32,
 }
 
 impl AdamParams {
@@ -55,8 +57,13 @@ impl AdamParams {
             bc1: bc(cfg.beta1),
             bc2: bc(cfg.beta2),
             max_norm: cfg.max_grad_norm,
-            _pad: 0,
+            grad_scale: 1.0,
         }
+    }
+
+    /// These parameters for gradients stored at `grad_scale` × their value.
+    pub fn with_grad_scale(self, grad_scale: f32) -> Self {
+        Self { grad_scale, ..self }
     }
 }
 

@@ -481,14 +481,24 @@ impl Net<'_> {
             return Ok(plan);
         }
         let s = &mut plan.schedule;
-        s.push(cross_entropy(ctx, batch, c, SLOT_LOSS, 1.0, w(&b.logits), w(&b.labels), w(&b.d_logits), w(tail.stats()))?);
+        s.push(cross_entropy(
+            ctx,
+            batch,
+            c,
+            SLOT_LOSS,
+            self.store.grad_scale,
+            w(&b.logits),
+            w(&b.labels),
+            w(&b.d_logits),
+            w(tail.stats()),
+        )?);
         if dann {
             s.push(cross_entropy(
                 ctx,
                 batch,
                 cfg.domains,
                 SLOT_DOMAIN,
-                1.0,
+                self.store.grad_scale,
                 w(&b.domain_logits),
                 w(&b.domain_labels),
                 w(&b.d_domain_logits),

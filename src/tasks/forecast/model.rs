@@ -243,7 +243,7 @@ fn build_plan(
         return Ok(Plan { schedule: s, ..Default::default() });
     }
     let n = batch * cfg.horizon;
-    s.push(mse(ctx, n, SLOT_LOSS, 1.0, w(&bufs.pred), w(&bufs.y), w(&bufs.d_pred), w(tail.stats()))?);
+    s.push(mse(ctx, n, SLOT_LOSS, st.grad_scale, w(&bufs.pred), w(&bufs.y), w(&bufs.d_pred), w(tail.stats()))?);
     let dw = Gemm::new(cfg.horizon, cfg.hidden, batch).a_transposed().accumulate(true);
     s.push(gemm(ctx, dw, w(&bufs.d_pred), w(&bufs.features), st.grad_view("fc.weight")?, &[])?);
     s.push(column_sum(ctx, batch, cfg.horizon, true, w(&bufs.d_pred), st.grad_view("fc.bias")?)?);

@@ -273,7 +273,7 @@ impl Net<'_> {
             // The logits stay readable (the loss below turns them into their gradient in place).
             return Ok(Plan { schedule: s, ..Default::default() });
         }
-        s.push(cross_entropy_rows(ctx, rows, v, ld, 1.0 / rows as f32, w(&bufs.targets), w(&bufs.logits), w(&bufs.row_loss))?);
+        s.push(cross_entropy_rows(ctx, rows, v, ld, st.grad_scale / rows as f32, w(&bufs.targets), w(&bufs.logits), w(&bufs.row_loss))?);
         let stats_loss = View { buffer: tail.stats(), offset: (SLOT_LOSS * 4) as u64, size: 4, half: false };
         s.push(column_sum(ctx, rows, 1, true, w(&bufs.row_loss), stats_loss)?);
         if key.kind != PlanKind::Train {
