@@ -329,7 +329,7 @@ fn bench_train_step(
 
 /// The tables printed by `lstm-transfer bench` and `cargo bench`.
 pub fn format_report(ctx: &GpuContext, ceilings: &Ceilings, shapes: &[ShapeBench]) -> String {
-    let mut s = format!("adapter: {}\n", ctx.adapter_line());
+    let mut s = format!("adapter: {}\nactivations: {}\n", ctx.adapter_line(), ctx.precision().name());
     s += &format!("ceilings: FMA {:.1} GFLOP/s (fma_peak), memory {:.1} GB/s (stream_triad)\n\n", ceilings.fma_gflops, ceilings.stream_gbs);
     s += "| B | T | E | H | what | kernels | wall ms | GPU ms | GFLOP/s | % FMA roof | GB/s | dispatches / passes / submits | tokens/s | GPU MiB |\n";
     s += "|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---|---:|---:|\n";

@@ -54,7 +54,7 @@ pub fn bench(gpu: &GpuArgs, shapes: &[Shape], repeats: usize, json: bool) -> Res
     let ceilings = measure_ceilings(&ctx, repeats)?;
     let results = shapes.into_iter().map(|s| bench_shape(&ctx, s, repeats, &ceilings)).collect::<lstm_transfer::Result<Vec<_>>>()?;
     if json {
-        let out = serde_json::json!({ "adapter": ctx.adapter_line(), "repeats": repeats, "ceilings": ceilings, "shapes": results, "tuning": ctx.tuning().records() });
+        let out = serde_json::json!({ "adapter": ctx.adapter_line(), "precision": ctx.precision(), "repeats": repeats, "ceilings": ceilings, "shapes": results, "tuning": ctx.tuning().records() });
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         print!("{}", format_report(&ctx, &ceilings, &results));

@@ -25,6 +25,14 @@ impl Precision {
         (words as u64).checked_mul(4)
     }
 
+    /// The lowercase name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::F32 => "f32",
+            Self::F16 => "f16",
+        }
+    }
+
     /// The factor every gradient is computed at (loss scaling): 1 in f32; in f16 2¹⁰, so that the
     /// activation gradients of a mean loss over hundreds of rows (1e-4 to 1e-6) lie in f16's normal
     /// range (from 6.1e-5) instead of flushing towards zero, while those seen in training (|dy| well
@@ -34,14 +42,6 @@ impl Precision {
         match self {
             Self::F32 => 1.0,
             Self::F16 => 1024.0,
-        }
-    }
-
-    /// The lowercase name used on the command line.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::F32 => "f32",
-            Self::F16 => "f16",
         }
     }
 }
