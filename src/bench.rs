@@ -7,7 +7,7 @@
 
 use web_time::Instant;
 
-use crate::config::Pooling;
+use crate::config::{Pooling, Precision};
 use crate::data::Batch;
 use crate::error::Result;
 use crate::gpu::{GemmKernel, GpuContext, GpuTimer, TuneMode, View};
@@ -257,8 +257,10 @@ fn bench_layer(ctx: &GpuContext, s: Shape, repeats: usize, ceilings: &Ceilings) 
     let dx = ctx.storage_buffer("bench dx", (rows * s.e * 4) as u64)?;
     let fwd = stack.forward(ctx, &store, View::whole(&a), View::whole(&lengths), s.b, s.t)?;
     let fwd_flops = spec.flops() + 2.0 * (rows * g4 * s.h) as f64;
-    // Bytes: x, W_ih, W_hh once; pre, gates, states, y written and (pre) read once.
-    let fwd_bytes = 4.0 * (rows * s.e + g4 * (s.e + s.h) + rows * (2 * g4 + 3 * s.h + g4)) as f64;
+    // Bytes: x, W_ih, W_hh once; pre, gates, states, y written and (pre) read once; pre, gates and y
+    // at the context's precision (2 bytes each in f16), the states in f32.
+    let act = if ctx.precision() == Precision::F16 { 2.0 } else { 4.0 };
+    let fwd_bytes = 4.0 * (rows * s.e + g4 * (s.e + s.h) + rows * 2 * s.h) as f64 + act * (rows * (3 * g4 + s.h)) as f64;
     row("lstm forward", &fwd, fwd_flops, fwd_bytes)?;
     let mut both = stack.forward(ctx, &store, View::whole(&a), View::whole(&lengths), s.b, s.t)?;
     both.extend(stack.backward(ctx, &store, View::whole(&a), View::whole(&lengths), Some(View::whole(&dx)), s.b, s.t)?);
