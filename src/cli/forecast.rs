@@ -329,7 +329,9 @@ pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &ForecastArgs) -> Result<()> {
     // Scaling statistics from the steps the model trains on.
     let scaler = Scaler::fit_as(&series, train_start, train_end, a.shape.scaling);
     if a.linear_residual {
-        cfg.linear_residual = Some(linear_base(&series, &scaler, &cfg)?);
+        // Fitted on this series' training part (also after --from: a linear model is the series' own).
+        let base = LinearBaseline::fit_scaled(&series, &scaler, &cfg).context("the linear baseline to learn the residual to")?;
+        cfg.linear_residual = Some(base);
         boundaries(n, &cfg)?;
     }
     let extras = a.with_series.iter().map(|name| extra_series(a, name, &series, test_start)).collect::<Result<Vec<_>>>()?;
@@ -381,11 +383,7 @@ pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &ForecastArgs) -> Result<()> {
         // A model from --from counts as epoch 0 of early stopping.
         let start_point = if source.is_some() { StartPoint::measure(&ctx, &mut model, &scaled, fc)? } else { None };
         let mut observer = ForecastObserver { format: a.format, epochs: fc.epochs, bar: None };
-        // The extra series learn what this run learns (values or a residual), from their own base.
-        let extra_cfgs: Vec<ForecastConfig> = extras.iter().map(|e| e.config(fc)).collect();
-        let extra: Vec<ExtraSeries> =
-            extras.iter().zip(&extra_cfgs).map(|(e, cfg)| ExtraSeries { name: &e.name, scaled: &e.scaled, cfg }).collect();
-        let logs = timeseries::fit_with(&ctx, &mut model, &scaled, &extra, fc, &mut observer)?;
+        let logs = timeseries::fit_with(&ctx, &mut model, &scaled, &extras, fc, &mut observer)?;
         if let Some(bar) = observer.bar.take() {
             bar.finish_and_clear();
         }
@@ -497,32 +495,10 @@ pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &ForecastArgs) -> Result<()> {
     Ok(())
 }
 
-/// The linear base a residual model learns from, fitted on the series' training part in scaled units
-/// (also after --from: a linear model is the series' own).
-fn linear_base(series: &Series, scaler: &Scaler, cfg: &ForecastConfig) -> Result<LinearBaseline> {
-    let scaled = Series { values: scaler.scale(series), ..series.clone() };
-    LinearBaseline::fit_with(&scaled, cfg, false).context("the linear baseline to learn the residual to")
-}
-
-/// A series of `--with-series`: scaled with its own training part's statistics, and its own linear base.
-struct Extra {
-    name: String,
-    scaled: Vec<Vec<f64>>,
-    /// Its boundaries, stride and base; what it learns follows the run's setting ([`Extra::config`]).
-    cfg: ForecastConfig,
-}
-
-impl Extra {
-    /// Its windows' settings for a run with settings `run`.
-    fn config(&self, run: &ForecastConfig) -> ForecastConfig {
-        let linear_residual = if run.linear_residual.is_some() { self.cfg.linear_residual.clone() } else { None };
-        ForecastConfig { seasonal_residual: run.seasonal_residual, linear_residual, seed: run.seed, ..self.cfg.clone() }
-    }
-}
-
-/// Reads the extra series `name` of --data and checks that its training part ends before the
-/// held-out tail of `main` (which starts at `test_start`).
-fn extra_series(a: &ForecastArgs, name: &str, main: &Series, test_start: usize) -> Result<Extra> {
+/// Reads the extra series `name` of --data (its whole training part: --train-len limits the series
+/// forecast only), checks that its training part ends before the held-out tail of `main` (which
+/// starts at `test_start`), and scales it with its own statistics (with its own linear base).
+fn extra_series(a: &ForecastArgs, name: &str, main: &Series, test_start: usize) -> Result<ExtraSeries> {
     if a.columns.series_col.is_none() || a.series.is_none() {
         bail!("--with-series names other series of the file: give --series-col and the --series to forecast");
     }
@@ -532,7 +508,6 @@ fn extra_series(a: &ForecastArgs, name: &str, main: &Series, test_start: usize) 
     let series = read_series(&a.data, &a.columns.spec(Some(name.to_string())))
         .with_context(|| format!("--with-series {name} in {}", a.data.display()))?;
     let n = series.len();
-    // Its whole training part: --train-len limits the series forecast only.
     let mut cfg = ForecastConfig { train_len: None, ..a.config(n)? };
     if a.stride.is_none() {
         cfg.stride = default_stride(n, cfg.test_len + cfg.valid_len, None, cfg.window, cfg.horizon);
@@ -548,11 +523,7 @@ fn extra_series(a: &ForecastArgs, name: &str, main: &Series, test_start: usize) 
             main.times[test_start]
         );
     }
-    let scaler = Scaler::fit_as(&series, 0, train_end, a.shape.scaling);
-    if a.linear_residual {
-        cfg.linear_residual = Some(linear_base(&series, &scaler, &cfg).with_context(|| format!("--with-series {name}"))?);
-    }
-    Ok(Extra { name: name.to_string(), scaled: scaler.scale(&series), cfg })
+    ExtraSeries::new(name, &series, cfg, a.shape.scaling, a.linear_residual).with_context(|| format!("--with-series {name}"))
 }
 
 /// `NAME.forecast.svg`: the actual series from `history` steps before the held-out tail (which

@@ -319,8 +319,9 @@ pub struct SeriesSource {
     pub info: ForecasterInfo,
     /// Its parameters.
     pub tensors: TensorMap,
-    /// The source series scaled as the source model read it, `[column][t]` (None for a checkpoint).
-    pub scaled: Option<Vec<Vec<f64>>>,
+    /// The source series as the source model read it (scaled, with its base), for `joint` (None for
+    /// a checkpoint).
+    pub series: Option<ExtraSeries>,
 }
 
 /// Where the grid writes the source it trains.
@@ -379,7 +380,7 @@ pub fn source_model(
             });
         }
         log(&format!("source: {} ({} hidden, {} layers)", path.display(), info.config.hidden, info.config.layers));
-        return Ok(SeriesSource { info, tensors, scaled: None });
+        return Ok(SeriesSource { info, tensors, series: None });
     }
     let series = cfg.source.read(&cfg.columns)?;
     let n = series.len();
@@ -426,14 +427,14 @@ pub fn source_model(
     let path = source_path(out);
     save_forecaster(&path, ctx, std::slice::from_ref(&model), &info)?;
     log(&format!("wrote {}", path.display()));
-    Ok(SeriesSource { info, tensors: model.store.download_map(ctx)?, scaled: Some(scaled) })
+    let series = ExtraSeries { name: cfg.source.name(), scaled, cfg: info.forecast.clone() };
+    Ok(SeriesSource { info, tensors: model.store.download_map(ctx)?, series: Some(series) })
 }
 
 /// With [`Learn::LinearResidual`], fits the base on the series' training part (scaled units).
 fn set_linear_base(fc: &mut ForecastConfig, series: &Series, scaler: &Scaler, learn: Learn) -> Result<()> {
     if learn == Learn::LinearResidual {
-        let scaled = Series { values: scaler.scale(series), ..series.clone() };
-        fc.linear_residual = Some(LinearBaseline::fit_with(&scaled, fc, false)?);
+        fc.linear_residual = Some(LinearBaseline::fit_scaled(series, scaler, fc)?);
     }
     Ok(())
 }
@@ -489,7 +490,6 @@ pub fn run_series_grid(
         }
         let scaled = scaler.scale(&series);
         let linear = LinearBaseline::fit(&series, &base);
-        let source_name = cfg.source.name();
         for &seed in &cfg.seeds {
             let fc = ForecastConfig { seed, ..base.clone() };
             for &method in &cfg.methods {
@@ -500,10 +500,11 @@ pub fn run_series_grid(
                     SeriesMethod::SourceOnly => (Vec::new(), None, true),
                     SeriesMethod::Scratch => (timeseries::fit(ctx, &mut model, &scaled, &fc, &mut ())?, None, false),
                     SeriesMethod::Joint => {
-                        let source_scaled = source.scaled.as_deref().expect("validate: joint needs the source series");
-                        let source_cfg = ForecastConfig { seed, ..source.info.forecast.clone() };
-                        let extra = [ExtraSeries { name: &source_name, scaled: source_scaled, cfg: &source_cfg }];
-                        (timeseries::fit_with(ctx, &mut model, &scaled, &extra, &fc, &mut ())?, None, false)
+                        let Some(extra) = &source.series else {
+                            return Err(Error::InvalidInput("joint needs the source series, not --source-model".into()));
+                        };
+                        let extra = std::slice::from_ref(extra);
+                        (timeseries::fit_with(ctx, &mut model, &scaled, extra, &fc, &mut ())?, None, false)
                     }
                     _ => {
                         let start = StartPoint::measure(ctx, &mut model, &scaled, &fc)?;

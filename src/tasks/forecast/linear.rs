@@ -20,7 +20,7 @@
 //! step, the most recent [`MAX_SAMPLES`] at most. A block k is read only when `2·k·horizon` steps
 //! precede the training end (its history may take at most half of them).
 
-use super::data::{Clock, Series};
+use super::data::{Clock, Scaler, Series};
 use super::lasso::LassoProblem;
 use super::train::{ForecastConfig, boundaries};
 use crate::error::{Error, Result};
@@ -147,6 +147,12 @@ impl LinearBaseline {
     /// steps from the training end; LEAR's asinh without any).
     pub fn fit(series: &Series, cfg: &ForecastConfig) -> Result<Self> {
         Self::fit_with(series, cfg, true)
+    }
+
+    /// The base a residual forecaster learns from: [`LinearBaseline::fit_with`] without the calendar
+    /// on `series` scaled by `scaler`, so that its forecasts are in scaled units.
+    pub fn fit_scaled(series: &Series, scaler: &Scaler, cfg: &ForecastConfig) -> Result<Self> {
+        Self::fit_with(&Series { values: scaler.scale(series), ..series.clone() }, cfg, false)
     }
 
     /// [`LinearBaseline::fit`] without the weekday dummies when `calendar` is false: the model then

@@ -10,7 +10,7 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
-use super::data::{Windows, seasonal_naive, windows};
+use super::data::{Scaler, Scaling, Series, Windows, seasonal_naive, windows};
 use super::linear::LinearBaseline;
 use super::model::Forecaster;
 use crate::config::OptimConfig;
@@ -229,23 +229,37 @@ pub struct ForecastEpoch {
 /// Another series whose training windows join those of the series being forecast: one model learns
 /// from several series at once (a "global" forecasting model), while validation, early stopping and
 /// the scaling the model meets at forecast time stay the forecast series' own.
-#[derive(Clone, Copy, Debug)]
-pub struct ExtraSeries<'a> {
+#[derive(Clone, Debug)]
+pub struct ExtraSeries {
     /// Its name in errors.
-    pub name: &'a str,
+    pub name: String,
     /// The series, scaled with statistics of its own training part, `[column][t]`; the same columns
     /// as the forecast series.
-    pub scaled: &'a [Vec<f64>],
-    /// Its windows' settings: its own boundaries, training length and residual base; the window,
-    /// horizon, fold and columns known in advance must be the forecast series'.
-    pub cfg: &'a ForecastConfig,
+    pub scaled: Vec<Vec<f64>>,
+    /// Its boundaries, stride, training length and linear base (when the run learns a linear
+    /// residual); the window, horizon, fold and columns known in advance must be the run's. What
+    /// its windows learn follows the run ([`ExtraSeries::windows_config`]).
+    pub cfg: ForecastConfig,
 }
 
-impl ExtraSeries<'_> {
-    /// Its training window origins, checked against the forecast series' settings `main` and
-    /// `columns`.
-    fn train_origins(&self, main: &ForecastConfig, columns: usize) -> Result<Vec<usize>> {
-        let (name, c, s) = (self.name, self.cfg, self.scaled.len());
+impl ExtraSeries {
+    /// `series` scaled with statistics of its own training part (the split of `cfg`) and, with
+    /// `linear`, with its own linear base fitted there.
+    pub fn new(name: &str, series: &Series, mut cfg: ForecastConfig, scaling: Scaling, linear: bool) -> Result<Self> {
+        let (train_end, _) = boundaries(series.len(), &cfg)?;
+        let start = cfg.train_len.map_or(0, |l| train_end.saturating_sub(l));
+        let scaler = Scaler::fit_as(series, start, train_end, scaling);
+        if linear {
+            cfg.linear_residual = Some(LinearBaseline::fit_scaled(series, &scaler, &cfg)?);
+        }
+        Ok(Self { name: name.to_string(), scaled: scaler.scale(series), cfg })
+    }
+
+    /// Its windows' settings in a run with settings `main` over `columns` columns: the seasonal
+    /// residual as the run learns it, the residual to its own linear base where the run learns one;
+    /// refused when the shapes differ or the run learns a linear residual it has no base for.
+    fn windows_config(&self, main: &ForecastConfig, columns: usize) -> Result<ForecastConfig> {
+        let (name, c, s) = (&self.name, &self.cfg, self.scaled.len());
         if (c.window, c.horizon, c.fold, c.future_cols, s) != (main.window, main.horizon, main.fold, main.future_cols, columns) {
             return Err(Error::InvalidInput(format!(
                 "extra series {name}: window {}, horizon {}, fold {}, {s} columns ({} known in advance); the forecast series: {}, {}, \
@@ -253,9 +267,13 @@ impl ExtraSeries<'_> {
                 c.window, c.horizon, c.fold, c.future_cols, main.window, main.horizon, main.fold, main.future_cols
             )));
         }
-        let named = |e: Error| Error::InvalidInput(format!("extra series {name}: {e}"));
-        c.validate().map_err(named)?;
-        train_origins(self.scaled[0].len(), c).map_err(named)
+        if main.linear_residual.is_some() && c.linear_residual.is_none() {
+            return Err(Error::InvalidInput(format!("extra series {name}: the run learns a linear residual and it has no linear base")));
+        }
+        let linear_residual = main.linear_residual.as_ref().and(c.linear_residual.clone());
+        let cfg = ForecastConfig { seasonal_residual: main.seasonal_residual, linear_residual, ..c.clone() };
+        cfg.validate().map_err(|e| Error::InvalidInput(format!("extra series {name}: {e}")))?;
+        Ok(cfg)
     }
 }
 
@@ -269,8 +287,8 @@ pub struct ForecastRun<'a> {
     pub scaled: &'a [Vec<f64>],
     /// The run's settings.
     pub cfg: &'a ForecastConfig,
-    /// Series whose training windows join the forecast series'.
-    pub extra: &'a [ExtraSeries<'a>],
+    /// Series whose training windows join the forecast series', with their windows' settings.
+    extra: Vec<(&'a [Vec<f64>], ForecastConfig)>,
     /// Training windows: (series, origin), series 0 the forecast series, k ≥ 1 `extra[k - 1]`.
     train: Vec<(usize, usize)>,
     valid: Vec<usize>,
@@ -282,7 +300,7 @@ impl ForecastRun<'_> {
         let parts: Vec<Windows> = (0..=self.extra.len())
             .filter_map(|k| {
                 let origins: Vec<usize> = chunk.iter().filter(|&&(s, _)| s == k).map(|&(_, o)| o).collect();
-                let (scaled, cfg) = if k == 0 { (self.scaled, self.cfg) } else { (self.extra[k - 1].scaled, self.extra[k - 1].cfg) };
+                let (scaled, cfg) = if k == 0 { (self.scaled, self.cfg) } else { (self.extra[k - 1].0, &self.extra[k - 1].1) };
                 (!origins.is_empty()).then(|| cfg.cut(scaled, &origins))
             })
             .collect();
@@ -368,7 +386,7 @@ pub fn fit_with<'a>(
     ctx: &'a GpuContext,
     model: &'a mut Forecaster,
     scaled: &'a [Vec<f64>],
-    extra: &'a [ExtraSeries<'a>],
+    extra: &'a [ExtraSeries],
     cfg: &'a ForecastConfig,
     observer: &mut dyn FitObserver<ForecastRun<'a>>,
 ) -> Result<Vec<ForecastEpoch>> {
@@ -376,12 +394,17 @@ pub fn fit_with<'a>(
     let n = scaled[0].len();
     let (train_end, test_start) = boundaries(n, cfg)?;
     let mut train: Vec<(usize, usize)> = train_origins(n, cfg)?.into_iter().map(|o| (0, o)).collect();
+    let mut extras = Vec::with_capacity(extra.len());
     for (k, series) in extra.iter().enumerate() {
-        train.extend(series.train_origins(cfg, scaled.len())?.into_iter().map(|o| (k + 1, o)));
+        let windows = series.windows_config(cfg, scaled.len())?;
+        let origins = train_origins(series.scaled[0].len(), &windows)
+            .map_err(|e| Error::InvalidInput(format!("extra series {}: {e}", series.name)))?;
+        train.extend(origins.into_iter().map(|o| (k + 1, o)));
+        extras.push((&series.scaled[..], windows));
     }
     let valid = origins(train_end, test_start, cfg, cfg.horizon);
     model.step.configure(ctx, &mut model.store, &cfg.optim);
-    let mut run = ForecastRun { ctx, model, scaled, cfg, extra, train, valid };
+    let mut run = ForecastRun { ctx, model, scaled, cfg, extra: extras, train, valid };
     let mut keep = (KeepBest::new(ctx), observer);
     let limits = FitLimits { epochs: cfg.epochs, patience: Some(cfg.patience) };
     let state = fit_epochs(&mut run, limits, FitState::default(), &mut keep)?;
