@@ -2,10 +2,11 @@
 //! baselines a practitioner would use instead: the seasonal-naive forecast and a lasso-estimated
 //! linear autoregression ([`LinearBaseline`], LEAR's kind): MAE, RMSE and MASE.
 
-use super::data::{Scaler, Series, Windows, seasonal_naive};
+use super::data::{Scaler, Series};
 use super::linear::{LinearBaseline, LinearSummary};
 use super::model::{Forecaster, predict_mean};
 use super::train::{ForecastConfig, boundaries, origins};
+use super::windows::{Windows, seasonal_naive};
 use crate::config::validate::check_size;
 use crate::error::{Error, Result};
 use crate::gpu::GpuContext;

@@ -11,10 +11,12 @@ pub mod linear;
 pub mod model;
 pub mod predictor;
 pub mod train;
+pub mod windows;
 
 pub use checkpoint::{ForecasterInfo, load_forecaster, save_forecaster};
-pub use data::{Scaler, Series, SeriesSpec, Windows, read_series, windows};
+pub use data::{Scaler, Series, SeriesSpec, read_series};
 pub use evaluate::{ForecastMetrics, ForecastPoint, evaluate, evaluate_against};
 pub use model::{Forecaster, ForecasterConfig};
 pub use predictor::{ForecastPredictor, PendingForecast};
 pub use train::{ExtraSeries, ForecastConfig, ForecastEpoch, ForecastRun, StartPoint, boundaries, fit, fit_with, train_origins};
+pub use windows::{Windows, windows};

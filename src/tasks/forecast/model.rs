@@ -7,7 +7,7 @@
 //!   [→ global norm] → Adam.
 //! Parameter names follow PyTorch (`lstm.weight_ih_l0`, …, `fc.weight` `[horizon, H]`, `fc.bias`).
 
-use super::data::Windows;
+use super::windows::Windows;
 use crate::config::Pooling;
 use crate::config::validate::{MAX_SIZE, bytes_of, check_capacity, check_size};
 use crate::core::step::{Plan, PlanKey, PlanKind, SLOT_LOSS, StepCore, StepStats, UpdateTail};

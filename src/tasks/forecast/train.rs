@@ -10,9 +10,10 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
-use super::data::{Scaler, Scaling, Series, Windows, seasonal_naive, windows};
+use super::data::{Scaler, Scaling, Series};
 use super::linear::LinearBaseline;
 use super::model::Forecaster;
+use super::windows::{Windows, seasonal_naive, windows};
 use crate::config::OptimConfig;
 use crate::config::validate::{MAX_SIZE, check_count, check_size};
 use crate::core::fit::{
@@ -238,7 +239,8 @@ pub struct ExtraSeries {
     pub scaled: Vec<Vec<f64>>,
     /// Its boundaries, stride, training length and linear base (when the run learns a linear
     /// residual); the window, horizon, fold and columns known in advance must be the run's. What
-    /// its windows learn follows the run ([`ExtraSeries::windows_config`]).
+    /// its windows learn follows the run: the seasonal residual as the run learns it, the residual to
+    /// its own linear base where the run learns one.
     pub cfg: ForecastConfig,
 }
 
