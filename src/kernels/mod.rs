@@ -34,12 +34,13 @@ pub(crate) fn build_op<P: bytemuck::Pod>(
     workgroups: [u32; 3],
 ) -> Result<Op> {
     let half = HalfBindings(views.iter().filter(|(_, view)| view.half).fold(0, |m, (binding, _)| m | 1 << binding));
-    if half.0 & !family.tensor_bindings().0 != 0 {
+    let tensors = family.tensor_bindings();
+    if half.0 & !tensors.0 != 0 {
         return Err(Error::InvalidInput(format!(
             "{}:{entry}: an f16 view at a binding that takes f32 only (f16 bindings {:#b}, tensor bindings {:#b})",
             family.file_name(),
             half.0,
-            family.tensor_bindings().0
+            tensors.0
         )));
     }
     let pipeline = ctx.pipeline(family, half, entry)?;

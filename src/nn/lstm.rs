@@ -120,11 +120,10 @@ impl LstmStack {
         let (b, t, h, out) = (batch, steps, cfg.hidden, cfg.output_size());
         let precision = ctx.precision();
         let buffer = |name: String, dims: &[usize]| ctx.storage_buffer(&name, bytes_of(&name, dims)?);
-        // Bytes of `dims` values at the stack's precision (bytes_of checks the product).
+        // `dims` values at the stack's precision (bytes_of checks the product as f32s, the larger).
         let tensor = |name: String, dims: &[usize]| {
-            let bytes = bytes_of(&name, dims)? / 4;
-            let bytes = precision.bytes(bytes as usize).expect("bytes_of checked the size");
-            ctx.storage_buffer(&name, bytes)
+            let elements = (bytes_of(&name, dims)? / 4) as usize;
+            ctx.storage_buffer(&name, precision.bytes(elements).expect("no larger than the f32 size bytes_of checked"))
         };
         let mut ys = Vec::new();
         let mut dys = Vec::new();
