@@ -17,6 +17,7 @@ use lstm_transfer::kernels::matmul::{Gemm, gemm_with};
 use lstm_transfer::kernels::optimizer::{AdamParams, adam_step};
 use lstm_transfer::kernels::pool::{PoolParams, pool_backward, pool_forward};
 use lstm_transfer::kernels::reduce::{column_sum, column_sum_strided, sum_squares};
+use lstm_transfer::kernels::tune;
 use lstm_transfer::params::ParamStore;
 
 const ATOL: f64 = 1e-5;
@@ -173,6 +174,24 @@ fn lstm_forward_and_backward_match_reference() {
     // (4H = 1040 > 256), with a row of length 0 (its gradient passes through every step).
     check_lstm(LstmKernel::Steps, 5, 68, &[5, 2, 4, 5, 1, 3, 5, 4, 2, 5, 3]);
     check_lstm(LstmKernel::Steps, 3, 260, &[3, 1, 2, 3, 0]);
+    // The persistent kernel at the same shapes, one workgroup walking all 6 and 10 tiles of the step
+    // grid (no adapter promises that two run at once; see the_persistent_kernel_is_proved_before_use).
+    check_lstm(LstmKernel::Persistent, 5, 68, &[5, 2, 4, 5, 1, 3, 5, 4, 2, 5, 3]);
+    check_lstm(LstmKernel::Persistent, 3, 260, &[3, 1, 2, 3, 0]);
+}
+
+/// The tuner's proof of the persistent kernel ([`tune::persistent_failure`]: one run beside the step
+/// kernel on random values) accepts it in one workgroup, at both precisions, with 12 tiles to walk;
+/// with one workgroup per tile it reports what it found (on lavapipe, whose threads cannot run 12
+/// workgroups side by side, a stall or a wrong value: why the kernel does not apply on CPU drivers).
+#[test]
+fn the_persistent_kernel_is_proved_before_use() {
+    let ctx = gpu();
+    for precision in [Precision::F32, Precision::F16] {
+        assert_eq!(tune::persistent_failure(ctx, 13, 4, 132, precision, 1).unwrap(), None, "{precision:?}, one workgroup");
+        let one_per_tile = tune::persistent_failure(ctx, 13, 4, 132, precision, 0).unwrap();
+        eprintln!("persistent kernel, one workgroup per tile, {precision:?}: {}", one_per_tile.as_deref().unwrap_or("right"));
+    }
 }
 
 /// Every recurrence kernel with the gates, y and dy stored as f16 (Precision::F16), at the shapes
@@ -187,6 +206,7 @@ fn lstm_kernels_with_f16_activations_match_reference() {
     }
     check_lstm_at(Precision::F16, LstmKernel::Steps, 5, 68, slices);
     check_lstm_at(Precision::F16, LstmKernel::Steps, 3, 260, &[3, 1, 2, 3, 0]);
+    check_lstm_at(Precision::F16, LstmKernel::Persistent, 5, 68, slices);
 }
 
 fn check_lstm(kernel: LstmKernel, tn: usize, h: usize, lengths: &[u32]) {
@@ -200,6 +220,8 @@ fn check_lstm(kernel: LstmKernel, tn: usize, h: usize, lengths: &[u32]) {
 /// (two roundings' worth at magnitude 1), 4e-3 for the gradients (as the PyTorch parity suite).
 fn check_lstm_at(precision: Precision, kernel: LstmKernel, tn: usize, h: usize, lengths: &[u32]) {
     let ctx = gpu();
+    // The persistent kernel in one workgroup, which never waits for another.
+    let groups = u32::from(kernel == LstmKernel::Persistent);
     let f16 = precision == Precision::F16;
     let (stored, grads) = if f16 { (1e-3, 4e-3) } else { (ATOL, 1e-4) };
     let tensor = |data: &[f32]| if f16 { buffer_f16(ctx, data) } else { buffer_f32(ctx, data) };
@@ -226,7 +248,8 @@ fn check_lstm_at(precision: Precision, kernel: LstmKernel, tn: usize, h: usize, 
         let (gates, w_b, s0_b, dsn_b) = (tensor(&pre), buffer_f32(ctx, &w_hh), buffer_f32(ctx, &state0), buffer_f32(ctx, &d_state_n));
         let states = zeros(ctx, 2 * (tn + 1) * bn * h);
         let ds0 = zeros(ctx, 2 * bn * h);
-        let p = LstmParams::new(bn, tn, h, reverse, y_stride);
+        let exchange = zeros(ctx, LstmKernel::exchange_len(bn, h));
+        let p = LstmParams { groups, ..LstmParams::new(bn, tn, h, reverse, y_stride) };
         let fwd = LstmForwardArgs {
             w_hh: whole(&w_b),
             lengths: whole(&len_buf),
@@ -234,6 +257,7 @@ fn check_lstm_at(precision: Precision, kernel: LstmKernel, tn: usize, h: usize, 
             states: whole(&states),
             state0: whole(&s0_b),
             y: view(&y_buf, precision),
+            exchange: whole(&exchange),
         };
         let bwd = LstmBackwardArgs {
             w_hh: whole(&w_b),
@@ -243,10 +267,12 @@ fn check_lstm_at(precision: Precision, kernel: LstmKernel, tn: usize, h: usize, 
             d_state_n: whole(&dsn_b),
             dgates: view(&gates, precision),
             d_state0: whole(&ds0),
+            exchange: whole(&exchange),
         };
         run(ctx, lstm_forward_with(kernel, ctx, p, &fwd).unwrap().ops);
         let gates_after_forward = read_tensor(ctx, view(&gates, precision), tn * bn * 4 * h);
         run(ctx, lstm_backward_with(kernel, ctx, p, &bwd).unwrap().ops);
+        assert_eq!(read(ctx, &exchange, 1)[0].to_bits(), 0, "{kernel:?}: a wait between timesteps gave up");
 
         let want = r::lstm_forward(&sh, &to_f64(&pre), &to_f64(&w_hh), lengths, &to_f64(&state0));
         let col = if reverse { h } else { 0 };
@@ -255,7 +281,7 @@ fn check_lstm_at(precision: Precision, kernel: LstmKernel, tn: usize, h: usize, 
         let (want_dg, want_ds0) = r::lstm_backward(&sh, &to_f64(&w_hh), lengths, &want, &dy, &to_f64(&d_state_n));
         let y_got: Vec<f32> =
             read_tensor(ctx, view(&y_buf, precision), tn * bn * y_stride).chunks(y_stride).flat_map(|r| r[col..col + h].to_vec()).collect();
-        let tag = |what: &str| format!("lstm {kernel:?} {precision:?} {what} reverse={reverse}");
+        let tag = |what: &str| format!("lstm {kernel:?} {precision:?} B={bn} T={tn} H={h} {what} reverse={reverse}");
         // Gates are only defined (and only used) at valid steps.
         let valid = |i: usize| ((i / (4 * h)) / bn) < lengths[(i / (4 * h)) % bn] as usize;
         let gates_got: Vec<f32> = gates_after_forward.iter().enumerate().map(|(i, &v)| if valid(i) { v } else { 0.0 }).collect();

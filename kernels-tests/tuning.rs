@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use common::cli::{bin, dir};
 use common::{assert_close, gpu};
-use lstm_transfer::config::Pooling;
+use lstm_transfer::config::{Pooling, Precision};
 use lstm_transfer::data::Batch;
 use lstm_transfer::gpu::{Candidate, GemmKernel, TuneMode, TuneRecord, Tuning};
 use lstm_transfer::kernels::lstm::LstmKernel;
@@ -18,6 +18,10 @@ use lstm_transfer::kernels::matmul::Gemm;
 use lstm_transfer::kernels::tune::{self, SCREEN_FACTOR};
 use lstm_transfer::tasks::classify::{Classifier, ClassifierConfig};
 use lstm_transfer::{AdapterChoice, GpuContext};
+
+const F32: Precision = Precision::F32;
+/// A GEMM whose operands are all f32.
+const F32S: [bool; 3] = [false; 3];
 
 fn context(mode: TuneMode, path: &Path) -> GpuContext {
     GpuContext::new(&AdapterChoice::from_env()).expect("a GPU adapter").with_tuning(Tuning::new(mode, Some(path.to_path_buf())))
@@ -33,7 +37,7 @@ fn cache(name: &str) -> PathBuf {
 fn planted(winner: &str, variants: &[&str]) -> TuneRecord {
     TuneRecord {
         winner: winner.into(),
-        candidates: variants.iter().map(|v| Candidate { variant: v.to_string(), screen_ms: 1e6, ms: Some(1e6) }).collect(),
+        candidates: variants.iter().map(|v| Candidate { variant: v.to_string(), screen_ms: 1e6, ms: Some(1e6), failed: None }).collect(),
     }
 }
 
@@ -43,11 +47,11 @@ fn tunes_every_variant_caches_the_winner_and_retunes_on_force() {
     let (batch, steps, hidden) = (11, 5, 68);
     let gemm = Gemm::new(37, 70, 19).b_transposed();
     let ctx = context(TuneMode::Cached, &path);
-    let lstm = tune::lstm_kernel(&ctx, batch, steps, hidden).unwrap();
-    let gemm_kernel = tune::gemm_kernel(&ctx, &gemm).unwrap();
+    let lstm = tune::lstm_kernel(&ctx, batch, steps, hidden, F32).unwrap();
+    let gemm_kernel = tune::gemm_kernel(&ctx, &gemm, F32S).unwrap();
 
-    let lstm_key = tune::cache_key(&ctx, &tune::lstm_key(batch, tune::tuned_steps(steps), hidden));
-    let gemm_key = tune::cache_key(&ctx, &tune::gemm_key(&gemm));
+    let lstm_key = tune::cache_key(&ctx, &tune::lstm_key(batch, tune::tuned_steps(steps), hidden, F32));
+    let gemm_key = tune::cache_key(&ctx, &tune::gemm_key(&gemm, F32S));
     let records = ctx.tuning().records();
     assert_eq!(records.len(), 2, "one record per shape: {records:?}");
     let lstm_record = &records[&lstm_key];
@@ -73,7 +77,7 @@ fn tunes_every_variant_caches_the_winner_and_retunes_on_force() {
     assert_eq!(lstm.name(), lstm_record.winner);
     assert_eq!(gemm_kernel.name(), gemm_record.winner);
     // H not a multiple of 4: only the per-row kernel applies, nothing is timed.
-    assert_eq!(tune::lstm_kernel(&ctx, batch, steps, 70).unwrap(), LstmKernel::PerRow);
+    assert_eq!(tune::lstm_kernel(&ctx, batch, steps, 70, F32).unwrap(), LstmKernel::PerRow);
     assert_eq!(ctx.tuning().records().len(), 2);
 
     // The file holds both records; another process (context) in cached mode uses them as they are:
@@ -84,20 +88,20 @@ fn tunes_every_variant_caches_the_winner_and_retunes_on_force() {
     planter.insert(&lstm_key, planted("steps", &["rows", "slices", "steps"]));
     planter.insert(&gemm_key, planted("tiled", &["tiled", "blocked"]));
     let cached = context(TuneMode::Cached, &path);
-    assert_eq!(tune::lstm_kernel(&cached, batch, steps, hidden).unwrap(), LstmKernel::Steps);
-    assert_eq!(tune::gemm_kernel(&cached, &gemm).unwrap(), GemmKernel::Tiled);
+    assert_eq!(tune::lstm_kernel(&cached, batch, steps, hidden, F32).unwrap(), LstmKernel::Steps);
+    assert_eq!(tune::gemm_kernel(&cached, &gemm, F32S).unwrap(), GemmKernel::Tiled);
     assert_eq!(cached.tuning().records()[&lstm_key].candidates[0].ms, Some(1e6), "read from the file, not timed");
 
     // Force times again and overwrites the planted records; off times nothing and reads nothing.
     let forced = context(TuneMode::Force, &path);
-    tune::lstm_kernel(&forced, batch, steps, hidden).unwrap();
+    tune::lstm_kernel(&forced, batch, steps, hidden, F32).unwrap();
     let retimed = &forced.tuning().records()[&lstm_key];
     assert!(retimed.candidates.iter().all(|c| c.screen_ms < 1e6), "force re-times: {retimed:?}");
     let on_disk = Tuning::new(TuneMode::Cached, Some(path.clone()));
     assert_eq!(&on_disk.get(&lstm_key).unwrap(), retimed, "force saves what it measured");
     assert_eq!(on_disk.get(&gemm_key).unwrap().candidates[0].ms, Some(1e6), "and keeps the other shapes' records");
     let off = context(TuneMode::Off, &path);
-    assert_eq!(tune::lstm_kernel(&off, batch, steps, hidden).unwrap(), LstmKernel::choose(&off, batch, hidden));
+    assert_eq!(tune::lstm_kernel(&off, batch, steps, hidden, F32).unwrap(), LstmKernel::choose(&off, batch, hidden));
     assert!(off.tuning().records().is_empty());
 }
 
@@ -106,11 +110,11 @@ fn a_corrupt_or_foreign_cache_is_reported_and_rewritten() {
     let path = cache("tuning-corrupt.json");
     std::fs::write(&path, b"{ not json").unwrap();
     let ctx = context(TuneMode::Cached, &path);
-    let kernel = tune::lstm_kernel(&ctx, 9, 3, 8).unwrap();
+    let kernel = tune::lstm_kernel(&ctx, 9, 3, 8, F32).unwrap();
     let notes = ctx.tuning().notes();
     assert!(notes.iter().any(|n| n.contains("tuning-corrupt.json") && n.contains("not a tuning cache")), "{notes:?}");
     let again = context(TuneMode::Cached, &path);
-    assert_eq!(tune::lstm_kernel(&again, 9, 3, 8).unwrap(), kernel, "the rewritten file is read back");
+    assert_eq!(tune::lstm_kernel(&again, 9, 3, 8, F32).unwrap(), kernel, "the rewritten file is read back");
     assert!(again.tuning().notes().is_empty(), "{:?}", again.tuning().notes());
 
     // A file written for other kernels (another version) is not trusted: noted, and timed again.
@@ -118,7 +122,7 @@ fn a_corrupt_or_foreign_cache_is_reported_and_rewritten() {
     let kernels = serde_json::from_str::<serde_json::Value>(&stale).unwrap()["kernels"].as_str().unwrap().to_string();
     std::fs::write(&path, stale.replace(&kernels, "0123456789abcdef")).unwrap();
     let retimed = context(TuneMode::Cached, &path);
-    tune::lstm_kernel(&retimed, 9, 3, 8).unwrap();
+    tune::lstm_kernel(&retimed, 9, 3, 8, F32).unwrap();
     assert!(retimed.tuning().notes().iter().any(|n| n.contains("written for other kernels")), "{:?}", retimed.tuning().notes());
     assert!(std::fs::read_to_string(&path).unwrap().contains(&kernels), "rewritten for these kernels");
 
@@ -127,15 +131,15 @@ fn a_corrupt_or_foreign_cache_is_reported_and_rewritten() {
     let fifo = cache("tuning-fifo.json");
     assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
     let on_fifo = context(TuneMode::Cached, &fifo);
-    assert!(tune::lstm_kernel(&on_fifo, 9, 3, 8).unwrap().applies(&on_fifo, 8));
+    assert!(tune::lstm_kernel(&on_fifo, 9, 3, 8, F32).unwrap().applies(&on_fifo, 8));
     let notes = on_fifo.tuning().notes();
     assert!(notes.iter().any(|n| n.contains("ignoring the tuning cache") && n.contains("not a regular file")), "{notes:?}");
 
     // A winner this version does not know falls back to the fixed rule.
-    let key = tune::cache_key(&ctx, &tune::lstm_key(9, tune::tuned_steps(3), 8));
+    let key = tune::cache_key(&ctx, &tune::lstm_key(9, tune::tuned_steps(3), 8, F32));
     Tuning::new(TuneMode::Cached, Some(path.clone())).insert(&key, planted("warp-specialised", &["warp-specialised"]));
     let cached = context(TuneMode::Cached, &path);
-    assert_eq!(tune::lstm_kernel(&cached, 9, 3, 8).unwrap(), LstmKernel::choose(&cached, 9, 8));
+    assert_eq!(tune::lstm_kernel(&cached, 9, 3, 8, F32).unwrap(), LstmKernel::choose(&cached, 9, 8));
 
     // The command line prints the note and goes on.
     std::fs::write(&path, b"[1, 2").unwrap();
@@ -166,8 +170,10 @@ fn a_tuned_model_computes_what_the_fixed_rule_computes() {
     };
     let tuned = context(TuneMode::Cached, &path);
     let planter = Tuning::new(TuneMode::Cached, Some(path.clone()));
-    planter
-        .insert(&tune::cache_key(&tuned, &tune::lstm_key(batch as u32, tune::tuned_steps(steps as u32), 20)), planted("steps", &["steps"]));
+    planter.insert(
+        &tune::cache_key(&tuned, &tune::lstm_key(batch as u32, tune::tuned_steps(steps as u32), 20, F32)),
+        planted("steps", &["steps"]),
+    );
     let data = Batch {
         batch,
         steps,

@@ -38,7 +38,7 @@
 
 struct Params {
     batch: u32, steps: u32, hidden: u32, reverse: u32,
-    y_stride: u32, y_col: u32, step: u32, _p1: u32,
+    y_stride: u32, y_col: u32, step: u32, groups: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -461,6 +461,55 @@ const STEP_QC: u32 = 256u;   // backward: gate columns of dgates staged per roun
 var<workgroup> h_stage: array<vec4<f32>, LSTM_STEP_ROWS * STEP_KC4>; // [row][kc]: h[b0+row, 4kc .. 4kc+4]
 var<workgroup> dg_stage: array<vec4<f32>, STEP_QC>;             // [q]: dgates[row b0+r, q] in component r
 
+// The helpers below are shared with the persistent kernels (lstm_persist.wgsl), which differ only in
+// where they read the previous step's h (forward) or gate gradients (backward) from.
+
+// Step 0 only: copies the initial state of unit j, rows b0 .. b0+4, into slot `src`.
+fn step_initial_state(src: u32, b0: u32, j: u32) {
+    let h = p.hidden;
+    if (j >= h) { return; }
+    for (var r = 0u; r < LSTM_STEP_ROWS; r++) {
+        let b = b0 + r;
+        if (b < p.batch) {
+            set_state(0u, src, b, j, state0[b * h + j]);
+            set_state(1u, src, b, j, state0[(p.batch + b) * h + j]);
+        }
+    }
+}
+
+// h_{t−1} of row b (clamped to the batch) at units 4kc .. 4kc+4 at step 0: the initial state.
+fn step_h0(b: u32, kc: u32) -> vec4<f32> {
+    let i = b * p.hidden + 4u * kc;
+    return vec4<f32>(state0[i], state0[i + 1u], state0[i + 2u], state0[i + 3u]);
+}
+
+// The recurrent parts of unit j's four gate pre-activations; component r: row b0 + r.
+struct StepZ { i: vec4<f32>, f: vec4<f32>, g: vec4<f32>, o: vec4<f32> }
+
+// Adds the products of unit j's W_hh rows with the n staged chunks of h, units 4·c0 .. 4·(c0+n).
+fn step_add_chunk(z0: StepZ, j: u32, c0: u32, n: u32) -> StepZ {
+    let h = p.hidden;
+    let w_row = vec4<u32>(j, h + j, 2u * h + j, 3u * h + j) * (h / 4u);
+    var z = z0;
+    for (var kc = 0u; kc < n; kc++) {
+        // Column r of hm: row b0 + r's h at units 4(c0+kc) .. +4; w·hm = the four rows' dot products.
+        let hm = mat4x4<f32>(h_stage[kc], h_stage[STEP_KC4 + kc], h_stage[2u * STEP_KC4 + kc], h_stage[3u * STEP_KC4 + kc]);
+        z.i += w_hh4[w_row.x + c0 + kc] * hm;
+        z.f += w_hh4[w_row.y + c0 + kc] * hm;
+        z.g += w_hh4[w_row.z + c0 + kc] * hm;
+        z.o += w_hh4[w_row.w + c0 + kc] * hm;
+    }
+    return z;
+}
+
+// finish_unit for the four rows (constant indices only: see finish_slice).
+fn step_finish(src: u32, dst: u32, t: u32, b0: u32, j: u32, z: StepZ) {
+    finish_unit(src, dst, t, b0, j, vec4(z.i.x, z.f.x, z.g.x, z.o.x));
+    finish_unit(src, dst, t, b0 + 1u, j, vec4(z.i.y, z.f.y, z.g.y, z.o.y));
+    finish_unit(src, dst, t, b0 + 2u, j, vec4(z.i.z, z.f.z, z.g.z, z.o.z));
+    finish_unit(src, dst, t, b0 + 3u, j, vec4(z.i.w, z.f.w, z.g.w, z.o.w));
+}
+
 @compute @workgroup_size(LSTM_WG, 1, 1)
 fn lstm_forward_step(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     let h = p.hidden;
@@ -471,59 +520,50 @@ fn lstm_forward_step(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invoca
     let src = slot_before(t);
     let dst = slot_after(t);
     let first = p.step == 0u;
-    if (first && j < h) {
-        for (var r = 0u; r < LSTM_STEP_ROWS; r++) {
-            let b = b0 + r;
-            if (b < p.batch) {
-                set_state(0u, src, b, j, state0[b * h + j]);
-                set_state(1u, src, b, j, state0[(p.batch + b) * h + j]);
-            }
-        }
-    }
-    // z_g[r]: the recurrent part of gate g's pre-activation of unit j, row b0 + r.
-    var z_i = vec4<f32>(0.0);
-    var z_f = vec4<f32>(0.0);
-    var z_g = vec4<f32>(0.0);
-    var z_o = vec4<f32>(0.0);
-    let w_row = vec4<u32>(j, h + j, 2u * h + j, 3u * h + j) * q;
+    if (first) { step_initial_state(src, b0, j); }
+    var z = StepZ();
     for (var c0 = 0u; c0 < q; c0 += STEP_KC4) {
         for (var e = li; e < LSTM_STEP_ROWS * STEP_KC4; e += LSTM_WG) {
             let b = min(b0 + e / STEP_KC4, p.batch - 1u);
             let kc = c0 + e % STEP_KC4;
             var v = vec4<f32>(0.0);
             if (kc < q && first) {
-                let i = b * h + 4u * kc;
-                v = vec4<f32>(state0[i], state0[i + 1u], state0[i + 2u], state0[i + 3u]);
+                v = step_h0(b, kc);
             } else if (kc < q) {
                 v = states_out4[state_index(0u, src, b, 4u * kc) / 4u];
             }
             h_stage[e] = v;
         }
         workgroupBarrier();
-        if (j < h) {
-            let n = min(STEP_KC4, q - c0);
-            for (var kc = 0u; kc < n; kc++) {
-                // Column r of hm: row b0 + r's h at units 4(c0+kc) .. +4; w·hm = the four rows' dot products.
-                let hm = mat4x4<f32>(h_stage[kc], h_stage[STEP_KC4 + kc], h_stage[2u * STEP_KC4 + kc], h_stage[3u * STEP_KC4 + kc]);
-                z_i += w_hh4[w_row.x + c0 + kc] * hm;
-                z_f += w_hh4[w_row.y + c0 + kc] * hm;
-                z_g += w_hh4[w_row.z + c0 + kc] * hm;
-                z_o += w_hh4[w_row.w + c0 + kc] * hm;
-            }
-        }
+        if (j < h) { z = step_add_chunk(z, j, c0, min(STEP_KC4, q - c0)); }
         workgroupBarrier();
     }
-    if (j < h) {
-        finish_unit(src, dst, t, b0, j, vec4(z_i.x, z_f.x, z_g.x, z_o.x));
-        finish_unit(src, dst, t, b0 + 1u, j, vec4(z_i.y, z_f.y, z_g.y, z_o.y));
-        finish_unit(src, dst, t, b0 + 2u, j, vec4(z_i.z, z_f.z, z_g.z, z_o.z));
-        finish_unit(src, dst, t, b0 + 3u, j, vec4(z_i.w, z_f.w, z_g.w, z_o.w));
+    if (j < h) { step_finish(src, dst, t, b0, j, z); }
+}
+
+// Adds Σ_q W_hh[q, k] · dgates[q] over the n staged gate columns q0 .. q0+n to unit k's four rows
+// (thread k reads column k: neighbours read neighbours).
+fn step_add_dh_chunk(acc: vec4<f32>, k: u32, q0: u32, n: u32) -> vec4<f32> {
+    var out = acc;
+    for (var qq = 0u; qq < n; qq++) {
+        out = fma(vec4<f32>(w_hh[(q0 + qq) * p.hidden + k]), dg_stage[qq], out);
     }
+    return out;
+}
+
+// dL/dh of unit k carried into the next step from the product `acc` of the step done (`t_done`)
+// where that step was valid, else the gradient passed through unchanged (d_state part 0).
+fn step_dh_out(acc: vec4<f32>, t_done: u32, b0: u32, k: u32) -> vec4<f32> {
+    var out = vec4<f32>(0.0);
+    for (var r = 0u; r < LSTM_STEP_ROWS; r++) {
+        let b = min(b0 + r, p.batch - 1u);
+        out[r] = select(d_state_at(0u, b, k), acc[r], t_done < lengths[b]);
+    }
+    return out;
 }
 
 // dL/dh of unit k for the four rows, carried into time `t` from the step done before it (`t_done`,
-// walked by the previous dispatch): W_hhᵀ·dgates where that step was valid, else the gradient
-// passed through unchanged (d_state4 part 0).
+// walked by the previous dispatch), with those dgates rows staged in workgroup memory.
 fn step_dh_carry(t_done: u32, b0: u32, k: u32, li: u32) -> vec4<f32> {
     let h = p.hidden;
     var acc = vec4<f32>(0.0);
@@ -533,58 +573,40 @@ fn step_dh_carry(t_done: u32, b0: u32, k: u32, li: u32) -> vec4<f32> {
             if (q0 + e < 4u * h) {
                 for (var r = 0u; r < LSTM_STEP_ROWS; r++) {
                     let b = min(b0 + r, p.batch - 1u);
-                    let i = (t_done * p.batch + b) * 4u * h + q0 + e;
-                    v[r] = dgates4_get(i);
+                    v[r] = dgates4_get((t_done * p.batch + b) * 4u * h + q0 + e);
                 }
             }
             dg_stage[e] = v;
         }
         workgroupBarrier();
-        if (k < h) {
-            let n = min(STEP_QC, 4u * h - q0);
-            for (var qq = 0u; qq < n; qq++) {
-                acc = fma(vec4<f32>(w_hh[(q0 + qq) * h + k]), dg_stage[qq], acc);
-            }
-        }
+        if (k < h) { acc = step_add_dh_chunk(acc, k, q0, min(STEP_QC, 4u * h - q0)); }
         workgroupBarrier();
     }
+    if (k >= h) { return vec4<f32>(0.0); }
+    return step_dh_out(acc, t_done, b0, k);
+}
+
+// Step 0 only: dL/dh_n (part 0) or dL/dc_n (part 1) of unit k for the four rows (clamped).
+fn step_initial_carry(part: u32, b0: u32, k: u32) -> vec4<f32> {
     var out = vec4<f32>(0.0);
-    if (k < h) {
-        for (var r = 0u; r < LSTM_STEP_ROWS; r++) {
-            let b = min(b0 + r, p.batch - 1u);
-            out[r] = select(d_state_at(0u, b, k), acc[r], t_done < lengths[b]);
-        }
+    for (var r = 0u; r < LSTM_STEP_ROWS; r++) {
+        out[r] = d_state_n[(part * p.batch + min(b0 + r, p.batch - 1u)) * p.hidden + k];
     }
     return out;
 }
 
-@compute @workgroup_size(LSTM_WG, 1, 1)
-fn lstm_backward_step(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    let h = p.hidden;
-    let k = wg.x * LSTM_WG + li;
-    let b0 = wg.y * LSTM_STEP_ROWS;
-    let s = p.step;
-    // dL/dh_t (before dy) and dL/dc_t of unit k for the four rows.
-    var dh_carry = vec4<f32>(0.0);
-    var dc_carry = vec4<f32>(0.0);
-    if (s == 0u) {
-        if (k < h) {
-            for (var r = 0u; r < LSTM_STEP_ROWS; r++) {
-                let b = min(b0 + r, p.batch - 1u);
-                dh_carry[r] = d_state_n[b * h + k];
-                dc_carry[r] = d_state_n[(p.batch + b) * h + k];
-            }
-        }
-    } else {
-        // Every thread takes part in staging, whether or not it owns a unit (the barriers).
-        dh_carry = step_dh_carry(time_at(p.steps - s), b0, k, li);
-        if (k < h) {
-            for (var r = 0u; r < LSTM_STEP_ROWS; r++) {
-                dc_carry[r] = d_state_at(1u, min(b0 + r, p.batch - 1u), k);
-            }
-        }
+// The running dL/dc of unit k for the four rows (clamped).
+fn step_dc_carry(b0: u32, k: u32) -> vec4<f32> {
+    var out = vec4<f32>(0.0);
+    for (var r = 0u; r < LSTM_STEP_ROWS; r++) {
+        out[r] = d_state_at(1u, min(b0 + r, p.batch - 1u), k);
     }
-    if (k >= h) { return; }
+    return out;
+}
+
+// Backward step s of unit k, rows b0 .. b0+4 in the batch, from the carried dL/dh and dL/dc: the
+// cell backward of time time_at(T−1−s), or at s = T the gradient of the initial state.
+fn step_unit_grads(s: u32, b0: u32, k: u32, dh_carry: vec4<f32>, dc_carry: vec4<f32>) {
     for (var r = 0u; r < LSTM_STEP_ROWS; r++) {
         let b = b0 + r;
         if (b >= p.batch) { break; }
@@ -597,4 +619,18 @@ fn lstm_backward_step(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invoc
         let t = time_at(p.steps - 1u - s);
         unit_gate_grads(t, b, k, dh_carry[r] + dy_at((t * p.batch + b) * p.y_stride + p.y_col + k), dc_carry[r]);
     }
+}
+
+@compute @workgroup_size(LSTM_WG, 1, 1)
+fn lstm_backward_step(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    let k = wg.x * LSTM_WG + li;
+    let b0 = wg.y * LSTM_STEP_ROWS;
+    let s = p.step;
+    if (s == 0u) {
+        if (k < p.hidden) { step_unit_grads(s, b0, k, step_initial_carry(0u, b0, k), step_initial_carry(1u, b0, k)); }
+        return;
+    }
+    // Every thread takes part in staging, whether or not it owns a unit (the barriers).
+    let dh_carry = step_dh_carry(time_at(p.steps - s), b0, k, li);
+    if (k < p.hidden) { step_unit_grads(s, b0, k, dh_carry, step_dc_carry(b0, k)); }
 }

@@ -202,8 +202,13 @@ pub fn bench_shape(ctx: &GpuContext, s: Shape, repeats: usize, ceilings: &Ceilin
     let (step, profile) = bench_train_step(ctx, s, repeats, ceilings, work)?;
     rows.push(step);
     let input_gemm = Gemm::new(s.b * s.t, 4 * s.h, s.e).b_transposed();
-    let kernels =
-        KernelChoice { gemm: tune::gemm_kernel(ctx, &input_gemm)?, lstm: tune::lstm_kernel(ctx, s.b as u32, s.t as u32, s.h as u32)? };
+    // The input projection reads the embedded tokens and W_ih (f32) and writes the gates (at the
+    // activations' precision).
+    let f16 = ctx.precision() == Precision::F16;
+    let kernels = KernelChoice {
+        gemm: tune::gemm_kernel(ctx, &input_gemm, [false, false, f16])?,
+        lstm: tune::lstm_kernel(ctx, s.b as u32, s.t as u32, s.h as u32, ctx.precision())?,
+    };
     Ok(ShapeBench { kernels, rows, profile })
 }
 
@@ -405,9 +410,10 @@ pub fn format_tuning(ctx: &GpuContext) -> String {
         let candidates: Vec<String> = record
             .candidates
             .iter()
-            .map(|c| match c.ms {
-                Some(ms) => format!("{} {ms:.3}", c.variant),
-                None => format!("{} dropped at screening ({:.3} there)", c.variant, c.screen_ms),
+            .map(|c| match (&c.failed, c.ms) {
+                (Some(why), _) => format!("{} failed: {why}", c.variant),
+                (None, Some(ms)) => format!("{} {ms:.3}", c.variant),
+                (None, None) => format!("{} dropped at screening ({:.3} there)", c.variant, c.screen_ms),
             })
             .collect();
         s += &format!("| {shape} | {} | {} |\n", record.winner, candidates.join(", "));

@@ -106,6 +106,17 @@ pub enum Error {
         value: f32,
     },
 
+    /// A persistent LSTM kernel's workgroups did not all run at once, so a wait between timesteps
+    /// gave up and the step's results are NaN (`shaders/lstm_persist.wgsl`).
+    #[error(
+        "the persistent LSTM kernel stalled on {adapter}: its workgroups did not all run at once, so the results are NaN; \
+         pick another kernel (LSTM_TRANSFER_LSTM=steps, or --tune force to time the kernels again)"
+    )]
+    PersistentStalled {
+        /// The adapter's name.
+        adapter: String,
+    },
+
     /// Mapping a buffer or waiting for the GPU failed (often a lost device).
     #[error("GPU readback failed: {0}")]
     Readback(String),

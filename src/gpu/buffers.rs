@@ -128,8 +128,26 @@ pub fn staging_buffer(ctx: &GpuContext, name: &str, bytes: u64) -> wgpu::Buffer 
     })
 }
 
-/// Waits for the submitted copy into `staging`, then returns its first `len` values.
+/// Waits for the submitted copy into `staging`, then returns its first `len` values; an error where
+/// a persistent LSTM kernel a model recorded gave up a wait ([`GpuContext::check_persistent`]).
 pub fn read_staging<T: bytemuck::Pod>(ctx: &GpuContext, staging: &wgpu::Buffer, len: usize) -> Result<Vec<T>> {
+    let values = read_mapped(ctx, staging, len)?;
+    ctx.check_persistent()?;
+    Ok(values)
+}
+
+/// The first u32 of `buffer`, waiting for the GPU (no check: [`GpuContext::check_persistent`] reads
+/// with it).
+pub(super) fn read_word(ctx: &GpuContext, buffer: &wgpu::Buffer) -> Result<u32> {
+    let staging = staging_buffer(ctx, "status staging", 4);
+    let mut encoder = ctx.device.create_command_encoder(&Default::default());
+    encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, 4);
+    ctx.queue.submit([encoder.finish()]);
+    Ok(read_mapped::<u32>(ctx, &staging, 1)?[0])
+}
+
+/// Waits for the submitted copy into `staging`, then returns its first `len` values.
+fn read_mapped<T: bytemuck::Pod>(ctx: &GpuContext, staging: &wgpu::Buffer, len: usize) -> Result<Vec<T>> {
     map_and_wait(ctx, staging)?;
     let bytes = len * std::mem::size_of::<T>();
     let values = {

@@ -164,6 +164,9 @@ pub struct GpuContext {
     pipelines: PipelineCache,
     storage_bytes: std::sync::atomic::AtomicU64,
     setup_nanos: std::sync::atomic::AtomicU64,
+    /// The exchange buffers of the persistent LSTM kernels recorded on this context: word 0 says
+    /// whether one of their waits gave up ([`GpuContext::persistent_wait_gave_up`]).
+    exchanges: std::sync::Mutex<Vec<wgpu::Buffer>>,
 }
 
 impl GpuContext {
@@ -217,6 +220,7 @@ impl GpuContext {
             pipelines: PipelineCache::default(),
             storage_bytes: Default::default(),
             setup_nanos: Default::default(),
+            exchanges: Default::default(),
         }
     }
 
@@ -237,6 +241,29 @@ impl GpuContext {
     /// How models built on this context store the LSTM's activations.
     pub fn precision(&self) -> Precision {
         self.precision
+    }
+
+    /// Keeps the exchange buffer of a persistent LSTM kernel a model recorded: from then on every
+    /// blocking readback ([`read_staging`]) first checks that none of its waits gave up.
+    pub(crate) fn watch_exchange(&self, buffer: &wgpu::Buffer) {
+        let mut exchanges = self.exchanges.lock().unwrap();
+        if !exchanges.contains(buffer) {
+            exchanges.push(buffer.clone());
+        }
+    }
+
+    /// An error where a persistent LSTM kernel a model recorded on this context gave up waiting for
+    /// another workgroup (the adapter did not run them all at once), so that its results, whatever
+    /// they look like, never reach the host as if they were right. Reads each exchange's status
+    /// word (sticky), waiting for the GPU; reads nothing where no model recorded such a kernel.
+    pub(crate) fn check_persistent(&self) -> Result<()> {
+        let exchanges = self.exchanges.lock().unwrap().clone();
+        for buffer in &exchanges {
+            if buffers::read_word(self, buffer)? != 0 {
+                return Err(Error::PersistentStalled { adapter: self.info.name.clone() });
+            }
+        }
+        Ok(())
     }
 
     /// The kernel-tuning mode, cache and results.

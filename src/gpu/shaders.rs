@@ -37,6 +37,9 @@ pub enum ShaderFamily {
     /// `lstm_subgroups.wgsl`, compiled after `lstm.wgsl`: the batch-slice recurrence sharing loads
     /// through subgroup broadcasts. Only built on devices with the SUBGROUP feature.
     LstmSubgroups,
+    /// `lstm_persist.wgsl`, compiled after `lstm.wgsl`: the step kernels' work for all timesteps in
+    /// one dispatch, workgroups waiting for each other (boundedly) between steps.
+    LstmPersist,
     /// `embedding.wgsl`: embedding gather and its deterministic gradient scatter.
     Embedding,
     /// `pool.wgsl`: last / max / mean pooling of the LSTM output over valid steps, and its gradient.
@@ -61,6 +64,7 @@ pub const SHADER_FAMILIES: &[ShaderFamily] = &[
     ShaderFamily::MatmulSubgroups,
     ShaderFamily::Lstm,
     ShaderFamily::LstmSubgroups,
+    ShaderFamily::LstmPersist,
     ShaderFamily::Embedding,
     ShaderFamily::Pool,
     ShaderFamily::Dropout,
@@ -125,6 +129,7 @@ impl ShaderFamily {
             Self::MatmulSubgroups => "matmul_subgroups.wgsl",
             Self::Lstm => "lstm.wgsl",
             Self::LstmSubgroups => "lstm_subgroups.wgsl",
+            Self::LstmPersist => "lstm_persist.wgsl",
             Self::Embedding => "embedding.wgsl",
             Self::Pool => "pool.wgsl",
             Self::Dropout => "dropout.wgsl",
@@ -140,7 +145,7 @@ impl ShaderFamily {
     fn body(self) -> String {
         match self {
             Self::MatmulSubgroups => format!("{}\n{}", Self::Matmul.own_file(), self.own_file()),
-            Self::LstmSubgroups => format!("{}\n{}", Self::Lstm.own_file(), self.own_file()),
+            Self::LstmSubgroups | Self::LstmPersist => format!("{}\n{}", Self::Lstm.own_file(), self.own_file()),
             other => other.own_file().to_string(),
         }
     }
@@ -151,6 +156,7 @@ impl ShaderFamily {
             Self::MatmulSubgroups => include_str!("../../shaders/matmul_subgroups.wgsl"),
             Self::Lstm => include_str!("../../shaders/lstm.wgsl"),
             Self::LstmSubgroups => include_str!("../../shaders/lstm_subgroups.wgsl"),
+            Self::LstmPersist => include_str!("../../shaders/lstm_persist.wgsl"),
             Self::Embedding => include_str!("../../shaders/embedding.wgsl"),
             Self::Pool => include_str!("../../shaders/pool.wgsl"),
             Self::Dropout => include_str!("../../shaders/dropout.wgsl"),

@@ -40,8 +40,13 @@ pub struct Candidate {
     pub variant: String,
     /// Its time at the screening size (a smaller instance of the shape, timed once).
     pub screen_ms: f64,
-    /// Its best time at the tuned size; `None` where screening dropped it (much slower than the best).
+    /// Its best time at the tuned size; `None` where screening dropped it (much slower than the best)
+    /// or it failed.
     pub ms: Option<f64>,
+    /// Why its results cannot be used on this adapter, where they cannot (the persistent LSTM
+    /// kernel's workgroups did not all run at once): it never wins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed: Option<String>,
 }
 
 /// The outcome of tuning one shape.
@@ -54,9 +59,11 @@ pub struct TuneRecord {
 }
 
 impl TuneRecord {
-    /// The record of these timings: the winner is the fastest at the tuned size (the first on a tie).
+    /// The record of these timings: the winner is the fastest at the tuned size (the first on a tie)
+    /// of those that did not fail.
     pub fn from_candidates(candidates: Vec<Candidate>) -> Option<Self> {
-        let best = candidates.iter().filter_map(|c| Some((c, c.ms?))).min_by(|a, b| a.1.total_cmp(&b.1))?.0;
+        let usable = candidates.iter().filter(|c| c.failed.is_none());
+        let best = usable.filter_map(|c| Some((c, c.ms?))).min_by(|a, b| a.1.total_cmp(&b.1))?.0;
         Some(Self { winner: best.variant.clone(), candidates })
     }
 }

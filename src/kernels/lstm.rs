@@ -2,8 +2,9 @@
 //! per timestep, in one of three variants ([`LstmKernel`]).
 
 use super::build_op;
-use crate::error::Result;
-use crate::gpu::{GpuContext, ShaderFamily, View};
+use crate::config::Precision;
+use crate::error::{Error, Result};
+use crate::gpu::{GpuContext, ShaderFamily, View, grid_1d};
 use crate::graph::Schedule;
 
 /// Uniform block of both LSTM entry points (the shader's `Params`).
@@ -25,7 +26,10 @@ pub struct LstmParams {
     pub y_col: u32,
     /// The step variants' dispatch number (set by the launcher; unused by the others).
     pub step: u32,
-    _pad: u32,
+    /// The persistent variant's workgroups, each walking its share of the step grid's tiles; 0, as
+    /// [`LstmParams::new`] leaves it: one per tile (as many as the step kernel launches). Unused by
+    /// the other variants.
+    pub groups: u32,
 }
 
 impl LstmParams {
@@ -39,7 +43,7 @@ impl LstmParams {
             y_stride: y_stride as u32,
             y_col: if reverse { hidden as u32 } else { 0 },
             step: 0,
-            _pad: 0,
+            groups: 0,
         }
     }
 }
@@ -60,6 +64,9 @@ pub struct LstmForwardArgs<'a> {
     pub state0: View<'a>,
     /// Written: layer output `[T,B,y_stride]`, this direction's h in columns `y_col..y_col+H`.
     pub y: View<'a>,
+    /// The persistent variant's exchange, u32 `[`[`LstmKernel::exchange_len`]`]` (unused by the
+    /// others): word 0 its status, sticky (0 while every wait between timesteps was met).
+    pub exchange: View<'a>,
 }
 
 /// Which recurrence kernel runs. Every variant computes the same function (to rounding); which is
@@ -84,6 +91,15 @@ pub enum LstmKernel {
     /// where the other two launch a few workgroups. Needs H % 4 == 0.
     #[serde(rename = "steps")]
     Steps,
+    /// The step kernels' work for all timesteps in one dispatch (plus one clearing the exchange),
+    /// workgroups waiting for each other between steps (`shaders/lstm_persist.wgsl`): the step
+    /// variant without its T − 1 dispatch boundaries. Right only where the adapter runs all its
+    /// workgroups at once, which nothing promises: each wait is bounded and one that gives up sets
+    /// the exchange's status and turns the results into NaN. So it is never the fixed rule's choice;
+    /// the tuner picks it only after a run on the shape met every wait and matched the step kernel
+    /// ([`super::tune::persistent_failure`]). Needs H % 4 == 0 and a GPU (not a CPU driver).
+    #[serde(rename = "persistent")]
+    Persistent,
 }
 
 /// Batch rows per workgroup of the slice kernels (the shader's `LSTM_ROWS`).
@@ -94,7 +110,7 @@ pub const STEP_ROWS: u32 = ShaderFamily::LSTM_STEP_ROWS;
 
 impl LstmKernel {
     /// Every variant, in the order the tuner times them.
-    pub const ALL: [LstmKernel; 4] = [Self::PerRow, Self::Slices, Self::SlicesSubgroup, Self::Steps];
+    pub const ALL: [LstmKernel; 5] = [Self::PerRow, Self::Slices, Self::SlicesSubgroup, Self::Steps, Self::Persistent];
 
     /// The choice without timing anything: slices where H is a multiple of 4 and the batch fills a
     /// slice (with fewer rows a slice would compute the clamped rows for nothing: at B = 1 the
@@ -120,6 +136,10 @@ impl LstmKernel {
         match self {
             Self::PerRow => true,
             Self::Slices | Self::Steps => hidden.is_multiple_of(4),
+            // Not on a CPU driver, whose few threads cannot run the workgroups side by side: on
+            // lavapipe, 2 to 12 workgroups stalled, or (worse) met their waits with wrong values
+            // (kernels-tests/gpu_kernels.rs, persistent_failure in src/kernels/tune.rs).
+            Self::Persistent => hidden.is_multiple_of(4) && ctx.info.device_type != wgpu::DeviceType::Cpu,
             Self::SlicesSubgroup => hidden.is_multiple_of(4) && ctx.has_subgroups_of_8(),
         }
     }
@@ -131,6 +151,7 @@ impl LstmKernel {
             Self::Slices => "slices",
             Self::SlicesSubgroup => "slices-sg",
             Self::Steps => "steps",
+            Self::Persistent => "persistent",
         }
     }
 
@@ -139,7 +160,14 @@ impl LstmKernel {
         match self {
             Self::PerRow | Self::Slices | Self::SlicesSubgroup => (1, 1),
             Self::Steps => (steps, steps + 1),
+            Self::Persistent => (2, 2),
         }
+    }
+
+    /// Words of the persistent variant's exchange buffer at batch `batch`, hidden size `hidden`: the
+    /// status, then two step-parity regions of a batch's gate gradients `[B][4H]`.
+    pub fn exchange_len(batch: usize, hidden: usize) -> usize {
+        1 + 2 * batch * 4 * hidden
     }
 
     /// The family, entry point (forward or backward) and grid of this kernel.
@@ -155,17 +183,40 @@ impl LstmKernel {
             (Self::SlicesSubgroup, false) => (ShaderFamily::LstmSubgroups, "lstm_backward_slices_sg", slice_grid),
             (Self::Steps, true) => (ShaderFamily::Lstm, "lstm_forward_step", step_grid),
             (Self::Steps, false) => (ShaderFamily::Lstm, "lstm_backward_step", step_grid),
+            (Self::Persistent, true) => (ShaderFamily::LstmPersist, "lstm_forward_persist", [p.groups, 1, 1]),
+            (Self::Persistent, false) => (ShaderFamily::LstmPersist, "lstm_backward_persist", [p.groups, 1, 1]),
         };
         (family, entry, grid)
     }
 
-    /// The ops of one direction: one, or one per dispatch number for the step variant.
-    fn ops(self, forward: bool, ctx: &GpuContext, p: LstmParams, views: &[(u32, View)]) -> Result<Schedule> {
+    /// The ops of one direction: one, one per dispatch number for the step variant, or the
+    /// exchange's clearing and the persistent dispatch.
+    fn ops(self, forward: bool, ctx: &GpuContext, p: LstmParams, views: &[(u32, View)], exchange: View) -> Result<Schedule> {
+        let mut schedule = Schedule::default();
+        if self == Self::Persistent {
+            let tiles = p.hidden.div_ceil(ShaderFamily::LSTM_WG) * p.batch.div_ceil(STEP_ROWS);
+            let groups = if p.groups > 0 { p.groups.min(tiles) } else { tiles };
+            let p = LstmParams { groups, ..p };
+            let words = Self::exchange_len(p.batch as usize, p.hidden as usize);
+            if exchange.size < 4 * words as u64 {
+                return Err(Error::InvalidInput(format!(
+                    "the persistent LSTM exchange holds {} bytes; B = {}, H = {} need {}",
+                    exchange.size,
+                    p.batch,
+                    p.hidden,
+                    4 * words
+                )));
+            }
+            let clear_grid = grid_1d(words - 1, ShaderFamily::WG_1D);
+            schedule.push(build_op(ctx, ShaderFamily::LstmPersist, "lstm_persist_clear", &p, &[(8, exchange)], clear_grid)?);
+            let (family, entry, grid) = self.entry_and_grid(forward, &p);
+            let views: Vec<(u32, View)> = views.iter().copied().chain([(8, exchange)]).collect();
+            schedule.push(build_op(ctx, family, entry, &p, &views, grid)?);
+            return Ok(schedule);
+        }
         let (family, entry, grid) = self.entry_and_grid(forward, &p);
         let (fwd, bwd) = self.dispatches(p.steps);
-        let count = if forward { fwd } else { bwd };
-        let mut schedule = Schedule::default();
-        for step in 0..count {
+        for step in 0..if forward { fwd } else { bwd } {
             schedule.push(build_op(ctx, family, entry, &LstmParams { step, ..p }, views, grid)?);
         }
         Ok(schedule)
@@ -175,13 +226,18 @@ impl LstmKernel {
 /// The forward recurrence of one layer direction over the whole sequence, with the tuner's kernel
 /// ([`super::tune::lstm_kernel`]).
 pub fn lstm_forward(ctx: &GpuContext, p: LstmParams, a: &LstmForwardArgs) -> Result<Schedule> {
-    lstm_forward_with(super::tune::lstm_kernel(ctx, p.batch, p.steps, p.hidden)?, ctx, p, a)
+    let precision = if a.gates.half { Precision::F16 } else { Precision::F32 };
+    let kernel = super::tune::lstm_kernel(ctx, p.batch, p.steps, p.hidden, precision)?;
+    if kernel == LstmKernel::Persistent {
+        ctx.watch_exchange(a.exchange.buffer);
+    }
+    lstm_forward_with(kernel, ctx, p, a)
 }
 
 /// [`lstm_forward`] with the kernel named (it must apply: [`LstmKernel::applies`]).
 pub fn lstm_forward_with(kernel: LstmKernel, ctx: &GpuContext, p: LstmParams, a: &LstmForwardArgs) -> Result<Schedule> {
     let views = [(1, a.w_hh), (2, a.lengths), (3, a.gates), (4, a.states), (5, a.state0), (6, a.y)];
-    kernel.ops(true, ctx, p, &views)
+    kernel.ops(true, ctx, p, &views, a.exchange)
 }
 
 /// Buffers of one layer direction for the backward pass, shapes as in the shader header.
@@ -201,16 +257,23 @@ pub struct LstmBackwardArgs<'a> {
     pub dgates: View<'a>,
     /// Written: running dL/dh, dL/dc `[2][B][H]`; ends as the gradient of the initial state.
     pub d_state0: View<'a>,
+    /// The persistent variant's exchange, as in [`LstmForwardArgs::exchange`].
+    pub exchange: View<'a>,
 }
 
 /// The backward recurrence of one layer direction, walking time in reverse, with the tuner's kernel.
 /// The weight and input gradients are left to GEMMs over `dgates`.
 pub fn lstm_backward(ctx: &GpuContext, p: LstmParams, a: &LstmBackwardArgs) -> Result<Schedule> {
-    lstm_backward_with(super::tune::lstm_kernel(ctx, p.batch, p.steps, p.hidden)?, ctx, p, a)
+    let precision = if a.dgates.half { Precision::F16 } else { Precision::F32 };
+    let kernel = super::tune::lstm_kernel(ctx, p.batch, p.steps, p.hidden, precision)?;
+    if kernel == LstmKernel::Persistent {
+        ctx.watch_exchange(a.exchange.buffer);
+    }
+    lstm_backward_with(kernel, ctx, p, a)
 }
 
 /// [`lstm_backward`] with the kernel named (it must apply: [`LstmKernel::applies`]).
 pub fn lstm_backward_with(kernel: LstmKernel, ctx: &GpuContext, p: LstmParams, a: &LstmBackwardArgs) -> Result<Schedule> {
     let views = [(1, a.w_hh), (2, a.lengths), (3, a.states), (4, a.dy), (5, a.d_state_n), (6, a.dgates), (7, a.d_state0)];
-    kernel.ops(false, ctx, p, &views)
+    kernel.ops(false, ctx, p, &views, a.exchange)
 }

@@ -114,7 +114,7 @@ impl Gemm {
 /// One GEMM dispatch with the tuner's kernel ([`super::tune::gemm_kernel`]; with tuning off, the
 /// adapter's [`GpuContext::gemm_kernel`]); `biases` holds zero, one or two bias vectors of length n.
 pub fn gemm(ctx: &GpuContext, g: Gemm, a: View, b: View, c: View, biases: &[View]) -> Result<Op> {
-    gemm_with(ctx, super::tune::gemm_kernel(ctx, &g)?, g, a, b, c, biases)
+    gemm_with(ctx, super::tune::gemm_kernel(ctx, &g, [a.half, b.half, c.half])?, g, a, b, c, biases)
 }
 
 /// [`gemm`] with the kernel named: a blocked one where [`Gemm::blocked_ok`] holds, else the large

@@ -30,7 +30,10 @@
 use super::lstm::{LstmBackwardArgs, LstmForwardArgs, LstmKernel, LstmParams, lstm_backward_with, lstm_forward_with};
 use super::matmul::{Gemm, gemm_with};
 use crate::error::Result;
-use crate::gpu::{Candidate, GemmKernel, GpuContext, GpuTimer, TuneMode, TuneRecord, View, adapter_key};
+use rand::Rng;
+
+use crate::config::Precision;
+use crate::gpu::{Candidate, GemmKernel, GpuContext, GpuTimer, TuneMode, TuneRecord, View, adapter_key, read_buffer};
 use crate::graph::Schedule;
 
 /// Timed runs per surviving candidate at the tuned size.
@@ -48,8 +51,9 @@ pub const SCREEN_ROWS: u32 = 256;
 /// A candidate this many times slower than the best at screening is not timed at the tuned size.
 pub const SCREEN_FACTOR: f64 = 2.5;
 
-/// The recurrence kernel for a batch of `batch` rows × `steps` steps at hidden size `hidden`.
-pub fn lstm_kernel(ctx: &GpuContext, batch: u32, steps: u32, hidden: u32) -> Result<LstmKernel> {
+/// The recurrence kernel for a batch of `batch` rows × `steps` steps at hidden size `hidden`, its
+/// activations (gates, y, dy) stored at `precision`.
+pub fn lstm_kernel(ctx: &GpuContext, batch: u32, steps: u32, hidden: u32, precision: Precision) -> Result<LstmKernel> {
     if let Some(kernel) = LstmKernel::forced(ctx, hidden) {
         return Ok(kernel);
     }
@@ -60,19 +64,20 @@ pub fn lstm_kernel(ctx: &GpuContext, batch: u32, steps: u32, hidden: u32) -> Res
     }
     // Timed at this batch's own length (capped), so the scratch is never larger than the model's.
     let timed = steps.min(TUNE_STEPS);
-    let winner = tuned(ctx, &lstm_key(batch, tuned_steps(steps), hidden), || {
-        let screen_ms = {
-            let short = LstmScratch::new(ctx, batch, timed.min(SCREEN_STEPS), hidden)?;
-            screen(ctx, &candidates, |k| short.schedule(ctx, k))?
+    let winner = tuned(ctx, &lstm_key(batch, tuned_steps(steps), hidden, precision), || {
+        let screened = {
+            let short = LstmScratch::new(ctx, batch, timed.min(SCREEN_STEPS), hidden, precision)?;
+            screen(ctx, &candidates, |k| short.schedule(ctx, k), |k| short.failure(ctx, k))?
         };
-        let full = LstmScratch::new(ctx, batch, timed, hidden)?;
-        finals(ctx, &candidates, |k| k.name(), &screen_ms, |k| full.schedule(ctx, k))
+        let full = LstmScratch::new(ctx, batch, timed, hidden, precision)?;
+        finals(ctx, &candidates, |k| k.name(), &screened, |k| full.schedule(ctx, k), |k| full.failure(ctx, k))
     });
     Ok(winner.and_then(|w| candidates.into_iter().find(|k| k.name() == w)).unwrap_or(fallback))
 }
 
-/// The GEMM kernel for `g` (the blocked ones are only timed where [`Gemm::blocked_ok`] holds).
-pub fn gemm_kernel(ctx: &GpuContext, g: &Gemm) -> Result<GemmKernel> {
+/// The GEMM kernel for `g` with the operands A, B and C stored as f16 where `half` says so (the
+/// blocked kernels are only timed where [`Gemm::blocked_ok`] holds).
+pub fn gemm_kernel(ctx: &GpuContext, g: &Gemm, half: [bool; 3]) -> Result<GemmKernel> {
     if let Some(kernel) = GemmKernel::forced(ctx) {
         return Ok(kernel);
     }
@@ -80,16 +85,17 @@ pub fn gemm_kernel(ctx: &GpuContext, g: &Gemm) -> Result<GemmKernel> {
     if ctx.tuning().mode() == TuneMode::Off || candidates.len() < 2 {
         return Ok(ctx.gemm_kernel);
     }
-    let winner = tuned(ctx, &gemm_key(g), || {
+    let winner = tuned(ctx, &gemm_key(g, half), || {
         let (a, b, c) = (scratch(ctx, "tune a", a_len(g))?, scratch(ctx, "tune b", b_len(g))?, scratch(ctx, "tune c", c_len(g))?);
+        let view = |buffer, half| View { half, ..View::whole(buffer) };
         let schedule = |kernel, g| -> Result<Schedule> {
-            Ok(Schedule { ops: vec![gemm_with(ctx, kernel, g, View::whole(&a), View::whole(&b), View::whole(&c), &[])?] })
+            Ok(Schedule { ops: vec![gemm_with(ctx, kernel, g, view(&a, half[0]), view(&b, half[1]), view(&c, half[2]), &[])?] })
         };
         // The screening product: the first rows of C (the buffers hold the whole product).
         let mut short = *g;
         short.m = g.m.min(SCREEN_ROWS);
-        let screen_ms = screen(ctx, &candidates, |k| schedule(k, short))?;
-        finals(ctx, &candidates, |k| k.name(), &screen_ms, |k| schedule(k, *g))
+        let screened = screen(ctx, &candidates, |k| schedule(k, short), |_| Ok(None))?;
+        finals(ctx, &candidates, |k| k.name(), &screened, |k| schedule(k, *g), |_| Ok(None))
     });
     Ok(winner.and_then(|w| candidates.into_iter().find(|k| k.name() == w)).unwrap_or(ctx.gemm_kernel))
 }
@@ -100,27 +106,39 @@ pub fn tuned_steps(steps: u32) -> u32 {
 }
 
 /// Screening: each candidate's time at the small instance `build` makes (its first run compiles the
-/// pipelines; the second is timed).
-fn screen<K: Copy>(ctx: &GpuContext, candidates: &[K], build: impl Fn(K) -> Result<Schedule>) -> Result<Vec<f64>> {
+/// pipelines; the second is timed), and why its runs cannot be used, where they cannot (`failure`,
+/// asked after they ran).
+fn screen<K: Copy>(
+    ctx: &GpuContext,
+    candidates: &[K],
+    build: impl Fn(K) -> Result<Schedule>,
+    failure: impl Fn(K) -> Result<Option<String>>,
+) -> Result<Vec<(f64, Option<String>)>> {
     let mut timer = GpuTimer::new(ctx, 1);
-    candidates.iter().map(|&k| Ok(best_of(build(k)?.time_runs(ctx, 2, &mut timer)?.split_off(1)))).collect()
+    candidates.iter().map(|&k| Ok((best_of(build(k)?.time_runs(ctx, 2, &mut timer)?.split_off(1)), failure(k)?))).collect()
 }
 
-/// The final round: the candidates within [`SCREEN_FACTOR`] of the best screening time, timed
-/// [`TUNE_REPEATS`] times at the size `build` makes; the others are recorded as dropped.
+/// The final round: the candidates that did not fail screening and came within [`SCREEN_FACTOR`] of
+/// its best time, timed [`TUNE_REPEATS`] times at the size `build` makes; the others are recorded as
+/// dropped (or failed).
 fn finals<K: Copy>(
     ctx: &GpuContext,
     candidates: &[K],
     name: impl Fn(K) -> &'static str,
-    screen_ms: &[f64],
+    screened: &[(f64, Option<String>)],
     build: impl Fn(K) -> Result<Schedule>,
+    failure: impl Fn(K) -> Result<Option<String>>,
 ) -> Result<Vec<Candidate>> {
     let mut timer = GpuTimer::new(ctx, 1);
-    let best = screen_ms.iter().copied().fold(f64::INFINITY, f64::min);
+    let best = screened.iter().filter(|(_, failed)| failed.is_none()).map(|s| s.0).fold(f64::INFINITY, f64::min);
     let mut out = Vec::with_capacity(candidates.len());
-    for (&k, &screen_ms) in candidates.iter().zip(screen_ms) {
-        let ms = if screen_ms > SCREEN_FACTOR * best { None } else { Some(best_of(build(k)?.time_runs(ctx, TUNE_REPEATS, &mut timer)?)) };
-        out.push(Candidate { variant: name(k).into(), screen_ms, ms });
+    for (&k, (screen_ms, failed)) in candidates.iter().zip(screened) {
+        let (mut ms, mut failed) = (None, failed.clone());
+        if failed.is_none() && *screen_ms <= SCREEN_FACTOR * best {
+            ms = Some(best_of(build(k)?.time_runs(ctx, TUNE_REPEATS, &mut timer)?));
+            failed = failure(k)?;
+        }
+        out.push(Candidate { variant: name(k).into(), screen_ms: *screen_ms, ms, failed });
     }
     Ok(out)
 }
@@ -130,19 +148,27 @@ fn best_of(runs: Vec<(f64, Option<f64>)>) -> f64 {
     runs.into_iter().map(|(wall, gpu)| gpu.unwrap_or(wall)).fold(f64::INFINITY, f64::min)
 }
 
-/// The cache key of a recurrence shape on this context's adapter (`steps` as timed).
-pub fn lstm_key(batch: u32, steps: u32, hidden: u32) -> String {
-    format!("lstm B{} T{steps} H{hidden}", batch.next_power_of_two())
+/// The cache key of a recurrence shape on this context's adapter (`steps` as timed); " f16" ends
+/// it where the activations are f16.
+pub fn lstm_key(batch: u32, steps: u32, hidden: u32, precision: Precision) -> String {
+    let f16 = if precision == Precision::F16 { " f16" } else { "" };
+    format!("lstm B{} T{steps} H{hidden}{f16}", batch.next_power_of_two())
 }
 
 /// The cache key of a GEMM shape: M, N and K rounded up to powers of two (the weight gradients
 /// contract over the batch's B·T rows, which change from batch to batch). A product the blocked
 /// kernels cannot run (M or N < 8) is keyed apart ("tiled-only"): M = 5 and M = 8 round alike, and
-/// neither may inherit a winner the other could not race.
-pub fn gemm_key(g: &Gemm) -> String {
+/// neither may inherit a winner the other could not race. " f16" and the operands stored as f16
+/// (e.g. "A-C") end it where any is.
+pub fn gemm_key(g: &Gemm, half: [bool; 3]) -> String {
     let flag = |yes: bool, c: char| if yes { c } else { '-' };
+    let f16 = if half.contains(&true) {
+        format!(" f16 {}{}{}", flag(half[0], 'A'), flag(half[1], 'B'), flag(half[2], 'C'))
+    } else {
+        String::new()
+    };
     format!(
-        "gemm M{} N{} K{} {}{} {}{}{}",
+        "gemm M{} N{} K{} {}{} {}{}{}{f16}",
         g.m.next_power_of_two(),
         g.n.next_power_of_two(),
         g.k.next_power_of_two(),
@@ -180,6 +206,46 @@ fn tuned(ctx: &GpuContext, key: &str, time: impl FnOnce() -> Result<Vec<Candidat
     }
 }
 
+const STALLED: &str = "stalled: a wait between timesteps gave up (the workgroups did not all run at once)";
+
+/// Why the persistent recurrence kernel cannot be trusted at this shape on this adapter, if it
+/// cannot: it runs forward and backward once on random values beside the step kernel (the same
+/// work, one dispatch per timestep), with `groups` workgroups (0: the launcher's grid), and fails
+/// where one of its waits gave up or its states or state gradients differ from the step kernel's by
+/// more than rounding (a wait met by a wrong value: an adapter whose atomics do not behave as the
+/// kernel needs). The tuner asks this before the kernel may win.
+pub fn persistent_failure(
+    ctx: &GpuContext,
+    batch: u32,
+    steps: u32,
+    hidden: u32,
+    precision: Precision,
+    groups: u32,
+) -> Result<Option<String>> {
+    let outputs = |kernel: LstmKernel| -> Result<(Vec<f32>, u32)> {
+        let mut scratch = LstmScratch::new(ctx, batch, steps, hidden, precision)?;
+        scratch.p.groups = groups;
+        scratch.randomize(ctx, 17);
+        let mut encoder = ctx.device.create_command_encoder(&Default::default());
+        scratch.schedule(ctx, kernel)?.record(&mut encoder, "persistent proof");
+        ctx.queue.submit([encoder.finish()]);
+        let (b, t, h) = (batch as usize, steps as usize, hidden as usize);
+        let mut values = read_buffer::<f32>(ctx, &scratch.states, 0, 2 * (t + 1) * b * h)?;
+        values.extend(read_buffer::<f32>(ctx, &scratch.d_state, 0, 2 * b * h)?);
+        Ok((values, read_buffer::<u32>(ctx, &scratch.exchange, 0, 1)?[0]))
+    };
+    let (want, _) = outputs(LstmKernel::Steps)?;
+    let (got, status) = outputs(LstmKernel::Persistent)?;
+    if status != 0 {
+        return Ok(Some(STALLED.into()));
+    }
+    // Rounding apart, the two kernels sum in the same order; the tolerance only has to tell rounding
+    // (and the exchange's 2 low bits) from a wrong value. NaN is wrong.
+    let close = |w: f32, g: f32| (g - w).abs() <= 1e-3 + 1e-3 * w.abs();
+    let wrong = want.iter().zip(&got).position(|(&w, &g)| !close(w, g));
+    Ok(wrong.map(|i| format!("wrong: state (or state gradient) {i} is {}, the step kernel's {}", got[i], want[i])))
+}
+
 /// A zeroed f32 scratch buffer of `len` elements (at least one vec4, so every view is valid).
 fn scratch(ctx: &GpuContext, label: &str, len: usize) -> Result<wgpu::Buffer> {
     ctx.scratch_buffer(label, (len.max(4) * 4) as u64)
@@ -199,9 +265,11 @@ fn c_len(g: &Gemm) -> usize {
     g.c_off as usize + (g.m as usize).saturating_sub(1) * g.ldc as usize + g.n as usize
 }
 
-/// Scratch buffers of one layer direction at a shape, every row valid for all steps.
+/// Scratch buffers of one layer direction at a shape, every row valid for all steps, the activations
+/// at the model's precision.
 struct LstmScratch {
     p: LstmParams,
+    precision: Precision,
     w_hh: wgpu::Buffer,
     lengths: wgpu::Buffer,
     gates: wgpu::Buffer, // pre-activations → activations → their gradients, in place
@@ -209,13 +277,15 @@ struct LstmScratch {
     state: wgpu::Buffer,
     y: wgpu::Buffer,
     d_state: wgpu::Buffer,
+    exchange: wgpu::Buffer,
 }
 
 impl LstmScratch {
-    fn new(ctx: &GpuContext, batch: u32, steps: u32, hidden: u32) -> Result<Self> {
+    fn new(ctx: &GpuContext, batch: u32, steps: u32, hidden: u32, precision: Precision) -> Result<Self> {
         let (b, t, h) = (batch as usize, steps as usize, hidden as usize);
         Ok(Self {
             p: LstmParams::new(b, t, h, false, h),
+            precision,
             w_hh: scratch(ctx, "tune w_hh", 4 * h * h)?,
             lengths: {
                 let lengths = scratch(ctx, "tune lengths", b)?;
@@ -227,28 +297,68 @@ impl LstmScratch {
             state: scratch(ctx, "tune state", 2 * b * h)?,
             y: scratch(ctx, "tune y", t * b * h)?,
             d_state: scratch(ctx, "tune d_state", 2 * b * h)?,
+            exchange: scratch(ctx, "tune exchange", LstmKernel::exchange_len(b, h))?,
         })
+    }
+
+    /// Why `kernel`'s runs on these buffers cannot be used: the persistent kernel's, where one of its
+    /// waits between timesteps gave up (the adapter did not run all its workgroups at once), or where
+    /// [`persistent_failure`] finds it wrong at this shape.
+    fn failure(&self, ctx: &GpuContext, kernel: LstmKernel) -> Result<Option<String>> {
+        if kernel != LstmKernel::Persistent {
+            return Ok(None);
+        }
+        if read_buffer::<u32>(ctx, &self.exchange, 0, 1)?[0] != 0 {
+            return Ok(Some(STALLED.into()));
+        }
+        let p = self.p;
+        persistent_failure(ctx, p.batch, p.steps, p.hidden, self.precision, 0)
+    }
+
+    /// Fills the inputs with values drawn from `seed` (at the activations' precision): W_hh, the
+    /// pre-activations, the initial state (also dL/dh_n, dL/dc_n) and dL/dy (y doubles as dy).
+    fn randomize(&self, ctx: &GpuContext, seed: u64) {
+        let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(seed);
+        let (b, t, h) = (self.p.batch as usize, self.p.steps as usize, self.p.hidden as usize);
+        let mut fill = |buffer: &wgpu::Buffer, len: usize, scale: f32, half: bool| {
+            let values: Vec<f32> = (0..len).map(|_| rng.random_range(-scale..=scale)).collect();
+            let mut bytes: Vec<u8> = if half {
+                values.iter().flat_map(|v| half::f16::from_f32(*v).to_le_bytes()).collect()
+            } else {
+                bytemuck::cast_slice(&values).to_vec()
+            };
+            bytes.resize(bytes.len().next_multiple_of(4), 0); // writes are whole words
+            ctx.queue.write_buffer(buffer, 0, &bytes);
+        };
+        let f16 = self.precision == Precision::F16;
+        fill(&self.w_hh, 4 * h * h, 0.3, false);
+        fill(&self.gates, t * b * 4 * h, 1.0, f16);
+        fill(&self.state, 2 * b * h, 0.5, false);
+        fill(&self.y, t * b * h, 1.0, f16);
     }
 
     /// Forward then backward with `kernel` (y doubles as dy, the state as h0 and as dL/dh_n).
     fn schedule(&self, ctx: &GpuContext, kernel: LstmKernel) -> Result<Schedule> {
         let w = View::whole;
+        let tensor = |buffer| View::tensor(buffer, self.precision);
         let forward = LstmForwardArgs {
             w_hh: w(&self.w_hh),
             lengths: w(&self.lengths),
-            gates: w(&self.gates),
+            gates: tensor(&self.gates),
             states: w(&self.states),
             state0: w(&self.state),
-            y: w(&self.y),
+            y: tensor(&self.y),
+            exchange: w(&self.exchange),
         };
         let backward = LstmBackwardArgs {
             w_hh: w(&self.w_hh),
             lengths: w(&self.lengths),
             states: w(&self.states),
-            dy: w(&self.y),
+            dy: tensor(&self.y),
             d_state_n: w(&self.state),
-            dgates: w(&self.gates),
+            dgates: tensor(&self.gates),
             d_state0: w(&self.d_state),
+            exchange: w(&self.exchange),
         };
         let mut schedule = lstm_forward_with(kernel, ctx, self.p, &forward)?;
         schedule.extend(lstm_backward_with(kernel, ctx, self.p, &backward)?);
@@ -263,8 +373,19 @@ mod tests {
     #[test]
     fn products_the_blocked_kernels_cannot_run_are_keyed_apart() {
         // M = 5 and M = 8 round to the same power of two; only M = 8 may race the blocked kernels.
-        let (small, blocked) = (gemm_key(&Gemm::new(5, 64, 32)), gemm_key(&Gemm::new(8, 64, 32)));
+        let f32s = [false; 3];
+        let (small, blocked) = (gemm_key(&Gemm::new(5, 64, 32), f32s), gemm_key(&Gemm::new(8, 64, 32), f32s));
         assert!(small.ends_with(" tiled-only") && !blocked.contains("tiled-only"), "{small} / {blocked}");
         assert_eq!(small.trim_end_matches(" tiled-only"), blocked);
+    }
+
+    #[test]
+    fn f16_shapes_are_keyed_apart_from_f32_ones() {
+        // The kernels' speeds differ with the bytes they move: an f16 model times its own kernels.
+        assert_eq!(lstm_key(64, 64, 256, Precision::F32), "lstm B64 T64 H256");
+        assert_eq!(lstm_key(64, 64, 256, Precision::F16), "lstm B64 T64 H256 f16");
+        let g = Gemm::new(4096, 1024, 128).b_transposed();
+        assert!(gemm_key(&g, [false, false, true]).ends_with(" f16 --C"), "{}", gemm_key(&g, [false, false, true]));
+        assert!(!gemm_key(&g, [false; 3]).contains("f16"));
     }
 }

@@ -16,7 +16,7 @@ use crate::config::validate::{MAX_SIZE, bytes_of, check_size};
 use crate::error::Result;
 use crate::gpu::{GpuContext, View};
 use crate::graph::Schedule;
-use crate::kernels::lstm::{LstmBackwardArgs, LstmForwardArgs, LstmParams, lstm_backward, lstm_forward};
+use crate::kernels::lstm::{LstmBackwardArgs, LstmForwardArgs, LstmKernel, LstmParams, lstm_backward, lstm_forward};
 use crate::kernels::matmul::{Gemm, gemm};
 use crate::kernels::reduce::column_sum;
 use crate::params::ParamStore;
@@ -109,6 +109,9 @@ pub struct LstmStack {
     ys: Vec<wgpu::Buffer>,
     dys: Vec<wgpu::Buffer>,
     dirs: Vec<DirectionBuffers>, // index l*dirs + d
+    /// The persistent recurrence kernel's exchange (`LstmKernel::exchange_len` words), shared by
+    /// every layer and direction: their dispatches run one after another, each clearing it first.
+    exchange: wgpu::Buffer,
 }
 
 impl LstmStack {
@@ -142,7 +145,8 @@ impl LstmStack {
                 });
             }
         }
-        Ok(Self { cfg, prefix: prefix.to_string(), batch, steps, precision, ys, dys, dirs })
+        let exchange = ctx.storage_buffer("lstm exchange", 4 * LstmKernel::exchange_len(b, h) as u64)?;
+        Ok(Self { cfg, prefix: prefix.to_string(), batch, steps, precision, ys, dys, dirs, exchange })
     }
 
     fn name(&self, kind: &str, layer: usize, dir: usize) -> String {
@@ -208,6 +212,7 @@ impl LstmStack {
                     states: View::whole(&buf.states),
                     state0: View::whole(&buf.state0),
                     y: self.tensor(&self.ys[l]),
+                    exchange: View::whole(&self.exchange),
                 };
                 s.extend(lstm_forward(ctx, p, &args)?);
             }
@@ -245,6 +250,7 @@ impl LstmStack {
                     d_state_n: View::whole(&buf.d_state_n),
                     dgates: self.tensor(&buf.gates),
                     d_state0: View::whole(&buf.d_state0),
+                    exchange: View::whole(&self.exchange),
                 };
                 s.extend(lstm_backward(ctx, p, &args)?);
                 let dg = self.tensor(&buf.gates);
