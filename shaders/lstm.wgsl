@@ -1,6 +1,14 @@
 // lstm.wgsl — fused LSTM layer (one direction), forward and backward: one dispatch per sequence
 // (per-row and slice variants) or one per timestep (step variants, at the end).
 //
+// The per-row and slice kernels walk the steps p.step .. p.step_end of the walk (forward: time order;
+// backward: reverse time order), so a sequence may take several dispatches in a row: each resumes
+// from the states (forward) or the running state gradients (backward) the one before left in
+// memory, and only the first (p.step = 0) loads the initial ones. A CPU driver needs that: llvmpipe
+// (lavapipe) lets one shader invocation take at most 65535 loop back-edges in all, then silently
+// cuts every loop short (kernels-tests/gpu_kernels.rs, a long sequence), so the host splits a
+// sequence there (LstmKernel::steps_per_dispatch). A GPU takes it in one dispatch.
+//
 // Gate order along the 4H axis is PyTorch's: i, f, g, o. Sequences are time-major.
 // The input projection pre = x·W_ihᵀ + b_ih + b_hh is done beforehand by one GEMM over all timesteps;
 // these kernels do the sequential part: the recurrent product h_{t-1}·W_hhᵀ, the gate non-linearities
@@ -34,11 +42,12 @@
 //   7 d_state0 (rw) [2][B][H]: running dL/dh, dL/dc while walking back; ends as dL/dh0, dL/dc0
 // Grid: (B, 1, 1) for lstm_forward / lstm_backward, (ceil(B/LSTM_ROWS), 1, 1) for the `_slices`
 // variants, (ceil(H/LSTM_WG), ceil(B/LSTM_STEP_ROWS), 1) for the `_step` variants (one dispatch per
-// timestep, `step` in the uniform block); workgroup LSTM_WG for all six.
+// timestep, `step` in the uniform block; `step_end` unused); workgroup LSTM_WG for all six.
 
 struct Params {
     batch: u32, steps: u32, hidden: u32, reverse: u32,
     y_stride: u32, y_col: u32, step: u32, groups: u32,
+    step_end: u32, _p0: u32, _p1: u32, _p2: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -91,12 +100,14 @@ fn lstm_forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
     let h = p.hidden;
     let len = lengths[b];
     let first = select(0u, p.steps, p.reverse != 0u);
-    for (var j = li; j < h; j += LSTM_WG) {
-        states_out[state_index(0u, first, b, j)] = state0[b * h + j];
-        states_out[state_index(1u, first, b, j)] = state0[(p.batch + b) * h + j];
+    if (p.step == 0u) {
+        for (var j = li; j < h; j += LSTM_WG) {
+            states_out[state_index(0u, first, b, j)] = state0[b * h + j];
+            states_out[state_index(1u, first, b, j)] = state0[(p.batch + b) * h + j];
+        }
     }
     storageBarrier();
-    for (var s = 0u; s < p.steps; s++) {
+    for (var s = p.step; s < p.step_end; s++) {
         let t = time_at(s);
         let src = slot_before(t);
         let dst = slot_after(t);
@@ -144,12 +155,14 @@ fn lstm_backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
     let h = p.hidden;
     let len = lengths[b];
     // d_state0 holds the running dL/dh_t and dL/dc_t of this row while walking back in time.
-    for (var j = li; j < h; j += LSTM_WG) {
-        d_state0[b * h + j] = d_state_n[b * h + j];
-        d_state0[(p.batch + b) * h + j] = d_state_n[(p.batch + b) * h + j];
+    if (p.step == 0u) {
+        for (var j = li; j < h; j += LSTM_WG) {
+            d_state0[b * h + j] = d_state_n[b * h + j];
+            d_state0[(p.batch + b) * h + j] = d_state_n[(p.batch + b) * h + j];
+        }
     }
     storageBarrier();
-    for (var s = 0u; s < p.steps; s++) {
+    for (var s = p.step; s < p.step_end; s++) {
         // Walk the forward order backwards.
         let t = time_at(p.steps - 1u - s);
         let row = t * p.batch + b;
@@ -291,9 +304,9 @@ fn lstm_forward_slices(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invo
     let h = p.hidden;
     let q = h / 4u;
     let first = select(0u, p.steps, p.reverse != 0u);
-    slice_initial_state(b0, first, li);
+    if (p.step == 0u) { slice_initial_state(b0, first, li); }
     storageBarrier();
-    for (var s = 0u; s < p.steps; s++) {
+    for (var s = p.step; s < p.step_end; s++) {
         let t = time_at(s);
         let src = slot_before(t);
         let dst = slot_after(t);
@@ -407,9 +420,9 @@ fn lstm_backward_slices(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_inv
     let h = p.hidden;
     let q = h / 4u;
     let last = p.batch - 1u;
-    slice_initial_d_state(b0, li);
+    if (p.step == 0u) { slice_initial_d_state(b0, li); }
     storageBarrier();
-    for (var s = 0u; s < p.steps; s++) {
+    for (var s = p.step; s < p.step_end; s++) {
         let t = time_at(p.steps - 1u - s);
         slice_gate_grads(t, b0, li);
         storageBarrier();

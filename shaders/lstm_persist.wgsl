@@ -5,10 +5,13 @@
 //
 // Vulkan (and so WGSL) promises no forward progress across workgroups: a workgroup waiting for
 // another that the driver has not started (more workgroups than run at once, e.g. a CPU driver's
-// few threads) would wait forever. So every wait is bounded: after PERSIST_SPIN polls of one word
+// few threads) would wait forever. So every wait is bounded: after about a million polls of one word
 // the wait gives up, sets the status word and poisons what it returns with NaN, and every later
 // wait gives up at once. A run is right if and only if the status word is still 0 afterwards; the
-// tuner only picks this kernel after such a run (src/kernels/tune.rs), never the fixed rule.
+// tuner only picks this kernel after such a run (src/kernels/tune.rs), never the fixed rule. It does
+// not run on CPU drivers: llvmpipe (lavapipe) runs a dispatch's workgroups in chunks, one after
+// another per thread, and lets an invocation take 65535 loop back-edges in all, after which every
+// loop is cut short silently; spinning exhausts that (a wait then seems met, with a wrong value).
 //
 // WGSL's atomics are relaxed and storageBarrier() orders a workgroup only, so a flag cannot publish
 // plain stores to other workgroups. Each exchanged value is therefore its own atomic word carrying
@@ -31,8 +34,10 @@
 
 @group(0) @binding(8) var<storage, read_write> xchg: array<atomic<u32>>;
 
-// Polls of one word before a wait gives up (well beyond a step's time on any GPU).
-const PERSIST_SPIN: u32 = 4194304u;
+// A wait polls its word PERSIST_POLLS times per round, checking the status word between rounds, for
+// at most PERSIST_ROUNDS rounds (about a million polls, far beyond a step's time on any GPU).
+const PERSIST_POLLS: u32 = 256u;
+const PERSIST_ROUNDS: u32 = 4096u;
 
 fn persist_tag(s: u32) -> u32 { return 1u + s % 3u; }
 
@@ -45,13 +50,22 @@ fn persist_put(i: u32, s: u32, v: f32) {
 fn persist_get(i: u32, s: u32) -> f32 {
     let tag = persist_tag(s);
     var v = 0u;
-    for (var n = 0u; n < PERSIST_SPIN; n++) {
-        v = atomicLoad(&xchg[1u + i]);
-        if ((v & 3u) == tag) { return bitcast<f32>(v & ~3u); }
-        if (n % 256u == 0u && atomicLoad(&xchg[0]) != 0u) { break; }
+    var met = false;
+    for (var round = 0u; round < PERSIST_ROUNDS && !met; round++) {
+        if (atomicLoad(&xchg[0]) != 0u) { break; } // another wait gave up: so does this one
+        for (var n = 0u; n < PERSIST_POLLS; n++) {
+            v = atomicLoad(&xchg[1u + i]);
+            if ((v & 3u) == tag) {
+                met = true;
+                break;
+            }
+        }
     }
-    atomicStore(&xchg[0], 1u);
-    return bitcast<f32>(v | 0x7fc00000u); // a quiet NaN, whatever v held
+    if (!met) {
+        atomicStore(&xchg[0], 1u);
+        v = v | 0x7fc00000u; // a quiet NaN, whatever v held
+    }
+    return bitcast<f32>(v & ~3u);
 }
 
 // Tiles of the step grid: unit blocks × row groups.

@@ -31,11 +31,11 @@ fn lstm_forward_slices_sg(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_i
     let h = p.hidden;
     let q = h / 4u;
     let first = select(0u, p.steps, p.reverse != 0u);
-    slice_initial_state(b0, first, li);
+    if (p.step == 0u) { slice_initial_state(b0, first, li); }
     storageBarrier();
     // The row this lane loads for the others (rows past the batch clamped).
     let my_row = min(b0 + sid % 8u, p.batch - 1u);
-    for (var s = 0u; s < p.steps; s++) {
+    for (var s = p.step; s < p.step_end; s++) {
         let t = time_at(s);
         let src = slot_before(t);
         let dst = slot_after(t);
@@ -63,10 +63,10 @@ fn lstm_backward_slices_sg(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_
     let b0 = wg.x * LSTM_ROWS;
     let h = p.hidden;
     let q = h / 4u;
-    slice_initial_d_state(b0, li);
+    if (p.step == 0u) { slice_initial_d_state(b0, li); }
     storageBarrier();
     let my_row = min(b0 + sid % 8u, p.batch - 1u);
-    for (var s = 0u; s < p.steps; s++) {
+    for (var s = p.step; s < p.step_end; s++) {
         let t = time_at(p.steps - 1u - s);
         slice_gate_grads(t, b0, li);
         storageBarrier();

@@ -30,6 +30,10 @@ pub struct LstmParams {
     /// [`LstmParams::new`] leaves it: one per tile (as many as the step kernel launches). Unused by
     /// the other variants.
     pub groups: u32,
+    /// The per-row and slice variants walk steps `step .. step_end` of the sequence (set by the
+    /// launcher: [`LstmKernel::steps_per_dispatch`]); [`LstmParams::new`] sets the whole sequence.
+    pub step_end: u32,
+    _pad: [u32; 3],
 }
 
 impl LstmParams {
@@ -44,7 +48,14 @@ impl LstmParams {
             y_col: if reverse { hidden as u32 } else { 0 },
             step: 0,
             groups: 0,
+            step_end: steps as u32,
+            _pad: [0; 3],
         }
+    }
+
+    /// These parameters with the persistent variant's grid of `groups` workgroups.
+    pub fn with_groups(self, groups: u32) -> Self {
+        Self { groups, ..self }
     }
 }
 
@@ -102,6 +113,10 @@ pub enum LstmKernel {
     Persistent,
 }
 
+/// Loop back-edges one invocation of a per-row or slice kernel may take on a CPU driver: ¾ of
+/// llvmpipe's 65535, leaving room for the loops outside the steps.
+pub const CPU_LOOP_BUDGET: u32 = 49152;
+
 /// Batch rows per workgroup of the slice kernels (the shader's `LSTM_ROWS`).
 pub const SLICE_ROWS: u32 = ShaderFamily::LSTM_ROWS;
 
@@ -136,9 +151,10 @@ impl LstmKernel {
         match self {
             Self::PerRow => true,
             Self::Slices | Self::Steps => hidden.is_multiple_of(4),
-            // Not on a CPU driver, whose few threads cannot run the workgroups side by side: on
-            // lavapipe, 2 to 12 workgroups stalled, or (worse) met their waits with wrong values
-            // (kernels-tests/gpu_kernels.rs, persistent_failure in src/kernels/tune.rs).
+            // Not on a CPU driver: llvmpipe runs a dispatch's workgroups in chunks, one after
+            // another per thread, and cuts every loop short, silently, once an invocation has
+            // taken 65535 back-edges, which spinning soon does: 2 to 12 workgroups stalled or met
+            // their waits with wrong values (persistent_failure in src/kernels/tune.rs).
             Self::Persistent => hidden.is_multiple_of(4) && ctx.info.device_type != wgpu::DeviceType::Cpu,
             Self::SlicesSubgroup => hidden.is_multiple_of(4) && ctx.has_subgroups_of_8(),
         }
@@ -155,13 +171,35 @@ impl LstmKernel {
         }
     }
 
-    /// Dispatches per direction of a sequence of `steps`: (forward, backward).
-    pub fn dispatches(self, steps: u32) -> (u32, u32) {
+    /// Dispatches per direction of a sequence of `steps` at hidden size `hidden`: (forward, backward).
+    pub fn dispatches(self, ctx: &GpuContext, steps: u32, hidden: u32) -> (u32, u32) {
         match self {
-            Self::PerRow | Self::Slices | Self::SlicesSubgroup => (1, 1),
+            Self::PerRow | Self::Slices | Self::SlicesSubgroup => {
+                let n = steps.div_ceil(self.steps_per_dispatch(ctx, hidden)).max(1);
+                (n, n)
+            }
             Self::Steps => (steps, steps + 1),
             Self::Persistent => (2, 2),
         }
+    }
+
+    /// Most steps one dispatch of the per-row and slice variants walks: all of them on a GPU; on a
+    /// CPU driver as many as keep an invocation within [`CPU_LOOP_BUDGET`] loop back-edges
+    /// (llvmpipe allows 65535 in all, then silently cuts every loop short: `shaders/lstm.wgsl`).
+    /// The bound per step counts each kernel's loops, forward or backward, whichever is longer.
+    pub fn steps_per_dispatch(self, ctx: &GpuContext, hidden: u32) -> u32 {
+        if ctx.info.device_type != wgpu::DeviceType::Cpu {
+            return u32::MAX;
+        }
+        let unit_rounds = hidden.div_ceil(ShaderFamily::LSTM_WG);
+        let per_step = match self {
+            // Backward: per unit, dL/dh over the 4H gate gradients.
+            Self::PerRow => unit_rounds * (4 * hidden + 2) + 8,
+            // Forward: per unit, H/4 vec4 chunks; backward: the 8 rows' gate gradients, then
+            // per vec4 of units H chunks of 4 gate gradients.
+            _ => unit_rounds * (hidden / 4 + 1) + 8 * unit_rounds + (hidden / 4).div_ceil(ShaderFamily::LSTM_WG) * (hidden + 1) + 8,
+        };
+        (CPU_LOOP_BUDGET / per_step).max(1)
     }
 
     /// Words of the persistent variant's exchange buffer at batch `batch`, hidden size `hidden`: the
@@ -215,9 +253,16 @@ impl LstmKernel {
             return Ok(schedule);
         }
         let (family, entry, grid) = self.entry_and_grid(forward, &p);
-        let (fwd, bwd) = self.dispatches(p.steps);
-        for step in 0..if forward { fwd } else { bwd } {
-            schedule.push(build_op(ctx, family, entry, &LstmParams { step, ..p }, views, grid)?);
+        if self == Self::Steps {
+            for step in 0..if forward { p.steps } else { p.steps + 1 } {
+                schedule.push(build_op(ctx, family, entry, &LstmParams { step, ..p }, views, grid)?);
+            }
+            return Ok(schedule);
+        }
+        let chunk = self.steps_per_dispatch(ctx, p.hidden);
+        for step in (0..p.steps.max(1)).step_by(chunk as usize) {
+            let step_end = p.steps.min(step.saturating_add(chunk));
+            schedule.push(build_op(ctx, family, entry, &LstmParams { step, step_end, ..p }, views, grid)?);
         }
         Ok(schedule)
     }

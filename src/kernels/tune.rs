@@ -224,7 +224,7 @@ pub fn persistent_failure(
 ) -> Result<Option<String>> {
     let outputs = |kernel: LstmKernel| -> Result<(Vec<f32>, u32)> {
         let mut scratch = LstmScratch::new(ctx, batch, steps, hidden, precision)?;
-        scratch.p.groups = groups;
+        scratch.p = scratch.p.with_groups(groups);
         scratch.randomize(ctx, 17);
         let mut encoder = ctx.device.create_command_encoder(&Default::default());
         scratch.schedule(ctx, kernel)?.record(&mut encoder, "persistent proof");
