@@ -16,10 +16,10 @@
 //! slower than the best is dropped there, so a hopeless variant costs one short run (on a CPU driver
 //! the per-row recurrence at B = 64 takes seconds per run). The rest run [`TUNE_REPEATS`] times at
 //! the tuned size, and the best time counts: GPU timestamps where the adapter has them, else the wall
-//! clock around submit and wait. The screening size alone would mislead: how a variant's time grows
-//! with the sequence is not linear on every driver (on lavapipe at B = 1, H = 256, the per-row kernel's
-//! forward + backward takes 266 ms at 16 steps and 497 ms at 256, the subgroup slices 167 and 2,237 ms:
-//! results/bench/tuning/tuning.json).
+//! clock around submit and wait. The screening size alone could mislead: how a variant's time grows
+//! with the sequence need not be the same for all (the step kernel pays a fixed cost per dispatch; on
+//! lavapipe at B = 1, H = 256 the four grow 13–17× from 16 to 256 steps:
+//! results/bench/cpu-loop-limit/tuning.json).
 //!
 //! With [`TuneMode::Off`] (the library's default) nothing is timed and a fixed rule per adapter type
 //! picks ([`LstmKernel::choose`], [`GemmKernel::for_adapter`]); `LSTM_TRANSFER_LSTM` /

@@ -109,8 +109,9 @@ pub struct LstmStack {
     ys: Vec<wgpu::Buffer>,
     dys: Vec<wgpu::Buffer>,
     dirs: Vec<DirectionBuffers>, // index l*dirs + d
-    /// The persistent recurrence kernel's exchange (`LstmKernel::exchange_len` words), shared by
-    /// every layer and direction: their dispatches run one after another, each clearing it first.
+    /// The persistent recurrence kernel's exchange (`LstmKernel::exchange_len` words where that kernel
+    /// applies), shared by every layer and direction: their dispatches run one after another, each
+    /// clearing it first.
     exchange: wgpu::Buffer,
 }
 
@@ -145,7 +146,9 @@ impl LstmStack {
                 });
             }
         }
-        let exchange = ctx.storage_buffer("lstm exchange", 4 * LstmKernel::exchange_len(b, h) as u64)?;
+        // One word where the persistent kernel cannot run (a CPU driver): nothing else reads it.
+        let words = if LstmKernel::Persistent.applies(ctx, h as u32) { LstmKernel::exchange_len(b, h) } else { 1 };
+        let exchange = ctx.storage_buffer("lstm exchange", 4 * words as u64)?;
         Ok(Self { cfg, prefix: prefix.to_string(), batch, steps, precision, ys, dys, dirs, exchange })
     }
 
