@@ -38,6 +38,34 @@ fn matmul_all_transpositions_with_bias_and_accumulate() {
     }
 }
 
+/// llvmpipe's loop limit (65535 back-edges per invocation, then every loop is cut short silently): on
+/// a CPU adapter a GEMM is right up to the limit and refused past it, naming its size. The tiled
+/// kernel takes 21 back-edges per 16 of K and 16 storing: K = 49,904 is the last it runs (65,515),
+/// 49,920 the first it refuses. On a GPU both run and must be right.
+#[test]
+fn gemm_is_right_up_to_a_cpu_drivers_loop_limit_and_refused_past_it() {
+    let ctx = gpu();
+    let cpu = ctx.info.device_type == lstm_transfer::wgpu::DeviceType::Cpu;
+    let (m, n) = (8, 8);
+    for (k, within) in [(49_904, true), (49_920, false)] {
+        let mut g = rng(7);
+        let a = random(&mut g, m * k, 1.0);
+        let b = random(&mut g, k * n, 1.0);
+        let (ab, bb, cb) = (buffer_f32(ctx, &transpose(&a, m, k)), buffer_f32(ctx, &b), zeros(ctx, m * n));
+        let op = gemm_with(ctx, GemmKernel::Tiled, Gemm::new(m, n, k).a_transposed(), whole(&ab), whole(&bb), whole(&cb), &[]);
+        if cpu && !within {
+            let err = op.err().expect("refused past the limit").to_string();
+            assert!(err.contains("GEMM 8×8, K = 49920 (tiled)") && err.contains("65535"), "{err}");
+            continue;
+        }
+        run(ctx, vec![op.unwrap()]);
+        // A sum of 50,000 products in f32: the tolerance is the rounding of such a sum, far below the
+        // error of a sum cut short (tens).
+        let want = r::matmul(&to_f64(&a), &to_f64(&b), m, n, k, false, false);
+        assert_close(&format!("tiled GEMM K = {k}"), &read(ctx, &cb, m * n), &want, 1e-2, 1e-4);
+    }
+}
+
 /// Every GEMM kernel this adapter can run (the subgroup one needs subgroups of 8 or more; lavapipe
 /// has them).
 fn gemm_kernels() -> Vec<GemmKernel> {

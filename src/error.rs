@@ -117,6 +117,21 @@ pub enum Error {
         adapter: String,
     },
 
+    /// An op too long for a CPU driver's loop limit ([`crate::kernels::CPU_LOOP_LIMIT`]): its result
+    /// would be cut short, silently.
+    #[error(
+        "{op} needs {back_edges} loop iterations in one shader invocation; {adapter} (a CPU driver) cuts every loop \
+         short past 65535, silently, so it is refused: use smaller batches or sequences, or a GPU"
+    )]
+    CpuLoopLimit {
+        /// The op and its size, e.g. `GEMM 8×8, K = 300000 (blocked)`.
+        op: String,
+        /// The loop back-edges one invocation would take.
+        back_edges: u64,
+        /// The adapter's name.
+        adapter: String,
+    },
+
     /// Mapping a buffer or waiting for the GPU failed (often a lost device).
     #[error("GPU readback failed: {0}")]
     Readback(String),

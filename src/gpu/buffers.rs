@@ -129,7 +129,7 @@ pub fn staging_buffer(ctx: &GpuContext, name: &str, bytes: u64) -> wgpu::Buffer 
 }
 
 /// Waits for the submitted copy into `staging`, then returns its first `len` values; an error where
-/// a persistent LSTM kernel a model recorded gave up a wait ([`GpuContext::check_persistent`]).
+/// a persistent LSTM kernel a model recorded gave up a wait (`Error::PersistentStalled`).
 pub fn read_staging<T: bytemuck::Pod>(ctx: &GpuContext, staging: &wgpu::Buffer, len: usize) -> Result<Vec<T>> {
     let values = read_mapped(ctx, staging, len)?;
     ctx.check_persistent()?;

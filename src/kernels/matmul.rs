@@ -140,6 +140,17 @@ pub fn gemm_with(ctx: &GpuContext, kernel: GemmKernel, g: Gemm, a: View, b: View
         (GemmKernel::BlockedSubgroup, false, false) => "matmul_blocked_sg_sab",
     };
     let family = if kernel == GemmKernel::BlockedSubgroup { ShaderFamily::MatmulSubgroups } else { ShaderFamily::Matmul };
+    // Back-edges per invocation: the tiled kernels take per 16 of K one outer step, the staging loop
+    // (16·edge / (edge/4)² rounds) and 16 inner steps, then 16 storing; the blocked ones one per 4
+    // of K, then their stores.
+    let k = g.k as u64;
+    let back_edges = if kernel.is_tiled() {
+        let tt = (edge / 4) as u64;
+        k.div_ceil(16) * (1 + 16 * edge as u64 / (tt * tt) + 16) + 16
+    } else {
+        k.div_ceil(4) + 64
+    };
+    super::check_cpu_loops(ctx, back_edges, || format!("GEMM {}×{}, K = {} ({})", g.m, g.n, g.k, kernel.name()))?;
     if kernel.is_tiled() {
         return build_op(ctx, family, entry, &g, &[(1, a), (2, b), (3, c), (4, bias0), (5, bias1)], grid);
     }

@@ -20,6 +20,22 @@ use crate::error::{Error, Result};
 use crate::gpu::{GpuContext, HalfBindings, ShaderFamily, View};
 use crate::graph::Op;
 
+/// Loop back-edges that llvmpipe (lavapipe, and Mesa's GL over it) lets one shader invocation take
+/// over all its loops together; past them every loop stops after one iteration, and nothing says so
+/// (Mesa's gallivm `LP_MAX_TGSI_LOOP_ITERATIONS`; measured: the tiled GEMM right at K = 40,000 and
+/// wrong at 60,000, where it needs 21 back-edges per 16 of K).
+pub const CPU_LOOP_LIMIT: u64 = 65535;
+
+/// On a CPU adapter, refuses an op whose invocations need more than [`CPU_LOOP_LIMIT`] loop
+/// back-edges (`back_edges`, counted from its kernel's loops): it would come back cut short without a
+/// word. `what` names the op and its size for the error. Nothing to check on a GPU.
+pub(crate) fn check_cpu_loops(ctx: &GpuContext, back_edges: u64, what: impl FnOnce() -> String) -> Result<()> {
+    if ctx.info.device_type == wgpu::DeviceType::Cpu && back_edges > CPU_LOOP_LIMIT {
+        return Err(Error::CpuLoopLimit { op: what(), back_edges, adapter: ctx.info.name.clone() });
+    }
+    Ok(())
+}
+
 /// Builds an op: binding 0 is the uniform block `params`, then `(binding, view)` pairs; the pipeline
 /// reads the f16 views (`View::half`) as f16 tensors. An f16 view at a binding where no entry point
 /// of the family declares a tensor is refused; one where another entry point of the family declares a

@@ -37,6 +37,8 @@ pub fn column_sum_strided(
     input: View,
     out: View,
 ) -> Result<Op> {
+    // One back-edge per row in each invocation.
+    super::check_cpu_loops(ctx, rows as u64, || format!("column sum over {rows} rows"))?;
     let p =
         ReduceParams { rows: rows as u32, cols: cols as u32, accumulate: accumulate as u32, slot: 0, stride: stride as u32, _pad: [0; 3] };
     build_op(ctx, ShaderFamily::Reduce, "column_sum", &p, &[(1, input), (2, out)], grid_1d(cols, ShaderFamily::WG_1D))
@@ -44,6 +46,9 @@ pub fn column_sum_strided(
 
 /// `stats[slot]` = Σ input² over n values.
 pub fn sum_squares(ctx: &GpuContext, n: usize, slot: usize, input: View, stats: View) -> Result<Op> {
+    // One workgroup: each invocation strides over n / WG_REDUCE elements, then halves the tree.
+    let back_edges = (n as u64).div_ceil(ShaderFamily::WG_REDUCE as u64) + 8;
+    super::check_cpu_loops(ctx, back_edges, || format!("the gradient norm (--clip) over {n} parameters"))?;
     let p = ReduceParams { rows: 1, cols: n as u32, accumulate: 0, slot: slot as u32, stride: n as u32, _pad: [0; 3] };
     build_op(ctx, ShaderFamily::Reduce, "sum_squares", &p, &[(1, input), (2, stats)], [1, 1, 1])
 }
