@@ -1,5 +1,5 @@
 //! Fused LSTM layer launchers (shaders/lstm.wgsl): per direction, one dispatch per sequence or one
-//! per timestep, in one of three variants ([`LstmKernel`]).
+//! per timestep, or the steps of one in one dispatch, in one of five variants ([`LstmKernel`]).
 
 use super::build_op;
 use crate::config::Precision;
@@ -271,12 +271,18 @@ impl LstmKernel {
 /// The forward recurrence of one layer direction over the whole sequence, with the tuner's kernel
 /// ([`super::tune::lstm_kernel`]).
 pub fn lstm_forward(ctx: &GpuContext, p: LstmParams, a: &LstmForwardArgs) -> Result<Schedule> {
-    let precision = if a.gates.half { Precision::F16 } else { Precision::F32 };
+    lstm_forward_with(tuned_kernel(ctx, &p, a.gates.half, a.exchange)?, ctx, p, a)
+}
+
+/// The tuner's kernel for one direction whose activations are f16 where `half`; a model's readbacks
+/// check the exchange from then on where it is the persistent kernel.
+fn tuned_kernel(ctx: &GpuContext, p: &LstmParams, half: bool, exchange: View) -> Result<LstmKernel> {
+    let precision = if half { Precision::F16 } else { Precision::F32 };
     let kernel = super::tune::lstm_kernel(ctx, p.batch, p.steps, p.hidden, precision)?;
     if kernel == LstmKernel::Persistent {
-        ctx.watch_exchange(a.exchange.buffer);
+        ctx.watch_exchange(exchange.buffer);
     }
-    lstm_forward_with(kernel, ctx, p, a)
+    Ok(kernel)
 }
 
 /// [`lstm_forward`] with the kernel named (it must apply: [`LstmKernel::applies`]).
@@ -309,12 +315,7 @@ pub struct LstmBackwardArgs<'a> {
 /// The backward recurrence of one layer direction, walking time in reverse, with the tuner's kernel.
 /// The weight and input gradients are left to GEMMs over `dgates`.
 pub fn lstm_backward(ctx: &GpuContext, p: LstmParams, a: &LstmBackwardArgs) -> Result<Schedule> {
-    let precision = if a.dgates.half { Precision::F16 } else { Precision::F32 };
-    let kernel = super::tune::lstm_kernel(ctx, p.batch, p.steps, p.hidden, precision)?;
-    if kernel == LstmKernel::Persistent {
-        ctx.watch_exchange(a.exchange.buffer);
-    }
-    lstm_backward_with(kernel, ctx, p, a)
+    lstm_backward_with(tuned_kernel(ctx, &p, a.dgates.half, a.exchange)?, ctx, p, a)
 }
 
 /// [`lstm_backward`] with the kernel named (it must apply: [`LstmKernel::applies`]).
