@@ -172,7 +172,7 @@ fn lstm_backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
             let dh = d_state0[b * h + j] + dy_at(row * p.y_stride + p.y_col + j);
             if (!in_range) {
                 // Carried state: the gradient passes through untouched; the gates had no part.
-                d_state0[b * h + j] = dh;
+                d_state0[b * h + j] = flush_tiny(dh);
                 for (var g = 0u; g < 4u; g++) { dgates_set(row * 4u * h + g * h + j, 0.0); }
                 continue;
             }
@@ -181,11 +181,12 @@ fn lstm_backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
             let base = row * 4u * h + j;
             let gates = vec4<f32>(dgates_at(base), dgates_at(base + h), dgates_at(base + 2u * h), dgates_at(base + 3u * h));
             let g = cell_backward(gates, c_prev, c_t, dh, d_state0[(p.batch + b) * h + j]);
-            dgates_set(base, g.dgates.x);
-            dgates_set(base + h, g.dgates.y);
-            dgates_set(base + 2u * h, g.dgates.z);
-            dgates_set(base + 3u * h, g.dgates.w);
-            d_state0[(p.batch + b) * h + j] = g.dc_prev;
+            let dg = flush_tiny4(g.dgates);
+            dgates_set(base, dg.x);
+            dgates_set(base + h, dg.y);
+            dgates_set(base + 2u * h, dg.z);
+            dgates_set(base + 3u * h, dg.w);
+            d_state0[(p.batch + b) * h + j] = flush_tiny(g.dc_prev);
         }
         storageBarrier();
         // Phase 2: dL/dh_{t-1} = W_hhᵀ · dgates_t (thread k reads column k: neighbours read neighbours).
@@ -195,7 +196,7 @@ fn lstm_backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
                 for (var r = 0u; r < 4u * h; r++) {
                     acc = fma(w_hh[r * h + k], dgates_at(row * 4u * h + r), acc);
                 }
-                d_state0[b * h + k] = acc;
+                d_state0[b * h + k] = flush_tiny(acc);
             }
         }
         storageBarrier();
@@ -334,14 +335,15 @@ fn d_state_at(part: u32, b: u32, j: u32) -> f32 {
     return d_state4[i / 4u][i % 4u];
 }
 
+// Stores a running state gradient (flushed below TINY, as every gradient the backward stores).
 fn set_d_state(part: u32, b: u32, j: u32, v: f32) {
     let i = (part * p.batch + b) * p.hidden + j;
-    d_state4[i / 4u][i % 4u] = v;
+    d_state4[i / 4u][i % 4u] = flush_tiny(v);
 }
 
 fn set_dgate(row: u32, col: u32, v: f32) {
     let i = row * 4u * p.hidden + col;
-    dgates4_put(i, v);
+    dgates4_put(i, flush_tiny(v));
 }
 
 // The gate activation at (row, col) the forward pass left where its gradient goes.
@@ -354,7 +356,7 @@ fn saved_gate(row: u32, col: u32) -> f32 {
 // (at padded steps phase 1 already carried dL/dh through).
 fn set_dh_prev(t: u32, b: u32, kc: u32, v: vec4<f32>) {
     if (b < p.batch && t < lengths[b]) {
-        d_state4[(b * p.hidden) / 4u + kc] = v;
+        d_state4[(b * p.hidden) / 4u + kc] = flush_tiny4(v);
     }
 }
 
