@@ -225,6 +225,55 @@ fn long_sequences_split_over_dispatches_match_reference() {
     }
 }
 
+/// Gradients below 1e-30 are stored as 0 by every backward kernel (`flush_tiny`: denormals are
+/// ~100× slower on a CPU): with dL/dy of 1e-32 and no final-state gradient, every gate gradient and
+/// initial-state gradient comes out exactly 0, where the reference gives values of ~1e-33.
+#[test]
+fn tiny_gradients_are_stored_as_zero() {
+    let ctx = gpu();
+    let (bn, tn, h) = (2, 3, 8);
+    let lengths = [3u32, 2];
+    let mut g = rng(9);
+    let (pre, w_hh, state0) = (random(&mut g, tn * bn * 4 * h, 1.0), random(&mut g, 4 * h * h, 0.2), random(&mut g, 2 * bn * h, 0.5));
+    let dy: Vec<f32> = random(&mut g, tn * bn * h, 1.0).iter().map(|v| v * 1e-32).collect();
+    for kernel in [LstmKernel::PerRow, LstmKernel::Slices, LstmKernel::Steps] {
+        let (gates, w, s0, dy_b) = (buffer_f32(ctx, &pre), buffer_f32(ctx, &w_hh), buffer_f32(ctx, &state0), buffer_f32(ctx, &dy));
+        let (len_b, states, y, dsn, ds0, exchange) = (
+            buffer_u32(ctx, &lengths),
+            zeros(ctx, 2 * (tn + 1) * bn * h),
+            zeros(ctx, tn * bn * h),
+            zeros(ctx, 2 * bn * h),
+            zeros(ctx, 2 * bn * h),
+            zeros(ctx, 4),
+        );
+        let p = LstmParams::new(bn, tn, h, false, h);
+        let fwd = LstmForwardArgs {
+            w_hh: whole(&w),
+            lengths: whole(&len_b),
+            gates: whole(&gates),
+            states: whole(&states),
+            state0: whole(&s0),
+            y: whole(&y),
+            exchange: whole(&exchange),
+        };
+        let bwd = LstmBackwardArgs {
+            w_hh: whole(&w),
+            lengths: whole(&len_b),
+            states: whole(&states),
+            dy: whole(&dy_b),
+            d_state_n: whole(&dsn),
+            dgates: whole(&gates),
+            d_state0: whole(&ds0),
+            exchange: whole(&exchange),
+        };
+        let mut ops = lstm_forward_with(kernel, ctx, p, &fwd).unwrap().ops;
+        ops.extend(lstm_backward_with(kernel, ctx, p, &bwd).unwrap().ops);
+        run(ctx, ops);
+        let stored: Vec<f32> = read(ctx, &gates, tn * bn * 4 * h).into_iter().chain(read(ctx, &ds0, 2 * bn * h)).collect();
+        assert!(stored.iter().all(|&v| v == 0.0), "{kernel:?}: {:?}", stored.iter().find(|&&v| v != 0.0));
+    }
+}
+
 /// The tuner's proof of the persistent kernel ([`tune::persistent_failure`]: one run beside the step
 /// kernel on random values) accepts it in one workgroup, at both precisions, with 12 tiles to walk;
 /// with one workgroup per tile it reports what it found (on lavapipe, whose threads cannot run 12
