@@ -437,12 +437,12 @@ fn transfer_between_series_beats_scratch_on_a_target_with_the_sources_dynamics_a
         &mut |_| {},
     )
     .unwrap();
-    assert_eq!((runs.len(), saved), (12, 12));
+    assert_eq!((runs.len(), saved), (14, 14));
     let mae = |method: &str, seed: u64| runs.iter().find(|r| r.method == method && r.seed == seed).unwrap().mae;
     for seed in [1, 2] {
         let scratch = mae("scratch", seed);
         assert!(runs.iter().all(|r| r.mae.is_finite() && r.length == 24 && r.naive_mae > 0.0));
-        for method in ["source-only", "init", "frozen-lstm", "lower-rate", "joint"] {
+        for method in ["source-only", "init", "frozen-lstm", "lower-rate", "joint", "joint-balanced"] {
             assert!(mae(method, seed) < 0.8 * scratch, "seed {seed}: {method} MAE {} vs scratch {scratch}", mae(method, seed));
         }
     }
@@ -451,7 +451,7 @@ fn transfer_between_series_beats_scratch_on_a_target_with_the_sources_dynamics_a
     // A fine-tuning run measured the source before training; one that kept it forecasts as the source does.
     for r in &runs {
         match r.method.as_str() {
-            "scratch" | "joint" => assert!(!r.kept_source && r.start_mse.is_none(), "{r:?}"),
+            "scratch" | "joint" | "joint-balanced" => assert!(!r.kept_source && r.start_mse.is_none(), "{r:?}"),
             "source-only" => assert!(r.kept_source && r.start_mse.is_none(), "{r:?}"),
             _ => assert!(r.start_mse.is_some_and(f64::is_finite), "{r:?}"),
         }

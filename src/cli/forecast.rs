@@ -383,7 +383,7 @@ pub fn run(gpu: &GpuArgs, io: &IoArgs, a: &ForecastArgs) -> Result<()> {
         // A model from --from counts as epoch 0 of early stopping.
         let start_point = if source.is_some() { StartPoint::measure(&ctx, &mut model, &scaled, fc)? } else { None };
         let mut observer = ForecastObserver { format: a.format, epochs: fc.epochs, bar: None };
-        let logs = timeseries::fit_with(&ctx, &mut model, &scaled, &extras, fc, &mut observer)?;
+        let logs = timeseries::fit_with(&ctx, &mut model, &scaled, &extras, false, fc, &mut observer)?;
         if let Some(bar) = observer.bar.take() {
             bar.finish_and_clear();
         }

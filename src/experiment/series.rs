@@ -62,11 +62,16 @@ pub enum SeriesMethod {
     /// its own scaling; validated on the target's steps): learning both at once instead of one
     /// after the other. Needs the source series, not a checkpoint.
     Joint,
+    /// [`SeriesMethod::Joint`] with the target's training windows repeated (a whole number of times)
+    /// until they are at least as many per epoch as the source's. Measured on FR → BE it did not pay
+    /// (results/forecast-transfer/README.md).
+    JointBalanced,
 }
 
 impl SeriesMethod {
     /// Every method, in report order.
-    pub const ALL: [Self; 6] = [Self::Scratch, Self::SourceOnly, Self::Init, Self::FrozenLstm, Self::LowerRate, Self::Joint];
+    pub const ALL: [Self; 7] =
+        [Self::Scratch, Self::SourceOnly, Self::Init, Self::FrozenLstm, Self::LowerRate, Self::Joint, Self::JointBalanced];
 
     /// The name in reports (as on the command line).
     pub fn name(self) -> &'static str {
@@ -77,7 +82,13 @@ impl SeriesMethod {
             Self::FrozenLstm => "frozen-lstm",
             Self::LowerRate => "lower-rate",
             Self::Joint => "joint",
+            Self::JointBalanced => "joint-balanced",
         }
+    }
+
+    /// Whether it trains on the source series' windows beside the target's.
+    pub fn is_joint(self) -> bool {
+        matches!(self, Self::Joint | Self::JointBalanced)
     }
 }
 
@@ -214,7 +225,7 @@ impl SeriesGridConfig {
                 2 * self.horizon
             ));
         }
-        if self.source_checkpoint.is_some() && self.methods.contains(&SeriesMethod::Joint) {
+        if self.source_checkpoint.is_some() && self.methods.iter().any(|m| m.is_joint()) {
             return bad("joint trains on the source series' windows: it needs the source series, not --source-model".into());
         }
         if !self.methods.contains(&SeriesMethod::Scratch) {
@@ -499,12 +510,13 @@ pub fn run_series_grid(
                 let (logs, start_mse, kept_source) = match method {
                     SeriesMethod::SourceOnly => (Vec::new(), None, true),
                     SeriesMethod::Scratch => (timeseries::fit(ctx, &mut model, &scaled, &fc, &mut ())?, None, false),
-                    SeriesMethod::Joint => {
+                    SeriesMethod::Joint | SeriesMethod::JointBalanced => {
                         let Some(extra) = &source.series else {
                             return Err(Error::InvalidInput("joint needs the source series, not --source-model".into()));
                         };
                         let extra = std::slice::from_ref(extra);
-                        (timeseries::fit_with(ctx, &mut model, &scaled, extra, &fc, &mut ())?, None, false)
+                        let balance = method == SeriesMethod::JointBalanced;
+                        (timeseries::fit_with(ctx, &mut model, &scaled, extra, balance, &fc, &mut ())?, None, false)
                     }
                     _ => {
                         let start = StartPoint::measure(ctx, &mut model, &scaled, &fc)?;
@@ -555,7 +567,7 @@ pub fn run_series_grid(
 /// Sets a fresh model up for `method`: the source's parameters for every method but scratch and joint, the
 /// LSTM frozen or at a lower rate.
 fn prepare(ctx: &GpuContext, model: &mut Forecaster, source: &TensorMap, method: SeriesMethod, factor: f32) -> Result<()> {
-    if matches!(method, SeriesMethod::Scratch | SeriesMethod::Joint) {
+    if method == SeriesMethod::Scratch || method.is_joint() {
         return Ok(());
     }
     model.load_params(ctx, source)?;

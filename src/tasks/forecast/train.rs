@@ -379,23 +379,26 @@ pub fn fit<'a>(
     cfg: &'a ForecastConfig,
     observer: &mut dyn FitObserver<ForecastRun<'a>>,
 ) -> Result<Vec<ForecastEpoch>> {
-    fit_with(ctx, model, scaled, &[], cfg, observer)
+    fit_with(ctx, model, scaled, &[], false, cfg, observer)
 }
 
 /// [`fit`], the training windows of the `extra` series shuffled in with the series' own (validation
-/// stays the series' own).
+/// stays the series' own). With `balance`, the series' own windows are repeated (a whole number of
+/// times, at least once) until they are as many per epoch as the extra series' together.
 pub fn fit_with<'a>(
     ctx: &'a GpuContext,
     model: &'a mut Forecaster,
     scaled: &'a [Vec<f64>],
     extra: &'a [ExtraSeries],
+    balance: bool,
     cfg: &'a ForecastConfig,
     observer: &mut dyn FitObserver<ForecastRun<'a>>,
 ) -> Result<Vec<ForecastEpoch>> {
     cfg.validate()?;
     let n = scaled[0].len();
     let (train_end, test_start) = boundaries(n, cfg)?;
-    let mut train: Vec<(usize, usize)> = train_origins(n, cfg)?.into_iter().map(|o| (0, o)).collect();
+    let own = train_origins(n, cfg)?;
+    let mut train: Vec<(usize, usize)> = own.iter().map(|&o| (0, o)).collect();
     let mut extras = Vec::with_capacity(extra.len());
     for (k, series) in extra.iter().enumerate() {
         let windows = series.windows_config(cfg, scaled.len())?;
@@ -403,6 +406,13 @@ pub fn fit_with<'a>(
             .map_err(|e| Error::InvalidInput(format!("extra series {}: {e}", series.name)))?;
         train.extend(origins.into_iter().map(|o| (k + 1, o)));
         extras.push((&series.scaled[..], windows));
+    }
+    if balance {
+        // The extra windows over the own ones, rounded up: that many copies of the own in all.
+        let copies = (train.len() - own.len()).div_ceil(own.len().max(1)).max(1);
+        for _ in 1..copies {
+            train.extend(own.iter().map(|&o| (0, o)));
+        }
     }
     let valid = origins(train_end, test_start, cfg, cfg.horizon);
     model.step.configure(ctx, &mut model.store, &cfg.optim);
