@@ -7,8 +7,9 @@
 // another that the driver has not started (more workgroups than run at once, e.g. a CPU driver's
 // few threads) would wait forever. So every wait is bounded: after about a million polls of one word
 // the wait gives up, sets the status word and poisons what it returns with NaN, and every later
-// wait gives up at once. A run is right if and only if the status word is still 0 afterwards; the
-// tuner only picks this kernel after such a run (src/kernels/tune.rs), never the fixed rule. It does
+// wait gives up at once. A run whose status word is set afterwards is wrong; the tuner only picks
+// this kernel after a run on the shape left it 0 and matched the step kernel (src/kernels/tune.rs),
+// never the fixed rule. It does
 // not run on CPU drivers: llvmpipe (lavapipe) runs a dispatch's workgroups in chunks, one after
 // another per thread, and lets an invocation take 65535 loop back-edges in all, after which every
 // loop is cut short silently; spinning exhausts that (a wait then seems met, with a wrong value).
@@ -171,6 +172,7 @@ fn lstm_backward_persist(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_in
 }
 
 @compute @workgroup_size(WG_1D, 1, 1)
-fn lstm_persist_clear(@builtin(global_invocation_id) gid: vec3<u32>) {
-    if (gid.x < 2u * p.batch * 4u * p.hidden) { atomicStore(&xchg[1u + gid.x], 0u); }
+fn lstm_persist_clear(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = linear_index(gid, nwg, WG_1D);
+    if (i < 2u * p.batch * 4u * p.hidden) { atomicStore(&xchg[1u + i], 0u); }
 }
