@@ -164,9 +164,10 @@ pub struct GpuContext {
     pipelines: PipelineCache,
     storage_bytes: std::sync::atomic::AtomicU64,
     setup_nanos: std::sync::atomic::AtomicU64,
-    /// The exchange buffers of the persistent LSTM kernels recorded on this context: word 0 says
-    /// whether one of their waits gave up ([`GpuContext::persistent_wait_gave_up`]).
-    exchanges: std::sync::Mutex<Vec<wgpu::Buffer>>,
+    /// The exchange buffers of the persistent LSTM kernels that live models recorded on this
+    /// context (weak: a dropped model's buffer is freed and forgotten); word 0 says whether one of
+    /// their waits gave up ([`GpuContext::check_persistent`]).
+    exchanges: std::sync::Mutex<Vec<std::sync::Weak<wgpu::Buffer>>>,
 }
 
 impl GpuContext {
@@ -243,12 +244,12 @@ impl GpuContext {
         self.precision
     }
 
-    /// Keeps the exchange buffer of a persistent LSTM kernel a model recorded: from then on every
-    /// blocking readback ([`read_staging`]) first checks that none of its waits gave up.
-    pub(crate) fn watch_exchange(&self, buffer: &wgpu::Buffer) {
+    /// Watches the exchange buffer of a persistent LSTM kernel a model recorded: while the model
+    /// lives, every blocking readback ([`read_staging`]) first checks that none of its waits gave up.
+    pub(crate) fn watch_exchange(&self, buffer: &std::sync::Arc<wgpu::Buffer>) {
         let mut exchanges = self.exchanges.lock().unwrap();
-        if !exchanges.contains(buffer) {
-            exchanges.push(buffer.clone());
+        if !exchanges.iter().any(|w| std::ptr::eq(w.as_ptr(), std::sync::Arc::as_ptr(buffer))) {
+            exchanges.push(std::sync::Arc::downgrade(buffer));
         }
     }
 
@@ -257,7 +258,11 @@ impl GpuContext {
     /// they look like, never reach the host as if they were right. Reads each exchange's status
     /// word (sticky), waiting for the GPU; reads nothing where no model recorded such a kernel.
     pub(crate) fn check_persistent(&self) -> Result<()> {
-        let exchanges = self.exchanges.lock().unwrap().clone();
+        let exchanges: Vec<std::sync::Arc<wgpu::Buffer>> = {
+            let mut watched = self.exchanges.lock().unwrap();
+            watched.retain(|w| w.strong_count() > 0);
+            watched.iter().filter_map(|w| w.upgrade()).collect()
+        };
         for buffer in &exchanges {
             if buffers::read_word(self, buffer)? != 0 {
                 return Err(Error::PersistentStalled { adapter: self.info.name.clone() });

@@ -277,12 +277,9 @@ fn {name}_len() -> u32 {{ return 2u * arrayLength(&{name}); }}",
             "{head} {name}: array<atomic<u32>>;{}
 fn {name}_at(i: u32) -> f32 {{ return unpack2x16float(atomicLoad(&{name}[i >> 1u]))[i & 1u]; }}
 fn {name}_len() -> u32 {{ return 2u * arrayLength(&{name}); }}
-fn {name}_set(i: u32, v: f32) {{
-    let shift = (i & 1u) * 16u;
-    atomicAnd(&{name}[i >> 1u], ~(0xffffu << shift));
-    atomicOr(&{name}[i >> 1u], (pack2x16float(vec2<f32>(clamp(v, -F16_MAX, F16_MAX), 0.0)) & 0xffffu) << shift);
-}}",
-            comment("f16 pairs, written half by half")
+{}",
+            comment("f16 pairs, written half by half"),
+            half_write(name, "set")
         ),
     })
 }
@@ -324,7 +321,16 @@ fn {name}_at(q: u32) -> vec4<f32> {{
     return vec4<f32>(unpack2x16float(atomicLoad(&{name}[2u * q])), unpack2x16float(atomicLoad(&{name}[2u * q + 1u])));
 }}
 fn {name}_get(i: u32) -> f32 {{ return unpack2x16float(atomicLoad(&{name}[i >> 1u]))[i & 1u]; }}
-fn {name}_put(i: u32, v: f32) {{
+{}",
+        half_write(name, "put")
+    )
+}
+
+/// `fn NAME_SUFFIX(i, v)`: writes element i of an f16-pair tensor, clamped to f16's range, as its
+/// half of the word (an `atomicAnd` clears it, an `atomicOr` sets it: the other half is untouched).
+fn half_write(name: &str, suffix: &str) -> String {
+    format!(
+        "fn {name}_{suffix}(i: u32, v: f32) {{
     let shift = (i & 1u) * 16u;
     atomicAnd(&{name}[i >> 1u], ~(0xffffu << shift));
     atomicOr(&{name}[i >> 1u], (pack2x16float(vec2<f32>(clamp(v, -F16_MAX, F16_MAX), 0.0)) & 0xffffu) << shift);

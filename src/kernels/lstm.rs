@@ -268,24 +268,15 @@ impl LstmKernel {
     }
 }
 
-/// The forward recurrence of one layer direction over the whole sequence, with the tuner's kernel
-/// ([`super::tune::lstm_kernel`]).
-pub fn lstm_forward(ctx: &GpuContext, p: LstmParams, a: &LstmForwardArgs) -> Result<Schedule> {
-    lstm_forward_with(tuned_kernel(ctx, &p, a.gates.half, a.exchange)?, ctx, p, a)
-}
-
-/// The tuner's kernel for one direction whose activations are f16 where `half`; a model's readbacks
-/// check the exchange from then on where it is the persistent kernel.
-fn tuned_kernel(ctx: &GpuContext, p: &LstmParams, half: bool, exchange: View) -> Result<LstmKernel> {
+/// The tuner's kernel ([`super::tune::lstm_kernel`]) for one direction whose activations are f16
+/// where `half`.
+pub fn tuned_kernel(ctx: &GpuContext, p: &LstmParams, half: bool) -> Result<LstmKernel> {
     let precision = if half { Precision::F16 } else { Precision::F32 };
-    let kernel = super::tune::lstm_kernel(ctx, p.batch, p.steps, p.hidden, precision)?;
-    if kernel == LstmKernel::Persistent {
-        ctx.watch_exchange(exchange.buffer);
-    }
-    Ok(kernel)
+    super::tune::lstm_kernel(ctx, p.batch, p.steps, p.hidden, precision)
 }
 
-/// [`lstm_forward`] with the kernel named (it must apply: [`LstmKernel::applies`]).
+/// The forward recurrence of one layer direction over the whole sequence with `kernel` (it must
+/// apply: [`LstmKernel::applies`]; [`tuned_kernel`] picks one).
 pub fn lstm_forward_with(kernel: LstmKernel, ctx: &GpuContext, p: LstmParams, a: &LstmForwardArgs) -> Result<Schedule> {
     let views = [(1, a.w_hh), (2, a.lengths), (3, a.gates), (4, a.states), (5, a.state0), (6, a.y)];
     kernel.ops(true, ctx, p, &views, a.exchange)
@@ -312,13 +303,8 @@ pub struct LstmBackwardArgs<'a> {
     pub exchange: View<'a>,
 }
 
-/// The backward recurrence of one layer direction, walking time in reverse, with the tuner's kernel.
-/// The weight and input gradients are left to GEMMs over `dgates`.
-pub fn lstm_backward(ctx: &GpuContext, p: LstmParams, a: &LstmBackwardArgs) -> Result<Schedule> {
-    lstm_backward_with(tuned_kernel(ctx, &p, a.dgates.half, a.exchange)?, ctx, p, a)
-}
-
-/// [`lstm_backward`] with the kernel named (it must apply: [`LstmKernel::applies`]).
+/// The backward recurrence of one layer direction, walking time in reverse, with `kernel` (as in
+/// [`lstm_forward_with`]). The weight and input gradients are left to GEMMs over `dgates`.
 pub fn lstm_backward_with(kernel: LstmKernel, ctx: &GpuContext, p: LstmParams, a: &LstmBackwardArgs) -> Result<Schedule> {
     let views = [(1, a.w_hh), (2, a.lengths), (3, a.states), (4, a.dy), (5, a.d_state_n), (6, a.dgates), (7, a.d_state0)];
     kernel.ops(false, ctx, p, &views, a.exchange)

@@ -3,20 +3,21 @@
 //!
 //! Per layer l and direction d, with X the layer input `[T·B, in]` (time-major rows t·B+b):
 //!   forward:  pre = X·W_ihᵀ + b_ih + b_hh   (one GEMM over all timesteps)
-//!             lstm_forward                  (one fused dispatch for the whole sequence, or one per
+//!             recurrence                    (one fused dispatch for the whole sequence, or one per
 //!                                            timestep: the tuner's `LstmKernel`) → gates, over pre
-//!   backward: lstm_backward                 (likewise, reverse time) → dgates `[T·B, 4H]`, over gates
+//!   backward: recurrence                    (likewise, reverse time) → dgates `[T·B, 4H]`, over gates
 //!             dW_ih += dgatesᵀ·X, dW_hh += dgatesᵀ·H_prev, db_ih = db_hh = Σ_rows dgates,
 //!             dX (+)= dgates·W_ih            (GEMMs over all timesteps)
 //! so a layer costs 2 dispatches forward and 6 backward per direction, independent of T, with the
-//! per-sequence kernels; T + 1 forward and T + 6 backward with the per-timestep one.
+//! per-sequence kernels (on a CPU adapter a long sequence takes a few more:
+//! `LstmKernel::steps_per_dispatch`); T + 1 forward and T + 6 backward with the per-timestep one.
 
 use crate::config::Precision;
 use crate::config::validate::{MAX_SIZE, bytes_of, check_size};
 use crate::error::Result;
 use crate::gpu::{GpuContext, View};
 use crate::graph::Schedule;
-use crate::kernels::lstm::{LstmBackwardArgs, LstmForwardArgs, LstmKernel, LstmParams, lstm_backward, lstm_forward};
+use crate::kernels::lstm::{LstmBackwardArgs, LstmForwardArgs, LstmKernel, LstmParams, lstm_backward_with, lstm_forward_with, tuned_kernel};
 use crate::kernels::matmul::{Gemm, gemm};
 use crate::kernels::reduce::column_sum;
 use crate::params::ParamStore;
@@ -111,8 +112,9 @@ pub struct LstmStack {
     dirs: Vec<DirectionBuffers>, // index l*dirs + d
     /// The persistent recurrence kernel's exchange (`LstmKernel::exchange_len` words where that kernel
     /// applies), shared by every layer and direction: their dispatches run one after another, each
-    /// clearing it first.
-    exchange: wgpu::Buffer,
+    /// clearing it first. Shared with the context's watch list (weakly) once a persistent kernel is
+    /// recorded, so every readback checks its status while the stack lives.
+    exchange: std::sync::Arc<wgpu::Buffer>,
 }
 
 impl LstmStack {
@@ -148,7 +150,7 @@ impl LstmStack {
         }
         // One word where the persistent kernel cannot run (a CPU driver): nothing else reads it.
         let words = if LstmKernel::Persistent.applies(ctx, h as u32) { LstmKernel::exchange_len(b, h) } else { 1 };
-        let exchange = ctx.storage_buffer("lstm exchange", 4 * words as u64)?;
+        let exchange = std::sync::Arc::new(ctx.storage_buffer("lstm exchange", 4 * words as u64)?);
         Ok(Self { cfg, prefix: prefix.to_string(), batch, steps, precision, ys, dys, dirs, exchange })
     }
 
@@ -158,6 +160,16 @@ impl LstmStack {
 
     fn dir(&self, layer: usize, dir: usize) -> &DirectionBuffers {
         &self.dirs[layer * self.cfg.dirs() + dir]
+    }
+
+    /// The tuner's recurrence kernel for a direction of these sizes; the persistent one has the
+    /// context check this stack's exchange at every readback.
+    fn kernel(&self, ctx: &GpuContext, p: &LstmParams) -> Result<LstmKernel> {
+        let kernel = tuned_kernel(ctx, p, self.precision == Precision::F16)?;
+        if kernel == LstmKernel::Persistent {
+            ctx.watch_exchange(&self.exchange);
+        }
+        Ok(kernel)
     }
 
     /// A gates, y or dy buffer at the stack's precision.
@@ -217,7 +229,7 @@ impl LstmStack {
                     y: self.tensor(&self.ys[l]),
                     exchange: View::whole(&self.exchange),
                 };
-                s.extend(lstm_forward(ctx, p, &args)?);
+                s.extend(lstm_forward_with(self.kernel(ctx, &p)?, ctx, p, &args)?);
             }
         }
         Ok(s)
@@ -255,7 +267,7 @@ impl LstmStack {
                     d_state0: View::whole(&buf.d_state0),
                     exchange: View::whole(&self.exchange),
                 };
-                s.extend(lstm_backward(ctx, p, &args)?);
+                s.extend(lstm_backward_with(self.kernel(ctx, &p)?, ctx, p, &args)?);
                 let dg = self.tensor(&buf.gates);
                 let g = Gemm::new(4 * h, cfg.layer_input(l), rows).a_transposed().accumulate(true);
                 s.push(gemm(ctx, g, dg, input, store.grad_view(&self.name("weight_ih", l, d))?, &[])?);
