@@ -1,5 +1,5 @@
 //! The f64 references' gradients against central finite differences (no GPU). The GPU kernels are
-//! then checked against these references in gpu_kernels.rs.
+//! then checked against these references in gpu_kernels.rs and lstm_kernels.rs.
 
 mod common;
 

@@ -1,7 +1,7 @@
 //! The kernel tuner: it times every variant that applies, keeps the fastest in a cache file keyed by
 //! adapter and shape, reuses it, re-times on `force`, survives a corrupt file, and whatever it picks
 //! the model computes the same function (every variant is checked against the reference in
-//! gpu_kernels.rs; here a whole training run with the per-timestep recurrence, planted in the cache,
+//! gpu_kernels.rs and lstm_kernels.rs; here a whole training run with the per-timestep recurrence, planted in the cache,
 //! against one with the fixed rule's kernels).
 
 mod common;

@@ -6,7 +6,7 @@
 // from the states (forward) or the running state gradients (backward) the one before left in
 // memory, and only the first (p.step = 0) loads the initial ones. A CPU driver needs that: llvmpipe
 // (lavapipe) lets one shader invocation take at most 65535 loop back-edges in all, then silently
-// cuts every loop short (kernels-tests/gpu_kernels.rs, a long sequence), so the host splits a
+// cuts every loop short (kernels-tests/lstm_kernels.rs, a long sequence), so the host splits a
 // sequence there (LstmKernel::steps_per_dispatch). A GPU takes it in one dispatch.
 //
 // Gate order along the 4H axis is PyTorch's: i, f, g, o. Sequences are time-major.

@@ -9,7 +9,7 @@ use lstm_transfer::experiment::series::{Learn, SeriesGridConfig, SeriesMethod, S
 use lstm_transfer::experiment::series_report::{FILES, write_results, write_series_report};
 use lstm_transfer::tasks::forecast::read_series;
 
-use super::forecast::{SeriesColumnsArgs, WindowArgs};
+use super::series_args::{SeriesColumnsArgs, WindowArgs};
 use super::{GpuArgs, IoArgs};
 
 #[derive(Args)]

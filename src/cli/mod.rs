@@ -22,6 +22,7 @@ pub mod forecast;
 pub mod forecast_transfer;
 pub mod lm;
 pub mod predict;
+pub mod series_args;
 pub mod system;
 pub mod train;
 pub mod transfer;

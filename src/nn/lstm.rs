@@ -17,7 +17,9 @@ use crate::config::validate::{MAX_SIZE, bytes_of, check_size};
 use crate::error::Result;
 use crate::gpu::{GpuContext, View};
 use crate::graph::Schedule;
-use crate::kernels::lstm::{LstmBackwardArgs, LstmForwardArgs, LstmKernel, LstmParams, lstm_backward_with, lstm_forward_with, tuned_kernel};
+use crate::kernels::lstm::{
+    LstmBackwardArgs, LstmForwardArgs, LstmKernel, LstmParams, lstm_backward_with, lstm_forward_with, tuned_kernel,
+};
 use crate::kernels::matmul::{Gemm, gemm};
 use crate::kernels::reduce::column_sum;
 use crate::params::ParamStore;
