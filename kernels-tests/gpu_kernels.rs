@@ -442,6 +442,57 @@ fn adam_and_adamw_with_freeze_masks_lr_scales_and_clipping() {
     }
 }
 
+/// An f16 model's store: its kernels read an f16 working copy and write f16 gradients at the loss
+/// scale; Adam (with clipping) updates the f32 master copy from those and writes the working copy,
+/// which holds every tensor, a frozen one as uploaded.
+#[test]
+fn adam_over_an_f16_store_updates_the_master_and_the_working_copy() {
+    let ctx = gpu_f16();
+    // Odd lengths: a tensor's last word is half padding.
+    let specs = vec![("a".to_string(), vec![3, 71]), ("frozen".to_string(), vec![5]), ("c".to_string(), vec![301])];
+    let mut store = ParamStore::new(ctx, &specs).unwrap();
+    assert!(store.is_half());
+    store.set_frozen("frozen", true).unwrap();
+    store.sync_options(ctx);
+    let mut g = rng(14);
+    let scale = store.grad_scale;
+    let cfg = AdamConfig { lr: 0.01, max_grad_norm: 1.5, ..Default::default() };
+    let (mut host, mut grads) = (Vec::new(), Vec::new());
+    for (name, shape) in &specs {
+        let n = shape.iter().product();
+        let v = random(&mut g, n, 1.0);
+        store.upload(ctx, name, &v).unwrap();
+        host.push(to_f64(&v));
+        // What the kernels would store: the scaled gradient, rounded to f16.
+        let stored = round_f16(&random(&mut g, n, 1.0).iter().map(|x| x * scale).collect::<Vec<_>>());
+        write_tensor(ctx, store.grad_view(name).unwrap(), &stored);
+        grads.push(stored.iter().map(|x| (x / scale) as f64).collect::<Vec<_>>());
+    }
+    let stats = zeros(ctx, 8);
+    let p = AdamParams::new(&cfg, store.total_len(), 3, 6, 1, cfg.lr).with_grad_scale(scale);
+    run(
+        ctx,
+        vec![
+            sum_squares(ctx, store.total_len(), 6, store.grads_view(), whole(&stats)).unwrap(),
+            adam_step(ctx, p, &store.adam_views(whole(&stats))).unwrap(),
+        ],
+    );
+    for ((_, _, got), want) in store.download_grads(ctx).unwrap().iter().zip(&grads) {
+        assert_close("download_grads f16", got, want, 0.0, 1e-7);
+    }
+    let norm = grads.iter().flatten().map(|x| x * x).sum::<f64>().sqrt();
+    let clip = (1.5 / (norm + 1e-6)).min(1.0);
+    for i in [0, 2] {
+        let (mut m, mut v) = (vec![0.0; host[i].len()], vec![0.0; host[i].len()]);
+        r::adam(&mut host[i], &grads[i], &mut m, &mut v, 0.01, 0.9, 0.999, 1e-8, 0.0, 0, 1, clip);
+    }
+    for ((name, _, master), want) in store.download(ctx).unwrap().iter().zip(&host) {
+        assert_close(&format!("adam f16 master {name}"), master, want, 1e-6, 1e-5);
+        let work = read_tensor(ctx, store.view(name).unwrap(), master.len());
+        assert_close(&format!("adam f16 working copy {name}"), &work, &to_f64(&round_f16(master)), 0.0, 0.0);
+    }
+}
+
 #[test]
 fn oversized_buffer_is_a_clear_error_naming_the_buffer() {
     let ctx = gpu();
@@ -481,7 +532,7 @@ fn bad_batches_are_rejected_with_the_reason() {
 }
 
 /// Every GEMM kernel with f16 operands (`View::half`), every transposition, biases and accumulation,
-/// at sizes off the tiles. The reference reads the f16 operands rounded as the kernel
+/// at sizes off the tiles; with all three operands f16 the bias is f16 too (an f16 model's weights). The reference reads the f16 operands rounded as the kernel
 /// does; an f16 C is compared within its rounding (1e-3, values up to ~5).
 #[test]
 fn matmul_with_f16_operands() {
@@ -499,11 +550,12 @@ fn matmul_with_f16_operands() {
                 let a = maybe(ha, random(&mut g, m * k, 1.0));
                 let b = maybe(hb, random(&mut g, k * n, 1.0));
                 let c0 = maybe(hc, random(&mut g, m * n, 1.0));
-                let bias = random(&mut g, n, 1.0);
+                let hbias = halves == 7;
+                let bias = maybe(hbias, random(&mut g, n, 1.0));
                 let a_store = if ta { transpose(&a, m, k) } else { a.clone() };
                 let b_store = if tb { transpose(&b, k, n) } else { b.clone() };
                 let store = |half: bool, v: &[f32]| if half { buffer_f16(ctx, v) } else { buffer_f32(ctx, v) };
-                let (ab, bb, cb, biasb) = (store(ha, &a_store), store(hb, &b_store), store(hc, &c0), buffer_f32(ctx, &bias));
+                let (ab, bb, cb, biasb) = (store(ha, &a_store), store(hb, &b_store), store(hc, &c0), store(hbias, &bias));
                 let view = |half: bool, buf| if half { half_view(buf) } else { whole(buf) };
                 let mut spec = Gemm::new(m, n, k).accumulate(true);
                 if ta {
@@ -512,7 +564,7 @@ fn matmul_with_f16_operands() {
                 if tb {
                     spec = spec.b_transposed();
                 }
-                let op = gemm_with(ctx, kernel, spec, view(ha, &ab), view(hb, &bb), view(hc, &cb), &[whole(&biasb)]).unwrap();
+                let op = gemm_with(ctx, kernel, spec, view(ha, &ab), view(hb, &bb), view(hc, &cb), &[view(hbias, &biasb)]).unwrap();
                 run(ctx, vec![op]);
                 let mut want = r::matmul(&to_f64(&a), &to_f64(&b), m, n, k, false, false);
                 for i in 0..m {
@@ -528,8 +580,8 @@ fn matmul_with_f16_operands() {
     }
 }
 
-/// Pooling (forward and backward) and column sums over f16 tensors; an f16 view where a kernel takes
-/// f32 only is refused rather than misread.
+/// Pooling (forward and backward) and column sums over f16 tensors (and into one); an f16 view where
+/// a kernel takes f32 only is refused rather than misread.
 #[test]
 fn pooling_and_column_sums_with_f16_tensors() {
     use r::PoolKind::{Last, Max, Mean};
@@ -570,6 +622,43 @@ fn pooling_and_column_sums_with_f16_tensors() {
     let want: Vec<f64> = (0..cols).map(|c| (0..rows).map(|r| x[r * cols + c] as f64).sum()).collect();
     assert_close("column_sum f16", &read(ctx, &out_b, cols), &want, ATOL, RTOL);
 
-    let err = column_sum(ctx, rows, cols, false, half_view(&x_b), half_view(&out_b)).err().expect("refused").to_string();
-    assert!(err.contains("column_sum") && err.contains("f32 only"), "{err}");
+    // Into an f16 output, accumulating (an f16 model's bias gradients).
+    let out0 = round_f16(&random(&mut g, cols, 1.0));
+    let out_h = buffer_f16(ctx, &out0);
+    run(ctx, vec![column_sum(ctx, rows, cols, true, half_view(&x_b), half_view(&out_h)).unwrap()]);
+    let want: Vec<f64> = want.iter().zip(&out0).map(|(w, o)| w + *o as f64).collect();
+    assert_close("column_sum into f16", &read_tensor(ctx, half_view(&out_h), cols), &want, 1e-3, 1e-3);
+
+    let err = grad_reverse(ctx, cols, 0.5, half_view(&x_b), whole(&out_b)).err().expect("refused").to_string();
+    assert!(err.contains("grad_reverse") && err.contains("f32 only"), "{err}");
+}
+
+/// The embedding gather from an f16 table and the scatter-add into an f16 gradient (an f16 model's
+/// embedding): the gather copies the stored halves exactly; the scatter-add sums in f32 and stores
+/// once, within f16's rounding.
+#[test]
+fn embedding_with_an_f16_table() {
+    let ctx = gpu();
+    // E odd: neighbouring rows share a word of the table and of its gradient.
+    let (v, bn, tn, e) = (11, 3, 5, 69);
+    let mut g = rng(13);
+    let ids: Vec<u32> = (0..bn * tn).map(|i| ((i * 7 + 3) % v) as u32).collect();
+    let lengths = [5u32, 1, 3];
+    let table = round_f16(&random(&mut g, v * e, 1.0));
+    let dx = random(&mut g, tn * bn * e, 1.0);
+    let (ids_b, table_b, x_b, dx_b) = (buffer_u32(ctx, &ids), buffer_f16(ctx, &table), zeros(ctx, tn * bn * e), buffer_f32(ctx, &dx));
+    let seg = TokenSegments::build(&ids, &lengths, bn, tn);
+    let (so, sp, stk) = (buffer_u32(ctx, &seg.offsets), buffer_u32(ctx, &seg.positions), buffer_u32(ctx, &seg.tokens));
+    let views = SegmentViews { offsets: whole(&so), positions: whole(&sp), tokens: whole(&stk) };
+    let d_table = buffer_f16(ctx, &vec![0.0; v * e]);
+    run(
+        ctx,
+        vec![
+            gather(ctx, bn, tn, e, whole(&ids_b), half_view(&table_b), whole(&x_b)).unwrap(),
+            scatter_add(ctx, e, seg.segments(), &views, whole(&dx_b), half_view(&d_table)).unwrap(),
+        ],
+    );
+    assert_close("gather f16", &read(ctx, &x_b, tn * bn * e), &r::gather(&ids, &to_f64(&table), bn, tn, e), 0.0, 0.0);
+    let want = r::scatter_add(&ids, &lengths, &to_f64(&dx), v, bn, tn, e);
+    assert_close("scatter_add f16", &read_tensor(ctx, half_view(&d_table), v * e), &want, 1e-3, 1e-3);
 }

@@ -122,10 +122,10 @@ fn the_persistent_kernel_is_proved_before_use() {
     }
 }
 
-/// Every recurrence kernel with the gates, y and dy stored as f16 (Precision::F16), at the shapes
-/// above.
+/// Every recurrence kernel with W_hh, the gates, y and dy stored as f16 (Precision::F16), at the
+/// shapes above.
 #[test]
-fn lstm_kernels_with_f16_activations_match_reference() {
+fn lstm_kernels_with_f16_weights_and_activations_match_reference() {
     let slices: &[u32] = &[5, 2, 4, 5, 1, 3, 5, 4, 2, 5, 3];
     check_lstm_at(Precision::F16, LstmKernel::PerRow, 5, 70, &[5, 2, 4]);
     check_lstm_at(Precision::F16, LstmKernel::Slices, 5, 68, slices);
@@ -141,8 +141,8 @@ fn check_lstm(kernel: LstmKernel, tn: usize, h: usize, lengths: &[u32]) {
     check_lstm_at(Precision::F32, kernel, tn, h, lengths);
 }
 
-/// With `Precision::F16` the gates buffer (pre, then gates, then their gradients), y and dy are f16:
-/// the reference reads pre and dy rounded as the kernel does, and what the kernel stores rounded
+/// With `Precision::F16` W_hh, the gates buffer (pre, then gates, then their gradients), y and dy are
+/// f16 (as in an f16 model): the reference reads W_hh, pre and dy rounded as the kernel does, and what the kernel stores rounded
 /// (gates, y) or computes from rounded values (the gate gradients read the rounded gates; dL/dh
 /// reads the rounded gate gradients) is compared within f16's precision: 1e-3 for stored values
 /// (two roundings' worth at magnitude 1), 4e-3 for the gradients (as the PyTorch parity suite).
@@ -169,17 +169,17 @@ fn check_lstm_at(precision: Precision, kernel: LstmKernel, tn: usize, h: usize, 
     for reverse in [false, true] {
         let sh = LstmShape { b: bn, t: tn, h, reverse };
         let pre = input(random(&mut g, tn * bn * 4 * h, 1.0));
-        let w_hh = random(&mut g, 4 * h * h, 0.2);
+        let w_hh = input(random(&mut g, 4 * h * h, 0.2));
         let state0 = random(&mut g, 2 * bn * h, 0.5);
         let d_state_n = random(&mut g, 2 * bn * h, 1.0);
         // One buffer holds pre, then the gates (forward, in place), then their gradients (backward).
-        let (gates, w_b, s0_b, dsn_b) = (tensor(&pre), buffer_f32(ctx, &w_hh), buffer_f32(ctx, &state0), buffer_f32(ctx, &d_state_n));
+        let (gates, w_b, s0_b, dsn_b) = (tensor(&pre), tensor(&w_hh), buffer_f32(ctx, &state0), buffer_f32(ctx, &d_state_n));
         let states = zeros(ctx, 2 * (tn + 1) * bn * h);
         let ds0 = zeros(ctx, 2 * bn * h);
         let exchange = zeros(ctx, LstmKernel::exchange_len(bn, h));
         let p = LstmParams::new(bn, tn, h, reverse, y_stride).with_groups(groups);
         let fwd = LstmForwardArgs {
-            w_hh: whole(&w_b),
+            w_hh: view(&w_b, precision),
             lengths: whole(&len_buf),
             gates: view(&gates, precision),
             states: whole(&states),
@@ -188,7 +188,7 @@ fn check_lstm_at(precision: Precision, kernel: LstmKernel, tn: usize, h: usize, 
             exchange: whole(&exchange),
         };
         let bwd = LstmBackwardArgs {
-            w_hh: whole(&w_b),
+            w_hh: view(&w_b, precision),
             lengths: whole(&len_buf),
             states: whole(&states),
             dy: view(&dy_buf, precision),

@@ -19,7 +19,8 @@ fn every_shader_parses_and_validates() {
 }
 
 /// Every combination of a family's tensors stored as f16 compiles too (the GEMM binds any of A, B, C
-/// as f16; the LSTM, pooling and reduction families their activations).
+/// and the biases as f16; the LSTM families W_hh and their activations; pooling its activations; the
+/// reductions, the embedding and the optimizer an f16 model's weights or gradients).
 #[test]
 fn every_f16_tensor_combination_validates() {
     let mut families = 0;
@@ -33,8 +34,8 @@ fn every_f16_tensor_combination_validates() {
             subset = (subset - 1) & tensors;
         }
     }
-    // matmul, matmul_subgroups, lstm, lstm_subgroups, lstm_persist, pool, reduce.
-    assert_eq!(families, 7, "families declaring tensors");
+    // matmul, matmul_subgroups, lstm, lstm_subgroups, lstm_persist, embedding, pool, reduce, optimizer.
+    assert_eq!(families, 9, "families declaring tensors");
 }
 
 #[test]

@@ -4,6 +4,7 @@
 //   Bindings: 0 uniform Params | 1 ids [B,T] u32 (batch-first, as the data comes) | 2 table [V,E] |
 //             3 x (rw) [T,B,E] (time-major, as the LSTM reads it)
 //   Grid: grid_1d(T*B*E, WG_1D), workgroup WG_1D. Ids are validated on the host (< V).
+//   table and d_table are tensors (src/gpu/shaders.rs): f32, or f16 pairs for an f16 model's weights.
 //
 // embedding_scatter_add: d_table[tok,:] += Σ dx[pos,:] over the positions holding tok.
 //   The host groups the positions by token (a CSR list: segment u covers positions
@@ -21,7 +22,7 @@ struct Params {
 
 // ---- gather ----
 @group(0) @binding(1) var<storage, read> ids: array<u32>;
-@group(0) @binding(2) var<storage, read> table: array<f32>;
+@group(0) @binding(2) var<storage, read> table: tensor;
 @group(0) @binding(3) var<storage, read_write> x: array<f32>;
 
 @compute @workgroup_size(WG_1D, 1, 1)
@@ -33,7 +34,7 @@ fn embedding_gather(@builtin(global_invocation_id) gid: vec3<u32>,
     let row = i / p.dim;          // t*B + b
     let t = row / p.batch;
     let b = row % p.batch;
-    x[i] = table[ids[b * p.steps + t] * p.dim + e];
+    x[i] = table_at(ids[b * p.steps + t] * p.dim + e);
 }
 
 // ---- scatter-add ----
@@ -41,7 +42,7 @@ fn embedding_gather(@builtin(global_invocation_id) gid: vec3<u32>,
 @group(0) @binding(2) var<storage, read> seg_positions: array<u32>;
 @group(0) @binding(3) var<storage, read> seg_tokens: array<u32>;
 @group(0) @binding(4) var<storage, read> dx: array<f32>;
-@group(0) @binding(5) var<storage, read_write> d_table: array<f32>;
+@group(0) @binding(5) var<storage, read_write> d_table: tensor;
 
 @compute @workgroup_size(EMBED_WG, 1, 1)
 fn embedding_scatter_add(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -53,5 +54,5 @@ fn embedding_scatter_add(@builtin(global_invocation_id) gid: vec3<u32>) {
         acc += dx[seg_positions[q] * p.dim + e];
     }
     let out = seg_tokens[u] * p.dim + e;
-    d_table[out] = d_table[out] + acc;
+    d_table_set(out, d_table_at(out) + acc);
 }

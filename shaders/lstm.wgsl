@@ -31,8 +31,8 @@
 // writes the same four, which no other thread reads in that step, so in place is race-free and
 // takes a third of the memory of three buffers.
 //
-// gates_out / dgates (and its vec4 view dgates4), y and dy are tensors (src/gpu/shaders.rs): f32, or
-// f16 pairs in a module built for them, in every variant. The states stay f32.
+// w_hh (and its vec4 view w_hh4), gates_out / dgates (and its vec4 view dgates4), y and dy are tensors
+// (src/gpu/shaders.rs): f32, or f16 pairs in a module built for them, in every variant. The states stay f32.
 //
 // Bindings shared by both entry points: 0 uniform Params | 1 w_hh [4H,H] | 2 lengths [B] u32
 // lstm_forward:  3 gates_out (rw) [T,B,4H] pre-activations in, activations out | 4 states_out (rw) |
@@ -51,7 +51,7 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> w_hh: array<f32>;
+@group(0) @binding(1) var<storage, read> w_hh: tensor;
 @group(0) @binding(2) var<storage, read> lengths: array<u32>;
 
 fn time_at(s: u32) -> u32 {
@@ -123,8 +123,8 @@ fn lstm_forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_
                 let h_base = state_index(0u, src, b, 0u);
                 for (var k = 0u; k < h; k++) {
                     let hk = states_out[h_base + k];
-                    z += hk * vec4<f32>(w_hh[j * h + k], w_hh[(h + j) * h + k],
-                                        w_hh[(2u * h + j) * h + k], w_hh[(3u * h + j) * h + k]);
+                    z += hk * vec4<f32>(w_hh_at(j * h + k), w_hh_at((h + j) * h + k),
+                                        w_hh_at((2u * h + j) * h + k), w_hh_at((3u * h + j) * h + k));
                 }
                 let a = gate_activations(z);
                 c_new = a.y * c_prev + a.x * a.z;
@@ -194,7 +194,7 @@ fn lstm_backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
             for (var k = li; k < h; k += LSTM_WG) {
                 var acc = 0.0;
                 for (var r = 0u; r < 4u * h; r++) {
-                    acc = fma(w_hh[r * h + k], dgates_at(row * 4u * h + r), acc);
+                    acc = fma(w_hh_at(r * h + k), dgates_at(row * 4u * h + r), acc);
                 }
                 d_state0[b * h + k] = flush_tiny(acc);
             }
@@ -216,7 +216,7 @@ fn lstm_backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation
 // The bodies below are unrolled for 8 rows: two vec4 halves (lo, hi) of accumulators.
 const_assert LSTM_ROWS == 8u;
 
-@group(0) @binding(1) var<storage, read> w_hh4: array<vec4<f32>>;            // [4H][H/4]
+@group(0) @binding(1) var<storage, read> w_hh4: tensor4;            // [4H][H/4]
 @group(0) @binding(4) var<storage, read_write> states_out4: array<vec4<f32>>; // [2][T+1][B][H/4]
 
 // Where h (part 0) of slot s starts for rows b0 .. b0+4 (clamped to the batch), in vec4 units.
@@ -278,10 +278,10 @@ struct SliceZ { i: mat2x4<f32>, f: mat2x4<f32>, g: mat2x4<f32>, o: mat2x4<f32> }
 // z plus unit j's W_hh at units 4kc..4kc+4 (w_row: where its four gate rows start, in vec4) times
 // the 8 rows' h there (columns of h_lo: rows 0..3, of h_hi: rows 4..7).
 fn add_recurrent(z: SliceZ, w_row: vec4<u32>, kc: u32, h_lo: mat4x4<f32>, h_hi: mat4x4<f32>) -> SliceZ {
-    let w_i = w_hh4[w_row.x + kc];
-    let w_f = w_hh4[w_row.y + kc];
-    let w_g = w_hh4[w_row.z + kc];
-    let w_o = w_hh4[w_row.w + kc];
+    let w_i = w_hh4_at(w_row.x + kc);
+    let w_f = w_hh4_at(w_row.y + kc);
+    let w_g = w_hh4_at(w_row.z + kc);
+    let w_o = w_hh4_at(w_row.w + kc);
     return SliceZ(z.i + mat2x4<f32>(w_i * h_lo, w_i * h_hi), z.f + mat2x4<f32>(w_f * h_lo, w_f * h_hi),
                   z.g + mat2x4<f32>(w_g * h_lo, w_g * h_hi), z.o + mat2x4<f32>(w_o * h_lo, w_o * h_hi));
 }
@@ -437,8 +437,8 @@ fn lstm_backward_slices(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_inv
             var acc_lo = mat4x4<f32>(); // column r: row b0+r
             var acc_hi = mat4x4<f32>(); // column r: row b0+4+r
             for (var qc = 0u; qc < h; qc++) {
-                let wm = mat4x4<f32>(w_hh4[(4u * qc) * q + kc], w_hh4[(4u * qc + 1u) * q + kc],
-                                     w_hh4[(4u * qc + 2u) * q + kc], w_hh4[(4u * qc + 3u) * q + kc]);
+                let wm = mat4x4<f32>(w_hh4_at((4u * qc) * q + kc), w_hh4_at((4u * qc + 1u) * q + kc),
+                                     w_hh4_at((4u * qc + 2u) * q + kc), w_hh4_at((4u * qc + 3u) * q + kc));
                 acc_lo += wm * mat4x4<f32>(dgates4_at(row_lo.x + qc), dgates4_at(row_lo.y + qc),
                                            dgates4_at(row_lo.z + qc), dgates4_at(row_lo.w + qc));
                 acc_hi += wm * mat4x4<f32>(dgates4_at(row_hi.x + qc), dgates4_at(row_hi.y + qc),
@@ -509,10 +509,10 @@ fn step_add_chunk(z0: StepZ, j: u32, c0: u32, n: u32) -> StepZ {
     for (var kc = 0u; kc < n; kc++) {
         // Column r of hm: row b0 + r's h at units 4(c0+kc) .. +4; w·hm = the four rows' dot products.
         let hm = mat4x4<f32>(h_stage[kc], h_stage[STEP_KC4 + kc], h_stage[2u * STEP_KC4 + kc], h_stage[3u * STEP_KC4 + kc]);
-        z.i += w_hh4[w_row.x + c0 + kc] * hm;
-        z.f += w_hh4[w_row.y + c0 + kc] * hm;
-        z.g += w_hh4[w_row.z + c0 + kc] * hm;
-        z.o += w_hh4[w_row.w + c0 + kc] * hm;
+        z.i += w_hh4_at(w_row.x + c0 + kc) * hm;
+        z.f += w_hh4_at(w_row.y + c0 + kc) * hm;
+        z.g += w_hh4_at(w_row.z + c0 + kc) * hm;
+        z.o += w_hh4_at(w_row.w + c0 + kc) * hm;
     }
     return z;
 }
@@ -561,7 +561,7 @@ fn lstm_forward_step(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invoca
 fn step_add_dh_chunk(acc: vec4<f32>, k: u32, q0: u32, n: u32) -> vec4<f32> {
     var out = acc;
     for (var qq = 0u; qq < n; qq++) {
-        out = fma(vec4<f32>(w_hh[(q0 + qq) * p.hidden + k]), dg_stage[qq], out);
+        out = fma(vec4<f32>(w_hh_at((q0 + qq) * p.hidden + k)), dg_stage[qq], out);
     }
     return out;
 }

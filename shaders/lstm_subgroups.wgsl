@@ -79,8 +79,8 @@ fn lstm_backward_slices_sg(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_
             var acc_lo = mat4x4<f32>();
             var acc_hi = mat4x4<f32>();
             for (var qc = 0u; qc < h; qc++) {
-                let wm = mat4x4<f32>(w_hh4[(4u * qc) * q + kcc], w_hh4[(4u * qc + 1u) * q + kcc],
-                                     w_hh4[(4u * qc + 2u) * q + kcc], w_hh4[(4u * qc + 3u) * q + kcc]);
+                let wm = mat4x4<f32>(w_hh4_at((4u * qc) * q + kcc), w_hh4_at((4u * qc + 1u) * q + kcc),
+                                     w_hh4_at((4u * qc + 2u) * q + kcc), w_hh4_at((4u * qc + 3u) * q + kcc));
                 let mine = dgates4_at(my_dg + qc);
                 acc_lo += wm * broadcast_lo(mine);
                 acc_hi += wm * broadcast_hi(mine);

@@ -2,7 +2,7 @@
 //
 // All matrices are row-major in storage buffers; element offsets and leading dimensions come in the
 // uniform block, so one buffer can hold several matrices (e.g. the LSTM state sequence shifted by one
-// step). A, B and C are tensors (src/gpu/shaders.rs): f32, or f16 pairs in a module built for them;
+// step). A, B, C and the biases are tensors (src/gpu/shaders.rs): f32, or f16 pairs in a module built for them;
 // the blocked kernels' vec4 and scalar views of A and B (a4, b4, a_s, b_s) are tensors too, and every
 // kernel writes C through store_one, so any of A, B and C may be f16 in every kernel.
 //   op(A) = A        : A[m,k] at a_off + m*lda + k     (trans_a = 0)
@@ -41,8 +41,8 @@ struct Params {
 @group(0) @binding(1) var<storage, read> a: tensor;
 @group(0) @binding(2) var<storage, read> b: tensor;
 @group(0) @binding(3) var<storage, read_write> c: tensor;
-@group(0) @binding(4) var<storage, read> bias0: array<f32>;
-@group(0) @binding(5) var<storage, read> bias1: array<f32>;
+@group(0) @binding(4) var<storage, read> bias0: tensor;
+@group(0) @binding(5) var<storage, read> bias1: tensor;
 
 const KT: u32 = 16u;            // tiled: K slice staged per step
 const BT: u32 = GEMM_TILE / 8u; // blocked: threads per side, each an 8×8 block
@@ -143,8 +143,8 @@ fn store_row(m: u32, n0: u32, tt: u32, acc: vec4<f32>) {
 fn store_one(m: u32, n: u32, v: f32) {
     if (m >= p.m || n >= p.n) { return; }
     var x = v;
-    if (p.bias_count >= 1u) { x += bias0[n]; }
-    if (p.bias_count >= 2u) { x += bias1[n]; }
+    if (p.bias_count >= 1u) { x += bias0_at(n); }
+    if (p.bias_count >= 2u) { x += bias1_at(n); }
     let idx = p.c_off + m * p.ldc + n;
     if (p.accumulate != 0u) { x += c_at(idx); }
     c_set(idx, x);

@@ -202,11 +202,11 @@ pub fn bench_shape(ctx: &GpuContext, s: Shape, repeats: usize, ceilings: &Ceilin
     let (step, profile) = bench_train_step(ctx, s, repeats, ceilings, work)?;
     rows.push(step);
     let input_gemm = Gemm::new(s.b * s.t, 4 * s.h, s.e).b_transposed();
-    // The input projection reads the embedded tokens and W_ih (f32) and writes the gates (at the
-    // activations' precision).
+    // The input projection reads the embedded tokens (f32) and W_ih, and writes the gates (both at
+    // the model's precision).
     let f16 = ctx.precision() == Precision::F16;
     let kernels = KernelChoice {
-        gemm: tune::gemm_kernel(ctx, &input_gemm, [false, false, f16])?,
+        gemm: tune::gemm_kernel(ctx, &input_gemm, [false, f16, f16])?,
         lstm: tune::lstm_kernel(ctx, s.b as u32, s.t as u32, s.h as u32, ctx.precision())?,
     };
     Ok(ShapeBench { kernels, rows, profile })
@@ -262,10 +262,10 @@ fn bench_layer(ctx: &GpuContext, s: Shape, repeats: usize, ceilings: &Ceilings) 
     let dx = ctx.storage_buffer("bench dx", (rows * s.e * 4) as u64)?;
     let fwd = stack.forward(ctx, &store, View::whole(&a), View::whole(&lengths), s.b, s.t)?;
     let fwd_flops = spec.flops() + 2.0 * (rows * g4 * s.h) as f64;
-    // Bytes: x, W_ih, W_hh once; pre, gates, states, y written and (pre) read once; pre, gates and y
-    // at the context's precision (2 bytes each in f16), the states in f32.
+    // Bytes: x, W_ih, W_hh once; pre, gates, states, y written and (pre) read once; the weights, pre,
+    // gates and y at the context's precision (2 bytes each in f16), x and the states in f32.
     let act = if ctx.precision() == Precision::F16 { 2.0 } else { 4.0 };
-    let fwd_bytes = 4.0 * (rows * s.e + g4 * (s.e + s.h) + rows * 2 * s.h) as f64 + act * (rows * (3 * g4 + s.h)) as f64;
+    let fwd_bytes = 4.0 * (rows * s.e + rows * 2 * s.h) as f64 + act * (g4 * (s.e + s.h) + rows * (3 * g4 + s.h)) as f64;
     row("lstm forward", &fwd, fwd_flops, fwd_bytes)?;
     let mut both = stack.forward(ctx, &store, View::whole(&a), View::whole(&lengths), s.b, s.t)?;
     both.extend(stack.backward(ctx, &store, View::whole(&a), View::whole(&lengths), Some(View::whole(&dx)), s.b, s.t)?);
@@ -336,7 +336,7 @@ fn bench_train_step(
 
 /// The tables printed by `lstm-transfer bench` and `cargo bench`.
 pub fn format_report(ctx: &GpuContext, ceilings: &Ceilings, shapes: &[ShapeBench]) -> String {
-    let mut s = format!("adapter: {}\nactivations: {}\n", ctx.adapter_line(), ctx.precision().name());
+    let mut s = format!("adapter: {}\nprecision: {}\n", ctx.adapter_line(), ctx.precision().name());
     s += &format!("ceilings: FMA {:.1} GFLOP/s (fma_peak), memory {:.1} GB/s (stream_triad)\n\n", ceilings.fma_gflops, ceilings.stream_gbs);
     s += "| B | T | E | H | what | kernels | wall ms | GPU ms | GFLOP/s | % FMA roof | GB/s | dispatches / passes / submits | tokens/s | GPU MiB |\n";
     s += "|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---|---:|---:|\n";

@@ -3,12 +3,19 @@
 //! (freeze flag, learning-rate scale, weight decay, optional per-row freeze mask) read by the
 //! optimizer kernel.
 //!
+//! An f16 model ([`Precision::F16`]) keeps the f32 values as the optimizer's master copy and adds a
+//! *working copy* in f16 (two per u32, the same layout at half the bytes): every kernel of the model
+//! reads its weights there ([`ParamStore::view`]), its gradients are stored as f16 too (at the loss
+//! scale, [`ParamStore::grad_scale`]), and the optimizer updates the master copy and writes the
+//! working copy from it. Adam's moments stay f32.
+//!
 //! Tensors keep PyTorch's names and layouts (`lstm.weight_ih_l0` is `[4H, E]`, gates i,f,g,o), so
 //! import and export are plain copies. Offsets are aligned to the device's storage-offset alignment
 //! so any tensor can be bound on its own.
 
 use std::collections::HashMap;
 
+use crate::config::Precision;
 use crate::error::{Error, Result};
 use crate::gpu::{GpuContext, View, read_buffer};
 use crate::kernels::optimizer::{AdamViews, TensorEntry};
@@ -60,9 +67,11 @@ pub struct ParamStore {
     entries: Vec<ParamEntry>,
     index: HashMap<String, usize>,
     total: usize,
-    /// Parameter values, `total_len()` f32s.
+    /// Parameter values, `total_len()` f32s (an f16 model's master copy).
     pub params: wgpu::Buffer,
-    /// Gradients, same layout as `params`.
+    /// An f16 model's working copy of `params`: `total_len()` f16, two per u32, what its kernels read.
+    work: Option<wgpu::Buffer>,
+    /// Gradients, same layout as `params`: f32, or f16 pairs for an f16 model.
     pub grads: wgpu::Buffer,
     /// Adam's first moments, same layout as `params`.
     pub m: wgpu::Buffer,
@@ -79,7 +88,9 @@ pub struct ParamStore {
 impl ParamStore {
     /// Lays out `specs` (name, shape) and allocates zero-filled buffers.
     pub fn new(ctx: &GpuContext, specs: &[(String, Vec<usize>)]) -> Result<Self> {
-        let align = (ctx.limits().min_storage_buffer_offset_alignment as usize / 4).max(1);
+        let half = ctx.precision() == Precision::F16;
+        // Every tensor starts at a bindable offset: in f32 words, and in the f16 copies (half the bytes).
+        let align = (ctx.limits().min_storage_buffer_offset_alignment as usize / 4).max(1) * if half { 2 } else { 1 };
         let mut entries = Vec::with_capacity(specs.len());
         let mut index = HashMap::new();
         let (mut total, mut rows) = (0usize, 0usize);
@@ -100,9 +111,11 @@ impl ParamStore {
             entries.push(entry);
         }
         let bytes = total as u64 * 4;
+        let half_bytes = total as u64 * 2;
         let store = Self {
             params: ctx.storage_buffer("parameters", bytes)?,
-            grads: ctx.storage_buffer("gradients", bytes)?,
+            work: if half { Some(ctx.storage_buffer("parameters (f16 working copy)", half_bytes)?) } else { None },
+            grads: ctx.storage_buffer("gradients", if half { half_bytes } else { bytes })?,
             m: ctx.storage_buffer("adam m", bytes)?,
             v: ctx.storage_buffer("adam v", bytes)?,
             table: ctx.storage_buffer("parameter table", (entries.len() * std::mem::size_of::<TensorEntry>()) as u64)?,
@@ -142,19 +155,35 @@ impl ParamStore {
         Ok(&mut self.entries[i])
     }
 
-    fn view_in<'a>(&self, buffer: &'a wgpu::Buffer, name: &str) -> Result<View<'a>> {
-        let e = self.entry(name)?;
-        Ok(View { buffer, offset: e.offset as u64 * 4, size: (e.len().max(1) * 4) as u64, half: false })
+    /// Whether the model's kernels read f16 weights and write f16 gradients.
+    pub fn is_half(&self) -> bool {
+        self.work.is_some()
     }
 
-    /// The tensor's values, for binding to a kernel.
+    /// One tensor's range in `buffer`, which holds the store's layout in f32 or (`half`) in f16.
+    fn view_in<'a>(&self, buffer: &'a wgpu::Buffer, half: bool, name: &str) -> Result<View<'a>> {
+        let e = self.entry(name)?;
+        let width = if half { 2 } else { 4 };
+        let size = (e.len().max(1) as u64 * width).next_multiple_of(4);
+        Ok(View { buffer, offset: e.offset as u64 * width, size, half })
+    }
+
+    /// The tensor's values as the model's kernels read them (the f16 working copy of an f16 model).
     pub fn view(&self, name: &str) -> Result<View<'_>> {
-        self.view_in(&self.params, name)
+        match &self.work {
+            Some(work) => self.view_in(work, true, name),
+            None => self.view_in(&self.params, false, name),
+        }
     }
 
     /// The tensor's gradient.
     pub fn grad_view(&self, name: &str) -> Result<View<'_>> {
-        self.view_in(&self.grads, name)
+        self.view_in(&self.grads, self.is_half(), name)
+    }
+
+    /// Every gradient, as one tensor (for the global norm).
+    pub fn grads_view(&self) -> View<'_> {
+        View { half: self.is_half(), ..View::whole(&self.grads) }
     }
 
     /// Writes host values into one tensor (shape checked by length, named on failure).
@@ -164,6 +193,12 @@ impl ParamStore {
             return Err(Error::ShapeMismatch { name: name.into(), expected: e.shape.clone(), found: vec![values.len()] });
         }
         ctx.queue.write_buffer(&self.params, e.offset as u64 * 4, bytemuck::cast_slice(values));
+        if let Some(work) = &self.work {
+            // Whole words: an odd-length tensor's last word ends in padding, written as 0.
+            let mut bytes: Vec<u8> = values.iter().flat_map(|v| half::f16::from_f32(*v).to_le_bytes()).collect();
+            bytes.resize(bytes.len().next_multiple_of(4), 0);
+            ctx.queue.write_buffer(work, e.offset as u64 * 2, &bytes);
+        }
         Ok(())
     }
 
@@ -193,7 +228,14 @@ impl ParamStore {
 
     /// Every tensor's gradient, by name, in store order.
     pub fn download_grads(&self, ctx: &GpuContext) -> Result<Vec<NamedTensor>> {
-        let mut grads = self.download_from(ctx, &self.grads)?;
+        let mut grads = if self.is_half() {
+            let words: Vec<u32> = read_buffer(ctx, &self.grads, 0, self.total / 2)?;
+            let all: Vec<f32> =
+                words.iter().flat_map(|w| [*w as u16, (*w >> 16) as u16]).map(|b| half::f16::from_bits(b).to_f32()).collect();
+            self.split(&all)
+        } else {
+            self.download_from(ctx, &self.grads)?
+        };
         if self.grad_scale != 1.0 {
             grads.iter_mut().for_each(|(_, _, g)| g.iter_mut().for_each(|v| *v /= self.grad_scale));
         }
@@ -218,8 +260,12 @@ impl ParamStore {
     }
 
     fn download_from(&self, ctx: &GpuContext, buffer: &wgpu::Buffer) -> Result<Vec<NamedTensor>> {
-        let all: Vec<f32> = read_buffer(ctx, buffer, 0, self.total)?;
-        Ok(self.entries.iter().map(|e| (e.name.clone(), e.shape.clone(), all[e.offset..e.offset + e.len()].to_vec())).collect())
+        Ok(self.split(&read_buffer(ctx, buffer, 0, self.total)?))
+    }
+
+    /// Every tensor's values out of the whole store's `all`.
+    fn split(&self, all: &[f32]) -> Vec<NamedTensor> {
+        self.entries.iter().map(|e| (e.name.clone(), e.shape.clone(), all[e.offset..e.offset + e.len()].to_vec())).collect()
     }
 
     /// Freezes or unfreezes one tensor (frozen: no update, no moment update, no weight decay).
@@ -307,9 +353,10 @@ impl ParamStore {
             row_mask: View::whole(&self.row_masks),
             stats,
             params: View::whole(&self.params),
-            grads: View::whole(&self.grads),
+            grads: self.grads_view(),
             m: View::whole(&self.m),
             v: View::whole(&self.v),
+            work: self.work.as_ref().map(|work| View { half: true, ..View::whole(work) }),
         }
     }
 }

@@ -30,7 +30,8 @@ pub fn gpu() -> &'static GpuContext {
     })
 }
 
-/// A second context on the same adapter whose models store the LSTM's activations as f16.
+/// A second context on the same adapter whose models store their weights (beside an f32 master
+/// copy), gradients and activations as f16.
 pub fn gpu_f16() -> &'static GpuContext {
     static CTX: OnceLock<GpuContext> = OnceLock::new();
     CTX.get_or_init(|| {
@@ -69,8 +70,17 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f64], atol: f64, rtol: f64)
             worst = Some((i, excess));
         }
     }
+    report_error(what, "max abs error", max_err);
     if let Some((i, _)) = worst {
         panic!("{what}: mismatch at index {i}: got {} want {} (max abs error {max_err:e}, atol {atol:e}, rtol {rtol:e})", got[i], want[i]);
+    }
+}
+
+/// With KERNELS_TESTS_PRINT_ERRORS set, prints each comparison's measured error (run with
+/// `--nocapture`): how the tolerances' "measured up to" figures are found.
+fn report_error(what: &str, kind: &str, error: f64) {
+    if std::env::var_os("KERNELS_TESTS_PRINT_ERRORS").is_some() {
+        eprintln!("measured: {what}: {kind} {error:e}");
     }
 }
 
@@ -82,6 +92,7 @@ pub fn assert_rel_l2(what: &str, got: &[f32], want: &[f64], tol: f64) {
     let diff: f64 = got.iter().zip(want).map(|(&g, &w)| (g as f64 - w).powi(2)).sum::<f64>().sqrt();
     let norm: f64 = want.iter().map(|w| w * w).sum::<f64>().sqrt();
     let error = if norm == 0.0 { diff } else { diff / norm };
+    report_error(what, "relative L2 error", error);
     if error > tol || !error.is_finite() {
         let (i, _) =
             got.iter().zip(want).map(|(&g, &w)| (g as f64 - w).abs()).enumerate().fold((0, -1.0), |a, b| if b.1 > a.1 { b } else { a });
@@ -141,9 +152,9 @@ pub fn half_view(buffer: &wgpu::Buffer) -> View<'_> {
 /// The first `n` values of a tensor view, f32 or f16.
 pub fn read_tensor(ctx: &GpuContext, view: View, n: usize) -> Vec<f32> {
     if !view.half {
-        return read(ctx, view.buffer, n);
+        return read_buffer(ctx, view.buffer, view.offset, n).unwrap();
     }
-    let words: Vec<u32> = read_buffer(ctx, view.buffer, 0, n.div_ceil(2)).unwrap();
+    let words: Vec<u32> = read_buffer(ctx, view.buffer, view.offset, n.div_ceil(2)).unwrap();
     (0..n).map(|i| half::f16::from_bits((words[i / 2] >> (16 * (i % 2))) as u16).to_f32()).collect()
 }
 

@@ -63,8 +63,9 @@ pub struct GpuArgs {
     /// The tuning cache file. Default: <user cache dir>/lstm-transfer/tuning.json.
     #[arg(long, global = true, env = "LSTM_TRANSFER_TUNE_CACHE", value_name = "FILE")]
     pub tune_cache: Option<PathBuf>,
-    /// How the LSTM's activations (gates, layer outputs and their gradients) are stored: f32, or f16
-    /// (half their memory; arithmetic, weights and optimizer state stay f32).
+    /// How weights, gradients and the LSTM's activations (gates, layer outputs and their gradients)
+    /// are stored: f32, or f16 (half their bytes; arithmetic, the LSTM states, the optimizer's master
+    /// copy of the weights and its moments stay f32).
     #[arg(long, global = true, value_enum, env = "LSTM_TRANSFER_PRECISION", default_value = "f32")]
     pub precision: Precision,
 }

@@ -136,7 +136,7 @@ impl UpdateTail<'_> {
         let n = store.total_len();
         let stats = View::whole(self.stats);
         if self.optimizer.max_grad_norm > 0.0 {
-            s.push(sum_squares(ctx, n, SLOT_NORM, View::whole(&store.grads), stats)?);
+            s.push(sum_squares(ctx, n, SLOT_NORM, store.grads_view(), stats)?);
         }
         let p =
             AdamParams::new(&self.optimizer, n, store.entries().len(), SLOT_NORM, 1, self.optimizer.lr).with_grad_scale(store.grad_scale);

@@ -99,16 +99,26 @@ pub struct AdamViews<'a> {
     pub stats: View<'a>,
     /// Parameter values, updated in place.
     pub params: View<'a>,
-    /// Gradients, read only.
+    /// Gradients, read only (f32, or f16 for an f16 model).
     pub grads: View<'a>,
     /// First moments, updated in place.
     pub m: View<'a>,
     /// Second moments, updated in place.
     pub v: View<'a>,
+    /// An f16 model's working copy of the parameters (f16), written from each updated value.
+    pub work: Option<View<'a>>,
 }
 
-/// One Adam / AdamW update of the whole store in a single dispatch, grid `grid_1d(n_total)`.
+/// One Adam / AdamW update of the whole store in a single dispatch, grid `grid_1d(n_total)`; with a
+/// working copy, `adam_step_work` also writes it.
 pub fn adam_step(ctx: &GpuContext, p: AdamParams, v: &AdamViews) -> Result<Op> {
-    let views = [(1, v.tensors), (2, v.row_mask), (3, v.stats), (4, v.params), (5, v.grads), (6, v.m), (7, v.v)];
-    build_op(ctx, ShaderFamily::Optimizer, "adam_step", &p, &views, grid_1d(p.n_total as usize, ShaderFamily::WG_1D))
+    let mut views = vec![(1, v.tensors), (2, v.row_mask), (3, v.stats), (4, v.params), (5, v.grads), (6, v.m), (7, v.v)];
+    let entry = match v.work {
+        Some(work) => {
+            views.push((8, work));
+            "adam_step_work"
+        }
+        None => "adam_step",
+    };
+    build_op(ctx, ShaderFamily::Optimizer, entry, &p, &views, grid_1d(p.n_total as usize, ShaderFamily::WG_1D))
 }

@@ -269,8 +269,8 @@ fn c_len(g: &Gemm) -> usize {
     g.c_off as usize + (g.m as usize).saturating_sub(1) * g.ldc as usize + g.n as usize
 }
 
-/// Scratch buffers of one layer direction at a shape, every row valid for all steps, the activations
-/// at the model's precision.
+/// Scratch buffers of one layer direction at a shape, every row valid for all steps, W_hh and the
+/// activations at the model's precision.
 struct LstmScratch {
     p: LstmParams,
     precision: Precision,
@@ -319,7 +319,7 @@ impl LstmScratch {
         persistent_failure(ctx, p.batch, p.steps, p.hidden, self.precision, 0)
     }
 
-    /// Fills the inputs with values drawn from `seed` (at the activations' precision): W_hh, the
+    /// Fills the inputs with values drawn from `seed` (at the model's precision): W_hh, the
     /// pre-activations, the initial state (also dL/dh_n, dL/dc_n) and dL/dy (y doubles as dy).
     fn randomize(&self, ctx: &GpuContext, seed: u64) {
         let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(seed);
@@ -335,7 +335,7 @@ impl LstmScratch {
             ctx.queue.write_buffer(buffer, 0, &bytes);
         };
         let f16 = self.precision == Precision::F16;
-        fill(&self.w_hh, 4 * h * h, 0.3, false);
+        fill(&self.w_hh, 4 * h * h, 0.3, f16);
         fill(&self.gates, t * b * 4 * h, 1.0, f16);
         fill(&self.state, 2 * b * h, 0.5, false);
         fill(&self.y, t * b * h, 1.0, f16);
@@ -346,7 +346,7 @@ impl LstmScratch {
         let w = View::whole;
         let tensor = |buffer| View::tensor(buffer, self.precision);
         let forward = LstmForwardArgs {
-            w_hh: w(&self.w_hh),
+            w_hh: tensor(&self.w_hh),
             lengths: w(&self.lengths),
             gates: tensor(&self.gates),
             states: w(&self.states),
@@ -355,7 +355,7 @@ impl LstmScratch {
             exchange: w(&self.exchange),
         };
         let backward = LstmBackwardArgs {
-            w_hh: w(&self.w_hh),
+            w_hh: tensor(&self.w_hh),
             lengths: w(&self.lengths),
             states: w(&self.states),
             dy: tensor(&self.y),

@@ -152,6 +152,9 @@ impl LstmStack {
         }
         // One word where the persistent kernel cannot run (a CPU driver): nothing else reads it.
         let words = if LstmKernel::Persistent.applies(ctx, h as u32) { LstmKernel::exchange_len(b, h) } else { 1 };
+        // An Arc so the context can watch it weakly (it checks the status word at readbacks). On
+        // wasm32 a wgpu::Buffer is neither Send nor Sync, and nothing there runs on another thread.
+        #[allow(clippy::arc_with_non_send_sync)]
         let exchange = std::sync::Arc::new(ctx.storage_buffer("lstm exchange", 4 * words as u64)?);
         Ok(Self { cfg, prefix: prefix.to_string(), batch, steps, precision, ys, dys, dirs, exchange })
     }
