@@ -17,7 +17,7 @@ use std::collections::HashMap;
 
 use crate::config::Precision;
 use crate::error::{Error, Result};
-use crate::gpu::{GpuContext, View, read_buffer};
+use crate::gpu::{GpuContext, View, f16_values, f16_words, read_buffer};
 use crate::kernels::optimizer::{AdamViews, TensorEntry};
 
 /// A tensor copied to the host: (name, shape, values).
@@ -195,9 +195,7 @@ impl ParamStore {
         ctx.queue.write_buffer(&self.params, e.offset as u64 * 4, bytemuck::cast_slice(values));
         if let Some(work) = &self.work {
             // Whole words: an odd-length tensor's last word ends in padding, written as 0.
-            let mut bytes: Vec<u8> = values.iter().flat_map(|v| half::f16::from_f32(*v).to_le_bytes()).collect();
-            bytes.resize(bytes.len().next_multiple_of(4), 0);
-            ctx.queue.write_buffer(work, e.offset as u64 * 2, &bytes);
+            ctx.queue.write_buffer(work, e.offset as u64 * 2, bytemuck::cast_slice(&f16_words(values)));
         }
         Ok(())
     }
@@ -230,9 +228,7 @@ impl ParamStore {
     pub fn download_grads(&self, ctx: &GpuContext) -> Result<Vec<NamedTensor>> {
         let mut grads = if self.is_half() {
             let words: Vec<u32> = read_buffer(ctx, &self.grads, 0, self.total / 2)?;
-            let all: Vec<f32> =
-                words.iter().flat_map(|w| [*w as u16, (*w >> 16) as u16]).map(|b| half::f16::from_bits(b).to_f32()).collect();
-            self.split(&all)
+            self.split(&f16_values(&words, self.total))
         } else {
             self.download_from(ctx, &self.grads)?
         };

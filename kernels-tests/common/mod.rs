@@ -9,7 +9,8 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use lstm_transfer::config::Precision;
-use lstm_transfer::gpu::{View, read_buffer};
+use lstm_transfer::gpu::{GemmKernel, View, read_buffer};
+pub use lstm_transfer::gpu::{f16_values, f16_words};
 use lstm_transfer::graph::Op;
 use lstm_transfer::{AdapterChoice, GpuContext};
 use rand::{Rng, SeedableRng};
@@ -129,12 +130,6 @@ pub fn whole(buffer: &wgpu::Buffer) -> View<'_> {
     View::whole(buffer)
 }
 
-/// `data` packed as `Precision::F16` stores it: two f16 per u32, the first in the low half.
-pub fn f16_words(data: &[f32]) -> Vec<u32> {
-    let bits = |i: usize| data.get(i).map_or(0, |&v| half::f16::from_f32(v).to_bits() as u32);
-    (0..data.len().div_ceil(2)).map(|w| bits(2 * w) | bits(2 * w + 1) << 16).collect()
-}
-
 /// `data` rounded to f16, as a kernel reads it back from an f16 tensor.
 pub fn round_f16(data: &[f32]) -> Vec<f32> {
     data.iter().map(|&v| half::f16::from_f32(v).to_f32()).collect()
@@ -154,8 +149,7 @@ pub fn read_tensor(ctx: &GpuContext, view: View, n: usize) -> Vec<f32> {
     if !view.half {
         return read_buffer(ctx, view.buffer, view.offset, n).unwrap();
     }
-    let words: Vec<u32> = read_buffer(ctx, view.buffer, view.offset, n.div_ceil(2)).unwrap();
-    (0..n).map(|i| half::f16::from_bits((words[i / 2] >> (16 * (i % 2))) as u16).to_f32()).collect()
+    f16_values(&read_buffer(ctx, view.buffer, view.offset, n.div_ceil(2)).unwrap(), n)
 }
 
 /// Writes `data` into a tensor view, f32 or f16.
@@ -205,4 +199,25 @@ impl Golden {
     pub fn u32(&self, name: &str) -> Vec<u32> {
         self.get(name).iter().map(|&x| x as u32).collect()
     }
+}
+
+/// Every GEMM kernel this adapter can run (the subgroup one needs subgroups of 8 or more; lavapipe
+/// has them).
+pub fn gemm_kernels() -> Vec<GemmKernel> {
+    let kernels: Vec<GemmKernel> = GemmKernel::ALL.into_iter().filter(|k| k.applies(gpu())).collect();
+    if kernels.len() < GemmKernel::ALL.len() {
+        eprintln!("this adapter runs only {kernels:?}");
+    }
+    kernels
+}
+
+/// `x` `[rows, cols]` row-major, transposed to `[cols, rows]`.
+pub fn transpose(x: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut t = vec![0.0; x.len()];
+    for i in 0..rows {
+        for j in 0..cols {
+            t[j * rows + i] = x[i * cols + j];
+        }
+    }
+    t
 }

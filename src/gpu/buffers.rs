@@ -128,6 +128,18 @@ pub fn staging_buffer(ctx: &GpuContext, name: &str, bytes: u64) -> wgpu::Buffer 
     })
 }
 
+/// `values` as an f16 tensor stores them ([`crate::config::Precision::F16`]): two f16 per u32, the
+/// first in the low half; an odd count's last word ends in a zero half.
+pub fn f16_words(values: &[f32]) -> Vec<u32> {
+    let bits = |i: usize| values.get(i).map_or(0, |&v| half::f16::from_f32(v).to_bits() as u32);
+    (0..values.len().div_ceil(2)).map(|w| bits(2 * w) | bits(2 * w + 1) << 16).collect()
+}
+
+/// The first `n` values of f16 pairs packed as [`f16_words`] packs them.
+pub fn f16_values(words: &[u32], n: usize) -> Vec<f32> {
+    (0..n).map(|i| half::f16::from_bits((words[i / 2] >> (16 * (i % 2))) as u16).to_f32()).collect()
+}
+
 /// Waits for the submitted copy into `staging`, then returns its first `len` values; an error where
 /// a persistent LSTM kernel a model recorded gave up a wait (`Error::PersistentStalled`).
 pub fn read_staging<T: bytemuck::Pod>(ctx: &GpuContext, staging: &wgpu::Buffer, len: usize) -> Result<Vec<T>> {

@@ -6,7 +6,7 @@ mod shaders;
 mod timestamps;
 mod tuning;
 
-pub use buffers::{Pending, View, grid_1d, read_buffer, read_staging, staging_buffer};
+pub use buffers::{Pending, View, f16_values, f16_words, grid_1d, read_buffer, read_staging, staging_buffer};
 pub use shaders::{HalfBindings, SHADER_FAMILIES, ShaderFamily};
 pub use timestamps::GpuTimer;
 pub use tuning::{Candidate, TuneMode, TuneRecord, Tuning, adapter_key, default_cache_path};

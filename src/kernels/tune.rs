@@ -33,7 +33,7 @@ use crate::error::Result;
 use rand::Rng;
 
 use crate::config::Precision;
-use crate::gpu::{Candidate, GemmKernel, GpuContext, GpuTimer, TuneMode, TuneRecord, View, adapter_key, read_buffer};
+use crate::gpu::{Candidate, GemmKernel, GpuContext, GpuTimer, TuneMode, TuneRecord, View, adapter_key, f16_words, read_buffer};
 use crate::graph::Schedule;
 
 /// Timed runs per surviving candidate at the tuned size.
@@ -326,13 +326,8 @@ impl LstmScratch {
         let (b, t, h) = (self.p.batch as usize, self.p.steps as usize, self.p.hidden as usize);
         let mut fill = |buffer: &wgpu::Buffer, len: usize, scale: f32, half: bool| {
             let values: Vec<f32> = (0..len).map(|_| rng.random_range(-scale..=scale)).collect();
-            let mut bytes: Vec<u8> = if half {
-                values.iter().flat_map(|v| half::f16::from_f32(*v).to_le_bytes()).collect()
-            } else {
-                bytemuck::cast_slice(&values).to_vec()
-            };
-            bytes.resize(bytes.len().next_multiple_of(4), 0); // writes are whole words
-            ctx.queue.write_buffer(buffer, 0, &bytes);
+            let words = if half { f16_words(&values) } else { bytemuck::cast_slice(&values).to_vec() };
+            ctx.queue.write_buffer(buffer, 0, bytemuck::cast_slice(&words));
         };
         let f16 = self.precision == Precision::F16;
         fill(&self.w_hh, 4 * h * h, 0.3, f16);
